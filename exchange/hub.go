@@ -1,0 +1,153 @@
+// Package exchange owns every rule of the hub: organisations and accounts, permissions,
+// intake of uploads, validation, routing, delivery, reports and retention. The SSH server and
+// the TUI only translate a person's or a client's action into a call on a Hub.
+package exchange
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// Clock tells the time; tests move it.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Config sets up a Hub.
+type Config struct {
+	DataDir string
+	Clock   Clock
+	Log     *slog.Logger
+	// Workers is how many uploads are processed at once; 0 means one per CPU.
+	Workers int
+	// MaxZipEntries caps the number of entries of one ZIP (IB902); 0 means 100,000.
+	MaxZipEntries int
+}
+
+// Hub is the message hub's engine. All its methods are safe for concurrent use.
+type Hub struct {
+	cfg   Config
+	kv    storage.KV
+	files storage.Files
+	clock Clock
+	log   *slog.Logger
+	cat   *Catalogue
+
+	events *broker
+	wake   chan struct{} // nudges the processor when an upload is queued
+
+	auditMu sync.Mutex // serialises the audit chain's head
+	gcKV    func(context.Context, time.Duration)
+}
+
+// Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
+// holds it.
+func Open(cfg Config) (*Hub, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxZipEntries == 0 {
+		cfg.MaxZipEntries = 100_000
+	}
+	db, err := storage.OpenBadger(filepath.Join(cfg.DataDir, "db"), cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	files, err := storage.OpenDisk(filepath.Join(cfg.DataDir, "files"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h := &Hub{
+		cfg:    cfg,
+		kv:     db,
+		files:  files,
+		clock:  cfg.Clock,
+		log:    cfg.Log,
+		cat:    NewCatalogue(),
+		events: newBroker(),
+		wake:   make(chan struct{}, 1),
+		gcKV:   db.RunGC,
+	}
+	return h, nil
+}
+
+// Catalogue returns the products and message types.
+func (h *Hub) Catalogue() *Catalogue { return h.cat }
+
+// Now is the hub's clock.
+func (h *Hub) Now() time.Time { return h.clock.Now() }
+
+// Close closes the store. Call it after every goroutine started by Run has stopped.
+func (h *Hub) Close() error {
+	if err := h.kv.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Event tells watchers that something of an organisation changed.
+type Event struct {
+	Org      string
+	Product  Product
+	Kind     string // "upload", "delivery", "route"
+	UploadID uint64
+}
+
+// Subscribe returns a channel of the events of org until ctx ends. A slow reader misses
+// events rather than blocking the engine; each event only says "look again".
+func (h *Hub) Subscribe(ctx context.Context, org string) <-chan Event {
+	return h.events.subscribe(ctx, org)
+}
+
+func (h *Hub) publish(e Event) { h.events.publish(e) }
+
+type broker struct {
+	mu   sync.Mutex
+	subs map[string]map[chan Event]struct{}
+}
+
+func newBroker() *broker { return &broker{subs: map[string]map[chan Event]struct{}{}} }
+
+func (b *broker) subscribe(ctx context.Context, org string) <-chan Event {
+	ch := make(chan Event, 16)
+	b.mu.Lock()
+	if b.subs[org] == nil {
+		b.subs[org] = map[chan Event]struct{}{}
+	}
+	b.subs[org][ch] = struct{}{}
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		delete(b.subs[org], ch)
+		b.mu.Unlock()
+		close(ch)
+	}()
+	return ch
+}
+
+func (b *broker) publish(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs[e.Org] {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}

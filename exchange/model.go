@@ -1,0 +1,246 @@
+package exchange
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Role is what an account may do beyond using its products.
+type Role string
+
+const (
+	Gebruiker           Role = "gebruiker"
+	Gebruikersbeheerder Role = "gebruikersbeheerder"
+	Productbeheerder    Role = "productbeheerder"
+	Beheerder           Role = "beheerder" // of the hub itself
+)
+
+// Org is an organisation connected to the hub.
+type Org struct {
+	Code    string    `json:"code"`
+	Name    string    `json:"naam"`
+	Kind    OrgKind   `json:"soort"`
+	Created time.Time `json:"aangemaakt"`
+	// Samenwerking maps a product to the organisation that runs it for this one: that
+	// organisation sends and receives the product's messages on this one's behalf.
+	Samenwerking map[Product]string `json:"samenwerking,omitempty"`
+}
+
+// Account is one login. The SSH user name is the account's name.
+type Account struct {
+	Name     string    `json:"naam"`
+	Org      string    `json:"organisatie"`
+	Keys     []string  `json:"sleutels"` // authorized_keys lines
+	Products []Product `json:"producten"`
+	Roles    []Role    `json:"rollen"`
+	Disabled bool      `json:"geblokkeerd"`
+	Created  time.Time `json:"aangemaakt"`
+}
+
+// Principal is an authenticated account with its organisation, as every door into the hub
+// (SFTP, commands, TUI) hands it to the engine.
+type Principal struct {
+	Account Account
+	Org     Org
+	Remote  string // the client's address, for the audit log
+}
+
+// UploadStatus is the portal's status of an aanlevering.
+type UploadStatus string
+
+const (
+	Ontvangen  UploadStatus = "Ontvangen"
+	Bezig      UploadStatus = "Bezig"
+	Afgeleverd UploadStatus = "Afgeleverd"
+	Afgekeurd  UploadStatus = "Afgekeurd"
+)
+
+// Final tells whether processing has ended.
+func (s UploadStatus) Final() bool { return s == Afgeleverd || s == Afgekeurd }
+
+// Upload is one aanlevering: a file accepted from aanleveren/.
+type Upload struct {
+	ID         uint64       `json:"id"`
+	Org        string       `json:"organisatie"`
+	Account    string       `json:"account"`
+	Product    Product      `json:"product"`
+	Name       string       `json:"bestandsnaam"`
+	Size       int64        `json:"grootte"`
+	Blob       string       `json:"blob"`
+	Status     UploadStatus `json:"status"`
+	ReceivedAt time.Time    `json:"ontvangen_op"`
+	StartedAt  time.Time    `json:"gestart_op,omitzero"`
+	ExpectedAt time.Time    `json:"verwacht_op,omitzero"` // estimate while Bezig
+	FinishedAt time.Time    `json:"einde_verwerking,omitzero"`
+	Counts     Counts       `json:"aantallen"`
+	Fouten     []Fout       `json:"fouten,omitempty"`
+	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
+}
+
+// Counts are a verwerkingsverslag's totals.
+type Counts struct {
+	Aangeleverd int `json:"aangeleverd"`
+	Correct     int `json:"correct"`
+	Incorrect   int `json:"incorrect"`
+}
+
+// Fout is one rejected file of an upload.
+type Fout struct {
+	Bestand      string `json:"bestand"`
+	Code         Code   `json:"code"`
+	Omschrijving string `json:"omschrijving"`
+	Detail       string `json:"detail"`
+}
+
+// MessageStatus is one step in a message's history in the berichtenlog.
+type MessageStatus string
+
+const (
+	MsgOntvangen  MessageStatus = "ontvangen"
+	MsgAfgekeurd  MessageStatus = "afgekeurd"
+	MsgAfgeleverd MessageStatus = "afgeleverd in ophalen"
+	MsgWachtRoute MessageStatus = "wacht op route"
+	MsgGelezen    MessageStatus = "gelezen"
+	MsgOngelezen  MessageStatus = "markering gelezen verwijderd"
+	MsgVerwijderd MessageStatus = "verwijderd"
+	MsgHersteld   MessageStatus = "hersteld"
+	MsgVerlopen   MessageStatus = "verlopen"
+)
+
+// StatusEvent is one entry of a message's status history.
+type StatusEvent struct {
+	At     time.Time     `json:"tijd"`
+	Status MessageStatus `json:"status"`
+	Code   Code          `json:"code,omitempty"`
+	By     string        `json:"door,omitempty"`
+}
+
+// Message is one bericht in the berichtenlog. It appears in the log of its zender and of its
+// ontvanger.
+type Message struct {
+	ID         uint64        `json:"id"`
+	Product    Product       `json:"product"`
+	Functie    string        `json:"functie"`
+	Referentie string        `json:"referentienummer"`
+	CrossRef   string        `json:"crossrefnummer,omitempty"`
+	Zender     string        `json:"zender"`
+	Ontvanger  string        `json:"ontvanger"`
+	Mailbox    string        `json:"postbus"` // the organisation whose ophalen/ receives it (samenwerking)
+	UploadID   uint64        `json:"aanlevering"`
+	Entry      int           `json:"volgnummer"` // index within the upload
+	File       string        `json:"bestand"`    // entry name within the upload
+	Size       int64         `json:"grootte"`
+	ReceivedAt time.Time     `json:"ontvangen_op"`
+	DeliveryID uint64        `json:"aflevering,omitempty"`
+	Status     MessageStatus `json:"status"`
+	History    []StatusEvent `json:"historie"`
+}
+
+// Delivery is one file in a recipient's ophalen/: the messages of one upload for one
+// recipient and functie, zipped.
+type Delivery struct {
+	ID        uint64    `json:"id"`
+	Org       string    `json:"organisatie"` // whose ophalen/ it is in
+	Product   Product   `json:"product"`
+	Name      string    `json:"naam"`
+	Functie   string    `json:"functie"`
+	From      string    `json:"van"` // zender
+	UploadID  uint64    `json:"aanlevering"`
+	Messages  []uint64  `json:"berichten"`
+	Size      int64     `json:"grootte"`
+	Blob      string    `json:"blob"`
+	CreatedAt time.Time `json:"publicatiedatum"`
+	GelezenAt time.Time `json:"gelezen_op,omitzero"`
+	DeletedAt time.Time `json:"verwijderd_op,omitzero"`
+}
+
+// Via is how a route carries messages to the recipient.
+type Via string
+
+const (
+	Portaal       Via = "Portaal"
+	Digikoppeling Via = "Digikoppeling"
+)
+
+// RouteStatus switches a route on or off.
+type RouteStatus string
+
+const (
+	Actief   RouteStatus = "Actief"
+	Inactief RouteStatus = "Inactief"
+)
+
+// Route is an organisation's choice for one exchange of a product.
+type Route struct {
+	Org      string      `json:"organisatie"`
+	Product  Product     `json:"product"`
+	Exchange string      `json:"uitwisseling"` // "WMO 301/302"
+	Via      Via         `json:"via"`
+	CPA      string      `json:"cpa,omitempty"`
+	Status   RouteStatus `json:"status"`
+	Changed  time.Time   `json:"gewijzigd,omitzero"`
+	By       string      `json:"door,omitempty"`
+}
+
+// AuditEntry records one login attempt, file operation or change. Entries are hash-chained:
+// each carries the hash of the one before it.
+type AuditEntry struct {
+	Seq     uint64    `json:"seq"`
+	At      time.Time `json:"tijd"`
+	Account string    `json:"account"`
+	Org     string    `json:"organisatie,omitempty"`
+	Remote  string    `json:"adres,omitempty"`
+	Action  string    `json:"actie"`
+	Path    string    `json:"pad,omitempty"`
+	Result  string    `json:"resultaat"`
+	Prev    string    `json:"vorige"`
+	Hash    string    `json:"hash"`
+}
+
+// Keys. One prefix per kind; ids are fixed-width big-endian so that key order is id order,
+// and times are big-endian unix nanoseconds so that key order is time order.
+const (
+	kOrg      = "org/"       // org/<code>
+	kAccount  = "acct/"      // acct/<name>
+	kKeyIndex = "idx/key/"   // idx/key/<sha256 fingerprint> -> account name
+	kUpload   = "upload/"    // upload/<id>
+	kQueue    = "queue/"     // queue/<id>: uploads not yet final
+	kUploads  = "idx/upl/"   // idx/upl/<org>/<product>/<time>/<id>
+	kMessage  = "msg/"       // msg/<id>
+	kLog      = "idx/log/"   // idx/log/<org>/<product>/<time>/<id>
+	kRef      = "idx/ref/"   // idx/ref/<zender>/<referentienummer> -> message id (IB016)
+	kDelivery = "dlv/"       // dlv/<id>
+	kInbox    = "idx/inbox/" // idx/inbox/<org>/<product>/<time>/<id>
+	kDlvName  = "idx/dname/" // idx/dname/<org>/<product>/<name> -> delivery id
+	kRoute    = "route/"     // route/<org>/<product>/<exchange>
+	kAudit    = "audit/"     // audit/<seq>
+	kAuditTip = "audithead"  // hash and seq of the newest audit entry
+)
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+func timeKey(t time.Time) []byte { return be64(uint64(t.UnixNano())) }
+
+func key(parts ...any) []byte {
+	var b []byte
+	for i, p := range parts {
+		if i > 0 && b[len(b)-1] != '/' {
+			b = append(b, '/')
+		}
+		switch v := p.(type) {
+		case string:
+			b = append(b, v...)
+		case Product:
+			b = append(b, v...)
+		case uint64:
+			b = append(b, be64(v)...)
+		case time.Time:
+			b = append(b, timeKey(v)...)
+		case []byte:
+			b = append(b, v...)
+		default:
+			panic("exchange: unsupported key part")
+		}
+	}
+	return b
+}

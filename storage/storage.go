@@ -1,0 +1,85 @@
+// Package storage keeps bytes and records for the hub behind two small interfaces: a
+// transactional key-value store with prefix scans, and a file store with atomic puts. It knows
+// nothing of messages, organisations or SSH, so another backend can replace it.
+package storage
+
+import (
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned when a key or file does not exist.
+var ErrNotFound = errors.New("niet gevonden")
+
+// ErrLocked is returned when another process holds the data directory.
+var ErrLocked = errors.New("de gegevensmap is in gebruik door een andere knooppunt-server")
+
+// KV is a transactional key-value store.
+type KV interface {
+	// View runs fn in a read-only transaction.
+	View(fn func(Txn) error) error
+	// Update runs fn in a read-write transaction and commits it durably. It retries fn when
+	// the transaction conflicts with another, so fn must not have side effects outside txn.
+	Update(fn func(Txn) error) error
+	// Sequence returns the next value of a named, persistent counter (starting at 1).
+	Sequence(name string) (uint64, error)
+	Close() error
+}
+
+// Txn is one transaction.
+type Txn interface {
+	// Get returns a copy of the value, or ErrNotFound.
+	Get(key []byte) ([]byte, error)
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	// Scan calls fn for each key with prefix, in key order (reverse order when
+	// opts.Reverse), starting at opts.Start when set. fn returns false to stop. key and value
+	// are only valid during the call.
+	Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error
+}
+
+// ScanOptions narrow a Scan.
+type ScanOptions struct {
+	Reverse  bool
+	Start    []byte // first key to visit (inclusive); in reverse, the highest key to visit
+	KeysOnly bool   // value passed to fn is nil
+}
+
+// Files stores immutable blobs by name. Names are slash-separated relative paths made by the
+// caller (never user input); the store rejects anything else.
+type Files interface {
+	// Create starts a new blob. Nothing is visible under name until Commit returns.
+	Create(name string) (Writer, error)
+	// Append reopens an uncommitted blob (see Writer.Keep) to continue writing at its end.
+	Append(name string) (Writer, error)
+	Open(name string) (Reader, error)
+	Stat(name string) (size int64, err error)
+	Remove(name string) error
+	// Walk calls fn for every committed blob whose name starts with prefix.
+	Walk(prefix string, fn func(name string, size int64) error) error
+	// Free returns the bytes available to the store's file system.
+	Free() (uint64, error)
+}
+
+// Writer receives a blob's bytes, possibly concurrently and out of order.
+type Writer interface {
+	io.WriterAt
+	io.Writer
+	// Size is the highest offset written so far.
+	Size() int64
+	// Commit fsyncs the bytes and makes the blob visible under its name, atomically.
+	Commit() error
+	// Keep fsyncs what was written and leaves it as an uncommitted blob that Append can
+	// continue (an interrupted upload that a client may resume).
+	Keep() error
+	// Abort discards the blob.
+	Abort() error
+}
+
+// Reader reads a committed blob.
+type Reader interface {
+	io.ReaderAt
+	io.Reader
+	io.Closer
+	Size() int64
+}
