@@ -1,0 +1,274 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// InboxOptions page the files in ophalen/.
+type InboxOptions struct {
+	Limit, Offset int
+	OnlyNew       bool // only files not marked gelezen
+}
+
+// mayUse checks that p is a person of some organisation allowed to use product. The engine
+// checks here, whatever door the call came through.
+func mayUse(p *Principal, product Product) error {
+	if p == nil {
+		return fmt.Errorf("%w: meld u aan om berichten te zien", ErrDenied)
+	}
+	if !p.CanUse(product) {
+		return fmt.Errorf("%w: account %s heeft geen toegang tot %s; vraag uw gebruikersbeheerder om toegang", ErrDenied, p.Account.Name, product)
+	}
+	return nil
+}
+
+func getJSON(t storage.Txn, k []byte, v any) error {
+	b, err := t.Get(k)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func setJSON(t storage.Txn, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return t.Set(k, b)
+}
+
+// page applies offset and limit to a running index: it tells whether item n (0-based) is on the
+// page and whether the scan may stop.
+func page(n, offset, limit int) (in bool, stop bool) {
+	if n < offset {
+		return false, false
+	}
+	if limit > 0 && n >= offset+limit {
+		return false, true
+	}
+	return true, false
+}
+
+// Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
+// with the total number of files that match.
+func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, 0, err
+	}
+	var out []Delivery
+	total := 0
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
+			var d Delivery
+			needBody := opts.OnlyNew
+			if in, _ := page(total, opts.Offset, opts.Limit); in {
+				needBody = true
+			}
+			if needBody {
+				if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+					return false, fmt.Errorf("aflevering %d lezen: %w", id, err)
+				}
+				if opts.OnlyNew && !d.GelezenAt.IsZero() {
+					return true, nil
+				}
+			}
+			if in, _ := page(total, opts.Offset, opts.Limit); in {
+				out = append(out, d)
+			}
+			total++
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("ophalen/ van %s lezen: %w", product, err)
+	}
+	return out, total, nil
+}
+
+func idFromKey(k []byte) (uint64, error) {
+	if len(k) < 8 {
+		return 0, fmt.Errorf("index key %q is te kort", k)
+	}
+	var id uint64
+	for _, b := range k[len(k)-8:] {
+		id = id<<8 | uint64(b)
+	}
+	return id, nil
+}
+
+// delivery finds a visible file in org's ophalen/ by name.
+func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) (Delivery, error) {
+	v, err := t.Get(key(kDlvName, org, product, name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return Delivery{}, fmt.Errorf("%w: %s staat niet in ophalen/; vernieuw de lijst", ErrNotFound, name)
+	}
+	if err != nil {
+		return Delivery{}, err
+	}
+	id, err := idFromKey(v)
+	if err != nil {
+		return Delivery{}, err
+	}
+	var d Delivery
+	if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+		return Delivery{}, fmt.Errorf("aflevering %s lezen: %w", name, err)
+	}
+	return d, nil
+}
+
+// OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
+func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, Delivery{}, err
+	}
+	var d Delivery
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		d, err = h.delivery(t, p.Org.Code, product, name)
+		return err
+	})
+	if err != nil {
+		return nil, Delivery{}, err
+	}
+	r, err := h.files.Open(d.Blob)
+	if err != nil {
+		return nil, Delivery{}, fmt.Errorf("bestand %s openen: %w", name, err)
+	}
+	return r, d, nil
+}
+
+// SetGelezen marks files in ophalen/ as read (gelezen true) or removes the mark. A gelezen
+// file leaves ophalen/ 168 hours after it was read.
+func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen bool) error {
+	if err := mayUse(p, product); err != nil {
+		return err
+	}
+	now := h.clock.Now()
+	for _, name := range names {
+		changed := false
+		err := h.kv.Update(func(t storage.Txn) error {
+			changed = false
+			d, err := h.delivery(t, p.Org.Code, product, name)
+			if err != nil {
+				return err
+			}
+			if gelezen == !d.GelezenAt.IsZero() {
+				return nil
+			}
+			changed = true
+			status := MsgGelezen
+			if gelezen {
+				if err := t.Set(key(kGelezen, now, d.ID), nil); err != nil {
+					return err
+				}
+			} else {
+				if err := t.Delete(key(kGelezen, d.GelezenAt, d.ID)); err != nil {
+					return err
+				}
+				status = MsgOngelezen
+			}
+			d.GelezenAt = time.Time{}
+			if gelezen {
+				d.GelezenAt = now
+			}
+			if err := setJSON(t, key(kDelivery, d.ID), d); err != nil {
+				return err
+			}
+			return addHistory(t, d.Messages, StatusEvent{At: now, Status: status, By: p.Account.Name}, "")
+		})
+		if err != nil {
+			return fmt.Errorf("markering gelezen van %s: %w", name, err)
+		}
+		if changed {
+			action := "gelezen"
+			if !gelezen {
+				action = "ongelezen"
+			}
+			h.Audit(p, action, string(product)+"/ophalen/"+name, "ok")
+			h.publish(Event{Org: p.Org.Code, Product: product, Kind: "delivery"})
+		}
+	}
+	return nil
+}
+
+// addHistory appends ev to each message's history and makes it the current status. When
+// onlyIf is set, only messages whose status is onlyIf change.
+func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
+	for _, id := range ids {
+		var m Message
+		if err := getJSON(t, key(kMessage, id), &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		if onlyIf != "" && m.Status != onlyIf {
+			continue
+		}
+		m.History = append(m.History, ev)
+		m.Status = ev.Status
+		if ev.Status == MsgOngelezen {
+			m.Status = MsgAfgeleverd
+		}
+		if err := setJSON(t, key(kMessage, id), m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteDeliveries removes files from ophalen/. They stay in the berichtenlog and can be
+// restored until they are purged, 60 days after they arrived.
+func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) error {
+	if err := mayUse(p, product); err != nil {
+		return err
+	}
+	now := h.clock.Now()
+	for _, name := range names {
+		err := h.kv.Update(func(t storage.Txn) error {
+			d, err := h.delivery(t, p.Org.Code, product, name)
+			if err != nil {
+				return err
+			}
+			return h.hideDelivery(t, d, now, StatusEvent{At: now, Status: MsgVerwijderd, By: p.Account.Name})
+		})
+		if err != nil {
+			h.Audit(p, "verwijder", string(product)+"/ophalen/"+name, err.Error())
+			return fmt.Errorf("%s verwijderen: %w", name, err)
+		}
+		h.Audit(p, "verwijder", string(product)+"/ophalen/"+name, "ok")
+	}
+	if len(names) > 0 {
+		h.publish(Event{Org: p.Org.Code, Product: product, Kind: "delivery"})
+	}
+	return nil
+}
+
+// hideDelivery takes a file out of ophalen/ while keeping it for the berichtenlog and Restore.
+func (h *Hub) hideDelivery(t storage.Txn, d Delivery, now time.Time, ev StatusEvent) error {
+	for _, k := range [][]byte{key(kInbox, d.Org, d.Product, d.CreatedAt, d.ID), key(kDlvName, d.Org, d.Product, d.Name)} {
+		if err := t.Delete(k); err != nil {
+			return err
+		}
+	}
+	if !d.GelezenAt.IsZero() {
+		if err := t.Delete(key(kGelezen, d.GelezenAt, d.ID)); err != nil {
+			return err
+		}
+	}
+	d.DeletedAt = now
+	if err := setJSON(t, key(kDelivery, d.ID), d); err != nil {
+		return err
+	}
+	return addHistory(t, d.Messages, ev, "")
+}

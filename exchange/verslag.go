@@ -1,0 +1,316 @@
+package exchange
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+	_ "time/tzdata" // report and file times are Dutch times, also on a server without zoneinfo
+
+	"knooppunt/storage"
+)
+
+// ListOptions page the uploads in aanleveren/.
+type ListOptions struct {
+	Limit, Offset int
+	Status        UploadStatus // "" for all
+}
+
+// ReportFile is one verwerkingsverslag in verslagen/.
+type ReportFile struct {
+	Name     string
+	Size     int64
+	ModTime  time.Time
+	UploadID uint64
+}
+
+// amsterdam is the time zone of every time a person reads: file names, reports.
+var amsterdam = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}()
+
+// Uploads lists the organisation's uploads of product, newest first, with the total that
+// matches. Uploads hidden with HideUploads are left out.
+func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, 0, err
+	}
+	var out []Upload
+	total := 0
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
+			var u Upload
+			if err := getJSON(t, key(kUpload, id), &u); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return true, nil
+				}
+				return false, err
+			}
+			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
+				return true, nil
+			}
+			if in, _ := page(total, opts.Offset, opts.Limit); in {
+				out = append(out, u)
+			}
+			total++
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("aanleveringen van %s lezen: %w", product, err)
+	}
+	return out, total, nil
+}
+
+// Upload returns one upload of the caller's organisation (any organisation for a beheerder).
+func (h *Hub) Upload(p *Principal, id uint64) (Upload, error) {
+	if p == nil {
+		return Upload{}, fmt.Errorf("%w: meld u aan", ErrDenied)
+	}
+	var u Upload
+	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, id), &u) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
+	}
+	if err != nil {
+		return Upload{}, fmt.Errorf("aanlevering %d lezen: %w", id, err)
+	}
+	if p.Has(Beheerder) {
+		return u, nil
+	}
+	if u.Org != p.Org.Code || !p.CanUse(u.Product) {
+		// Same answer as a missing upload: another organisation's ids are no one's business.
+		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
+	}
+	return u, nil
+}
+
+// HideUploads takes uploads off the Aanleveren list ("Verwijder geselecteerd"). Their
+// messages and reports stay.
+func (h *Hub) HideUploads(p *Principal, ids []uint64) error {
+	for _, id := range ids {
+		u, err := h.Upload(p, id)
+		if err != nil {
+			return err
+		}
+		if !u.Status.Final() {
+			return fmt.Errorf("%w: aanlevering %s wordt nog verwerkt; verwijder haar als ze klaar is", ErrInvalid, u.Name)
+		}
+		err = h.kv.Update(func(t storage.Txn) error {
+			var cur Upload
+			if err := getJSON(t, key(kUpload, id), &cur); err != nil {
+				return err
+			}
+			cur.Deleted = true
+			return setJSON(t, key(kUpload, id), cur)
+		})
+		if err != nil {
+			return fmt.Errorf("aanlevering %s verwijderen: %w", u.Name, err)
+		}
+		h.Audit(p, "verwijder-aanlevering", fmt.Sprintf("%s/aanleveren/%s", u.Product, u.Name), "ok")
+		h.publish(Event{Org: u.Org, Product: u.Product, Kind: "upload", UploadID: id})
+	}
+	return nil
+}
+
+// reportBase names an upload's reports: its time of receipt and its original name.
+func reportBase(u Upload) string {
+	return u.ReceivedAt.In(amsterdam).Format("20060102_150405") + "_" + u.Name
+}
+
+// Reports lists the verwerkingsverslagen in verslagen/: a .txt and a .json per final upload,
+// newest first. Two uploads with the same name in the same second get the upload id in the
+// name of the later one.
+func (h *Hub) Reports(p *Principal, product Product) ([]ReportFile, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, err
+	}
+	var ups []Upload
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
+			var u Upload
+			if err := getJSON(t, key(kUpload, id), &u); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return true, nil
+				}
+				return false, err
+			}
+			if u.Status.Final() {
+				ups = append(ups, u)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verslagen van %s lezen: %w", product, err)
+	}
+	seen := map[string]bool{}
+	// Oldest first decides who keeps the plain name, so names never change later.
+	names := make([]string, len(ups))
+	for i := len(ups) - 1; i >= 0; i-- {
+		base := reportBase(ups[i])
+		if seen[base] {
+			base = fmt.Sprintf("%s_%d", base, ups[i].ID)
+		}
+		seen[base] = true
+		names[i] = base
+	}
+	var out []ReportFile
+	for i, u := range ups {
+		txt, js, err := h.renderReport(u)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out,
+			ReportFile{Name: names[i] + ".txt", Size: int64(len(txt)), ModTime: u.FinishedAt, UploadID: u.ID},
+			ReportFile{Name: names[i] + ".json", Size: int64(len(js)), ModTime: u.FinishedAt, UploadID: u.ID})
+	}
+	return out, nil
+}
+
+// OpenReport returns one verwerkingsverslag by its name in verslagen/.
+func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile, []byte, error) {
+	files, err := h.Reports(p, product)
+	if err != nil {
+		return ReportFile{}, nil, err
+	}
+	for _, f := range files {
+		if f.Name != name {
+			continue
+		}
+		var u Upload
+		if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, f.UploadID), &u) }); err != nil {
+			return ReportFile{}, nil, fmt.Errorf("verslag %s lezen: %w", name, err)
+		}
+		txt, js, err := h.renderReport(u)
+		if err != nil {
+			return ReportFile{}, nil, err
+		}
+		if strings.HasSuffix(name, ".json") {
+			return f, js, nil
+		}
+		return f, txt, nil
+	}
+	return ReportFile{}, nil, fmt.Errorf("%w: verslag %s bestaat niet; vernieuw de lijst", ErrNotFound, name)
+}
+
+// reportJSON is the .json verwerkingsverslag; the keys are part of the interface.
+type reportJSON struct {
+	Bestandsnaam    string `json:"bestandsnaam"`
+	Verzender       string `json:"verzender"`
+	IngeleverdOp    string `json:"ingeleverd_op"`
+	EindeVerwerking string `json:"einde_verwerking"`
+	Verwerkingsduur string `json:"verwerkingsduur"`
+	Status          string `json:"status"`
+	Aangeleverd     int    `json:"aangeleverd"`
+	Correct         int    `json:"correct"`
+	Incorrect       int    `json:"incorrect"`
+	Fouten          []Fout `json:"fouten"`
+}
+
+func duration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d.Round(time.Second) / time.Second)
+	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
+}
+
+// renderReport builds both forms of an upload's verwerkingsverslag from its record and its
+// stored fouten.
+func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
+	fouten, err := h.fouten(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	verzender := u.Org
+	if o, err := h.Org(u.Org); err == nil && o.Name != "" {
+		verzender = o.Name
+	}
+	r := reportJSON{
+		Bestandsnaam:    u.Name,
+		Verzender:       verzender,
+		IngeleverdOp:    u.ReceivedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
+		EindeVerwerking: u.FinishedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
+		Verwerkingsduur: duration(u.FinishedAt.Sub(u.StartedAt)),
+		Status:          string(u.Status),
+		Aangeleverd:     u.Counts.Aangeleverd,
+		Correct:         u.Counts.Correct,
+		Incorrect:       u.Counts.Incorrect,
+		Fouten:          fouten,
+	}
+	if r.Fouten == nil {
+		r.Fouten = []Fout{}
+	}
+	js, err = json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	js = append(js, '\n')
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
+	tw.Flush()
+	fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Aantal bestanden aangeleverd\tCorrect\tIncorrect")
+	fmt.Fprintf(tw, "%d\t%d\t%d\n", r.Aangeleverd, r.Correct, r.Incorrect)
+	tw.Flush()
+	if len(fouten) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "Bestand\tFoutomschrijving\tFout detail")
+		for _, f := range fouten {
+			fmt.Fprintf(tw, "%s\t%s: %s\t%s\n", oneLine(f.Bestand), f.Code, oneLine(f.Omschrijving), oneLine(f.Detail))
+		}
+		tw.Flush()
+	}
+	return b.Bytes(), js, nil
+}
+
+// oneLine keeps a report row on one line whatever a file name holds.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// fouten reads every rejected file of an upload, in entry order.
+func (h *Hub) fouten(u Upload) ([]Fout, error) {
+	var out []Fout
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kFout, u.ID, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f Fout
+			if err := json.Unmarshal(v, &f); err != nil {
+				return false, err
+			}
+			out = append(out, f)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fouten van aanlevering %d lezen: %w", u.ID, err)
+	}
+	return out, nil
+}
