@@ -307,7 +307,8 @@ func (h *Hub) CreateAccount(by *Principal, a Account) (err error) {
 		keys = append(keys, norm)
 	}
 	a.Keys = keys
-	a.Roles = normRoles(a.Roles)
+	roles := a.Roles
+	a.Roles = normRoles(roles)
 	products := a.Products
 	a.Products = normProducts(products)
 	a.Created = h.clock.Now()
@@ -320,10 +321,15 @@ func (h *Hub) CreateAccount(by *Principal, a Account) (err error) {
 		if acct.Org == "" && actor != nil && !isBeheerder(actor) {
 			acct.Org = actor.Org
 		}
+		if _, err := txAccount(t, acct.Name); err == nil {
+			return fmt.Errorf("%w: account %q bestaat al; kies een andere naam", ErrExists, acct.Name)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
 		if err := canManage(actor, acct); err != nil {
 			return err
 		}
-		if err := checkRoles(actor, acct.Roles); err != nil {
+		if err := checkRoles(actor, roles); err != nil {
 			return err
 		}
 		var org Org
@@ -338,11 +344,6 @@ func (h *Hub) CreateAccount(by *Principal, a Account) (err error) {
 			if err := h.checkProduct(org, p); err != nil {
 				return err
 			}
-		}
-		if _, err := txAccount(t, acct.Name); err == nil {
-			return fmt.Errorf("%w: account %q bestaat al; kies een andere naam", ErrExists, acct.Name)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
 		}
 		for _, pk := range pks {
 			if err := claimKey(t, pk); err != nil {
