@@ -69,7 +69,9 @@ func TestAuditTamperDetected(t *testing.T) {
 		change func([]byte) []byte
 		want   uint64
 	}{
-		{"result rewritten", 3, func(v []byte) []byte { return bytes.Replace(v, []byte(`"resultaat":"ok"`), []byte(`"resultaat":"nee"`), 1) }, 3},
+		{"result rewritten", 3, func(v []byte) []byte {
+			return bytes.Replace(v, []byte(`"resultaat":"ok"`), []byte(`"resultaat":"nee"`), 1)
+		}, 3},
 		{"not JSON", 4, func([]byte) []byte { return []byte("{") }, 4},
 		{"entry removed", 2, func([]byte) []byte { return nil }, 2},
 		{"last entry removed", 5, func([]byte) []byte { return nil }, 5},
