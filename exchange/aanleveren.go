@@ -1,0 +1,517 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"knooppunt/storage"
+)
+
+// Upload size limits, checked while the bytes arrive.
+const (
+	MaxXMLUpload int64 = 25 << 20 // one envelope
+	MaxZipUpload int64 = 1 << 30  // a ZIP of envelopes
+)
+
+// kPending keys the files in aanleveren/ that are not uploads yet: pend/<org>/<product>/<name>.
+const kPending = "pend/"
+
+// PendingFile is a file in aanleveren/ that is not an upload (yet): staged under a temporary
+// name until the client renames it, or cut off mid-transfer and kept so that `reput` can
+// resume it. Its bytes are an uncommitted blob in the file store.
+type PendingFile struct {
+	Name    string    `json:"naam"`
+	Size    int64     `json:"grootte"`
+	ModTime time.Time `json:"gewijzigd"`
+	Account string    `json:"account"`
+	Blob    string    `json:"blob"`
+	Partial bool      `json:"onderbroken,omitempty"` // cut off: not accepted, resumable
+}
+
+// TempName tells whether name is one clients upload under before renaming it: it starts
+// with a dot or ends in .filepart, .part or .partial (any case).
+func TempName(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(l, ".filepart") || strings.HasSuffix(l, ".part") || strings.HasSuffix(l, ".partial")
+}
+
+// FinalName tells whether a file of this name becomes an upload once it is closed cleanly:
+// it ends in .xml or .zip (any case) and is not a temporary name.
+func FinalName(name string) bool {
+	l := strings.ToLower(name)
+	return !TempName(name) && (strings.HasSuffix(l, ".xml") || strings.HasSuffix(l, ".zip"))
+}
+
+// uploadLimit is the largest file name may hold. A temporary name gets the limit of the
+// name it hides when that is plain (x.xml.filepart); otherwise the rename checks.
+func uploadLimit(name string) int64 {
+	l := strings.ToLower(name)
+	for _, s := range []string{".filepart", ".partial", ".part"} {
+		l = strings.TrimSuffix(l, s)
+	}
+	if strings.HasSuffix(l, ".xml") {
+		return MaxXMLUpload
+	}
+	return MaxZipUpload
+}
+
+// checkUploadName refuses names that can never be an upload, before a byte is written.
+func checkUploadName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > 255 || !utf8.ValidString(name) ||
+		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan; gebruik een gewone naam die eindigt op .xml of .zip", ErrInvalid, name)
+	}
+	if !TempName(name) && !FinalName(name) {
+		return fmt.Errorf("%w: %s wordt niet aangenomen: lever een .xml- of .zip-bestand aan (of upload onder een tijdelijke naam zoals %s.filepart en hernoem daarna)", ErrInvalid, name, name)
+	}
+	return nil
+}
+
+func tooLarge(name string, limit int64) error {
+	what := "een .zip-bestand mag"
+	if limit == MaxXMLUpload {
+		what = "een .xml-bestand mag"
+	}
+	return fmt.Errorf("%w: %s is groter dan %s ten hoogste %d MB zijn; splits de aanlevering", ErrTooLarge, name, what, limit>>20)
+}
+
+// storeErr turns a full disk into ErrNoSpace so every door can say so plainly.
+func storeErr(what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %s is niet opgeslagen; probeer het later opnieuw of meld het de beheerder", ErrNoSpace, what)
+	}
+	return fmt.Errorf("%s opslaan: %w", what, err)
+}
+
+// mayUpload checks p's right to product against the account as stored now, so a session
+// that lost the product (or its account) since login cannot keep uploading.
+func (h *Hub) mayUpload(p *Principal, product Product) error {
+	if err := mayUse(p, product); err != nil {
+		return err
+	}
+	return h.kv.View(func(t storage.Txn) error {
+		a, err := txActor(t, p)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(a.Products, product) {
+			return fmt.Errorf("%w: account %s heeft geen toegang meer tot %s; vraag uw gebruikersbeheerder om toegang", ErrDenied, a.Name, product)
+		}
+		return nil
+	})
+}
+
+func pendingKey(org string, product Product, name string) []byte {
+	return key(kPending, org, product, name)
+}
+
+func (h *Hub) pending(org string, product Product, name string) (PendingFile, bool, error) {
+	var f PendingFile
+	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, pendingKey(org, product, name), &f) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return PendingFile{}, false, nil
+	}
+	if err != nil {
+		return PendingFile{}, false, fmt.Errorf("aanleveren/%s lezen: %w", name, err)
+	}
+	return f, true, nil
+}
+
+// dropStaged removes an uncommitted blob, and only that: a blob that was committed in the
+// meantime belongs to an upload.
+func (h *Hub) dropStaged(blob string) {
+	w, err := h.files.Append(blob)
+	if errors.Is(err, storage.ErrNotFound) {
+		return
+	}
+	if err == nil {
+		err = w.Abort()
+	}
+	if err != nil {
+		h.log.Warn("tijdelijk bestand opruimen", "blob", blob, "err", err)
+	}
+}
+
+// StartUpload opens a file in product's aanleveren/ for writing. With resume, an earlier
+// cut-off or staged file of that name is continued where it ended (`reput`); otherwise the
+// file starts empty and replaces it. Names that can never become an upload are refused
+// here, before any byte is sent.
+func (h *Hub) StartUpload(p *Principal, product Product, name string, resume bool) (*Spool, error) {
+	path := string(product) + "/aanleveren/" + name
+	if err := h.mayUpload(p, product); err != nil {
+		h.Audit(p, "aanleveren", path, err.Error())
+		return nil, err
+	}
+	if err := checkUploadName(name); err != nil {
+		h.Audit(p, "aanleveren", path, err.Error())
+		return nil, err
+	}
+	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name)}
+	old, found, err := h.pending(p.Org.Code, product, name)
+	if err != nil {
+		return nil, err
+	}
+	if found && resume {
+		w, err := h.files.Append(old.Blob)
+		switch {
+		case err == nil:
+			s.w, s.blob, s.resumed = w, old.Blob, true
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, storeErr(name, err)
+		}
+	}
+	if s.w == nil {
+		seq, err := h.kv.Sequence("spool")
+		if err != nil {
+			return nil, fmt.Errorf("aanlevering %s starten: %w", name, err)
+		}
+		s.blob = fmt.Sprintf("aanleveren/%s/%s/%016x", p.Org.Code, product, seq)
+		if s.w, err = h.files.Create(s.blob); err != nil {
+			return nil, storeErr(name, err)
+		}
+		if found {
+			s.replaces = old.Blob
+		}
+	}
+	return s, nil
+}
+
+// Spool receives one file written into aanleveren/. WriteAt may be called concurrently and
+// out of order; nothing in it takes a lock. Exactly one of Close's outcomes happens: the
+// file becomes an upload, stays staged, is kept as a cut-off partial, or is thrown away.
+type Spool struct {
+	h        *Hub
+	p        *Principal
+	product  Product
+	name     string
+	path     string
+	blob     string
+	replaces string // blob of an earlier pending file of this name, dropped once this one lands
+	resumed  bool
+	limit    int64
+	w        storage.Writer
+
+	werr   atomic.Pointer[error] // first write error: the file is refused
+	cutOff atomic.Pointer[error] // the transfer was cut off
+	once   sync.Once
+	err    error
+}
+
+// WriteAt writes b at off. Past the size limit it fails with ErrTooLarge; on a full disk
+// with ErrNoSpace. After a failure every write fails the same way.
+func (s *Spool) WriteAt(b []byte, off int64) (int, error) {
+	if e := s.werr.Load(); e != nil {
+		return 0, *e
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negatieve positie %d", ErrInvalid, off)
+	}
+	if off+int64(len(b)) > s.limit {
+		return 0, s.fail(tooLarge(s.name, s.limit))
+	}
+	n, err := s.w.WriteAt(b, off)
+	if err != nil {
+		return n, s.fail(storeErr(s.name, err))
+	}
+	return n, nil
+}
+
+func (s *Spool) fail(err error) error {
+	s.werr.CompareAndSwap(nil, &err)
+	return *s.werr.Load()
+}
+
+// Fail records that the transfer was cut off (the client vanished). Close will then keep
+// what arrived as a partial for `reput` and never accept it.
+func (s *Spool) Fail(err error) {
+	if err == nil {
+		err = errors.New("verbinding verbroken")
+	}
+	s.cutOff.CompareAndSwap(nil, &err)
+}
+
+// Close ends the file. After a clean transfer it is fsynced before Close returns, then
+// accepted as an upload (a final name) or kept staged (a temporary name). Calling it again
+// returns the first result.
+func (s *Spool) Close() error {
+	s.once.Do(func() { s.err = s.close() })
+	return s.err
+}
+
+func (s *Spool) close() error {
+	h := s.h
+	if e := s.cutOff.Load(); e != nil {
+		if e2 := s.werr.Load(); e2 != nil {
+			return s.discard(*e2)
+		}
+		if err := s.stage(true); err != nil {
+			h.log.Error("onderbroken aanlevering bewaren", "pad", s.path, "err", err)
+			h.Audit(s.p, "aanleveren", s.path, "onderbroken, niet bewaard: "+err.Error())
+			return err
+		}
+		h.log.Warn("aanlevering onderbroken; niet verwerkt, bewaard voor hervatten", "pad", s.path, "account", s.p.Account.Name, "bytes", s.w.Size(), "oorzaak", (*e).Error())
+		h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("onderbroken na %d bytes: niet verwerkt, te hervatten met reput", s.w.Size()))
+		return *e
+	}
+	if e := s.werr.Load(); e != nil {
+		return s.discard(*e)
+	}
+	if !FinalName(s.name) {
+		if err := s.stage(false); err != nil {
+			h.Audit(s.p, "aanleveren", s.path, err.Error())
+			return err
+		}
+		h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("tijdelijk opgeslagen (%d bytes), wacht op hernoemen", s.w.Size()))
+		return nil
+	}
+	size := s.w.Size()
+	if err := s.w.Commit(); err != nil {
+		err = storeErr(s.name, err)
+		s.w.Abort()
+		s.forget()
+		h.Audit(s.p, "aanleveren", s.path, err.Error())
+		return err
+	}
+	u, err := h.accept(s.p, s.product, s.name, s.blob, size)
+	if err != nil {
+		if rmErr := h.files.Remove(s.blob); rmErr != nil {
+			h.log.Warn("bestand van mislukte aanlevering opruimen", "blob", s.blob, "err", rmErr)
+		}
+		h.Audit(s.p, "aanleveren", s.path, err.Error())
+		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
+	}
+	s.forget()
+	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", s.path, "account", s.p.Account.Name, "bytes", size)
+	h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("ontvangen als aanlevering %d (%d bytes)", u.ID, size))
+	return nil
+}
+
+// discard throws a refused file away, with any partial it continued.
+func (s *Spool) discard(cause error) error {
+	if err := s.w.Abort(); err != nil {
+		s.h.log.Warn("geweigerde aanlevering opruimen", "blob", s.blob, "err", err)
+	}
+	s.forget()
+	s.h.Audit(s.p, "aanleveren", s.path, "geweigerd: "+cause.Error())
+	return cause
+}
+
+// stage keeps the bytes uncommitted and records them as a pending file.
+func (s *Spool) stage(partial bool) error {
+	if err := s.w.Keep(); err != nil {
+		return storeErr(s.name, err)
+	}
+	f := PendingFile{Name: s.name, Size: s.w.Size(), ModTime: s.h.clock.Now(), Account: s.p.Account.Name, Blob: s.blob, Partial: partial}
+	err := s.h.kv.Update(func(t storage.Txn) error {
+		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.name), f)
+	})
+	if err != nil {
+		return fmt.Errorf("%s vastleggen: %w", s.path, err)
+	}
+	if s.replaces != "" && s.replaces != s.blob {
+		s.h.dropStaged(s.replaces)
+	}
+	return nil
+}
+
+// forget removes the pending record of this name (a partial now superseded) and the blob
+// an earlier pending file of the name had.
+func (s *Spool) forget() {
+	if s.replaces == "" && !s.resumed {
+		return
+	}
+	err := s.h.kv.Update(func(t storage.Txn) error {
+		return t.Delete(pendingKey(s.p.Org.Code, s.product, s.name))
+	})
+	if err != nil {
+		s.h.log.Warn("vervangen bestand in aanleveren/ vergeten", "pad", s.path, "err", err)
+	}
+	if s.replaces != "" {
+		s.h.dropStaged(s.replaces)
+	}
+}
+
+// RenameUpload renames a pending file inside aanleveren/: x.filepart to x.zip hands the
+// file in as an upload; a rename to another temporary name only moves it.
+func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) (err error) {
+	path := string(product) + "/aanleveren/" + from
+	defer func() {
+		result := "hernoemd naar " + to
+		if err != nil {
+			result = err.Error()
+		}
+		h.Audit(p, "hernoem", path, result)
+	}()
+	if err := h.mayUpload(p, product); err != nil {
+		return err
+	}
+	if err := checkUploadName(to); err != nil {
+		return err
+	}
+	f, found, err := h.pending(p.Org.Code, product, from)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: %s staat niet (meer) in aanleveren/; alleen een bestand dat nog niet is aangeleverd kan hernoemd worden", ErrNotFound, from)
+	}
+	if from == to {
+		return nil
+	}
+	if FinalName(to) && f.Partial {
+		return fmt.Errorf("%w: %s is onderbroken en niet compleet; hervat de upload (reput) of lever opnieuw aan", ErrInvalid, from)
+	}
+	if limit := uploadLimit(to); FinalName(to) && f.Size > limit {
+		return tooLarge(to, limit)
+	}
+	org := p.Org.Code
+	if !FinalName(to) {
+		target, exists, err := h.pending(org, product, to)
+		if err != nil {
+			return err
+		}
+		f.Name = to
+		err = h.kv.Update(func(t storage.Txn) error {
+			if err := t.Delete(pendingKey(org, product, from)); err != nil {
+				return err
+			}
+			return setJSON(t, pendingKey(org, product, to), f)
+		})
+		if err != nil {
+			return fmt.Errorf("%s hernoemen: %w", from, err)
+		}
+		if exists && target.Blob != f.Blob {
+			h.dropStaged(target.Blob)
+		}
+		return nil
+	}
+	w, err := h.files.Append(f.Blob)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		return fmt.Errorf("%w: de inhoud van %s is niet meer aanwezig; lever het bestand opnieuw aan", ErrNotFound, from)
+	}
+	if err != nil {
+		return storeErr(from, err)
+	}
+	if err := w.Commit(); err != nil {
+		w.Abort()
+		return storeErr(to, err)
+	}
+	u, err := h.accept(p, product, to, f.Blob, f.Size)
+	if err != nil {
+		// The bytes are committed but not recorded: nothing will process them, so the
+		// client must hand them in again.
+		h.files.Remove(f.Blob)
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
+	}
+	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) }); err != nil {
+		h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
+	}
+	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", string(product)+"/aanleveren/"+to, "account", p.Account.Name, "bytes", f.Size)
+	return nil
+}
+
+// RemovePending deletes a pending file (staged or cut off) of the organisation from
+// aanleveren/. An accepted upload cannot be deleted here: it is already being processed.
+func (h *Hub) RemovePending(p *Principal, product Product, name string) (err error) {
+	path := string(product) + "/aanleveren/" + name
+	defer func() {
+		result := "ok"
+		if err != nil {
+			result = err.Error()
+		}
+		h.Audit(p, "verwijder", path, result)
+	}()
+	if err := h.mayUpload(p, product); err != nil {
+		return err
+	}
+	f, found, err := h.pending(p.Org.Code, product, name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if _, ok := h.RecentUpload(p, product, name); ok {
+			return fmt.Errorf("%w: %s is al aangeleverd en wordt verwerkt; verwijderen kan niet meer", ErrDenied, name)
+		}
+		return fmt.Errorf("%w: %s staat niet in aanleveren/", ErrNotFound, name)
+	}
+	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, name)) })
+	if err != nil {
+		return fmt.Errorf("%s verwijderen: %w", name, err)
+	}
+	h.dropStaged(f.Blob)
+	return nil
+}
+
+// Pending lists the organisation's pending files in product's aanleveren/, by name.
+func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, err
+	}
+	var out []PendingFile
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(pendingKey(p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if err := json.Unmarshal(v, &f); err != nil {
+				return false, err
+			}
+			out = append(out, f)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
+	}
+	return out, nil
+}
+
+// recentWindow is how long an accepted upload still answers a stat in aanleveren/: clients
+// such as rclone check the file right after writing it.
+const recentWindow = time.Hour
+
+// RecentUpload finds the organisation's newest upload of this name in product, if it was
+// received within the last hour, so that a stat right after a put finds the file.
+func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, bool) {
+	if mayUse(p, product) != nil {
+		return Upload{}, false
+	}
+	since := h.clock.Now().Add(-recentWindow)
+	var found Upload
+	ok := false
+	seen := 0
+	h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			seen++
+			id, err := idFromKey(k)
+			if err != nil {
+				return false, nil
+			}
+			var u Upload
+			if err := getJSON(t, key(kUpload, id), &u); err != nil {
+				return true, nil
+			}
+			if u.ReceivedAt.Before(since) || seen > 500 {
+				return false, nil
+			}
+			if u.Name == name && !u.Deleted {
+				found, ok = u, true
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	return found, ok
+}
+
+// FreeSpace is the room left for uploads, in bytes.
+func (h *Hub) FreeSpace() (uint64, error) { return h.files.Free() }
