@@ -1,0 +1,388 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"knooppunt/exchange"
+)
+
+// screen is one tab's content below the frame.
+type screen interface {
+	// Reload fetches the screen's page for the product in view.
+	Reload()
+	Update(msg tea.Msg) tea.Cmd
+	View(width, height int) string
+	ShortHelp() []key.Binding
+	FullHelp() [][]key.Binding
+	// Editing tells that a text field, form or detail view has the keyboard, so that the
+	// frame's own keys (tab, q, digits) go to the screen.
+	Editing() bool
+}
+
+type tabKind int
+
+const (
+	tabAanleveren tabKind = iota
+	tabBerichtenlog
+	tabOphalen
+	tabRouteren
+	tabGebruikers
+	tabOrganisaties
+)
+
+func (t tabKind) String() string {
+	return [...]string{"Aanleveren", "Berichtenlog", "Ophalen", "Routeren", "Gebruikers", "Organisaties"}[t]
+}
+
+// confirmation is a question the frame asks before an irreversible change.
+type confirmation struct {
+	prompt string
+	done   string
+	run    func() error
+}
+
+// eventMsg carries a change the engine pushed for the organisation.
+type eventMsg exchange.Event
+
+// App is the whole portal for one session.
+type App struct {
+	c        *Common
+	tabs     []tabKind
+	tab      int
+	screens  map[tabKind]screen
+	help     help.Model
+	showHelp bool
+	events   <-chan exchange.Event
+}
+
+// New builds the portal for principal p. The session's ctx ends the subscription to the
+// engine's events.
+func New(ctx context.Context, hub Hub, p *exchange.Principal, opts Options) *App {
+	c := newCommon(ctx, hub, p, opts)
+	a := &App{c: c, screens: map[tabKind]screen{}, help: help.New()}
+	a.help.Styles = help.DefaultStyles(true)
+	if products := c.Products(); len(products) > 0 {
+		c.Product = products[0]
+		a.tabs = append(a.tabs, tabAanleveren, tabBerichtenlog, tabOphalen, tabRouteren)
+		a.screens[tabAanleveren] = newAanleveren(c)
+		a.screens[tabBerichtenlog] = newBerichtenlog(c)
+		a.screens[tabOphalen] = newOphalen(c)
+		a.screens[tabRouteren] = newRouteren(c)
+	}
+	if p.Has(exchange.Gebruikersbeheerder) || p.Has(exchange.Beheerder) {
+		a.tabs = append(a.tabs, tabGebruikers)
+		a.screens[tabGebruikers] = newGebruikers(c)
+	}
+	if p.Has(exchange.Beheerder) {
+		a.tabs = append(a.tabs, tabOrganisaties)
+		a.screens[tabOrganisaties] = newOrganisaties(c)
+	}
+	if code := p.Org.Code; code != "" {
+		a.events = hub.Subscribe(ctx, code)
+	}
+	if s := a.active(); s != nil {
+		s.Reload()
+	}
+	return a
+}
+
+func (a *App) active() screen {
+	if len(a.tabs) == 0 {
+		return nil
+	}
+	return a.screens[a.tabs[a.tab]]
+}
+
+// Init asks the terminal for its background, to pick colours that read on it, and starts
+// listening to the engine.
+func (a *App) Init() tea.Cmd {
+	return tea.Batch(tea.RequestBackgroundColor, a.listen())
+}
+
+func (a *App) listen() tea.Cmd {
+	if a.events == nil {
+		return nil
+	}
+	ch := a.events
+	return func() tea.Msg {
+		e, ok := <-ch
+		if !ok {
+			return nil
+		}
+		return eventMsg(e)
+	}
+}
+
+// Update handles one message. A panic in any screen is caught here: the session goes on
+// with the error on the status line, and the stack goes to the log.
+func (a *App) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.c.Opts.Log.Error("tui: paniek in scherm", "account", a.c.P.Account.Name, "panic", r, "stack", string(debug.Stack()))
+			a.c.Fail(fmt.Errorf("er ging iets mis (%v); het scherm is hersteld, probeer het opnieuw", r))
+			a.c.confirm = nil
+			cmd = nil
+		}
+	}()
+	return a, a.update(msg)
+}
+
+func (a *App) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		a.c.Width, a.c.Height = msg.Width, msg.Height
+		return nil
+	case tea.BackgroundColorMsg:
+		a.c.Styles = newStyles(msg.IsDark())
+		a.help.Styles = help.DefaultStyles(msg.IsDark())
+		return nil
+	case eventMsg:
+		if s := a.active(); s != nil && (msg.Product == "" || msg.Product == a.c.Product) {
+			s.Reload()
+		}
+		return a.listen()
+	case tea.KeyPressMsg:
+		return a.key(msg)
+	}
+	if s := a.active(); s != nil {
+		return s.Update(msg)
+	}
+	return nil
+}
+
+func (a *App) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := a.c.Keys
+	if msg.String() == "ctrl+c" {
+		return tea.Quit
+	}
+	if q := a.c.confirm; q != nil {
+		switch msg.String() {
+		case "j", "J", "y", "Y", "enter":
+			a.c.confirm = nil
+			if err := q.run(); err != nil {
+				a.c.Fail(err)
+			} else {
+				a.c.Flash("%s", q.done)
+			}
+			if s := a.active(); s != nil {
+				s.Reload()
+			}
+		case "n", "N", "esc":
+			a.c.confirm = nil
+			a.c.Flash("Geannuleerd.")
+		}
+		return nil
+	}
+	if a.showHelp {
+		if key.Matches(msg, k.Help, k.Back) {
+			a.showHelp = false
+			return nil
+		}
+		if !key.Matches(msg, k.Quit) {
+			return nil
+		}
+	}
+	s := a.active()
+	if s != nil && s.Editing() {
+		return s.Update(msg)
+	}
+	a.c.clearStatus()
+	switch {
+	case key.Matches(msg, k.Quit):
+		return tea.Quit
+	case key.Matches(msg, k.Help):
+		a.showHelp = true
+		return nil
+	case key.Matches(msg, k.NextTab):
+		a.switchTab(1)
+		return nil
+	case key.Matches(msg, k.PrevTab):
+		a.switchTab(-1)
+		return nil
+	case key.Matches(msg, k.Product):
+		products := a.c.Products()
+		if i := int(msg.String()[0] - '1'); i < len(products) {
+			a.c.Product = products[i]
+			if a.tabs[a.tab] >= tabGebruikers {
+				a.tab = 0
+			}
+			if s := a.active(); s != nil {
+				s.Reload()
+			}
+		}
+		return nil
+	}
+	if s != nil {
+		return s.Update(msg)
+	}
+	return nil
+}
+
+func (a *App) switchTab(d int) {
+	if len(a.tabs) == 0 {
+		return
+	}
+	a.tab = (a.tab + d + len(a.tabs)) % len(a.tabs)
+	a.active().Reload()
+}
+
+// View draws the frame: header, product bar, tabs, the screen, the status line and the keys.
+func (a *App) View() tea.View {
+	v := tea.NewView(a.render())
+	v.AltScreen = true
+	v.WindowTitle = a.c.Opts.HubName
+	return v
+}
+
+func (a *App) render() (out string) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.c.Opts.Log.Error("tui: paniek bij tekenen", "account", a.c.P.Account.Name, "panic", r, "stack", string(debug.Stack()))
+			out = fmt.Sprintf("Er ging iets mis bij het tekenen van dit scherm (%v).\nDruk op tab voor een ander tabblad of q om af te sluiten.", r)
+		}
+	}()
+	c := a.c
+	w, h := c.Width, c.Height
+	st := c.Styles
+	top := []string{a.headerView(w), a.productBar(w), a.tabBar(w), st.Rule.Render(strings.Repeat("─", w))}
+	status := a.statusView(w)
+	footer := a.footerView(w)
+	bodyH := max(h-len(top)-2, 1)
+	var body string
+	switch s := a.active(); {
+	case a.showHelp:
+		body = a.fullHelp()
+	case s == nil:
+		body = "Dit account heeft geen producten en geen beheertaken. Vraag de gebruikersbeheerder van uw organisatie om toegang."
+	default:
+		body = s.View(w, bodyH)
+	}
+	lines := append(top, fit(body, w, bodyH), status, footer)
+	return strings.Join(lines, "\n")
+}
+
+func (a *App) headerView(w int) string {
+	c, st := a.c, a.c.Styles
+	left := st.HubName.Render(c.Opts.HubName)
+	who := c.P.Account.Name
+	if c.P.Org.Code != "" {
+		who += " · " + c.P.Org.Name + " (" + c.P.Org.Code + ")"
+	} else if c.P.Has(exchange.Beheerder) {
+		who += " · beheerder van het knooppunt"
+	}
+	right := st.Header.Render(who)
+	gap := w - lipgloss.Width(left) - lipgloss.Width(right) - 2
+	if gap < 1 {
+		return ansi.Truncate(" "+left+" "+right, w, "…")
+	}
+	return " " + left + strings.Repeat(" ", gap) + right + " "
+}
+
+func (a *App) productBar(w int) string {
+	c, st := a.c, a.c.Styles
+	products := c.Products()
+	if len(products) == 0 {
+		return st.Muted.Render(" Geen producten")
+	}
+	parts := []string{st.Label.Render(" Product:")}
+	for i, p := range products {
+		name := fmt.Sprintf("%d %s", i+1, c.ProductName(p))
+		if p == c.Product && a.tabs[a.tab] < tabGebruikers {
+			parts = append(parts, st.ProductActive.Render("["+name+"]"))
+		} else {
+			parts = append(parts, st.Product.Render(" "+name+" "))
+		}
+	}
+	return ansi.Truncate(strings.Join(parts, " "), w, "…")
+}
+
+func (a *App) tabBar(w int) string {
+	st := a.c.Styles
+	var parts []string
+	for i, t := range a.tabs {
+		if i == a.tab {
+			parts = append(parts, st.TabActive.Render("["+t.String()+"]"))
+		} else {
+			parts = append(parts, st.Tab.Render(" "+t.String()+" "))
+		}
+	}
+	return ansi.Truncate(strings.Join(parts, st.Rule.Render("│")), w, "…")
+}
+
+func (a *App) statusView(w int) string {
+	c, st := a.c, a.c.Styles
+	switch {
+	case c.confirm != nil:
+		return ansi.Truncate(st.Warn.Render(c.confirm.prompt+" [j/n]"), w, "…")
+	case c.status == "":
+		return ""
+	case c.statusOK:
+		return ansi.Truncate(st.OK.Render(c.status), w, "…")
+	}
+	return ansi.Truncate(st.Error.Render(c.status), w, "…")
+}
+
+func (a *App) frameKeys() []key.Binding {
+	k := a.c.Keys
+	return []key.Binding{k.NextTab, k.Help, k.Quit}
+}
+
+func (a *App) footerView(w int) string {
+	a.help.SetWidth(w)
+	var b []key.Binding
+	if s := a.active(); s != nil && !a.showHelp {
+		b = append(b, s.ShortHelp()...)
+	}
+	if a.c.confirm != nil {
+		b = []key.Binding{
+			key.NewBinding(key.WithKeys("j"), key.WithHelp("j", "ja")),
+			key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "nee")),
+		}
+	} else if a.showHelp {
+		b = []key.Binding{a.c.Keys.Back, a.c.Keys.Quit}
+	} else {
+		b = append(b, a.frameKeys()...)
+	}
+	return a.help.ShortHelpView(b)
+}
+
+func (a *App) fullHelp() string {
+	k := a.c.Keys
+	groups := [][]key.Binding{{k.NextTab, k.PrevTab, k.Product, k.Help, k.Quit}}
+	if s := a.active(); s != nil {
+		groups = append(groups, s.FullHelp()...)
+	}
+	a.help.SetWidth(a.c.Width)
+	return a.c.Styles.Title.Render("Alle toetsen") + "\n\n" + a.help.FullHelpView(groups)
+}
+
+// Ask makes the frame ask prompt before run; done is shown when run succeeded.
+func (c *Common) Ask(prompt, done string, run func() error) {
+	c.confirm = &confirmation{prompt: prompt, done: done, run: run}
+}
+
+// fit cuts s to w columns and exactly h lines, so that the frame never moves.
+func fit(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if lipgloss.Width(l) > w {
+			lines[i] = ansi.Truncate(l, w, "…")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}

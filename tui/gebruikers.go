@@ -1,0 +1,243 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/table"
+	tea "charm.land/bubbletea/v2"
+
+	"knooppunt/exchange"
+)
+
+// gebruikers lets a gebruikersbeheerder manage the accounts of the organisation (and the
+// beheerder every account): add one with a pasted public key, grant and revoke products,
+// block and unblock.
+type gebruikers struct {
+	c    *Common
+	rows []exchange.Account
+	tbl  table.Model
+	open *form
+
+	block key.Binding
+}
+
+func newGebruikers(c *Common) *gebruikers {
+	return &gebruikers{c: c, tbl: newTable(c),
+		block: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "blokkeren/deblokkeren"))}
+}
+
+func (s *gebruikers) Editing() bool { return s.open != nil }
+
+func (s *gebruikers) all() bool { return s.c.P.Has(exchange.Beheerder) }
+
+func (s *gebruikers) Reload() {
+	org := s.c.P.Org.Code
+	if s.all() {
+		org = ""
+	}
+	rows, err := s.c.Hub.Accounts(s.c.P, org)
+	if err != nil {
+		s.c.Fail(err)
+		s.rows = nil
+	} else {
+		s.rows = rows
+	}
+	trows := make([]table.Row, len(s.rows))
+	for i, a := range s.rows {
+		status := "actief"
+		if a.Disabled {
+			status = "geblokkeerd"
+		}
+		roles := make([]string, 0, len(a.Roles))
+		for _, r := range a.Roles {
+			if r != exchange.Gebruiker {
+				roles = append(roles, string(r))
+			}
+		}
+		trows[i] = table.Row{a.Name, a.Org, s.productList(a.Products), strings.Join(roles, ", "), status}
+	}
+	s.tbl.SetColumns(s.cols(s.c.Width))
+	s.tbl.SetRows(trows)
+}
+
+func (s *gebruikers) productList(ps []exchange.Product) string {
+	var names []string
+	for _, p := range exchange.Products {
+		if slices.Contains(ps, p) {
+			names = append(names, s.c.ProductName(p))
+		}
+	}
+	if len(names) == 0 {
+		return "–"
+	}
+	return strings.Join(names, " ")
+}
+
+func (s *gebruikers) current() (exchange.Account, bool) {
+	i := s.tbl.Cursor()
+	if i < 0 || i >= len(s.rows) {
+		return exchange.Account{}, false
+	}
+	return s.rows[i], true
+}
+
+func (s *gebruikers) Update(msg tea.Msg) tea.Cmd {
+	if s.open != nil {
+		closed, cmd := s.open.update(msg)
+		if closed {
+			s.open = nil
+		}
+		return cmd
+	}
+	km, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	k := s.c.Keys
+	switch {
+	case key.Matches(km, k.Add):
+		return s.addForm()
+	case key.Matches(km, k.Edit):
+		if a, ok := s.current(); ok {
+			return s.productsForm(a)
+		}
+	case key.Matches(km, s.block):
+		if a, ok := s.current(); ok {
+			s.askBlock(a)
+		}
+	default:
+		var cmd tea.Cmd
+		s.tbl, cmd = s.tbl.Update(km)
+		return cmd
+	}
+	return nil
+}
+
+func (s *gebruikers) addForm() tea.Cmd {
+	c := s.c
+	f := &form{title: "Nieuw account", button: "Toevoegen"}
+	f.text("Naam", "", "inlognaam, bijvoorbeeld jan")
+	orgField := -1
+	if s.all() {
+		orgField = len(f.fields)
+		f.text("Organisatie", c.P.Org.Code, "organisatiecode, bijvoorbeeld 9999")
+	}
+	keyField := len(f.fields)
+	f.text("Publieke sleutel", "", "plak hier de regel uit ~/.ssh/id_ed25519.pub")
+	f.note = "Producten kent u daarna toe met enter op het nieuwe account."
+	f.submit = func(f *form) error {
+		a := exchange.Account{Name: f.value(0), Org: c.P.Org.Code, Keys: []string{f.value(keyField)}}
+		if orgField >= 0 {
+			a.Org = f.value(orgField)
+		}
+		if a.Name == "" {
+			return fmt.Errorf("vul een naam in")
+		}
+		if f.value(keyField) == "" {
+			return fmt.Errorf("plak de publieke sleutel (ssh-ed25519 AAAA… of ssh-rsa AAAA…) van de nieuwe gebruiker")
+		}
+		if err := c.Hub.CreateAccount(c.P, a); err != nil {
+			return err
+		}
+		c.Flash("Account %s aangemaakt; ken nu de producten toe.", a.Name)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+func (s *gebruikers) productsForm(a exchange.Account) tea.Cmd {
+	c := s.c
+	f := &form{title: "Producten van " + a.Name, button: "Opslaan"}
+	for _, p := range exchange.Products {
+		f.check(c.ProductName(p), slices.Contains(a.Products, p))
+	}
+	f.note = "spatie zet een product aan of uit."
+	name := a.Name
+	f.submit = func(f *form) error {
+		changed := 0
+		for i, p := range exchange.Products {
+			want, has := f.value(i) != "", slices.Contains(a.Products, p)
+			var err error
+			switch {
+			case want && !has:
+				err = c.Hub.Grant(c.P, name, p)
+			case !want && has:
+				err = c.Hub.Revoke(c.P, name, p)
+			default:
+				continue
+			}
+			if err != nil {
+				s.Reload()
+				return err
+			}
+			changed++
+		}
+		c.Flash("Producten van %s opgeslagen (%d gewijzigd).", name, changed)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+func (s *gebruikers) askBlock(a exchange.Account) {
+	c := s.c
+	verb, done := "blokkeren", "geblokkeerd: dit account kan niet meer inloggen."
+	if a.Disabled {
+		verb, done = "deblokkeren", "gedeblokkeerd."
+	}
+	c.Ask(fmt.Sprintf("Account %s %s?", a.Name, verb), "Account "+a.Name+" "+done,
+		func() error { return c.Hub.SetDisabled(c.P, a.Name, !a.Disabled) })
+}
+
+func (s *gebruikers) View(width, height int) string {
+	c, st := s.c, s.c.Styles
+	title := "Gebruikers van " + c.P.Org.Name
+	if s.all() {
+		title = "Alle accounts van het knooppunt"
+	}
+	head := st.Title.Render(title)
+	if s.open != nil {
+		return head + "\n\n" + s.open.view(st, width)
+	}
+	if len(s.rows) == 0 {
+		return head + "\n\nNog geen accounts. Druk op a om er een toe te voegen."
+	}
+	s.tbl.SetColumns(s.cols(width))
+	s.tbl.SetWidth(width)
+	s.tbl.SetHeight(height - 1)
+	return head + "\n" + s.tbl.View()
+}
+
+func (s *gebruikers) ShortHelp() []key.Binding {
+	k := s.c.Keys
+	if s.open != nil {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/↓", "volgend veld")),
+			key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "opslaan")),
+			k.Back,
+		}
+	}
+	edit := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "producten"))
+	return []key.Binding{k.Add, edit, s.block}
+}
+
+func (s *gebruikers) FullHelp() [][]key.Binding {
+	k := s.c.Keys
+	return [][]key.Binding{{k.Up, k.Down}, s.ShortHelp()}
+}
+
+func (s *gebruikers) cols(width int) []table.Column {
+	return columns(width, 2,
+		table.Column{Title: "Naam", Width: 14},
+		table.Column{Title: "Organisatie", Width: 11},
+		table.Column{Title: "Producten"},
+		table.Column{Title: "Rollen", Width: min(38, max(12, width/4))},
+		table.Column{Title: "Status", Width: 11},
+	)
+}

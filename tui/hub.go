@@ -1,0 +1,42 @@
+// Package tui is the portal in a terminal: the screens of the web portal (Aanleveren,
+// Berichtenlog, Ophalen, Routeren, and the administration of accounts and organisations),
+// served over SSH with Bubble Tea. It only translates key presses into calls on the exchange
+// and shows their answers: every rule and every permission check lives there.
+package tui
+
+import (
+	"context"
+	"time"
+
+	"knooppunt/exchange"
+)
+
+// Hub is the part of *exchange.Hub the screens use. It is declared here, at the consumer, so
+// that the screens name exactly what they depend on.
+type Hub interface {
+	Catalogue() *exchange.Catalogue
+	Now() time.Time
+	Subscribe(ctx context.Context, org string) <-chan exchange.Event
+
+	Org(code string) (exchange.Org, error)
+	Orgs() ([]exchange.Org, error)
+	CreateOrg(by *exchange.Principal, code, name string) (exchange.Org, error)
+	SetSamenwerking(by *exchange.Principal, org string, product exchange.Product, actor string) error
+	Accounts(by *exchange.Principal, org string) ([]exchange.Account, error)
+	CreateAccount(by *exchange.Principal, a exchange.Account) error
+	SetDisabled(by *exchange.Principal, name string, disabled bool) error
+	Grant(by *exchange.Principal, name string, p exchange.Product) error
+	Revoke(by *exchange.Principal, name string, p exchange.Product) error
+
+	Uploads(p *exchange.Principal, product exchange.Product, opts ListOptions) ([]exchange.Upload, int, error)
+	Upload(p *exchange.Principal, id uint64) (exchange.Upload, error)
+	HideUploads(p *exchange.Principal, ids []uint64) error
+	Inbox(p *exchange.Principal, product exchange.Product, opts InboxOptions) ([]exchange.Delivery, int, error)
+	SetGelezen(p *exchange.Principal, product exchange.Product, names []string, gelezen bool) error
+	DeleteDeliveries(p *exchange.Principal, product exchange.Product, names []string) error
+	Messages(p *exchange.Principal, product exchange.Product, f MessageFilter) ([]exchange.Message, int, error)
+	Message(p *exchange.Principal, id uint64) (exchange.Message, error)
+	Restore(p *exchange.Principal, product exchange.Product, referentie string) error
+	Routes(p *exchange.Principal, product exchange.Product) ([]RouteView, error)
+	SetRoute(p *exchange.Principal, product exchange.Product, exchange string, via exchange.Via, status exchange.RouteStatus, cpa string) error
+}

@@ -1,0 +1,177 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/table"
+	tea "charm.land/bubbletea/v2"
+
+	"knooppunt/exchange"
+)
+
+// organisaties lets the hub's beheerder list and add organisations and set a samenwerking:
+// another organisation that runs a product on one's behalf.
+type organisaties struct {
+	c    *Common
+	rows []exchange.Org
+	tbl  table.Model
+	open *form
+
+	samen key.Binding
+}
+
+func newOrganisaties(c *Common) *organisaties {
+	return &organisaties{c: c, tbl: newTable(c),
+		samen: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "samenwerking"))}
+}
+
+func (s *organisaties) Editing() bool { return s.open != nil }
+
+func (s *organisaties) Reload() {
+	rows, err := s.c.Hub.Orgs()
+	if err != nil {
+		s.c.Fail(err)
+		s.rows = nil
+	} else {
+		s.rows = rows
+	}
+	trows := make([]table.Row, len(s.rows))
+	for i, o := range s.rows {
+		s.c.orgNames[o.Code] = o.Name
+		trows[i] = table.Row{o.Code, o.Name, string(o.Kind), s.samenwerking(o)}
+	}
+	s.tbl.SetColumns(s.cols(s.c.Width))
+	s.tbl.SetRows(trows)
+}
+
+func (s *organisaties) samenwerking(o exchange.Org) string {
+	var parts []string
+	for _, p := range exchange.Products {
+		if actor := o.Samenwerking[p]; actor != "" {
+			parts = append(parts, s.c.ProductName(p)+" door "+actor)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (s *organisaties) Update(msg tea.Msg) tea.Cmd {
+	if s.open != nil {
+		closed, cmd := s.open.update(msg)
+		if closed {
+			s.open = nil
+		}
+		return cmd
+	}
+	km, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	k := s.c.Keys
+	switch {
+	case key.Matches(km, k.Add):
+		return s.addForm()
+	case key.Matches(km, s.samen, k.Enter):
+		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
+			return s.samenForm(s.rows[i])
+		}
+	default:
+		var cmd tea.Cmd
+		s.tbl, cmd = s.tbl.Update(km)
+		return cmd
+	}
+	return nil
+}
+
+func (s *organisaties) addForm() tea.Cmd {
+	c := s.c
+	f := &form{title: "Nieuwe organisatie", button: "Toevoegen"}
+	f.text("Code", "", "gemeentecode (4 cijfers), AGB-code (8 cijfers), CAK of SVB")
+	f.text("Naam", "", "bijvoorbeeld Gemeente Ameland")
+	f.submit = func(f *form) error {
+		if f.value(0) == "" || f.value(1) == "" {
+			return fmt.Errorf("vul zowel de code als de naam in")
+		}
+		o, err := c.Hub.CreateOrg(c.P, f.value(0), f.value(1))
+		if err != nil {
+			return err
+		}
+		c.Flash("Organisatie %s (%s) toegevoegd als %s.", o.Name, o.Code, o.Kind)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+func (s *organisaties) samenForm(o exchange.Org) tea.Cmd {
+	c := s.c
+	names := make([]string, len(exchange.Products))
+	for i, p := range exchange.Products {
+		names[i] = c.ProductName(p)
+	}
+	f := &form{title: "Samenwerking van " + o.Name + " (" + o.Code + ")", button: "Opslaan"}
+	f.choice("Product", names, names[0])
+	f.text("Uitgevoerd door", o.Samenwerking[exchange.Products[0]], "code van de organisatie; leeg beëindigt de samenwerking")
+	f.note = "De uitvoerende organisatie verstuurt en ontvangt de berichten van dit product namens " + o.Name + "."
+	code := o.Code
+	f.submit = func(f *form) error {
+		p := exchange.Products[slices.Index(names, f.value(0))]
+		actor := f.value(1)
+		if err := c.Hub.SetSamenwerking(c.P, code, p, actor); err != nil {
+			return err
+		}
+		if actor == "" {
+			c.Flash("Samenwerking voor %s van %s beëindigd.", c.ProductName(p), code)
+		} else {
+			c.Flash("%s voert nu %s uit voor %s.", actor, c.ProductName(p), code)
+		}
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+func (s *organisaties) View(width, height int) string {
+	st := s.c.Styles
+	head := st.Title.Render("Organisaties van het knooppunt")
+	if s.open != nil {
+		return head + "\n\n" + s.open.view(st, width)
+	}
+	if len(s.rows) == 0 {
+		return head + "\n\nNog geen organisaties. Druk op a om er een toe te voegen."
+	}
+	s.tbl.SetColumns(s.cols(width))
+	s.tbl.SetWidth(width)
+	s.tbl.SetHeight(height - 1)
+	return head + "\n" + s.tbl.View()
+}
+
+func (s *organisaties) ShortHelp() []key.Binding {
+	k := s.c.Keys
+	if s.open != nil {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/↓", "volgend veld")),
+			key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "opslaan")),
+			k.Back,
+		}
+	}
+	return []key.Binding{k.Add, s.samen}
+}
+
+func (s *organisaties) FullHelp() [][]key.Binding {
+	k := s.c.Keys
+	return [][]key.Binding{{k.Up, k.Down}, s.ShortHelp()}
+}
+
+func (s *organisaties) cols(width int) []table.Column {
+	return columns(width, 3,
+		table.Column{Title: "Code", Width: 8},
+		table.Column{Title: "Naam", Width: min(30, max(16, width/4))},
+		table.Column{Title: "Soort", Width: 13},
+		table.Column{Title: "Samenwerking"},
+	)
+}
