@@ -46,7 +46,7 @@ type Entry struct {
 	// *Rejection when the entry breaks a limit, is corrupt or fails its CRC.
 	Open      func() (io.ReadCloser, error)
 	Size      int64      // the size the ZIP claims (untrusted); the file size for a plain .xml
-	Rejection *Rejection // set when the entry is refused without being opened
+	Rejection *Rejection // set when the entry is refused without being opened; Open's reader may still refuse it (archive content, size, ratio, CRC)
 	Raw       *zip.File  // nil for a plain .xml: lets delivery copy the compressed bytes
 }
 
@@ -173,11 +173,7 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 	overlaps := overlapping(spans)
 
 	for i, f := range files {
-		e, err := u.entry(i, f, spans[i], overlaps[i])
-		if err != nil {
-			return err
-		}
-		if err := fn(e); err != nil {
+		if err := fn(u.entry(i, f, spans[i], overlaps[i])); err != nil {
 			return err
 		}
 	}
@@ -237,23 +233,15 @@ func overlapping(spans []span) []bool {
 	return out
 }
 
-func (u *upload) entry(i int, f *zip.File, sp span, overlap bool) (Entry, error) {
+func (u *upload) entry(i int, f *zip.File, sp span, overlap bool) Entry {
 	e := Entry{Index: i, Name: baseName(f.Name), Size: int64(min(f.UncompressedSize64, 1<<63-1)), Raw: f}
-	e.Rejection = u.judge(e.Name, f, sp, overlap)
-	if e.Rejection == nil {
-		rej, err := u.sniff(i, e.Name, f, sp)
-		if err != nil {
-			return e, err
-		}
+	if rej := u.judge(e.Name, f, sp, overlap); rej != nil {
 		e.Rejection = rej
-	}
-	if e.Rejection != nil {
-		rej := e.Rejection
 		e.Open = func() (io.ReadCloser, error) { return nil, rej }
-		return e, nil
+		return e
 	}
 	e.Open = func() (io.ReadCloser, error) { return u.open(i, e.Name, f, sp), nil }
-	return e, nil
+	return e
 }
 
 // judge refuses what can be told without decompressing, the most telling reason first.
@@ -284,25 +272,6 @@ func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *Rejecti
 	return nil
 }
 
-// sniff looks at the first decompressed bytes for an archive renamed to .xml. A small entry is
-// read to its end here, so its CRC is checked too.
-func (u *upload) sniff(i int, name string, f *zip.File, sp span) (*Rejection, error) {
-	rc := u.open(i, name, f, sp)
-	defer rc.Close()
-	var buf [sniffLen]byte
-	n, err := io.ReadFull(rc, buf[:])
-	var rej *Rejection
-	switch {
-	case errors.As(err, &rej):
-		return rej, nil
-	case err != nil && err != io.EOF && err != io.ErrUnexpectedEOF:
-		return nil, err
-	case isArchive(buf[:n]):
-		return &Rejection{Code: KP003, Detail: fmt.Sprintf("%s is geen XML maar een archief; zet de .xml-bestanden direct in het ZIP-bestand", name)}, nil
-	}
-	return nil, nil
-}
-
 func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
 	src := &countingReader{r: io.NewSectionReader(u.r, sp.data, sp.end-sp.data)}
 	er := &entryReader{u: u, i: i, name: name, f: f, src: src}
@@ -325,23 +294,49 @@ func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
 }
 
 // entryReader decompresses one entry, enforcing the limits on the bytes it actually produces
-// and checking size and CRC at the end.
+// and checking size and CRC at the end. Its first bytes are held back until they show the
+// entry is not an archive renamed to .xml: the check costs no second decompression.
 type entryReader struct {
-	u    *upload
-	i    int
-	name string
-	f    *zip.File
-	src  *countingReader
-	fl   *inflater
-	dec  io.Reader
-	n    int64
-	crc  uint32
-	err  error // sticky
+	u       *upload
+	i       int
+	name    string
+	f       *zip.File
+	src     *countingReader
+	fl      *inflater
+	dec     io.Reader
+	n       int64
+	crc     uint32
+	err     error // sticky
+	sniffed bool
+	head    [sniffLen]byte
+	pending []byte // of head, not yet handed out
 }
 
 var errReadAfterClose = errors.New("bestand is al gesloten")
 
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
+
 func (r *entryReader) Read(p []byte) (int, error) {
+	if !r.sniffed && r.err == nil {
+		r.sniffed = true
+		n, _ := io.ReadFull(readFunc(r.read), r.head[:])
+		if isArchive(r.head[:n]) {
+			r.err = &Rejection{Code: KP003, Detail: fmt.Sprintf("%s is geen XML maar een archief; zet de .xml-bestanden direct in het ZIP-bestand", r.name)}
+			return 0, r.err
+		}
+		r.pending = r.head[:n]
+	}
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.read(p)
+}
+
+func (r *entryReader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -400,6 +395,7 @@ func (r *entryReader) Close() error {
 		return nil
 	}
 	r.err = errReadAfterClose
+	r.pending = nil
 	if r.fl != nil {
 		r.u.pool.Put(r.fl)
 		r.fl, r.dec = nil, nil
