@@ -37,7 +37,7 @@ func (s *aanleveren) Editing() bool { return false }
 func (s *aanleveren) Reload() {
 	c := s.c
 	for {
-		rows, total, err := c.Hub.Uploads(c.P, c.Product, ListOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
+		rows, total, err := c.Hub.Uploads(c.P, c.Product, exchange.ListOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
 		if err != nil {
 			c.Fail(err)
 			s.rows = nil
@@ -247,11 +247,12 @@ func (s *aanleveren) View(width, height int) string {
 	title := st.Title.Render("U kunt hier uw aanleveringen voor " + c.ProductName(c.Product) + " volgen")
 	if s.pg.total == 0 {
 		folder := "/" + string(c.Product) + "/aanleveren/"
-		return title + "\n\n" +
-			"Er zijn nog geen aanleveringen. Lever een .xml- of .zip-bestand aan met sftp:\n\n" +
-			"  " + st.Command.Render("echo 'put BESTAND.zip "+folder+"' | sftp -b - "+c.sftpTarget()) + "\n\n" +
-			st.Muted.Render("of interactief: sftp "+c.sftpTarget()+" en dan: put BESTAND.zip "+folder+"\n"+
-				"Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen.")
+		wrap := lipgloss.NewStyle().Width(width)
+		return title + "\n\n" + wrap.Render(
+			"Er zijn nog geen aanleveringen. Lever een .xml- of .zip-bestand aan met sftp:\n\n"+
+				st.Command.Render("echo 'put BESTAND.zip "+folder+"' | sftp -b - "+c.sftpTarget())+"\n\n"+
+				st.Muted.Render("Of interactief: sftp "+c.sftpTarget()+" en dan put BESTAND.zip "+folder+
+					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen."))
 	}
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)
@@ -282,7 +283,7 @@ func (s *aanleveren) cols(width int) []table.Column {
 	return columns(width, 3,
 		table.Column{Title: "", Width: 3},
 		table.Column{Title: "Aanleverdatum", Width: 16},
-		table.Column{Title: "Organisatie", Width: min(20, max(10, width/7))},
+		table.Column{Title: "Organisatie", Width: min(24, max(11, width/6))},
 		table.Column{Title: "Bestandsnaam"},
 		table.Column{Title: "Status", Width: 21},
 	)

@@ -101,7 +101,7 @@ func pageOf[T any](all []T, limit, offset int) []T {
 	return all[offset:min(len(all), offset+limit)]
 }
 
-func (f *fakeHub) Uploads(p *exchange.Principal, product exchange.Product, opts ListOptions) ([]exchange.Upload, int, error) {
+func (f *fakeHub) Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error) {
 	var all []exchange.Upload
 	for _, u := range f.uploads {
 		if u.Product == product && !u.Deleted {
@@ -126,7 +126,7 @@ func (f *fakeHub) HideUploads(p *exchange.Principal, ids []uint64) error {
 	}
 	return nil
 }
-func (f *fakeHub) Inbox(p *exchange.Principal, product exchange.Product, opts InboxOptions) ([]exchange.Delivery, int, error) {
+func (f *fakeHub) Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error) {
 	var all []exchange.Delivery
 	for _, d := range f.inbox {
 		if d.Product == product && d.DeletedAt.IsZero() {
@@ -259,7 +259,7 @@ func newFake() *fakeHub {
 	for _, p := range []exchange.Product{exchange.IWmo, exchange.IJw} {
 		for _, ex := range f.cat.Exchanges(p) {
 			r := RouteView{Route: exchange.Route{Org: "9999", Product: p, Exchange: ex.Name, Via: exchange.Portaal, Status: exchange.Actief},
-				Exchange: ex, StUF: "2.1", Payload: "3.2"}
+				Exchange: ex, StUF: "StUF 2.1", Payload: "XML 3.2"}
 			if ex.Heen == "WMO305" {
 				r.Locked, r.LockedReason = true, "iWmo wordt uitgevoerd door Ameland (0060) in een samenwerking"
 			}

@@ -28,10 +28,10 @@ type Hub interface {
 	Grant(by *exchange.Principal, name string, p exchange.Product) error
 	Revoke(by *exchange.Principal, name string, p exchange.Product) error
 
-	Uploads(p *exchange.Principal, product exchange.Product, opts ListOptions) ([]exchange.Upload, int, error)
+	Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error)
 	Upload(p *exchange.Principal, id uint64) (exchange.Upload, error)
 	HideUploads(p *exchange.Principal, ids []uint64) error
-	Inbox(p *exchange.Principal, product exchange.Product, opts InboxOptions) ([]exchange.Delivery, int, error)
+	Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error)
 	SetGelezen(p *exchange.Principal, product exchange.Product, names []string, gelezen bool) error
 	DeleteDeliveries(p *exchange.Principal, product exchange.Product, names []string) error
 	Messages(p *exchange.Principal, product exchange.Product, f MessageFilter) ([]exchange.Message, int, error)

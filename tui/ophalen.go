@@ -37,7 +37,7 @@ func (s *ophalen) Editing() bool { return false }
 func (s *ophalen) Reload() {
 	c := s.c
 	for {
-		rows, total, err := c.Hub.Inbox(c.P, c.Product, InboxOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
+		rows, total, err := c.Hub.Inbox(c.P, c.Product, exchange.InboxOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
 		if err != nil {
 			c.Fail(err)
 			s.rows = nil
@@ -188,8 +188,7 @@ func (s *ophalen) View(width, height int) string {
 	title := st.Title.Render("U kunt hier een " + c.ProductName(c.Product) + " bericht ophalen")
 	if s.pg.total == 0 {
 		return title + "\n\n" + "Er staan geen bestanden voor u klaar.\n\n" +
-			st.Muted.Render("Nieuwe berichten verschijnen hier vanzelf. Met sftp kijkt u ook in /"+string(c.Product)+"/ophalen/:\n") +
-			"  " + st.Command.Render("echo 'ls -l /"+string(c.Product)+"/ophalen/' | sftp -b - "+c.sftpTarget())
+			lipgloss.NewStyle().Width(width).Render(st.Muted.Render("Nieuwe berichten verschijnen hier vanzelf. Met sftp kijkt u ook in /"+string(c.Product)+"/ophalen/:")+"\n"+st.Command.Render("echo 'ls -l /"+string(c.Product)+"/ophalen/' | sftp -b - "+c.sftpTarget()))
 	}
 	names := s.selection()
 	cmd := ""
@@ -231,7 +230,7 @@ func (s *ophalen) cols(width int) []table.Column {
 		table.Column{Title: "", Width: 3},
 		table.Column{Title: "Gedownload", Width: 10},
 		table.Column{Title: "Publicatiedatum", Width: 16},
-		table.Column{Title: "Organisatie", Width: min(20, max(10, width/7))},
+		table.Column{Title: "Organisatie", Width: min(24, max(11, width/6))},
 		table.Column{Title: "Titel"},
 	)
 }

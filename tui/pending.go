@@ -1,3 +1,5 @@
+//go:build !engine
+
 package tui
 
 import (
@@ -6,18 +8,8 @@ import (
 	"knooppunt/exchange"
 )
 
-// The engine's list types, as the team contract fixes them, until package exchange exports
-// them; then these become aliases.
-
-type ListOptions struct {
-	Limit, Offset int
-	Status        exchange.UploadStatus
-}
-
-type InboxOptions struct {
-	Limit, Offset int
-	OnlyNew       bool
-}
+// The berichtenlog and routing types, as the team contract fixes them, while package exchange
+// builds them only with the engine tag; pending_engine.go aliases them there.
 
 type MessageFilter struct {
 	From, To                                            time.Time

@@ -40,7 +40,7 @@ func (s *routeren) Reload() {
 func (s *routeren) mayEdit() bool { return s.c.P.Has(exchange.Productbeheerder) }
 
 func routeLine(r RouteView) string {
-	return fmt.Sprintf("%s (%s – %s – StUF %s – XML %s)", r.Exchange.Name, r.Via, r.Status, r.StUF, r.Payload)
+	return fmt.Sprintf("%s (%s – %s – %s – %s)", r.Exchange.Name, r.Via, r.Status, r.StUF, r.Payload)
 }
 
 func (s *routeren) Update(msg tea.Msg) tea.Cmd {

@@ -1,41 +1,58 @@
 package tui
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
-	"charm.land/wish/v2"
 	bm "charm.land/wish/v2/bubbletea"
 
 	"knooppunt/exchange"
 )
 
-// Middleware serves the portal to every session that asks for a terminal and has no
-// command; other sessions (commands, sessions without a pty) go on to next. principal returns
-// the account the SSH server verified for the session after the handshake, or nil to refuse.
-func Middleware(hub Hub, opts Options, principal func(ssh.Session) *exchange.Principal) wish.Middleware {
-	return bm.MiddlewareWithProgramHandler(func(sess ssh.Session) *tea.Program {
-		if _, _, ok := sess.Pty(); !ok || len(sess.Command()) > 0 {
-			return nil
-		}
-		p := principal(sess)
-		if p == nil {
-			return nil
+// Session serves the portal to an interactive session of the account p, which the SSH
+// server has authenticated from the key proven in the handshake. It returns when the person
+// leaves or the session ends; sshserver.Config.TUI takes it.
+func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
+	return func(sess ssh.Session, p *exchange.Principal) {
+		_, windows, ok := sess.Pty()
+		if !ok {
+			return
 		}
 		o := opts
-		if o.Host == "" || o.Port == 0 {
-			if host, port, err := net.SplitHostPort(sess.LocalAddr().String()); err == nil {
-				if o.Host == "" {
-					o.Host = host
-				}
-				if o.Port == 0 {
-					o.Port, _ = strconv.Atoi(port)
-				}
+		if host, port, err := net.SplitHostPort(sess.LocalAddr().String()); err == nil {
+			if o.Host == "" {
+				o.Host = host
+			}
+			if o.Port == 0 {
+				o.Port, _ = strconv.Atoi(port)
 			}
 		}
-		app := New(sess.Context(), hub, p, o)
-		return tea.NewProgram(app, bm.MakeOptions(sess)...)
-	})
+		if o.Log == nil {
+			o.Log = slog.Default()
+		}
+		ctx, cancel := context.WithCancel(sess.Context())
+		defer cancel()
+		prog := tea.NewProgram(New(ctx, hub, p, o), append(bm.MakeOptions(sess), tea.WithContext(ctx))...)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case w, ok := <-windows:
+					if !ok {
+						return
+					}
+					prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+				}
+			}
+		}()
+		if _, err := prog.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+			o.Log.Error("tui: sessie eindigde met een fout", "account", p.Account.Name, "fout", err)
+		}
+	}
 }
