@@ -782,6 +782,15 @@ func TestReadUploadDamagedEntry(t *testing.T) {
 	}
 }
 
+// Some ZIPs carry a prefix (a self-extracting stub); archive/zip reads them and so do we.
+func TestReadUploadPrefixedZip(t *testing.T) {
+	data := append([]byte("#!/bin/sh\nexit 0\n"), buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)})...)
+	gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "x.zip", Limits{})
+	if err != nil || len(gots) != 1 || gots[0].code() != "" || !bytes.Equal(gots[0].data, envelopeBytes(1)) {
+		t.Fatalf("ReadUpload = %v, %+v", err, gots)
+	}
+}
+
 func TestReadUploadStopsOnCallbackError(t *testing.T) {
 	data := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)}, zipFile{name: "b.xml", data: envelopeBytes(2)})
 	stop := errors.New("stop")
@@ -905,6 +914,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		buildZip(t, rawFile("lied.xml", zip.Store, []byte("abcdef"), 0, 2)),
 		buildZip(t, zipFile{name: "nul.xml", data: make([]byte, 3<<20)}),
 		overlapBomb(t, 3),
+		append([]byte("#!/bin/sh\nexit 0\n"), good...),
+		buildZip(t, rawFile("zip64.xml", zip.Store, []byte("abc"), crc32.ChecksumIEEE([]byte("abc")), 5<<30)),
 	}
 }
 
