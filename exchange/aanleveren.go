@@ -165,6 +165,7 @@ func (h *Hub) StartUpload(p *Principal, product Product, name string, resume boo
 		switch {
 		case err == nil:
 			s.w, s.blob, s.resumed = w, old.Blob, true
+			s.done.prefix = old.Size
 		case !errors.Is(err, storage.ErrNotFound):
 			return nil, storeErr(name, err)
 		}
@@ -200,6 +201,7 @@ type Spool struct {
 	limit    int64
 	w        storage.Writer
 
+	done   written               // how far the file is written without holes, for `reput`
 	werr   atomic.Pointer[error] // first write error: the file is refused
 	cutOff atomic.Pointer[error] // the transfer was cut off
 	once   sync.Once
@@ -219,10 +221,52 @@ func (s *Spool) WriteAt(b []byte, off int64) (int, error) {
 		return 0, s.fail(tooLarge(s.name, s.limit))
 	}
 	n, err := s.w.WriteAt(b, off)
+	s.done.add(off, off+int64(n))
 	if err != nil {
 		return n, s.fail(storeErr(s.name, err))
 	}
 	return n, nil
+}
+
+// written tracks the prefix of a file written without holes. Writes arrive out of order, but
+// only as far apart as a client's requests in flight, so few ranges wait in ahead. The lock
+// guards this bookkeeping only, never the I/O.
+type written struct {
+	mu     sync.Mutex
+	prefix int64
+	ahead  map[int64]int64 // start -> end of ranges written beyond the prefix
+}
+
+func (s *written) add(off, end int64) {
+	if end <= off {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if off > s.prefix {
+		if s.ahead == nil {
+			s.ahead = map[int64]int64{}
+		}
+		s.ahead[off] = max(s.ahead[off], end)
+		return
+	}
+	s.prefix = max(s.prefix, end)
+	for merged := true; merged && len(s.ahead) > 0; {
+		merged = false
+		for o, e := range s.ahead {
+			if o <= s.prefix {
+				s.prefix = max(s.prefix, e)
+				delete(s.ahead, o)
+				merged = true
+			}
+		}
+	}
+}
+
+func (s *written) size() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prefix
 }
 
 func (s *Spool) fail(err error) error {
@@ -258,8 +302,8 @@ func (s *Spool) close() error {
 			h.Audit(s.p, "aanleveren", s.path, "onderbroken, niet bewaard: "+err.Error())
 			return err
 		}
-		h.log.Warn("aanlevering onderbroken; niet verwerkt, bewaard voor hervatten", "pad", s.path, "account", s.p.Account.Name, "bytes", s.w.Size(), "oorzaak", (*e).Error())
-		h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("onderbroken na %d bytes: niet verwerkt, te hervatten met reput", s.w.Size()))
+		h.log.Warn("aanlevering onderbroken; niet verwerkt, bewaard voor hervatten", "pad", s.path, "account", s.p.Account.Name, "bytes", s.done.size(), "oorzaak", (*e).Error())
+		h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("onderbroken na %d bytes: niet verwerkt, te hervatten met reput", s.done.size()))
 		return *e
 	}
 	if e := s.werr.Load(); e != nil {
@@ -310,7 +354,13 @@ func (s *Spool) stage(partial bool) error {
 	if err := s.w.Keep(); err != nil {
 		return storeErr(s.name, err)
 	}
-	f := PendingFile{Name: s.name, Size: s.w.Size(), ModTime: s.h.clock.Now(), Account: s.p.Account.Name, Blob: s.blob, Partial: partial}
+	size := s.w.Size()
+	if partial {
+		// A resuming client continues from the size it sees: only bytes without a hole
+		// before them count.
+		size = s.done.size()
+	}
+	f := PendingFile{Name: s.name, Size: size, ModTime: s.h.clock.Now(), Account: s.p.Account.Name, Blob: s.blob, Partial: partial}
 	err := s.h.kv.Update(func(t storage.Txn) error {
 		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.name), f)
 	})

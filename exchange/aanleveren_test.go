@@ -348,3 +348,40 @@ func BenchmarkSpoolWrite(b *testing.B) {
 		}
 	}
 }
+
+func TestCutOffKeepsOnlyTheHolelessPrefix(t *testing.T) {
+	h := acctWorld(t)
+	jan := acctAs(t, h, "jan")
+	s, err := h.StartUpload(jan, IWmo, "gat.zip", false)
+	acctMust(t, err)
+	chunk := make([]byte, 1000)
+	for _, off := range []int64{0, 2000, 1000, 4000} { // 3000 never arrives
+		if _, err := s.WriteAt(chunk, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Fail(io.ErrUnexpectedEOF)
+	s.Close()
+	p, err := h.Pending(jan, IWmo)
+	acctMust(t, err)
+	if len(p) != 1 || p[0].Size != 3000 {
+		t.Fatalf("pending = %+v, want the 3000 bytes before the hole", p)
+	}
+}
+
+func TestWrittenPrefix(t *testing.T) {
+	var s written
+	s.add(100, 200)
+	s.add(300, 400)
+	if s.size() != 0 {
+		t.Fatalf("prefix %d with a hole at 0", s.size())
+	}
+	s.add(0, 100)
+	if s.size() != 200 {
+		t.Fatalf("prefix %d, want 200", s.size())
+	}
+	s.add(150, 350) // overlaps both sides
+	if s.size() != 400 {
+		t.Fatalf("prefix %d, want 400", s.size())
+	}
+}
