@@ -118,10 +118,10 @@ type upload struct {
 	lim  Limits
 	pool sync.Pool // *inflater, reused across entries and opens
 
-	mu   sync.Mutex
-	cap  int64   // decompressed bytes the whole upload may produce
-	left int64   // of which still unused
-	seen []int64 // per entry: the most bytes any Open has produced, already charged
+	mu    sync.Mutex
+	total int64   // decompressed bytes the whole upload may produce
+	left  int64   // of which still unused
+	seen  []int64 // per entry: the most bytes any Open has produced, already charged
 }
 
 type inflater struct {
@@ -164,8 +164,8 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 	}
 
 	u := &upload{r: r, lim: lim, seen: make([]int64, len(files))}
-	u.cap = min(lim.MaxTotal, max(lim.MaxEntry, satMul(lim.MaxRatio, size)))
-	u.left = u.cap
+	u.total = min(lim.MaxTotal, max(lim.MaxEntry, satMul(lim.MaxRatio, size)))
+	u.left = u.total
 	spans := dataSpans(size, files)
 	if rec.err != nil {
 		return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
@@ -375,7 +375,7 @@ func (r *entryReader) check() *Rejection {
 		return &Rejection{Code: KP004, Detail: fmt.Sprintf("%s pakt uit tot meer dan %d keer zijn gecomprimeerde grootte", r.name, lim.MaxRatio)}
 	}
 	if !r.u.charge(r.i, r.n) {
-		return &Rejection{Code: KP004, Detail: fmt.Sprintf("het ZIP-bestand pakt samen uit tot meer dan %s; %s is niet meer gelezen", mib(r.u.cap), r.name)}
+		return &Rejection{Code: KP004, Detail: fmt.Sprintf("het ZIP-bestand pakt samen uit tot meer dan %s; %s is niet meer gelezen", mib(r.u.total), r.name)}
 	}
 	return nil
 }
@@ -460,16 +460,13 @@ func (e *ioErrRecorder) ReadAt(p []byte, off int64) (int, error) {
 func guardDirectory(r io.ReaderAt, size int64, lim Limits) *Rejection {
 	starts := directoryStarts(r, size)
 	for _, start := range starts {
-		files, dirs, bytes, rej := countRecords(r, size, start, lim)
-		if rej != nil {
-			return rej
-		}
+		files, dirs, dirBytes := countRecords(r, size, start, lim)
 		switch {
 		case files > lim.MaxEntries:
 			return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d bestanden", lim.MaxEntries)}
 		case dirs > lim.MaxEntries:
 			return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d mappen", lim.MaxEntries)}
-		case bytes > maxDirectory:
+		case dirBytes > maxDirectory:
 			return &Rejection{Code: IB901, Detail: fmt.Sprintf("de inhoudsopgave van het ZIP-bestand is groter dan %s", mib(maxDirectory))}
 		}
 	}
@@ -562,7 +559,7 @@ func findDirEnd(b []byte) int {
 
 // countRecords walks the records from start as archive/zip does, stopping as soon as a limit
 // is passed.
-func countRecords(r io.ReaderAt, size, start int64, lim Limits) (files, dirs int, total int64, rej *Rejection) {
+func countRecords(r io.ReaderAt, size, start int64, lim Limits) (files, dirs int, total int64) {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, start, size-start), 64<<10)
 	var h [dirHeaderLen]byte
 	var name []byte
