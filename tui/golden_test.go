@@ -3,19 +3,26 @@ package tui
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+	xgolden "github.com/charmbracelet/x/exp/golden"
 
 	"knooppunt/exchange"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+// golden compares a rendered screen with testdata/<test>/<name>.golden; go test -update
+// rewrites the files.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) { xgolden.RequireEqual(t, got) })
+}
 
 // ascii renders the view as a terminal without colour would get it: attributes such as bold
 // and reverse stay, colours go.
@@ -29,29 +36,15 @@ func ascii(t *testing.T, a *App) string {
 	return buf.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./tui -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (go test ./tui -run %s -update to accept):\n%s", name, t.Name(), got)
+func press(a *App, keys ...string) {
+	for _, k := range keys {
+		a.Update(keyMsg(k))
 	}
 }
 
-func press(a *App, keys ...string) {
-	for _, k := range keys {
+// keyMsg is the key press a terminal sends for k.
+func keyMsg(k string) tea.KeyPressMsg {
+	{
 		var msg tea.KeyPressMsg
 		switch k {
 		case "enter":
@@ -76,7 +69,7 @@ func press(a *App, keys ...string) {
 			r := []rune(k)[0]
 			msg = tea.KeyPressMsg{Code: r, Text: k}
 		}
-		a.Update(msg)
+		return msg
 	}
 }
 
@@ -86,8 +79,6 @@ func TestGoldenFake(t *testing.T) {
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		a := New(context.Background(), f, p, Options{HubName: "knooppunt-test", Host: "hub.example", Port: 2222})
 		a.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		sz := filepath.Base(string(rune('0' + size[0]/40))) // placeholder
-		_ = sz
 		steps := []struct {
 			name string
 			keys []string
@@ -104,6 +95,54 @@ func TestGoldenFake(t *testing.T) {
 		for _, s := range steps {
 			press(a, s.keys...)
 			golden(t, fmt.Sprintf("fake_%s_%dx%d", s.name, size[0], size[1]), ascii(t, a))
+		}
+	}
+}
+
+// panicHub fails the way a bug would: the session must survive it.
+type panicHub struct{ *fakeHub }
+
+func (panicHub) Inbox(*exchange.Principal, exchange.Product, exchange.InboxOptions) ([]exchange.Delivery, int, error) {
+	panic("kapot")
+}
+
+func TestPanicKeepsSession(t *testing.T) {
+	f := newFake()
+	p := &exchange.Principal{Account: f.accounts[0], Org: f.orgs[0]}
+	a := New(context.Background(), panicHub{f}, p, Options{Log: slog.New(slog.DiscardHandler)})
+	press(a, "tab", "tab")
+	got := ascii(t, a)
+	if !strings.Contains(got, "Er ging iets mis (kapot)") {
+		t.Fatalf("no error shown after a panic:\n%s", got)
+	}
+	press(a, "tab")
+	if !strings.Contains(ansi.Strip(ascii(t, a)), "[Routeren]") {
+		t.Fatalf("the session did not go on after the panic:\n%s", ascii(t, a))
+	}
+}
+
+func TestFilterSyntax(t *testing.T) {
+	f, err := parseFilter("functie:wmo301 van:01-01-2026 tot:2026-01-31 richting:uit partij:12345678 status:afgel ref:abc", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MessageFilter{Functie: "WMO301", From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
+		Direction: "uit", Counterpart: "12345678", Status: string(exchange.MsgAfgeleverd), Referentie: "abc"}
+	if f != want {
+		t.Fatalf("got %+v, want %+v", f, want)
+	}
+	if f, _ := parseFilter("JW305", time.UTC); f.Functie != "JW305" {
+		t.Errorf("a bare functie was not taken as functie: %+v", f)
+	}
+	for q, wantErr := range map[string]string{
+		"kleur:rood":                    "onbekend filter",
+		"van:gisteren":                  "niet herkend",
+		"richting:links":                "richting",
+		"van:2026-02-01 tot:2026-01-01": "ligt na",
+		"functie:":                      "geen waarde",
+	} {
+		if _, err := parseFilter(q, time.UTC); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%q: got %v, want an error with %q", q, err, wantErr)
 		}
 	}
 }
