@@ -125,7 +125,8 @@ type Message struct {
 	CrossRef   string        `json:"crossrefnummer,omitempty"`
 	Zender     string        `json:"zender"`
 	Ontvanger  string        `json:"ontvanger"`
-	Mailbox    string        `json:"postbus"` // the organisation whose ophalen/ receives it (samenwerking)
+	Mailbox    string        `json:"postbus"`     // the organisation whose ophalen/ receives it (samenwerking)
+	Uploader   string        `json:"aanleveraar"` // the organisation that uploaded it (samenwerking)
 	UploadID   uint64        `json:"aanlevering"`
 	Entry      int           `json:"volgnummer"` // index within the upload
 	File       string        `json:"bestand"`    // entry name within the upload
@@ -152,6 +153,9 @@ type Delivery struct {
 	CreatedAt time.Time `json:"publicatiedatum"`
 	GelezenAt time.Time `json:"gelezen_op,omitzero"`
 	DeletedAt time.Time `json:"verwijderd_op,omitzero"`
+	// Held: waiting in the recipient's outbound queue until its route for Exchange is Portaal.
+	Held     bool   `json:"wacht_op_route,omitempty"`
+	Exchange string `json:"uitwisseling,omitempty"`
 }
 
 // Via is how a route carries messages to the recipient.

@@ -1,0 +1,717 @@
+package exchange
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// Entries and messages per transaction. Badger refuses a transaction past ~15% of its
+// memtable (16 MB here); a decided entry writes about 1.5 KB (message, log and reference
+// indexes for up to four organisations), so 1,000 stay well inside it.
+const batchSize = 1000
+
+// Message and delivery ids derive from the upload id and the entry's index, so a redo writes
+// the same keys and files instead of adding new ones.
+const (
+	entryBits  = 23 // 8,388,608 entries per upload at most, far above MaxZipEntries
+	deliverBit = 1 << entryBits
+)
+
+func msgID(upload uint64, index int) uint64 { return upload<<(entryBits+1) | uint64(index) }
+func dlvID(upload uint64, ordinal int) uint64 {
+	return upload<<(entryBits+1) | deliverBit | uint64(ordinal)
+}
+func dlvBlob(upload uint64, ordinal int) string { return fmt.Sprintf("dlv/%d/%d.zip", upload, ordinal) }
+
+// wholeUpload is the entry index of a fout about the upload as a whole (IB901, IB902, …): it
+// sorts after every entry.
+const wholeUpload = 1<<entryBits - 1
+
+// process takes one upload from the queue to a final status. It returns an error only for a
+// failure worth retrying (storage, full disk); everything wrong with the upload itself ends up
+// in its report. par is how many entries may be parsed at once.
+func (h *Hub) process(ctx context.Context, id uint64, par int) error {
+	var u Upload
+	var prog progress
+	err := h.kv.View(func(t storage.Txn) error {
+		if err := getJSON(t, key(kUpload, id), &u); err != nil {
+			return err
+		}
+		var err error
+		prog, err = loadProgress(t, id)
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		// Purged or never complete: nothing to deliver, so drop the queue entry.
+		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+	}
+	if err != nil {
+		return fmt.Errorf("aanlevering %d lezen: %w", id, err)
+	}
+	if u.Status.Final() {
+		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+	}
+	if u.Status == Ontvangen {
+		if err := h.startUpload(&u); err != nil {
+			return err
+		}
+	}
+	if prog.At.IsZero() {
+		prog.At = h.clock.Now()
+	}
+
+	blob, err := h.files.Open(u.Blob)
+	if errors.Is(err, storage.ErrNotFound) {
+		return h.finishLost(u)
+	}
+	if err != nil {
+		return fmt.Errorf("aanlevering %s openen: %w", u.Name, err)
+	}
+	defer blob.Close()
+
+	sources := map[int]Entry{}
+	if !prog.Decided {
+		if err := h.decide(ctx, &u, &prog, blob, par, sources); err != nil {
+			return err
+		}
+	} else if !prog.Delivered {
+		// Only the entries' bytes are needed: their verdicts are committed.
+		err := ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+			sources[e.Index] = e
+			return nil
+		})
+		var rej *Rejection
+		if err != nil && !errors.As(err, &rej) {
+			return fmt.Errorf("aanlevering %s lezen: %w", u.Name, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return h.deliver(&u, &prog, sources)
+}
+
+func (h *Hub) limits() Limits { return Limits{MaxEntries: h.cfg.MaxZipEntries} }
+
+// startUpload moves an upload to Bezig with an expected end time.
+func (h *Hub) startUpload(u *Upload) error {
+	now := h.clock.Now()
+	err := h.kv.Update(func(t storage.Txn) error {
+		var cur Upload
+		if err := getJSON(t, key(kUpload, u.ID), &cur); err != nil {
+			return err
+		}
+		cur.Status = Bezig
+		cur.StartedAt = now
+		cur.ExpectedAt = now.Add(h.estimate(t, cur.Size))
+		*u = cur
+		return setJSON(t, key(kUpload, u.ID), cur)
+	})
+	if err != nil {
+		return fmt.Errorf("aanlevering %d starten: %w", u.ID, err)
+	}
+	h.publish(Event{Org: u.Org, Product: u.Product, Kind: "upload", UploadID: u.ID})
+	return nil
+}
+
+// finishLost ends an upload whose bytes are gone (removed by hand from the data directory):
+// nothing can be delivered, and saying so beats retrying forever.
+func (h *Hub) finishLost(u Upload) error {
+	h.log.Error("bestand van aanlevering ontbreekt", "upload", u.ID, "blob", u.Blob)
+	prog := progress{At: h.clock.Now()}
+	lost := &Rejection{Code: IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
+	if err := h.commitBatch(&u, &prog, nil, true, lost); err != nil {
+		return err
+	}
+	return h.deliver(&u, &prog, nil)
+}
+
+// verdict is what the checks say about one entry.
+type verdict struct {
+	index int
+	name  string
+	fout  *Rejection
+	msg   *Message // accepted so far; references are checked when committing
+	env   *Envelope
+	group groupKey
+	heen  string // for a retour: the functie it answers
+	noRef bool   // PGB file without envelope: no referentienummer to keep unique
+	err   error  // not the entry's fault: retry the upload
+}
+
+// decide runs every check on the entries not decided yet and commits the verdicts in
+// batches, each with the progress marker.
+func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry) error {
+	c := h.newChecker(u)
+	type job struct {
+		e   Entry
+		out chan verdict
+	}
+	jobs := make(chan job, 4*par)
+	order := make(chan chan verdict, 4*par)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Go(func() {
+			for j := range jobs {
+				j.out <- c.check(j.e)
+			}
+		})
+	}
+	var whole *Rejection
+	var readErr error
+	go func() {
+		defer close(order)
+		defer wg.Wait()
+		defer close(jobs)
+		readErr = ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+			sources[e.Index] = e
+			if e.Index < prog.Next {
+				return nil
+			}
+			if e.Index >= wholeUpload {
+				return &Rejection{Code: IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
+			}
+			out := make(chan verdict, 1)
+			select {
+			case jobs <- job{e, out}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case order <- out:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		})
+	}()
+	var batch []verdict
+	var failed error
+	for out := range order {
+		v := <-out
+		if failed != nil {
+			continue // drain, so the reader can stop
+		}
+		if v.err != nil {
+			failed = v.err
+			continue
+		}
+		batch = append(batch, v)
+		if len(batch) == batchSize {
+			if err := h.commitBatch(u, prog, batch, false, nil); err != nil {
+				failed = err
+			}
+			batch = batch[:0]
+		}
+	}
+	// sources was written by the reader goroutine; closing order ordered it before this point.
+	if failed != nil {
+		return failed
+	}
+	if readErr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.As(readErr, &whole) {
+			return fmt.Errorf("aanlevering %s lezen: %w", u.Name, readErr)
+		}
+	}
+	return h.commitBatch(u, prog, batch, true, whole)
+}
+
+// commitBatch checks referentienummers and crossRefnummers of a batch of verdicts, and commits
+// the messages, log entries, fouten and progress in one transaction. The last batch also
+// carries the fout about the upload as a whole, if any.
+func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection) error {
+	var next progress
+	err := h.kv.Update(func(t storage.Txn) error {
+		next = *prog
+		next.Groups = append([]groupKey(nil), prog.Groups...)
+		seen := map[string]bool{}
+		for _, v := range batch {
+			next.Counts.Aangeleverd++
+			rej := v.fout
+			if rej == nil {
+				var err error
+				rej, err = h.checkRefs(t, v, seen)
+				if err != nil {
+					return err
+				}
+			}
+			if rej != nil {
+				next.Counts.Incorrect++
+				if err := setJSON(t, key(kFout, u.ID, uint64(v.index)), foutOf(v.name, rej)); err != nil {
+					return err
+				}
+				if v.msg != nil {
+					// The sender's berichtenlog shows the refused message with its code.
+					m := *v.msg
+					m.Mailbox = ""
+					m.Status = MsgAfgekeurd
+					m.History = append(m.History, StatusEvent{At: prog.At, Status: MsgAfgekeurd, Code: rej.Code})
+					if err := h.putNewMessage(t, m, true, []string{u.Org}); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			next.Counts.Correct++
+			ord := -1
+			for i, g := range next.Groups {
+				if g == v.group {
+					ord = i
+				}
+			}
+			if ord < 0 {
+				ord = len(next.Groups)
+				next.Groups = append(next.Groups, v.group)
+			}
+			m := *v.msg
+			m.DeliveryID = dlvID(u.ID, ord)
+			if err := h.putNewMessage(t, m, v.noRef, m.orgs()); err != nil {
+				return err
+			}
+		}
+		if len(batch) > 0 {
+			next.Next = batch[len(batch)-1].index + 1
+		}
+		if whole != nil {
+			next.Counts.Incorrect++
+			if err := setJSON(t, key(kFout, u.ID, uint64(wholeUpload)), foutOf(u.Name, whole)); err != nil {
+				return err
+			}
+		}
+		next.Decided = last
+		return setJSON(t, key(kProgress, u.ID), next)
+	})
+	if err != nil {
+		return fmt.Errorf("aanlevering %s: berichten vastleggen: %w", u.Name, err)
+	}
+	*prog = next
+	return nil
+}
+
+func foutOf(name string, r *Rejection) Fout {
+	return Fout{Bestand: name, Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: r.Detail}
+}
+
+// checkRefs applies the rules that depend on other messages: IB016 and KP005.
+func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Rejection, error) {
+	m := v.msg
+	if !v.noRef {
+		k := string(key(kRef, m.Zender, m.Referentie))
+		if seen[k] {
+			return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s komt meer dan eens voor in deze aanlevering", m.Referentie)}, nil
+		}
+		val, err := t.Get([]byte(k))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			if other, _ := idFromKey(val); other != m.ID {
+				return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
+			}
+		}
+		seen[k] = true
+	}
+	if v.heen == "" {
+		return nil, nil
+	}
+	noHeen := &Rejection{Code: KP005, Detail: fmt.Sprintf("crossRefnummer %s verwijst niet naar een %s van %s aan %s", m.CrossRef, v.heen, m.Ontvanger, m.Zender)}
+	val, err := t.Get(key(kRef, m.Ontvanger, m.CrossRef))
+	if errors.Is(err, storage.ErrNotFound) {
+		return noHeen, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	hid, err := idFromKey(val)
+	if err != nil {
+		return nil, err
+	}
+	var heen Message
+	if err := getJSON(t, key(kMessage, hid), &heen); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return noHeen, nil
+		}
+		return nil, err
+	}
+	if heen.Zender != m.Ontvanger || heen.Ontvanger != m.Zender || heen.Functie != v.heen {
+		return noHeen, nil
+	}
+	return nil, nil
+}
+
+// putNewMessage writes an accepted message with its indexes into every organisation's
+// berichtenlog it concerns: zender, ontvanger, the mailbox that receives it and the uploader.
+func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string) error {
+	if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
+		return err
+	}
+	if !noRef {
+		if err := t.Set(key(kRef, m.Zender, m.Referentie), be64(m.ID)); err != nil {
+			return err
+		}
+	}
+	for _, org := range orgs {
+		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), nil); err != nil {
+			return err
+		}
+		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
+			return err
+		}
+		if err := addCount(t, key(kLogCount, org, m.Product), 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orgs lists the organisations whose berichtenlog shows m.
+func (m Message) orgs() []string {
+	var out []string
+	for _, o := range []string{m.Zender, m.Uploader, m.Ontvanger, m.Mailbox} {
+		if o == "" {
+			continue
+		}
+		dup := false
+		for _, x := range out {
+			dup = dup || x == o
+		}
+		if !dup {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func addCount(t storage.Txn, k []byte, n int64) error {
+	var cur uint64
+	v, err := t.Get(k)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		cur, _ = idFromKey(v)
+	}
+	return t.Set(k, be64(uint64(max(int64(cur)+n, 0))))
+}
+
+// deliver writes the delivery files of the decided messages, then commits the delivery
+// records, the messages' new status and the upload's final status.
+func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry) error {
+	groups := make([][]Message, len(prog.Groups))
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kMessage, ""), storage.ScanOptions{Start: key(kMessage, msgID(u.ID, 0))}, func(k, v []byte) (bool, error) {
+			id, err := idFromKey(k)
+			if err != nil || id>>(entryBits+1) != u.ID || id&deliverBit != 0 {
+				return false, err
+			}
+			var m Message
+			if err := json.Unmarshal(v, &m); err != nil {
+				return false, err
+			}
+			ord := int(m.DeliveryID & (deliverBit - 1))
+			if m.DeliveryID != 0 && ord < len(groups) {
+				groups[ord] = append(groups[ord], m)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("aanlevering %s: berichten lezen: %w", u.Name, err)
+	}
+	if !prog.Delivered {
+		sizes := make([]int64, len(groups))
+		errs := make([]error, len(groups))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		for i, msgs := range groups {
+			if len(msgs) == 0 {
+				continue
+			}
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				sizes[i], errs[i] = h.writeDelivery(dlvBlob(u.ID, i), u.ReceivedAt, msgs, sources)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("aanlevering %s: afleverbestanden schrijven: %w", u.Name, err)
+		}
+		if err := h.commitDeliveries(u, prog, groups, sizes); err != nil {
+			return err
+		}
+	}
+	return h.finishUpload(u, prog, groups)
+}
+
+// writeDelivery writes one delivery ZIP with each envelope byte for byte as received: a ZIP
+// entry's compressed bytes are copied as they are, a plain .xml is stored.
+func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sources map[int]Entry) (int64, error) {
+	w, err := h.files.Create(blob)
+	if err != nil {
+		return 0, mapNoSpace(err)
+	}
+	zw := zip.NewWriter(w)
+	names := map[string]int{}
+	for _, m := range msgs {
+		src, ok := sources[m.Entry]
+		if !ok {
+			w.Abort()
+			return 0, fmt.Errorf("bestand %d (%s) ontbreekt in de aanlevering", m.Entry, m.File)
+		}
+		name := uniqueName(names, m.File)
+		if src.Raw != nil {
+			hdr := src.Raw.FileHeader
+			hdr.Name = name
+			hdr.Comment = ""
+			dst, err := zw.CreateRaw(&hdr)
+			if err == nil {
+				var r io.Reader
+				if r, err = src.Raw.OpenRaw(); err == nil {
+					_, err = io.Copy(dst, r)
+				}
+			}
+			if err != nil {
+				w.Abort()
+				return 0, mapNoSpace(err)
+			}
+			continue
+		}
+		dst, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: received.In(amsterdam)})
+		if err == nil {
+			var rc io.ReadCloser
+			if rc, err = src.Open(); err == nil {
+				_, err = io.Copy(dst, rc)
+				rc.Close()
+			}
+		}
+		if err != nil {
+			w.Abort()
+			return 0, mapNoSpace(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		w.Abort()
+		return 0, mapNoSpace(err)
+	}
+	size := w.Size()
+	if err := w.Commit(); err != nil {
+		w.Abort()
+		return 0, mapNoSpace(err)
+	}
+	return size, nil
+}
+
+// uniqueName keeps entry names unique within one delivery ZIP: name.xml, name_2.xml, …
+func uniqueName(seen map[string]int, name string) string {
+	seen[name]++
+	if n := seen[name]; n > 1 {
+		ext := ""
+		if i := lastDot(name); i > 0 {
+			name, ext = name[:i], name[i:]
+		}
+		return uniqueName(seen, fmt.Sprintf("%s_%d%s", name, n, ext))
+	}
+	return name
+}
+
+func lastDot(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+// commitDeliveries makes the delivery files visible (or holds them for a Digikoppeling
+// route) and moves their messages on, in batches that each stay inside one transaction.
+func (h *Hub) commitDeliveries(u *Upload, prog *progress, groups [][]Message, sizes []int64) error {
+	at := prog.At
+	var ids []uint64
+	err := h.kv.Update(func(t storage.Txn) error {
+		ids = ids[:0]
+		for i, msgs := range groups {
+			if len(msgs) == 0 {
+				continue
+			}
+			g := prog.Groups[i]
+			d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: at, Held: g.Hold, Exchange: g.Exchange}
+			for _, m := range msgs {
+				d.Messages = append(d.Messages, m.ID)
+			}
+			if err := h.putDelivery(t, &d); err != nil {
+				return err
+			}
+			ids = append(ids, d.ID)
+		}
+		next := *prog
+		next.Delivered = true
+		return setJSON(t, key(kProgress, u.ID), next)
+	})
+	if err != nil {
+		return fmt.Errorf("aanlevering %s: afleveringen vastleggen: %w", u.Name, mapNoSpace(err))
+	}
+	prog.Delivered = true
+	return nil
+}
+
+// putDelivery records a new delivery: in ophalen/ under a free name, or on hold.
+func (h *Hub) putDelivery(t storage.Txn, d *Delivery) error {
+	if d.Held {
+		if err := t.Set(key(kHold, d.Org, d.Product, d.Exchange, d.ID), nil); err != nil {
+			return err
+		}
+		return setJSON(t, key(kDelivery, d.ID), d)
+	}
+	name, err := freeName(t, d.Org, d.Product, deliveryName(d.CreatedAt, d.Org, d.Functie))
+	if err != nil {
+		return err
+	}
+	d.Name = name
+	if err := t.Set(key(kDlvName, d.Org, d.Product, d.Name), be64(d.ID)); err != nil {
+		return err
+	}
+	if err := t.Set(key(kInbox, d.Org, d.Product, d.CreatedAt, d.ID), nil); err != nil {
+		return err
+	}
+	return setJSON(t, key(kDelivery, d.ID), d)
+}
+
+// deliveryName is the portal's name of a file in ophalen/: YYYYMMDD_HHMMSS_<code>_<FUNCTIE>.ZIP.
+func deliveryName(at time.Time, org, functie string) string {
+	return fmt.Sprintf("%s_%s_%s.ZIP", at.In(amsterdam).Format("20060102_150405"), org, functie)
+}
+
+// freeName adds _2, _3, … before .ZIP when the name is taken in that ophalen/.
+func freeName(t storage.Txn, org string, product Product, name string) (string, error) {
+	base := name[:len(name)-len(".ZIP")]
+	for n := 1; ; n++ {
+		cand := name
+		if n > 1 {
+			cand = fmt.Sprintf("%s_%d.ZIP", base, n)
+		}
+		_, err := t.Get(key(kDlvName, org, product, cand))
+		if errors.Is(err, storage.ErrNotFound) {
+			return cand, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// finishUpload moves the messages to their delivered status and ends the upload.
+func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]Message) error {
+	at := prog.At
+	var all []Message
+	for i, msgs := range groups {
+		for _, m := range msgs {
+			st := MsgAfgeleverd
+			if prog.Groups[i].Hold {
+				st = MsgWachtRoute
+			}
+			if m.Status == st {
+				continue // done before a restart
+			}
+			m.Status = st
+			m.History = append(m.History, StatusEvent{At: at, Status: st})
+			all = append(all, m)
+		}
+	}
+	for len(all) > batchSize {
+		chunk := all[:batchSize]
+		all = all[batchSize:]
+		if err := h.kv.Update(func(t storage.Txn) error { return putMessages(t, chunk) }); err != nil {
+			return fmt.Errorf("aanlevering %s: berichtstatus vastleggen: %w", u.Name, mapNoSpace(err))
+		}
+	}
+	now := h.clock.Now()
+	var final Upload
+	err := h.kv.Update(func(t storage.Txn) error {
+		if err := putMessages(t, all); err != nil {
+			return err
+		}
+		if err := getJSON(t, key(kUpload, u.ID), &final); err != nil {
+			return err
+		}
+		final.Counts = prog.Counts
+		final.Status = Afgeleverd
+		if final.Counts.Incorrect > 0 {
+			final.Status = Afgekeurd
+		}
+		final.FinishedAt = now
+		final.ExpectedAt = time.Time{}
+		fouten, err := firstFouten(t, u.ID, 100)
+		if err != nil {
+			return err
+		}
+		final.Fouten = fouten
+		if err := setJSON(t, key(kUpload, u.ID), final); err != nil {
+			return err
+		}
+		if err := t.Set(key(kExpire, final.ReceivedAt, u.ID), nil); err != nil {
+			return err
+		}
+		if err := t.Delete(key(kProgress, u.ID)); err != nil {
+			return err
+		}
+		return t.Delete(key(kQueue, u.ID))
+	})
+	if err != nil {
+		return fmt.Errorf("aanlevering %s afronden: %w", u.Name, mapNoSpace(err))
+	}
+	*u = final
+	h.learn(final)
+	if u.Blob != "" {
+		// Every accepted envelope now lives in a delivery file; the upload's bytes are done.
+		if err := h.files.Remove(u.Blob); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.Warn("aanleverbestand opruimen", "upload", u.ID, "err", err)
+		}
+	}
+	h.publish(Event{Org: u.Org, Product: u.Product, Kind: "upload", UploadID: u.ID})
+	notified := map[string]bool{}
+	for i, msgs := range groups {
+		if len(msgs) > 0 && !notified[prog.Groups[i].Mailbox] {
+			notified[prog.Groups[i].Mailbox] = true
+			h.publish(Event{Org: prog.Groups[i].Mailbox, Product: u.Product, Kind: "delivery", UploadID: u.ID})
+		}
+	}
+	return nil
+}
+
+func putMessages(t storage.Txn, ms []Message) error {
+	for _, m := range ms {
+		if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstFouten keeps the first fouten on the upload record, for lists; the report reads all.
+func firstFouten(t storage.Txn, id uint64, n int) ([]Fout, error) {
+	var out []Fout
+	err := t.Scan(key(kFout, id, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+		var f Fout
+		if err := json.Unmarshal(v, &f); err != nil {
+			return false, err
+		}
+		out = append(out, f)
+		return len(out) < n, nil
+	})
+	return out, err
+}

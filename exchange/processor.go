@@ -1,0 +1,223 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// Run processes queued uploads until ctx ends: first it recovers from an earlier stop (every
+// upload that is not final is redone from its last committed step, and delivery files no
+// record points to are removed), then it runs the worker pool, retention and the store's
+// garbage collection. Every goroutine it starts has ended when it returns.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.removeOrphans(); err != nil {
+		return fmt.Errorf("herstel na herstart: %w", err)
+	}
+	workers := h.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
+	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
+	s := &scheduler{h: h, workers: workers, queued: map[uint64]string{}, busy: map[string]int{}, served: map[string]uint64{}, retry: map[uint64]retryState{}}
+	err := s.run(ctx)
+	wg.Wait()
+	return err
+}
+
+// scheduler hands queued uploads to workers, fairly per organisation: an organisation with
+// nothing in progress goes first, then the one served longest ago; within an organisation
+// the oldest upload goes first. A huge upload therefore occupies one worker while other
+// organisations' small uploads pass it on the others.
+type scheduler struct {
+	h       *Hub
+	workers int
+	queued  map[uint64]string // upload id -> organisation, not yet handed out
+	running map[uint64]bool
+	busy    map[string]int    // organisation -> uploads in progress
+	served  map[string]uint64 // organisation -> tick of its last hand-out
+	tick    uint64
+	retry   map[uint64]retryState
+}
+
+type retryState struct {
+	at    time.Time
+	delay time.Duration
+}
+
+type done struct {
+	id  uint64
+	org string
+	err error
+}
+
+func (s *scheduler) run(ctx context.Context) error {
+	s.running = map[uint64]bool{}
+	finished := make(chan done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if err := s.refill(); err != nil {
+			s.h.log.Error("wachtrij lezen", "err", err)
+		}
+		next := s.dispatch(ctx, &wg, finished)
+		if next > 0 {
+			timer.Reset(next)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.h.wake:
+		case <-timer.C:
+		case d := <-finished:
+			s.finish(d)
+			// Drain what else ended, so the next dispatch sees every free worker.
+			for more := true; more; {
+				select {
+				case d := <-finished:
+					s.finish(d)
+				default:
+					more = false
+				}
+			}
+		}
+	}
+}
+
+func (s *scheduler) finish(d done) {
+	delete(s.running, d.id)
+	s.busy[d.org]--
+	if d.err == nil {
+		delete(s.retry, d.id)
+		delete(s.queued, d.id)
+		return
+	}
+	r := s.retry[d.id]
+	r.delay = min(max(2*r.delay, time.Second), 5*time.Minute)
+	r.at = time.Now().Add(r.delay)
+	s.retry[d.id] = r
+	s.h.log.Error("aanlevering verwerken mislukt; later opnieuw", "upload", d.id, "opnieuw_over", r.delay, "err", d.err)
+}
+
+// refill picks up uploads queued since the last look; the queue keys survive restarts.
+func (s *scheduler) refill() error {
+	var fresh []uint64
+	err := s.h.kv.View(func(t storage.Txn) error {
+		return t.Scan([]byte(kQueue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
+			if _, ok := s.queued[id]; !ok {
+				fresh = append(fresh, id)
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range fresh {
+		var u Upload
+		err := s.h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, id), &u) })
+		if err != nil {
+			return fmt.Errorf("aanlevering %d in wachtrij: %w", id, err)
+		}
+		s.queued[id] = u.Org
+	}
+	return nil
+}
+
+// dispatch starts uploads on free workers and tells when the next retry is due (0: none).
+func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, finished chan<- done) time.Duration {
+	var wait time.Duration
+	for len(s.running) < s.workers {
+		now := time.Now()
+		var cands []uint64
+		for id := range s.queued {
+			if s.running[id] {
+				continue
+			}
+			if r, ok := s.retry[id]; ok && r.at.After(now) {
+				if d := r.at.Sub(now); wait == 0 || d < wait {
+					wait = d
+				}
+				continue
+			}
+			cands = append(cands, id)
+		}
+		if len(cands) == 0 {
+			return wait
+		}
+		sort.Slice(cands, func(i, j int) bool {
+			a, b := s.queued[cands[i]], s.queued[cands[j]]
+			if s.busy[a] != s.busy[b] {
+				return s.busy[a] < s.busy[b]
+			}
+			if s.served[a] != s.served[b] {
+				return s.served[a] < s.served[b]
+			}
+			return cands[i] < cands[j]
+		})
+		id := cands[0]
+		org := s.queued[id]
+		s.tick++
+		s.served[org] = s.tick
+		s.busy[org]++
+		s.running[id] = true
+		// Workers that would sit idle help parse this upload's entries.
+		par := 1
+		if len(cands) == 1 {
+			par = min(1+s.workers-len(s.running), runtime.GOMAXPROCS(0))
+		}
+		wg.Go(func() {
+			err := s.h.process(ctx, id, par)
+			if ctx.Err() != nil && err != nil {
+				err = nil // stopping, not failing: the queue key keeps it for the next start
+			}
+			select {
+			case finished <- done{id: id, org: org, err: err}:
+			case <-ctx.Done():
+			}
+		})
+	}
+	return wait
+}
+
+// progress is how far an unfinished upload got; it is committed with each batch, so a redo
+// skips what is already decided and stays exactly once.
+type progress struct {
+	Next      int        `json:"volgende"` // first entry index not yet decided
+	Groups    []groupKey `json:"groepen"`  // delivery groups in order of first appearance
+	Counts    Counts     `json:"aantallen"`
+	Decided   bool       `json:"beslist"`    // every entry is decided
+	Delivered bool       `json:"afgeleverd"` // delivery records are committed
+	At        time.Time  `json:"tijd"`       // processing time: names the delivery files
+}
+
+// groupKey names one delivery file of an upload: one recipient mailbox and functie.
+type groupKey struct {
+	Mailbox  string `json:"postbus"`
+	Functie  string `json:"functie"`
+	Exchange string `json:"uitwisseling"`
+	Hold     bool   `json:"wacht"`
+}
+
+func loadProgress(t storage.Txn, id uint64) (progress, error) {
+	var p progress
+	err := getJSON(t, key(kProgress, id), &p)
+	if errors.Is(err, storage.ErrNotFound) {
+		return progress{}, nil
+	}
+	return p, err
+}

@@ -1,0 +1,265 @@
+package exchange
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+
+	"knooppunt/storage"
+)
+
+// checker applies the business rules to the entries of one upload. It caches what it looks
+// up (organisations, samenwerking, routes) for the length of the upload; entries are checked
+// concurrently.
+type checker struct {
+	h    *Hub
+	u    *Upload
+	info ProductInfo
+
+	mu     sync.Mutex
+	known  map[string]bool
+	actors map[string]string
+	routes map[string]Route
+}
+
+func (h *Hub) newChecker(u *Upload) *checker {
+	info, _ := h.cat.Product(u.Product)
+	return &checker{h: h, u: u, info: info, known: map[string]bool{}, actors: map[string]string{}, routes: map[string]Route{}}
+}
+
+func (c *checker) isKnown(code string) bool {
+	c.mu.Lock()
+	k, ok := c.known[code]
+	c.mu.Unlock()
+	if ok {
+		return k
+	}
+	_, err := c.h.Org(code)
+	k = err == nil
+	c.mu.Lock()
+	c.known[code] = k
+	c.mu.Unlock()
+	return k
+}
+
+func (c *checker) actor(code string) string {
+	c.mu.Lock()
+	a, ok := c.actors[code]
+	c.mu.Unlock()
+	if ok {
+		return a
+	}
+	a = c.h.ActorFor(code, c.u.Product)
+	c.mu.Lock()
+	c.actors[code] = a
+	c.mu.Unlock()
+	return a
+}
+
+func (c *checker) route(org, exchange string) (Route, error) {
+	k := org + "\x00" + exchange
+	c.mu.Lock()
+	r, ok := c.routes[k]
+	c.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	err := c.h.kv.View(func(t storage.Txn) error {
+		var err error
+		r, err = routeOf(t, org, c.u.Product, exchange)
+		return err
+	})
+	if err != nil {
+		return Route{}, err
+	}
+	c.mu.Lock()
+	c.routes[k] = r
+	c.mu.Unlock()
+	return r, nil
+}
+
+// unknownOrg is the rejection for an organisation the hub does not know: IB005 for a
+// gemeentecode, the hub's own KP001 for the rest.
+func unknownOrg(code, role string) *Rejection {
+	if kind, err := KindOf(code); err == nil && kind == Gemeente {
+		return &Rejection{Code: IB005, Detail: fmt.Sprintf("gemeentecode %s (%s) is onbekend bij het knooppunt", code, role)}
+	}
+	return &Rejection{Code: KP001, Detail: fmt.Sprintf("organisatie %q (%s) is onbekend bij het knooppunt", code, role)}
+}
+
+// check decides one entry, except for the rules that depend on other messages (IB016, KP005),
+// which commitBatch applies inside its transaction.
+func (c *checker) check(e Entry) verdict {
+	v := verdict{index: e.Index, name: e.Name}
+	if e.Rejection != nil {
+		v.fout = e.Rejection
+		return v
+	}
+	rc, err := e.Open()
+	if err != nil {
+		if !errors.As(err, &v.fout) {
+			v.err = fmt.Errorf("bestand %s openen: %w", e.Name, err)
+		}
+		return v
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	if !c.info.Envelope {
+		br := bufio.NewReaderSize(rc, 4096)
+		head, _ := br.Peek(4096)
+		if !bytes.Contains(head, []byte("ggk0210")) {
+			return c.checkPlain(v, e, br)
+		}
+		r = br
+	}
+	env, rej := ParseEnvelope(r)
+	if rej != nil {
+		v.fout = rej
+		return v
+	}
+	u := c.u
+	v.msg = &Message{
+		ID: msgID(u.ID, e.Index), Product: u.Product, Functie: env.Functie, Referentie: env.Referentie,
+		CrossRef: env.CrossRef, Zender: env.ZenderOrg, Ontvanger: env.OntvangerOrg, Uploader: u.Org,
+		UploadID: u.ID, Entry: e.Index, File: e.Name, Size: e.Size, ReceivedAt: u.ReceivedAt,
+		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
+	}
+	v.fout = c.rules(&v, env)
+	return v
+}
+
+func (c *checker) rules(v *verdict, env Envelope) *Rejection {
+	cat, p := c.h.cat, c.u.Product
+	f, ok := cat.Functie(p, env.Functie)
+	if !ok {
+		if other, ok := cat.FunctieAnywhere(env.Functie); ok {
+			return &Rejection{Code: KP006, Detail: fmt.Sprintf("functie %s hoort bij %s; lever het bericht aan in de map %s/aanleveren", env.Functie, other.Product, other.Product)}
+		}
+		return &Rejection{Code: IB004, Detail: fmt.Sprintf("functie %s wordt niet ondersteund", env.Functie)}
+	}
+	if retour := env.Root == "Du01"; retour != (f.Direction == Retour) {
+		want := "een heenbericht (Di01)"
+		if f.Direction == Retour {
+			want = "een retourbericht (Du01)"
+		}
+		return &Rejection{Code: IB007, Detail: fmt.Sprintf("functie %s is %s, maar staat in een %s-envelop", f.Code, want, env.Root)}
+	}
+	zender, ontvanger := env.ZenderOrg, env.OntvangerOrg
+	if c.actor(zender) != c.u.Org {
+		return &Rejection{Code: IB002, Detail: "Organisatie is niet geautoriseerd. Organisatie " + c.u.Org}
+	}
+	if !c.isKnown(zender) {
+		return unknownOrg(zender, "zender")
+	}
+	if kind, _ := KindOf(zender); kind != f.From {
+		return &Rejection{Code: IB007, Detail: fmt.Sprintf("een %s mag geen %s versturen; dat doet een %s", kindName(kind), f.Code, kindName(f.From))}
+	}
+	return c.recipient(v, f, ontvanger, f.Answers)
+}
+
+// recipient checks the ontvanger and its route and sets where the message goes.
+func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *Rejection {
+	if !c.isKnown(ontvanger) {
+		return unknownOrg(ontvanger, "ontvanger")
+	}
+	if kind, _ := KindOf(ontvanger); kind != f.To {
+		return &Rejection{Code: IB007, Detail: fmt.Sprintf("%s gaat naar een %s, niet naar een %s (%s)", f.Code, kindName(f.To), kindName(kind), ontvanger)}
+	}
+	mailbox := c.actor(ontvanger)
+	r, err := c.route(mailbox, f.Exchange)
+	if err != nil {
+		v.err = fmt.Errorf("route %s van %s lezen: %w", f.Exchange, mailbox, err)
+		return nil
+	}
+	if r.Status != Actief {
+		return &Rejection{Code: IB023, Detail: fmt.Sprintf("de route %s van ontvanger %s staat op %s", f.Exchange, mailbox, r.Status)}
+	}
+	v.msg.Mailbox = mailbox
+	v.group = groupKey{Mailbox: mailbox, Functie: f.Code, Exchange: f.Exchange, Hold: r.Via != Portaal}
+	v.heen = answers
+	return nil
+}
+
+func kindName(k OrgKind) string {
+	if k == "" {
+		return "onbekende organisatie"
+	}
+	return string(k)
+}
+
+// pgbName is the seed's recommended name of a BAB file: <gemeentecode>_<berichttype>_<datum>.xml.
+var pgbName = regexp.MustCompile(`(?i)^([0-9]{4})_([a-z]+)_([0-9]{8})[^/]*\.xml$`)
+
+// checkPlain decides a PGB 1.0 file without a StUF envelope. The uploader is the zender; the
+// uploader's kind tells the berichttype: a gemeente sends a TKB to the SVB, the SVB sends a
+// BAB to the gemeente its file name names.
+func (c *checker) checkPlain(v verdict, e Entry, r io.Reader) verdict {
+	if rej := wellFormed(r); rej != nil {
+		v.fout = rej
+		return v
+	}
+	u := c.u
+	v.noRef = true
+	v.msg = &Message{
+		ID: msgID(u.ID, e.Index), Product: u.Product, Referentie: e.Name, Zender: u.Org, Uploader: u.Org,
+		UploadID: u.ID, Entry: e.Index, File: e.Name, Size: e.Size, ReceivedAt: u.ReceivedAt,
+		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
+	}
+	kind, _ := KindOf(u.Org)
+	var functie, ontvanger string
+	switch kind {
+	case Gemeente:
+		functie, ontvanger = "TKB", "SVB"
+	case SVB:
+		functie = "BAB"
+		m := pgbName.FindStringSubmatch(e.Name)
+		if m == nil || !strings.EqualFold(m[2], "BAB") {
+			v.fout = &Rejection{Code: KP008, Detail: fmt.Sprintf("%s: noem een BAB-bestand <gemeentecode>_BAB_<datum>.xml, bijvoorbeeld 0363_BAB_20260128.xml", e.Name)}
+			return v
+		}
+		ontvanger = m[1]
+	default:
+		v.fout = &Rejection{Code: IB007, Detail: fmt.Sprintf("een %s levert geen PGB-bestanden aan", kindName(kind))}
+		return v
+	}
+	v.msg.Functie, v.msg.Ontvanger = functie, ontvanger
+	f, _ := c.h.cat.Functie(u.Product, functie)
+	v.fout = c.recipient(&v, f, ontvanger, "")
+	return v
+}
+
+// wellFormed checks that r is one well-formed XML document without a DTD, which could
+// declare entities; nothing is expanded.
+func wellFormed(r io.Reader) *Rejection {
+	d := xml.NewDecoder(r)
+	d.Strict = true
+	root := false
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			if !root {
+				return &Rejection{Code: KP007, Detail: "het bestand bevat geen XML-element"}
+			}
+			return nil
+		}
+		if err != nil {
+			var rej *Rejection
+			if errors.As(err, &rej) {
+				return rej
+			}
+			return &Rejection{Code: KP007, Detail: "geen geldige XML: " + err.Error()}
+		}
+		switch tok.(type) {
+		case xml.Directive:
+			return &Rejection{Code: KP007, Detail: "het bestand bevat een DTD of entiteit; die worden niet geaccepteerd"}
+		case xml.StartElement:
+			root = true
+		}
+	}
+}
