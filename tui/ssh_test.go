@@ -1,0 +1,119 @@
+//go:build engine
+
+package tui
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+	"knooppunt/sshserver"
+)
+
+// TestSSHSession logs in with OpenSSH through tmux, as a person would, opens Ophalen, marks
+// a file gelezen and checks the engine's state.
+func TestSSHSession(t *testing.T) {
+	for _, tool := range []string{"tmux", "ssh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	w := newWorld(t)
+	w.seed()
+	keyFile := ""
+	for _, d := range w.demo {
+		if d.Name == "gemeente" {
+			keyFile = d.KeyFile
+		}
+	}
+	if keyFile == "" {
+		t.Fatal("no demo key for gemeente")
+	}
+	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sshserver.New(sshserver.Config{Hub: w.h, HostKeys: []gossh.Signer{signer},
+		TUI: Session(w.h, Options{HubName: "knooppunt-test"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	// Registered after newWorld, so it runs first: the server stops before the store closes.
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+
+	sock := fmt.Sprintf("knooppunt-tui-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	tmux("new-session", "-d", "-s", "portaal", "-x", "100", "-y", "30",
+		fmt.Sprintf("ssh -t -F /dev/null -i %s -p %d -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null gemeente@127.0.0.1; sleep 30", keyFile, port))
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+
+	screen := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got := tmux("capture-pane", "-p", "-t", "portaal")
+			if strings.Contains(got, want) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the screen never showed %q:\n%s", want, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	screen("[Aanleveren]")
+	screen("Test Gemeente 1 (9999)")
+	tmux("send-keys", "-t", "portaal", "Tab", "Tab")
+	before := screen("U kunt hier een iWmo bericht ophalen")
+	if strings.Contains(before, "✓") {
+		t.Fatalf("a file is gelezen before the test marked one:\n%s", before)
+	}
+	tmux("send-keys", "-t", "portaal", "m")
+	after := screen("gemarkeerd als gelezen")
+	if !strings.Contains(after, "✓") {
+		t.Errorf("the list does not show the file as gelezen:\n%s", after)
+	}
+	ds, _, err := w.h.Inbox(w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds[0].GelezenAt.IsZero() || !ds[1].GelezenAt.IsZero() {
+		t.Errorf("the engine does not have exactly the first file gelezen: %+v", ds)
+	}
+	tmux("send-keys", "-t", "portaal", "q")
+	screen("Connection to 127.0.0.1 closed.")
+}
