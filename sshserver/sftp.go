@@ -1,0 +1,517 @@
+package sshserver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"knooppunt/exchange"
+	"knooppunt/storage"
+)
+
+// The folders of a product in the SFTP tree.
+const (
+	folderAanleveren = "aanleveren"
+	folderOphalen    = "ophalen"
+	folderVerslagen  = "verslagen"
+	folderNieuw      = "nieuw" // ophalen/nieuw: only files not yet gelezen
+)
+
+var productFolders = []string{folderAanleveren, folderOphalen, folderVerslagen}
+
+// mailbox is one SFTP session's view of the hub: the tree of the products its account may
+// use. Every request is checked here against the tree and by exchange against the account.
+type mailbox struct {
+	hub     *exchange.Hub
+	p       *exchange.Principal
+	log     *slog.Logger
+	dirTime time.Time
+}
+
+func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
+	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started}
+}
+
+// statusErr carries an SFTP status code with a Dutch message for clients that show it.
+type statusErr struct {
+	code error
+	msg  string
+}
+
+func (e statusErr) Error() string { return e.msg }
+func (e statusErr) Unwrap() error { return e.code }
+
+func denied(format string, a ...any) error {
+	return statusErr{sftp.ErrSSHFxPermissionDenied, "geen toestemming: " + fmt.Sprintf(format, a...)}
+}
+
+func notFound(name string) error {
+	return statusErr{sftp.ErrSSHFxNoSuchFile, name + " bestaat niet"}
+}
+
+// sftpErr maps exchange's errors onto SFTP status codes, keeping the Dutch text.
+func sftpErr(err error) error {
+	var se statusErr
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, exchange.ErrDenied):
+		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
+	case errors.Is(err, exchange.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		return statusErr{sftp.ErrSSHFxNoSuchFile, err.Error()}
+	}
+	return statusErr{sftp.ErrSSHFxFailure, err.Error()}
+}
+
+type locKind int
+
+const (
+	locRoot    locKind = iota // /
+	locProduct                // /iwmo
+	locFolder                 // /iwmo/ophalen
+	locFile                   // /iwmo/ophalen/x.zip, /iwmo/ophalen/nieuw/x.zip
+)
+
+// loc is a path inside the tree.
+type loc struct {
+	kind    locKind
+	product exchange.Product
+	folder  string // aanleveren, ophalen, verslagen, or nieuw (ophalen/nieuw)
+	name    string
+	path    string
+}
+
+// resolve maps a cleaned absolute path onto the tree. Anything outside it, including other
+// organisations' and products the account lacks, is permission denied: the tree is the
+// whole world.
+func (m *mailbox) resolve(p string) (loc, error) {
+	p = path.Clean("/" + p)
+	l := loc{path: p}
+	if p == "/" {
+		return l, nil
+	}
+	parts := strings.Split(p[1:], "/")
+	product := exchange.Product(parts[0])
+	if !slices.Contains(exchange.Products, product) || !m.p.CanUse(product) {
+		return loc{}, denied("%s ligt buiten uw postbus; u hebt alleen %s", p, m.productList())
+	}
+	l.product, l.kind = product, locProduct
+	if len(parts) == 1 {
+		return l, nil
+	}
+	l.folder, l.kind = parts[1], locFolder
+	if !slices.Contains(productFolders, l.folder) {
+		return loc{}, denied("%s bestaat niet; een product bevat alleen aanleveren/, ophalen/ en verslagen/", p)
+	}
+	rest := parts[2:]
+	if l.folder == folderOphalen && len(rest) > 0 && rest[0] == folderNieuw {
+		l.folder = folderNieuw
+		rest = rest[1:]
+	}
+	switch len(rest) {
+	case 0:
+		return l, nil
+	case 1:
+		l.name, l.kind = rest[0], locFile
+		return l, nil
+	}
+	return loc{}, denied("%s bestaat niet: er zijn geen submappen", p)
+}
+
+func (m *mailbox) productList() string {
+	var names []string
+	for _, p := range m.p.Account.Products {
+		names = append(names, "/"+string(p))
+	}
+	if len(names) == 0 {
+		return "geen producten"
+	}
+	return strings.Join(names, ", ")
+}
+
+func (m *mailbox) audit(action, p string, err error) {
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	m.hub.Audit(m.p, action, p, result)
+}
+
+// refuse audits and returns a denial.
+func (m *mailbox) refuse(action, p string, err error) error {
+	err = sftpErr(err)
+	m.audit(action, p, err)
+	return err
+}
+
+// --- reading ---
+
+func (m *mailbox) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	l, err := m.resolve(r.Filepath)
+	if err != nil {
+		return nil, m.refuse("download", r.Filepath, err)
+	}
+	if l.kind != locFile {
+		return nil, m.refuse("download", l.path, statusErr{sftp.ErrSSHFxFailure, l.path + " is een map"})
+	}
+	switch l.folder {
+	case folderOphalen, folderNieuw:
+		rd, d, err := m.hub.OpenDelivery(m.p, l.product, l.name)
+		if err != nil {
+			return nil, m.refuse("download", l.path, err)
+		}
+		if l.folder == folderNieuw && !d.GelezenAt.IsZero() {
+			rd.Close()
+			return nil, m.refuse("download", l.path, notFound(l.path))
+		}
+		return &deliveryReader{m: m, l: l, r: rd, size: rd.Size()}, nil
+	case folderVerslagen:
+		_, b, err := m.hub.OpenReport(m.p, l.product, l.name)
+		if err != nil {
+			return nil, m.refuse("download", l.path, err)
+		}
+		return &reportReader{m: m, l: l, Reader: bytes.NewReader(b)}, nil
+	}
+	return nil, m.refuse("download", l.path, denied("in aanleveren/ kunt u alleen bestanden plaatsen; uw bestanden voor ophalen staan in /%s/ophalen", l.product))
+}
+
+// deliveryReader serves a file of ophalen/. ReadAt is called concurrently and out of
+// order; it only counts with atomics. A file read to its end is marked gelezen on close.
+type deliveryReader struct {
+	m      *mailbox
+	l      loc
+	r      storage.Reader
+	size   int64
+	read   atomic.Int64
+	atEnd  atomic.Bool
+	failed atomic.Bool
+}
+
+func (d *deliveryReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := d.r.ReadAt(b, off)
+	d.read.Add(int64(n))
+	if off+int64(n) >= d.size {
+		d.atEnd.Store(true)
+	}
+	return n, err
+}
+
+func (d *deliveryReader) TransferError(error) { d.failed.Store(true) }
+
+func (d *deliveryReader) Close() error {
+	d.r.Close()
+	complete := !d.failed.Load() && d.atEnd.Load() && d.read.Load() >= d.size
+	if !complete {
+		d.m.audit("download", d.l.path, fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size))
+		return nil
+	}
+	d.m.audit("download", d.l.path, nil)
+	if err := d.m.hub.SetGelezen(d.m.p, d.l.product, []string{d.l.name}, true); err != nil {
+		d.m.log.Warn("gelezen markeren", "pad", d.l.path, "err", err)
+	}
+	return nil
+}
+
+type reportReader struct {
+	m *mailbox
+	l loc
+	*bytes.Reader
+}
+
+func (r *reportReader) Close() error {
+	r.m.audit("download", r.l.path, nil)
+	return nil
+}
+
+// --- writing ---
+
+func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	l, err := m.resolve(r.Filepath)
+	if err != nil {
+		return nil, m.refuse("aanleveren", r.Filepath, err)
+	}
+	if l.kind != locFile || l.folder != folderAanleveren {
+		where := l.path
+		if l.kind == locFile {
+			where = path.Dir(l.path)
+		}
+		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
+	}
+	flags := r.Pflags()
+	// Without O_TRUNC the client continues a file (OpenSSH reput, rclone resume).
+	s, err := m.hub.StartUpload(m.p, l.product, l.name, !flags.Trunc)
+	if err != nil {
+		return nil, sftpErr(err) // StartUpload audits its refusals
+	}
+	return spoolWriter{s}, nil
+}
+
+// spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
+// file.
+type spoolWriter struct{ *exchange.Spool }
+
+func (w spoolWriter) TransferError(err error) { w.Fail(err) }
+
+func (w spoolWriter) Close() error { return sftpErr(w.Spool.Close()) }
+
+// --- commands ---
+
+func (m *mailbox) Filecmd(r *sftp.Request) error {
+	switch r.Method {
+	case "Setstat":
+		// Clients set times and modes after a put; accepted and ignored, inside the tree.
+		if _, err := m.resolve(r.Filepath); err != nil {
+			return m.refuse("setstat", r.Filepath, err)
+		}
+		return nil
+	case "Rename", "PosixRename":
+		return m.rename(r)
+	case "Remove":
+		return m.remove(r)
+	case "Mkdir":
+		return m.refuse("mkdir", r.Filepath, denied("mappen maken kan niet; de mappen van uw postbus liggen vast"))
+	case "Rmdir":
+		return m.refuse("rmdir", r.Filepath, denied("mappen verwijderen kan niet; de mappen van uw postbus liggen vast"))
+	case "Symlink":
+		return m.refuse("symlink", r.Target, denied("symbolische koppelingen zijn niet toegestaan"))
+	case "Link":
+		return m.refuse("link", r.Target, denied("koppelingen zijn niet toegestaan"))
+	}
+	return m.refuse(strings.ToLower(r.Method), r.Filepath, statusErr{sftp.ErrSSHFxOpUnsupported, "niet ondersteund: " + r.Method})
+}
+
+func (m *mailbox) rename(r *sftp.Request) error {
+	from, err := m.resolve(r.Filepath)
+	if err != nil {
+		return m.refuse("hernoem", r.Filepath, err)
+	}
+	to, err := m.resolve(r.Target)
+	if err != nil {
+		return m.refuse("hernoem", r.Target, err)
+	}
+	if from.kind != locFile || to.kind != locFile || from.folder != folderAanleveren || to.folder != folderAanleveren || from.product != to.product {
+		return m.refuse("hernoem", from.path, denied("hernoemen kan alleen binnen één map aanleveren/ (x.filepart naar x.zip)"))
+	}
+	return sftpErr(m.hub.RenameUpload(m.p, from.product, from.name, to.name))
+}
+
+func (m *mailbox) remove(r *sftp.Request) error {
+	l, err := m.resolve(r.Filepath)
+	if err != nil {
+		return m.refuse("verwijder", r.Filepath, err)
+	}
+	if l.kind != locFile {
+		return m.refuse("verwijder", l.path, denied("mappen verwijderen kan niet"))
+	}
+	switch l.folder {
+	case folderAanleveren:
+		return sftpErr(m.hub.RemovePending(m.p, l.product, l.name))
+	case folderOphalen, folderNieuw:
+		return sftpErr(m.hub.DeleteDeliveries(m.p, l.product, []string{l.name}))
+	}
+	return m.refuse("verwijder", l.path, denied("verslagen kunnen niet verwijderd worden"))
+}
+
+// StatVFS answers `df`: the room left for uploads.
+func (m *mailbox) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
+	if _, err := m.resolve(r.Filepath); err != nil {
+		return nil, sftpErr(err)
+	}
+	free, err := m.hub.FreeSpace()
+	if err != nil {
+		return nil, sftpErr(err)
+	}
+	const bsize = 4096
+	blocks := free / bsize
+	return &sftp.StatVFS{Bsize: bsize, Frsize: bsize, Blocks: blocks, Bfree: blocks, Bavail: blocks,
+		Files: 1 << 20, Ffree: 1 << 20, Favail: 1 << 20, Namemax: 255}, nil
+}
+
+// --- listing ---
+
+func (m *mailbox) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	l, err := m.resolve(r.Filepath)
+	if err != nil {
+		return nil, m.refuse(strings.ToLower(r.Method), r.Filepath, err)
+	}
+	switch r.Method {
+	case "List":
+		if l.kind == locFile {
+			return nil, statusErr{sftp.ErrSSHFxFailure, l.path + " is geen map"}
+		}
+		infos, err := m.list(l)
+		if err != nil {
+			return nil, m.refuse("lijst", l.path, err)
+		}
+		m.audit("lijst", l.path, nil)
+		return lister(infos), nil
+	case "Stat", "Lstat":
+		fi, err := m.stat(l)
+		if err != nil {
+			return nil, sftpErr(err)
+		}
+		return lister{fi}, nil
+	case "Readlink":
+		return nil, statusErr{sftp.ErrSSHFxFailure, l.path + " is geen koppeling"}
+	}
+	return nil, statusErr{sftp.ErrSSHFxOpUnsupported, "niet ondersteund: " + r.Method}
+}
+
+// Lstat is Stat: the tree has no links.
+func (m *mailbox) Lstat(r *sftp.Request) (sftp.ListerAt, error) { return m.Filelist(r) }
+
+// RealPath makes a path absolute against /, the root of the tree. It does not check that
+// the path exists, as OpenSSH's server does not for the last element either.
+func (m *mailbox) RealPath(p string) (string, error) { return path.Clean("/" + p), nil }
+
+func (m *mailbox) dir(name string, writable bool) os.FileInfo {
+	mode := fs.ModeDir | 0o555
+	if writable {
+		mode = fs.ModeDir | 0o755
+	}
+	return &fileInfo{name: name, mode: mode, mtime: m.dirTime}
+}
+
+func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
+	switch l.kind {
+	case locRoot:
+		var out []os.FileInfo
+		for _, p := range exchange.Products {
+			if m.p.CanUse(p) {
+				out = append(out, m.dir(string(p), false))
+			}
+		}
+		return out, nil
+	case locProduct:
+		return []os.FileInfo{m.dir(folderAanleveren, true), m.dir(folderOphalen, true), m.dir(folderVerslagen, false)}, nil
+	}
+	switch l.folder {
+	case folderAanleveren:
+		files, err := m.hub.Pending(m.p, l.product)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]os.FileInfo, 0, len(files))
+		for _, f := range files {
+			out = append(out, &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime})
+		}
+		return out, nil
+	case folderOphalen, folderNieuw:
+		ds, _, err := m.hub.Inbox(m.p, l.product, exchange.InboxOptions{OnlyNew: l.folder == folderNieuw})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]os.FileInfo, 0, len(ds)+1)
+		if l.folder == folderOphalen {
+			out = append(out, m.dir(folderNieuw, true))
+		}
+		for _, d := range ds {
+			out = append(out, deliveryInfo(d))
+		}
+		return out, nil
+	case folderVerslagen:
+		rs, err := m.hub.Reports(m.p, l.product)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]os.FileInfo, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime})
+		}
+		return out, nil
+	}
+	return nil, denied("%s bestaat niet", l.path)
+}
+
+func deliveryInfo(d exchange.Delivery) os.FileInfo {
+	return &fileInfo{name: d.Name, size: d.Size, mode: 0o644, mtime: d.CreatedAt}
+}
+
+func (m *mailbox) stat(l loc) (os.FileInfo, error) {
+	switch l.kind {
+	case locRoot:
+		return m.dir("/", false), nil
+	case locProduct:
+		return m.dir(string(l.product), false), nil
+	case locFolder:
+		return m.dir(path.Base(l.path), l.folder != folderVerslagen), nil
+	}
+	switch l.folder {
+	case folderAanleveren:
+		files, err := m.hub.Pending(m.p, l.product)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			if f.Name == l.name {
+				return &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime}, nil
+			}
+		}
+		// A client checks its file right after the put (rclone): the upload answers for a
+		// while, though it is already on its way.
+		if u, ok := m.hub.RecentUpload(m.p, l.product, l.name); ok {
+			return &fileInfo{name: u.Name, size: u.Size, mode: 0o444, mtime: u.ReceivedAt}, nil
+		}
+	case folderOphalen, folderNieuw:
+		rd, d, err := m.hub.OpenDelivery(m.p, l.product, l.name)
+		if err == nil {
+			rd.Close()
+			if l.folder == folderOphalen || d.GelezenAt.IsZero() {
+				return deliveryInfo(d), nil
+			}
+		} else if !errors.Is(err, exchange.ErrNotFound) {
+			return nil, err
+		}
+	case folderVerslagen:
+		rs, err := m.hub.Reports(m.p, l.product)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if r.Name == l.name {
+				return &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime}, nil
+			}
+		}
+	}
+	return nil, notFound(l.path)
+}
+
+type fileInfo struct {
+	name  string
+	size  int64
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+func (f *fileInfo) Name() string       { return f.name }
+func (f *fileInfo) Size() int64        { return f.size }
+func (f *fileInfo) Mode() fs.FileMode  { return f.mode }
+func (f *fileInfo) ModTime() time.Time { return f.mtime }
+func (f *fileInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f *fileInfo) Sys() any           { return nil }
+
+type lister []os.FileInfo
+
+func (l lister) ListAt(dst []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(dst, l[off:])
+	if off+int64(n) >= int64(len(l)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
