@@ -132,7 +132,7 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 		{"two bericht", edit("</GGK:parameters>", "<GGK:bericht><GGK:xmlBestand/></GGK:bericht></GGK:parameters>"), "GGK:bericht komt meer dan één keer voor"},
 		{"tekstBestand without bestandsnaam", []byte(strings.ReplaceAll(string(edit("", "")), "xmlBestand>", "tekstBestand>")), "attribuut bestandsnaam ontbreekt"},
 		{"bestandsnaam on xmlBestand", edit("<GGK:xmlBestand>", `<GGK:xmlBestand bestandsnaam="a.xml">`), "attribuut bestandsnaam is niet toegestaan"},
-		{"bestandsnaam with space", []byte(strings.ReplaceAll(string(BuildEnvelope(Envelope{Kind: "tekstBestand", Bestandsnaam: "mijn bestand.txt"}, nil)), "", "")), "bestandsnaam moet 4 tot 255 tekens"},
+		{"bestandsnaam with space", BuildEnvelope(Envelope{Kind: "tekstBestand", Bestandsnaam: "mijn bestand.txt"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
 		{"bestandsnaam too short", BuildEnvelope(Envelope{Kind: "tekstBestand", Bestandsnaam: "a.b"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
 		{"text in element-only content", edit("<GGK:parameters>", "<GGK:parameters>tekst"), "GGK:parameters: tekst is hier niet toegestaan"},
 		{"CDATA in element-only content", edit("<GGK:parameters>", "<GGK:parameters><![CDATA[]]>"), "CDATA"},
@@ -143,7 +143,7 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 		{"xsi:type enumeration", edit("<StUF:functie>", `<StUF:functie xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="StUF:Mutatiesoort">`), "StUF:functie moet een van [T W V C F] zijn"},
 		{"base64 bad length", edit("dC4=</GGK:xmlBestand>", "dC4</GGK:xmlBestand>"), "geen veelvoud van 4"},
 		{"base64 stray character", edit("</GGK:xmlBestand>", "!</GGK:xmlBestand>"), `ongeldig teken '!'`},
-		{"base64 after padding", BuildEnvelope(heen(), []byte("ab")), ""},
+		{"base64 after padding", edit("dC4=</GGK:xmlBestand>", "dC4=QQ==</GGK:xmlBestand>"), "tekens na de opvulling"},
 		{"base64 three pads", edit("</GGK:xmlBestand>", "A===</GGK:xmlBestand>"), ""},
 		{"base64 pad bits", edit("dC4=</GGK:xmlBestand>", "dC5=</GGK:xmlBestand>"), "ongebruikte bits"},
 		{"base64 entity", edit("</GGK:xmlBestand>", "&amp;</GGK:xmlBestand>"), "ongeldig teken '&'"},
@@ -153,9 +153,6 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 		{"huge attribute value", edit("<GGK:bericht>", `<GGK:bericht a="`+strings.Repeat("v", 100000)+`">`), "attribuut a is niet toegestaan"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "base64 after padding" {
-				tc.doc = bytes.Replace(tc.doc, []byte("YWI=</GGK"), []byte("YW==YWI=</GGK"), 1)
-			}
 			_, rej := parseBytes(tc.doc)
 			if rej == nil {
 				t.Fatalf("accepted:\n%s", tc.doc)
@@ -238,7 +235,7 @@ func TestParseEnvelopeNotWellFormed(t *testing.T) {
 		{"bad markup", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters><!ELEMENT x>", 1), "ongeldige markup"},
 		{"deep nesting", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters>"+strings.Repeat("<a>", 40)+strings.Repeat("</a>", 40), 1), "dieper genest"},
 		{"name too long", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters><"+strings.Repeat("a", 300)+"/>", 1), "naam is langer"},
-		{"too many attributes", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters"+strings.Repeat(" a=\"1\"", 1)+func() string {
+		{"too many attributes", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters"+func() string {
 			var s strings.Builder
 			for i := range 40 {
 				fmt.Fprintf(&s, " a%d=\"1\"", i)
@@ -248,14 +245,10 @@ func TestParseEnvelopeNotWellFormed(t *testing.T) {
 		{"no space between attributes", strings.Replace(good, "<GGK:parameters>", `<GGK:parameters a="1"b="2">`, 1), "spatie verwacht"},
 		{"bad element name", strings.Replace(good, "<GGK:parameters>", "<GGK:parameters><a:b:c/>", 1), "ongeldige elementnaam"},
 		{"xmlns prefix bound", strings.Replace(good, "<GGK:parameters>", `<GGK:parameters xmlns:xml="urn:x">`, 1), "prefix xml"},
-		{"schema error first, malformed later", strings.Replace(good, "</GGK:envelopHeenbericht-ggk_Di01>", "", 1) + "", "eindigt onverwacht"},
+		{"schema error first, malformed later", strings.Replace(strings.Replace(good, "</GGK:envelopHeenbericht-ggk_Di01>", "", 1), ">0003<", ">3<", 1), "eindigt onverwacht"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := tc.doc
-			if tc.name == "schema error first, malformed later" {
-				doc = strings.Replace(doc, ">0003<", ">3<", 1)
-			}
-			_, rej := parseBytes([]byte(doc))
+			_, rej := parseBytes([]byte(tc.doc))
 			if rej == nil || rej.Code != KP007 || !strings.Contains(rej.Detail, tc.detail) {
 				t.Errorf("got %v, want KP007 with %q", rej, tc.detail)
 			}
