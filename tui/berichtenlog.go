@@ -21,7 +21,7 @@ type berichtenlog struct {
 	pg     pager
 	rows   []exchange.Message
 	tbl    table.Model
-	filter MessageFilter
+	filter exchange.MessageFilter
 	query  string
 	input  textinput.Model
 	typing bool
@@ -135,7 +135,7 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 		s.typing = true
 		return s.input.Focus()
 	case key.Matches(km, k.Back) && s.query != "":
-		s.filter, s.query = MessageFilter{}, ""
+		s.filter, s.query = exchange.MessageFilter{}, ""
 		s.input.SetValue("")
 		s.pg.Page = 0
 		s.Reload()
@@ -293,8 +293,8 @@ func (s *berichtenlog) FullHelp() [][]key.Binding {
 
 // parseFilter reads the filter line: space-separated key:value terms. A term without a key is
 // a functie when it looks like one, else a referentienummer.
-func parseFilter(q string, loc *time.Location) (MessageFilter, error) {
-	var f MessageFilter
+func parseFilter(q string, loc *time.Location) (exchange.MessageFilter, error) {
+	var f exchange.MessageFilter
 	for _, term := range strings.Fields(q) {
 		k, v, ok := strings.Cut(term, ":")
 		if !ok {

@@ -19,7 +19,7 @@ type fakeHub struct {
 	uploads  []exchange.Upload
 	inbox    []exchange.Delivery
 	messages []exchange.Message
-	routes   []RouteView
+	routes   []exchange.RouteView
 	events   chan exchange.Event
 }
 
@@ -154,7 +154,7 @@ func (f *fakeHub) DeleteDeliveries(p *exchange.Principal, product exchange.Produ
 	}
 	return nil
 }
-func (f *fakeHub) Messages(p *exchange.Principal, product exchange.Product, mf MessageFilter) ([]exchange.Message, int, error) {
+func (f *fakeHub) Messages(p *exchange.Principal, product exchange.Product, mf exchange.MessageFilter) ([]exchange.Message, int, error) {
 	var all []exchange.Message
 	for _, m := range f.messages {
 		if m.Product == product && (mf.Functie == "" || m.Functie == mf.Functie) {
@@ -179,8 +179,8 @@ func (f *fakeHub) Restore(p *exchange.Principal, product exchange.Product, ref s
 	}
 	return nil
 }
-func (f *fakeHub) Routes(p *exchange.Principal, product exchange.Product) ([]RouteView, error) {
-	var out []RouteView
+func (f *fakeHub) Routes(p *exchange.Principal, product exchange.Product) ([]exchange.RouteView, error) {
+	var out []exchange.RouteView
 	for _, r := range f.routes {
 		if r.Product == product {
 			out = append(out, r)
@@ -258,7 +258,7 @@ func newFake() *fakeHub {
 	}
 	for _, p := range []exchange.Product{exchange.IWmo, exchange.IJw} {
 		for _, ex := range f.cat.Exchanges(p) {
-			r := RouteView{Route: exchange.Route{Org: "9999", Product: p, Exchange: ex.Name, Via: exchange.Portaal, Status: exchange.Actief},
+			r := exchange.RouteView{Route: exchange.Route{Org: "9999", Product: p, Exchange: ex.Name, Via: exchange.Portaal, Status: exchange.Actief},
 				Exchange: ex, StUF: "StUF 2.1", Payload: "XML 3.2"}
 			if ex.Heen == "WMO305" {
 				r.Locked, r.LockedReason = true, "iWmo wordt uitgevoerd door Ameland (0060) in een samenwerking"

@@ -239,7 +239,7 @@ func (f *form) view(st Styles, width int) string {
 		b.WriteString("   " + st.Muted.Render("esc annuleren") + "\n")
 	}
 	if f.note != "" {
-		b.WriteString(st.Muted.Render(f.note) + "\n")
+		b.WriteString(lipgloss.NewStyle().Width(width).Render(st.Muted.Render(f.note)) + "\n")
 	}
 	if f.err != "" {
 		b.WriteString(lipgloss.NewStyle().Width(width).Render(st.Error.Render(f.err)) + "\n")

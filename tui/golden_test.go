@@ -73,6 +73,8 @@ func keyMsg(k string) tea.KeyPressMsg {
 	}
 }
 
+// TestGoldenFake covers what the real engine shows too briefly to catch: an upload Bezig
+// with its expected end, next to a second page.
 func TestGoldenFake(t *testing.T) {
 	f := newFake()
 	p := &exchange.Principal{Account: f.accounts[0], Org: f.orgs[0]}
@@ -84,13 +86,7 @@ func TestGoldenFake(t *testing.T) {
 			keys []string
 		}{
 			{"aanleveren", nil},
-			{"verslag", []string{"down", "down", "enter"}},
-			{"berichtenlog", []string{"esc", "tab"}},
-			{"bericht", []string{"down", "down", "enter"}},
-			{"ophalen", []string{"esc", "tab", "space", "space"}},
-			{"routeren", []string{"tab", "enter"}},
-			{"gebruikers", []string{"esc", "tab"}},
-			{"help", []string{"?"}},
+			{"aanleveren_pagina2", []string{"right"}},
 		}
 		for _, s := range steps {
 			press(a, s.keys...)
@@ -126,7 +122,7 @@ func TestFilterSyntax(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MessageFilter{Functie: "WMO301", From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
+	want := exchange.MessageFilter{Functie: "WMO301", From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
 		Direction: "uit", Counterpart: "12345678", Status: string(exchange.MsgAfgeleverd), Referentie: "abc"}
 	if f != want {
 		t.Fatalf("got %+v, want %+v", f, want)

@@ -34,9 +34,11 @@ type Hub interface {
 	Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error)
 	SetGelezen(p *exchange.Principal, product exchange.Product, names []string, gelezen bool) error
 	DeleteDeliveries(p *exchange.Principal, product exchange.Product, names []string) error
-	Messages(p *exchange.Principal, product exchange.Product, f MessageFilter) ([]exchange.Message, int, error)
+	Messages(p *exchange.Principal, product exchange.Product, f exchange.MessageFilter) ([]exchange.Message, int, error)
 	Message(p *exchange.Principal, id uint64) (exchange.Message, error)
 	Restore(p *exchange.Principal, product exchange.Product, referentie string) error
-	Routes(p *exchange.Principal, product exchange.Product) ([]RouteView, error)
+	Routes(p *exchange.Principal, product exchange.Product) ([]exchange.RouteView, error)
 	SetRoute(p *exchange.Principal, product exchange.Product, exchange string, via exchange.Via, status exchange.RouteStatus, cpa string) error
 }
+
+var _ Hub = (*exchange.Hub)(nil)

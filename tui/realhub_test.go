@@ -1,5 +1,3 @@
-//go:build engine
-
 package tui
 
 import (
@@ -234,5 +232,14 @@ func TestGolden(t *testing.T) {
 		b := w.app("beheer", size[0], size[1])
 		press(b, "tab")
 		golden(t, fmt.Sprintf("organisaties_%dx%d", size[0], size[1]), ascii(t, b))
+	}
+	// Under a samenwerking the rows are another organisation's: greyed, locked, with why.
+	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		a := w.app("ameland", size[0], size[1])
+		press(a, "tab", "tab", "tab", "down", "enter")
+		golden(t, fmt.Sprintf("routeren_samenwerking_%dx%d", size[0], size[1]), ascii(t, a))
 	}
 }

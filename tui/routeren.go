@@ -16,7 +16,7 @@ import (
 // edits, and never a row another organisation runs under a samenwerking.
 type routeren struct {
 	c      *Common
-	rows   []RouteView
+	rows   []exchange.RouteView
 	cursor int
 	open   *form
 	offset int
@@ -39,7 +39,7 @@ func (s *routeren) Reload() {
 
 func (s *routeren) mayEdit() bool { return s.c.P.Has(exchange.Productbeheerder) }
 
-func routeLine(r RouteView) string {
+func routeLine(r exchange.RouteView) string {
 	return fmt.Sprintf("%s (%s – %s – %s – %s)", r.Exchange.Name, r.Via, r.Status, r.StUF, r.Payload)
 }
 
@@ -76,7 +76,7 @@ func (s *routeren) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (s *routeren) expand(r RouteView) tea.Cmd {
+func (s *routeren) expand(r exchange.RouteView) tea.Cmd {
 	c := s.c
 	f := &form{button: "Opslaan"}
 	f.static("Uitwisseling", r.Exchange.Name)
@@ -113,6 +113,14 @@ func (s *routeren) View(width, height int) string {
 	c, st := s.c, s.c.Styles
 	head := st.Title.Render("Koppelen CPA profiel aan berichtuitwisseling – "+c.ProductName(c.Product)) + "\n" +
 		lipgloss.NewStyle().Width(width).Render(st.Muted.Render("Kies per uitwisseling Portaal (bestanden via sftp of dit portaal) of Digikoppeling (webservice, met CPA profiel)."))
+	// When one samenwerking locks every row, say why once instead of on every row.
+	shared := len(s.rows) > 0
+	for _, r := range s.rows {
+		shared = shared && r.Locked && r.LockedReason == s.rows[0].LockedReason
+	}
+	if shared {
+		head += "\n" + lipgloss.NewStyle().Width(width).Render(st.Warn.Render("Vergrendeld: "+s.rows[0].LockedReason))
+	}
 	var lines []string
 	cursorLine := 0
 	for i, r := range s.rows {
@@ -121,6 +129,9 @@ func (s *routeren) View(width, height int) string {
 			marker = "▾ "
 		}
 		line := marker + routeLine(r)
+		if r.Locked {
+			line += " – vergrendeld"
+		}
 		switch {
 		case i == s.cursor:
 			cursorLine = len(lines)
@@ -133,8 +144,8 @@ func (s *routeren) View(width, height int) string {
 			line = st.Faint.Render(line)
 		}
 		lines = append(lines, line)
-		if r.Locked {
-			lines = append(lines, st.Faint.Render("    vergrendeld: "+r.LockedReason))
+		if r.Locked && !shared {
+			lines = append(lines, st.Faint.Render("    "+r.LockedReason))
 		}
 		if open {
 			for _, l := range strings.Split(s.open.view(st, width-4), "\n") {
