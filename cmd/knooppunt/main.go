@@ -1,0 +1,296 @@
+// Command knooppunt is the message hub: one binary that serves every organisation's SFTP
+// mailbox, the admin commands and the terminal UI over SSH.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+	"knooppunt/hostkeys"
+	"knooppunt/sshserver"
+	"knooppunt/storage"
+	"knooppunt/tui"
+)
+
+const (
+	defaultData       = "./knooppunt-data"
+	defaultListen     = ":2222"
+	defaultDemoListen = "127.0.0.1:2222"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "hostkeys":
+		return showHostKeys(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "onbekende opdracht %q\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `knooppunt: berichtenknooppunt voor gemeentelijke zorgberichten (SFTP en terminal over SSH)
+
+Gebruik:
+  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub]
+  knooppunt hostkeys [--data DIR]
+
+  --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
+  --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
+  --demo       vult een lege opslag met demo-organisaties en -accounts, sleutels in DIR/demo
+  --admin-key  maakt op een lege opslag de beheerder "beheer" met deze openbare sleutel
+
+Organisaties en accounts beheert u op een draaiende server via SSH, bijvoorbeeld:
+  ssh -p 2222 beheer@knooppunt help
+`)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+type serveFlags struct {
+	data, listen, adminKey string
+	demo                   bool
+}
+
+func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.data, "data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
+	fs.StringVar(&f.listen, "listen", os.Getenv("KNOOPPUNT_LISTEN"), "luisteradres (KNOOPPUNT_LISTEN), standaard :2222, met --demo 127.0.0.1:2222")
+	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
+	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
+	}
+	if f.listen == "" {
+		f.listen = defaultListen
+		if f.demo {
+			f.listen = defaultDemoListen
+		}
+	}
+	return f, nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	f, err := parseServe(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "fout:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, f, stdout, log); err != nil {
+		fmt.Fprintln(stderr, "fout:", err)
+		return 1
+	}
+	return 0
+}
+
+func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
+	}
+	hub, err := openHub(f.data, f.listen, log)
+	if err != nil {
+		return err
+	}
+	closeHub := func() {
+		if err := hub.Close(); err != nil {
+			log.Error("opslag sluiten", "err", err)
+		}
+	}
+	keys, err := hostkeys.Load(f.data)
+	if err != nil {
+		closeHub()
+		return err
+	}
+	signers := make([]gossh.Signer, 0, len(keys))
+	for _, k := range keys {
+		log.Info("hostsleutel", "type", k.Type, "bits", k.Bits, "vingerafdruk", k.Fingerprint(), "bestand", k.Path)
+		signers = append(signers, k.Signer)
+	}
+	if f.adminKey != "" {
+		if err := bootstrap(hub, f.adminKey); err != nil {
+			closeHub()
+			return err
+		}
+	}
+	var demo []exchange.DemoAccount
+	if f.demo {
+		if demo, err = hub.SeedDemo(filepath.Join(f.data, "demo")); err != nil {
+			closeHub()
+			return fmt.Errorf("demo-gegevens aanmaken: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		closeHub()
+		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
+	}
+	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log,
+		TUI: tui.Session(hub, tui.Options{Log: log})})
+	if err != nil {
+		ln.Close()
+		closeHub()
+		return err
+	}
+	log.Info("knooppunt luistert", "adres", ln.Addr().String(), "gegevens", f.data)
+	if f.demo {
+		printDemo(stdout, demo, f.data, ln.Addr())
+	}
+
+	// The server and the engine stop together: on a signal, or when either fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engineDone := make(chan error, 1)
+	go func() {
+		err := hub.Run(ctx)
+		if err != nil {
+			log.Error("verwerking gestopt", "err", err)
+		}
+		cancel()
+		engineDone <- err
+	}()
+	serveErr := srv.Serve(ctx, ln)
+	if serveErr != nil {
+		log.Error("ssh-server gestopt", "err", serveErr)
+	}
+	cancel()
+	engineErr := <-engineDone
+	closeHub()
+	log.Info("knooppunt gestopt")
+	return errors.Join(serveErr, engineErr)
+}
+
+// openHub opens the store; when a running server holds it, it says so and names the SSH
+// command to use instead.
+func openHub(data, listen string, log *slog.Logger) (*exchange.Hub, error) {
+	hub, err := exchange.Open(exchange.Config{DataDir: data, Log: log})
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("de gegevensmap %s is in gebruik door een draaiende knooppunt-server; "+
+			"er kan er maar één tegelijk draaien. Beheer die server via SSH, bijvoorbeeld: ssh -p %s beheer@%s org list",
+			data, portOf(listen), hostOf(listen))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opslag in %s openen: %w", data, err)
+	}
+	return hub, nil
+}
+
+func portOf(listen string) string {
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != "" {
+		return port
+	}
+	return "2222"
+}
+
+func hostOf(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return "localhost"
+	}
+	return host
+}
+
+func bootstrap(hub *exchange.Hub, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("beheerderssleutel lezen: %w", err)
+	}
+	if err := hub.Bootstrap(strings.TrimSpace(string(b))); err != nil {
+		return fmt.Errorf("beheerder aanmaken met %s: %w", file, err)
+	}
+	return nil
+}
+
+func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.Addr) {
+	port := portOf(addr.String())
+	dir := filepath.Join(data, "demo")
+	fmt.Fprintf(w, "Demo-accounts (sleutels in %s):\n", dir)
+	for _, a := range accts {
+		key := a.KeyFile
+		if key == "" {
+			fmt.Fprintf(w, "\n%s: sleutelbestand ontbreekt in %s; gebruik uw eigen sleutel voor dit account\n", a.Name, dir)
+			continue
+		}
+		if a.Org == "" {
+			// The beheerder has no mailbox: only the terminal and the admin commands.
+			fmt.Fprintf(w, "\n%s (beheerder van het knooppunt)\n", a.Name)
+			fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
+			fmt.Fprintf(w, "  ssh -i %s -p %s %s@127.0.0.1 help\n", key, port, a.Name)
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (organisatie %s: %s)\n", a.Name, a.Org, joinProducts(a.Products))
+		fmt.Fprintf(w, "  sftp -i %s -P %s %s@127.0.0.1\n", key, port, a.Name)
+		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
+	}
+	fmt.Fprintln(w)
+}
+
+func joinProducts(ps []exchange.Product) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+func showHostKeys(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hostkeys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	keys, err := hostkeys.Read(*data)
+	if err != nil {
+		fmt.Fprintf(stderr, "fout: %v\n(de hostsleutels ontstaan bij de eerste start van 'knooppunt serve --data %s')\n", err, *data)
+		return 1
+	}
+	for _, k := range keys {
+		fmt.Fprintln(stdout, k.String())
+	}
+	return 0
+}
