@@ -31,7 +31,16 @@ type testHub struct {
 	stop func()
 }
 
-type hubOption func(*Config)
+// hubSetup is what startHub builds: the server's Config, and whether the processing
+// engine runs.
+type hubSetup struct {
+	cfg    Config
+	engine bool
+}
+
+type hubOption func(*hubSetup)
+
+func withEngine(s *hubSetup) { s.engine = true }
 
 func startHub(t testing.TB, opts ...hubOption) *testHub {
 	t.Helper()
@@ -56,14 +65,14 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Hub: hub, Log: log, MaxAuthFailures: 1000}
+	setup := hubSetup{cfg: Config{Hub: hub, Log: log, MaxAuthFailures: 1000}}
 	for _, k := range keys {
-		cfg.HostKeys = append(cfg.HostKeys, k.Signer)
+		setup.cfg.HostKeys = append(setup.cfg.HostKeys, k.Signer)
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o(&setup)
 	}
-	srv, err := New(cfg)
+	srv, err := New(setup.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +83,12 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
+	engine := make(chan error, 1)
+	if setup.engine {
+		go func() { engine <- hub.Run(ctx) }()
+	} else {
+		engine <- nil
+	}
 	th := &testHub{hub: hub, dir: dir, addr: ln.Addr().String(), keys: map[string]string{}}
 	_, th.port, _ = net.SplitHostPort(th.addr)
 	for _, a := range accts {
@@ -88,6 +103,9 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
+		}
+		if err := <-engine; err != nil {
+			t.Errorf("Run: %v", err)
 		}
 		if err := hub.Close(); err != nil {
 			t.Errorf("close hub: %v", err)
