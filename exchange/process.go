@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"archive/zip"
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,8 +79,12 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	defer blob.Close()
 
 	sources := map[int]Entry{}
+	// Decided in this run from the first entry: the accepted messages are in hand and need
+	// not be read back.
+	var decided []Message
+	fresh := prog.Next == 0 && !prog.Decided
 	if !prog.Decided {
-		if err := h.decide(ctx, &u, &prog, blob, par, sources); err != nil {
+		if err := h.decide(ctx, &u, &prog, blob, par, sources, &decided); err != nil {
 			return err
 		}
 	} else if !prog.Delivered {
@@ -96,7 +101,10 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return h.deliver(&u, &prog, sources)
+	if !fresh {
+		decided = nil
+	}
+	return h.deliver(&u, &prog, sources, decided, fresh)
 }
 
 func (h *Hub) limits() Limits { return Limits{MaxEntries: h.cfg.MaxZipEntries} }
@@ -128,10 +136,10 @@ func (h *Hub) finishLost(u Upload) error {
 	h.log.Error("bestand van aanlevering ontbreekt", "upload", u.ID, "blob", u.Blob)
 	prog := progress{At: h.clock.Now()}
 	lost := &Rejection{Code: IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
-	if err := h.commitBatch(&u, &prog, nil, true, lost); err != nil {
+	if err := h.commitBatch(&u, &prog, nil, true, lost, nil); err != nil {
 		return err
 	}
-	return h.deliver(&u, &prog, nil)
+	return h.deliver(&u, &prog, nil, nil, true)
 }
 
 // verdict is what the checks say about one entry.
@@ -149,14 +157,14 @@ type verdict struct {
 
 // decide runs every check on the entries not decided yet and commits the verdicts in
 // batches, each with the progress marker.
-func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry) error {
+func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry, decided *[]Message) error {
 	c := h.newChecker(u)
 	type job struct {
 		e   Entry
 		out chan verdict
 	}
-	jobs := make(chan job, 4*par)
-	order := make(chan chan verdict, 4*par)
+	jobs := make(chan job, 64)
+	order := make(chan chan verdict, 256)
 	var wg sync.WaitGroup
 	for range par {
 		wg.Go(func() {
@@ -193,6 +201,18 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 			return nil
 		})
 	}()
+	// Batches commit on their own goroutine, so parsing goes on while one is written.
+	batches := make(chan []verdict, 1)
+	commitErr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range batches {
+			if err == nil {
+				err = h.commitBatch(u, prog, b, false, nil, decided)
+			}
+		}
+		commitErr <- err
+	}()
 	var batch []verdict
 	var failed error
 	for out := range order {
@@ -206,11 +226,13 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 		}
 		batch = append(batch, v)
 		if len(batch) == batchSize {
-			if err := h.commitBatch(u, prog, batch, false, nil); err != nil {
-				failed = err
-			}
-			batch = batch[:0]
+			batches <- batch
+			batch = nil
 		}
+	}
+	close(batches)
+	if err := <-commitErr; err != nil && failed == nil {
+		failed = err
 	}
 	// sources was written by the reader goroutine; closing order ordered it before this point.
 	if failed != nil {
@@ -224,17 +246,19 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 			return fmt.Errorf("aanlevering %s lezen: %w", u.Name, readErr)
 		}
 	}
-	return h.commitBatch(u, prog, batch, true, whole)
+	return h.commitBatch(u, prog, batch, true, whole, decided)
 }
 
 // commitBatch checks referentienummers and crossRefnummers of a batch of verdicts, and commits
 // the messages, log entries, fouten and progress in one transaction. The last batch also
 // carries the fout about the upload as a whole, if any.
-func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection) error {
+func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]Message) error {
 	var next progress
+	var accepted []Message
 	err := h.kv.Update(func(t storage.Txn) error {
 		next = *prog
 		next.Groups = append([]groupKey(nil), prog.Groups...)
+		accepted = accepted[:0]
 		seen := map[string]bool{}
 		for _, v := range batch {
 			next.Counts.Aangeleverd++
@@ -276,9 +300,17 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 			}
 			m := *v.msg
 			m.DeliveryID = dlvID(u.ID, ord)
+			// The message gets its delivered status now; its file becomes visible with the
+			// upload's final transaction, or with the redo after a crash.
+			m.Status = MsgAfgeleverd
+			if v.group.Hold {
+				m.Status = MsgWachtRoute
+			}
+			m.History = append(m.History, StatusEvent{At: prog.At, Status: m.Status})
 			if err := h.putNewMessage(t, m, v.noRef, m.orgs()); err != nil {
 				return err
 			}
+			accepted = append(accepted, m)
 		}
 		if len(batch) > 0 {
 			next.Next = batch[len(batch)-1].index + 1
@@ -296,6 +328,9 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		return fmt.Errorf("aanlevering %s: berichten vastleggen: %w", u.Name, err)
 	}
 	*prog = next
+	if decided != nil {
+		*decided = append(*decided, accepted...)
+	}
 	return nil
 }
 
@@ -409,25 +444,32 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
 // records, the messages' new status and the upload's final status.
-func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry) error {
+func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided []Message, inHand bool) error {
 	groups := make([][]Message, len(prog.Groups))
-	err := h.kv.View(func(t storage.Txn) error {
-		return t.Scan(key(kMessage, ""), storage.ScanOptions{Start: key(kMessage, msgID(u.ID, 0))}, func(k, v []byte) (bool, error) {
-			id, err := idFromKey(k)
-			if err != nil || id>>(entryBits+1) != u.ID || id&deliverBit != 0 {
-				return false, err
-			}
-			var m Message
-			if err := json.Unmarshal(v, &m); err != nil {
-				return false, err
-			}
-			ord := int(m.DeliveryID & (deliverBit - 1))
-			if m.DeliveryID != 0 && ord < len(groups) {
-				groups[ord] = append(groups[ord], m)
-			}
-			return true, nil
+	for _, m := range decided {
+		ord := int(m.DeliveryID & (deliverBit - 1))
+		groups[ord] = append(groups[ord], m)
+	}
+	var err error
+	if !inHand {
+		err = h.kv.View(func(t storage.Txn) error {
+			return t.Scan(key(kMessage, ""), storage.ScanOptions{Start: key(kMessage, msgID(u.ID, 0))}, func(k, v []byte) (bool, error) {
+				id, err := idFromKey(k)
+				if err != nil || id>>(entryBits+1) != u.ID || id&deliverBit != 0 {
+					return false, err
+				}
+				var m Message
+				if err := json.Unmarshal(v, &m); err != nil {
+					return false, err
+				}
+				ord := int(m.DeliveryID & (deliverBit - 1))
+				if m.DeliveryID != 0 && ord < len(groups) {
+					groups[ord] = append(groups[ord], m)
+				}
+				return true, nil
+			})
 		})
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("aanlevering %s: berichten lezen: %w", u.Name, err)
 	}
@@ -435,7 +477,7 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry) error {
 		sizes := make([]int64, len(groups))
 		errs := make([]error, len(groups))
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4)
+		sem := make(chan struct{}, 8)
 		for i, msgs := range groups {
 			if len(msgs) == 0 {
 				continue
@@ -450,11 +492,25 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry) error {
 		if err := errors.Join(errs...); err != nil {
 			return fmt.Errorf("aanlevering %s: afleverbestanden schrijven: %w", u.Name, err)
 		}
-		if err := h.commitDeliveries(u, prog, groups, sizes); err != nil {
-			return err
+		put := func(t storage.Txn) error { return h.putDeliveries(t, u, prog, groups, sizes) }
+		if len(decided) > bigDelivery || !inHand {
+			err := h.kv.Update(func(t storage.Txn) error {
+				if err := put(t); err != nil {
+					return err
+				}
+				next := *prog
+				next.Delivered = true
+				return setJSON(t, key(kProgress, u.ID), next)
+			})
+			if err != nil {
+				return fmt.Errorf("aanlevering %s: afleveringen vastleggen: %w", u.Name, mapNoSpace(err))
+			}
+			prog.Delivered = true
+			put = nil
 		}
+		return h.finishUpload(u, prog, groups, put)
 	}
-	return h.finishUpload(u, prog, groups)
+	return h.finishUpload(u, prog, groups, nil)
 }
 
 // writeDelivery writes one delivery ZIP with each envelope byte for byte as received: a ZIP
@@ -464,7 +520,8 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sou
 	if err != nil {
 		return 0, mapNoSpace(err)
 	}
-	zw := zip.NewWriter(w)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	zw := zip.NewWriter(bw)
 	names := map[string]int{}
 	for _, m := range msgs {
 		src, ok := sources[m.Entry]
@@ -507,6 +564,10 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sou
 		w.Abort()
 		return 0, mapNoSpace(err)
 	}
+	if err := bw.Flush(); err != nil {
+		w.Abort()
+		return 0, mapNoSpace(err)
+	}
 	size := w.Size()
 	if err := w.Commit(); err != nil {
 		w.Abort()
@@ -537,35 +598,26 @@ func lastDot(s string) int {
 	return -1
 }
 
-// commitDeliveries makes the delivery files visible (or holds them for a Digikoppeling
-// route) and moves their messages on, in batches that each stay inside one transaction.
-func (h *Hub) commitDeliveries(u *Upload, prog *progress, groups [][]Message, sizes []int64) error {
-	at := prog.At
-	var ids []uint64
-	err := h.kv.Update(func(t storage.Txn) error {
-		ids = ids[:0]
-		for i, msgs := range groups {
-			if len(msgs) == 0 {
-				continue
-			}
-			g := prog.Groups[i]
-			d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: at, Held: g.Hold, Exchange: g.Exchange}
-			for _, m := range msgs {
-				d.Messages = append(d.Messages, m.ID)
-			}
-			if err := h.putDelivery(t, &d); err != nil {
-				return err
-			}
-			ids = append(ids, d.ID)
+// bigDelivery is the number of messages above which the delivery records get a transaction
+// of their own: their lists of message ids would not fit beside the rest.
+const bigDelivery = 20 * batchSize
+
+// putDeliveries records the delivery files of an upload: in ophalen/, or held for a
+// Digikoppeling route.
+func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][]Message, sizes []int64) error {
+	for i, msgs := range groups {
+		if len(msgs) == 0 {
+			continue
 		}
-		next := *prog
-		next.Delivered = true
-		return setJSON(t, key(kProgress, u.ID), next)
-	})
-	if err != nil {
-		return fmt.Errorf("aanlevering %s: afleveringen vastleggen: %w", u.Name, mapNoSpace(err))
+		g := prog.Groups[i]
+		d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: prog.At, Held: g.Hold, Exchange: g.Exchange}
+		for _, m := range msgs {
+			d.Messages = append(d.Messages, m.ID)
+		}
+		if err := h.putDelivery(t, &d); err != nil {
+			return err
+		}
 	}
-	prog.Delivered = true
 	return nil
 }
 
@@ -614,36 +666,15 @@ func freeName(t storage.Txn, org string, product Product, name string) (string, 
 	}
 }
 
-// finishUpload moves the messages to their delivered status and ends the upload.
-func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]Message) error {
-	at := prog.At
-	var all []Message
-	for i, msgs := range groups {
-		for _, m := range msgs {
-			st := MsgAfgeleverd
-			if prog.Groups[i].Hold {
-				st = MsgWachtRoute
-			}
-			if m.Status == st {
-				continue // done before a restart
-			}
-			m.Status = st
-			m.History = append(m.History, StatusEvent{At: at, Status: st})
-			all = append(all, m)
-		}
-	}
-	for len(all) > batchSize {
-		chunk := all[:batchSize]
-		all = all[batchSize:]
-		if err := h.kv.Update(func(t storage.Txn) error { return putMessages(t, chunk) }); err != nil {
-			return fmt.Errorf("aanlevering %s: berichtstatus vastleggen: %w", u.Name, mapNoSpace(err))
-		}
-	}
+// finishUpload ends the upload, in one transaction with its delivery records when given.
+func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]Message, deliveries func(storage.Txn) error) error {
 	now := h.clock.Now()
 	var final Upload
 	err := h.kv.Update(func(t storage.Txn) error {
-		if err := putMessages(t, all); err != nil {
-			return err
+		if deliveries != nil {
+			if err := deliveries(t); err != nil {
+				return err
+			}
 		}
 		if err := getJSON(t, key(kUpload, u.ID), &final); err != nil {
 			return err
@@ -688,15 +719,6 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]Message) error 
 		if len(msgs) > 0 && !notified[prog.Groups[i].Mailbox] {
 			notified[prog.Groups[i].Mailbox] = true
 			h.publish(Event{Org: prog.Groups[i].Mailbox, Product: u.Product, Kind: "delivery", UploadID: u.ID})
-		}
-	}
-	return nil
-}
-
-func putMessages(t storage.Txn, ms []Message) error {
-	for _, m := range ms {
-		if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
-			return err
 		}
 	}
 	return nil
