@@ -1,8 +1,13 @@
 package storage
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -14,14 +19,27 @@ import (
 )
 
 // Disk is a Files on a local directory. Uncommitted blobs live under tmp/ with the same
-// relative name, so a crash leaves nothing visible and start-up can sweep them.
+// relative name, so a crash leaves nothing visible and start-up can sweep them. A committed
+// blob ends in a trailer with its SHA-256 and length: the one rename that publishes it also
+// publishes its checksum, so there is no moment at which the two disagree. Blobs that fail a
+// check are moved to damaged/, out of reach of Open, and kept for inspection.
 type Disk struct {
 	root string
 }
 
+// VerifyOnOpen is the largest blob whose checksum Open verifies before handing it out;
+// larger ones get their length checked at Open and their checksum by Verify.
+const VerifyOnOpen = 64 << 20
+
+// The trailer: magic, SHA-256 of the content, content length (big-endian).
+const (
+	trailerMagic = "KPBLOB01"
+	trailerLen   = len(trailerMagic) + sha256.Size + 8
+)
+
 // OpenDisk opens (or creates) a file store in dir.
 func OpenDisk(dir string) (*Disk, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
+	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp"), filepath.Join(dir, "damaged")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create file store %s: %w", d, err)
 		}
@@ -36,8 +54,9 @@ func (d *Disk) clean(name string) (string, error) {
 	return filepath.FromSlash(name), nil
 }
 
-func (d *Disk) blob(name string) string { return filepath.Join(d.root, "blobs", name) }
-func (d *Disk) temp(name string) string { return filepath.Join(d.root, "tmp", name) }
+func (d *Disk) blob(name string) string    { return filepath.Join(d.root, "blobs", name) }
+func (d *Disk) temp(name string) string    { return filepath.Join(d.root, "tmp", name) }
+func (d *Disk) damaged(name string) string { return filepath.Join(d.root, "damaged", name) }
 
 func (d *Disk) Create(name string) (Writer, error) {
 	rel, err := d.clean(name)
@@ -52,7 +71,7 @@ func (d *Disk) Create(name string) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	return &diskWriter{d: d, rel: rel, f: f}, nil
+	return &diskWriter{d: d, rel: rel, f: f, sum: sha256.New()}, nil
 }
 
 func (d *Disk) Append(name string) (Writer, error) {
@@ -72,27 +91,105 @@ func (d *Disk) Append(name string) (Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("reopen %s: %w", name, err)
 	}
-	return &diskWriter{d: d, rel: rel, f: f, size: st.Size()}, nil
+	// What was written before is hashed at Commit by reading it back.
+	return &diskWriter{d: d, rel: rel, f: f, size: st.Size(), sum: sha256.New(), mixed: true}, nil
 }
 
-func (d *Disk) Open(name string) (Reader, error) {
+// openChecked opens a committed blob and checks its trailer; with full, its checksum too.
+// A blob that fails is moved to damaged/ and reported as ErrDamaged.
+func (d *Disk) openChecked(name string, full bool) (*os.File, int64, error) {
 	rel, err := d.clean(name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := os.Open(d.blob(rel))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+		if _, err := os.Stat(d.damaged(rel)); err == nil {
+			return nil, 0, fmt.Errorf("%w (%s: eerder beschadigd gevonden en apart gezet)", ErrDamaged, name)
+		}
+		return nil, 0, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
+		return nil, 0, fmt.Errorf("open %s: %w", name, err)
 	}
-	st, err := f.Stat()
+	size, want, reason, err := readTrailer(f)
+	if err == nil && reason == "" && (full || size <= VerifyOnOpen) {
+		reason, err = checkSum(f, size, want)
+	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w", name, err)
+		return nil, 0, fmt.Errorf("open %s: %w", name, err)
 	}
-	return &diskReader{File: f, size: st.Size()}, nil
+	if reason != "" {
+		f.Close()
+		return nil, 0, d.quarantine(rel, name, reason)
+	}
+	return f, size, nil
+}
+
+// readTrailer returns the content length and checksum recorded at Commit, or why the file
+// does not carry a valid trailer (truncated, half-written, grown).
+func readTrailer(f *os.File) (size int64, sum []byte, reason string, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if st.Size() < int64(trailerLen) {
+		return 0, nil, fmt.Sprintf("te kort (%d bytes): geen controlegetal", st.Size()), nil
+	}
+	t := make([]byte, trailerLen)
+	if _, err := f.ReadAt(t, st.Size()-int64(trailerLen)); err != nil {
+		return 0, nil, "", err
+	}
+	if string(t[:len(trailerMagic)]) != trailerMagic {
+		return 0, nil, "geen geldig controlegetal aan het eind (afgekapt of aangevuld)", nil
+	}
+	size = int64(binary.BigEndian.Uint64(t[trailerLen-8:]))
+	if size != st.Size()-int64(trailerLen) {
+		return 0, nil, fmt.Sprintf("lengte %d bytes, vastgelegd was %d", st.Size()-int64(trailerLen), size), nil
+	}
+	return size, t[len(trailerMagic) : len(trailerMagic)+sha256.Size], "", nil
+}
+
+func checkSum(f *os.File, size int64, want []byte) (string, error) {
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, size), make([]byte, 256<<10)); err != nil {
+		return "", err
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		return "SHA-256 klopt niet met het controlegetal", nil
+	}
+	return "", nil
+}
+
+// quarantine moves a damaged blob out of blobs/ so it is never served, keeping it for
+// inspection.
+func (d *Disk) quarantine(rel, name, reason string) error {
+	dst := d.damaged(rel)
+	err := os.MkdirAll(filepath.Dir(dst), 0o700)
+	if err == nil {
+		err = os.Rename(d.blob(rel), dst)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (%s: %s; apart zetten mislukt: %v)", ErrDamaged, name, reason, err)
+	}
+	return fmt.Errorf("%w (%s: %s)", ErrDamaged, name, reason)
+}
+
+func (d *Disk) Open(name string) (Reader, error) {
+	f, size, err := d.openChecked(name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &diskReader{SectionReader: io.NewSectionReader(f, 0, size), f: f}, nil
+}
+
+func (d *Disk) Verify(name string) error {
+	f, _, err := d.openChecked(name, true)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func (d *Disk) Stat(name string) (int64, error) {
@@ -107,24 +204,32 @@ func (d *Disk) Stat(name string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return st.Size(), nil
+	return contentSize(st.Size()), nil
 }
 
-// Remove deletes a committed blob and any uncommitted one of the same name.
+func contentSize(fileSize int64) int64 { return max(fileSize-int64(trailerLen), 0) }
+
+// Remove deletes a committed blob, any uncommitted one of the same name, and a damaged copy.
 func (d *Disk) Remove(name string) error {
 	rel, err := d.clean(name)
 	if err != nil {
 		return err
 	}
-	err1 := os.Remove(d.blob(rel))
-	err2 := os.Remove(d.temp(rel))
-	if err1 != nil && !errors.Is(err1, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", name, err1)
+	found := false
+	var errs []error
+	for _, p := range []string{d.blob(rel), d.temp(rel), d.damaged(rel)} {
+		err := os.Remove(p)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
+		}
 	}
-	if err2 != nil && !errors.Is(err2, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", name, err2)
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
+	if !found {
 		return ErrNotFound
 	}
 	return nil
@@ -150,7 +255,7 @@ func (d *Disk) Walk(prefix string, fn func(name string, size int64) error) error
 		if err != nil {
 			return err
 		}
-		return fn(rel, info.Size())
+		return fn(rel, contentSize(info.Size()))
 	})
 }
 
@@ -169,9 +274,13 @@ type diskWriter struct {
 	mu   sync.Mutex
 	size int64
 	off  int64
+	// sum hashes what Write appends in order. Once WriteAt (or Append) is used, bytes may
+	// arrive out of order or overlap, so Commit hashes the file as written instead.
+	sum   hash.Hash
+	mixed bool
 }
 
-func (w *diskWriter) WriteAt(p []byte, off int64) (int, error) {
+func (w *diskWriter) writeAt(p []byte, off int64) (int, error) {
 	n, err := w.f.WriteAt(p, off)
 	w.mu.Lock()
 	if end := off + int64(n); end > w.size {
@@ -181,8 +290,20 @@ func (w *diskWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+func (w *diskWriter) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	w.mixed = true
+	w.mu.Unlock()
+	return w.writeAt(p, off)
+}
+
 func (w *diskWriter) Write(p []byte) (int, error) {
-	n, err := w.WriteAt(p, w.off)
+	n, err := w.writeAt(p, w.off)
+	w.mu.Lock()
+	if !w.mixed {
+		w.sum.Write(p[:n])
+	}
+	w.mu.Unlock()
 	w.off += int64(n)
 	return n, err
 }
@@ -194,6 +315,29 @@ func (w *diskWriter) Size() int64 {
 }
 
 func (w *diskWriter) Commit() error {
+	w.mu.Lock()
+	size, mixed := w.size, w.mixed
+	w.mu.Unlock()
+	sum := w.sum
+	if mixed {
+		sum = sha256.New()
+		if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
+			w.f.Close()
+			return fmt.Errorf("checksum %s: %w", w.rel, err)
+		}
+	}
+	t := make([]byte, 0, trailerLen)
+	t = append(t, trailerMagic...)
+	t = sum.Sum(t)
+	t = binary.BigEndian.AppendUint64(t, uint64(size))
+	if _, err := w.f.WriteAt(t, size); err != nil {
+		w.f.Close()
+		return fmt.Errorf("checksum %s: %w", w.rel, err)
+	}
+	if err := w.f.Truncate(size + int64(trailerLen)); err != nil {
+		w.f.Close()
+		return fmt.Errorf("checksum %s: %w", w.rel, err)
+	}
 	if err := w.f.Sync(); err != nil {
 		w.f.Close()
 		return fmt.Errorf("sync %s: %w", w.rel, err)
@@ -239,9 +383,10 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// diskReader reads a blob's content, never its trailer.
 type diskReader struct {
-	*os.File
-	size int64
+	*io.SectionReader
+	f *os.File
 }
 
-func (r *diskReader) Size() int64 { return r.size }
+func (r *diskReader) Close() error { return r.f.Close() }

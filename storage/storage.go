@@ -11,6 +11,11 @@ import (
 // ErrNotFound is returned when a key or file does not exist.
 var ErrNotFound = errors.New("niet gevonden")
 
+// ErrDamaged is returned for a blob whose bytes no longer match the checksum taken when it was
+// committed (bit rot, a truncated or half-written file, a hand edit). Such a blob is moved
+// aside and never served again.
+var ErrDamaged = errors.New("het bestand is beschadigd en wordt niet uitgeleverd; meld dit bij de beheerder van het knooppunt")
+
 // ErrLocked is returned when another process holds the data directory.
 var ErrLocked = errors.New("de gegevensmap is in gebruik door een andere knooppunt-server")
 
@@ -52,7 +57,13 @@ type Files interface {
 	Create(name string) (Writer, error)
 	// Append reopens an uncommitted blob (see Writer.Keep) to continue writing at its end.
 	Append(name string) (Writer, error)
+	// Open checks the blob before handing it out: always its length against the one recorded
+	// at Commit, and for blobs up to VerifyOnOpen bytes its checksum too. A failed check
+	// returns ErrDamaged.
 	Open(name string) (Reader, error)
+	// Verify reads the whole blob and compares it with its checksum: nil, ErrNotFound or
+	// ErrDamaged (the blob is then moved aside, so later Opens refuse it too).
+	Verify(name string) error
 	Stat(name string) (size int64, err error)
 	Remove(name string) error
 	// Walk calls fn for every committed blob whose name starts with prefix.
@@ -67,7 +78,8 @@ type Writer interface {
 	io.Writer
 	// Size is the highest offset written so far.
 	Size() int64
-	// Commit fsyncs the bytes and makes the blob visible under its name, atomically.
+	// Commit records the blob's SHA-256 and length with it, fsyncs, and makes it visible
+	// under its name, atomically.
 	Commit() error
 	// Keep fsyncs what was written and leaves it as an uncommitted blob that Append can
 	// continue (an interrupted upload that a client may resume).
