@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"charm.land/ssh"
+	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
 )
@@ -30,6 +31,7 @@ type command struct {
 	flags   []flagSpec
 	help    string
 	run     func(c *cmdCtx, in *input) error
+	alias   bool // an older name: it works, but 'help' shows the Dutch one
 }
 
 type flagSpec struct {
@@ -38,6 +40,8 @@ type flagSpec struct {
 	multi bool   // may be given more than once
 	need  bool   // required
 	key   bool   // the value is an SSH public key, which may arrive split over several words
+	// boolean: a switch without a value (--nieuw)
+	boolean bool
 }
 
 func (c *command) name() string { return strings.Join(c.words, " ") }
@@ -49,7 +53,10 @@ func (c *command) usage() string {
 		b.WriteString(" " + c.args)
 	}
 	for _, f := range c.flags {
-		part := "--" + f.name + " " + f.value
+		part := "--" + f.name
+		if !f.boolean {
+			part += " " + f.value
+		}
 		if f.multi {
 			part += "…"
 		}
@@ -65,6 +72,7 @@ func (c *command) usage() string {
 type input struct {
 	args  []string
 	flags map[string][]string
+	json  bool // --json, which every command takes
 }
 
 func (in *input) flag(name string) string {
@@ -76,9 +84,12 @@ func (in *input) flag(name string) string {
 
 // cmdCtx is what a command runs with.
 type cmdCtx struct {
-	hub *exchange.Hub
-	p   *exchange.Principal
-	out io.Writer
+	hub      *exchange.Hub
+	p        *exchange.Principal
+	out      io.Writer
+	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
+	json     bool
+	hostKeys []gossh.Signer
 }
 
 // usageError is a wrong command line; its message says how to write it.
@@ -89,7 +100,7 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	c := &cmdCtx{hub: s.hub, p: p, out: sess}
+	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
 	code, err := dispatch(c, argv)
 	if err != nil {
 		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)
@@ -101,6 +112,12 @@ func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []stri
 // dispatch finds and runs the command argv names, and maps its error onto an exit code.
 func dispatch(c *cmdCtx, argv []string) (int, error) {
 	if len(argv) == 0 || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
+		if slices.Contains(argv, "--json") {
+			if err := printHelpJSON(c.out); err != nil {
+				return exitError, err
+			}
+			return exitOK, nil
+		}
 		printHelp(c.out)
 		return exitOK, nil
 	}
@@ -114,6 +131,7 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 	}
 	in, err := parse(cmd, rest)
 	if err == nil {
+		c.json = in.json
 		err = cmd.run(c, in)
 	}
 	var ue usageError
@@ -157,9 +175,16 @@ func unknownCommand(argv []string) string {
 
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "Opdrachten (ssh ACCOUNT@knooppunt OPDRACHT …):")
+	var old []string
 	for _, c := range commands {
+		if c.alias {
+			old = append(old, c.usage())
+			continue
+		}
 		fmt.Fprintf(w, "  %s\n      %s\n", c.usage(), c.help)
 	}
+	fmt.Fprintf(w, "De oude namen van de gebruiker-opdrachten werken ook:\n  %s\n", strings.Join(old, "\n  "))
+	fmt.Fprintln(w, "Elke opdracht kent --json: het resultaat als JSON op stdout, voor scripts.")
 	fmt.Fprintln(w, "Exitcodes: 0 gelukt, 1 fout, 2 verkeerd gebruik, 3 geen toestemming.")
 }
 
@@ -169,6 +194,10 @@ func parse(cmd *command, words []string) (*input, error) {
 	in := &input{flags: map[string][]string{}}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
+		if w == "--json" {
+			in.json = true
+			continue
+		}
 		if !strings.HasPrefix(w, "--") {
 			in.args = append(in.args, w)
 			continue
@@ -179,7 +208,12 @@ func parse(cmd *command, words []string) (*input, error) {
 			return nil, usagef("onbekende optie --%s", name)
 		}
 		f := cmd.flags[j]
-		if !hasValue {
+		switch {
+		case f.boolean && hasValue:
+			return nil, usagef("--%s neemt geen waarde", name)
+		case f.boolean:
+			value = "ja"
+		case !hasValue:
 			if i+1 >= len(words) {
 				return nil, usagef("--%s mist een waarde (%s)", name, f.value)
 			}

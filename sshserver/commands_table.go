@@ -13,7 +13,7 @@ import (
 
 // commands is the table of admin commands. Permissions are checked by exchange, whatever
 // door the call came through; a refusal exits with code 3.
-var commands = []command{
+var adminCommands = []command{
 	{
 		words: []string{"org", "add"}, args: "CODE NAAM…", minArgs: 2, maxArgs: -1,
 		help: "voegt een organisatie toe (gemeentecode, AGB-code, CAK of SVB) (beheerder)",
@@ -22,8 +22,7 @@ var commands = []command{
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind)
-			return nil
+			return c.emit(orgOf(o), func(w io.Writer) { fmt.Fprintf(w, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind) })
 		},
 	},
 	{
@@ -38,14 +37,15 @@ var commands = []command{
 				return err
 			}
 			var rows [][]string
+			out := []orgJSON{}
 			for _, o := range orgs {
 				if !c.p.Has(exchange.Beheerder) && o.Code != c.p.Org.Code {
 					continue
 				}
 				rows = append(rows, []string{o.Code, string(o.Kind), o.Name})
+				out = append(out, orgOf(o))
 			}
-			c.table("CODE\tSOORT\tNAAM", rows)
-			return nil
+			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM", rows) })
 		},
 	},
 	{
@@ -72,8 +72,7 @@ var commands = []command{
 			if err := c.hub.CreateAccount(c.p, a); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "account %s aangemaakt\n", a.Name)
-			return nil
+			return c.done("account %s aangemaakt", a.Name)
 		},
 	},
 	{
@@ -86,15 +85,16 @@ var commands = []command{
 				return err
 			}
 			var rows [][]string
+			out := []accountJSON{}
 			for _, a := range accts {
+				out = append(out, accountOf(a))
 				status := "actief"
 				if a.Disabled {
 					status = "geblokkeerd"
 				}
 				rows = append(rows, []string{a.Name, dash(a.Org), dash(joinProducts(a.Products)), dash(joinRoles(a.Roles)), status, dash(fingerprints(a.Keys))})
 			}
-			c.table("NAAM\tORGANISATIE\tPRODUCTEN\tROLLEN\tSTATUS\tSLEUTELS", rows)
-			return nil
+			return c.emit(out, func(io.Writer) { c.table("NAAM\tORGANISATIE\tPRODUCTEN\tROLLEN\tSTATUS\tSLEUTELS", rows) })
 		},
 	},
 	{
@@ -104,8 +104,7 @@ var commands = []command{
 			if err := c.hub.SetDisabled(c.p, in.args[0], true); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "account %s geblokkeerd\n", in.args[0])
-			return nil
+			return c.done("account %s geblokkeerd", in.args[0])
 		},
 	},
 	{
@@ -115,8 +114,7 @@ var commands = []command{
 			if err := c.hub.SetDisabled(c.p, in.args[0], false); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "account %s weer actief\n", in.args[0])
-			return nil
+			return c.done("account %s weer actief", in.args[0])
 		},
 	},
 	{
@@ -126,19 +124,17 @@ var commands = []command{
 			if err := c.hub.AddKey(c.p, in.args[0], strings.Join(in.args[1:], " ")); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "sleutel toegevoegd aan %s\n", in.args[0])
-			return nil
+			return c.done("sleutel toegevoegd aan %s", in.args[0])
 		},
 	},
 	{
 		words: []string{"key", "remove"}, args: "NAAM VINGERAFDRUK", minArgs: 2, maxArgs: -1,
-		help: "verwijdert een sleutel, op vingerafdruk (SHA256:…, zie 'account list') of als sleutelregel",
+		help: "verwijdert een sleutel, op vingerafdruk (SHA256:…, zie 'gebruiker list') of als sleutelregel",
 		run: func(c *cmdCtx, in *input) error {
 			if err := c.hub.RemoveKey(c.p, in.args[0], strings.Join(in.args[1:], " ")); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "sleutel verwijderd van %s\n", in.args[0])
-			return nil
+			return c.done("sleutel verwijderd van %s", in.args[0])
 		},
 	},
 	{
@@ -152,8 +148,7 @@ var commands = []command{
 			if err := c.hub.Grant(c.p, in.args[0], p); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "%s heeft nu toegang tot %s\n", in.args[0], p)
-			return nil
+			return c.done("%s heeft nu toegang tot %s", in.args[0], p)
 		},
 	},
 	{
@@ -167,8 +162,7 @@ var commands = []command{
 			if err := c.hub.Revoke(c.p, in.args[0], p); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "%s heeft geen toegang meer tot %s\n", in.args[0], p)
-			return nil
+			return c.done("%s heeft geen toegang meer tot %s", in.args[0], p)
 		},
 	},
 }

@@ -1,0 +1,222 @@
+package sshserver
+
+import (
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+)
+
+// commands is every command the one parser knows, in the order 'help' shows them.
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands)
+
+// gebruikerWords gives the admin table's account, key and product commands their Dutch
+// names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
+var gebruikerWords = map[string][]string{
+	"account list":    {"gebruiker", "list"},
+	"account add":     {"gebruiker", "add"},
+	"account disable": {"gebruiker", "disable"},
+	"account enable":  {"gebruiker", "enable"},
+	"key add":         {"gebruiker", "key", "add"},
+	"key remove":      {"gebruiker", "key", "remove"},
+	"product grant":   {"gebruiker", "grant"},
+	"product revoke":  {"gebruiker", "revoke"},
+}
+
+// withGebruiker returns the table with each command of gebruikerWords under its Dutch name,
+// followed by the old names, which keep working but stay out of 'help'.
+func withGebruiker(table []command) []command {
+	var out, old []command
+	for _, c := range table {
+		words, ok := gebruikerWords[c.name()]
+		if !ok {
+			out = append(out, c)
+			continue
+		}
+		dutch := c
+		dutch.words = words
+		out = append(out, dutch)
+		c.alias = true
+		old = append(old, c)
+	}
+	return append(out, old...)
+}
+
+var serverCommands = []command{
+	{
+		words: []string{"org", "samenwerking"}, args: "ORGANISATIE PRODUCT [UITVOERDER]", minArgs: 2, maxArgs: 3,
+		help: "laat UITVOERDER het product voor ORGANISATIE versturen en ontvangen; zonder UITVOERDER eindigt de samenwerking (beheerder)",
+		run:  runSamenwerking,
+	},
+	{
+		words: []string{"hostkeys"}, maxArgs: 0,
+		help: "toont de hostsleutels van deze server met hun vingerafdrukken (vergelijk met ssh-keyscan)",
+		run:  runHostkeys,
+	},
+	{
+		words: []string{"versie"}, maxArgs: 0,
+		help: "toont de versie van knooppunt",
+		run:  runVersie,
+	},
+}
+
+type samenwerkingJSON struct {
+	Organisatie    string `json:"organisatie"`
+	Product        string `json:"product"`
+	UitgevoerdDoor string `json:"uitgevoerd_door"`
+}
+
+func runSamenwerking(c *cmdCtx, in *input) error {
+	p, err := c.product(in.args[1])
+	if err != nil {
+		return err
+	}
+	org, actor := in.args[0], ""
+	if len(in.args) == 3 {
+		actor = in.args[2]
+	}
+	if err := c.hub.SetSamenwerking(c.p, org, p, actor); err != nil {
+		return err
+	}
+	v := samenwerkingJSON{org, string(p), c.hub.ActorFor(org, p)}
+	return c.emit(v, func(w io.Writer) {
+		if actor == "" {
+			fmt.Fprintf(w, "%s voert %s weer zelf uit\n", org, p)
+			return
+		}
+		fmt.Fprintf(w, "%s voert %s nu uit voor %s\n", actor, p, org)
+	})
+}
+
+type hostkeyJSON struct {
+	Type         string `json:"type"`
+	Bits         int    `json:"bits"`
+	Vingerafdruk string `json:"vingerafdruk"`
+	Sleutel      string `json:"sleutel"` // the public key as in known_hosts, without the host
+}
+
+func runHostkeys(c *cmdCtx, _ *input) error {
+	out := []hostkeyJSON{}
+	for _, k := range c.hostKeys {
+		pk := k.PublicKey()
+		bits := 256
+		if ck, ok := pk.(gossh.CryptoPublicKey); ok {
+			if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok {
+				bits = rk.N.BitLen()
+			}
+		}
+		typ := strings.ToUpper(strings.TrimPrefix(pk.Type(), "ssh-"))
+		out = append(out, hostkeyJSON{Type: typ, Bits: bits, Vingerafdruk: gossh.FingerprintSHA256(pk),
+			Sleutel: strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk)))})
+	}
+	return c.emit(out, func(w io.Writer) {
+		// The same lines as 'ssh-keyscan HOST | ssh-keygen -lf -' and 'knooppunt hostkeys'.
+		for _, k := range out {
+			fmt.Fprintf(w, "%d %s knooppunt (%s)\n", k.Bits, k.Vingerafdruk, k.Type)
+		}
+	})
+}
+
+type versieJSON struct {
+	Versie  string `json:"versie"`
+	Revisie string `json:"revisie,omitempty"`
+	Tijd    string `json:"revisie_tijd,omitempty"`
+	Go      string `json:"go"`
+}
+
+func runVersie(c *cmdCtx, _ *input) error {
+	v := versieJSON{Versie: "onbekend"}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v.Versie, v.Go = bi.Main.Version, bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				v.Revisie = s.Value
+			case "vcs.time":
+				v.Tijd = s.Value
+			}
+		}
+	}
+	return c.emit(v, func(w io.Writer) {
+		fmt.Fprintf(w, "knooppunt %s", v.Versie)
+		if v.Revisie != "" {
+			fmt.Fprintf(w, " (revisie %.12s, %s)", v.Revisie, v.Tijd)
+		}
+		fmt.Fprintf(w, ", %s\n", v.Go)
+	})
+}
+
+type helpJSON struct {
+	Opdracht string `json:"opdracht"`
+	Gebruik  string `json:"gebruik"`
+	Uitleg   string `json:"uitleg"`
+}
+
+// printHelpJSON lists the commands for a script: 'help --json'.
+func printHelpJSON(w io.Writer) error {
+	out := []helpJSON{}
+	for _, c := range commands {
+		if !c.alias {
+			out = append(out, helpJSON{c.name(), c.usage(), c.help})
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// accountJSON is an account as 'gebruiker list --json' shows it; the keys by fingerprint.
+type accountJSON struct {
+	Naam        string    `json:"naam"`
+	Organisatie string    `json:"organisatie"`
+	Producten   []string  `json:"producten"`
+	Rollen      []string  `json:"rollen"`
+	Geblokkeerd bool      `json:"geblokkeerd"`
+	Sleutels    []keyJSON `json:"sleutels"`
+}
+
+type keyJSON struct {
+	Type         string `json:"type"`
+	Vingerafdruk string `json:"vingerafdruk"`
+	Commentaar   string `json:"commentaar"`
+}
+
+func accountOf(a exchange.Account) accountJSON {
+	v := accountJSON{Naam: a.Name, Organisatie: a.Org, Producten: []string{}, Rollen: []string{}, Geblokkeerd: a.Disabled, Sleutels: []keyJSON{}}
+	for _, p := range a.Products {
+		v.Producten = append(v.Producten, string(p))
+	}
+	for _, r := range a.Roles {
+		v.Rollen = append(v.Rollen, string(r))
+	}
+	for _, k := range a.Keys {
+		pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(k))
+		if err == nil {
+			v.Sleutels = append(v.Sleutels, keyJSON{pk.Type(), gossh.FingerprintSHA256(pk), comment})
+		}
+	}
+	return v
+}
+
+type orgJSON struct {
+	Code         string            `json:"code"`
+	Naam         string            `json:"naam"`
+	Soort        string            `json:"soort"`
+	Samenwerking map[string]string `json:"samenwerking"` // product -> the organisation that runs it for this one
+}
+
+func orgOf(o exchange.Org) orgJSON {
+	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}}
+	for p, actor := range o.Samenwerking {
+		v.Samenwerking[string(p)] = actor
+	}
+	return v
+}
