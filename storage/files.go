@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,8 +26,12 @@ import (
 // publishes its checksum, so there is no moment at which the two disagree. Blobs that fail a
 // check are moved to damaged/, out of reach of Open, and kept for inspection.
 type Disk struct {
-	root string
+	root    string
+	reserve uint64
 }
+
+// checkEvery is how many bytes a writer writes between looks at the free space.
+const checkEvery = 1 << 20
 
 // VerifyOnOpen is the largest blob whose checksum Open verifies before handing it out;
 // larger ones get their length checked at Open and their checksum by Verify.
@@ -37,14 +43,37 @@ const (
 	trailerLen   = len(trailerMagic) + sha256.Size + 8
 )
 
-// OpenDisk opens (or creates) a file store in dir.
+// OpenDisk opens (or creates) a file store in dir. The store leaves an eighth of its file
+// system free (at least 4 MB, at most 1 GB): Create and writes fail with ENOSPC below that,
+// so the key-value store beside it, which writes through memory maps and would crash on a
+// full disk rather than return an error, always has room to record what was accepted.
 func OpenDisk(dir string) (*Disk, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp"), filepath.Join(dir, "damaged")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create file store %s: %w", d, err)
 		}
 	}
-	return &Disk{root: dir}, nil
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	reserve := min(max(st.Blocks*uint64(st.Bsize)/8, 4<<20), 1<<30)
+	return &Disk{root: dir, reserve: reserve}, nil
+}
+
+// Reserve is the free space the store leaves to others.
+func (d *Disk) Reserve() uint64 { return d.reserve }
+
+// roomLeft fails with ENOSPC when the file system is down to the reserve.
+func (d *Disk) roomLeft(name string) error {
+	free, err := d.Free()
+	if err != nil {
+		return err
+	}
+	if free < d.reserve {
+		return fmt.Errorf("%s: %d MB vrij, %d MB blijft gereserveerd: %w", name, free>>20, d.reserve>>20, syscall.ENOSPC)
+	}
+	return nil
 }
 
 func (d *Disk) clean(name string) (string, error) {
@@ -61,6 +90,9 @@ func (d *Disk) damaged(name string) string { return filepath.Join(d.root, "damag
 func (d *Disk) Create(name string) (Writer, error) {
 	rel, err := d.clean(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.roomLeft(name); err != nil {
 		return nil, err
 	}
 	p := d.temp(rel)
@@ -268,12 +300,13 @@ func (d *Disk) Free() (uint64, error) {
 }
 
 type diskWriter struct {
-	d    *Disk
-	rel  string
-	f    *os.File
-	mu   sync.Mutex
-	size int64
-	off  int64
+	d          *Disk
+	rel        string
+	f          *os.File
+	mu         sync.Mutex
+	size       int64
+	off        int64
+	sinceCheck atomic.Int64 // bytes written since the last look at the free space
 	// sum hashes what Write appends in order. Once WriteAt (or Append) is used, bytes may
 	// arrive out of order or overlap, so Commit hashes the file as written instead.
 	sum   hash.Hash
@@ -281,6 +314,12 @@ type diskWriter struct {
 }
 
 func (w *diskWriter) writeAt(p []byte, off int64) (int, error) {
+	if w.sinceCheck.Add(int64(len(p))) >= checkEvery {
+		w.sinceCheck.Store(0)
+		if err := w.d.roomLeft(w.rel); err != nil {
+			return 0, err
+		}
+	}
 	n, err := w.f.WriteAt(p, off)
 	w.mu.Lock()
 	if end := off + int64(n); end > w.size {

@@ -6,9 +6,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -215,4 +217,55 @@ func BenchmarkCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// mountTmpfs mounts a small tmpfs for the test, or skips it where mounting is not permitted.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// The store keeps its reserve free: Create and writes fail with ENOSPC below it, what was
+// committed stays readable, and writing works again once space returns.
+func TestDiskKeepsReserve(t *testing.T) {
+	mnt := mountTmpfs(t, "16m")
+	d, err := OpenDisk(filepath.Join(mnt, "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Reserve() != 4<<20 {
+		t.Fatalf("reserve %d on a 16 MB file system, want 4 MB", d.Reserve())
+	}
+	put(t, d, "kept", []byte("al aangenomen"), false)
+	free, _ := d.Free()
+	filler := filepath.Join(mnt, "filler")
+	if err := os.WriteFile(filler, make([]byte, free-d.Reserve()+(512<<10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Create("new"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("create below the reserve: %v", err)
+	}
+	os.Truncate(filler, int64(free-d.Reserve()-(2<<20)))
+	w, err := d.Create("big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	for off := int64(0); off < 8<<20 && werr == nil; off += 256 << 10 {
+		_, werr = w.WriteAt(make([]byte, 256<<10), off)
+	}
+	if !errors.Is(werr, syscall.ENOSPC) {
+		t.Fatalf("writing into the reserve: %v", werr)
+	}
+	w.Abort()
+	if got := readAll(t, d, "kept"); string(got) != "al aangenomen" {
+		t.Fatalf("committed blob after a full disk: %q", got)
+	}
+	os.Remove(filler)
+	put(t, d, "after", make([]byte, 3<<20), true)
 }
