@@ -70,7 +70,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	}
 
 	blob, err := h.files.Open(u.Blob)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrDamaged) {
 		return h.finishLost(u)
 	}
 	if err != nil {
@@ -81,7 +81,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	sources := map[int]Entry{}
 	// Decided in this run from the first entry: the accepted messages are in hand and need
 	// not be read back.
-	var decided []Message
+	var decided []member
 	fresh := prog.Next == 0 && !prog.Decided
 	if !prog.Decided {
 		if err := h.decide(ctx, &u, &prog, blob, par, sources, &decided); err != nil {
@@ -148,7 +148,6 @@ type verdict struct {
 	name  string
 	fout  *Rejection
 	msg   *Message // accepted so far; references are checked when committing
-	env   *Envelope
 	group groupKey
 	heen  string // for a retour: the functie it answers
 	noRef bool   // PGB file without envelope: no referentienummer to keep unique
@@ -157,7 +156,7 @@ type verdict struct {
 
 // decide runs every check on the entries not decided yet and commits the verdicts in
 // batches, each with the progress marker.
-func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry, decided *[]Message) error {
+func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry, decided *[]member) error {
 	c := h.newChecker(u)
 	type job struct {
 		e   Entry
@@ -252,9 +251,9 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 // commitBatch checks referentienummers and crossRefnummers of a batch of verdicts, and commits
 // the messages, log entries, fouten and progress in one transaction. The last batch also
 // carries the fout about the upload as a whole, if any.
-func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]Message) error {
+func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]member) error {
 	var next progress
-	var accepted []Message
+	var accepted []member
 	err := h.kv.Update(func(t storage.Txn) error {
 		next = *prog
 		next.Groups = append([]groupKey(nil), prog.Groups...)
@@ -310,7 +309,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 			if err := h.putNewMessage(t, m, v.noRef, m.orgs()); err != nil {
 				return err
 			}
-			accepted = append(accepted, m)
+			accepted = append(accepted, memberOf(m))
 		}
 		if len(batch) > 0 {
 			next.Next = batch[len(batch)-1].index + 1
@@ -442,13 +441,26 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 	return t.Set(k, be64(uint64(max(int64(cur)+n, 0))))
 }
 
+// member is what delivery needs of an accepted message: small, because a 1 GB upload holds
+// up to 100,000 of them.
+type member struct {
+	ID     uint64
+	Entry  int
+	File   string
+	Zender string
+	ord    int
+}
+
+func memberOf(m Message) member {
+	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, ord: int(m.DeliveryID & (deliverBit - 1))}
+}
+
 // deliver writes the delivery files of the decided messages, then commits the delivery
 // records, the messages' new status and the upload's final status.
-func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided []Message, inHand bool) error {
-	groups := make([][]Message, len(prog.Groups))
+func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided []member, inHand bool) error {
+	groups := make([][]member, len(prog.Groups))
 	for _, m := range decided {
-		ord := int(m.DeliveryID & (deliverBit - 1))
-		groups[ord] = append(groups[ord], m)
+		groups[m.ord] = append(groups[m.ord], m)
 	}
 	var err error
 	if !inHand {
@@ -464,7 +476,7 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided 
 				}
 				ord := int(m.DeliveryID & (deliverBit - 1))
 				if m.DeliveryID != 0 && ord < len(groups) {
-					groups[ord] = append(groups[ord], m)
+					groups[ord] = append(groups[ord], memberOf(m))
 				}
 				return true, nil
 			})
@@ -515,7 +527,7 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided 
 
 // writeDelivery writes one delivery ZIP with each envelope byte for byte as received: a ZIP
 // entry's compressed bytes are copied as they are, a plain .xml is stored.
-func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sources map[int]Entry) (int64, error) {
+func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry) (int64, error) {
 	w, err := h.files.Create(blob)
 	if err != nil {
 		return 0, mapNoSpace(err)
@@ -523,6 +535,7 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sou
 	bw := bufio.NewWriterSize(w, 256<<10)
 	zw := zip.NewWriter(bw)
 	names := map[string]int{}
+	buf := make([]byte, 64<<10) // one copy buffer for all entries: io.Copy would allocate one each
 	for _, m := range msgs {
 		src, ok := sources[m.Entry]
 		if !ok {
@@ -538,7 +551,7 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sou
 			if err == nil {
 				var r io.Reader
 				if r, err = src.Raw.OpenRaw(); err == nil {
-					_, err = io.Copy(dst, r)
+					_, err = io.CopyBuffer(dst, r, buf)
 				}
 			}
 			if err != nil {
@@ -551,7 +564,7 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []Message, sou
 		if err == nil {
 			var rc io.ReadCloser
 			if rc, err = src.Open(); err == nil {
-				_, err = io.Copy(dst, rc)
+				_, err = io.CopyBuffer(dst, rc, buf)
 				rc.Close()
 			}
 		}
@@ -604,7 +617,7 @@ const bigDelivery = 20 * batchSize
 
 // putDeliveries records the delivery files of an upload: in ophalen/, or held for a
 // Digikoppeling route.
-func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][]Message, sizes []int64) error {
+func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][]member, sizes []int64) error {
 	for i, msgs := range groups {
 		if len(msgs) == 0 {
 			continue
@@ -667,7 +680,7 @@ func freeName(t storage.Txn, org string, product Product, name string) (string, 
 }
 
 // finishUpload ends the upload, in one transaction with its delivery records when given.
-func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]Message, deliveries func(storage.Txn) error) error {
+func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliveries func(storage.Txn) error) error {
 	now := h.clock.Now()
 	var final Upload
 	err := h.kv.Update(func(t storage.Txn) error {
