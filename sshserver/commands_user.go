@@ -645,13 +645,16 @@ type messageJSON struct {
 func parseDate(flag, s string, end bool) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02", "02-01-2006", "20060102"} {
 		if d, err := time.ParseInLocation(layout, s, dutchTime()); err == nil {
+			if d.Year() < 1970 || d.Year() > 2200 {
+				return time.Time{}, usagef("--%s %q: kies een datum tussen 1970 en 2200", flag, s)
+			}
 			if end {
 				d = d.AddDate(0, 0, 1).Add(-time.Nanosecond)
 			}
 			return d, nil
 		}
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	if t, err := time.Parse(time.RFC3339, s); err == nil && t.Year() >= 1970 && t.Year() <= 2200 {
 		return t, nil
 	}
 	return time.Time{}, usagef("--%s %q: schrijf een datum als 2025-01-31 of 31-01-2025", flag, s)

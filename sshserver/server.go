@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,10 @@ type Config struct {
 	// ShutdownGrace is how long sessions may finish after the context ends before they are
 	// cut off; 0 means 5 seconds.
 	ShutdownGrace time.Duration
+	// CompatLibssh2 also offers CompatMACs, for clients on libssh2 older than 1.11 (curl and
+	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
+	// default: turn it on only when such a client must connect.
+	CompatLibssh2 bool
 }
 
 // Algorithms the server offers: modern ones only.
@@ -48,6 +53,9 @@ var (
 	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
 	UserKeyAlgorithms = []string{gossh.KeyAlgoED25519, gossh.KeyAlgoSKED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384,
 		gossh.KeyAlgoECDSA521, gossh.KeyAlgoSKECDSA256, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256}
+	// CompatMACs put the MAC over the plaintext (with the aes-ctr ciphers); only with
+	// Config.CompatLibssh2.
+	CompatMACs = []string{gossh.HMACSHA256, gossh.HMACSHA512}
 )
 
 // Server is the hub's SSH server.
@@ -174,8 +182,12 @@ func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	st, _ := ctx.Value(ctxKey{}).(*connState)
+	macs := MACs
+	if s.cfg.CompatLibssh2 {
+		macs = append(slices.Clip(MACs), CompatMACs...)
+	}
 	return &gossh.ServerConfig{
-		Config:                  gossh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: MACs},
+		Config:                  gossh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: macs},
 		PublicKeyAuthAlgorithms: UserKeyAlgorithms,
 		MaxAuthTries:            6,
 		AuthLogCallback: func(md gossh.ConnMetadata, method string, err error) {
@@ -276,12 +288,23 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 		return
 	}
 	fs := newMailbox(s.hub, p, s.log, s.started)
-	rs := sftp.NewRequestServer(sess, sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs}, sftp.WithRSAllocator())
+	out := newBatchWriter(sess)
+	rs := sftp.NewRequestServer(sftpConn{Reader: sess, Writer: out, Closer: sess},
+		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs}, sftp.WithRSAllocator())
 	err = rs.Serve()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Info("sftp-sessie afgebroken", "account", p.Account.Name, "err", err)
 	}
+	out.Flush()
 	// The exit status goes out before the channel closes: scp fails without it.
 	sess.Exit(0)
 	rs.Close()
+}
+
+// sftpConn is the SFTP server's side of the session: reads from the channel, writes
+// through a batchWriter.
+type sftpConn struct {
+	io.Reader
+	io.Writer
+	io.Closer
 }
