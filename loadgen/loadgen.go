@@ -1,0 +1,253 @@
+// Package loadgen drives a real knooppunt server from outside, as organisations' clients do:
+// it seeds a data directory with organisations and accounts, builds ZIPs of envelopes, and
+// talks SFTP with x/crypto/ssh and pkg/sftp. The load generator (cmd/loadgen) and the fault
+// tests (kill -9, full disk, damaged files) share it.
+package loadgen
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+	"knooppunt/hostkeys"
+)
+
+// Account is a mailbox account the load uses, with its private key.
+type Account struct {
+	Name string `json:"naam"`
+	Org  string `json:"organisatie"`
+	Seed []byte `json:"sleutel"` // ed25519 seed
+}
+
+// Signer is the account's key.
+func (a Account) Signer() ssh.Signer {
+	s, err := ssh.NewSignerFromKey(ed25519.NewKeyFromSeed(a.Seed))
+	if err != nil {
+		panic(err) // an ed25519 key from a 32-byte seed is always valid
+	}
+	return s
+}
+
+// Setup is what Seed created: senders (gemeenten) and recipients (aanbieders), one account
+// each, with product iWmo.
+type Setup struct {
+	Gemeenten  []Account `json:"gemeenten"`
+	Aanbieders []Account `json:"aanbieders"`
+}
+
+const setupFile = "loadgen.json"
+
+// Seed creates gemeenten and aanbieders with one account each in the data directory, which
+// no server may hold open, and writes their keys to dir/loadgen.json. It is idempotent for
+// the same counts.
+func Seed(dir string, gemeenten, aanbieders int) (*Setup, error) {
+	if s, err := LoadSetup(dir); err == nil && len(s.Gemeenten) == gemeenten && len(s.Aanbieders) == aanbieders {
+		return s, nil
+	}
+	h, err := exchange.Open(exchange.Config{DataDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	s := &Setup{}
+	add := func(code, name string) (Account, error) {
+		if _, err := h.CreateOrg(nil, code, name); err != nil && !errors.Is(err, exchange.ErrExists) {
+			return Account{}, err
+		}
+		seed := make([]byte, ed25519.SeedSize)
+		rand.Read(seed)
+		a := Account{Name: "lg" + code, Org: code, Seed: seed}
+		line := string(ssh.MarshalAuthorizedKey(a.Signer().PublicKey()))
+		err := h.CreateAccount(nil, exchange.Account{Name: a.Name, Org: code, Keys: []string{line},
+			Products: []exchange.Product{exchange.IWmo}, Roles: []exchange.Role{exchange.Gebruiker}})
+		if errors.Is(err, exchange.ErrExists) {
+			if err = h.AddKey(nil, a.Name, line); err != nil {
+				return Account{}, err
+			}
+		} else if err != nil {
+			return Account{}, err
+		}
+		return a, nil
+	}
+	for i := range gemeenten {
+		a, err := add(fmt.Sprintf("%04d", 1000+i), fmt.Sprintf("Gemeente Last %d", i))
+		if err != nil {
+			return nil, err
+		}
+		s.Gemeenten = append(s.Gemeenten, a)
+	}
+	for i := range aanbieders {
+		a, err := add(fmt.Sprintf("%08d", 50000000+i), fmt.Sprintf("Zorgaanbieder Last %d", i))
+		if err != nil {
+			return nil, err
+		}
+		s.Aanbieders = append(s.Aanbieders, a)
+	}
+	b, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(dir, setupFile), b, 0o600); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// LoadSetup reads what Seed wrote.
+func LoadSetup(dir string) (*Setup, error) {
+	b, err := os.ReadFile(filepath.Join(dir, setupFile))
+	if err != nil {
+		return nil, err
+	}
+	var s Setup
+	return &s, json.Unmarshal(b, &s)
+}
+
+// Envelope is one message of a fixture ZIP.
+type Envelope struct {
+	Ref, Ontvanger string
+	Bad            bool // an unknown functie: the hub rejects it
+}
+
+// EntryName names an envelope's ZIP entry after its referentienummer, so reports (which name
+// rejected entries) and deliveries can both be traced back to it.
+func EntryName(ref string) string { return ref + ".xml" }
+
+// BuildZip writes a ZIP with one envelope per item from zender, each with a payload of
+// payloadSize bytes.
+func BuildZip(zender string, envs []Envelope, payloadSize int) []byte {
+	payload := bytes.Repeat([]byte("<regel>zorg in natura</regel>\n"), payloadSize/30+1)[:payloadSize]
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for _, e := range envs {
+		env := exchange.Envelope{ZenderOrg: zender, OntvangerOrg: e.Ontvanger, Referentie: e.Ref}
+		if e.Bad {
+			env.Functie = "WMO399"
+		}
+		w, _ := zw.Create(EntryName(e.Ref))
+		w.Write(exchange.BuildEnvelope(env, payload))
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
+// NewRef returns a fresh referentienummer (a UUID v4).
+func NewRef() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+var refPattern = regexp.MustCompile(`<StUF:referentienummer>([^<]+)<`)
+
+// RefsInZip returns the referentienummer of every envelope in a delivery ZIP.
+func RefsInZip(data []byte) ([]string, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		m := refPattern.FindSubmatch(b)
+		if m == nil {
+			return nil, fmt.Errorf("%s: geen referentienummer", f.Name)
+		}
+		out = append(out, string(m[1]))
+	}
+	return out, nil
+}
+
+// Client is one SSH connection with its SFTP session.
+type Client struct {
+	SSH  *ssh.Client
+	SFTP *sftp.Client
+}
+
+// Dial logs in as a over SSH, checking the server's host key against the data directory's,
+// and starts SFTP.
+func Dial(addr, dataDir string, a Account) (*Client, error) {
+	keys, err := hostkeys.Read(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[string(k.Signer.PublicKey().Marshal())] = true
+	}
+	cfg := &ssh.ClientConfig{
+		User: a.Name,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(a.Signer())},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			if !known[string(key.Marshal())] {
+				return errors.New("onbekende hostsleutel")
+			}
+			return nil
+		},
+		Timeout: 30 * time.Second,
+	}
+	c, err := ssh.Dial("tcp", addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sftp.NewClient(c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &Client{SSH: c, SFTP: s}, nil
+}
+
+func (c *Client) Close() error {
+	c.SFTP.Close()
+	return c.SSH.Close()
+}
+
+// Put uploads data as name in product's aanleveren/. It returns nil only when the server
+// confirmed the close, which is when it accepted the upload.
+func (c *Client) Put(product, name string, data []byte) error {
+	f, err := c.SFTP.Create("/" + product + "/aanleveren/" + name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Get downloads a file.
+func (c *Client) Get(p string) ([]byte, error) {
+	f, err := c.SFTP.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
