@@ -290,7 +290,7 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	fs := newMailbox(s.hub, p, s.log, s.started)
 	out := newBatchWriter(sess)
 	rs := sftp.NewRequestServer(sftpConn{Reader: sess, Writer: out, Closer: sess},
-		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs}, sftp.WithRSAllocator())
+		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs})
 	err = rs.Serve()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Info("sftp-sessie afgebroken", "account", p.Account.Name, "err", err)

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# bench-sftp.sh: put and get a 512 MB file with OpenSSH sftp against knooppunt and, side by
+# side, against OpenSSH's own internal-sftp (an sshd with a test config on loopback), with
+# aes128-gcm@openssh.com and chacha20-poly1305@openssh.com. Prints MB/s per run (best of
+# REPS), the ratio hub/OpenSSH, and the hub's idle RSS. Run as root on a quiet machine:
+#   scripts/bench-sftp.sh            (SIZE_MB=512 REPS=3 by default)
+# Both servers write into the same file system; the hub fsyncs every upload before it
+# answers the close, internal-sftp does not.
+set -euo pipefail
+
+SIZE_MB=${SIZE_MB:-512}
+REPS=${REPS:-3}
+HUB_PORT=${HUB_PORT:-22220}
+SSHD_PORT=${SSHD_PORT:-22221}
+CIPHERS=${CIPHERS:-"aes128-gcm@openssh.com chacha20-poly1305@openssh.com"}
+
+cd "$(dirname "$0")/.."
+ROOT=$(mktemp -d /tmp/kp-bench.XXXXXX)
+SHM=$(mktemp -d /dev/shm/kp-bench.XXXXXX)
+HUB_PID=""
+SSHD_PID=""
+cleanup() {
+	[ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null
+	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
+	rm -rf "$ROOT" "$SHM"
+}
+trap cleanup EXIT
+
+wait_port() {
+	for _ in $(seq 1 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "port $1 opent niet" >&2
+	return 1
+}
+
+rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+echo "== voorbereiden (${SIZE_MB} MB)" >&2
+go build -o "$ROOT/knooppunt" ./cmd/knooppunt
+go run ./scripts/benchdata -o "$SHM/bench.zip" -mb "$SIZE_MB"
+SIZE=$(stat -c %s "$SHM/bench.zip")
+
+"$ROOT/knooppunt" serve --demo --data "$ROOT/hub" --listen "127.0.0.1:$HUB_PORT" >"$ROOT/hub.out" 2>"$ROOT/hub.log" &
+HUB_PID=$!
+wait_port "$HUB_PORT"
+sleep 3
+IDLE_RSS=$(rss_mb "$HUB_PID")
+
+# internal-sftp on loopback, logging in as root with the demo key of gemeente.
+mkdir -p /run/sshd "$ROOT/sshd" "$ROOT/osftp"
+ssh-keygen -q -t ed25519 -N '' -f "$ROOT/sshd/host"
+cp "$ROOT/hub/demo/gemeente.pub" "$ROOT/sshd/authorized_keys"
+cat >"$ROOT/sshd/config" <<EOF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $ROOT/sshd/host
+PidFile $ROOT/sshd/pid
+AuthorizedKeysFile $ROOT/sshd/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+EOF
+/usr/sbin/sshd -D -f "$ROOT/sshd/config" -E "$ROOT/sshd/log" &
+SSHD_PID=$!
+wait_port "$SSHD_PORT"
+
+DEMO="$ROOT/hub/demo"
+sftp_cmd() { # account port cipher; batch on stdin
+	local key="$DEMO/$1"
+	[ "$1" = root ] && key="$DEMO/gemeente"
+	sftp -q -F /dev/null -i "$key" -o IdentitiesOnly=yes -o IdentityAgent=none -o StrictHostKeyChecking=no \
+		-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o Compression=no -o "Ciphers=$3" \
+		-P "$2" -b - "$1@127.0.0.1"
+}
+
+# The hub's download: the upload, processed into one delivery in aanbieder's ophalen/.
+sftp_cmd gemeente "$HUB_PORT" aes128-gcm@openssh.com <<<"put $SHM/bench.zip /iwmo/aanleveren/bench.zip" >/dev/null
+DELIVERY=""
+for _ in $(seq 1 600); do
+	DELIVERY=$(sftp_cmd aanbieder "$HUB_PORT" aes128-gcm@openssh.com <<<"ls -1 /iwmo/ophalen" | grep -v -e '^sftp>' -e '/nieuw$' | head -1 || true)
+	[ -n "$DELIVERY" ] && break
+	sleep 0.5
+done
+[ -n "$DELIVERY" ] || { echo "geen aflevering verschenen; zie $ROOT/hub.log" >&2; exit 1; }
+cp "$SHM/bench.zip" "$ROOT/osftp/get.zip"
+
+now() { date +%s.%N; }
+mbps() { awk -v b="$SIZE" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+best() { # command...: prints the best MB/s of REPS runs
+	local b=0 t0 t1 r
+	for _ in $(seq 1 "$REPS"); do
+		t0=$(now)
+		"$@"
+		t1=$(now)
+		r=$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+		b=$(awk -v a="$b" -v r="$r" 'BEGIN { print (r > a ? r : a) }')
+	done
+	echo "$b"
+}
+
+hub_put() {
+	sftp_cmd gemeente "$HUB_PORT" "$1" <<<"put $SHM/bench.zip /iwmo/aanleveren/bench.zip.filepart" >/dev/null
+	sftp_cmd gemeente "$HUB_PORT" "$1" <<<"rm /iwmo/aanleveren/bench.zip.filepart" >/dev/null
+}
+hub_get() { sftp_cmd aanbieder "$HUB_PORT" "$1" <<<"get $DELIVERY $SHM/out" >/dev/null; }
+ossh_put() {
+	sftp_cmd root "$SSHD_PORT" "$1" <<<"put $SHM/bench.zip $ROOT/osftp/put.bin" >/dev/null
+	rm -f "$ROOT/osftp/put.bin"
+}
+ossh_get() { sftp_cmd root "$SSHD_PORT" "$1" <<<"get $ROOT/osftp/get.zip $SHM/out" >/dev/null; }
+
+# Warm both servers' page cache for the downloads.
+hub_get aes128-gcm@openssh.com
+ossh_get aes128-gcm@openssh.com
+
+printf '%-32s %-4s %12s %12s %7s\n' cipher dir "knooppunt" "internal-sftp" ratio
+for c in $CIPHERS; do
+	for dir in put get; do
+		h=$(best "hub_$dir" "$c")
+		o=$(best "ossh_$dir" "$c")
+		printf '%-32s %-4s %9s MB/s %9s MB/s %7s\n' "$c" "$dir" "$h" "$o" "$(awk -v h="$h" -v o="$o" 'BEGIN { printf "%.2f", h / o }')"
+	done
+done
+sleep 3
+echo "knooppunt idle RSS: ${IDLE_RSS} MB na start, $(rss_mb "$HUB_PID") MB na de metingen (bestand: $((SIZE / 1000000)) MB)"

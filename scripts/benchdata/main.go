@@ -1,0 +1,51 @@
+// Command benchdata writes the upload for scripts/bench-sftp.sh: a ZIP of WMO301 envelopes
+// from gemeente 9999 to aanbieder 12345678 with random payloads, stored uncompressed, so that
+// the hub turns it into one delivery of about the same size to download again.
+package main
+
+import (
+	"archive/zip"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+
+	"knooppunt/exchange"
+)
+
+func main() {
+	out := flag.String("o", "bench.zip", "output file")
+	mb := flag.Int("mb", 512, "size in MiB, at least")
+	flag.Parse()
+	if err := write(*out, int64(*mb)<<20); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdata:", err)
+		os.Exit(1)
+	}
+}
+
+func write(name string, size int64) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	zw := zip.NewWriter(f)
+	// 18 MiB of payload is 24 MiB of base64: an envelope just under the 25 MiB limit.
+	payload := make([]byte, 18<<20)
+	var written int64
+	for i := 0; written < size; i++ {
+		rand.Read(payload)
+		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%03d.xml", i), Method: zip.Store})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(env); err != nil {
+			return err
+		}
+		written += int64(len(env))
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}

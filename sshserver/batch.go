@@ -1,0 +1,85 @@
+package sshserver
+
+import (
+	"io"
+	"sync"
+)
+
+// maxBatch bounds what batchWriter holds: past it, the SFTP server waits for the network.
+const maxBatch = 1 << 20
+
+// batchWriter gathers the SFTP server's writes into few SSH packets. pkg/sftp writes every
+// response as two writes (header, then payload), and the SSH channel sends each write as at
+// least one packet of its own: a 32 KB read answer became a 13-byte packet and a 32 KB one.
+// Here, while one batch is on its way to the client, the next one collects; no timer is
+// involved, so a lone response leaves at once.
+type batchWriter struct {
+	w     io.Writer
+	mu    sync.Mutex
+	cond  sync.Cond
+	buf   []byte
+	spare []byte
+	err   error
+	done  bool
+	idle  chan struct{}
+}
+
+func newBatchWriter(w io.Writer) *batchWriter {
+	b := &batchWriter{w: w, idle: make(chan struct{})}
+	b.cond.L = &b.mu
+	go b.loop()
+	return b
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.err == nil && !b.done && len(b.buf) >= maxBatch {
+		b.cond.Wait()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.done {
+		return 0, io.ErrClosedPipe
+	}
+	b.buf = append(b.buf, p...)
+	b.cond.Broadcast()
+	return len(p), nil
+}
+
+func (b *batchWriter) loop() {
+	defer close(b.idle)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		for len(b.buf) == 0 && !b.done && b.err == nil {
+			b.cond.Wait()
+		}
+		if b.err != nil || len(b.buf) == 0 {
+			return
+		}
+		out := b.buf
+		b.buf = b.spare[:0]
+		b.mu.Unlock()
+		_, err := b.w.Write(out)
+		b.mu.Lock()
+		b.spare = out[:0]
+		if err != nil {
+			b.err = err
+		}
+		b.cond.Broadcast()
+	}
+}
+
+// Flush sends what is left and stops the writer; later writes fail.
+func (b *batchWriter) Flush() error {
+	b.mu.Lock()
+	b.done = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	<-b.idle
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
