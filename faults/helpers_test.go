@@ -4,6 +4,7 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -154,7 +155,27 @@ func finish(t *testing.T, dir string, setup *loadgen.Setup) hubState {
 						t.Errorf("aanlevering %s is twee keer vastgelegd", u.Name)
 					}
 					st.uploads[u.Name] = u
-					for _, f := range u.Fouten {
+				}
+				// The upload record keeps the first 100 fouten; the report has them all.
+				reps, err := h.Reports(p, exchange.IWmo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, rf := range reps {
+					if !strings.HasSuffix(rf.Name, ".json") {
+						continue
+					}
+					_, js, err := h.OpenReport(p, exchange.IWmo, rf.Name)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var r struct {
+						Fouten []exchange.Fout `json:"fouten"`
+					}
+					if err := json.Unmarshal(js, &r); err != nil {
+						t.Fatal(err)
+					}
+					for _, f := range r.Fouten {
 						st.rejected[strings.TrimSuffix(f.Bestand, ".xml")]++
 					}
 				}
