@@ -354,3 +354,33 @@ func TestGoClient(t *testing.T) {
 		}
 	}
 }
+
+func TestShutdownCutsOffUploadsCleanly(t *testing.T) {
+	th := startHub(t, func(s *hubSetup) { s.cfg.ShutdownGrace = 50 * time.Millisecond })
+	c := goClient(t, th, "gemeente")
+	w, err := c.Create("/iwmo/aanleveren/laat.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// The server stops while the file is open: the session ends, the upload is kept as a
+	// partial and never processed, and the store closes after the session has let go.
+	th.stop()
+	h, err := exchange.Open(exchange.Config{DataDir: th.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	a, _ := h.Account("gemeente")
+	o, _ := h.Org("9999")
+	p := &exchange.Principal{Account: a, Org: o}
+	ps, err := h.Pending(p, exchange.IWmo)
+	if err != nil || len(ps) != 1 || !ps[0].Partial || ps[0].Size != 1<<20 {
+		t.Fatalf("pending after shutdown = %+v, %v", ps, err)
+	}
+	if us, _, _ := h.Uploads(p, exchange.IWmo, exchange.ListOptions{}); len(us) != 0 {
+		t.Fatalf("recorded: %+v", us)
+	}
+}
