@@ -3,6 +3,7 @@ package sshserver
 import (
 	"archive/zip"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -21,7 +22,10 @@ func wmo301Zip(t testing.TB, name string, n int) (string, []string) {
 	zw := zip.NewWriter(&buf)
 	var refs []string
 	for i := range n {
-		ref := fmt.Sprintf("6f0c2a7e-1b2d-4c3e-8f4a-%012d", len(name)*1000+i)
+		var b [16]byte
+		rand.Read(b[:])
+		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+		ref := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 		refs = append(refs, ref)
 		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref},
 			[]byte(fmt.Sprintf("<toewijzing nr=%q/>", ref)))
