@@ -23,7 +23,7 @@ func TestDamagedFilesAreNotServed(t *testing.T) {
 	srv := start(t, dir)
 	gem := dial(t, srv, dir, setup.Gemeenten[0])
 	envs := spread(30, setup.Aanbieders)
-	if err := gem.Put("iwmo", "week5.zip", loadgen.BuildZip(setup.Gemeenten[0].Org, envs, 2000)); err != nil {
+	if err := gem.Put("iwmo", "week5.zip", loadgen.BuildZip(setup.Gemeenten[0].Org, envs, loadgen.Payload(2000))); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range setup.Aanbieders {
@@ -90,7 +90,7 @@ func TestDamagedFilesAreNotServed(t *testing.T) {
 	}
 	// The hub goes on: a new upload is delivered as usual.
 	gem = dial(t, srv, dir, setup.Gemeenten[0])
-	if err := gem.Put("iwmo", "week6.zip", loadgen.BuildZip(setup.Gemeenten[0].Org, spread(3, setup.Aanbieders), 500)); err != nil {
+	if err := gem.Put("iwmo", "week6.zip", loadgen.BuildZip(setup.Gemeenten[0].Org, spread(3, setup.Aanbieders), loadgen.Payload(500))); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range setup.Aanbieders {

@@ -65,7 +65,7 @@ func TestKillNineAndRestart(t *testing.T) {
 						envs[j].Bad = rand.IntN(30) == 0
 					}
 					p := put{name: fmt.Sprintf("r%02d-g%d-%03d.zip", round, gi, i), envs: envs}
-					err := c.Put("iwmo", p.name, loadgen.BuildZip(g.Org, envs, 600))
+					err := c.Put("iwmo", p.name, loadgen.BuildZip(g.Org, envs, loadgen.Payload(600)))
 					p.clean = err == nil
 					mu.Lock()
 					puts = append(puts, p)

@@ -124,10 +124,13 @@ type Envelope struct {
 // rejected entries) and deliveries can both be traced back to it.
 func EntryName(ref string) string { return ref + ".xml" }
 
-// BuildZip writes a ZIP with one envelope per item from zender, each with a payload of
-// payloadSize bytes.
-func BuildZip(zender string, envs []Envelope, payloadSize int) []byte {
-	payload := bytes.Repeat([]byte("<regel>zorg in natura</regel>\n"), payloadSize/30+1)[:payloadSize]
+// Payload is a message body of n bytes, as compressible as a real one.
+func Payload(n int) []byte {
+	return bytes.Repeat([]byte("<regel>zorg in natura</regel>\n"), n/30+1)[:n]
+}
+
+// BuildZip writes a ZIP with one envelope per item from zender, each around payload.
+func BuildZip(zender string, envs []Envelope, payload []byte) []byte {
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)
 	for _, e := range envs {
