@@ -58,13 +58,16 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `knooppunt: berichtenknooppunt voor gemeentelijke zorgberichten (SFTP en terminal over SSH)
 
 Gebruik:
-  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub]
+  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
   knooppunt hostkeys [--data DIR]
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
   --demo       vult een lege opslag met demo-organisaties en -accounts, sleutels in DIR/demo
   --admin-key  maakt op een lege opslag de beheerder "beheer" met deze openbare sleutel
+  --compat-libssh2
+               biedt ook MAC's zonder etm aan (hmac-sha2-256/512), voor clients op libssh2
+               ouder dan 1.11 zoals curl op Debian 12; alleen aanzetten als zo'n client moet
 
 Organisaties en accounts beheert u op een draaiende server via SSH, bijvoorbeeld:
   ssh -p 2222 beheer@knooppunt help
@@ -81,6 +84,7 @@ func envOr(name, def string) string {
 type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
+	compatLibssh2          bool
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -91,6 +95,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.listen, "listen", os.Getenv("KNOOPPUNT_LISTEN"), "luisteradres (KNOOPPUNT_LISTEN), standaard :2222, met --demo 127.0.0.1:2222")
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
+	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "biedt ook hmac-sha2-256/512 zonder etm aan, voor clients op libssh2 ouder dan 1.11 (curl op Debian 12)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -166,7 +171,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		closeHub()
 		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
 	}
-	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log,
+	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		TUI: tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
 		ln.Close()
@@ -174,6 +179,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	log.Info("knooppunt luistert", "adres", ln.Addr().String(), "gegevens", f.data)
+	if f.compatLibssh2 {
+		log.Warn("--compat-libssh2: ook MAC's zonder etm (hmac-sha2-256/512) aangeboden, voor libssh2 ouder dan 1.11")
+	}
 	if f.demo {
 		printDemo(stdout, demo, f.data, ln.Addr())
 	}
