@@ -166,6 +166,7 @@ func (h *Hub) StartUpload(p *Principal, product Product, name string, resume boo
 		case err == nil:
 			s.w, s.blob, s.resumed = w, old.Blob, true
 			s.done.prefix = old.Size
+			s.quotaReserved, s.quotaResumed = old.Size, old.Size // counted when first written
 		case !errors.Is(err, storage.ErrNotFound):
 			return nil, storeErr(name, err)
 		}
@@ -206,6 +207,10 @@ type Spool struct {
 	cutOff atomic.Pointer[error] // the transfer was cut off
 	once   sync.Once
 	err    error
+
+	quotaMu       sync.Mutex // guards the two below; see reserveQuota
+	quotaReserved int64      // bytes of the file counted against the daily quota
+	quotaResumed  int64      // of those, the bytes a resumed partial already had
 }
 
 // WriteAt writes b at off. Past the size limit it fails with ErrTooLarge; on a full disk
@@ -219,6 +224,9 @@ func (s *Spool) WriteAt(b []byte, off int64) (int, error) {
 	}
 	if off+int64(len(b)) > s.limit {
 		return 0, s.fail(tooLarge(s.name, s.limit))
+	}
+	if err := s.reserveQuota(off + int64(len(b))); err != nil {
+		return 0, s.fail(err)
 	}
 	n, err := s.w.WriteAt(b, off)
 	s.done.add(off, off+int64(n))
@@ -287,7 +295,10 @@ func (s *Spool) Fail(err error) {
 // accepted as an upload (a final name) or kept staged (a temporary name). Calling it again
 // returns the first result.
 func (s *Spool) Close() error {
-	s.once.Do(func() { s.err = s.close() })
+	s.once.Do(func() {
+		s.err = s.close()
+		s.settleQuota()
+	})
 	return s.err
 }
 

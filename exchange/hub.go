@@ -33,6 +33,9 @@ type Config struct {
 	Workers int
 	// MaxZipEntries caps the number of entries of one ZIP (IB902); 0 means 100,000.
 	MaxZipEntries int
+	// UploadQuota is how many bytes an organisation may write into aanleveren/ per day
+	// (Dutch time); 0 means DefaultUploadQuota, negative means no quota.
+	UploadQuota int64
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -48,6 +51,7 @@ type Hub struct {
 	wake   chan struct{} // nudges the processor when an upload is queued
 
 	auditMu sync.Mutex // serialises the audit chain's head
+	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 }
 
@@ -82,6 +86,7 @@ func Open(cfg Config) (*Hub, error) {
 		events: newBroker(),
 		wake:   make(chan struct{}, 1),
 		gcKV:   db.RunGC,
+		quota:  newQuotaTracker(cfg.UploadQuota, db),
 	}
 	return h, nil
 }
