@@ -385,7 +385,7 @@ func (w *diskWriter) Commit() error {
 		return fmt.Errorf("close %s: %w", w.rel, err)
 	}
 	dst := w.d.blob(w.rel)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+	if err := mkdirSynced(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("commit %s: %w", w.rel, err)
 	}
 	if err := os.Rename(w.d.temp(w.rel), dst); err != nil {
@@ -408,6 +408,24 @@ func (w *diskWriter) Abort() error {
 		return fmt.Errorf("abort %s: %w", w.rel, err)
 	}
 	return nil
+}
+
+// mkdirSynced creates dir and its missing parents, syncing each parent that gained an entry,
+// so the blob renamed into dir is still reachable after a power cut.
+func mkdirSynced(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirSynced(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
 }
 
 func syncDir(dir string) error {

@@ -26,7 +26,8 @@ type KV interface {
 	// Update runs fn in a read-write transaction and commits it durably. It retries fn when
 	// the transaction conflicts with another, so fn must not have side effects outside txn.
 	Update(fn func(Txn) error) error
-	// Sequence returns the next value of a named, persistent counter (starting at 1).
+	// Sequence returns the next value of a named, persistent counter (starting at 1). Values
+	// only grow, also across restarts, but a restart may skip some.
 	Sequence(name string) (uint64, error)
 	Close() error
 }
