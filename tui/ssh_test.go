@@ -8,10 +8,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
@@ -19,7 +21,8 @@ import (
 )
 
 // TestSSHSession logs in with OpenSSH through tmux, as a person would, opens Ophalen, marks
-// a file gelezen and checks the engine's state.
+// a file gelezen and checks over SFTP, as the same account, that the file left ophalen/nieuw/
+// and stays in ophalen/.
 func TestSSHSession(t *testing.T) {
 	for _, tool := range []string{"tmux", "ssh"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -81,7 +84,7 @@ func TestSSHSession(t *testing.T) {
 
 	screen := func(want string) string {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for {
 			got := tmux("capture-pane", "-p", "-t", "portaal")
 			if strings.Contains(got, want) {
@@ -93,6 +96,18 @@ func TestSSHSession(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	ds, _, err := w.h.Inbox(w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) < 2 {
+		t.Fatalf("the seed left %d files in ophalen, want at least 2", len(ds))
+	}
+	marked := ds[0].Name // the newest, under the cursor when Ophalen opens
+	if got := sftpList(t, ln.Addr().String(), keyFile, "/iwmo/ophalen/nieuw"); !slices.Contains(got, marked) {
+		t.Fatalf("before the test %s is not in ophalen/nieuw/: %v", marked, got)
+	}
+
 	screen("[Aanleveren]")
 	screen("Test Gemeente 1 (9999)")
 	tmux("send-keys", "-t", "portaal", "Tab", "Tab")
@@ -105,13 +120,57 @@ func TestSSHSession(t *testing.T) {
 	if !strings.Contains(after, "✓") {
 		t.Errorf("the list does not show the file as gelezen:\n%s", after)
 	}
-	ds, _, err := w.h.Inbox(w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
-	if err != nil {
-		t.Fatal(err)
+	nieuw := sftpList(t, ln.Addr().String(), keyFile, "/iwmo/ophalen/nieuw")
+	if slices.Contains(nieuw, marked) {
+		t.Errorf("%s is still in ophalen/nieuw/ after marking it gelezen: %v", marked, nieuw)
 	}
-	if ds[0].GelezenAt.IsZero() || !ds[1].GelezenAt.IsZero() {
-		t.Errorf("the engine does not have exactly the first file gelezen: %+v", ds)
+	for _, d := range ds[1:] {
+		if !slices.Contains(nieuw, d.Name) {
+			t.Errorf("%s, not marked, left ophalen/nieuw/: %v", d.Name, nieuw)
+		}
+	}
+	if all := sftpList(t, ln.Addr().String(), keyFile, "/iwmo/ophalen"); !slices.Contains(all, marked) {
+		t.Errorf("%s is gone from ophalen/ after marking it gelezen: %v", marked, all)
 	}
 	tmux("send-keys", "-t", "portaal", "q")
 	screen("Connection to 127.0.0.1 closed.")
+}
+
+// sftpList logs in over SFTP with the key in keyFile, as a script would, and lists dir.
+func sftpList(t *testing.T, addr, keyFile, dir string) []string {
+	t.Helper()
+	pem, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{
+		User:            "gemeente",
+		Auth:            []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), // a host key made up by this test
+		Timeout:         30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	infos, err := client.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("ls %s: %v", dir, err)
+	}
+	var names []string
+	for _, fi := range infos {
+		if !fi.IsDir() {
+			names = append(names, fi.Name())
+		}
+	}
+	return names
 }
