@@ -1,0 +1,383 @@
+// Command loadgen puts a knooppunt server under the load of issue 6: many SFTP sessions that
+// upload ZIPs of envelopes while others download what is delivered. It seeds a data
+// directory with organisations and accounts, starts the real binary on it, runs the load,
+// and reports the time from close-of-upload to Afgeleverd (p50, p99), the server's memory
+// and CPU, and every error.
+//
+//	go build -o /tmp/knooppunt ./cmd/knooppunt
+//	go run ./cmd/loadgen --bin /tmp/knooppunt --data /tmp/lg
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+	"knooppunt/hostkeys"
+	"knooppunt/loadgen"
+	"knooppunt/sshserver"
+)
+
+type options struct {
+	bin, data, profile      string
+	uploaders, downloaders  int
+	zips, messages, payload int
+	recipients, workers     int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.bin, "bin", "", "knooppunt binary to run (go build -o … ./cmd/knooppunt)")
+	flag.StringVar(&o.data, "data", "", "data directory (created and seeded when empty)")
+	flag.StringVar(&o.profile, "cpuprofile", "", "run the server inside this process instead of --bin and write a CPU profile")
+	flag.IntVar(&o.workers, "workers", 0, "with --cpuprofile: the engine's workers (0: its default)")
+	flag.IntVar(&o.uploaders, "uploaders", 200, "concurrent upload sessions, one gemeente each")
+	flag.IntVar(&o.downloaders, "downloaders", 50, "concurrent download sessions, one aanbieder each")
+	flag.IntVar(&o.zips, "zips", 10, "ZIPs per upload session")
+	flag.IntVar(&o.messages, "messages", 100, "envelopes per ZIP")
+	flag.IntVar(&o.payload, "payload", 1500, "bytes of message per envelope")
+	flag.IntVar(&o.recipients, "recipients", 5, "aanbieders each gemeente sends to")
+	flag.Parse()
+	if o.data == "" || (o.bin == "" && o.profile == "") {
+		fmt.Fprintln(os.Stderr, "gebruik: loadgen --data DIR (--bin KNOOPPUNT | --cpuprofile BESTAND) [opties]")
+		flag.PrintDefaults()
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "fout:", err)
+		os.Exit(1)
+	}
+}
+
+// server is the hub under load: the real binary, or the same parts inside this process for
+// profiling.
+type server struct {
+	addr string
+	pid  int
+	stop func() error
+}
+
+func startServer(o options) (*server, error) {
+	if o.profile == "" {
+		s, err := loadgen.Start(o.bin, o.data)
+		if err != nil {
+			return nil, err
+		}
+		return &server{addr: s.Addr, pid: s.Pid(), stop: s.Stop}, nil
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hub, err := exchange.Open(exchange.Config{DataDir: o.data, Log: log, Workers: o.workers})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := hostkeys.Load(o.data)
+	if err != nil {
+		return nil, err
+	}
+	var signers []gossh.Signer
+	for _, k := range keys {
+		signers = append(signers, k.Signer)
+	}
+	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(o.profile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { hub.Run(ctx) })
+	wg.Go(func() { srv.Serve(ctx, ln) })
+	return &server{addr: ln.Addr().String(), pid: os.Getpid(), stop: func() error {
+		cancel()
+		wg.Wait()
+		pprof.StopCPUProfile()
+		f.Close()
+		return hub.Close()
+	}}, nil
+}
+
+type job struct {
+	gemeente loadgen.Account
+	to       []loadgen.Account
+}
+
+func run(o options) error {
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	setup, err := loadgen.Seed(o.data, o.uploaders, o.downloaders)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	fmt.Printf("opzet: %d gemeenten, %d aanbieders (%.1fs)\n", len(setup.Gemeenten), len(setup.Aanbieders), time.Since(t0).Seconds())
+
+	// Fixtures up front, so building them does not compete with the server for CPU.
+	expect := map[string]map[string]bool{} // aanbieder org -> refs it must receive
+	for _, a := range setup.Aanbieders {
+		expect[a.Org] = map[string]bool{}
+	}
+	zips := make([][][]byte, len(setup.Gemeenten))
+	payload := loadgen.Payload(o.payload)
+	total := 0
+	for gi, g := range setup.Gemeenten {
+		var to []loadgen.Account
+		for k := range o.recipients {
+			to = append(to, setup.Aanbieders[(gi*o.recipients+k)%len(setup.Aanbieders)])
+		}
+		for range o.zips {
+			envs := make([]loadgen.Envelope, o.messages)
+			for i := range envs {
+				envs[i] = loadgen.Envelope{Ref: loadgen.NewRef(), Ontvanger: to[i%len(to)].Org}
+				expect[envs[i].Ontvanger][envs[i].Ref] = true
+			}
+			zips[gi] = append(zips[gi], loadgen.BuildZip(g.Org, envs, payload))
+			total += len(envs)
+		}
+	}
+	fmt.Printf("fixtures: %d ZIPs, %d berichten\n", o.uploaders*o.zips, total)
+
+	srv, err := startServer(o)
+	if err != nil {
+		return err
+	}
+	before, _ := loadgen.ProcUsage(srv.pid)
+	var peakRSS atomic.Int64
+	sampleDone := make(chan struct{})
+	samplerStopped := make(chan struct{})
+	go func() {
+		defer close(samplerStopped)
+		for {
+			if u, err := loadgen.ProcUsage(srv.pid); err == nil && u.RSS > peakRSS.Load() {
+				peakRSS.Store(u.RSS)
+			}
+			select {
+			case <-sampleDone:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+
+	var errs errList
+	start := time.Now()
+	var wg sync.WaitGroup
+	var uploadsDone atomic.Int64
+	var uploadEnd atomic.Int64
+	for gi, g := range setup.Gemeenten {
+		wg.Go(func() {
+			c, err := loadgen.Dial(srv.addr, o.data, g)
+			if err != nil {
+				errs.add("inloggen %s: %v", g.Name, err)
+				return
+			}
+			defer c.Close()
+			for zi, data := range zips[gi] {
+				if err := c.Put("iwmo", fmt.Sprintf("last-%s-%02d.zip", g.Org, zi), data); err != nil {
+					errs.add("upload %s %d: %v", g.Name, zi, err)
+				}
+			}
+			if uploadsDone.Add(1) == int64(o.uploaders) && o.profile != "" {
+				writeHeap(o.profile + ".heap")
+			}
+			uploadEnd.Store(int64(time.Since(start)))
+		})
+	}
+	var received atomic.Int64
+	var downloaded, dlBytes atomic.Int64
+	for _, a := range setup.Aanbieders {
+		wg.Go(func() {
+			c, err := loadgen.Dial(srv.addr, o.data, a)
+			if err != nil {
+				errs.add("inloggen %s: %v", a.Name, err)
+				return
+			}
+			defer c.Close()
+			want := expect[a.Org]
+			got := map[string]int{}
+			done := map[string]bool{}
+			deadline := time.Now().Add(30 * time.Minute)
+			for len(got) < len(want) && time.Now().Before(deadline) {
+				fis, err := c.SFTP.ReadDir("/iwmo/ophalen")
+				if err != nil {
+					errs.add("lijst %s: %v", a.Name, err)
+					return
+				}
+				fresh := 0
+				for _, fi := range fis {
+					if fi.IsDir() || done[fi.Name()] {
+						continue
+					}
+					data, err := c.Get("/iwmo/ophalen/" + fi.Name())
+					if err != nil {
+						errs.add("download %s %s: %v", a.Name, fi.Name(), err)
+						continue
+					}
+					done[fi.Name()] = true
+					fresh++
+					downloaded.Add(1)
+					dlBytes.Add(int64(len(data)))
+					refs, err := loadgen.RefsInZip(data)
+					if err != nil {
+						errs.add("zip %s %s: %v", a.Name, fi.Name(), err)
+					}
+					for _, r := range refs {
+						got[r]++
+						if !want[r] {
+							errs.add("%s kreeg bericht %s dat niet voor haar is", a.Name, r)
+						} else if got[r] > 1 {
+							errs.add("%s kreeg bericht %s %d keer", a.Name, r, got[r])
+						}
+					}
+					received.Add(int64(len(refs)))
+				}
+				if fresh == 0 {
+					time.Sleep(250 * time.Millisecond)
+				}
+			}
+			if len(got) < len(want) {
+				errs.add("%s: %d van %d berichten ontvangen", a.Name, len(got), len(want))
+			}
+		})
+	}
+	progressDone := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-progressDone:
+				return
+			case <-time.After(5 * time.Second):
+				fmt.Printf("  %5.0fs: %d/%d uploadsessies klaar, %d/%d berichten opgehaald\n", time.Since(start).Seconds(), uploadsDone.Load(), o.uploaders, received.Load(), total)
+			}
+		}
+	}()
+	wg.Wait()
+	close(progressDone)
+	elapsed := time.Since(start)
+	close(sampleDone)
+	<-samplerStopped
+	after, _ := loadgen.ProcUsage(srv.pid)
+	if err := srv.stop(); err != nil {
+		errs.add("server stoppen: %v", err)
+	}
+
+	lat, statuses, err := latencies(o.data, setup)
+	if err != nil {
+		return err
+	}
+	cpu := after.CPU - before.CPU
+	fmt.Printf("\nresultaat (%d uploadsessies x %d ZIPs x %d berichten, %d downloadsessies)\n", o.uploaders, o.zips, o.messages, o.downloaders)
+	fmt.Printf("  duur: %.1fs (uploads klaar na %.1fs); %d afleverbestanden opgehaald (%.1f MB)\n", elapsed.Seconds(), time.Duration(uploadEnd.Load()).Seconds(), downloaded.Load(), float64(dlBytes.Load())/1e6)
+	fmt.Printf("  aanleveringen: %v\n", statuses)
+	if len(lat) > 0 {
+		fmt.Printf("  close-of-upload tot Afgeleverd: p50 %v, p99 %v, max %v\n", pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
+	}
+	fmt.Printf("  server: RSS piek %d MB (VmHWM %d MB), CPU %.1fs = %.2f kernen gemiddeld\n", peakRSS.Load()>>20, after.PeakRSS>>20, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds())
+	fmt.Printf("  fouten: %d\n", errs.n())
+	for _, e := range errs.first(20) {
+		fmt.Println("   ", e)
+	}
+	if errs.n() > 0 || statuses[exchange.Afgeleverd] != o.uploaders*o.zips {
+		return errors.New("niet alles verwerkt zonder fouten")
+	}
+	return nil
+}
+
+// latencies reads every upload of the run from the stopped server's store: the time from its
+// receipt (the client's close) to its end.
+func latencies(dir string, setup *loadgen.Setup) ([]time.Duration, map[exchange.UploadStatus]int, error) {
+	h, err := exchange.Open(exchange.Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Close()
+	var out []time.Duration
+	st := map[exchange.UploadStatus]int{}
+	for _, g := range setup.Gemeenten {
+		p, err := h.Authenticate(g.Name, g.Signer().PublicKey().Marshal(), "loadgen")
+		if err != nil {
+			return nil, nil, err
+		}
+		ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, u := range ups {
+			if !strings.HasPrefix(u.Name, "last-") {
+				continue
+			}
+			st[u.Status]++
+			if u.Status.Final() {
+				out = append(out, u.FinishedAt.Sub(u.ReceivedAt))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, st, nil
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p+99)/100 - 1
+	return sorted[max(i, 0)].Round(time.Millisecond)
+}
+
+type errList struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (e *errList) add(f string, a ...any) {
+	e.mu.Lock()
+	e.all = append(e.all, fmt.Sprintf(f, a...))
+	e.mu.Unlock()
+}
+
+func (e *errList) n() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.all)
+}
+
+func (e *errList) first(n int) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := append([]string(nil), e.all...)
+	sort.Strings(s)
+	return s[:min(n, len(s))]
+}
+
+// writeHeap saves a heap profile of this process (server and clients) at the end of the
+// uploads, when the server's memory peaks.
+func writeHeap(name string) {
+	f, err := os.Create(name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap-profiel:", err)
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("heap").WriteTo(f, 0)
+}
