@@ -34,8 +34,20 @@ type Config struct {
 	// AuthFailureWindow before it is refused for the rest of the window. 0 means 10.
 	MaxAuthFailures   int
 	AuthFailureWindow time.Duration // 0 means one minute
-	// IdleTimeout closes connections without traffic; 0 means never.
+	// MaxAccountFailures is how many failed logins one account name may have within
+	// AccountFailureWindow, from any address, before logins to it are refused for the rest
+	// of the window (also with the right key). 0 means 20.
+	MaxAccountFailures   int
+	AccountFailureWindow time.Duration // 0 means 15 minutes
+	// MaxConnsPerAddr caps the connections one source address may have open at once; 0
+	// means 64, negative means no cap.
+	MaxConnsPerAddr int
+	// IdleTimeout closes a connection whose sessions moved no data for this long, unless
+	// the server is still working for it; 0 means never. See guard.
 	IdleTimeout time.Duration
+	// MaxSession closes a connection older than this once no file is open over SFTP; 0
+	// means never.
+	MaxSession time.Duration
 	// ShutdownGrace is how long sessions may finish after the context ends before they are
 	// cut off; 0 means 5 seconds.
 	ShutdownGrace time.Duration
@@ -65,9 +77,12 @@ type Server struct {
 	log     *slog.Logger
 	srv     *ssh.Server
 	limiter *authLimiter
-	conns   sync.Map // remote address -> *connState, during the handshake
-	active  sync.WaitGroup
-	started time.Time
+	// accounts counts failed logins per account name; connLimit open connections per address.
+	accounts  *authLimiter
+	connLimit *connLimiter
+	conns     sync.Map // remote address -> *connState, during the handshake
+	active    sync.WaitGroup
+	started   time.Time
 }
 
 // connState follows one connection's authentication for the audit log and the limiter.
@@ -94,15 +109,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AuthFailureWindow <= 0 {
 		cfg.AuthFailureWindow = time.Minute
 	}
+	if cfg.MaxAccountFailures <= 0 {
+		cfg.MaxAccountFailures = defaultMaxAccountFailures
+	}
+	if cfg.AccountFailureWindow <= 0 {
+		cfg.AccountFailureWindow = defaultAccountFailureWindow
+	}
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = defaultMaxConnsPerAddr
+	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}
 	s := &Server{
-		cfg:     cfg,
-		hub:     cfg.Hub,
-		log:     cfg.Log,
-		limiter: newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
-		started: cfg.Hub.Now(),
+		cfg:       cfg,
+		hub:       cfg.Hub,
+		log:       cfg.Log,
+		limiter:   newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
+		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
+		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
+		started:   cfg.Hub.Now(),
 	}
 	signers := make([]ssh.Signer, 0, len(cfg.HostKeys))
 	for _, k := range cfg.HostKeys {
@@ -118,7 +144,6 @@ func New(cfg Config) (*Server, error) {
 		ConnectionFailedCallback: s.connFailed,
 		ConnectionCloseCallback:  s.connClosed,
 		HandshakeTimeout:         30 * time.Second,
-		IdleTimeout:              cfg.IdleTimeout,
 		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.track(s.handleSFTP)},
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
@@ -174,6 +199,9 @@ func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 		s.log.Debug("verbinding geweigerd: te veel mislukte aanmeldingen", "adres", conn.RemoteAddr().String())
 		return nil
 	}
+	if conn = s.admit(ctx, conn); conn == nil {
+		return nil
+	}
 	st := &connState{methods: map[string]bool{}}
 	ctx.SetValue(ctxKey{}, st)
 	s.conns.Store(conn.RemoteAddr().String(), st)
@@ -207,7 +235,7 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 // says whether the key could log in. The login itself is decided after the handshake, from
 // the key the client proved (see principal).
 func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	if s.limiter.blocked(hostOf(ctx.RemoteAddr())) {
+	if s.limiter.blocked(hostOf(ctx.RemoteAddr())) || s.accounts.blocked(ctx.User()) {
 		return false
 	}
 	return s.hub.KeyKnown(ctx.User(), key.Marshal())
@@ -235,6 +263,13 @@ func (s *Server) connFailed(conn net.Conn, err error) {
 		s.log.Warn("adres tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "adres", ip, "venster", s.cfg.AuthFailureWindow)
 		reason += "; adres tijdelijk geblokkeerd na te veel mislukte pogingen"
 	}
+	switch {
+	case s.accounts.fail(user):
+		s.log.Warn("account tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "account", user, "venster", s.cfg.AccountFailureWindow)
+		reason += "; account tijdelijk geblokkeerd na te veel mislukte pogingen"
+	case s.accounts.blocked(user):
+		reason = "account tijdelijk geblokkeerd na te veel mislukte pogingen; probeer het later opnieuw"
+	}
 	s.log.Info("aanmelding geweigerd", "account", user, "adres", conn.RemoteAddr().String(), "reden", reason)
 	s.hub.AuditAttempt(user, conn.RemoteAddr().String(), fmt.Sprintf("geweigerd: %s (%d pogingen)", reason, attempts))
 }
@@ -259,8 +294,13 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(exitDenied)
 		return
 	}
+	g := guardOf(sess)
+	sess, forget := g.watchSession(sess, false)
+	defer forget()
 	if cmd := sess.Command(); len(cmd) > 0 {
+		done := g.work()
 		code := s.runCommand(sess, p, cmd)
+		done()
 		sess.Exit(code)
 		return
 	}
@@ -288,6 +328,9 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 		return
 	}
 	fs := newMailbox(s.hub, p, s.log, s.started)
+	fs.guard = guardOf(sess)
+	sess, forget := fs.guard.watchSession(sess, true)
+	defer forget()
 	out := newBatchWriter(sess)
 	rs := sftp.NewRequestServer(sftpConn{Reader: sess, Writer: out, Closer: sess},
 		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs})

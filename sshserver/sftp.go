@@ -37,6 +37,7 @@ type mailbox struct {
 	p       *exchange.Principal
 	log     *slog.Logger
 	dirTime time.Time
+	guard   *guard // the connection's time-outs; nil-safe
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
@@ -177,12 +178,14 @@ func (m *mailbox) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 			rd.Close()
 			return nil, m.refuse("download", l.path, notFound(l.path))
 		}
+		m.guard.begin()
 		return &deliveryReader{m: m, l: l, r: rd, size: rd.Size()}, nil
 	case folderVerslagen:
 		_, b, err := m.hub.OpenReport(m.p, l.product, l.name)
 		if err != nil {
 			return nil, m.refuse("download", l.path, err)
 		}
+		m.guard.begin()
 		return &reportReader{m: m, l: l, Reader: bytes.NewReader(b)}, nil
 	}
 	return nil, m.refuse("download", l.path, denied("in aanleveren/ kunt u alleen bestanden plaatsen; uw bestanden voor ophalen staan in /%s/ophalen", l.product))
@@ -212,6 +215,7 @@ func (d *deliveryReader) ReadAt(b []byte, off int64) (int, error) {
 func (d *deliveryReader) TransferError(error) { d.failed.Store(true) }
 
 func (d *deliveryReader) Close() error {
+	defer d.m.guard.end()
 	d.r.Close()
 	complete := !d.failed.Load() && d.atEnd.Load() && d.read.Load() >= d.size
 	if !complete {
@@ -232,6 +236,7 @@ type reportReader struct {
 }
 
 func (r *reportReader) Close() error {
+	defer r.m.guard.end()
 	r.m.audit("download", r.l.path, nil)
 	return nil
 }
@@ -256,16 +261,26 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err != nil {
 		return nil, sftpErr(err) // StartUpload audits its refusals
 	}
-	return spoolWriter{s}, nil
+	m.guard.begin()
+	return spoolWriter{s, m.guard}, nil
 }
 
 // spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
 // file.
-type spoolWriter struct{ *exchange.Spool }
+type spoolWriter struct {
+	*exchange.Spool
+	g *guard
+}
 
 func (w spoolWriter) TransferError(err error) { w.Fail(err) }
 
-func (w spoolWriter) Close() error { return sftpErr(w.Spool.Close()) }
+// Close may take a while (fsync, recording the upload): the connection is busy meanwhile.
+func (w spoolWriter) Close() error {
+	done := w.g.work()
+	defer w.g.end()
+	defer done()
+	return sftpErr(w.Spool.Close())
+}
 
 // --- commands ---
 

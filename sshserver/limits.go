@@ -1,0 +1,224 @@
+package sshserver
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"charm.land/ssh"
+)
+
+// Defaults of the abuse limits in Config.
+const (
+	defaultMaxAccountFailures   = 20
+	defaultAccountFailureWindow = 15 * time.Minute
+	defaultMaxConnsPerAddr      = 64
+)
+
+// connLimiter caps the open connections per source address.
+type connLimiter struct {
+	mu    sync.Mutex
+	max   int // <= 0: no cap
+	addrs map[string]int
+}
+
+func newConnLimiter(max int) *connLimiter { return &connLimiter{max: max, addrs: map[string]int{}} }
+
+// take claims a slot for addr; false when addr already has max connections open.
+func (l *connLimiter) take(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.addrs[addr] >= l.max {
+		return false
+	}
+	l.addrs[addr]++
+	return true
+}
+
+func (l *connLimiter) release(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addrs[addr] <= 1 {
+		delete(l.addrs, addr)
+		return
+	}
+	l.addrs[addr]--
+}
+
+// guard follows one connection for the time-outs: when its sessions last moved data, how
+// many files it has open, how many operations the server is still working on for it.
+//
+// The idle time-out never cuts off a transfer in progress: a transfer moves data (the
+// client's read or write requests, the server's answers) and while the server works on
+// something slow for the client (closing a large upload, a long command) the connection
+// counts as busy. The maximum session time is checked only between transfers: with a file
+// open, the connection may run past it.
+type guard struct {
+	s        *Server
+	conn     net.Conn
+	addr     string
+	opened   time.Time
+	last     atomic.Int64 // unix nanoseconds of the last data on a session channel
+	open     atomic.Int32 // files open over SFTP
+	working  atomic.Int32 // operations the server is busy with
+	sessions sync.Map     // ssh.Session -> struct{}: told why the connection ends
+	closed   chan struct{}
+	once     sync.Once
+}
+
+// guardedConn is the connection the SSH server uses: closing it, whoever does, ends the
+// guard and frees the address's slot.
+type guardedConn struct {
+	net.Conn
+	g *guard
+}
+
+func (c *guardedConn) Close() error {
+	c.g.once.Do(func() {
+		close(c.g.closed)
+		c.g.s.connLimit.release(c.g.addr)
+	})
+	return c.Conn.Close()
+}
+
+type guardKey struct{}
+
+// admit claims a connection slot for conn's address and starts its guard; nil when the
+// address has too many connections open (it is told so in a line before the SSH version,
+// which RFC 4253 allows, and which `ssh -v` shows).
+func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
+	addr := hostOf(conn.RemoteAddr())
+	if !s.connLimit.take(addr) {
+		s.log.Warn("verbinding geweigerd: te veel gelijktijdige verbindingen", "adres", addr, "maximum", s.cfg.MaxConnsPerAddr)
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(conn, "knooppunt: te veel gelijktijdige verbindingen vanaf %s (ten hoogste %d); sluit andere sessies en probeer het opnieuw\r\n", addr, s.cfg.MaxConnsPerAddr)
+		return nil
+	}
+	g := &guard{s: s, conn: conn, addr: addr, opened: time.Now(), closed: make(chan struct{})}
+	g.touch()
+	ctx.SetValue(guardKey{}, g)
+	if s.cfg.IdleTimeout > 0 || s.cfg.MaxSession > 0 {
+		go g.watch()
+	}
+	return &guardedConn{Conn: conn, g: g}
+}
+
+func guardOf(sess ssh.Session) *guard {
+	g, _ := sess.Context().Value(guardKey{}).(*guard)
+	return g
+}
+
+func (g *guard) touch() {
+	if g != nil {
+		g.last.Store(time.Now().UnixNano())
+	}
+}
+
+// begin and end bracket a file open over SFTP; work brackets something the server is busy
+// with. All are nil-safe, for sessions without a guard.
+func (g *guard) begin() {
+	if g != nil {
+		g.open.Add(1)
+	}
+}
+
+func (g *guard) end() {
+	if g != nil {
+		g.open.Add(-1)
+		g.touch()
+	}
+}
+
+func (g *guard) work() func() {
+	if g == nil {
+		return func() {}
+	}
+	g.working.Add(1)
+	return func() {
+		g.working.Add(-1)
+		g.touch()
+	}
+}
+
+// watch closes the connection when it has been idle too long, or has passed its maximum
+// time between transfers. It stops when the connection closes.
+func (g *guard) watch() {
+	cfg := g.s.cfg
+	tick := time.Second
+	for _, d := range []time.Duration{cfg.IdleTimeout, cfg.MaxSession} {
+		if d > 0 {
+			tick = min(tick, max(d/4, 10*time.Millisecond))
+		}
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.closed:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		if g.working.Load() > 0 {
+			continue
+		}
+		idle := now.Sub(time.Unix(0, g.last.Load()))
+		switch {
+		case cfg.IdleTimeout > 0 && idle >= cfg.IdleTimeout:
+			g.cut(fmt.Sprintf("verbinding gesloten: %s geen activiteit (de grens is %s)", idle.Round(time.Second), cfg.IdleTimeout))
+			return
+		case cfg.MaxSession > 0 && now.Sub(g.opened) >= cfg.MaxSession && g.open.Load() == 0:
+			g.cut(fmt.Sprintf("verbinding gesloten: de sessie duurde langer dan %s; maak opnieuw verbinding", cfg.MaxSession))
+			return
+		}
+	}
+}
+
+// cut tells every session why and closes the connection.
+func (g *guard) cut(why string) {
+	g.s.log.Info(why, "adres", g.conn.RemoteAddr().String())
+	g.sessions.Range(func(k, _ any) bool {
+		sess := k.(ssh.Session)
+		sess.Stderr().Write([]byte("\r\nknooppunt: " + why + "\r\n"))
+		return true
+	})
+	g.conn.Close()
+}
+
+// watchSession wraps sess so that the data it moves counts as activity: both ways for SFTP
+// (requests and answers), only what the client sends for a terminal, whose screen may
+// redraw on its own.
+func (g *guard) watchSession(sess ssh.Session, answers bool) (ssh.Session, func()) {
+	if g == nil {
+		return sess, func() {}
+	}
+	g.sessions.Store(sess, struct{}{})
+	return &watchedSession{Session: sess, g: g, answers: answers}, func() { g.sessions.Delete(sess) }
+}
+
+type watchedSession struct {
+	ssh.Session
+	g       *guard
+	answers bool
+}
+
+func (w *watchedSession) Read(b []byte) (int, error) {
+	n, err := w.Session.Read(b)
+	if n > 0 {
+		w.g.touch()
+	}
+	return n, err
+}
+
+func (w *watchedSession) Write(b []byte) (int, error) {
+	n, err := w.Session.Write(b)
+	if n > 0 && w.answers {
+		w.g.touch()
+	}
+	return n, err
+}
+
+var _ io.ReadWriter = (*watchedSession)(nil)
