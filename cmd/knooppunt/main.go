@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "hostkeys":
 		return showHostKeys(args[1:], stdout, stderr)
+	case "audit":
+		return audit(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -59,7 +62,10 @@ func usage(w io.Writer) {
 
 Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
+           [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
   knooppunt hostkeys [--data DIR]
+  knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
+  knooppunt audit export [--data DIR] [--van REGEL]
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
@@ -68,6 +74,18 @@ Gebruik:
   --compat-libssh2
                biedt ook MAC's zonder etm aan (hmac-sha2-256/512), voor clients op libssh2
                ouder dan 1.11 zoals curl op Debian 12; alleen aanzetten als zo'n client moet
+  --quota      bytes per organisatie per dag in aanleveren/ (KNOOPPUNT_QUOTA, standaard 10GB;
+               0: geen quotum); het quotum begint om 00:00 Nederlandse tijd opnieuw
+  --max-conns  gelijktijdige verbindingen per adres (KNOOPPUNT_MAX_CONNS, standaard 64; 0: geen grens)
+  --idle-timeout
+               sluit een verbinding zonder activiteit na deze duur (KNOOPPUNT_IDLE_TIMEOUT,
+               standaard 30m; 0: nooit); een lopende overdracht wordt nooit afgebroken
+  --max-session
+               sluit een verbinding na deze duur, tussen twee overdrachten in
+               (KNOOPPUNT_MAX_SESSION, standaard 12h; 0: nooit)
+
+audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
+Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
 
 Organisaties en accounts beheert u op een draaiende server via SSH, bijvoorbeeld:
   ssh -p 2222 beheer@knooppunt help
@@ -85,6 +103,10 @@ type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
 	compatLibssh2          bool
+	quota                  int64 // bytes per organisation per day; -1: none
+	maxConns               int   // per address; -1: no cap
+	idleTimeout            time.Duration
+	maxSession             time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -96,11 +118,18 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
 	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "biedt ook hmac-sha2-256/512 zonder etm aan, voor clients op libssh2 ouder dan 1.11 (curl op Debian 12)")
+	quota := fs.String("quota", envOr("KNOOPPUNT_QUOTA", "10GB"), "bytes per organisatie per dag (KNOOPPUNT_QUOTA), 0: geen quotum")
+	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
+	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
+	maxSession := fs.String("max-session", envOr("KNOOPPUNT_MAX_SESSION", "12h"), "sluit een verbinding na deze duur tussen overdrachten (KNOOPPUNT_MAX_SESSION), 0: nooit")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
+	}
+	if err := parseLimits(&f, *quota, *maxConns, *idle, *maxSession); err != nil {
+		return f, err
 	}
 	if f.listen == "" {
 		f.listen = defaultListen
@@ -134,7 +163,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(f.data, f.listen, log)
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -172,6 +201,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
+		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession,
 		TUI: tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
 		ln.Close()
@@ -211,8 +241,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 
 // openHub opens the store; when a running server holds it, it says so and names the SSH
 // command to use instead.
-func openHub(data, listen string, log *slog.Logger) (*exchange.Hub, error) {
-	hub, err := exchange.Open(exchange.Config{DataDir: data, Log: log})
+func openHub(cfg exchange.Config, listen string) (*exchange.Hub, error) {
+	data := cfg.DataDir
+	hub, err := exchange.Open(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("de gegevensmap %s is in gebruik door een draaiende knooppunt-server; "+
 			"er kan er maar één tegelijk draaien. Beheer die server via SSH, bijvoorbeeld: ssh -p %s beheer@%s org list",
