@@ -90,9 +90,16 @@ done
 cp "$SHM/bench.zip" "$ROOT/osftp/get.zip"
 
 now() { date +%s.%N; }
+TICK=$(getconf CLK_TCK)
+# CPU seconds a server has used: the hub itself; sshd through its reaped per-connection
+# children (internal-sftp runs inside them).
+cpu_hub() { awk -v t="$TICK" '{ print ($14 + $15) / t }' "/proc/$HUB_PID/stat"; }
+cpu_ossh() { awk -v t="$TICK" '{ print ($16 + $17) / t }' "/proc/$SSHD_PID/stat"; }
 mbps() { awk -v b="$SIZE" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-best() { # command...: prints the best MB/s of REPS runs
-	local b=0 t0 t1 r
+best() { # server command...: prints the best MB/s of REPS runs and the server's CPU seconds per GB
+	local server=$1 b=0 t0 t1 r c0 c1
+	shift
+	c0=$("cpu_$server")
 	for _ in $(seq 1 "$REPS"); do
 		t0=$(now)
 		"$@"
@@ -100,7 +107,8 @@ best() { # command...: prints the best MB/s of REPS runs
 		r=$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 		b=$(awk -v a="$b" -v r="$r" 'BEGIN { print (r > a ? r : a) }')
 	done
-	echo "$b"
+	c1=$("cpu_$server")
+	echo "$b $(awk -v c0="$c0" -v c1="$c1" -v n="$REPS" -v s="$SIZE" 'BEGIN { printf "%.2f", (c1 - c0) / (n * s / 1e9) }')"
 }
 
 hub_put() {
@@ -118,13 +126,15 @@ ossh_get() { sftp_cmd root "$SSHD_PORT" "$1" <<<"get $ROOT/osftp/get.zip $SHM/ou
 hub_get aes128-gcm@openssh.com
 ossh_get aes128-gcm@openssh.com
 
-printf '%-32s %-4s %12s %12s %7s\n' cipher dir "knooppunt" "internal-sftp" ratio
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-30s %-4s %14s %14s %6s   %s\n' cipher dir "knooppunt" "internal-sftp" ratio "server-CPU s/GB (knooppunt, internal-sftp)"
 for c in $CIPHERS; do
 	for dir in put get; do
-		h=$(best "hub_$dir" "$c")
-		o=$(best "ossh_$dir" "$c")
-		printf '%-32s %-4s %9s MB/s %9s MB/s %7s\n' "$c" "$dir" "$h" "$o" "$(awk -v h="$h" -v o="$o" 'BEGIN { printf "%.2f", h / o }')"
+		read -r h hc < <(best hub "hub_$dir" "$c")
+		read -r o oc < <(best ossh "ossh_$dir" "$c")
+		printf '%-30s %-4s %9s MB/s %9s MB/s %6s   %s, %s\n' "$c" "$dir" "$h" "$o" "$(awk -v h="$h" -v o="$o" 'BEGIN { printf "%.2f", h / o }')" "$hc" "$oc"
 	done
 done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 sleep 3
 echo "knooppunt idle RSS: ${IDLE_RSS} MB na start, $(rss_mb "$HUB_PID") MB na de metingen (bestand: $((SIZE / 1000000)) MB)"
