@@ -62,7 +62,11 @@ func (h *Hub) routeLock(org string, product Product) (bool, string) {
 	if o, err := h.Org(actor); err == nil && o.Name != "" {
 		name = fmt.Sprintf("%s (%s)", o.Name, actor)
 	}
-	return true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, product)
+	pname := string(product)
+	if info, ok := h.cat.Product(product); ok {
+		pname = info.Name
+	}
+	return true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, pname)
 }
 
 // SetRoute changes one routing row. Only a productbeheerder of the organisation may. When a

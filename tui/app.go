@@ -322,7 +322,8 @@ func (a *App) statusView(w int) string {
 	c, st := a.c, a.c.Styles
 	switch {
 	case c.confirm != nil:
-		return ansi.Truncate(st.Warn.Render(c.confirm.prompt+" [j/n]"), w, "…")
+		// However long the question, the answer keys stay in view.
+		return st.Warn.Render(ansi.Truncate(c.confirm.prompt, max(w-6, 1), "…") + " [j/n]")
 	case c.status == "":
 		return ""
 	case c.statusOK:
@@ -331,28 +332,58 @@ func (a *App) statusView(w int) string {
 	return ansi.Truncate(st.Error.Render(c.status), w, "…")
 }
 
-func (a *App) frameKeys() []key.Binding {
-	k := a.c.Keys
-	return []key.Binding{k.NextTab, k.Help, k.Quit}
-}
-
+// footerView is the line of keys. The screen's own keys come first; `?` and `q` are always
+// there at the end, however narrow the terminal, so that the full help can be found. While
+// a form or text field has the keyboard, tab belongs to it and the frame's keys are left out.
 func (a *App) footerView(w int) string {
-	a.help.SetWidth(w)
-	var b []key.Binding
-	if s := a.active(); s != nil && !a.showHelp {
-		b = append(b, s.ShortHelp()...)
-	}
-	if a.c.confirm != nil {
-		b = []key.Binding{
+	k := a.c.Keys
+	s := a.active()
+	var own, frame []key.Binding
+	switch {
+	case a.c.confirm != nil:
+		own = []key.Binding{
 			key.NewBinding(key.WithKeys("j"), key.WithHelp("j", "ja")),
 			key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "nee")),
 		}
-	} else if a.showHelp {
-		b = []key.Binding{a.c.Keys.Back, a.c.Keys.Quit}
-	} else {
-		b = append(b, a.frameKeys()...)
+	case a.showHelp:
+		own = []key.Binding{k.Back, k.Quit}
+	case s != nil && s.Editing():
+		own = s.ShortHelp()
+	default:
+		if s != nil {
+			own = s.ShortHelp()
+		}
+		frame = []key.Binding{k.Help, k.Quit}
+		if len(a.tabs) > 1 && w >= 100 {
+			frame = append([]key.Binding{k.NextTab}, frame...)
+		}
 	}
-	return a.help.ShortHelpView(b)
+	a.help.SetWidth(0) // fitted here: help's own cut lets a line overflow when "…" does not fit
+	tail := a.help.ShortHelpView(frame)
+	sep := a.help.Styles.ShortSeparator.Render(a.help.ShortSeparator)
+	room := w
+	if tail != "" {
+		room -= lipgloss.Width(tail) + lipgloss.Width(sep)
+	}
+	ellipsis := " " + a.help.Styles.Ellipsis.Render(a.help.Ellipsis)
+	head := ""
+	for n := len(own); n > 0; n-- {
+		h := a.help.ShortHelpView(own[:n])
+		if n < len(own) {
+			h += ellipsis
+		}
+		if lipgloss.Width(h) <= room {
+			head = h
+			break
+		}
+	}
+	switch {
+	case head == "":
+		return ansi.Truncate(tail, w, "…")
+	case tail == "":
+		return head
+	}
+	return head + sep + tail
 }
 
 func (a *App) fullHelp() string {
@@ -361,8 +392,33 @@ func (a *App) fullHelp() string {
 	if s := a.active(); s != nil {
 		groups = append(groups, s.FullHelp()...)
 	}
-	a.help.SetWidth(a.c.Width)
-	return a.c.Styles.Title.Render("Alle toetsen") + "\n\n" + a.help.FullHelpView(groups)
+	// Columns that do not fit beside each other go below, so that no key is hidden on a
+	// narrow terminal.
+	a.help.SetWidth(0)
+	sep := a.help.Styles.FullSeparator.Render(a.help.FullSeparator)
+	var bands, band []string
+	used := 0
+	for _, g := range groups {
+		col := a.help.FullHelpView([][]key.Binding{g})
+		if col == "" {
+			continue
+		}
+		w := lipgloss.Width(col)
+		if len(band) > 0 && used+lipgloss.Width(sep)+w > a.c.Width {
+			bands = append(bands, lipgloss.JoinHorizontal(lipgloss.Top, band...))
+			band, used = nil, 0
+		}
+		if len(band) > 0 {
+			band = append(band, sep)
+			used += lipgloss.Width(sep)
+		}
+		band = append(band, col)
+		used += w
+	}
+	if len(band) > 0 {
+		bands = append(bands, lipgloss.JoinHorizontal(lipgloss.Top, band...))
+	}
+	return a.c.Styles.Title.Render("Alle toetsen") + "\n\n" + strings.Join(bands, "\n\n")
 }
 
 // Ask makes the frame ask prompt before run; done is shown when run succeeded.

@@ -159,7 +159,7 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 func (s *berichtenlog) askRestore() {
 	c, m := s.c, s.msg
 	if m.Status != exchange.MsgVerwijderd {
-		c.Fail(fmt.Errorf("alleen een verwijderd bericht kan terug naar ophalen; dit bericht is %s", m.Status))
+		c.Fail(fmt.Errorf("alleen een verwijderd bericht kan terug; dit bericht is %s", m.Status))
 		return
 	}
 	c.Ask(fmt.Sprintf("Bericht %s (%s) terugzetten in ophalen?", m.Referentie, m.Functie),
@@ -248,7 +248,7 @@ func (s *berichtenlog) View(width, height int) string {
 	var filter string
 	switch {
 	case s.typing:
-		s.input.SetWidth(width - 3)
+		s.input.SetWidth(max(width-3, 1))
 		filter = s.input.View()
 	case s.query != "":
 		filter = st.Label.Render("Filter: ") + s.query + st.Muted.Render("   (/ wijzigen, esc wissen)")
@@ -265,7 +265,7 @@ func (s *berichtenlog) View(width, height int) string {
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)
 	s.tbl.SetHeight(height - 3)
-	return title + "\n" + filter + "\n" + s.pg.view(st, "berichten", width) + "\n" + s.tbl.View()
+	return title + "\n" + filter + "\n" + s.pg.view(st, "bericht", "berichten", width) + "\n" + s.tbl.View()
 }
 
 func (s *berichtenlog) ShortHelp() []key.Binding {

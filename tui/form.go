@@ -38,6 +38,8 @@ type form struct {
 	button string
 	err    string
 	submit func(f *form) error // nil makes the form read-only
+	// changed runs after a choice changed, so that fields depending on it can follow.
+	changed func(f *form)
 }
 
 func (f *form) static(label, value string) *form {
@@ -166,6 +168,11 @@ func (f *form) update(msg tea.Msg) (closed bool, cmd tea.Cmd) {
 			cur.choice = (cur.choice + 1) % len(cur.options)
 		case "left", "h":
 			cur.choice = (cur.choice - 1 + len(cur.options)) % len(cur.options)
+		default:
+			return false, nil
+		}
+		if f.changed != nil {
+			f.changed(f)
 		}
 	case fieldCheck:
 		if km.String() == "space" || km.String() == "x" {

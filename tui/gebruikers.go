@@ -57,7 +57,11 @@ func (s *gebruikers) Reload() {
 				roles = append(roles, string(r))
 			}
 		}
-		trows[i] = table.Row{a.Name, a.Org, s.productList(a.Products), strings.Join(roles, ", "), status}
+		row := table.Row{a.Name}
+		if s.all() {
+			row = append(row, a.Org)
+		}
+		trows[i] = append(row, s.productList(a.Products), strings.Join(roles, ", "), status)
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(trows)
@@ -232,12 +236,17 @@ func (s *gebruikers) FullHelp() [][]key.Binding {
 	return [][]key.Binding{{k.Up, k.Down}, s.ShortHelp()}
 }
 
+// cols leaves out the organisation when every account shown is of the viewer's own.
 func (s *gebruikers) cols(width int) []table.Column {
-	return columns(width, 2,
-		table.Column{Title: "Naam", Width: 14},
-		table.Column{Title: "Organisatie", Width: 11},
+	cols := []table.Column{{Title: "Naam", Width: 14}}
+	if s.all() {
+		cols = append(cols, table.Column{Title: "Organisatie", Width: 11})
+	}
+	flex := len(cols)
+	cols = append(cols,
 		table.Column{Title: "Producten"},
 		table.Column{Title: "Rollen", Width: min(38, max(12, width/4))},
 		table.Column{Title: "Status", Width: 11},
 	)
+	return columns(width, flex, cols...)
 }

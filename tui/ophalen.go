@@ -141,7 +141,7 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		if gelezen {
-			c.Flash("%d bestand(en) gemarkeerd als gelezen; een gelezen bestand wordt na 168 uur verwijderd.", len(names))
+			c.Flash("%d bestand(en) gemarkeerd als gelezen; gelezen bestanden gaan na 168 uur weg.", len(names))
 		} else {
 			c.Flash("Markering gelezen verwijderd van %d bestand(en).", len(names))
 		}
@@ -151,7 +151,7 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 		if len(names) == 0 {
 			return nil
 		}
-		c.Ask(fmt.Sprintf("%d bestand(en) verwijderen uit ophalen? (60 dagen terug te vinden in de berichtenlog)", len(names)),
+		c.Ask(fmt.Sprintf("%d bestand(en) verwijderen uit ophalen? Herstellen kan 60 dagen.", len(names)),
 			fmt.Sprintf("%d bestand(en) verwijderd; herstellen kan via de Berichtenlog.", len(names)),
 			func() error {
 				if err := c.Hub.DeleteDeliveries(c.P, c.Product, names); err != nil {
@@ -208,7 +208,7 @@ func (s *ophalen) View(width, height int) string {
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)
 	s.tbl.SetHeight(max(height-3-cmdLines, 3))
-	return title + "\n" + s.pg.view(st, "bestanden", width) + "\n" + s.tbl.View() + "\n" + cmd
+	return title + "\n" + s.pg.view(st, "bestand", "bestanden", width) + "\n" + s.tbl.View() + "\n" + cmd
 }
 
 func (s *ophalen) ShortHelp() []key.Binding {

@@ -116,6 +116,12 @@ func (s *organisaties) samenForm(o exchange.Org) tea.Cmd {
 	f.choice("Product", names, names[0])
 	f.text("Uitgevoerd door", o.Samenwerking[exchange.Products[0]], "code van de organisatie; leeg beëindigt de samenwerking")
 	f.note = "De uitvoerende organisatie verstuurt en ontvangt de berichten van dit product namens " + o.Name + "."
+	// Choosing another product shows who runs that one now, so that saving never copies
+	// the first product's partner to it unseen.
+	f.changed = func(f *form) {
+		p := exchange.Products[slices.Index(names, f.value(0))]
+		f.fields[1].input.SetValue(o.Samenwerking[p])
+	}
 	code := o.Code
 	f.submit = func(f *form) error {
 		p := exchange.Products[slices.Index(names, f.value(0))]

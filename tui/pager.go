@@ -70,8 +70,9 @@ func (p *pager) handle(msg tea.KeyPressMsg, k KeyMap) bool {
 	return p.Page != before || p.PerPage != per
 }
 
-// view draws the navigation as the portal does: ← « 1 2 3 » → 10 | 100 | 500.
-func (p *pager) view(st Styles, noun string, width int) string {
+// view draws the navigation as the portal does: ← « 1 2 3 » → 10 | 100 | 500, and the total
+// counted in one (singular) or many.
+func (p *pager) view(st Styles, one, many string, width int) string {
 	var b strings.Builder
 	b.WriteString("← « ")
 	first, last := 0, p.TotalPages-1
@@ -106,6 +107,10 @@ func (p *pager) view(st Styles, noun string, width int) string {
 		} else {
 			b.WriteString(n)
 		}
+	}
+	noun := many
+	if p.total == 1 {
+		noun = one
 	}
 	fmt.Fprintf(&b, "   %d %s", p.total, noun)
 	return ansi.Truncate(b.String(), width, "…")
