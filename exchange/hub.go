@@ -53,6 +53,8 @@ type Hub struct {
 	auditMu sync.Mutex // serialises the audit chain's head
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
+
+	parsers sync.Pool // *EnvelopeParser: the checks of every upload reuse them
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process

@@ -118,7 +118,12 @@ func (c *checker) check(e Entry) verdict {
 		}
 		r = br
 	}
-	env, rej := ParseEnvelope(r)
+	ep, _ := c.h.parsers.Get().(*EnvelopeParser)
+	if ep == nil {
+		ep = new(EnvelopeParser)
+	}
+	env, rej := ep.Parse(r)
+	c.h.parsers.Put(ep)
 	if rej != nil {
 		v.fout = rej
 		return v

@@ -191,6 +191,13 @@ type Client struct {
 // Dial logs in as a over SSH, checking the server's host key against the data directory's,
 // and starts SFTP.
 func Dial(addr, dataDir string, a Account) (*Client, error) {
+	return DialFrom(addr, dataDir, a, nil)
+}
+
+// DialFrom is Dial from a given local address: each of many sessions can come from its own
+// loopback address (all of 127.0.0.0/8 is local on Linux), as organisations come from their
+// own hosts, so the server's cap on connections per address does not apply to them all.
+func DialFrom(addr, dataDir string, a Account, from net.IP) (*Client, error) {
 	keys, err := hostkeys.Read(dataDir)
 	if err != nil {
 		return nil, err
@@ -210,10 +217,20 @@ func Dial(addr, dataDir string, a Account) (*Client, error) {
 		},
 		Timeout: 30 * time.Second,
 	}
-	c, err := ssh.Dial("tcp", addr, cfg)
+	d := net.Dialer{Timeout: cfg.Timeout}
+	if from != nil {
+		d.LocalAddr = &net.TCPAddr{IP: from}
+	}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c := ssh.NewClient(cc, chans, reqs)
 	s, err := sftp.NewClient(c)
 	if err != nil {
 		c.Close()

@@ -190,7 +190,7 @@ func run(o options) error {
 	var uploadEnd atomic.Int64
 	for gi, g := range setup.Gemeenten {
 		wg.Go(func() {
-			c, err := loadgen.Dial(srv.addr, o.data, g)
+			c, err := loadgen.DialFrom(srv.addr, o.data, g, source(gi))
 			if err != nil {
 				errs.add("inloggen %s: %v", g.Name, err)
 				return
@@ -209,9 +209,9 @@ func run(o options) error {
 	}
 	var received atomic.Int64
 	var downloaded, dlBytes atomic.Int64
-	for _, a := range setup.Aanbieders {
+	for ai, a := range setup.Aanbieders {
 		wg.Go(func() {
-			c, err := loadgen.Dial(srv.addr, o.data, a)
+			c, err := loadgen.DialFrom(srv.addr, o.data, a, source(len(setup.Gemeenten)+ai))
 			if err != nil {
 				errs.add("inloggen %s: %v", a.Name, err)
 				return
@@ -381,3 +381,6 @@ func writeHeap(name string) {
 	defer f.Close()
 	pprof.Lookup("heap").WriteTo(f, 0)
 }
+
+// source is session i's own loopback address: organisations connect from their own hosts.
+func source(i int) net.IP { return net.IPv4(127, 1, byte(i/200), byte(i%200+1)) }
