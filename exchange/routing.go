@@ -122,8 +122,14 @@ func (c *checker) check(e Entry) verdict {
 	if ep == nil {
 		ep = new(EnvelopeParser)
 	}
-	env, rej := ep.Parse(r)
+	rr := &refusingReader{r: r}
+	env, rej := ep.Parse(rr)
 	c.h.parsers.Put(ep)
+	if rr.rej != nil {
+		// The entry broke a limit or failed its CRC while being read (IB904, KP004, IB901):
+		// that is the reason, not the XML that stopped short because of it.
+		rej = rr.rej
+	}
 	if rej != nil {
 		v.fout = rej
 		return v
@@ -137,6 +143,20 @@ func (c *checker) check(e Entry) verdict {
 	}
 	v.fout = c.rules(&v, env)
 	return v
+}
+
+// refusingReader keeps the *Rejection an entry's reader failed with.
+type refusingReader struct {
+	r   io.Reader
+	rej *Rejection
+}
+
+func (x *refusingReader) Read(p []byte) (int, error) {
+	n, err := x.r.Read(p)
+	if err != nil && x.rej == nil {
+		errors.As(err, &x.rej)
+	}
+	return n, err
 }
 
 func (c *checker) rules(v *verdict, env Envelope) *Rejection {
