@@ -184,6 +184,7 @@ func (h *Hub) StartUpload(p *Principal, product Product, name string, resume boo
 			s.replaces = old.Blob
 		}
 	}
+	h.spools.add(s.blob)
 	return s, nil
 }
 
@@ -298,6 +299,7 @@ func (s *Spool) Close() error {
 	s.once.Do(func() {
 		s.err = s.close()
 		s.settleQuota()
+		s.h.spools.done(s.blob)
 	})
 	return s.err
 }

@@ -55,6 +55,7 @@ type Hub struct {
 	gcKV    func(context.Context, time.Duration)
 
 	parsers sync.Pool // *EnvelopeParser: the checks of every upload reuse them
+	spools  openSpools
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process

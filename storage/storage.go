@@ -69,6 +69,8 @@ type Files interface {
 	Remove(name string) error
 	// Walk calls fn for every committed blob whose name starts with prefix.
 	Walk(prefix string, fn func(name string, size int64) error) error
+	// WalkUncommitted calls fn for every uncommitted blob whose name starts with prefix.
+	WalkUncommitted(prefix string, fn func(name string) error) error
 	// Free returns the bytes available to the store's file system.
 	Free() (uint64, error)
 }

@@ -1,0 +1,137 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// PendingBewaartijd is how long a staged or cut-off file may wait in aanleveren/ for its
+// rename or its `reput` before it is thrown away.
+const PendingBewaartijd = 7 * 24 * time.Hour
+
+// openSpools are the blobs of uploads being written right now. Until a spool's Close
+// returns, its blob may be referenced by nothing in the store yet, and the sweep must not
+// take it for litter.
+type openSpools struct {
+	mu    sync.Mutex
+	blobs map[string]int
+}
+
+func (o *openSpools) add(blob string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.blobs == nil {
+		o.blobs = map[string]int{}
+	}
+	o.blobs[blob]++
+}
+
+func (o *openSpools) done(blob string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.blobs[blob]--; o.blobs[blob] <= 0 {
+		delete(o.blobs, blob)
+	}
+}
+
+func (o *openSpools) has(blob string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.blobs[blob] > 0
+}
+
+// sweepAanleveren throws away pending files older than PendingBewaartijd, and bytes in
+// aanleveren/ that nothing points to: left by a crash between writing a file and recording
+// it, or by a pending record that was dropped.
+func (h *Hub) sweepAanleveren(now time.Time) error {
+	var expired []PendingFile
+	var expiredKeys [][]byte
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan([]byte(kPending), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
+			var f PendingFile
+			if err := json.Unmarshal(v, &f); err != nil {
+				return false, fmt.Errorf("wachtend bestand %s lezen: %w", k, err)
+			}
+			if now.Sub(f.ModTime) > PendingBewaartijd {
+				expired = append(expired, f)
+				expiredKeys = append(expiredKeys, append([]byte(nil), k...))
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for i, f := range expired {
+		if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(expiredKeys[i]) }); err != nil {
+			return fmt.Errorf("verlopen bestand in aanleveren/ opruimen: %w", err)
+		}
+		h.dropStaged(f.Blob)
+		h.log.Info("wachtend bestand in aanleveren/ verlopen", "naam", f.Name, "account", f.Account, "sinds", f.ModTime)
+		h.Audit(nil, "aanleveren opruimen", f.Name, fmt.Sprintf("na %s niet hernoemd of hervat: verwijderd", PendingBewaartijd))
+	}
+
+	// Candidates first, open spools checked next, references last: a spool records its
+	// blob before it stops counting as open, so a blob that is neither is litter.
+	var candidates []string
+	collect := func(name string) error {
+		if !h.spools.has(name) {
+			candidates = append(candidates, name)
+		}
+		return nil
+	}
+	if err := h.files.WalkUncommitted("aanleveren/", collect); err != nil {
+		return fmt.Errorf("aanleveren/ nalopen: %w", err)
+	}
+	if err := h.files.Walk("aanleveren/", func(name string, _ int64) error { return collect(name) }); err != nil {
+		return fmt.Errorf("aanleveren/ nalopen: %w", err)
+	}
+	if len(candidates) == 0 {
+		return nil
+	}
+	referenced := map[string]bool{}
+	err = h.kv.View(func(t storage.Txn) error {
+		err := t.Scan([]byte(kPending), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if err := json.Unmarshal(v, &f); err == nil {
+				referenced[f.Blob] = true
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		return t.Scan([]byte(kQueue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			v, err := t.Get(key(kUpload, k[len(kQueue):]))
+			if errors.Is(err, storage.ErrNotFound) {
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			var u Upload
+			if err := json.Unmarshal(v, &u); err == nil {
+				referenced[u.Blob] = true
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("aanleveren/ nalopen: %w", err)
+	}
+	for _, name := range candidates {
+		if referenced[name] {
+			continue
+		}
+		if err := h.files.Remove(name); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("los bestand %s opruimen: %w", name, err)
+		}
+		h.log.Warn("los bestand in aanleveren/ opgeruimd (van een onderbroken of afgebroken schrijfactie)", "blob", name)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package exchange
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"knooppunt/storage"
+)
+
+func TestSweepDropsPendingFilesAfterTheirWait(t *testing.T) {
+	h := acctWorld(t)
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	h.clock = clk
+	jan := acctAs(t, h, "jan")
+
+	staged, err := h.StartUpload(jan, IWmo, "oud.zip.filepart", false)
+	acctMust(t, err)
+	aanlWrite(t, staged, aanlData(4096))
+	acctMust(t, staged.Close())
+	clk.Add(PendingBewaartijd - time.Hour)
+	young, err := h.StartUpload(jan, IWmo, "jong.zip.part", false)
+	acctMust(t, err)
+	aanlWrite(t, young, aanlData(100))
+	acctMust(t, young.Close())
+
+	clk.Add(2 * time.Hour)
+	acctMust(t, h.sweepAanleveren(clk.Now()))
+
+	left, err := h.Pending(jan, IWmo)
+	acctMust(t, err)
+	if len(left) != 1 || left[0].Name != "jong.zip.part" {
+		t.Fatalf("pending after sweep: %+v, want only jong.zip.part", left)
+	}
+	if _, err := h.files.Append(staged.blob); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired staged bytes still there: %v", err)
+	}
+	if _, err := h.files.Append(young.blob); err != nil {
+		t.Fatalf("young staged bytes gone: %v", err)
+	}
+}
+
+func TestSweepRemovesLitterButNotOpenOrQueuedFiles(t *testing.T) {
+	h := acctWorld(t)
+	jan := acctAs(t, h, "jan")
+
+	// Bytes a crash left between writing and recording: committed and uncommitted.
+	for _, name := range []string{"aanleveren/9999/iwmo/dead01", "aanleveren/9999/iwmo/dead02"} {
+		w, err := h.files.Create(name)
+		acctMust(t, err)
+		_, err = w.Write([]byte("<x/>"))
+		acctMust(t, err)
+		if name[len(name)-1] == '1' {
+			acctMust(t, w.Commit())
+		} else {
+			acctMust(t, w.Keep())
+		}
+	}
+	// An upload being written right now, and one queued for processing.
+	open, err := h.StartUpload(jan, IWmo, "bezig.xml", false)
+	acctMust(t, err)
+	aanlWrite(t, open, aanlData(512))
+	queued, err := h.StartUpload(jan, IWmo, "wacht.xml", false)
+	acctMust(t, err)
+	aanlWrite(t, queued, aanlData(512))
+	acctMust(t, queued.Close())
+
+	acctMust(t, h.sweepAanleveren(h.Now()))
+
+	if _, err := h.files.Stat("aanleveren/9999/iwmo/dead01"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("committed litter kept: %v", err)
+	}
+	if _, err := h.files.Append("aanleveren/9999/iwmo/dead02"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("uncommitted litter kept: %v", err)
+	}
+	if _, err := h.files.Stat(queued.blob); err != nil {
+		t.Fatalf("queued upload's file removed: %v", err)
+	}
+	acctMust(t, open.Close())
+	us := aanlUploads(t, h, jan, IWmo)
+	if len(us) != 2 {
+		t.Fatalf("uploads after sweep: %d, want 2", len(us))
+	}
+	for _, u := range us {
+		if _, err := h.files.Stat(u.Blob); err != nil {
+			t.Fatalf("upload %s lost its file: %v", u.Name, err)
+		}
+	}
+}
