@@ -137,3 +137,29 @@ func TestFlowAddAccount(t *testing.T) {
 	keys("b", "j")
 	until(t, tm, "account blocked", func() bool { a, _ := w.h.Account("piet"); return a.Disabled })
 }
+
+// TestFlowSamenwerking sets a samenwerking for a second product: choosing the product shows
+// who runs that one, so the first product's partner is never copied to it unseen.
+func TestFlowSamenwerking(t *testing.T) {
+	w := newWorld(t)
+	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+		t.Fatal(err)
+	}
+	tm, keys := w.run("beheer")
+	keys("tab", "s", "space", "tab") // Ameland is the first row; iJw has no partner yet
+	tm.Type("9999")
+	keys("ctrl+s")
+	until(t, tm, "iJw run by 9999, iWmo unchanged", func() bool {
+		o, _ := w.h.Org("0060")
+		return o.Samenwerking[exchange.IJw] == "9999" && o.Samenwerking[exchange.IWmo] == "9999"
+	})
+	keys("s", "space", "tab")
+	for range 4 {
+		tm.Send(tea.KeyPressMsg{Code: tea.KeyBackspace})
+	}
+	keys("ctrl+s")
+	until(t, tm, "iJw ended", func() bool {
+		o, _ := w.h.Org("0060")
+		return o.Samenwerking[exchange.IJw] == "" && o.Samenwerking[exchange.IWmo] == "9999"
+	})
+}
