@@ -258,7 +258,7 @@ func (s *aanleveren) View(width, height int) string {
 	s.tbl.SetWidth(width)
 	s.tbl.SetHeight(height - 3)
 	foot := st.Muted.Render(fmt.Sprintf("%d geselecteerd · spatie selecteren · x verwijder geselecteerd · enter verslag", len(s.sel)))
-	return title + "\n" + s.pg.view(st, "aanleveringen", width) + "\n" + s.tbl.View() + "\n" + foot
+	return title + "\n" + s.pg.view(st, "aanlevering", "aanleveringen", width) + "\n" + s.tbl.View() + "\n" + foot
 }
 
 func (s *aanleveren) ShortHelp() []key.Binding {
