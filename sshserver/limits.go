@@ -177,14 +177,25 @@ func (g *guard) watch() {
 	}
 }
 
-// cut tells every session why and closes the connection.
+// cut tells every session why and closes the connection. A client that reads nothing can
+// block the message; it gets a second, then the connection closes anyway (which ends the
+// blocked write too).
 func (g *guard) cut(why string) {
 	g.s.log.Info(why, "adres", g.conn.RemoteAddr().String())
-	g.sessions.Range(func(k, _ any) bool {
-		sess := k.(ssh.Session)
-		sess.Stderr().Write([]byte("\r\nknooppunt: " + why + "\r\n"))
-		return true
-	})
+	told := make(chan struct{})
+	go func() {
+		defer close(told)
+		g.sessions.Range(func(k, _ any) bool {
+			k.(ssh.Session).Stderr().Write([]byte("\r\nknooppunt: " + why + "\r\n"))
+			return true
+		})
+	}()
+	t := time.NewTimer(time.Second)
+	select {
+	case <-told:
+	case <-t.C:
+	}
+	t.Stop()
 	g.conn.Close()
 }
 

@@ -263,7 +263,11 @@ func (s *Server) connFailed(conn net.Conn, err error) {
 		s.log.Warn("adres tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "adres", ip, "venster", s.cfg.AuthFailureWindow)
 		reason += "; adres tijdelijk geblokkeerd na te veel mislukte pogingen"
 	}
+	// Only accounts that exist are counted: a name that logs in nowhere cannot be locked
+	// out, and counting every name a scanner tries would let the table grow without end.
+	_, unknown := s.hub.Account(user)
 	switch {
+	case unknown != nil:
 	case s.accounts.fail(user):
 		s.log.Warn("account tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "account", user, "venster", s.cfg.AccountFailureWindow)
 		reason += "; account tijdelijk geblokkeerd na te veel mislukte pogingen"
