@@ -42,7 +42,7 @@ var listening = regexp.MustCompile(`msg="knooppunt luistert" adres=(\S+)`)
 // Start runs `knooppunt serve` on dataDir on a free loopback port and waits until it listens.
 func Start(bin, dataDir string) (*Server, error) {
 	s := &Server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--max-conns", "0") // every session comes from loopback
+	s.cmd = exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0")
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
