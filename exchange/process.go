@@ -396,18 +396,7 @@ func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string)
 			return err
 		}
 	}
-	for _, org := range orgs {
-		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), nil); err != nil {
-			return err
-		}
-		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
-			return err
-		}
-		if err := addCount(t, key(kLogCount, org, m.Product), 1); err != nil {
-			return err
-		}
-	}
-	return nil
+	return putLogEntries(t, m, orgs)
 }
 
 // orgs lists the organisations whose berichtenlog shows m.
@@ -488,16 +477,23 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided 
 	if !prog.Delivered {
 		sizes := make([]int64, len(groups))
 		errs := make([]error, len(groups))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 8)
+		// Up to 8 files are written at once, each writer with its own buffers for all the
+		// files it writes: one upload can have thousands of recipients.
+		todo := make(chan int, len(groups))
 		for i, msgs := range groups {
-			if len(msgs) == 0 {
-				continue
+			if len(msgs) > 0 {
+				todo <- i
 			}
+		}
+		close(todo)
+		var wg sync.WaitGroup
+		for range min(8, len(todo)) {
 			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				sizes[i], errs[i] = h.writeDelivery(dlvBlob(u.ID, i), u.ReceivedAt, msgs, sources)
+				bw := bufio.NewWriterSize(nil, 256<<10)
+				buf := make([]byte, 64<<10) // io.Copy would allocate one per entry
+				for i := range todo {
+					sizes[i], errs[i] = h.writeDelivery(dlvBlob(u.ID, i), u.ReceivedAt, groups[i], sources, bw, buf)
+				}
 			})
 		}
 		wg.Wait()
@@ -527,15 +523,16 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided 
 
 // writeDelivery writes one delivery ZIP with each envelope byte for byte as received: a ZIP
 // entry's compressed bytes are copied as they are, a plain .xml is stored.
-func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry) (int64, error) {
+// bw and buf are the caller's, reused from file to file.
+func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry, bw *bufio.Writer, buf []byte) (int64, error) {
 	w, err := h.files.Create(blob)
 	if err != nil {
 		return 0, mapNoSpace(err)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw.Reset(w)
+	defer bw.Reset(nil) // hold no file
 	zw := zip.NewWriter(bw)
 	names := map[string]int{}
-	buf := make([]byte, 64<<10) // one copy buffer for all entries: io.Copy would allocate one each
 	for _, m := range msgs {
 		src, ok := sources[m.Entry]
 		if !ok {

@@ -63,6 +63,7 @@ func usage(w io.Writer) {
 Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
+           [--memory-limit GROOTTE]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -83,6 +84,10 @@ Gebruik:
   --max-session
                sluit een verbinding na deze duur, tussen twee overdrachten in
                (KNOOPPUNT_MAX_SESSION, standaard 12h; 0: nooit)
+  --memory-limit
+               zachte geheugengrens van de Go-runtime (KNOOPPUNT_MEMORY_LIMIT, anders
+               GOMEMLIMIT, anders 110MiB; 0: geen grens); hoger zetten bij veel grote
+               aanleveringen tegelijk
 
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
@@ -107,6 +112,7 @@ type serveFlags struct {
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
 	maxSession             time.Duration
+	memoryLimit            memLimit
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -122,6 +128,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
 	maxSession := fs.String("max-session", envOr("KNOOPPUNT_MAX_SESSION", "12h"), "sluit een verbinding na deze duur tussen overdrachten (KNOOPPUNT_MAX_SESSION), 0: nooit")
+	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -129,6 +136,10 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
 	}
 	if err := parseLimits(&f, *quota, *maxConns, *idle, *maxSession); err != nil {
+		return f, err
+	}
+	var err error
+	if f.memoryLimit, err = parseMemoryLimit(*memoryLimit); err != nil {
 		return f, err
 	}
 	if f.listen == "" {
@@ -150,6 +161,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	f.memoryLimit.apply(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := runServer(ctx, f, stdout, log); err != nil {

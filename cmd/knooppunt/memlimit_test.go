@@ -1,0 +1,43 @@
+package main
+
+import (
+	"io"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestMemoryLimitFlag(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("KNOOPPUNT_MEMORY_LIMIT", "")
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want memLimit
+	}{
+		{nil, nil, memLimit{bytes: 110 << 20, from: "standaard"}},
+		{[]string{"--memory-limit", "512MB"}, nil, memLimit{bytes: 512 << 20, from: "--memory-limit"}},
+		{[]string{"--memory-limit", "2GiB"}, nil, memLimit{bytes: 2 << 30, from: "--memory-limit"}},
+		{[]string{"--memory-limit", "0"}, nil, memLimit{bytes: math.MaxInt64, from: "--memory-limit"}},
+		{nil, map[string]string{"KNOOPPUNT_MEMORY_LIMIT": "300 MiB"}, memLimit{bytes: 300 << 20, from: "--memory-limit"}},
+		// GOMEMLIMIT is honoured as the runtime applied it, unless the flag or our variable says otherwise.
+		{nil, map[string]string{"GOMEMLIMIT": "200MiB"}, memLimit{keep: true, from: "GOMEMLIMIT"}},
+		{[]string{"--memory-limit", "1GB"}, map[string]string{"GOMEMLIMIT": "200MiB"}, memLimit{bytes: 1 << 30, from: "--memory-limit"}},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		f, err := parseServe(c.args, io.Discard)
+		if err != nil || f.memoryLimit != c.want {
+			t.Errorf("%q %v: %+v, %v; want %+v", c.args, c.env, f.memoryLimit, err, c.want)
+		}
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
+	}
+	for _, bad := range []string{"veel", "-1MB", "12XB", "NaN"} {
+		if _, err := parseServe([]string{"--memory-limit", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
