@@ -1,9 +1,11 @@
 package exchange
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"knooppunt/storage"
@@ -45,76 +47,282 @@ func (f MessageFilter) match(m Message, org string) bool {
 		(f.Referentie == "" || f.Referentie == m.Referentie || f.Referentie == m.CrossRef)
 }
 
-// Messages lists the organisation's berichtenlog of product, newest first, with the total
-// that matches. It walks the time index backwards from f.To, so the newest page costs the
-// same whatever the log's length; only a narrowing filter reads further.
+// MessageCountCap is how far Messages counts the matches of a filtered berichtenlog. Past
+// it the count stops, as soon as the page is full, and the list says "at least".
+const MessageCountCap = 10_000
+
+// MessageList is one page of a berichtenlog with the number of entries that match. When
+// AtLeast is set counting stopped early: at least Total entries match, and there are more
+// (Total is MessageCountCap, or the end of the page when that lies further).
+type MessageList struct {
+	Messages []Message
+	Total    int
+	AtLeast  bool
+}
+
+// Messages lists the organisation's berichtenlog of product, newest first, with the number
+// that match; see MessageList, which also tells whether that number was cut off at
+// MessageCountCap (then it is a lower bound).
 func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Message, int, error) {
+	l, err := h.MessageList(p, product, f)
+	return l.Messages, l.Total, err
+}
+
+// MessageList lists the organisation's berichtenlog of product, newest first. It never reads
+// the whole log: a referentienummer goes straight to its index entries; otherwise it walks
+// the time index backwards from f.To and stops at f.From, matching the other fields against
+// the summary each index entry carries (logSummary) and reading only the messages of the
+// page. The count stops at MessageCountCap (or the page's end) unless f.Limit is 0 (all).
+func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
 	if err := mayUse(p, product); err != nil {
-		return nil, 0, err
+		return MessageList{}, err
 	}
-	org := p.Org.Code
+	var l MessageList
+	var err error
+	if f.Referentie != "" {
+		err = h.kv.View(func(t storage.Txn) error { return messagesByRef(t, p.Org.Code, product, f, &l) })
+	} else {
+		err = h.kv.View(func(t storage.Txn) error { return messagesByTime(t, p.Org.Code, product, f, &l) })
+	}
+	if err != nil {
+		return MessageList{}, fmt.Errorf("berichtenlog van %s lezen: %w", product, err)
+	}
+	return l, nil
+}
+
+// messagesByTime pages through the time index of org's log of product.
+func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	prefix := key(kLog, org, product, "")
-	opts := storage.ScanOptions{Reverse: true, KeysOnly: true}
+	opts := storage.ScanOptions{Reverse: true, KeysOnly: !f.narrows()}
 	if !f.To.IsZero() {
 		opts.Start = append(key(kLog, org, product, f.To), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 	}
 	counted := !f.narrows() && f.From.IsZero() && f.To.IsZero()
-	var out []Message
-	total := 0
-	err := h.kv.View(func(t storage.Txn) error {
-		if counted {
-			if v, err := t.Get(key(kLogCount, org, product)); err == nil {
-				total = int(binary.BigEndian.Uint64(v))
-			} else if !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
+	if counted {
+		v, err := t.Get(key(kLogCount, org, product))
+		if err == nil {
+			l.Total = int(binary.BigEndian.Uint64(v))
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
-		n := 0
-		err := t.Scan(prefix, opts, func(k, _ []byte) (bool, error) {
-			if len(k) < len(prefix)+16 {
+	}
+	// Count up to enough to know whether there is a next page, and at least to the cap.
+	enough := -1
+	if f.Limit > 0 {
+		enough = max(MessageCountCap, f.Offset+f.Limit)
+	}
+	n := 0
+	err := t.Scan(prefix, opts, func(k, v []byte) (bool, error) {
+		if len(k) < len(prefix)+16 {
+			return true, nil
+		}
+		if !f.From.IsZero() && int64(binary.BigEndian.Uint64(k[len(prefix):])) < f.From.UnixNano() {
+			return false, nil
+		}
+		in, stop := page(n, f.Offset, f.Limit)
+		if stop && (counted || n >= enough) {
+			l.AtLeast = !counted
+			return false, nil
+		}
+		if !in && !f.narrows() {
+			n++
+			return true, nil
+		}
+		id, err := idFromKey(k)
+		if err != nil {
+			return false, err
+		}
+		var m Message
+		have := false
+		if f.narrows() {
+			if len(v) == 0 {
+				// An entry without a summary: judge it by its message.
+				if err := getJSON(t, key(kMessage, id), &m); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return true, nil
+					}
+					return false, err
+				}
+				have = true
+				v = logSummary(m, org)
+			}
+			if !f.matchSummary(v) {
 				return true, nil
 			}
-			at := int64(binary.BigEndian.Uint64(k[len(prefix):]))
-			if !f.From.IsZero() && at < f.From.UnixNano() {
-				return false, nil
+		}
+		if in {
+			if !have {
+				if err := getJSON(t, key(kMessage, id), &m); err != nil {
+					if errors.Is(err, storage.ErrNotFound) {
+						return true, nil
+					}
+					return false, err
+				}
 			}
-			in, stop := page(n, f.Offset, f.Limit)
-			if stop && counted {
-				return false, nil
-			}
-			if !in && !f.narrows() {
-				n++
+			l.Messages = append(l.Messages, m)
+		}
+		n++
+		return true, nil
+	})
+	if !counted {
+		l.Total = n
+	}
+	return err
+}
+
+// messagesByRef finds the messages of org's log of product whose referentienummer or
+// crossRefnummer is f.Referentie through their index entries: a handful of messages, read
+// whole and matched against the rest of f.
+func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
+	var ids []uint64
+	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie, ""), key(kLogXRef, org, product, f.Referentie, "")} {
+		err := t.Scan(prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			if len(k) != len(prefix)+8 { // a longer referentienummer that starts with this one
 				return true, nil
 			}
 			id, err := idFromKey(k)
-			if err != nil {
-				return false, err
-			}
-			var m Message
-			if err := getJSON(t, key(kMessage, id), &m); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return true, nil
-				}
-				return false, err
-			}
-			if !f.match(m, org) {
-				return true, nil
-			}
-			if in {
-				out = append(out, m)
-			}
-			n++
-			return true, nil
+			ids = append(ids, id)
+			return err == nil, err
 		})
-		if !counted {
-			total = n
+		if err != nil {
+			return err
 		}
-		return err
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("berichtenlog van %s lezen: %w", product, err)
 	}
-	return out, total, nil
+	var all []Message
+	for _, id := range ids {
+		var m Message
+		if err := getJSON(t, key(kMessage, id), &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		if !f.From.IsZero() && m.ReceivedAt.Before(f.From) || !f.To.IsZero() && m.ReceivedAt.After(f.To) ||
+			!f.match(m, org) || slices.ContainsFunc(all, func(o Message) bool { return o.ID == m.ID }) {
+			continue
+		}
+		all = append(all, m)
+	}
+	// Newest first, as the time index orders them.
+	slices.SortFunc(all, func(a, b Message) int {
+		if c := b.ReceivedAt.Compare(a.ReceivedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	l.Total = len(all)
+	lo := min(f.Offset, len(all))
+	hi := len(all)
+	if f.Limit > 0 {
+		hi = min(lo+f.Limit, hi)
+	}
+	l.Messages = all[lo:hi]
+	return nil
+}
+
+// The summary of a message kept as the value of each of its berichtenlog index entries
+// (idx/log/<org>/<product>/<time>/<id>), as seen from that organisation: version, then
+// status, functie, direction and counterpart, each a uvarint length and its bytes. A filter
+// is matched against it without reading the message; every status change rewrites it in
+// the same transaction (putLogEntries, updateLogEntries).
+const summaryV1 = 1
+
+func logSummary(m Message, org string) []byte {
+	dir, cp := m.direction(org), m.counterpart(org)
+	b := make([]byte, 0, 5+len(m.Status)+len(m.Functie)+len(dir)+len(cp))
+	b = append(b, summaryV1)
+	for _, s := range []string{string(m.Status), m.Functie, dir, cp} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// matchSummary tells whether the summary v of an index entry matches f (its referentienummer
+// aside); a summary it cannot read does not match.
+func (f MessageFilter) matchSummary(v []byte) bool {
+	if len(v) == 0 || v[0] != summaryV1 {
+		return false
+	}
+	v = v[1:]
+	for _, want := range [...]string{f.Status, f.Functie, f.Direction, f.Counterpart} {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || uint64(len(v)-w) < n {
+			return false
+		}
+		if want != "" && string(v[w:w+int(n)]) != want {
+			return false
+		}
+		v = v[w+int(n):]
+	}
+	return true
+}
+
+// logOrgs lists the organisations whose berichtenlog has an entry for m: a refused message
+// only the uploader's.
+func (m Message) logOrgs() []string {
+	if m.Status == MsgAfgekeurd {
+		return []string{m.Uploader}
+	}
+	return m.orgs()
+}
+
+// putLogEntries adds m to the berichtenlog of each of orgs: its time index entry with the
+// summary, its referentienummer (and crossRefnummer) entries and the log's count.
+func putLogEntries(t storage.Txn, m Message, orgs []string) error {
+	for _, org := range orgs {
+		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), logSummary(m, org)); err != nil {
+			return err
+		}
+		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
+			return err
+		}
+		if m.CrossRef != "" {
+			if err := t.Set(key(kLogXRef, org, m.Product, m.CrossRef, m.ID), nil); err != nil {
+				return err
+			}
+		}
+		if err := addCount(t, key(kLogCount, org, m.Product), 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// updateLogEntries rewrites the summary of m's existing berichtenlog entries after its
+// status changed; it never adds an entry.
+func updateLogEntries(t storage.Txn, m Message) error {
+	for _, org := range m.logOrgs() {
+		k := key(kLog, org, m.Product, m.ReceivedAt, m.ID)
+		if _, err := t.Get(k); errors.Is(err, storage.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := t.Set(k, logSummary(m, org)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteLogEntries removes m from every berichtenlog it is in, with its count.
+func deleteLogEntries(t storage.Txn, m Message) error {
+	for _, org := range m.logOrgs() {
+		ks := [][]byte{key(kLog, org, m.Product, m.ReceivedAt, m.ID), key(kRecvRef, org, m.Product, m.Referentie, m.ID)}
+		if m.CrossRef != "" {
+			ks = append(ks, key(kLogXRef, org, m.Product, m.CrossRef, m.ID))
+		}
+		for _, k := range ks {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := addCount(t, key(kLogCount, org, m.Product), -1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Message returns one message of the caller's berichtenlog.

@@ -223,6 +223,9 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 		if err := setJSON(t, key(kMessage, id), m); err != nil {
 			return err
 		}
+		if err := updateLogEntries(t, m); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -157,25 +157,15 @@ func (h *Hub) purgeUpload(id uint64) error {
 				if m.DeliveryID != 0 {
 					deliveries[m.DeliveryID] = true
 				}
-				orgs := m.orgs()
-				if m.Status == MsgAfgekeurd {
-					orgs = []string{m.Uploader}
-				} else if m.Referentie != "" {
+				if m.Status != MsgAfgekeurd && m.Referentie != "" {
 					if v, err := t.Get(key(kRef, m.Zender, m.Referentie)); err == nil && beUint(v) == m.ID {
 						if err := t.Delete(key(kRef, m.Zender, m.Referentie)); err != nil {
 							return err
 						}
 					}
 				}
-				for _, org := range orgs {
-					for _, k := range [][]byte{key(kLog, org, m.Product, m.ReceivedAt, m.ID), key(kRecvRef, org, m.Product, m.Referentie, m.ID)} {
-						if err := t.Delete(k); err != nil {
-							return err
-						}
-					}
-					if err := addCount(t, key(kLogCount, org, m.Product), -1); err != nil {
-						return err
-					}
+				if err := deleteLogEntries(t, m); err != nil {
+					return err
 				}
 				if err := t.Delete(key(kMessage, m.ID)); err != nil {
 					return err
