@@ -13,6 +13,8 @@ import (
 	"slices"
 
 	"golang.org/x/crypto/ssh"
+
+	"knooppunt/storage"
 )
 
 // DemoAccount is one account SeedDemo made or found, with the private key to log in with.
@@ -110,11 +112,11 @@ func demoKey(path, account string) (string, error) {
 		return "", fmt.Errorf("demosleutel opslaan: %w", err)
 	}
 	line := authorizedLine(sshPub, account)
-	if err := writeDemoFile(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+	if err := storage.WriteFile(path+".pub", []byte(line+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	// The private half last: its presence is what marks the pair as complete.
-	if err := writeDemoFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := storage.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		return "", err
 	}
 	return line, nil
@@ -147,34 +149,4 @@ func demoKeyOn(path string, a Account) bool {
 		pk, _, err := parseKey(line)
 		return err == nil && bytes.Equal(pk.Marshal(), want)
 	})
-}
-
-// writeDemoFile writes through a temporary file and a rename, so that a crash never leaves
-// half a key behind.
-func writeDemoFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("%s schrijven: %w", path, err)
-	}
-	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/storage"
 )
 
 // RSABits is the size of the RSA host key, kept for old clients that know no ed25519.
@@ -102,7 +104,7 @@ func loadOrCreate(path string, s spec) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("hostsleutel %s opslaan: %w", s.typ, err)
 	}
-	if err := writeFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := storage.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		return Key{}, err
 	}
 	signer, err := gossh.NewSignerFromSigner(priv)
@@ -110,7 +112,7 @@ func loadOrCreate(path string, s spec) (Key, error) {
 		return Key{}, err
 	}
 	pub := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment + "\n"
-	if err := writeFile(path+".pub", []byte(pub), 0o644); err != nil {
+	if err := storage.WriteFile(path+".pub", []byte(pub), 0o644); err != nil {
 		return Key{}, err
 	}
 	return read(path, s)
@@ -149,37 +151,4 @@ func read(path string, s spec) (Key, error) {
 		}
 	}
 	return Key{Signer: signer, Path: path, Type: s.typ, Bits: bits}, nil
-}
-
-// writeFile writes atomically and durably: a crash leaves either no key or a whole one.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("hostsleutel %s opslaan: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
