@@ -69,10 +69,12 @@ func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Messag
 }
 
 // MessageList lists the organisation's berichtenlog of product, newest first. It never reads
-// the whole log: a referentienummer goes straight to its index entries; otherwise it walks
-// the time index backwards from f.To and stops at f.From, matching the other fields against
-// the summary each index entry carries (logSummary) and reading only the messages of the
-// page. The count stops at MessageCountCap (or the page's end) unless f.Limit is 0 (all).
+// the whole log: a referentienummer goes straight to its index entries; otherwise it walks a
+// time-ordered index backwards from f.To and stops at f.From: without a filter the log's
+// own, else the value index (idx/logv) of the filter's field value with the fewest entries,
+// matching the other fields against the summary its entries carry (logSummary). Only the
+// messages of the page are read. The count stops at MessageCountCap (or the page's end)
+// unless f.Limit is 0 (all).
 func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
 	if err := mayUse(p, product); err != nil {
 		return MessageList{}, err
@@ -90,13 +92,38 @@ func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (Messa
 	return l, nil
 }
 
-// messagesByTime pages through the time index of org's log of product.
+// messagesByTime pages through a time-ordered index of org's log of product.
 func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	prefix := key(kLog, org, product, "")
-	opts := storage.ScanOptions{Reverse: true, KeysOnly: !f.narrows()}
-	if !f.To.IsZero() {
-		opts.Start = append(key(kLog, org, product, f.To), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	start := func(prefix []byte) []byte {
+		if f.To.IsZero() {
+			return nil
+		}
+		return append(append(slices.Clip(prefix), timeKey(f.To)...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 	}
+	if vs := f.values(); len(vs) > 0 {
+		// Walk the index of the field value with the fewest entries in the date range:
+		// each is counted, keys only, up to probeLimit.
+		fewest := -1
+		for _, v := range vs {
+			vp := key(kLogV, org, product, v, "")
+			n := 0
+			err := t.Scan(vp, storage.ScanOptions{Reverse: true, KeysOnly: true, Start: start(vp)}, func(k, _ []byte) (bool, error) {
+				if len(k) >= len(vp)+8 && !f.From.IsZero() && int64(binary.BigEndian.Uint64(k[len(vp):])) < f.From.UnixNano() {
+					return false, nil
+				}
+				n++
+				return n < probeLimit, nil
+			})
+			if err != nil {
+				return err
+			}
+			if fewest < 0 || n < fewest {
+				fewest, prefix = n, vp
+			}
+		}
+	}
+	opts := storage.ScanOptions{Reverse: true, KeysOnly: !f.narrows(), Start: start(prefix)}
 	counted := !f.narrows() && f.From.IsZero() && f.To.IsZero()
 	if counted {
 		v, err := t.Get(key(kLogCount, org, product))
@@ -220,11 +247,11 @@ func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, 
 	return nil
 }
 
-// The summary of a message kept as the value of each of its berichtenlog index entries
-// (idx/log/<org>/<product>/<time>/<id>), as seen from that organisation: version, then
-// status, functie, direction and counterpart, each a uvarint length and its bytes. A filter
-// is matched against it without reading the message; every status change rewrites it in
-// the same transaction (putLogEntries, updateLogEntries).
+// The summary of a message kept as the value of each of its value-index entries (idx/logv),
+// as seen from that organisation: version, then status, functie, direction and
+// counterpart, each a uvarint length and its bytes. A filter is matched against it without
+// reading the message; every status change rewrites it in the same transaction
+// (putLogEntries, updateLogEntries).
 const summaryV1 = 1
 
 func logSummary(m Message, org string) []byte {
@@ -246,6 +273,8 @@ func (f MessageFilter) matchSummary(v []byte) bool {
 	}
 	v = v[1:]
 	for _, want := range [...]string{f.Status, f.Functie, f.Direction, f.Counterpart} {
+		// Every field is compared, also the one whose index the entry is in: cheap, and it
+		// makes a stray entry harmless.
 		n, w := binary.Uvarint(v)
 		if w <= 0 || uint64(len(v)-w) < n {
 			return false
@@ -256,6 +285,34 @@ func (f MessageFilter) matchSummary(v []byte) bool {
 		v = v[w+int(n):]
 	}
 	return true
+}
+
+// Value indexes: idx/logv/<org>/<product>/<field letter><value>/<time>/<id> -> summary, one
+// per filterable field of each berichtenlog entry. A filter walks the index of its rarest
+// value: each of its values' entries are counted up to probeLimit, and the fewest win.
+const probeLimit = 2000
+
+const (
+	vStatus    = "s"
+	vFunctie   = "f"
+	vDirection = "r"
+	vPartij    = "p"
+)
+
+// values are the value-index names of the fields f narrows on.
+func (f MessageFilter) values() []string {
+	var out []string
+	for _, fv := range [...][2]string{{vStatus, f.Status}, {vFunctie, f.Functie}, {vDirection, f.Direction}, {vPartij, f.Counterpart}} {
+		if fv[1] != "" {
+			out = append(out, fv[0]+fv[1])
+		}
+	}
+	return out
+}
+
+// logValues are the value-index names of m in org's log.
+func logValues(m Message, org string) [4]string {
+	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.direction(org), vPartij + m.counterpart(org)}
 }
 
 // logOrgs lists the organisations whose berichtenlog has an entry for m: a refused message
@@ -271,8 +328,14 @@ func (m Message) logOrgs() []string {
 // summary, its referentienummer (and crossRefnummer) entries and the log's count.
 func putLogEntries(t storage.Txn, m Message, orgs []string) error {
 	for _, org := range orgs {
-		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), logSummary(m, org)); err != nil {
+		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), nil); err != nil {
 			return err
+		}
+		sum := logSummary(m, org)
+		for _, v := range logValues(m, org) {
+			if err := t.Set(key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID), sum); err != nil {
+				return err
+			}
 		}
 		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
 			return err
@@ -289,18 +352,23 @@ func putLogEntries(t storage.Txn, m Message, orgs []string) error {
 	return nil
 }
 
-// updateLogEntries rewrites the summary of m's existing berichtenlog entries after its
-// status changed; it never adds an entry.
-func updateLogEntries(t storage.Txn, m Message) error {
-	for _, org := range m.logOrgs() {
-		k := key(kLog, org, m.Product, m.ReceivedAt, m.ID)
-		if _, err := t.Get(k); errors.Is(err, storage.ErrNotFound) {
+// updateLogEntries moves m's existing berichtenlog entries from the status of old (the
+// message before the change) to its own, with new summaries; it never adds an entry to a log.
+func updateLogEntries(t storage.Txn, old, m Message) error {
+	for _, org := range old.logOrgs() {
+		if _, err := t.Get(key(kLog, org, m.Product, m.ReceivedAt, m.ID)); errors.Is(err, storage.ErrNotFound) {
 			continue
 		} else if err != nil {
 			return err
 		}
-		if err := t.Set(k, logSummary(m, org)); err != nil {
+		if err := t.Delete(key(kLogV, org, m.Product, vStatus+string(old.Status), m.ReceivedAt, m.ID)); err != nil {
 			return err
+		}
+		sum := logSummary(m, org)
+		for _, v := range logValues(m, org) {
+			if err := t.Set(key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID), sum); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -312,6 +380,9 @@ func deleteLogEntries(t storage.Txn, m Message) error {
 		ks := [][]byte{key(kLog, org, m.Product, m.ReceivedAt, m.ID), key(kRecvRef, org, m.Product, m.Referentie, m.ID)}
 		if m.CrossRef != "" {
 			ks = append(ks, key(kLogXRef, org, m.Product, m.CrossRef, m.ID))
+		}
+		for _, v := range logValues(m, org) {
+			ks = append(ks, key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID))
 		}
 		for _, k := range ks {
 			if err := t.Delete(k); err != nil {

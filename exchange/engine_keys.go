@@ -10,4 +10,5 @@ const (
 	kExpire   = "idx/exp/"   // idx/exp/<received>/<upload>: purge 60 days after arrival
 	kLogCount = "cnt/log/"   // cnt/log/<org>/<product>: entries in a berichtenlog, for its total
 	kLogXRef  = "idx/lxref/" // idx/lxref/<org>/<product>/<crossRefnummer>/<message id>: berichtenlog filter
+	kLogV     = "idx/logv/"  // idx/logv/<org>/<product>/<field><value>/<time>/<message id> -> summary: berichtenlog filter
 )

@@ -215,6 +215,7 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 		if onlyIf != "" && m.Status != onlyIf {
 			continue
 		}
+		old := m
 		m.History = append(m.History, ev)
 		m.Status = ev.Status
 		if ev.Status == MsgOngelezen {
@@ -223,7 +224,7 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 		if err := setJSON(t, key(kMessage, id), m); err != nil {
 			return err
 		}
-		if err := updateLogEntries(t, m); err != nil {
+		if err := updateLogEntries(t, old, m); err != nil {
 			return err
 		}
 	}

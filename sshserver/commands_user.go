@@ -696,17 +696,22 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 		return err
 	}
 	var all []exchange.Message
-	shown, total := 0, 0
+	shown, total, atLeast := 0, 0, false
 	for _, p := range products {
-		ms, n, err := c.hub.Messages(c.p, p, f)
+		l, err := c.hub.MessageList(c.p, p, f)
 		if err != nil {
 			return err
 		}
-		all = append(all, ms...)
-		shown, total = shown+len(ms), total+n
+		all = append(all, l.Messages...)
+		shown, total, atLeast = shown+len(l.Messages), total+l.Total, atLeast || l.AtLeast
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Message) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
-	c.more(shown, total, "berichten")
+	if atLeast && c.errOut != nil {
+		// The hub stopped counting (exchange.MessageCountCap).
+		fmt.Fprintf(c.errOut, "let op: %d van meer dan %d berichten getoond; gebruik --aantal 0 voor alles\n", shown, total)
+	} else {
+		c.more(shown, total, "berichten")
+	}
 	out := make([]messageJSON, 0, len(all))
 	for _, m := range all {
 		out = append(out, c.messageOf(m))

@@ -48,14 +48,14 @@ func (s *berichtenlog) Reload() {
 	for {
 		f := s.filter
 		f.Limit, f.Offset = s.pg.PerPage, s.pg.offset()
-		rows, total, err := c.Hub.Messages(c.P, c.Product, f)
+		l, err := c.Hub.MessageList(c.P, c.Product, f)
 		if err != nil {
 			c.Fail(err)
 			s.rows = nil
 			break
 		}
-		s.rows = rows
-		if !s.pg.setTotal(total) {
+		s.rows = l.Messages
+		if !s.pg.setCount(l.Total, l.AtLeast) {
 			break
 		}
 	}

@@ -154,14 +154,14 @@ func (f *fakeHub) DeleteDeliveries(p *exchange.Principal, product exchange.Produ
 	}
 	return nil
 }
-func (f *fakeHub) Messages(p *exchange.Principal, product exchange.Product, mf exchange.MessageFilter) ([]exchange.Message, int, error) {
+func (f *fakeHub) MessageList(p *exchange.Principal, product exchange.Product, mf exchange.MessageFilter) (exchange.MessageList, error) {
 	var all []exchange.Message
 	for _, m := range f.messages {
 		if m.Product == product && (mf.Functie == "" || m.Functie == mf.Functie) {
 			all = append(all, m)
 		}
 	}
-	return pageOf(all, mf.Limit, mf.Offset), len(all), nil
+	return exchange.MessageList{Messages: pageOf(all, mf.Limit, mf.Offset), Total: len(all)}, nil
 }
 func (f *fakeHub) Message(p *exchange.Principal, id uint64) (exchange.Message, error) {
 	for _, m := range f.messages {

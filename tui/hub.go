@@ -34,7 +34,7 @@ type Hub interface {
 	Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error)
 	SetGelezen(p *exchange.Principal, product exchange.Product, names []string, gelezen bool) error
 	DeleteDeliveries(p *exchange.Principal, product exchange.Product, names []string) error
-	Messages(p *exchange.Principal, product exchange.Product, f exchange.MessageFilter) ([]exchange.Message, int, error)
+	MessageList(p *exchange.Principal, product exchange.Product, f exchange.MessageFilter) (exchange.MessageList, error)
 	Message(p *exchange.Principal, id uint64) (exchange.Message, error)
 	Restore(p *exchange.Principal, product exchange.Product, referentie string) error
 	Routes(p *exchange.Principal, product exchange.Product) ([]exchange.RouteView, error)

@@ -20,6 +20,7 @@ var pageSizes = []int{10, 100, 500}
 type pager struct {
 	paginator.Model
 	total int
+	more  bool // total is a lower bound: the exchange stopped counting
 }
 
 func newPager() pager {
@@ -31,7 +32,16 @@ func (p *pager) offset() int { return p.Page * p.PerPage }
 // setTotal records the number of items the exchange reported, and tells whether the current
 // page lies past the end (items were removed) and was moved back.
 func (p *pager) setTotal(n int) (moved bool) {
-	p.total = n
+	return p.setCount(n, false)
+}
+
+// setCount is setTotal for a count that may be a lower bound (more): then one page more is
+// offered than the count fills, and the view shows "10.000+".
+func (p *pager) setCount(n int, more bool) (moved bool) {
+	p.total, p.more = n, more
+	if more {
+		n++
+	}
 	p.SetTotalPages(n)
 	if p.TotalPages == 0 {
 		p.TotalPages = 1
@@ -109,10 +119,14 @@ func (p *pager) view(st Styles, one, many string, width int) string {
 		}
 	}
 	noun := many
-	if p.total == 1 {
+	if p.total == 1 && !p.more {
 		noun = one
 	}
-	fmt.Fprintf(&b, "   %d %s", p.total, noun)
+	if p.more {
+		fmt.Fprintf(&b, "   %s+ %s", thousands(p.total), noun)
+	} else {
+		fmt.Fprintf(&b, "   %d %s", p.total, noun)
+	}
 	return ansi.Truncate(b.String(), width, "…")
 }
 
@@ -152,4 +166,13 @@ func mark(selected bool) string {
 		return "[x]"
 	}
 	return "[ ]"
+}
+
+// thousands writes n with Dutch thousands separators: 10.000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "." + s[i:]
+	}
+	return s
 }
