@@ -70,7 +70,10 @@ func (h *Hub) appendAudit(e AuditEntry) {
 	h.auditMu.Lock()
 	defer h.auditMu.Unlock()
 	e.At = h.clock.Now().UTC()
-	err := h.kv.Update(func(t storage.Txn) error {
+	// Lazy: the entry is durable with the next durable write (the upload's acceptance, a
+	// delivery) or within a fraction of a second; waiting for the disk here, under auditMu,
+	// would serialise every session's logins and transfers behind one fsync each.
+	err := h.kv.UpdateLazy(func(t storage.Txn) error {
 		var tip auditTip
 		v, err := t.Get([]byte(kAuditTip))
 		switch {

@@ -29,7 +29,7 @@ type Config struct {
 	DataDir string
 	Clock   Clock
 	Log     *slog.Logger
-	// Workers is how many uploads are processed at once; 0 means one per CPU.
+	// Workers is how many uploads are processed at once; 0 means DefaultWorkers (4 per CPU).
 	Workers int
 	// MaxZipEntries caps the number of entries of one ZIP (IB902); 0 means 100,000.
 	MaxZipEntries int

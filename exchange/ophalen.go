@@ -156,7 +156,9 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 	now := h.clock.Now()
 	for _, name := range names {
 		changed := false
-		err := h.kv.Update(func(t storage.Txn) error {
+		// Lazy: a gelezen mark lost in a power cut leaves the file unread (downloadable again,
+		// kept longer); the next durable write or the store's periodic sync makes it durable.
+		err := h.kv.UpdateLazy(func(t storage.Txn) error {
 			changed = false
 			d, err := h.delivery(t, p.Org.Code, product, name)
 			if err != nil {

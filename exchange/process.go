@@ -112,7 +112,9 @@ func (h *Hub) limits() Limits { return Limits{MaxEntries: h.cfg.MaxZipEntries} }
 // startUpload moves an upload to Bezig with an expected end time.
 func (h *Hub) startUpload(u *Upload) error {
 	now := h.clock.Now()
-	err := h.kv.Update(func(t storage.Txn) error {
+	// Lazy: Bezig only shows progress. Lost in a power cut, the upload is Ontvangen again and
+	// the redo starts it anew; the upload's next durable write syncs it along.
+	err := h.kv.UpdateLazy(func(t storage.Txn) error {
 		var cur Upload
 		if err := getJSON(t, key(kUpload, u.ID), &cur); err != nil {
 			return err
@@ -254,7 +256,11 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]member) error {
 	var next progress
 	var accepted []member
-	err := h.kv.Update(func(t storage.Txn) error {
+	// Lazy: a batch is durable with the upload's delivery or final transaction (a sync covers
+	// every earlier commit). Lost in a power cut, the redo decides the same entries again under
+	// the same message ids: the writes are idempotent, and no file or queue change depends on
+	// the batch being on disk before that durable write.
+	err := h.kv.UpdateLazy(func(t storage.Txn) error {
 		next = *prog
 		next.Groups = append([]groupKey(nil), prog.Groups...)
 		accepted = accepted[:0]

@@ -22,7 +22,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	workers := h.cfg.Workers
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = DefaultWorkers()
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { h.checkFiles(ctx) })
@@ -33,6 +33,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// DefaultWorkers is how many uploads are processed at once by default: processing mostly
+// waits for the disk, and uploads waiting together share their fsyncs, so several per CPU.
+func DefaultWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // scheduler hands queued uploads to workers, fairly per organisation: an organisation with
 // nothing in progress goes first, then the one served longest ago; within an organisation

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,18 +19,33 @@ import (
 // Badger is a KV on an embedded Badger database.
 type Badger struct {
 	db  *badger.DB
+	dir string
 	log *slog.Logger
+
+	// Group commit: Badger runs without SyncWrites, and Update syncs after its commit. A
+	// commit takes a ticket; a sync that starts after a commit covers it, so callers that
+	// commit while one sync runs share the next one instead of each waiting for its own.
+	syncMu    sync.Mutex
+	syncCond  *sync.Cond
+	committed uint64 // tickets handed out
+	synced    uint64 // highest ticket known durable
+	syncing   bool
+	files     map[string]bool // log files seen at the last sync: a new one needs a directory sync
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 
 	seqMu sync.Mutex
 	seqs  map[string]*lease
 }
 
 // OpenBadger opens (or creates) the database in dir, tuned for a small server: small
-// memtables and caches keep the idle footprint low, and every commit is synced to disk
-// because a closed upload must survive a power cut.
+// memtables and caches keep the idle footprint low. Update is durable when it returns
+// (a closed upload must survive a power cut); concurrent Updates share their fsyncs.
 func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 	opts := badger.DefaultOptions(dir).
-		WithSyncWrites(true).
+		WithSyncWrites(false).
 		WithLogger(badgerLogger{log}).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
@@ -45,7 +63,122 @@ func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open badger in %s: %w", dir, err)
 	}
-	return &Badger{db: db, log: log, seqs: map[string]*lease{}}, nil
+	b := &Badger{db: db, dir: dir, log: log, seqs: map[string]*lease{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	b.syncCond = sync.NewCond(&b.syncMu)
+	go b.syncLazy()
+	return b, nil
+}
+
+// lazyDelay bounds how long an UpdateLazy stays only in the page cache when no durable
+// Update comes along to sync it.
+const lazyDelay = 200 * time.Millisecond
+
+func (b *Badger) syncLazy() {
+	defer close(b.stopped)
+	t := time.NewTicker(lazyDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.syncMu.Lock()
+			pending := b.committed > b.synced
+			ticket := b.committed
+			b.syncMu.Unlock()
+			if pending {
+				if err := b.waitSynced(ticket); err != nil {
+					b.log.Error("opslag synchroniseren", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// ticket marks a commit that has returned; a sync started afterwards covers it.
+func (b *Badger) ticket() uint64 {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	b.committed++
+	return b.committed
+}
+
+// waitSynced returns once every commit up to ticket is on disk: it runs a sync itself when
+// none is running, or waits for the running one and, if that started too early, the next.
+func (b *Badger) waitSynced(ticket uint64) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	for b.synced < ticket {
+		if b.syncing {
+			b.syncCond.Wait()
+			continue
+		}
+		b.syncing = true
+		target := b.committed
+		b.syncMu.Unlock()
+		err := b.syncFiles()
+		b.syncMu.Lock()
+		b.syncing = false
+		if err == nil && target > b.synced {
+			b.synced = target
+		}
+		b.syncCond.Broadcast()
+		if err != nil {
+			return fmt.Errorf("opslag synchroniseren: %w", err)
+		}
+	}
+	return nil
+}
+
+// syncFiles makes every committed write durable. db.Sync covers the active memtable's
+// write-ahead log and value-log file; a log that Badger rotated away since the last sync (an
+// immutable memtable not yet flushed, an earlier value-log file) is synced here too, and the
+// directory when it gained a file. Table files Badger syncs itself when it writes them.
+func (b *Badger) syncFiles() error {
+	if err := b.db.Sync(); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(b.dir)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(ents))
+	added := false
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".mem") && !strings.HasSuffix(n, ".vlog") {
+			continue
+		}
+		seen[n] = true
+		if !b.files[n] {
+			added = true
+		}
+		f, err := os.OpenFile(filepath.Join(b.dir, n), os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // flushed to a table (synced) or collected meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if added {
+		d, err := os.Open(b.dir)
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return err
+		}
+	}
+	b.files = seen
+	return nil
 }
 
 func (b *Badger) View(fn func(Txn) error) error {
@@ -53,6 +186,28 @@ func (b *Badger) View(fn func(Txn) error) error {
 }
 
 func (b *Badger) Update(fn func(Txn) error) error {
+	if err := b.commit(fn); err != nil {
+		return err
+	}
+	return b.waitSynced(b.ticket())
+}
+
+func (b *Badger) UpdateLazy(fn func(Txn) error) error {
+	if err := b.commit(fn); err != nil {
+		return err
+	}
+	b.ticket()
+	return nil
+}
+
+func (b *Badger) Sync() error {
+	b.syncMu.Lock()
+	t := b.committed
+	b.syncMu.Unlock()
+	return b.waitSynced(t)
+}
+
+func (b *Badger) commit(fn func(Txn) error) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		err = b.db.Update(func(t *badger.Txn) error { return fn(badgerTxn{t}) })
@@ -104,7 +259,15 @@ func (b *Badger) Sequence(name string) (uint64, error) {
 	return n, nil
 }
 
-func (b *Badger) Close() error { return b.db.Close() }
+// Close syncs what UpdateLazy left in memory and closes the database.
+func (b *Badger) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.stop)
+		<-b.stopped
+		b.closeErr = errors.Join(b.Sync(), b.db.Close())
+	})
+	return b.closeErr
+}
 
 // RunGC reclaims value-log space until ctx ends; Badger never does this by itself.
 func (b *Badger) RunGC(ctx context.Context, every time.Duration) {

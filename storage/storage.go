@@ -26,6 +26,13 @@ type KV interface {
 	// Update runs fn in a read-write transaction and commits it durably. It retries fn when
 	// the transaction conflicts with another, so fn must not have side effects outside txn.
 	Update(fn func(Txn) error) error
+	// UpdateLazy is Update without waiting for the disk: the commit is visible at once, and
+	// durable with the next Update or Sync (at most a fraction of a second later). A kill of
+	// the process loses nothing; a power cut may lose it. Only for writes whose loss is
+	// harmless because recovery redoes them or they only show progress.
+	UpdateLazy(fn func(Txn) error) error
+	// Sync makes every commit so far durable.
+	Sync() error
 	// Sequence returns the next value of a named, persistent counter (starting at 1). Values
 	// only grow, also across restarts, but a restart may skip some.
 	Sequence(name string) (uint64, error)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -63,7 +64,7 @@ func usage(w io.Writer) {
 Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
-           [--memory-limit GROOTTE]
+           [--memory-limit GROOTTE] [--workers N]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -88,6 +89,8 @@ Gebruik:
                zachte geheugengrens van de Go-runtime (KNOOPPUNT_MEMORY_LIMIT, anders
                GOMEMLIMIT, anders 110MiB; 0: geen grens); hoger zetten bij veel grote
                aanleveringen tegelijk
+  --workers    aanleveringen die tegelijk worden verwerkt (KNOOPPUNT_WORKERS, standaard 4 per
+               CPU); de verwerking wacht vooral op de schijf
 
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
@@ -113,6 +116,7 @@ type serveFlags struct {
 	idleTimeout            time.Duration
 	maxSession             time.Duration
 	memoryLimit            memLimit
+	workers                int
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -129,8 +133,16 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
 	maxSession := fs.String("max-session", envOr("KNOOPPUNT_MAX_SESSION", "12h"), "sluit een verbinding na deze duur tussen overdrachten (KNOOPPUNT_MAX_SESSION), 0: nooit")
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
+	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	if err := fs.Parse(args); err != nil {
 		return f, err
+	}
+	if *workers != "" {
+		n, err := strconv.Atoi(*workers)
+		if err != nil || n < 1 || n > 1024 {
+			return f, fmt.Errorf("--workers: %q is geen aantal van 1 tot 1024", *workers)
+		}
+		f.workers = n
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
@@ -161,9 +173,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	f.memoryLimit.apply(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	f.memoryLimit.apply(ctx, log)
 	if err := runServer(ctx, f, stdout, log); err != nil {
 		fmt.Fprintln(stderr, "fout:", err)
 		return 1
@@ -175,7 +187,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota}, f.listen)
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers}, f.listen)
 	if err != nil {
 		return err
 	}

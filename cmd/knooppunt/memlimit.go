@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when neither --memory-limit,
@@ -17,6 +20,11 @@ import (
 // live data (Badger's memtables, the ZIP's directory). It is a soft limit: when more is live,
 // as with many big uploads at once, the server uses more and collects garbage harder rather
 // than failing; raise it on a machine with room to spare.
+//
+// The default adapts (see adaptLimit): with many sessions at once (the load of 200 uploading
+// and 50 downloading sessions keeps ~150 MB live) a fixed 110 MiB would make the collector run
+// without pause and double the server's CPU, so the default grows to 1.5 times the live heap
+// (as GOGC=50 would) and shrinks back when the load goes. An explicit limit is kept as given.
 const defaultMemoryLimit = "110MiB"
 
 // memLimit is what serve does with the runtime's memory limit.
@@ -47,10 +55,13 @@ func parseMemoryLimit(flagValue string) (memLimit, error) {
 	return memLimit{bytes: n, from: from}, nil
 }
 
-// apply sets the limit and logs it.
-func (m memLimit) apply(log *slog.Logger) {
+// apply sets the limit and logs it; the default one it keeps adapting until ctx ends.
+func (m memLimit) apply(ctx context.Context, log *slog.Logger) {
 	if !m.keep {
 		debug.SetMemoryLimit(m.bytes)
+	}
+	if m.from == "standaard" {
+		go adaptLimit(ctx, m.bytes)
 	}
 	cur := debug.SetMemoryLimit(-1)
 	if cur == math.MaxInt64 {
@@ -58,6 +69,39 @@ func (m memLimit) apply(log *slog.Logger) {
 		return
 	}
 	log.Info("geheugengrens", "grens_mib", cur>>20, "bron", m.from)
+}
+
+// adaptLimit sets the runtime's limit, every half second, to the larger of base and what the
+// runtime holds besides the heap plus 1.5 times the live heap: the heap may then grow by half
+// its live size between collections, never less, so the collector cannot end up running
+// back to back.
+func adaptLimit(ctx context.Context, base int64) {
+	samples := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(samples)
+		var v [6]int64
+		for i, s := range samples {
+			if s.Value.Kind() == metrics.KindUint64 {
+				v[i] = int64(s.Value.Uint64())
+			}
+		}
+		live, other := v[0], v[1]-v[2]-v[3]-v[4]-v[5]
+		debug.SetMemoryLimit(max(base, other+live*3/2))
+	}
 }
 
 // parseBytes reads a size with an optional unit: B, KB/KiB, MB/MiB, GB/GiB, TB/TiB, all
