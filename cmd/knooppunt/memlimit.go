@@ -24,8 +24,14 @@ import (
 // The default adapts (see adaptLimit): with many sessions at once (the load of 200 uploading
 // and 50 downloading sessions keeps ~150 MB live) a fixed 110 MiB would make the collector run
 // without pause and double the server's CPU, so the default grows to 1.5 times the live heap
-// (as GOGC=50 would) and shrinks back when the load goes. An explicit limit is kept as given.
+// (as GOGC=50 would), up to adaptCeiling, and shrinks back when the load goes. An explicit
+// limit is kept as given.
 const defaultMemoryLimit = "110MiB"
+
+// adaptCeiling is as far as the default limit grows: with 200 sessions pushing uploads
+// faster than the server takes them, their SSH channel buffers (up to 2 MB each) keep a lot
+// live, and the whole process should still stay well under 512 MB.
+const adaptCeiling = 400 << 20
 
 // memLimit is what serve does with the runtime's memory limit.
 type memLimit struct {
@@ -71,10 +77,10 @@ func (m memLimit) apply(ctx context.Context, log *slog.Logger) {
 	log.Info("geheugengrens", "grens_mib", cur>>20, "bron", m.from)
 }
 
-// adaptLimit sets the runtime's limit, every half second, to the larger of base and what the
-// runtime holds besides the heap plus 1.5 times the live heap: the heap may then grow by half
-// its live size between collections, never less, so the collector cannot end up running
-// back to back.
+// adaptLimit sets the runtime's limit, every half second, to what the runtime holds besides
+// the heap plus 1.5 times the live heap, at least base and at most adaptCeiling: the heap may
+// then grow by half its live size between collections, so the collector does not end up
+// running back to back until the ceiling is reached.
 func adaptLimit(ctx context.Context, base int64) {
 	samples := []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
@@ -100,7 +106,7 @@ func adaptLimit(ctx context.Context, base int64) {
 			}
 		}
 		live, other := v[0], v[1]-v[2]-v[3]-v[4]-v[5]
-		debug.SetMemoryLimit(max(base, other+live*3/2))
+		debug.SetMemoryLimit(max(base, min(other+live*3/2, adaptCeiling)))
 	}
 }
 
