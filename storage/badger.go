@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,8 @@ type Badger struct {
 	committed uint64 // tickets handed out
 	synced    uint64 // highest ticket known durable
 	syncing   bool
-	files     map[string]bool // log files seen at the last sync: a new one needs a directory sync
+	files     map[string]bool   // log files seen at the last sync: a new one needs a directory sync
+	newest    map[string]uint64 // per extension, the newest log's number at the last sync
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
@@ -141,15 +143,24 @@ func (b *Badger) syncFiles() error {
 		return err
 	}
 	seen := make(map[string]bool, len(ents))
+	newest := map[string]uint64{}
 	added := false
 	for _, e := range ents {
 		n := e.Name()
-		if !strings.HasSuffix(n, ".mem") && !strings.HasSuffix(n, ".vlog") {
+		ext := filepath.Ext(n)
+		if ext != ".mem" && ext != ".vlog" {
 			continue
 		}
+		num, _ := strconv.ParseUint(strings.TrimSuffix(n, ext), 10, 64)
+		newest[ext] = max(newest[ext], num)
 		seen[n] = true
 		if !b.files[n] {
 			added = true
+		} else if num < b.newest[ext] {
+			// Already rotated away when the last sync listed the directory, and synced by
+			// it: Badger appends only to the newest log. Skipping it saves a disk flush, which
+			// ext4 issues on every fsync even of a clean file.
+			continue
 		}
 		f, err := os.OpenFile(filepath.Join(b.dir, n), os.O_RDWR, 0)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -175,7 +186,7 @@ func (b *Badger) syncFiles() error {
 			return err
 		}
 	}
-	b.files = seen
+	b.files, b.newest = seen, newest
 	return nil
 }
 
