@@ -57,7 +57,12 @@ func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 		WithValueThreshold(1 << 10).
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8)
+		WithNumLevelZeroTablesStall(8).
+		// Tables of 1 MB at every level (Badger: 2 MB, doubling per level): each compaction
+		// table builder holds about twice its table in memory, and under load these builders
+		// were the largest live item in the heap (~126 MB), which made the GC work hard.
+		WithBaseTableSize(1 << 20)
+	opts.TableSizeMultiplier = 1
 	db, err := badger.Open(opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
