@@ -352,6 +352,19 @@ func TestRulesMixedZip(t *testing.T) {
 	if err != nil || json.Unmarshal(js, &r) != nil || r["incorrect"] != float64(11) || r["verzender"] != "Gemeente Amsterdam" || len(r["fouten"].([]any)) != 11 {
 		t.Fatalf("json report: %v\n%s", err, js)
 	}
+	// Listing sizes (rendered once, then remembered) match what an open serves, listed again too.
+	for range 2 {
+		list, err := e.h.Reports(gem, IWmo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range list {
+			got, body, err := e.h.OpenReport(gem, IWmo, f.Name)
+			if err != nil || got.Size != f.Size || int64(len(body)) != f.Size || f.Size == 0 {
+				t.Fatalf("%s: listed %d bytes, opened %d (%d served): %v", f.Name, f.Size, got.Size, len(body), err)
+			}
+		}
+	}
 }
 
 func TestRetourGoesBackToSender(t *testing.T) {

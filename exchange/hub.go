@@ -40,6 +40,8 @@ type Config struct {
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
 type Hub struct {
+	reportSizes reportSizes // rendered sizes of verwerkingsverslagen, for listing verslagen/
+
 	cfg   Config
 	kv    storage.KV
 	files storage.Files

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 	_ "time/tzdata" // report and file times are Dutch times, also on a server without zoneinfo
@@ -133,6 +134,26 @@ func reportBase(u Upload) string {
 // newest first. Two uploads with the same name in the same second get the upload id in the
 // name of the later one.
 func (h *Hub) Reports(p *Principal, product Product) ([]ReportFile, error) {
+	return h.reports(p, product, true)
+}
+
+// reportSizes remembers the rendered sizes of final uploads' reports, so listing verslagen/
+// renders each report once, not on every listing. The key holds the organisation's name,
+// which the report shows; a final upload's record does not change otherwise.
+type reportSizes struct {
+	mu sync.Mutex
+	m  map[reportKey][2]int64
+}
+
+type reportKey struct {
+	id  uint64
+	org string
+}
+
+const reportSizesMax = 50_000
+
+// reports lists verslagen/; without sizes (for OpenReport) it renders nothing.
+func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, error) {
 	if err := mayUse(p, product); err != nil {
 		return nil, err
 	}
@@ -172,20 +193,55 @@ func (h *Hub) Reports(p *Principal, product Product) ([]ReportFile, error) {
 	}
 	var out []ReportFile
 	for i, u := range ups {
-		txt, js, err := h.renderReport(u)
-		if err != nil {
-			return nil, err
+		var sz [2]int64
+		if sizes {
+			var err error
+			if sz, err = h.reportSize(u); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out,
-			ReportFile{Name: names[i] + ".txt", Size: int64(len(txt)), ModTime: u.FinishedAt, UploadID: u.ID},
-			ReportFile{Name: names[i] + ".json", Size: int64(len(js)), ModTime: u.FinishedAt, UploadID: u.ID})
+			ReportFile{Name: names[i] + ".txt", Size: sz[0], ModTime: u.FinishedAt, UploadID: u.ID},
+			ReportFile{Name: names[i] + ".json", Size: sz[1], ModTime: u.FinishedAt, UploadID: u.ID})
 	}
 	return out, nil
 }
 
+// orgName is what a report shows as verzender: the organisation's name, else its code.
+func (h *Hub) orgName(code string) string {
+	if o, err := h.Org(code); err == nil && o.Name != "" {
+		return o.Name
+	}
+	return code
+}
+
+// reportSize is the size of an upload's .txt and .json report, rendered once.
+func (h *Hub) reportSize(u Upload) ([2]int64, error) {
+	k := reportKey{u.ID, h.orgName(u.Org)}
+	c := &h.reportSizes
+	c.mu.Lock()
+	sz, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return sz, nil
+	}
+	txt, js, err := h.renderReport(u)
+	if err != nil {
+		return sz, err
+	}
+	sz = [2]int64{int64(len(txt)), int64(len(js))}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= reportSizesMax {
+		c.m = map[reportKey][2]int64{}
+	}
+	c.m[k] = sz
+	c.mu.Unlock()
+	return sz, nil
+}
+
 // OpenReport returns one verwerkingsverslag by its name in verslagen/.
 func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile, []byte, error) {
-	files, err := h.Reports(p, product)
+	files, err := h.reports(p, product, false)
 	if err != nil {
 		return ReportFile{}, nil, err
 	}
@@ -202,8 +258,10 @@ func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile
 			return ReportFile{}, nil, err
 		}
 		if strings.HasSuffix(name, ".json") {
+			f.Size = int64(len(js))
 			return f, js, nil
 		}
+		f.Size = int64(len(txt))
 		return f, txt, nil
 	}
 	return ReportFile{}, nil, fmt.Errorf("%w: verslag %s bestaat niet; vernieuw de lijst", ErrNotFound, name)
