@@ -14,14 +14,16 @@ const maxBatch = 1 << 20
 // Here, while one batch is on its way to the client, the next one collects; no timer is
 // involved, so a lone response leaves at once.
 type batchWriter struct {
-	w     io.Writer
-	mu    sync.Mutex
-	cond  sync.Cond
-	buf   []byte
-	spare []byte
-	err   error
-	done  bool
-	idle  chan struct{}
+	w       io.Writer
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	spare   []byte
+	err     error
+	done    bool
+	sending bool // a write to w is under way (by loop or a large Write)
+	head    []byte
+	idle    chan struct{}
 }
 
 func newBatchWriter(w io.Writer) *batchWriter {
@@ -43,8 +45,45 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	if b.done {
 		return 0, io.ErrClosedPipe
 	}
+	if len(p) >= directMin {
+		return b.direct(p)
+	}
 	b.buf = append(b.buf, p...)
 	b.cond.Broadcast()
+	return len(p), nil
+}
+
+// directMin is the size from which a write skips the buffer: a large read answer (up to
+// 255 KB with limits@openssh.com) goes to the channel as is, with what is gathered before it
+// and its first 32 KB in one packet, instead of being copied whole.
+const directMin = 64 << 10
+
+// direct sends p itself once earlier writes are out. Called with mu held.
+func (b *batchWriter) direct(p []byte) (int, error) {
+	for b.err == nil && b.sending {
+		b.cond.Wait()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	b.sending = true
+	k := min(len(p), 32<<10)
+	b.head = append(append(b.head[:0], b.buf...), p[:k]...)
+	b.buf = b.buf[:0]
+	b.mu.Unlock()
+	_, err := b.w.Write(b.head)
+	if err == nil {
+		_, err = b.w.Write(p[k:])
+	}
+	b.mu.Lock()
+	b.sending = false
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	b.cond.Broadcast()
+	if err != nil {
+		return 0, err
+	}
 	return len(p), nil
 }
 
@@ -53,7 +92,7 @@ func (b *batchWriter) loop() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for {
-		for len(b.buf) == 0 && !b.done && b.err == nil {
+		for (len(b.buf) == 0 || b.sending) && b.err == nil && !(b.done && !b.sending && len(b.buf) == 0) {
 			b.cond.Wait()
 		}
 		if b.err != nil || len(b.buf) == 0 {
@@ -61,9 +100,11 @@ func (b *batchWriter) loop() {
 		}
 		out := b.buf
 		b.buf = b.spare[:0]
+		b.sending = true
 		b.mu.Unlock()
 		_, err := b.w.Write(out)
 		b.mu.Lock()
+		b.sending = false
 		b.spare = out[:0]
 		if err != nil {
 			b.err = err

@@ -90,3 +90,27 @@ func TestBatchWriterBackpressure(t *testing.T) {
 	<-done
 	b.Flush()
 }
+
+// Large writes go out as they are, in order with the small ones around them.
+func TestBatchWriterLargeWritesKeepOrder(t *testing.T) {
+	sw := &slowWriter{}
+	b := newBatchWriter(sw)
+	var want bytes.Buffer
+	for i := range 60 {
+		n := 13
+		if i%3 == 2 {
+			n = directMin + i*1000
+		}
+		p := bytes.Repeat([]byte{byte(i)}, n)
+		want.Write(p)
+		if _, err := b.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(bytes.Join(sw.writes, nil), want.Bytes()) {
+		t.Fatal("bytes differ or are out of order")
+	}
+}

@@ -336,8 +336,9 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	sess, forget := fs.guard.watchSession(sess, true)
 	defer forget()
 	out := newBatchWriter(sess)
-	rs := sftp.NewRequestServer(sftpConn{Reader: sess, Writer: out, Closer: sess},
-		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs})
+	rs := sftp.NewRequestServer(sftpConn{Reader: &limitsShim{r: sess, w: out}, Writer: out, Closer: sess},
+		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs},
+		sftp.WithRSMaxTxPacket(sftpMaxData), sftp.WithRSAllocator())
 	err = rs.Serve()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Info("sftp-sessie afgebroken", "account", p.Account.Name, "err", err)
