@@ -106,18 +106,8 @@ func (h *Hub) sweepAanleveren(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		return t.Scan([]byte(kQueue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			v, err := t.Get(key(kUpload, k[len(kQueue):]))
-			if errors.Is(err, storage.ErrNotFound) {
-				return true, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			var u Upload
-			if err := json.Unmarshal(v, &u); err == nil {
-				referenced[u.Blob] = true
-			}
+		return scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
+			referenced[u.Blob] = true
 			return true, nil
 		})
 	})

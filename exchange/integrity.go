@@ -43,21 +43,10 @@ func (h *Hub) checkFiles(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		return t.Scan([]byte(kQueue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			id, err := idFromKey(k)
-			if err != nil {
-				return false, err
-			}
-			var u Upload
-			if err := getJSON(t, key(kUpload, id), &u); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return true, nil
-				}
-				return false, err
-			}
+		return scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
 			if u.Blob != "" {
 				what := fmt.Sprintf("aanlevering %d (%s van %s)", u.ID, u.Name, u.Org)
-				refs = append(refs, ref{blob: u.Blob, what: what, size: u.Size, key: key(kQueue, id)})
+				refs = append(refs, ref{blob: u.Blob, what: what, size: u.Size, key: key(kQueue, u.ID)})
 			}
 			return true, nil
 		})

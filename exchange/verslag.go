@@ -46,18 +46,7 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 	var out []Upload
 	total := 0
 	err := h.kv.View(func(t storage.Txn) error {
-		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			id, err := idFromKey(k)
-			if err != nil {
-				return false, err
-			}
-			var u Upload
-			if err := getJSON(t, key(kUpload, id), &u); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return true, nil
-				}
-				return false, err
-			}
+		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
 				return true, nil
 			}
@@ -159,18 +148,7 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 	}
 	var ups []Upload
 	err := h.kv.View(func(t storage.Txn) error {
-		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			id, err := idFromKey(k)
-			if err != nil {
-				return false, err
-			}
-			var u Upload
-			if err := getJSON(t, key(kUpload, id), &u); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return true, nil
-				}
-				return false, err
-			}
+		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Status.Final() {
 				ups = append(ups, u)
 			}
@@ -371,4 +349,23 @@ func (h *Hub) fouten(u Upload) ([]Fout, error) {
 		return nil, fmt.Errorf("fouten van aanlevering %d lezen: %w", u.ID, err)
 	}
 	return out, nil
+}
+
+// scanUploads calls fn with each upload an index under prefix names (an upload index key ends
+// in the upload's id; the queue's keys are just that), skipping ids whose record is gone.
+func scanUploads(t storage.Txn, prefix []byte, reverse bool, fn func(Upload) (bool, error)) error {
+	return t.Scan(prefix, storage.ScanOptions{Reverse: reverse, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		id, err := idFromKey(k)
+		if err != nil {
+			return false, err
+		}
+		var u Upload
+		if err := getJSON(t, key(kUpload, id), &u); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return true, nil
+			}
+			return false, err
+		}
+		return fn(u)
+	})
 }
