@@ -33,37 +33,25 @@ type keyIndexEntry struct {
 
 func txOrg(t storage.Txn, code string) (Org, error) {
 	var o Org
-	v, err := t.Get(key(kOrg, code))
+	err := getJSON(t, key(kOrg, code), &o)
 	if errors.Is(err, storage.ErrNotFound) {
 		return o, fmt.Errorf("%w: organisatie %q bestaat niet; bekijk de organisaties met 'org list'", ErrNotFound, code)
 	}
 	if err != nil {
 		return o, fmt.Errorf("organisatie %s lezen: %w", code, err)
 	}
-	if err := json.Unmarshal(v, &o); err != nil {
-		return o, fmt.Errorf("organisatie %s lezen: %w", code, err)
-	}
 	return o, nil
 }
 
-func putOrg(t storage.Txn, o Org) error {
-	v, err := json.Marshal(o)
-	if err != nil {
-		return err
-	}
-	return t.Set(key(kOrg, o.Code), v)
-}
+func putOrg(t storage.Txn, o Org) error { return setJSON(t, key(kOrg, o.Code), o) }
 
 func txAccount(t storage.Txn, name string) (Account, error) {
 	var a Account
-	v, err := t.Get(key(kAccount, name))
+	err := getJSON(t, key(kAccount, name), &a)
 	if errors.Is(err, storage.ErrNotFound) {
 		return a, fmt.Errorf("%w: account %q bestaat niet; bekijk de accounts met 'account list'", ErrNotFound, name)
 	}
 	if err != nil {
-		return a, fmt.Errorf("account %s lezen: %w", name, err)
-	}
-	if err := json.Unmarshal(v, &a); err != nil {
 		return a, fmt.Errorf("account %s lezen: %w", name, err)
 	}
 	return a, nil
@@ -71,11 +59,7 @@ func txAccount(t storage.Txn, name string) (Account, error) {
 
 // putAccount stores an account and points the key index at it, with its disabled flag.
 func putAccount(t storage.Txn, a Account) error {
-	v, err := json.Marshal(a)
-	if err != nil {
-		return err
-	}
-	if err := t.Set(key(kAccount, a.Name), v); err != nil {
+	if err := setJSON(t, key(kAccount, a.Name), a); err != nil {
 		return err
 	}
 	idx, err := json.Marshal(keyIndexEntry{Account: a.Name, Disabled: a.Disabled})

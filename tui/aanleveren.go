@@ -36,18 +36,10 @@ func (s *aanleveren) Editing() bool { return false }
 
 func (s *aanleveren) Reload() {
 	c := s.c
-	for {
-		rows, total, err := c.Hub.Uploads(c.P, c.Product, exchange.ListOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
-		if err != nil {
-			c.Fail(err)
-			s.rows = nil
-			break
-		}
-		s.rows = rows
-		if !s.pg.setTotal(total) {
-			break
-		}
-	}
+	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Upload, int, bool, error) {
+		rows, total, err := c.Hub.Uploads(c.P, c.Product, exchange.ListOptions{Limit: limit, Offset: offset})
+		return rows, total, false, err
+	})
 	s.fillTable()
 	if s.verslag != nil {
 		s.openVerslag(s.openID)

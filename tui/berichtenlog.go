@@ -45,20 +45,12 @@ func (s *berichtenlog) Editing() bool { return s.typing }
 
 func (s *berichtenlog) Reload() {
 	c := s.c
-	for {
+	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Message, int, bool, error) {
 		f := s.filter
-		f.Limit, f.Offset = s.pg.PerPage, s.pg.offset()
+		f.Limit, f.Offset = limit, offset
 		l, err := c.Hub.MessageList(c.P, c.Product, f)
-		if err != nil {
-			c.Fail(err)
-			s.rows = nil
-			break
-		}
-		s.rows = l.Messages
-		if !s.pg.setCount(l.Total, l.AtLeast) {
-			break
-		}
-	}
+		return l.Messages, l.Total, l.AtLeast, err
+	})
 	rows := make([]table.Row, len(s.rows))
 	for i, m := range s.rows {
 		dir, other := s.direction(m)

@@ -36,18 +36,10 @@ func (s *ophalen) Editing() bool { return false }
 
 func (s *ophalen) Reload() {
 	c := s.c
-	for {
-		rows, total, err := c.Hub.Inbox(c.P, c.Product, exchange.InboxOptions{Limit: s.pg.PerPage, Offset: s.pg.offset()})
-		if err != nil {
-			c.Fail(err)
-			s.rows = nil
-			break
-		}
-		s.rows = rows
-		if !s.pg.setTotal(total) {
-			break
-		}
-	}
+	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Delivery, int, bool, error) {
+		rows, total, err := c.Hub.Inbox(c.P, c.Product, exchange.InboxOptions{Limit: limit, Offset: offset})
+		return rows, total, false, err
+	})
 	s.fillTable()
 }
 

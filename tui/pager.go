@@ -29,14 +29,9 @@ func newPager() pager {
 
 func (p *pager) offset() int { return p.Page * p.PerPage }
 
-// setTotal records the number of items the exchange reported, and tells whether the current
-// page lies past the end (items were removed) and was moved back.
-func (p *pager) setTotal(n int) (moved bool) {
-	return p.setCount(n, false)
-}
-
-// setCount is setTotal for a count that may be a lower bound (more): then one page more is
-// offered than the count fills, and the view shows "10.000+".
+// setCount records the number of items the exchange reported, and tells whether the current
+// page lies past the end (items were removed) and was moved back. When the count is a lower
+// bound (more), one page more is offered than the count fills, and the view shows "10.000+".
 func (p *pager) setCount(n int, more bool) (moved bool) {
 	p.total, p.more = n, more
 	if more {
@@ -175,4 +170,20 @@ func thousands(n int) string {
 		s = s[:i] + "." + s[i:]
 	}
 	return s
+}
+
+// loadPage fetches the pager's current page. When items were removed and the page now lies
+// past the end, the pager moves back and the page is fetched again. On an error the status
+// line shows it and the page is empty.
+func loadPage[T any](c *Common, p *pager, fetch func(limit, offset int) (rows []T, total int, more bool, err error)) []T {
+	for {
+		rows, total, more, err := fetch(p.PerPage, p.offset())
+		if err != nil {
+			c.Fail(err)
+			return nil
+		}
+		if !p.setCount(total, more) {
+			return rows
+		}
+	}
 }
