@@ -182,6 +182,7 @@ type KeyMap struct {
 	Filter           key.Binding
 	Add              key.Binding
 	Edit             key.Binding
+	NextField, Save  key.Binding // in a form
 }
 
 func newKeyMap() KeyMap {
@@ -209,6 +210,8 @@ func newKeyMap() KeyMap {
 		Filter:    b([]string{"/"}, "/", "filteren"),
 		Add:       b([]string{"a"}, "a", "toevoegen"),
 		Edit:      b([]string{"e", "enter"}, "enter", "bewerken"),
+		NextField: b([]string{"tab", "down"}, "tab/↓", "volgend veld"),
+		Save:      b([]string{"ctrl+s"}, "ctrl+s", "opslaan"),
 	}
 }
 

@@ -222,8 +222,8 @@ func (s *gebruikers) ShortHelp() []key.Binding {
 	k := s.c.Keys
 	if s.open != nil {
 		return []key.Binding{
-			key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/↓", "volgend veld")),
-			key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "opslaan")),
+			k.NextField,
+			k.Save,
 			k.Back,
 		}
 	}

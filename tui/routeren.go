@@ -177,9 +177,9 @@ func (s *routeren) ShortHelp() []key.Binding {
 	k := s.c.Keys
 	if s.Editing() {
 		return []key.Binding{
-			key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab/↓", "volgend veld")),
+			k.NextField,
 			key.NewBinding(key.WithKeys("space"), key.WithHelp("spatie", "kiezen")),
-			key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "opslaan")),
+			k.Save,
 			k.Back,
 		}
 	}
