@@ -124,7 +124,8 @@ func (th *testHub) final(t testing.TB, account string, product exchange.Product,
 	return u
 }
 
-// verslagFouten is the .json verwerkingsverslag with exactly the keys the issue names.
+// verslagFile is the .json verwerkingsverslag with exactly the keys the issue names, written
+// out here rather than borrowed from exchange so that a renamed key fails the test.
 type verslagFile struct {
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
