@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 
+	"charm.land/bubbles/v2/table"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -252,4 +253,20 @@ func (f *form) view(st Styles, width int) string {
 		b.WriteString(lipgloss.NewStyle().Width(width).Render(st.Error.Render(f.err)) + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// formOrTable is the view of an administration screen: its open form, or else its table (or
+// a hint when the table is empty), under the title.
+func formOrTable(st Styles, title string, open *form, rows int, empty string, tbl *table.Model, cols []table.Column, width, height int) string {
+	head := st.Title.Render(title)
+	if open != nil {
+		return head + "\n\n" + open.view(st, width)
+	}
+	if rows == 0 {
+		return head + "\n\n" + empty
+	}
+	tbl.SetColumns(cols)
+	tbl.SetWidth(width)
+	tbl.SetHeight(height - 1)
+	return head + "\n" + tbl.View()
 }

@@ -205,17 +205,7 @@ func (s *gebruikers) View(width, height int) string {
 	if s.all() {
 		title = "Alle accounts van het knooppunt"
 	}
-	head := st.Title.Render(title)
-	if s.open != nil {
-		return head + "\n\n" + s.open.view(st, width)
-	}
-	if len(s.rows) == 0 {
-		return head + "\n\nNog geen accounts. Druk op a om er een toe te voegen."
-	}
-	s.tbl.SetColumns(s.cols(width))
-	s.tbl.SetWidth(width)
-	s.tbl.SetHeight(height - 1)
-	return head + "\n" + s.tbl.View()
+	return formOrTable(st, title, s.open, len(s.rows), "Nog geen accounts. Druk op a om er een toe te voegen.", &s.tbl, s.cols(width), width, height)
 }
 
 func (s *gebruikers) ShortHelp() []key.Binding {

@@ -143,17 +143,7 @@ func (s *organisaties) samenForm(o exchange.Org) tea.Cmd {
 
 func (s *organisaties) View(width, height int) string {
 	st := s.c.Styles
-	head := st.Title.Render("Organisaties van het knooppunt")
-	if s.open != nil {
-		return head + "\n\n" + s.open.view(st, width)
-	}
-	if len(s.rows) == 0 {
-		return head + "\n\nNog geen organisaties. Druk op a om er een toe te voegen."
-	}
-	s.tbl.SetColumns(s.cols(width))
-	s.tbl.SetWidth(width)
-	s.tbl.SetHeight(height - 1)
-	return head + "\n" + s.tbl.View()
+	return formOrTable(st, "Organisaties van het knooppunt", s.open, len(s.rows), "Nog geen organisaties. Druk op a om er een toe te voegen.", &s.tbl, s.cols(width), width, height)
 }
 
 func (s *organisaties) ShortHelp() []key.Binding {
