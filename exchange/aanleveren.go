@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,11 +142,18 @@ func (h *Hub) dropStaged(blob string) {
 	}
 }
 
-// StartUpload opens a file in product's aanleveren/ for writing. With resume, an earlier
-// cut-off or staged file of that name is continued where it ended (`reput`); otherwise the
-// file starts empty and replaces it. Names that can never become an upload are refused
-// here, before any byte is sent.
+// StartUpload is StartUploadContext without a way to stop waiting for admission early.
 func (h *Hub) StartUpload(p *Principal, product Product, name string, resume bool) (*Spool, error) {
+	return h.StartUploadContext(context.Background(), p, product, name, resume)
+}
+
+// StartUploadContext opens a file in product's aanleveren/ for writing. With resume, an
+// earlier cut-off or staged file of that name is continued where it ended (`reput`);
+// otherwise the file starts empty and replaces it. Names that can never become an upload are
+// refused here, before any byte is sent. While the engine runs, the upload first waits for
+// admission (see admission): until ctx ends (the client left), or Config.UploadWait has
+// passed (ErrBusy).
+func (h *Hub) StartUploadContext(ctx context.Context, p *Principal, product Product, name string, resume bool) (*Spool, error) {
 	path := string(product) + "/aanleveren/" + name
 	if err := h.mayUpload(p, product); err != nil {
 		h.Audit(p, "aanleveren", path, err.Error())
@@ -155,10 +163,26 @@ func (h *Hub) StartUpload(p *Principal, product Product, name string, resume boo
 		h.Audit(p, "aanleveren", path, err.Error())
 		return nil, err
 	}
-	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name)}
+	sl, err := h.admit(ctx, p, path)
+	if err != nil {
+		h.Audit(p, "aanleveren", path, err.Error())
+		return nil, err
+	}
+	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name), slot: sl}
+	if err := s.open(resume); err != nil {
+		sl.release()
+		return nil, err
+	}
+	h.spools.add(s.blob)
+	return s, nil
+}
+
+// open continues the pending file of the spool's name (resume) or creates a new blob.
+func (s *Spool) open(resume bool) error {
+	h, p, product, name := s.h, s.p, s.product, s.name
 	old, found, err := h.pending(p.Org.Code, product, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if found && resume {
 		w, err := h.files.Append(old.Blob)
@@ -168,24 +192,23 @@ func (h *Hub) StartUpload(p *Principal, product Product, name string, resume boo
 			s.done.prefix = old.Size
 			s.quotaReserved, s.quotaResumed = old.Size, old.Size // counted when first written
 		case !errors.Is(err, storage.ErrNotFound):
-			return nil, storeErr(name, err)
+			return storeErr(name, err)
 		}
 	}
 	if s.w == nil {
 		seq, err := h.kv.Sequence("spool")
 		if err != nil {
-			return nil, fmt.Errorf("aanlevering %s starten: %w", name, err)
+			return fmt.Errorf("aanlevering %s starten: %w", name, err)
 		}
 		s.blob = fmt.Sprintf("aanleveren/%s/%s/%016x", p.Org.Code, product, seq)
 		if s.w, err = h.files.Create(s.blob); err != nil {
-			return nil, storeErr(name, err)
+			return storeErr(name, err)
 		}
 		if found {
 			s.replaces = old.Blob
 		}
 	}
-	h.spools.add(s.blob)
-	return s, nil
+	return nil
 }
 
 // Spool receives one file written into aanleveren/. WriteAt may be called concurrently and
@@ -202,6 +225,7 @@ type Spool struct {
 	resumed  bool
 	limit    int64
 	w        storage.Writer
+	slot     *slot // admission, held until Close; an accepted upload hands it to the engine
 
 	done   written               // how far the file is written without holes, for `reput`
 	werr   atomic.Pointer[error] // first write error: the file is refused
@@ -300,6 +324,9 @@ func (s *Spool) Close() error {
 		s.err = s.close()
 		s.settleQuota()
 		s.h.spools.done(s.blob)
+		// Every outcome but an accepted upload ends the spool's claim here; a staged file
+		// takes admission again when it is renamed into an upload.
+		s.slot.release()
 	})
 	return s.err
 }
@@ -338,14 +365,17 @@ func (s *Spool) close() error {
 		h.Audit(s.p, "aanleveren", s.path, err.Error())
 		return err
 	}
+	h.admission.hand(s.slot, s.blob)
 	u, err := h.accept(s.p, s.product, s.name, s.blob, size)
 	if err != nil {
+		h.admission.unhand(s.blob)
 		if rmErr := h.files.Remove(s.blob); rmErr != nil {
 			h.log.Warn("bestand van mislukte aanlevering opruimen", "blob", s.blob, "err", rmErr)
 		}
 		h.Audit(s.p, "aanleveren", s.path, err.Error())
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
+	s.slot = nil // the engine releases it once the upload is final
 	s.forget()
 	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", s.path, "account", s.p.Account.Name, "bytes", size)
 	h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("ontvangen als aanlevering %d (%d bytes)", u.ID, size))
@@ -403,9 +433,16 @@ func (s *Spool) forget() {
 	}
 }
 
-// RenameUpload renames a pending file inside aanleveren/: x.filepart to x.zip hands the
-// file in as an upload; a rename to another temporary name only moves it.
-func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) (err error) {
+// RenameUpload is RenameUploadContext without a way to stop waiting for admission early.
+func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) error {
+	return h.RenameUploadContext(context.Background(), p, product, from, to)
+}
+
+// RenameUploadContext renames a pending file inside aanleveren/: x.filepart to x.zip hands
+// the file in as an upload; a rename to another temporary name only moves it. Handing in
+// waits for admission as StartUploadContext does: the staged file gave its slot back when
+// it was closed, since a client may never rename it.
+func (h *Hub) RenameUploadContext(ctx context.Context, p *Principal, product Product, from, to string) (err error) {
 	path := string(product) + "/aanleveren/" + from
 	defer func() {
 		result := "hernoemd naar " + to
@@ -419,6 +456,15 @@ func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) (err 
 	}
 	if err := checkUploadName(to); err != nil {
 		return err
+	}
+	var sl *slot
+	if FinalName(to) && from != to {
+		// Admitted first, then the pending file read: it may be removed or replaced while
+		// the client waits.
+		if sl, err = h.admit(ctx, p, string(product)+"/aanleveren/"+to); err != nil {
+			return err
+		}
+		defer func() { sl.release() }() // nil once handed to the engine
 	}
 	f, found, err := h.pending(p.Org.Code, product, from)
 	if err != nil {
@@ -469,14 +515,17 @@ func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) (err 
 		w.Abort()
 		return storeErr(to, err)
 	}
+	h.admission.hand(sl, f.Blob)
 	u, err := h.accept(p, product, to, f.Blob, f.Size)
 	if err != nil {
+		h.admission.unhand(f.Blob)
 		// The bytes are committed but not recorded: nothing will process them, so the
 		// client must hand them in again.
 		h.files.Remove(f.Blob)
 		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
+	sl = nil
 	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) }); err != nil {
 		h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
 	}

@@ -33,6 +33,13 @@ type Config struct {
 	Workers int
 	// MaxZipEntries caps the number of entries of one ZIP (IB902); 0 means 100,000.
 	MaxZipEntries int
+	// MaxUploads is how many uploads the hub takes on at once while the engine runs: being
+	// written, queued or processed. More clients wait before their upload begins. 0 means
+	// DefaultMaxUploads(Workers).
+	MaxUploads int
+	// UploadWait is how long an upload waits for admission before it is refused with
+	// ErrBusy; 0 means DefaultUploadWait.
+	UploadWait time.Duration
 	// UploadQuota is how many bytes an organisation may write into aanleveren/ per day
 	// (Dutch time); 0 means DefaultUploadQuota, negative means no quota.
 	UploadQuota int64
@@ -56,8 +63,9 @@ type Hub struct {
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
-	parsers sync.Pool // *EnvelopeParser: the checks of every upload reuse them
-	spools  openSpools
+	parsers   sync.Pool // *EnvelopeParser: the checks of every upload reuse them
+	spools    openSpools
+	admission *admission
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -71,6 +79,15 @@ func Open(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxZipEntries == 0 {
 		cfg.MaxZipEntries = 100_000
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers()
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads(cfg.Workers)
+	}
+	if cfg.UploadWait <= 0 {
+		cfg.UploadWait = DefaultUploadWait
 	}
 	db, err := storage.OpenBadger(filepath.Join(cfg.DataDir, "db"), cfg.Log)
 	if err != nil {
@@ -92,6 +109,8 @@ func Open(cfg Config) (*Hub, error) {
 		wake:   make(chan struct{}, 1),
 		gcKV:   db.RunGC,
 		quota:  newQuotaTracker(cfg.UploadQuota, db),
+
+		admission: newAdmission(cfg.MaxUploads, cfg.UploadWait, cfg.Log),
 	}
 	return h, nil
 }

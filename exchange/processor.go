@@ -17,13 +17,12 @@ import (
 // record points to are removed), then it runs the worker pool, retention and the store's
 // garbage collection. Every goroutine it starts has ended when it returns.
 func (h *Hub) Run(ctx context.Context) error {
+	h.admission.start()
+	defer h.admission.stop()
 	if err := h.removeOrphans(); err != nil {
 		return fmt.Errorf("herstel na herstart: %w", err)
 	}
 	workers := h.cfg.Workers
-	if workers <= 0 {
-		workers = DefaultWorkers()
-	}
 	var wg sync.WaitGroup
 	wg.Go(func() { h.checkFiles(ctx) })
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
@@ -105,8 +104,10 @@ func (s *scheduler) finish(d done) {
 	if d.err == nil {
 		delete(s.retry, d.id)
 		delete(s.queued, d.id)
+		s.h.admission.finished(d.id)
 		return
 	}
+	// A failed upload keeps its slot while it waits for its retry: it is still work in hand.
 	r := s.retry[d.id]
 	r.delay = min(max(2*r.delay, time.Second), 5*time.Minute)
 	r.at = time.Now().Add(r.delay)
@@ -139,6 +140,7 @@ func (s *scheduler) refill() error {
 			return fmt.Errorf("aanlevering %d in wachtrij: %w", id, err)
 		}
 		s.queued[id] = u.Org
+		s.h.admission.track(id, u.Blob, u.Org)
 	}
 	return nil
 }

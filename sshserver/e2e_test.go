@@ -31,9 +31,10 @@ type testHub struct {
 	stop func()
 }
 
-// hubSetup is what startHub builds: the server's Config, and whether the processing
-// engine runs.
+// hubSetup is what startHub builds: the hub's and the server's Config, and whether the
+// processing engine runs.
 type hubSetup struct {
+	hub    exchange.Config
 	cfg    Config
 	engine bool
 }
@@ -53,7 +54,11 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	hub, err := exchange.Open(exchange.Config{DataDir: dir, Log: log})
+	setup := hubSetup{hub: exchange.Config{DataDir: dir, Log: log}, cfg: Config{Log: log, MaxAuthFailures: 1000}}
+	for _, o := range opts {
+		o(&setup)
+	}
+	hub, err := exchange.Open(setup.hub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,12 +70,9 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setup := hubSetup{cfg: Config{Hub: hub, Log: log, MaxAuthFailures: 1000}}
+	setup.cfg.Hub = hub
 	for _, k := range keys {
 		setup.cfg.HostKeys = append(setup.cfg.HostKeys, k.Signer)
-	}
-	for _, o := range opts {
-		o(&setup)
 	}
 	srv, err := New(setup.cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -256,8 +257,13 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
 	}
 	flags := r.Pflags()
+	// The wait for admission is work done for the client: the idle time-out must not cut it.
+	ctx, cancel := m.connContext()
+	done := m.guard.work()
 	// Without O_TRUNC the client continues a file (OpenSSH reput, rclone resume).
-	s, err := m.hub.StartUpload(m.p, l.product, l.name, !flags.Trunc)
+	s, err := m.hub.StartUploadContext(ctx, m.p, l.product, l.name, !flags.Trunc)
+	done()
+	cancel()
 	if err != nil {
 		return nil, sftpErr(err) // StartUpload audits its refusals
 	}
@@ -320,7 +326,28 @@ func (m *mailbox) rename(r *sftp.Request) error {
 	if from.kind != locFile || to.kind != locFile || from.folder != folderAanleveren || to.folder != folderAanleveren || from.product != to.product {
 		return m.refuse("hernoem", from.path, denied("hernoemen kan alleen binnen één map aanleveren/ (x.filepart naar x.zip)"))
 	}
-	return sftpErr(m.hub.RenameUpload(m.p, from.product, from.name, to.name))
+	ctx, cancel := m.connContext()
+	defer cancel()
+	done := m.guard.work()
+	defer done()
+	return sftpErr(m.hub.RenameUploadContext(ctx, m.p, from.product, from.name, to.name))
+}
+
+// connContext ends when the client's connection closes, so that a client that gives up
+// while its upload waits for admission stops the wait. pkg/sftp's request context would not
+// do: it ends only after the handler has returned.
+func (m *mailbox) connContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if m.guard != nil {
+		go func() {
+			select {
+			case <-m.guard.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 func (m *mailbox) remove(r *sftp.Request) error {

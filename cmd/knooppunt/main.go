@@ -64,7 +64,7 @@ func usage(w io.Writer) {
 Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
-           [--memory-limit GROOTTE] [--workers N]
+           [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -91,6 +91,11 @@ Gebruik:
                aanleveringen tegelijk
   --workers    aanleveringen die tegelijk worden verwerkt (KNOOPPUNT_WORKERS, standaard 4 per
                CPU); de verwerking wacht vooral op de schijf
+  --max-uploads
+               aanleveringen die het knooppunt tegelijk in behandeling neemt, van openen tot
+               verwerkt (KNOOPPUNT_MAX_UPLOADS, standaard 2 per worker); wie daarna komt wacht
+               voordat de upload begint, ten hoogste 2 minuten; één organisatie krijgt ten
+               hoogste de helft
 
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
@@ -117,6 +122,7 @@ type serveFlags struct {
 	maxSession             time.Duration
 	memoryLimit            memLimit
 	workers                int
+	maxUploads             int // 0: exchange's default for the workers
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -134,15 +140,16 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	maxSession := fs.String("max-session", envOr("KNOOPPUNT_MAX_SESSION", "12h"), "sluit een verbinding na deze duur tussen overdrachten (KNOOPPUNT_MAX_SESSION), 0: nooit")
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
+	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
-	if *workers != "" {
-		n, err := strconv.Atoi(*workers)
-		if err != nil || n < 1 || n > 1024 {
-			return f, fmt.Errorf("--workers: %q is geen aantal van 1 tot 1024", *workers)
-		}
-		f.workers = n
+	var err error
+	if f.workers, err = parseCount("--workers", *workers, 1024); err != nil {
+		return f, err
+	}
+	if f.maxUploads, err = parseCount("--max-uploads", *maxUploads, 65536); err != nil {
+		return f, err
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
@@ -150,7 +157,6 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	if err := parseLimits(&f, *quota, *maxConns, *idle, *maxSession); err != nil {
 		return f, err
 	}
-	var err error
 	if f.memoryLimit, err = parseMemoryLimit(*memoryLimit); err != nil {
 		return f, err
 	}
@@ -187,7 +193,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers}, f.listen)
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -261,6 +267,18 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	closeHub()
 	log.Info("knooppunt gestopt")
 	return errors.Join(serveErr, engineErr)
+}
+
+// parseCount reads a count flag of 1 to most; "" means the default (0).
+func parseCount(flag, v string, most int) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, fmt.Errorf("%s: %q is geen aantal van 1 tot %d", flag, v, most)
+	}
+	return n, nil
 }
 
 // openHub opens the store; when a running server holds it, it says so and names the SSH

@@ -1,0 +1,126 @@
+package sshserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"knooppunt/exchange"
+)
+
+func withHub(f func(*exchange.Config)) hubOption { return func(s *hubSetup) { f(&s.hub) } }
+
+// waitSignal is a log handler that tells when an upload starts to wait for admission.
+type waitSignal struct{ waits chan struct{} }
+
+func (w waitSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (w waitSignal) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w waitSignal) WithGroup(string) slog.Handler            { return w }
+func (w waitSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "aanlevering wacht op ruimte" {
+		select {
+		case w.waits <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// wmo301From is a valid upload of one WMO301 from org to the demo aanbieder.
+func wmo301From(t testing.TB, org string) []byte {
+	return buildTestZip(t, zEntry{name: "b.xml", data: env("WMO301", org, "12345678", uuid4(), "")})
+}
+
+func TestSecondPutWaitsUntilTheFirstIsProcessed(t *testing.T) {
+	sig := waitSignal{waits: make(chan struct{}, 1)}
+	th := startHub(t, withEngine, withHub(func(c *exchange.Config) {
+		c.MaxUploads = 1
+		c.Log = slog.New(sig)
+	}))
+	gemeente, ameland := goClient(t, th, "gemeente"), goClient(t, th, "ameland")
+
+	// The first upload takes the only slot when it is opened and keeps it until processed.
+	first, err := gemeente.Create("/iwmo/aanleveren/eerste.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.ReadFrom(bytes.NewReader(wmo301From(t, "9999"))); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		firstAtOpen exchange.UploadStatus // the first upload's status when the second was let in
+		err         error
+	}
+	second := make(chan result, 1)
+	go func() {
+		f, err := ameland.Create("/iwmo/aanleveren/tweede.zip")
+		if err != nil {
+			second <- result{err: err}
+			return
+		}
+		var r result
+		for _, u := range th.uploads(t, "gemeente", exchange.IWmo) {
+			if u.Name == "eerste.zip" {
+				r.firstAtOpen = u.Status
+			}
+		}
+		if _, err := f.ReadFrom(bytes.NewReader(wmo301From(t, "0060"))); err != nil {
+			f.Close()
+			second <- result{err: err}
+			return
+		}
+		r.err = f.Close()
+		second <- r
+	}()
+	<-sig.waits
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil {
+		t.Fatalf("second put: %v", r.err)
+	}
+	if r.firstAtOpen != exchange.Afgeleverd {
+		t.Fatalf("second put let in while the first upload was %q", r.firstAtOpen)
+	}
+	if u := th.final(t, "ameland", exchange.IWmo, "tweede.zip"); u.Status != exchange.Afgeleverd {
+		t.Fatalf("second upload %s: %+v", u.Status, u.Fouten)
+	}
+}
+
+func TestBusyHubRefusesThePutWithAFailureStatus(t *testing.T) {
+	th := startHub(t, withEngine, withHub(func(c *exchange.Config) {
+		c.MaxUploads = 1
+		c.UploadWait = time.Millisecond
+	}))
+	gemeente, ameland := goClient(t, th, "gemeente"), goClient(t, th, "ameland")
+	first, err := gemeente.Create("/iwmo/aanleveren/eerste.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ameland.Create("/iwmo/aanleveren/tweede.zip")
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure || !strings.Contains(se.Error(), "probeer het over enkele minuten opnieuw") {
+		t.Fatalf("put into a busy hub: %v", err)
+	}
+	// The first upload is not disturbed.
+	if _, err := first.ReadFrom(bytes.NewReader(wmo301From(t, "9999"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u := th.final(t, "gemeente", exchange.IWmo, "eerste.zip"); u.Status != exchange.Afgeleverd {
+		t.Fatalf("first upload %s: %+v", u.Status, u.Fouten)
+	}
+	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 0 {
+		t.Fatalf("refused put recorded: %+v", us)
+	}
+}
