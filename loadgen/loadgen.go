@@ -247,15 +247,32 @@ func (c *Client) Close() error {
 // Put uploads data as name in product's aanleveren/. It returns nil only when the server
 // confirmed the close, which is when it accepted the upload.
 func (c *Client) Put(product, name string, data []byte) error {
+	_, err := c.PutTimed(product, name, data)
+	return err
+}
+
+// PutTiming is how long a put took as its client sees it.
+type PutTiming struct {
+	Open  time.Duration // until the server answered the open: the wait for admission
+	Total time.Duration // until the server answered the close: the upload is accepted
+}
+
+// PutTimed is Put, timed.
+func (c *Client) PutTimed(product, name string, data []byte) (PutTiming, error) {
+	var pt PutTiming
+	start := time.Now()
 	f, err := c.SFTP.Create("/" + product + "/aanleveren/" + name)
 	if err != nil {
-		return err
+		return pt, err
 	}
+	pt.Open = time.Since(start)
 	if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
 		f.Close()
-		return err
+		return pt, err
 	}
-	return f.Close()
+	err = f.Close()
+	pt.Total = time.Since(start)
+	return pt, err
 }
 
 // Get downloads a file.

@@ -39,10 +39,11 @@ type Server struct {
 
 var listening = regexp.MustCompile(`msg="knooppunt luistert" adres=(\S+)`)
 
-// Start runs `knooppunt serve` on dataDir on a free loopback port and waits until it listens.
-func Start(bin, dataDir string) (*Server, error) {
+// Start runs `knooppunt serve` on dataDir on a free loopback port, with extra flags if any,
+// and waits until it listens.
+func Start(bin, dataDir string, flags ...string) (*Server, error) {
 	s := &Server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data", dataDir, "--listen", "127.0.0.1:0"}, flags...)...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -117,6 +118,19 @@ func (s *Server) Stop() error {
 		return fmt.Errorf("knooppunt: %w\n%s", err, s.Log())
 	}
 	return err
+}
+
+// LoadAverage is the machine's load average over the last minute, from /proc/loadavg: how
+// busy the machine was besides the run being measured.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // Usage is a process's resident memory and CPU time, from /proc.

@@ -1,8 +1,9 @@
 // Command loadgen puts a knooppunt server under the load of issue 6: many SFTP sessions that
 // upload ZIPs of envelopes while others download what is delivered. It seeds a data
 // directory with organisations and accounts, starts the real binary on it, runs the load,
-// and reports the time from close-of-upload to Afgeleverd (p50, p99), the server's memory
-// and CPU, and every error.
+// and reports the time from close-of-upload to Afgeleverd (p50, p99), the client's time per
+// put (open to the answered close, and of that the wait at open for admission), the server's
+// memory and CPU, the machine's load average, and every error.
 //
 //	go build -o /tmp/knooppunt ./cmd/knooppunt
 //	go run ./cmd/loadgen --bin /tmp/knooppunt --data /tmp/lg
@@ -37,6 +38,7 @@ type options struct {
 	uploaders, downloaders  int
 	zips, messages, payload int
 	recipients, workers     int
+	maxUploads              int
 }
 
 func main() {
@@ -44,7 +46,8 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "knooppunt binary to run (go build -o … ./cmd/knooppunt)")
 	flag.StringVar(&o.data, "data", "", "data directory (created and seeded when empty)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "run the server inside this process instead of --bin and write a CPU profile")
-	flag.IntVar(&o.workers, "workers", 0, "with --cpuprofile: the engine's workers (0: its default)")
+	flag.IntVar(&o.workers, "workers", 0, "the engine's workers (0: its default)")
+	flag.IntVar(&o.maxUploads, "max-uploads", 0, "uploads the hub takes on at once (0: its default)")
 	flag.IntVar(&o.uploaders, "uploaders", 200, "concurrent upload sessions, one gemeente each")
 	flag.IntVar(&o.downloaders, "downloaders", 50, "concurrent download sessions, one aanbieder each")
 	flag.IntVar(&o.zips, "zips", 10, "ZIPs per upload session")
@@ -73,14 +76,21 @@ type server struct {
 
 func startServer(o options) (*server, error) {
 	if o.profile == "" {
-		s, err := loadgen.Start(o.bin, o.data)
+		var flags []string
+		if o.workers > 0 {
+			flags = append(flags, "--workers", fmt.Sprint(o.workers))
+		}
+		if o.maxUploads > 0 {
+			flags = append(flags, "--max-uploads", fmt.Sprint(o.maxUploads))
+		}
+		s, err := loadgen.Start(o.bin, o.data, flags...)
 		if err != nil {
 			return nil, err
 		}
 		return &server{addr: s.Addr, pid: s.Pid(), stop: s.Stop}, nil
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub, err := exchange.Open(exchange.Config{DataDir: o.data, Log: log, Workers: o.workers})
+	hub, err := exchange.Open(exchange.Config{DataDir: o.data, Log: log, Workers: o.workers, MaxUploads: o.maxUploads})
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +176,7 @@ func run(o options) error {
 		return err
 	}
 	before, _ := loadgen.ProcUsage(srv.pid)
+	loadBefore := loadgen.LoadAverage()
 	var peakRSS atomic.Int64
 	sampleDone := make(chan struct{})
 	samplerStopped := make(chan struct{})
@@ -188,6 +199,7 @@ func run(o options) error {
 	var wg sync.WaitGroup
 	var uploadsDone atomic.Int64
 	var uploadEnd atomic.Int64
+	puts := make([][]loadgen.PutTiming, len(setup.Gemeenten)) // each session writes its own
 	for gi, g := range setup.Gemeenten {
 		wg.Go(func() {
 			c, err := loadgen.DialFrom(srv.addr, o.data, g, source(gi))
@@ -197,9 +209,12 @@ func run(o options) error {
 			}
 			defer c.Close()
 			for zi, data := range zips[gi] {
-				if err := c.Put("iwmo", fmt.Sprintf("last-%s-%02d.zip", g.Org, zi), data); err != nil {
+				pt, err := c.PutTimed("iwmo", fmt.Sprintf("last-%s-%02d.zip", g.Org, zi), data)
+				if err != nil {
 					errs.add("upload %s %d: %v", g.Name, zi, err)
+					continue
 				}
+				puts[gi] = append(puts[gi], pt)
 			}
 			if uploadsDone.Add(1) == int64(o.uploaders) && o.profile != "" {
 				writeHeap(o.profile + ".heap")
@@ -281,6 +296,7 @@ func run(o options) error {
 	close(sampleDone)
 	<-samplerStopped
 	after, _ := loadgen.ProcUsage(srv.pid)
+	loadAfter := loadgen.LoadAverage()
 	if err := srv.stop(); err != nil {
 		errs.add("server stoppen: %v", err)
 	}
@@ -296,7 +312,21 @@ func run(o options) error {
 	if len(lat) > 0 {
 		fmt.Printf("  close-of-upload tot Afgeleverd: p50 %v, p99 %v, max %v\n", pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
 	}
+	var putTotal, putOpen []time.Duration
+	for _, ps := range puts {
+		for _, pt := range ps {
+			putTotal = append(putTotal, pt.Total)
+			putOpen = append(putOpen, pt.Open)
+		}
+	}
+	slices.Sort(putTotal)
+	slices.Sort(putOpen)
+	if len(putTotal) > 0 {
+		fmt.Printf("  client put (openen tot close beantwoord): p50 %v, p99 %v, max %v; waarvan openen (wachten op toelating): p50 %v, p99 %v\n",
+			pct(putTotal, 50), pct(putTotal, 99), putTotal[len(putTotal)-1].Round(time.Millisecond), pct(putOpen, 50), pct(putOpen, 99))
+	}
 	fmt.Printf("  server: RSS piek %d MB (VmHWM %d MB), CPU %.1fs = %.2f kernen gemiddeld\n", peakRSS.Load()>>20, after.PeakRSS>>20, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds())
+	fmt.Printf("  load average (1 min): %s bij de start, %s aan het eind\n", loadBefore, loadAfter)
 	fmt.Printf("  fouten: %d\n", errs.n())
 	for _, e := range errs.first(20) {
 		fmt.Println("   ", e)
