@@ -3,6 +3,7 @@ package sshserver
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -32,7 +33,8 @@ func TestLimitsShimAnswersInitAndLimits(t *testing.T) {
 	}
 	r := o[len(v):]
 	if len(r) != 4+1+4+32 || r[4] != fxpExtendedReply || binary.BigEndian.Uint32(r[5:]) != 7 ||
-		binary.BigEndian.Uint64(r[9:]) != sftpMaxPacket || binary.BigEndian.Uint64(r[17:]) != sftpMaxData {
+		binary.BigEndian.Uint64(r[9:]) != sftpMaxPacket || binary.BigEndian.Uint64(r[17:]) != sftpMaxData ||
+		binary.BigEndian.Uint64(r[33:]) != sftpOpenHandles {
 		t.Fatalf("limits reply %x", r)
 	}
 }
@@ -46,5 +48,24 @@ func TestLimitsShimPassesOtherStarts(t *testing.T) {
 	got, err := io.ReadAll(&limitsShim{r: bytes.NewReader(in), w: &out})
 	if err != nil || !bytes.Equal(got, in) || out.Len() != 0 {
 		t.Fatalf("got %x, wrote %x, err %v", got, out.Bytes(), err)
+	}
+}
+
+// OpenSSH's sftp takes the hub's limits: 255 KB blocks, and a pipeline of as many requests
+// as the hub offers handles (sftp -vvv says so).
+func TestOpenSSHSftpTakesLimits(t *testing.T) {
+	needOpenSSH(t)
+	th := startHub(t)
+	out, err := th.sftpCmd("aanbieder", th.keys["aanbieder"], "ls /\n", "-vvv").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("using %d / %d", sftpMaxData, sftpMaxData),
+		fmt.Sprintf("server handle limit %d; using %d", sftpOpenHandles, sftpOpenHandles),
+	} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("sftp -vvv does not say %q", want)
+		}
 	}
 }
