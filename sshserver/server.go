@@ -338,7 +338,7 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	out := newBatchWriter(sess)
 	rs := sftp.NewRequestServer(sftpConn{Reader: &limitsShim{r: sess, w: out}, Writer: out, Closer: sess},
 		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs},
-		sftp.WithRSMaxTxPacket(sftpMaxData), sftp.WithRSAllocator())
+		sftp.WithRSMaxTxPacket(sftpMaxData))
 	err = rs.Serve()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Info("sftp-sessie afgebroken", "account", p.Account.Name, "err", err)
