@@ -142,18 +142,13 @@ func (h *Hub) dropStaged(blob string) {
 	}
 }
 
-// StartUpload is StartUploadContext without a way to stop waiting for admission early.
-func (h *Hub) StartUpload(p *Principal, product Product, name string, resume bool) (*Spool, error) {
-	return h.StartUploadContext(context.Background(), p, product, name, resume)
-}
-
-// StartUploadContext opens a file in product's aanleveren/ for writing. With resume, an
+// StartUpload opens a file in product's aanleveren/ for writing. With resume, an
 // earlier cut-off or staged file of that name is continued where it ended (`reput`);
 // otherwise the file starts empty and replaces it. Names that can never become an upload are
 // refused here, before any byte is sent. While the engine runs, the upload first waits for
 // admission (see admission): until ctx ends (the client left), or Config.UploadWait has
 // passed (ErrBusy).
-func (h *Hub) StartUploadContext(ctx context.Context, p *Principal, product Product, name string, resume bool) (*Spool, error) {
+func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, name string, resume bool) (*Spool, error) {
 	path := string(product) + "/aanleveren/" + name
 	if err := h.mayUpload(p, product); err != nil {
 		h.Audit(p, "aanleveren", path, err.Error())
@@ -433,16 +428,11 @@ func (s *Spool) forget() {
 	}
 }
 
-// RenameUpload is RenameUploadContext without a way to stop waiting for admission early.
-func (h *Hub) RenameUpload(p *Principal, product Product, from, to string) error {
-	return h.RenameUploadContext(context.Background(), p, product, from, to)
-}
-
-// RenameUploadContext renames a pending file inside aanleveren/: x.filepart to x.zip hands
+// RenameUpload renames a pending file inside aanleveren/: x.filepart to x.zip hands
 // the file in as an upload; a rename to another temporary name only moves it. Handing in
-// waits for admission as StartUploadContext does: the staged file gave its slot back when
+// waits for admission as StartUpload does: the staged file gave its slot back when
 // it was closed, since a client may never rename it.
-func (h *Hub) RenameUploadContext(ctx context.Context, p *Principal, product Product, from, to string) (err error) {
+func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, from, to string) (err error) {
 	path := string(product) + "/aanleveren/" + from
 	defer func() {
 		result := "hernoemd naar " + to

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,12 +15,12 @@ func TestSweepDropsPendingFilesAfterTheirWait(t *testing.T) {
 	h.clock = clk
 	jan := acctAs(t, h, "jan")
 
-	staged, err := h.StartUpload(jan, IWmo, "oud.zip.filepart", false)
+	staged, err := h.StartUpload(context.Background(), jan, IWmo, "oud.zip.filepart", false)
 	acctMust(t, err)
 	aanlWrite(t, staged, aanlData(4096))
 	acctMust(t, staged.Close())
 	clk.Add(PendingBewaartijd - time.Hour)
-	young, err := h.StartUpload(jan, IWmo, "jong.zip.part", false)
+	young, err := h.StartUpload(context.Background(), jan, IWmo, "jong.zip.part", false)
 	acctMust(t, err)
 	aanlWrite(t, young, aanlData(100))
 	acctMust(t, young.Close())
@@ -57,10 +58,10 @@ func TestSweepRemovesLitterButNotOpenOrQueuedFiles(t *testing.T) {
 		}
 	}
 	// An upload being written right now, and one queued for processing.
-	open, err := h.StartUpload(jan, IWmo, "bezig.xml", false)
+	open, err := h.StartUpload(context.Background(), jan, IWmo, "bezig.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, open, aanlData(512))
-	queued, err := h.StartUpload(jan, IWmo, "wacht.xml", false)
+	queued, err := h.StartUpload(context.Background(), jan, IWmo, "wacht.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, queued, aanlData(512))
 	acctMust(t, queued.Close())

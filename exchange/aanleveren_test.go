@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -69,7 +70,7 @@ func TestUploadOutOfOrderIsAcceptedOnCleanClose(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
 	data := aanlData(1<<20 + 123)
-	s, err := h.StartUpload(jan, IWmo, "bericht.ZIP", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "bericht.ZIP", false)
 	acctMust(t, err)
 	aanlWrite(t, s, data)
 	if got := aanlUploads(t, h, jan, IWmo); len(got) != 0 {
@@ -95,14 +96,14 @@ func TestUploadNamesRefusedAtOpen(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
 	for _, name := range []string{"notities.txt", "bericht", "a/b.xml", "", "..", "x\n.xml"} {
-		if _, err := h.StartUpload(jan, IWmo, name, false); !errors.Is(err, ErrInvalid) {
+		if _, err := h.StartUpload(context.Background(), jan, IWmo, name, false); !errors.Is(err, ErrInvalid) {
 			t.Errorf("StartUpload(%q) = %v, want ErrInvalid", name, err)
 		}
 	}
-	_, err := h.StartUpload(jan, IWmo, "notities.txt", false)
+	_, err := h.StartUpload(context.Background(), jan, IWmo, "notities.txt", false)
 	acctWant(t, err, ErrInvalid, ".xml", ".zip")
 	for _, name := range []string{"a.xml", "A.XmL", "b.zip", "b.zip.filepart", "c.part", ".hidden", "d.zip.a1b2c3.partial"} {
-		s, err := h.StartUpload(jan, IWmo, name, false)
+		s, err := h.StartUpload(context.Background(), jan, IWmo, name, false)
 		if err != nil {
 			t.Errorf("StartUpload(%q) = %v", name, err)
 			continue
@@ -115,19 +116,19 @@ func TestUploadNamesRefusedAtOpen(t *testing.T) {
 func TestUploadDeniedForProductNotHeld(t *testing.T) {
 	h := acctWorld(t)
 	piet := acctAs(t, h, "piet") // ijw only
-	_, err := h.StartUpload(piet, IWmo, "x.xml", false)
+	_, err := h.StartUpload(context.Background(), piet, IWmo, "x.xml", false)
 	acctWant(t, err, ErrDenied)
 	// Access revoked after login: the stale principal may no longer upload.
 	jan := acctAs(t, h, "jan")
 	acctMust(t, h.Revoke(nil, "jan", IWmo))
-	_, err = h.StartUpload(jan, IWmo, "x.xml", false)
+	_, err = h.StartUpload(context.Background(), jan, IWmo, "x.xml", false)
 	acctWant(t, err, ErrDenied)
 }
 
 func TestTooLargeXMLRefusedDuringWrite(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, "groot.xml", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "groot.xml", false)
 	acctMust(t, err)
 	if _, err := s.WriteAt([]byte("begin"), 0); err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestTooLargeXMLRefusedDuringWrite(t *testing.T) {
 		t.Fatalf("a refused upload is pending: %+v", p)
 	}
 	// A ZIP may be bigger than 25 MB (sparse write: cheap).
-	z, err := h.StartUpload(jan, IWmo, "groot.zip", false)
+	z, err := h.StartUpload(context.Background(), jan, IWmo, "groot.zip", false)
 	acctMust(t, err)
 	if _, err := z.WriteAt([]byte("x"), MaxXMLUpload+1); err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestCutOffUploadIsKeptNotAcceptedAndResumes(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
 	data := aanlData(300 << 10)
-	s, err := h.StartUpload(jan, IWmo, "reeks.xml", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "reeks.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, s, data[:100<<10])
 	s.Fail(io.ErrUnexpectedEOF)
@@ -175,9 +176,9 @@ func TestCutOffUploadIsKeptNotAcceptedAndResumes(t *testing.T) {
 		t.Fatalf("pending = %+v", p)
 	}
 	// A partial cannot be handed in by renaming it.
-	acctWant(t, h.RenameUpload(jan, IWmo, "reeks.xml", "ander.xml"), ErrInvalid, "reput")
+	acctWant(t, h.RenameUpload(context.Background(), jan, IWmo, "reeks.xml", "ander.xml"), ErrInvalid, "reput")
 
-	r, err := h.StartUpload(jan, IWmo, "reeks.xml", true)
+	r, err := h.StartUpload(context.Background(), jan, IWmo, "reeks.xml", true)
 	acctMust(t, err)
 	if _, err := r.WriteAt(data[100<<10:], 100<<10); err != nil {
 		t.Fatal(err)
@@ -198,14 +199,14 @@ func TestCutOffUploadIsKeptNotAcceptedAndResumes(t *testing.T) {
 func TestFreshPutReplacesPartial(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, "x.xml", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "x.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, s, aanlData(5000))
 	s.Fail(io.ErrUnexpectedEOF)
 	s.Close()
 	p, _ := h.Pending(jan, IWmo)
 	old := p[0].Blob
-	s, err = h.StartUpload(jan, IWmo, "x.xml", false)
+	s, err = h.StartUpload(context.Background(), jan, IWmo, "x.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, s, []byte("<nieuw/>"))
 	acctMust(t, s.Close())
@@ -225,7 +226,7 @@ func TestTempNameWaitsForRename(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
 	data := aanlData(70 << 10)
-	s, err := h.StartUpload(jan, IWmo, "bericht.zip.filepart", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "bericht.zip.filepart", false)
 	acctMust(t, err)
 	aanlWrite(t, s, data)
 	acctMust(t, s.Close())
@@ -242,10 +243,10 @@ func TestTempNameWaitsForRename(t *testing.T) {
 	if p, _ := h.Pending(zorg, IWmo); len(p) != 0 {
 		t.Fatalf("another organisation sees %+v", p)
 	}
-	acctWant(t, h.RenameUpload(zorg, IWmo, "bericht.zip.filepart", "bericht.zip"), ErrNotFound)
+	acctWant(t, h.RenameUpload(context.Background(), zorg, IWmo, "bericht.zip.filepart", "bericht.zip"), ErrNotFound)
 
-	acctWant(t, h.RenameUpload(jan, IWmo, "bericht.zip.filepart", "bericht.txt"), ErrInvalid)
-	acctMust(t, h.RenameUpload(jan, IWmo, "bericht.zip.filepart", "bericht.zip"))
+	acctWant(t, h.RenameUpload(context.Background(), jan, IWmo, "bericht.zip.filepart", "bericht.txt"), ErrInvalid)
+	acctMust(t, h.RenameUpload(context.Background(), jan, IWmo, "bericht.zip.filepart", "bericht.zip"))
 	us := aanlUploads(t, h, jan, IWmo)
 	if len(us) != 1 || us[0].Name != "bericht.zip" || us[0].Status != Ontvangen {
 		t.Fatalf("uploads = %+v", us)
@@ -256,26 +257,26 @@ func TestTempNameWaitsForRename(t *testing.T) {
 	if p, _ := h.Pending(jan, IWmo); len(p) != 0 {
 		t.Fatalf("pending after rename = %+v", p)
 	}
-	acctWant(t, h.RenameUpload(jan, IWmo, "bericht.zip.filepart", "bericht.zip"), ErrNotFound)
+	acctWant(t, h.RenameUpload(context.Background(), jan, IWmo, "bericht.zip.filepart", "bericht.zip"), ErrNotFound)
 }
 
 func TestRenameToXMLChecksSize(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, "groot.filepart", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "groot.filepart", false)
 	acctMust(t, err)
 	if _, err := s.WriteAt([]byte("x"), MaxXMLUpload); err != nil {
 		t.Fatal(err)
 	}
 	acctMust(t, s.Close())
-	acctWant(t, h.RenameUpload(jan, IWmo, "groot.filepart", "groot.xml"), ErrTooLarge)
-	acctMust(t, h.RenameUpload(jan, IWmo, "groot.filepart", "groot.zip"))
+	acctWant(t, h.RenameUpload(context.Background(), jan, IWmo, "groot.filepart", "groot.xml"), ErrTooLarge)
+	acctMust(t, h.RenameUpload(context.Background(), jan, IWmo, "groot.filepart", "groot.zip"))
 }
 
 func TestRemovePending(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, ".tijdelijk", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, ".tijdelijk", false)
 	acctMust(t, err)
 	aanlWrite(t, s, []byte("abc"))
 	acctMust(t, s.Close())
@@ -292,7 +293,7 @@ func TestRemovePending(t *testing.T) {
 	acctWant(t, h.RemovePending(jan, IWmo, ".tijdelijk"), ErrNotFound)
 
 	// An accepted upload cannot be deleted from aanleveren/.
-	u, err := h.StartUpload(jan, IWmo, "klaar.xml", false)
+	u, err := h.StartUpload(context.Background(), jan, IWmo, "klaar.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, u, []byte("<x/>"))
 	acctMust(t, u.Close())
@@ -302,11 +303,11 @@ func TestRemovePending(t *testing.T) {
 func TestUploadsAreAudited(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, "a.xml", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "a.xml", false)
 	acctMust(t, err)
 	aanlWrite(t, s, []byte("<a/>"))
 	acctMust(t, s.Close())
-	h.StartUpload(jan, IWmo, "a.txt", false)
+	h.StartUpload(context.Background(), jan, IWmo, "a.txt", false)
 	var results []string
 	acctMust(t, h.AuditLog(0, func(e AuditEntry) bool {
 		if e.Action == "aanleveren" && e.Account == "jan" {
@@ -325,7 +326,7 @@ func BenchmarkSpoolWrite(b *testing.B) {
 	buf := make([]byte, 32<<10)
 	b.SetBytes(64 << 20)
 	for b.Loop() {
-		s, err := h.StartUpload(jan, IWmo, "bench.zip", false)
+		s, err := h.StartUpload(context.Background(), jan, IWmo, "bench.zip", false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -352,7 +353,7 @@ func BenchmarkSpoolWrite(b *testing.B) {
 func TestCutOffKeepsOnlyTheHolelessPrefix(t *testing.T) {
 	h := acctWorld(t)
 	jan := acctAs(t, h, "jan")
-	s, err := h.StartUpload(jan, IWmo, "gat.zip", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "gat.zip", false)
 	acctMust(t, err)
 	chunk := make([]byte, 1000)
 	for _, off := range []int64{0, 2000, 1000, 4000} { // 3000 never arrives

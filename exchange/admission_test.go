@@ -107,7 +107,7 @@ type started struct {
 func startAsync(ctx context.Context, h *Hub, p *Principal, name string) <-chan started {
 	out := make(chan started, 1)
 	go func() {
-		s, err := h.StartUploadContext(ctx, p, IWmo, name, false)
+		s, err := h.StartUpload(ctx, p, IWmo, name, false)
 		out <- started{s, err}
 	}()
 	return out
@@ -115,7 +115,7 @@ func startAsync(ctx context.Context, h *Hub, p *Principal, name string) <-chan s
 
 func mustStart(t testing.TB, h *Hub, p *Principal, name string) *Spool {
 	t.Helper()
-	s, err := h.StartUploadContext(context.Background(), p, IWmo, name, false)
+	s, err := h.StartUpload(context.Background(), p, IWmo, name, false)
 	acctMust(t, err)
 	return s
 }
@@ -260,7 +260,7 @@ func TestAdmissionRefusesAfterTheWait(t *testing.T) {
 	a, b, c := acctAs(t, h, "g0363"), acctAs(t, h, "g0060"), acctAs(t, h, "g9999")
 	sa := mustStart(t, h, a, "a.zip")
 	sb := mustStart(t, h, b, "b.zip")
-	_, err := h.StartUploadContext(context.Background(), c, IWmo, "c.zip", false)
+	_, err := h.StartUpload(context.Background(), c, IWmo, "c.zip", false)
 	acctWant(t, err, ErrBusy, "iwmo/aanleveren/c.zip is niet aangenomen", "probeer het over enkele minuten opnieuw")
 	if !auditHas(t, h, "g9999", "aanleveren", ErrBusy.Error()) {
 		t.Error("the refusal is not audited")
@@ -310,7 +310,7 @@ func TestAdmissionTempNameHoldsNoSlotUntilRenamed(t *testing.T) {
 	sb := mustStart(t, h, b, "b.zip")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := h.RenameUploadContext(ctx, a, IWmo, "a.zip.filepart", "a.zip")
+	err := h.RenameUpload(ctx, a, IWmo, "a.zip.filepart", "a.zip")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("rename without room = %v", err)
 	}
@@ -319,7 +319,7 @@ func TestAdmissionTempNameHoldsNoSlotUntilRenamed(t *testing.T) {
 	}
 	cutOff(sb)
 
-	acctMust(t, h.RenameUploadContext(context.Background(), a, IWmo, "a.zip.filepart", "a.zip"))
+	acctMust(t, h.RenameUpload(context.Background(), a, IWmo, "a.zip.filepart", "a.zip"))
 	// The renamed upload holds the slot until it is processed.
 	sb = mustStart(t, h, b, "b.zip")
 	if u := uploadNamed(t, h, a, "a.zip"); u.Status != Afgeleverd {

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -37,7 +38,7 @@ func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
 
 // quotaPut writes n bytes as one file and closes it; it returns the first error.
 func quotaPut(h *Hub, p *Principal, product Product, name string, n int) error {
-	s, err := h.StartUpload(p, product, name, false)
+	s, err := h.StartUpload(context.Background(), p, product, name, false)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func TestQuotaCountsResumedAndRenamedFilesOnce(t *testing.T) {
 	data := aanlData(1 << 20)
 
 	// Cut off after 400 KB, then resumed (reput): the file counts once.
-	s, err := h.StartUpload(jan, IWmo, "r.zip", false)
+	s, err := h.StartUpload(context.Background(), jan, IWmo, "r.zip", false)
 	acctMust(t, err)
 	_, err = s.WriteAt(data[:400<<10], 0)
 	acctMust(t, err)
@@ -148,7 +149,7 @@ func TestQuotaCountsResumedAndRenamedFilesOnce(t *testing.T) {
 	if err := s.Close(); err == nil {
 		t.Fatal("cut-off upload closed cleanly")
 	}
-	s, err = h.StartUpload(jan, IWmo, "r.zip", true)
+	s, err = h.StartUpload(context.Background(), jan, IWmo, "r.zip", true)
 	acctMust(t, err)
 	_, err = s.WriteAt(data[400<<10:], 400<<10)
 	acctMust(t, err)
@@ -159,7 +160,7 @@ func TestQuotaCountsResumedAndRenamedFilesOnce(t *testing.T) {
 
 	// Staged under a temporary name, then renamed: the rename adds nothing.
 	acctMust(t, quotaPut(h, jan, IWmo, "s.zip.filepart", 1<<20))
-	acctMust(t, h.RenameUpload(jan, IWmo, "s.zip.filepart", "s.zip"))
+	acctMust(t, h.RenameUpload(context.Background(), jan, IWmo, "s.zip.filepart", "s.zip"))
 	if got := quotaUsed(t, h, "9999"); got != 2<<20 {
 		t.Errorf("after rename used %d, want %d", got, 2<<20)
 	}

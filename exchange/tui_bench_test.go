@@ -143,7 +143,7 @@ func benchPut(b *testing.B, h *exchange.Hub, p *exchange.Principal, name string,
 	if err := zw.Close(); err != nil {
 		b.Fatal(err)
 	}
-	s, err := h.StartUpload(p, exchange.IWmo, name, false)
+	s, err := h.StartUpload(context.Background(), p, exchange.IWmo, name, false)
 	if err != nil {
 		b.Fatal(err)
 	}

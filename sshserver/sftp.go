@@ -261,7 +261,7 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	ctx, cancel := m.connContext()
 	done := m.guard.work()
 	// Without O_TRUNC the client continues a file (OpenSSH reput, rclone resume).
-	s, err := m.hub.StartUploadContext(ctx, m.p, l.product, l.name, !flags.Trunc)
+	s, err := m.hub.StartUpload(ctx, m.p, l.product, l.name, !flags.Trunc)
 	done()
 	cancel()
 	if err != nil {
@@ -330,7 +330,7 @@ func (m *mailbox) rename(r *sftp.Request) error {
 	defer cancel()
 	done := m.guard.work()
 	defer done()
-	return sftpErr(m.hub.RenameUploadContext(ctx, m.p, from.product, from.name, to.name))
+	return sftpErr(m.hub.RenameUpload(ctx, m.p, from.product, from.name, to.name))
 }
 
 // connContext ends when the client's connection closes, so that a client that gives up

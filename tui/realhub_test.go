@@ -89,7 +89,7 @@ func (w *world) upload(p *exchange.Principal, product exchange.Product, name str
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	events := w.h.Subscribe(ctx, p.Org.Code)
-	s, err := w.h.StartUpload(p, product, name, false)
+	s, err := w.h.StartUpload(context.Background(), p, product, name, false)
 	if err != nil {
 		w.t.Fatal(err)
 	}
