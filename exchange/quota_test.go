@@ -126,8 +126,10 @@ func TestQuotaHoldsForConcurrentUploads(t *testing.T) {
 			t.Errorf("unexpected error %v", err)
 		}
 	}
-	if ok != 2 || len(aanlUploads(t, h, jan, IWmo)) != 2 {
-		t.Errorf("%d uploads accepted of 4 × 400 KB against 1 MB, want 2: %v", ok, errs)
+	// Bytes written count whatever becomes of the file, so a file refused halfway may have
+	// taken the room a second whole one needed: one or two fit, never three.
+	if ok < 1 || ok > 2 || len(aanlUploads(t, h, jan, IWmo)) != ok {
+		t.Errorf("%d uploads accepted of 4 × 400 KB against 1 MB, want 1 or 2: %v", ok, errs)
 	}
 	if got := quotaUsed(t, h, "9999"); got > 1<<20 {
 		t.Errorf("used %d, more than the quota", got)
