@@ -454,23 +454,12 @@ func (h *Hub) AddKey(by *Principal, name, authorizedKey string) (err error) {
 	if err != nil {
 		return err
 	}
-	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		a, err := txAccount(t, name)
-		if err != nil {
-			return err
-		}
-		if err := canManage(actor, a); err != nil {
-			return err
-		}
+	return h.updateAccount(by, name, func(t storage.Txn, _, a *Account) error {
 		if err := claimKey(t, pk); err != nil {
 			return err
 		}
 		a.Keys = append(a.Keys, norm)
-		return putAccount(t, a)
+		return nil
 	})
 }
 

@@ -101,25 +101,12 @@ func (s *aanleveren) Update(msg tea.Msg) tea.Cmd {
 		}
 	case key.Matches(km, k.Select):
 		if u, ok := s.current(); ok {
-			s.sel[u.ID] = !s.sel[u.ID]
-			if !s.sel[u.ID] {
-				delete(s.sel, u.ID)
-			}
+			toggle(s.sel, u.ID)
 			s.fillTable()
 			s.tbl.MoveDown(1)
 		}
 	case key.Matches(km, k.SelectAll):
-		all := true
-		for _, u := range s.rows {
-			all = all && s.sel[u.ID]
-		}
-		for _, u := range s.rows {
-			if all {
-				delete(s.sel, u.ID)
-			} else {
-				s.sel[u.ID] = true
-			}
-		}
+		toggleAll(s.sel, s.rows, func(u exchange.Upload) uint64 { return u.ID })
 		s.fillTable()
 	case key.Matches(km, k.Delete):
 		s.askDelete()

@@ -100,27 +100,12 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 	switch {
 	case key.Matches(km, k.Select):
 		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			name := s.rows[i].Name
-			if s.sel[name] {
-				delete(s.sel, name)
-			} else {
-				s.sel[name] = true
-			}
+			toggle(s.sel, s.rows[i].Name)
 			s.fillTable()
 			s.tbl.MoveDown(1)
 		}
 	case key.Matches(km, k.SelectAll):
-		all := true
-		for _, d := range s.rows {
-			all = all && s.sel[d.Name]
-		}
-		for _, d := range s.rows {
-			if all {
-				delete(s.sel, d.Name)
-			} else {
-				s.sel[d.Name] = true
-			}
-		}
+		toggleAll(s.sel, s.rows, func(d exchange.Delivery) string { return d.Name })
 		s.fillTable()
 	case key.Matches(km, s.markRead, s.markUnread):
 		names := s.selection()
