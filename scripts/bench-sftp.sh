@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # bench-sftp.sh: put and get a 512 MB file with OpenSSH sftp against knooppunt and, side by
 # side, against OpenSSH's own internal-sftp (an sshd with a test config on loopback), with
-# aes128-gcm@openssh.com and chacha20-poly1305@openssh.com. Prints MB/s per run (best of
-# REPS), the ratio hub/OpenSSH, and the hub's idle RSS. Run as root on a quiet machine:
-#   scripts/bench-sftp.sh            (SIZE_MB=512 REPS=3 by default)
+# aes128-gcm@openssh.com and chacha20-poly1305@openssh.com. Runs the two servers in turn,
+# REPS times each, and prints the best and the median MB/s, the ratios hub/OpenSSH, and the
+# hub's idle RSS. Run as root on a quiet machine:
+#   scripts/bench-sftp.sh            (SIZE_MB=512 REPS=5 by default)
 # Both servers write into the same file system; the hub fsyncs every upload before it
 # answers the close, internal-sftp does not.
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-512}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 HUB_PORT=${HUB_PORT:-22220}
 SSHD_PORT=${SSHD_PORT:-22221}
 CIPHERS=${CIPHERS:-"aes128-gcm@openssh.com chacha20-poly1305@openssh.com"}
@@ -95,20 +96,40 @@ TICK=$(getconf CLK_TCK)
 # children (internal-sftp runs inside them).
 cpu_hub() { awk -v t="$TICK" '{ print ($14 + $15) / t }' "/proc/$HUB_PID/stat"; }
 cpu_ossh() { awk -v t="$TICK" '{ print ($16 + $17) / t }' "/proc/$SSHD_PID/stat"; }
-mbps() { awk -v b="$SIZE" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-best() { # server command...: prints the best MB/s of REPS runs and the server's CPU seconds per GB
-	local server=$1 b=0 t0 t1 r c0 c1
-	shift
-	c0=$("cpu_$server")
-	for _ in $(seq 1 "$REPS"); do
-		t0=$(now)
-		"$@"
-		t1=$(now)
-		r=$(mbps "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
-		b=$(awk -v a="$b" -v r="$r" 'BEGIN { print (r > a ? r : a) }')
+# stats seconds...: the best and the median MB/s of those runs.
+stats() {
+	printf '%s\n' "$@" | sort -g | awk -v b="$SIZE" '{ t[NR] = $1 }
+		END { m = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+		      printf "%.1f %.1f", b / 1e6 / t[1], b / 1e6 / m }'
+}
+timed() { # command...: runs it, prints its seconds
+	local t0 t1
+	t0=$(now)
+	"$@"
+	t1=$(now)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+}
+# measure dir cipher: REPS runs against each server, alternating which goes first, so that
+# whatever else the machine does in that minute weighs on both. Prints best and median MB/s
+# for the hub, then for internal-sftp, then each server's CPU seconds per GB.
+measure() {
+	local dir=$1 c=$2 i hc0 oc0 hc1 oc1
+	local -a th=() to=()
+	hc0=$(cpu_hub)
+	oc0=$(cpu_ossh)
+	for i in $(seq 1 "$REPS"); do
+		if ((i % 2)); then
+			th+=("$(timed "hub_$dir" "$c")")
+			to+=("$(timed "ossh_$dir" "$c")")
+		else
+			to+=("$(timed "ossh_$dir" "$c")")
+			th+=("$(timed "hub_$dir" "$c")")
+		fi
 	done
-	c1=$("cpu_$server")
-	echo "$b $(awk -v c0="$c0" -v c1="$c1" -v n="$REPS" -v s="$SIZE" 'BEGIN { printf "%.2f", (c1 - c0) / (n * s / 1e9) }')"
+	hc1=$(cpu_hub)
+	oc1=$(cpu_ossh)
+	echo "$(stats "${th[@]}") $(stats "${to[@]}") $(awk -v a="$hc0" -v b="$hc1" -v c="$oc0" -v d="$oc1" -v n="$REPS" -v s="$SIZE" \
+		'BEGIN { gb = n * s / 1e9; printf "%.2f %.2f", (b - a) / gb, (d - c) / gb }')"
 }
 
 hub_put() {
@@ -127,12 +148,13 @@ hub_get aes128-gcm@openssh.com
 ossh_get aes128-gcm@openssh.com
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-30s %-4s %14s %14s %6s   %s\n' cipher dir "knooppunt" "internal-sftp" ratio "server-CPU s/GB (knooppunt, internal-sftp)"
+printf '%-30s %-4s %-21s %-21s %-13s %s\n' cipher dir "knooppunt MB/s" "internal-sftp MB/s" "ratio" "server-CPU s/GB"
+printf '%-30s %-4s %-21s %-21s %-13s %s\n' "" "" "(best, median)" "(best, median)" "(best, median)" "(knooppunt, internal-sftp)"
 for c in $CIPHERS; do
 	for dir in put get; do
-		read -r h hc < <(best hub "hub_$dir" "$c")
-		read -r o oc < <(best ossh "ossh_$dir" "$c")
-		printf '%-30s %-4s %9s MB/s %9s MB/s %6s   %s, %s\n' "$c" "$dir" "$h" "$o" "$(awk -v h="$h" -v o="$o" 'BEGIN { printf "%.2f", h / o }')" "$hc" "$oc"
+		read -r hb hm ob om hc oc < <(measure "$dir" "$c")
+		printf '%-30s %-4s %-21s %-21s %-13s %s\n' "$c" "$dir" "$hb, $hm" "$ob, $om" \
+			"$(awk -v a="$hb" -v b="$ob" -v c="$hm" -v d="$om" 'BEGIN { printf "%.2f, %.2f", a / b, c / d }')" "$hc, $oc"
 	done
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

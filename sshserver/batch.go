@@ -24,10 +24,17 @@ type batchWriter struct {
 	sending bool // a write to w is under way (by loop or a large Write)
 	head    []byte
 	idle    chan struct{}
+	cork    corker // may be nil
 }
 
-func newBatchWriter(w io.Writer) *batchWriter {
-	b := &batchWriter{w: w, idle: make(chan struct{})}
+// corker gathers the connection's writes between cork and uncork (see corkConn).
+type corker interface {
+	cork()
+	uncork()
+}
+
+func newBatchWriter(w io.Writer, c corker) *batchWriter {
+	b := &batchWriter{w: w, idle: make(chan struct{}), cork: c}
 	b.cond.L = &b.mu
 	go b.loop()
 	return b
@@ -71,10 +78,13 @@ func (b *batchWriter) direct(p []byte) (int, error) {
 	b.head = append(append(b.head[:0], b.buf...), p[:k]...)
 	b.buf = b.buf[:0]
 	b.mu.Unlock()
-	_, err := b.w.Write(b.head)
-	if err == nil {
-		_, err = b.w.Write(p[k:])
-	}
+	err := b.corked(len(b.head)+len(p), func() error {
+		if _, err := b.w.Write(b.head); err != nil {
+			return err
+		}
+		_, err := b.w.Write(p[k:])
+		return err
+	})
 	b.mu.Lock()
 	b.sending = false
 	if err != nil && b.err == nil {
@@ -102,7 +112,10 @@ func (b *batchWriter) loop() {
 		b.buf = b.spare[:0]
 		b.sending = true
 		b.mu.Unlock()
-		_, err := b.w.Write(out)
+		err := b.corked(len(out), func() error {
+			_, err := b.w.Write(out)
+			return err
+		})
 		b.mu.Lock()
 		b.sending = false
 		b.spare = out[:0]
@@ -111,6 +124,18 @@ func (b *batchWriter) loop() {
 		}
 		b.cond.Broadcast()
 	}
+}
+
+// corked runs send, which writes n bytes, with the connection corked when that is more
+// than one SSH packet, so that it leaves in one network write rather than one per packet.
+// An upload's status answers fit in one packet and go as they are.
+func (b *batchWriter) corked(n int, send func() error) error {
+	if b.cork == nil || n <= 32<<10 {
+		return send()
+	}
+	b.cork.cork()
+	defer b.cork.uncork()
+	return send()
 }
 
 // Flush sends what is left and stops the writer; later writes fail.

@@ -31,7 +31,7 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 
 func TestBatchWriterKeepsOrderAndBatches(t *testing.T) {
 	sw := &slowWriter{gate: make(chan struct{})}
-	b := newBatchWriter(sw)
+	b := newBatchWriter(sw, nil)
 	var want bytes.Buffer
 	for i := range 100 {
 		p := bytes.Repeat([]byte{byte(i)}, 100+i)
@@ -58,7 +58,7 @@ func TestBatchWriterKeepsOrderAndBatches(t *testing.T) {
 
 func TestBatchWriterReportsErrors(t *testing.T) {
 	sw := &slowWriter{err: errors.New("verbroken")}
-	b := newBatchWriter(sw)
+	b := newBatchWriter(sw, nil)
 	b.Write([]byte("a"))
 	for {
 		if _, err := b.Write([]byte("b")); err != nil {
@@ -72,7 +72,7 @@ func TestBatchWriterReportsErrors(t *testing.T) {
 
 func TestBatchWriterBackpressure(t *testing.T) {
 	sw := &slowWriter{gate: make(chan struct{})}
-	b := newBatchWriter(sw)
+	b := newBatchWriter(sw, nil)
 	b.Write([]byte("first")) // taken by the loop, which now waits at the gate
 	done := make(chan struct{})
 	go func() {
@@ -94,7 +94,7 @@ func TestBatchWriterBackpressure(t *testing.T) {
 // Large writes go out as they are, in order with the small ones around them.
 func TestBatchWriterLargeWritesKeepOrder(t *testing.T) {
 	sw := &slowWriter{}
-	b := newBatchWriter(sw)
+	b := newBatchWriter(sw, nil)
 	var want bytes.Buffer
 	for i := range 60 {
 		n := 13

@@ -334,16 +334,19 @@ else:
 t.close()
 `
 
-func TestClientParamiko(t *testing.T) {
-	// Debian's python3-paramiko is installed for /usr/bin/python3, which need not be the
-	// python3 first on PATH.
-	python := ""
+// paramikoPython is a python3 that can import paramiko, or "". Debian's python3-paramiko is
+// installed for /usr/bin/python3, which need not be the python3 first on PATH.
+func paramikoPython() string {
 	for _, p := range []string{"/usr/bin/python3", "python3"} {
 		if exec.Command(p, "-c", "import paramiko").Run() == nil {
-			python = p
-			break
+			return p
 		}
 	}
+	return ""
+}
+
+func TestClientParamiko(t *testing.T) {
+	python := paramikoPython()
 	if python == "" {
 		t.Skip("no python3 with paramiko")
 	}

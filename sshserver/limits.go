@@ -67,6 +67,7 @@ type guard struct {
 	sessions sync.Map     // ssh.Session -> struct{}: told why the connection ends
 	closed   chan struct{}
 	once     sync.Once
+	cork     *corkConn
 }
 
 // guardedConn is the connection the SSH server uses: closing it, whoever does, ends the
@@ -103,7 +104,16 @@ func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 	if s.cfg.IdleTimeout > 0 || s.cfg.MaxSession > 0 {
 		go g.watch()
 	}
-	return &guardedConn{Conn: conn, g: g}
+	g.cork = newCorkConn(conn, s.corkBufs)
+	return &guardedConn{Conn: g.cork, g: g}
+}
+
+// corker is what a session's SFTP writer corks its large answers with; nil without a guard.
+func (g *guard) corker() corker {
+	if g == nil || g.cork == nil {
+		return nil
+	}
+	return g.cork
 }
 
 func guardOf(sess ssh.Session) *guard {

@@ -80,6 +80,7 @@ type Server struct {
 	// accounts counts failed logins per account name; connLimit open connections per address.
 	accounts  *authLimiter
 	connLimit *connLimiter
+	corkBufs  *sync.Pool
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
 	started   time.Time
@@ -128,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		limiter:   newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
 		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
+		corkBufs:  newCorkBufs(),
 		started:   cfg.Hub.Now(),
 	}
 	signers := make([]ssh.Signer, 0, len(cfg.HostKeys))
@@ -335,7 +337,7 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	fs.guard = guardOf(sess)
 	sess, forget := fs.guard.watchSession(sess, true)
 	defer forget()
-	out := newBatchWriter(sess)
+	out := newBatchWriter(sess, fs.guard.corker())
 	rs := sftp.NewRequestServer(sftpConn{Reader: &limitsShim{r: sess, w: out}, Writer: out, Closer: sess},
 		sftp.Handlers{FileGet: fs, FilePut: fs, FileCmd: fs, FileList: fs},
 		sftp.WithRSMaxTxPacket(sftpMaxData))
