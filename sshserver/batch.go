@@ -65,6 +65,10 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 // and its first 32 KB in one packet, instead of being copied whole.
 const directMin = 64 << 10
 
+// packetData is what one SSH packet to OpenSSH's client carries at most (its channels' maximum
+// packet size).
+const packetData = 32 << 10
+
 // direct sends p itself once earlier writes are out. Called with mu held.
 func (b *batchWriter) direct(p []byte) (int, error) {
 	for b.err == nil && b.sending {
@@ -74,7 +78,7 @@ func (b *batchWriter) direct(p []byte) (int, error) {
 		return 0, b.err
 	}
 	b.sending = true
-	k := min(len(p), 32<<10)
+	k := min(len(p), packetData)
 	b.head = append(append(b.head[:0], b.buf...), p[:k]...)
 	b.buf = b.buf[:0]
 	b.mu.Unlock()
@@ -130,7 +134,7 @@ func (b *batchWriter) loop() {
 // than one SSH packet, so that it leaves in one network write rather than one per packet.
 // An upload's status answers fit in one packet and go as they are.
 func (b *batchWriter) corked(n int, send func() error) error {
-	if b.cork == nil || n <= 32<<10 {
+	if b.cork == nil || n <= packetData {
 		return send()
 	}
 	b.cork.cork()

@@ -110,7 +110,7 @@ func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 
 // corker is what a session's SFTP writer corks its large answers with; nil without a guard.
 func (g *guard) corker() corker {
-	if g == nil || g.cork == nil {
+	if g == nil {
 		return nil
 	}
 	return g.cork
