@@ -218,9 +218,20 @@ type vframe struct {
 
 // schemaErr records the first schema violation; later ones follow from it or add nothing.
 func (p *envParser) schemaErr(format string, args ...any) {
+	p.schemaErrAt(p.line, format, args...)
+}
+
+func (p *envParser) schemaErrAt(line int, format string, args ...any) {
 	if p.verr == nil {
-		p.verr = &Rejection{Code: IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", p.line)}
+		p.verr = &Rejection{Code: IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", line)}
 	}
+}
+
+// schemaErrIn is schemaErr for byte j of text b. The parser hands text over in chunks of
+// any length and has counted the chunk's line ends when it does, so the line of byte j is
+// found by counting back: the error names the same line however the upload was read.
+func (p *envParser) schemaErrIn(b []byte, j int, format string, args ...any) {
+	p.schemaErrAt(p.line-bytes.Count(b[j:], newline), format, args...)
 }
 
 // fmtName names an element or attribute in a detail, with the conventional prefix.
@@ -483,9 +494,9 @@ func (p *envParser) vText(b []byte) {
 	top := &p.vstack[len(p.vstack)-1]
 	switch top.d.kind {
 	case kindComplex:
-		for _, c := range b {
+		for j, c := range b {
 			if !isSpace(c) {
-				p.schemaErr("%s: tekst is hier niet toegestaan, alleen elementen", top.d.field)
+				p.schemaErrIn(b, j, "%s: tekst is hier niet toegestaan, alleen elementen", top.d.field)
 				return
 			}
 		}
@@ -496,8 +507,8 @@ func (p *envParser) vText(b []byte) {
 		}
 		p.val = append(p.val, b...)
 	case kindBase64:
-		if reason := p.b64.feed(b); reason != "" {
-			p.schemaErr("%s bevat geen geldige base64: %s", top.d.field, reason)
+		if reason, j := p.b64.feed(b); reason != "" {
+			p.schemaErrIn(b, j, "%s bevat geen geldige base64: %s", top.d.field, reason)
 		}
 	}
 }
@@ -613,7 +624,9 @@ var b64Value = func() (t [256]byte) {
 	return t
 }()
 
-func (s *b64State) feed(b []byte) string {
+// feed takes the next text of a base64 element; a reason and the offending byte's index when
+// it is not base64.
+func (s *b64State) feed(b []byte) (string, int) {
 	i := 0
 	if s.pad == 0 {
 		n := int64(0)
@@ -633,18 +646,18 @@ func (s *b64State) feed(b []byte) string {
 	for ; i < len(b); i++ {
 		switch v := b64Value[b[i]]; {
 		case v < 64:
-			return "tekens na de opvulling '='"
+			return "tekens na de opvulling '='", i
 		case v == b64Pad:
 			if s.pad++; s.pad > 2 {
-				return "meer dan twee '=' aan het einde"
+				return "meer dan twee '=' aan het einde", i
 			}
 		case v == b64Space:
 		default:
 			r, _ := utf8.DecodeRune(b[i:])
-			return fmt.Sprintf("ongeldig teken %q", r)
+			return fmt.Sprintf("ongeldig teken %q", r), i
 		}
 	}
-	return ""
+	return "", 0
 }
 
 func (s *b64State) end() (int64, string) {

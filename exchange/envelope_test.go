@@ -164,6 +164,35 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 	}
 }
 
+// The line a rejection names is the line of the offending character, whether the upload is
+// read in one piece or a byte at a time: text reaches the validator in chunks that may span
+// line ends (found by fuzzing).
+func TestParseEnvelopeRejectionLineIgnoresChunking(t *testing.T) {
+	for _, tc := range []struct {
+		name, old, new, detail string
+	}{
+		{"text in element-only content", "<GGK:parameters>", "<GGK:parameters>\n\n\t@\n\n", "GGK:parameters: tekst is hier niet toegestaan"},
+		{"base64 stray character", "</GGK:xmlBestand>", "\r\n\n@\n\n</GGK:xmlBestand>", "ongeldig teken '@'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := edit(tc.old, tc.new)
+			if bytes.Count(doc, []byte("@")) != 1 {
+				t.Fatal("the marker is not unique")
+			}
+			want := fmt.Sprintf("(regel %d)", 1+bytes.Count(doc[:bytes.IndexByte(doc, '@')], []byte("\n")))
+			for name, r := range map[string]io.Reader{
+				"whole":    bytes.NewReader(doc),
+				"per byte": iotest.OneByteReader(bytes.NewReader(doc)),
+				"halves":   iotest.HalfReader(bytes.NewReader(doc)),
+			} {
+				if _, rej := ParseEnvelope(r); rej == nil || !strings.Contains(rej.Detail, tc.detail) || !strings.HasSuffix(rej.Detail, want) {
+					t.Errorf("%s: %v, want %q ending in %s", name, rej, tc.detail, want)
+				}
+			}
+		})
+	}
+}
+
 func TestParseEnvelopeAcceptsSchemaVariants(t *testing.T) {
 	xsi := `xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" `
 	for _, tc := range []struct {
