@@ -124,3 +124,61 @@ func TestBusyHubRefusesThePutWithAFailureStatus(t *testing.T) {
 		t.Fatalf("refused put recorded: %+v", us)
 	}
 }
+
+// An upload that stops moving holds its admission slot only until Config.UploadStall: then
+// its connection is closed, what arrived is kept for reput, and the next upload gets in.
+func TestStalledUploadGivesItsSlotBack(t *testing.T) {
+	th := startHub(t, withEngine,
+		withHub(func(c *exchange.Config) { c.MaxUploads = 1 }),
+		withConfig(func(c *Config) { c.UploadStall = 400 * time.Millisecond }))
+	gemeente, ameland := goClient(t, th, "gemeente"), goClient(t, th, "ameland")
+
+	stalled, err := gemeente.Create("/iwmo/aanleveren/hangt.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stalled.Write(make([]byte, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing more from gemeente. ameland waits for the only slot, and gets it.
+	f, err := ameland.Create("/iwmo/aanleveren/tweede.zip")
+	if err != nil {
+		t.Fatalf("put after a stalled upload: %v", err)
+	}
+	if _, err := f.ReadFrom(bytes.NewReader(wmo301From(t, "0060"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u := th.final(t, "ameland", exchange.IWmo, "tweede.zip"); u.Status != exchange.Afgeleverd {
+		t.Fatalf("second upload %s: %+v", u.Status, u.Fouten)
+	}
+
+	closedSoon(t, gemeente)
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 0 {
+		t.Fatalf("the stalled upload was recorded: %+v", us)
+	}
+	eventually(t, "the stalled upload kept for reput", func() bool {
+		ps := th.pending(t, "gemeente", exchange.IWmo)
+		return len(ps) == 1 && ps[0].Name == "hangt.zip" && ps[0].Partial && ps[0].Size == 16<<10
+	})
+}
+
+// A slow upload that keeps moving is not a stalled one.
+func TestSlowUploadIsNotStalled(t *testing.T) {
+	const stall = 400 * time.Millisecond
+	th := startHub(t, withConfig(func(c *Config) { c.UploadStall = stall }))
+	c := goClient(t, th, "gemeente")
+	if err := slowUpload(t, c, "/iwmo/aanleveren/traag.zip", 30, stall/4); err != nil {
+		t.Fatalf("slow upload cut off: %v", err)
+	}
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 1 || us[0].Size != 30*16<<10 {
+		t.Fatalf("uploads %+v", us)
+	}
+	// Without an upload open, the connection may rest beyond the stall limit.
+	time.Sleep(3 * stall)
+	if _, err := c.Getwd(); err != nil {
+		t.Fatalf("an idle connection without an upload was closed: %v", err)
+	}
+}

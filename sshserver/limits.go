@@ -63,6 +63,7 @@ type guard struct {
 	opened   time.Time
 	last     atomic.Int64 // unix nanoseconds of the last data on a session channel
 	open     atomic.Int32 // files open over SFTP
+	uploads  atomic.Int32 // of those, uploads (each holds an admission slot)
 	working  atomic.Int32 // operations the server is busy with
 	sessions sync.Map     // ssh.Session -> struct{}: told why the connection ends
 	closed   chan struct{}
@@ -101,7 +102,7 @@ func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 	g := &guard{s: s, conn: conn, addr: addr, opened: time.Now(), closed: make(chan struct{})}
 	g.touch()
 	ctx.SetValue(guardKey{}, g)
-	if s.cfg.IdleTimeout > 0 || s.cfg.MaxSession > 0 {
+	if s.cfg.IdleTimeout > 0 || s.cfg.MaxSession > 0 || s.cfg.UploadStall > 0 {
 		go g.watch()
 	}
 	g.cork = newCorkConn(conn, s.corkBufs)
@@ -142,6 +143,22 @@ func (g *guard) end() {
 	}
 }
 
+// beginUpload and endUpload bracket an upload: a file open over SFTP that holds one of the
+// hub's admission slots.
+func (g *guard) beginUpload() {
+	if g != nil {
+		g.uploads.Add(1)
+		g.begin()
+	}
+}
+
+func (g *guard) endUpload() {
+	if g != nil {
+		g.uploads.Add(-1)
+		g.end()
+	}
+}
+
 func (g *guard) work() func() {
 	if g == nil {
 		return func() {}
@@ -153,12 +170,13 @@ func (g *guard) work() func() {
 	}
 }
 
-// watch closes the connection when it has been idle too long, or has passed its maximum
-// time between transfers. It stops when the connection closes.
+// watch closes the connection when it has been idle too long, when an upload it has open
+// stalled, or when it has passed its maximum time between transfers. It stops when the
+// connection closes.
 func (g *guard) watch() {
 	cfg := g.s.cfg
 	tick := time.Second
-	for _, d := range []time.Duration{cfg.IdleTimeout, cfg.MaxSession} {
+	for _, d := range []time.Duration{cfg.IdleTimeout, cfg.MaxSession, cfg.UploadStall} {
 		if d > 0 {
 			tick = min(tick, max(d/4, 10*time.Millisecond))
 		}
@@ -179,6 +197,9 @@ func (g *guard) watch() {
 		switch {
 		case cfg.IdleTimeout > 0 && idle >= cfg.IdleTimeout:
 			g.cut(fmt.Sprintf("verbinding gesloten: %s geen activiteit (de grens is %s)", idle.Round(time.Second), cfg.IdleTimeout))
+			return
+		case cfg.UploadStall > 0 && idle >= cfg.UploadStall && g.uploads.Load() > 0:
+			g.cut(fmt.Sprintf("verbinding gesloten: een aanlevering ontving %s geen gegevens (de grens is %s); wat binnenkwam is bewaard, hervat de upload met reput of lever opnieuw aan", idle.Round(time.Second), cfg.UploadStall))
 			return
 		case cfg.MaxSession > 0 && now.Sub(g.opened) >= cfg.MaxSession && g.open.Load() == 0:
 			g.cut(fmt.Sprintf("verbinding gesloten: de sessie duurde langer dan %s; maak opnieuw verbinding", cfg.MaxSession))

@@ -48,6 +48,12 @@ type Config struct {
 	// MaxSession closes a connection older than this once no file is open over SFTP; 0
 	// means never.
 	MaxSession time.Duration
+	// UploadStall closes a connection that has an upload open but moved no data for this
+	// long. An open upload holds one of the hub's few admission slots (exchange.Config.
+	// MaxUploads), which a client that hung or vanished without a close would otherwise keep
+	// until IdleTimeout. What arrived is kept for reput. 0 means DefaultUploadStall, negative
+	// means only IdleTimeout applies.
+	UploadStall time.Duration
 	// ShutdownGrace is how long sessions may finish after the context ends before they are
 	// cut off; 0 means 5 seconds.
 	ShutdownGrace time.Duration
@@ -56,6 +62,10 @@ type Config struct {
 	// default: turn it on only when such a client must connect.
 	CompatLibssh2 bool
 }
+
+// DefaultUploadStall is Config.UploadStall when it is 0: a transfer that moves nothing for
+// five minutes has stopped, whatever the client's link.
+const DefaultUploadStall = 5 * time.Minute
 
 // Algorithms the server offers: modern ones only.
 var (
@@ -118,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConnsPerAddr == 0 {
 		cfg.MaxConnsPerAddr = defaultMaxConnsPerAddr
+	}
+	if cfg.UploadStall == 0 {
+		cfg.UploadStall = DefaultUploadStall
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second

@@ -267,7 +267,7 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err != nil {
 		return nil, sftpErr(err) // StartUpload audits its refusals
 	}
-	m.guard.begin()
+	m.guard.beginUpload()
 	return spoolWriter{s, m.guard}, nil
 }
 
@@ -283,7 +283,7 @@ func (w spoolWriter) TransferError(err error) { w.Fail(err) }
 // Close may take a while (fsync, recording the upload): the connection is busy meanwhile.
 func (w spoolWriter) Close() error {
 	done := w.g.work()
-	defer w.g.end()
+	defer w.g.endUpload()
 	defer done()
 	return sftpErr(w.Spool.Close())
 }

@@ -122,22 +122,22 @@ func TestAuditUsage(t *testing.T) {
 }
 
 func TestServeLimitFlags(t *testing.T) {
-	for _, k := range []string{"KNOOPPUNT_QUOTA", "KNOOPPUNT_MAX_CONNS", "KNOOPPUNT_IDLE_TIMEOUT", "KNOOPPUNT_MAX_SESSION"} {
+	for _, k := range []string{"KNOOPPUNT_QUOTA", "KNOOPPUNT_MAX_CONNS", "KNOOPPUNT_IDLE_TIMEOUT", "KNOOPPUNT_MAX_SESSION", "KNOOPPUNT_UPLOAD_STALL"} {
 		t.Setenv(k, "")
 	}
 	f, err := parseServe(nil, io.Discard)
-	if err != nil || f.quota != 10<<30 || f.maxConns != 64 || f.idleTimeout != 30*time.Minute || f.maxSession != 12*time.Hour {
+	if err != nil || f.quota != 10<<30 || f.maxConns != 64 || f.idleTimeout != 30*time.Minute || f.maxSession != 12*time.Hour || f.uploadStall != 5*time.Minute {
 		t.Fatalf("defaults: %+v %v", f, err)
 	}
-	f, err = parseServe([]string{"--quota", "500MB", "--max-conns", "0", "--idle-timeout", "0", "--max-session", "1h30m"}, io.Discard)
-	if err != nil || f.quota != 500<<20 || f.maxConns != -1 || f.idleTimeout != 0 || f.maxSession != 90*time.Minute {
+	f, err = parseServe([]string{"--quota", "500MB", "--max-conns", "0", "--idle-timeout", "0", "--max-session", "1h30m", "--upload-stall", "0"}, io.Discard)
+	if err != nil || f.quota != 500<<20 || f.maxConns != -1 || f.idleTimeout != 0 || f.maxSession != 90*time.Minute || f.uploadStall >= 0 {
 		t.Fatalf("flags: %+v %v", f, err)
 	}
 	t.Setenv("KNOOPPUNT_QUOTA", "0")
 	if f, err = parseServe(nil, io.Discard); err != nil || f.quota != -1 {
 		t.Fatalf("KNOOPPUNT_QUOTA=0: %+v %v", f, err)
 	}
-	for _, bad := range [][]string{{"--quota", "veel"}, {"--max-conns", "-3"}, {"--idle-timeout", "5"}, {"--max-session", "-1h"}} {
+	for _, bad := range [][]string{{"--quota", "veel"}, {"--max-conns", "-3"}, {"--idle-timeout", "5"}, {"--max-session", "-1h"}, {"--upload-stall", "kort"}} {
 		var stderr bytes.Buffer
 		if code := run(append([]string{"serve"}, bad...), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), bad[0]) {
 			t.Errorf("%v: exit %d, %q", bad, code, stderr.String())

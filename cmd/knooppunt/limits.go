@@ -9,8 +9,8 @@ import (
 )
 
 // parseLimits reads the abuse limits of serve: the daily upload quota, the connections
-// per address and the two time-outs. A 0 turns each off.
-func parseLimits(f *serveFlags, quota, maxConns, idle, maxSession string) error {
+// per address and the three time-outs. A 0 turns each off.
+func parseLimits(f *serveFlags, quota, maxConns, idle, maxSession, uploadStall string) error {
 	var err error
 	if f.quota, err = exchange.ParseQuota(quota); err != nil {
 		return fmt.Errorf("--quota: %w", err)
@@ -26,7 +26,7 @@ func parseLimits(f *serveFlags, quota, maxConns, idle, maxSession string) error 
 	for _, d := range []struct {
 		flag, value string
 		to          *time.Duration
-	}{{"--idle-timeout", idle, &f.idleTimeout}, {"--max-session", maxSession, &f.maxSession}} {
+	}{{"--idle-timeout", idle, &f.idleTimeout}, {"--max-session", maxSession, &f.maxSession}, {"--upload-stall", uploadStall, &f.uploadStall}} {
 		if d.value == "0" {
 			*d.to = 0
 			continue
@@ -36,6 +36,9 @@ func parseLimits(f *serveFlags, quota, maxConns, idle, maxSession string) error 
 			return fmt.Errorf("%s %q is geen duur; schrijf bijvoorbeeld 30m, 12h of 0 (nooit)", d.flag, d.value)
 		}
 		*d.to = v
+	}
+	if f.uploadStall == 0 {
+		f.uploadStall = -1 // off; sshserver.Config takes 0 for its default
 	}
 	return nil
 }

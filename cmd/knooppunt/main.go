@@ -64,7 +64,7 @@ func usage(w io.Writer) {
 Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
-           [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
+           [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -85,6 +85,11 @@ Gebruik:
   --max-session
                sluit een verbinding na deze duur, tussen twee overdrachten in
                (KNOOPPUNT_MAX_SESSION, standaard 12h; 0: nooit)
+  --upload-stall
+               sluit een verbinding waarop een aanlevering open staat die zo lang geen
+               gegevens kreeg (KNOOPPUNT_UPLOAD_STALL, standaard 5m; 0: nooit); zo'n
+               aanlevering houdt een plaats van --max-uploads bezet; wat binnenkwam blijft
+               bewaard voor reput
   --memory-limit
                zachte geheugengrens van de Go-runtime (KNOOPPUNT_MEMORY_LIMIT, anders
                GOMEMLIMIT, anders 110MiB; 0: geen grens); hoger zetten bij veel grote
@@ -120,6 +125,7 @@ type serveFlags struct {
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
 	maxSession             time.Duration
+	uploadStall            time.Duration
 	memoryLimit            memLimit
 	workers                int
 	maxUploads             int // 0: exchange's default for the workers
@@ -138,6 +144,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
 	maxSession := fs.String("max-session", envOr("KNOOPPUNT_MAX_SESSION", "12h"), "sluit een verbinding na deze duur tussen overdrachten (KNOOPPUNT_MAX_SESSION), 0: nooit")
+	uploadStall := fs.String("upload-stall", envOr("KNOOPPUNT_UPLOAD_STALL", "5m"), "sluit een verbinding met een aanlevering die zo lang geen gegevens kreeg (KNOOPPUNT_UPLOAD_STALL), 0: nooit")
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
@@ -154,7 +161,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("onverwacht argument %q", fs.Arg(0))
 	}
-	if err := parseLimits(&f, *quota, *maxConns, *idle, *maxSession); err != nil {
+	if err := parseLimits(&f, *quota, *maxConns, *idle, *maxSession, *uploadStall); err != nil {
 		return f, err
 	}
 	if f.memoryLimit, err = parseMemoryLimit(*memoryLimit); err != nil {
@@ -231,7 +238,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
-		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession,
+		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
 		TUI: tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
 		ln.Close()
