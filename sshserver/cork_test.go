@@ -103,6 +103,7 @@ func TestCorkLetsGoAfterTheDelay(t *testing.T) {
 func TestCorkReportsAFailedGatheredWrite(t *testing.T) {
 	server, client := net.Pipe()
 	c := newCorkConn(server, newCorkBufs())
+	c.delay = time.Hour
 	client.Close()
 	c.cork()
 	if _, err := c.Write([]byte("x")); err != nil {
