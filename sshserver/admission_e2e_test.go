@@ -37,6 +37,21 @@ func wmo301From(t testing.TB, org string) []byte {
 	return buildTestZip(t, zEntry{name: "b.xml", data: env("WMO301", org, "12345678", uuid4(), "")})
 }
 
+// handIn writes a WMO301 of org into the open upload f of account, closes it, and checks
+// that the upload ends Afgeleverd.
+func handIn(t testing.TB, th *testHub, f *sftp.File, account, org, name string) {
+	t.Helper()
+	if _, err := f.ReadFrom(bytes.NewReader(wmo301From(t, org))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if u := th.final(t, account, exchange.IWmo, name); u.Status != exchange.Afgeleverd {
+		t.Fatalf("%s: %s %+v", name, u.Status, u.Fouten)
+	}
+}
+
 func TestSecondPutWaitsUntilTheFirstIsProcessed(t *testing.T) {
 	sig := waitSignal{waits: make(chan struct{}, 1)}
 	th := startHub(t, withEngine, withHub(func(c *exchange.Config) {
@@ -111,15 +126,7 @@ func TestBusyHubRefusesThePutWithAFailureStatus(t *testing.T) {
 		t.Fatalf("put into a busy hub: %v", err)
 	}
 	// The first upload is not disturbed.
-	if _, err := first.ReadFrom(bytes.NewReader(wmo301From(t, "9999"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if u := th.final(t, "gemeente", exchange.IWmo, "eerste.zip"); u.Status != exchange.Afgeleverd {
-		t.Fatalf("first upload %s: %+v", u.Status, u.Fouten)
-	}
+	handIn(t, th, first, "gemeente", "9999", "eerste.zip")
 	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 0 {
 		t.Fatalf("refused put recorded: %+v", us)
 	}
@@ -145,15 +152,7 @@ func TestStalledUploadGivesItsSlotBack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("put after a stalled upload: %v", err)
 	}
-	if _, err := f.ReadFrom(bytes.NewReader(wmo301From(t, "0060"))); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if u := th.final(t, "ameland", exchange.IWmo, "tweede.zip"); u.Status != exchange.Afgeleverd {
-		t.Fatalf("second upload %s: %+v", u.Status, u.Fouten)
-	}
+	handIn(t, th, f, "ameland", "0060", "tweede.zip")
 
 	closedSoon(t, gemeente)
 	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 0 {
