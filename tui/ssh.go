@@ -37,7 +37,12 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 		}
 		ctx, cancel := context.WithCancel(sess.Context())
 		defer cancel()
-		prog := tea.NewProgram(New(ctx, hub, p, o), append(bm.MakeOptions(sess), tea.WithContext(ctx))...)
+		pty, _, _ := sess.Pty()
+		width, height := boundedWindow(pty.Window.Width, pty.Window.Height)
+		// WithWindowSize and WithFilter come after wish's options, which set the size the
+		// client asked for and a filter of their own; both are replaced here.
+		prog := tea.NewProgram(New(ctx, hub, p, o), append(bm.MakeOptions(sess), tea.WithContext(ctx),
+			tea.WithWindowSize(width, height), tea.WithFilter(sessionFilter))...)
 		go func() {
 			for {
 				select {
@@ -47,7 +52,7 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 					if !ok {
 						return
 					}
-					prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+					prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height}) // bounded by sessionFilter
 				}
 			}
 		}()
@@ -55,4 +60,32 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 			o.Log.Error("tui: sessie eindigde met een fout", "account", p.Account.Name, "fout", err)
 		}
 	}
+}
+
+// The largest terminal the portal renders at. The renderer keeps a few hundred bytes per
+// cell of the window it is told (236 MB for a 1000×1000 pty-req, 2.6 GB for 5000×5000,
+// measured), and the client chooses that size. A larger window gets the portal at this
+// size in its top-left corner. 240×100 (24,000 cells) fills a 4K screen at a readable font
+// and keeps one session's screen within a few MB (TestHugePtyDoesNotGrowHub).
+const (
+	maxWidth  = 240
+	maxHeight = 100
+)
+
+func boundedWindow(width, height int) (int, int) {
+	return min(max(width, 0), maxWidth), min(max(height, 0), maxHeight)
+}
+
+// sessionFilter bounds every window size the program hears of, whether from the pty-req,
+// a window-change or an in-band size report the client types into its input, and keeps
+// what wish's own filter did: a session cannot be suspended, so suspending resumes.
+func sessionFilter(_ tea.Model, msg tea.Msg) tea.Msg {
+	switch m := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.Width, m.Height = boundedWindow(m.Width, m.Height)
+		return m
+	case tea.SuspendMsg:
+		return tea.ResumeMsg{}
+	}
+	return msg
 }
