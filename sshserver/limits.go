@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"charm.land/ssh"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Defaults of the abuse limits in Config.
@@ -17,6 +18,30 @@ const (
 	defaultAccountFailureWindow = 15 * time.Minute
 	defaultMaxConnsPerAddr      = 64
 )
+
+// DefaultMaxChannelsPerConn is Config.MaxChannelsPerConn when it is 0: OpenSSH's own
+// MaxSessions. Each open channel may hold a window of 2 MB the client has sent and nobody
+// read yet (x/crypto/ssh's fixed channel window), plus its goroutines and buffers: 100 idle
+// channels on one connection took 176 MB. sftp, scp, rclone and lftp use one channel per
+// connection; ssh's ControlMaster multiplexes a few.
+const DefaultMaxChannelsPerConn = 10
+
+// sessionChannel opens a session channel unless the connection already has
+// MaxChannelsPerConn of them; the channel counts until it is closed.
+func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+	g, _ := ctx.Value(guardKey{}).(*guard)
+	if g != nil {
+		if n := g.channels.Add(1); int(n) > s.cfg.MaxChannelsPerConn {
+			g.channels.Add(-1)
+			s.log.Warn("kanaal geweigerd: te veel kanalen op één verbinding", "account", conn.User(), "adres", g.addr, "maximum", s.cfg.MaxChannelsPerConn)
+			ch.Reject(gossh.ResourceShortage, fmt.Sprintf("te veel sessies op deze verbinding (ten hoogste %d)", s.cfg.MaxChannelsPerConn))
+			return
+		}
+		defer g.channels.Add(-1)
+	}
+	// DefaultSessionHandler returns when the channel is closed, by either side.
+	ssh.DefaultSessionHandler(srv, conn, ch, ctx)
+}
 
 // connLimiter caps the open connections per source address.
 type connLimiter struct {
@@ -65,6 +90,7 @@ type guard struct {
 	open     atomic.Int32 // files open over SFTP
 	uploads  atomic.Int32 // of those, uploads (each holds an admission slot)
 	working  atomic.Int32 // operations the server is busy with
+	channels atomic.Int32 // session channels open
 	sessions sync.Map     // ssh.Session -> struct{}: told why the connection ends
 	closed   chan struct{}
 	once     sync.Once

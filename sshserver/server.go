@@ -39,6 +39,10 @@ type Config struct {
 	// of the window (also with the right key). 0 means 20.
 	MaxAccountFailures   int
 	AccountFailureWindow time.Duration // 0 means 15 minutes
+	// MaxChannelsPerConn caps the session channels one connection may have open at once;
+	// 0 means DefaultMaxChannelsPerConn. A further channel open is refused with
+	// ResourceShortage.
+	MaxChannelsPerConn int
 	// MaxConnsPerAddr caps the connections one source address may have open at once; 0
 	// means 64, negative means no cap.
 	MaxConnsPerAddr int
@@ -129,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnsPerAddr == 0 {
 		cfg.MaxConnsPerAddr = defaultMaxConnsPerAddr
 	}
+	if cfg.MaxChannelsPerConn <= 0 {
+		cfg.MaxChannelsPerConn = DefaultMaxChannelsPerConn
+	}
 	if cfg.UploadStall == 0 {
 		cfg.UploadStall = DefaultUploadStall
 	}
@@ -160,6 +167,8 @@ func New(cfg Config) (*Server, error) {
 		ConnectionCloseCallback:  s.connClosed,
 		HandshakeTimeout:         30 * time.Second,
 		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.track(s.handleSFTP)},
+		// Only sessions, and only so many per connection (see sessionChannel).
+		ChannelHandlers: map[string]ssh.ChannelHandler{"session": s.sessionChannel},
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
 	return s, nil
