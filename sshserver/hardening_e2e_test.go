@@ -2,11 +2,13 @@ package sshserver
 
 import (
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -73,4 +75,86 @@ func TestChannelsPerConnectionAreCapped(t *testing.T) {
 	for _, ch := range open[1:] {
 		ch.Close()
 	}
+}
+
+// openMany opens name n times over c and keeps what opened; it returns the files and the
+// first refusal.
+func openMany(c *sftp.Client, name string, n int) ([]*sftp.File, error) {
+	var open []*sftp.File
+	for range n {
+		f, err := c.Open(name)
+		if err != nil {
+			return open, err
+		}
+		open = append(open, f)
+	}
+	return open, nil
+}
+
+// TestOpenHandlesAreCapped: one account kept 1,183 files of ophalen/ open, each a
+// descriptor, until nobody else could log in and the store ran out of descriptors. A
+// session, an account and the hub each have a cap; the open past it is refused with a
+// clear SFTP error, and another account still logs in and downloads.
+func TestOpenHandlesAreCapped(t *testing.T) {
+	needOpenSSH(t)
+	th := startHub(t, withEngine, withConfig(func(c *Config) { c.MaxHandlesPerAccount = 100; c.MaxOpenHandles = 150 }))
+	d := deliver(t, th)
+	name := "/iwmo/ophalen/" + d.Name
+
+	first := goClient(t, th, "aanbieder")
+	held, err := openMany(first, name, 200)
+	if len(held) != DefaultMaxHandlesPerSession || err == nil || !strings.Contains(err.Error(), "te veel open bestanden in deze sessie (ten hoogste 64)") {
+		t.Fatalf("one session opened %d handles, then %v; want %d, then a refusal", len(held), err, DefaultMaxHandlesPerSession)
+	}
+	second := goClient(t, th, "aanbieder")
+	more, err := openMany(second, name, 200)
+	if len(more) != 100-DefaultMaxHandlesPerSession || err == nil || !strings.Contains(err.Error(), "te veel open bestanden voor dit account (ten hoogste 100 ") {
+		t.Fatalf("a second session of the account opened %d more, then %v; want %d, then a refusal", len(more), err, 100-DefaultMaxHandlesPerSession)
+	}
+
+	// Another account logs in and downloads.
+	gem := goClient(t, th, "gemeente")
+	reports, err := gem.ReadDir("/iwmo/verslagen")
+	if err != nil || len(reports) == 0 {
+		t.Fatalf("gemeente's verslagen: %v, %v", reports, err)
+	}
+	report := "/iwmo/verslagen/" + reports[0].Name()
+	f, err := gem.Open(report)
+	if err != nil {
+		t.Fatalf("another account could not open its verslag: %v", err)
+	}
+	if b, err := io.ReadAll(f); err != nil || len(b) == 0 {
+		t.Fatalf("another account could not download its verslag: %d bytes, %v", len(b), err)
+	}
+	f.Close()
+	// The hub's cap: 100 held by aanbieder, 50 more for gemeente, then no more for anyone.
+	gems, err := openMany(gem, report, 100)
+	if len(gems) != 50 || err == nil || !strings.Contains(err.Error(), "het knooppunt heeft te veel open bestanden") {
+		t.Fatalf("gemeente opened %d, then %v; want 50, then a refusal", len(gems), err)
+	}
+	// Closing gives the places back.
+	for _, f := range append(held, more...) {
+		f.Close()
+	}
+	if f, err := first.Open(name); err != nil {
+		t.Fatalf("after closing, an open is refused: %v", err)
+	} else {
+		f.Close()
+	}
+	for _, f := range gems {
+		f.Close()
+	}
+	// A session that ends without closing its files gives their places back too.
+	third := goClient(t, th, "aanbieder")
+	if dropped, err := openMany(third, name, 50); err != nil {
+		t.Fatalf("opened %d, then %v", len(dropped), err)
+	}
+	third.Close()
+	eventually(t, "the account's places are back", func() bool {
+		again, err := openMany(first, name, DefaultMaxHandlesPerSession)
+		for _, f := range again {
+			f.Close()
+		}
+		return err == nil
+	})
 }

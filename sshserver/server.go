@@ -39,6 +39,13 @@ type Config struct {
 	// of the window (also with the right key). 0 means 20.
 	MaxAccountFailures   int
 	AccountFailureWindow time.Duration // 0 means 15 minutes
+	// MaxHandlesPerSession, MaxHandlesPerAccount and MaxOpenHandles cap the files and
+	// directories open over SFTP in one session, in all sessions of one account and in the
+	// hub; 0 means DefaultMaxHandlesPerSession, DefaultMaxHandlesPerAccount and half the
+	// process's descriptor limit (see handles.go). An open past a cap is refused.
+	MaxHandlesPerSession int
+	MaxHandlesPerAccount int
+	MaxOpenHandles       int
 	// MaxChannelsPerConn caps the session channels one connection may have open at once;
 	// 0 means DefaultMaxChannelsPerConn. A further channel open is refused with
 	// ResourceShortage.
@@ -94,6 +101,7 @@ type Server struct {
 	// accounts counts failed logins per account name; connLimit open connections per address.
 	accounts  *authLimiter
 	connLimit *connLimiter
+	handles   *handleLimiter
 	corkBufs  *sync.Pool
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
@@ -133,6 +141,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnsPerAddr == 0 {
 		cfg.MaxConnsPerAddr = defaultMaxConnsPerAddr
 	}
+	if cfg.MaxHandlesPerSession <= 0 {
+		cfg.MaxHandlesPerSession = DefaultMaxHandlesPerSession
+	}
+	if cfg.MaxHandlesPerAccount <= 0 {
+		cfg.MaxHandlesPerAccount = DefaultMaxHandlesPerAccount
+	}
+	if limit := raiseFileLimit(); cfg.MaxOpenHandles <= 0 {
+		cfg.MaxOpenHandles = defaultMaxOpenHandles(limit)
+	}
 	if cfg.MaxChannelsPerConn <= 0 {
 		cfg.MaxChannelsPerConn = DefaultMaxChannelsPerConn
 	}
@@ -149,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		limiter:   newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
 		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
+		handles:   newHandleLimiter(cfg.MaxHandlesPerSession, cfg.MaxHandlesPerAccount, cfg.MaxOpenHandles),
 		corkBufs:  newCorkBufs(),
 		started:   cfg.Hub.Now(),
 	}
@@ -357,6 +375,7 @@ func (s *Server) handleSFTP(sess ssh.Session) {
 	}
 	fs := newMailbox(s.hub, p, s.log, s.started)
 	fs.guard = guardOf(sess)
+	fs.handles = s.handles
 	sess, forget := fs.guard.watchSession(sess, true)
 	defer forget()
 	out := newBatchWriter(sess, fs.guard.corker())

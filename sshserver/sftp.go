@@ -39,6 +39,10 @@ type mailbox struct {
 	log     *slog.Logger
 	dirTime time.Time
 	guard   *guard // the connection's time-outs; nil-safe
+	// handles caps the files and directories open (nil: no cap); handleCount is this
+	// session's share, guarded by handles' lock.
+	handles     *handleLimiter
+	handleCount handleCount
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
@@ -171,19 +175,28 @@ func (m *mailbox) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	}
 	switch l.folder {
 	case folderOphalen, folderNieuw:
+		if err := m.openHandle(l.path); err != nil {
+			return nil, err
+		}
 		rd, d, err := m.hub.OpenDelivery(m.p, l.product, l.name)
 		if err != nil {
+			m.closeHandle()
 			return nil, m.refuse("download", l.path, err)
 		}
 		if l.folder == folderNieuw && !d.GelezenAt.IsZero() {
 			rd.Close()
+			m.closeHandle()
 			return nil, m.refuse("download", l.path, notFound(l.path))
 		}
 		m.guard.begin()
 		return &deliveryReader{m: m, l: l, r: rd, size: rd.Size()}, nil
 	case folderVerslagen:
+		if err := m.openHandle(l.path); err != nil {
+			return nil, err
+		}
 		_, b, err := m.hub.OpenReport(m.p, l.product, l.name)
 		if err != nil {
+			m.closeHandle()
 			return nil, m.refuse("download", l.path, err)
 		}
 		m.guard.begin()
@@ -218,6 +231,7 @@ func (d *deliveryReader) TransferError(error) { d.failed.Store(true) }
 func (d *deliveryReader) Close() error {
 	defer d.m.guard.end()
 	d.r.Close()
+	d.m.closeHandle()
 	complete := !d.failed.Load() && d.atEnd.Load() && d.read.Load() >= d.size
 	if !complete {
 		d.m.audit("download", d.l.path, fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size))
@@ -238,6 +252,7 @@ type reportReader struct {
 
 func (r *reportReader) Close() error {
 	defer r.m.guard.end()
+	r.m.closeHandle()
 	r.m.audit("download", r.l.path, nil)
 	return nil
 }
@@ -256,6 +271,9 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		}
 		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
 	}
+	if err := m.openHandle(l.path); err != nil {
+		return nil, err
+	}
 	flags := r.Pflags()
 	// The wait for admission is work done for the client: the idle time-out must not cut it.
 	ctx, cancel := m.connContext()
@@ -265,10 +283,11 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	done()
 	cancel()
 	if err != nil {
+		m.closeHandle()
 		return nil, sftpErr(err) // StartUpload audits its refusals
 	}
 	m.guard.beginUpload()
-	return spoolWriter{s, m.guard}, nil
+	return spoolWriter{s, m.guard, m}, nil
 }
 
 // spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
@@ -276,6 +295,7 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 type spoolWriter struct {
 	*exchange.Spool
 	g *guard
+	m *mailbox
 }
 
 func (w spoolWriter) TransferError(err error) { w.Fail(err) }
@@ -283,6 +303,7 @@ func (w spoolWriter) TransferError(err error) { w.Fail(err) }
 // Close may take a while (fsync, recording the upload): the connection is busy meanwhile.
 func (w spoolWriter) Close() error {
 	done := w.g.work()
+	defer w.m.closeHandle()
 	defer w.g.endUpload()
 	defer done()
 	return sftpErr(w.Spool.Close())
@@ -394,12 +415,18 @@ func (m *mailbox) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if l.kind == locFile {
 			return nil, statusErr{sftp.ErrSSHFxFailure, l.path + " is geen map"}
 		}
+		// An open directory holds its listing in memory until it is closed: it counts as
+		// a handle like an open file.
+		if err := m.openHandle(l.path); err != nil {
+			return nil, err
+		}
 		infos, err := m.list(l)
 		if err != nil {
+			m.closeHandle()
 			return nil, m.refuse("lijst", l.path, err)
 		}
 		m.audit("lijst", l.path, nil)
-		return lister(infos), nil
+		return &closingLister{ListerAt: lister(infos), m: m}, nil
 	case "Stat", "Lstat":
 		fi, err := m.stat(l)
 		if err != nil {

@@ -24,8 +24,9 @@ const (
 	// 2 MB channel window, and the client's ssh then spends its time growing and moving its
 	// buffer towards sftp instead of decrypting: 4× the page faults, get at 0.65–0.73× of
 	// internal-sftp, which by being slower never gets that far ahead. With 4: get ≥ 1.0×,
-	// put unchanged (BENCHMARKS.md). The hub does not refuse a fifth handle; no other client
-	// here (pkg/sftp, rclone, lftp, curl, paramiko) reads the field.
+	// put unchanged (BENCHMARKS.md). The hub does not refuse a fifth handle (no other client
+	// here, pkg/sftp, rclone, lftp, curl, paramiko, reads the field); it refuses the 65th
+	// (DefaultMaxHandlesPerSession, handles.go).
 	sftpOpenHandles = 4
 )
 
