@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// authLimiter counts failed logins per source address. An address that reaches max
-// failures within window is refused until the window that began with its first failure
+// authLimiter counts failed logins per key: a source address, an account name, or an
+// address–account pair (see Server.accountLocked). A key that reaches max failures within
+// window is refused until the window that began with its first failure
 // has passed, then starts afresh. Memory stays bounded: expired entries are dropped when
 // the table grows.
 type authLimiter struct {

@@ -98,22 +98,16 @@ type Server struct {
 	log     *slog.Logger
 	srv     *ssh.Server
 	limiter *authLimiter
-	// accounts counts failed logins per account name; connLimit open connections per address.
+	// accounts counts failed logins per account name, pairs per address and account name
+	// (see accountLocked); connLimit open connections per address.
 	accounts  *authLimiter
+	pairs     *authLimiter
 	connLimit *connLimiter
 	handles   *handleLimiter
 	corkBufs  *sync.Pool
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
 	started   time.Time
-}
-
-// connState follows one connection's authentication for the audit log and the limiter.
-type connState struct {
-	mu       sync.Mutex
-	user     string
-	methods  map[string]bool
-	attempts int
 }
 
 type ctxKey struct{}
@@ -165,6 +159,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Log,
 		limiter:   newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
 		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
+		pairs:     newAuthLimiter(1, cfg.AccountFailureWindow, cfg.Hub.Now),
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
 		handles:   newHandleLimiter(cfg.MaxHandlesPerSession, cfg.MaxHandlesPerAccount, cfg.MaxOpenHandles),
 		corkBufs:  newCorkBufs(),
@@ -244,7 +239,7 @@ func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 	if conn = s.admit(ctx, conn); conn == nil {
 		return nil
 	}
-	st := &connState{methods: map[string]bool{}}
+	st := newConnState()
 	ctx.SetValue(ctxKey{}, st)
 	s.conns.Store(conn.RemoteAddr().String(), st)
 	return conn
@@ -261,63 +256,9 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		PublicKeyAuthAlgorithms: UserKeyAlgorithms,
 		MaxAuthTries:            6,
 		AuthLogCallback: func(md gossh.ConnMetadata, method string, err error) {
-			if st == nil || method == "none" {
-				return
-			}
-			st.mu.Lock()
-			st.user = md.User()
-			st.methods[method] = true
-			st.attempts++
-			st.mu.Unlock()
+			s.attempted(st, md, method, err)
 		},
 	}
-}
-
-// publicKey runs for every key a client offers, before it proves it holds the key; it only
-// says whether the key could log in. The login itself is decided after the handshake, from
-// the key the client proved (see principal).
-func (s *Server) publicKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	if s.limiter.blocked(hostOf(ctx.RemoteAddr())) || s.accounts.blocked(ctx.User()) {
-		return false
-	}
-	return s.hub.KeyKnown(ctx.User(), key.Marshal())
-}
-
-func (s *Server) connFailed(conn net.Conn, err error) {
-	v, ok := s.conns.LoadAndDelete(conn.RemoteAddr().String())
-	if !ok {
-		return
-	}
-	st := v.(*connState)
-	var authErr *gossh.ServerAuthError
-	st.mu.Lock()
-	user, attempts, methods := st.user, st.attempts, st.methods
-	st.mu.Unlock()
-	if !errors.As(err, &authErr) || attempts == 0 {
-		return // no login was attempted: a scanner, a dropped connection
-	}
-	reason := "geen geldige sleutel voor dit account"
-	if methods["password"] || methods["keyboard-interactive"] {
-		reason = "alleen inloggen met een sleutel is toegestaan"
-	}
-	ip := hostOf(conn.RemoteAddr())
-	if s.limiter.fail(ip) {
-		s.log.Warn("adres tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "adres", ip, "venster", s.cfg.AuthFailureWindow)
-		reason += "; adres tijdelijk geblokkeerd na te veel mislukte pogingen"
-	}
-	// Only accounts that exist are counted: a name that logs in nowhere cannot be locked
-	// out, and counting every name a scanner tries would let the table grow without end.
-	_, unknown := s.hub.Account(user)
-	switch {
-	case unknown != nil:
-	case s.accounts.fail(user):
-		s.log.Warn("account tijdelijk geblokkeerd: te veel mislukte aanmeldingen", "account", user, "venster", s.cfg.AccountFailureWindow)
-		reason += "; account tijdelijk geblokkeerd na te veel mislukte pogingen"
-	case s.accounts.blocked(user):
-		reason = "account tijdelijk geblokkeerd na te veel mislukte pogingen; probeer het later opnieuw"
-	}
-	s.log.Info("aanmelding geweigerd", "account", user, "adres", conn.RemoteAddr().String(), "reden", reason)
-	s.hub.AuditAttempt(user, conn.RemoteAddr().String(), fmt.Sprintf("geweigerd: %s (%d pogingen)", reason, attempts))
 }
 
 func (s *Server) connClosed(conn net.Conn) { s.conns.Delete(conn.RemoteAddr().String()) }
