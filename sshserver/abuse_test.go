@@ -20,7 +20,7 @@ func sshLogin(th *testHub, user string, s gossh.Signer) (*gossh.Client, error) {
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
 }
 
-func TestFailedLoginsBlockTheAccountFromAnyAddress(t *testing.T) {
+func TestFailedLoginsBlockTheAccountFromTheFailingAddress(t *testing.T) {
 	th := startHub(t, withConfig(func(c *Config) { c.MaxAccountFailures = 3 }))
 	bad := demoSigner(t, th, "ameland")
 	for i := range 3 {
@@ -29,8 +29,9 @@ func TestFailedLoginsBlockTheAccountFromAnyAddress(t *testing.T) {
 			t.Fatalf("wrong key %d logged in", i)
 		}
 	}
-	// The address is not blocked (its limit is 1000 here), the account is: also with the
-	// right key.
+	// The address is not blocked (its limit is 1000 here), the account is, from this
+	// address that failed on it: also with the right key. (From an address that did not
+	// fail it is not: TestAccountLockoutIsNotAWeapon.)
 	if c, err := sshLogin(th, "gemeente", demoSigner(t, th, "gemeente")); err == nil {
 		c.Close()
 		t.Fatal("a blocked account logged in")
