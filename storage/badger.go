@@ -274,6 +274,10 @@ func (b *Badger) Sequence(name string) (uint64, error) {
 }
 
 // Close syncs what UpdateLazy left in memory and closes the database.
+// Size returns the bytes the database takes on disk: its index (the LSM tree) and its value
+// log. Badger refreshes these numbers about once a minute, so reading them costs nothing.
+func (b *Badger) Size() (lsm, vlog int64) { return b.db.Size() }
+
 func (b *Badger) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)
