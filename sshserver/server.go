@@ -61,6 +61,9 @@ type Config struct {
 	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
 	// default: turn it on only when such a client must connect.
 	CompatLibssh2 bool
+	// Observer hears of connections, sessions, failed logins and SFTP bytes, for
+	// monitoring; nil hears nothing.
+	Observer Observer
 }
 
 // DefaultUploadStall is Config.UploadStall when it is 0: a transfer that moves nothing for
@@ -91,6 +94,7 @@ type Server struct {
 	accounts  *authLimiter
 	connLimit *connLimiter
 	corkBufs  *sync.Pool
+	obs       Observer
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
 	started   time.Time
@@ -132,6 +136,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UploadStall == 0 {
 		cfg.UploadStall = DefaultUploadStall
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}
@@ -143,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
 		corkBufs:  newCorkBufs(),
+		obs:       cfg.Observer,
 		started:   cfg.Hub.Now(),
 	}
 	signers := make([]ssh.Signer, 0, len(cfg.HostKeys))
@@ -212,6 +220,7 @@ func hostOf(addr net.Addr) string {
 func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 	if s.limiter.blocked(hostOf(conn.RemoteAddr())) {
 		s.log.Debug("verbinding geweigerd: te veel mislukte aanmeldingen", "adres", conn.RemoteAddr().String())
+		s.obs.ConnRefused("adres_geblokkeerd")
 		return nil
 	}
 	if conn = s.admit(ctx, conn); conn == nil {
@@ -269,6 +278,7 @@ func (s *Server) connFailed(conn net.Conn, err error) {
 	if !errors.As(err, &authErr) || attempts == 0 {
 		return // no login was attempted: a scanner, a dropped connection
 	}
+	s.obs.LoginFailed()
 	reason := "geen geldige sleutel voor dit account"
 	if methods["password"] || methods["keyboard-interactive"] {
 		reason = "alleen inloggen met een sleutel is toegestaan"
@@ -309,6 +319,7 @@ func (s *Server) principal(sess ssh.Session) (*exchange.Principal, error) {
 func (s *Server) handleSession(sess ssh.Session) {
 	p, err := s.principal(sess)
 	if err != nil {
+		s.obs.LoginFailed()
 		fmt.Fprintf(sess.Stderr(), "Toegang geweigerd: %v\n", err)
 		sess.Exit(exitDenied)
 		return
@@ -316,6 +327,15 @@ func (s *Server) handleSession(sess ssh.Session) {
 	g := guardOf(sess)
 	sess, forget := g.watchSession(sess, false)
 	defer forget()
+	kind := "other"
+	_, _, isPty := sess.Pty()
+	switch {
+	case len(sess.Command()) > 0:
+		kind = "command"
+	case isPty && s.cfg.TUI != nil:
+		kind = "tui"
+	}
+	defer s.session(kind)()
 	if cmd := sess.Command(); len(cmd) > 0 {
 		done := g.work()
 		code := s.runCommand(sess, p, cmd)
@@ -323,7 +343,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(code)
 		return
 	}
-	if _, _, isPty := sess.Pty(); isPty && s.cfg.TUI != nil {
+	if kind == "tui" {
 		s.cfg.TUI(sess, p)
 		return
 	}
@@ -342,12 +362,15 @@ func orgLabel(p *exchange.Principal) string {
 func (s *Server) handleSFTP(sess ssh.Session) {
 	p, err := s.principal(sess)
 	if err != nil {
+		s.obs.LoginFailed()
 		s.log.Info("sftp geweigerd", "account", sess.User(), "err", err)
 		sess.Exit(exitDenied)
 		return
 	}
+	defer s.session("sftp")()
 	fs := newMailbox(s.hub, p, s.log, s.started)
 	fs.guard = guardOf(sess)
+	fs.obs = s.obs
 	sess, forget := fs.guard.watchSession(sess, true)
 	defer forget()
 	out := newBatchWriter(sess, fs.guard.corker())

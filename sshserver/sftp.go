@@ -39,10 +39,11 @@ type mailbox struct {
 	log     *slog.Logger
 	dirTime time.Time
 	guard   *guard // the connection's time-outs; nil-safe
+	obs     Observer
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
-	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started}
+	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{}}
 }
 
 // statusErr carries an SFTP status code with a Dutch message for clients that show it.
@@ -207,6 +208,7 @@ type deliveryReader struct {
 func (d *deliveryReader) ReadAt(b []byte, off int64) (int, error) {
 	n, err := d.r.ReadAt(b, off)
 	d.read.Add(int64(n))
+	d.m.obs.SFTPSent(n)
 	if off+int64(n) >= d.size {
 		d.atEnd.Store(true)
 	}
@@ -234,6 +236,12 @@ type reportReader struct {
 	m *mailbox
 	l loc
 	*bytes.Reader
+}
+
+func (r *reportReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := r.Reader.ReadAt(b, off)
+	r.m.obs.SFTPSent(n)
+	return n, err
 }
 
 func (r *reportReader) Close() error {
@@ -268,14 +276,21 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, sftpErr(err) // StartUpload audits its refusals
 	}
 	m.guard.beginUpload()
-	return spoolWriter{s, m.guard}, nil
+	return spoolWriter{s, m.guard, m.obs}, nil
 }
 
 // spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
 // file.
 type spoolWriter struct {
 	*exchange.Spool
-	g *guard
+	g   *guard
+	obs Observer
+}
+
+func (w spoolWriter) WriteAt(b []byte, off int64) (int, error) {
+	n, err := w.Spool.WriteAt(b, off)
+	w.obs.SFTPReceived(n)
+	return n, err
 }
 
 func (w spoolWriter) TransferError(err error) { w.Fail(err) }
