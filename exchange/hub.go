@@ -74,7 +74,7 @@ type Hub struct {
 	obs          Observer
 	processing   atomic.Int64 // uploads a worker is busy with
 	census       fileCensus
-	kvSize       func() (lsm, vlog int64)
+	kvSize       func() (lsm, vlog, other int64)
 	shuttingDown atomic.Bool
 	probeMu      sync.Mutex // one readiness probe at a time
 }

@@ -40,11 +40,12 @@ type Stats struct {
 	Queued            int // uploads received and not final yet (Ontvangen or Bezig)
 	Processing        int // of those, uploads a worker is busy with
 	Workers           int
-	AdmissionCapacity int // Config.MaxUploads
-	AdmissionHeld     int // uploads in hand: being written, queued or processed
-	AdmissionWaiting  int // clients waiting for a slot before their upload begins
-	StoreIndexBytes   int64
-	StoreValueBytes   int64
+	AdmissionCapacity int   // Config.MaxUploads
+	AdmissionHeld     int   // uploads in hand: being written, queued or processed
+	AdmissionWaiting  int   // clients waiting for a slot before their upload begins
+	StoreIndexBytes   int64 // Badger's LSM tree
+	StoreValueBytes   int64 // Badger's value log
+	StoreOtherBytes   int64 // memtable logs, manifest
 	// Files and FileBytes are the blobs of the file store at FilesMeasured (zero time: not
 	// measured yet): walking every blob is too slow for a scrape, so Run measures every
 	// quarter of an hour.
@@ -77,7 +78,7 @@ func (h *Hub) Stats() Stats {
 		st.FilesMeasured = time.Unix(0, at)
 	}
 	if h.kvSize != nil {
-		st.StoreIndexBytes, st.StoreValueBytes = h.kvSize()
+		st.StoreIndexBytes, st.StoreValueBytes, st.StoreOtherBytes = h.kvSize()
 	}
 	st.Queued, _ = h.countQueue()
 	st.FreeBytes, st.FreeErr = h.files.Free()

@@ -17,6 +17,7 @@ type State struct {
 	AdmissionWaiting  int
 	StoreIndexBytes   int64
 	StoreValueBytes   int64
+	StoreOtherBytes   int64
 	Files             int64
 	FileBytes         int64
 	FilesMeasured     time.Time // zero: not counted yet, Files and FileBytes are left out
@@ -41,7 +42,7 @@ var (
 	descAdmCap     = desc("admission_slots", "Plaatsen voor aanleveringen in behandeling (--max-uploads).")
 	descAdmHeld    = desc("admission_slots_in_use", "Plaatsen die bezet zijn: aanleveringen die worden geschreven, wachten of worden verwerkt.")
 	descAdmWaiting = desc("admission_waiting", "Clients die nu wachten op een plaats voordat hun upload begint.")
-	descStore      = desc("store_bytes", "Grootte van de Badger-opslag op schijf, per deel (lsm: de index, vlog: het waardenlog).", "part")
+	descStore      = desc("store_bytes", "Grootte van de Badger-opslag op schijf, per deel (lsm: de index, vlog: het waardenlog, overig: memtables en manifest), zoals toegewezen op schijf.", "part")
 	descFiles      = desc("files", "Bestanden in de bestandsopslag (bij de laatste telling).")
 	descFileBytes  = desc("files_bytes", "Bytes in de bestandsopslag (bij de laatste telling).")
 	descFilesAt    = desc("files_counted_timestamp_seconds", "Tijdstip (Unix) van de laatste telling van de bestandsopslag.")
@@ -71,6 +72,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descAdmWaiting, float64(s.AdmissionWaiting))
 	gauge(descStore, float64(s.StoreIndexBytes), "lsm")
 	gauge(descStore, float64(s.StoreValueBytes), "vlog")
+	gauge(descStore, float64(s.StoreOtherBytes), "overig")
 	if !s.FilesMeasured.IsZero() {
 		gauge(descFiles, float64(s.Files))
 		gauge(descFileBytes, float64(s.FileBytes))
