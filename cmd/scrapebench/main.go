@@ -18,6 +18,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,21 +64,23 @@ func run(bin, data string, sessions, n int, every time.Duration) error {
 	url := "http://" + m[1] + "/metrics"
 	client := &http.Client{Timeout: time.Minute}
 	fmt.Printf("knooppunt pid %d, %s, %d scrapes per phase, %d sessions\n\n", srv.Pid(), url, n, sessions)
-	fmt.Println("| phase | sessions open (scrape) | p50 | p90 | p99 | max | server CPU per scrape | body | load average (1/5/15 min) before → after |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| phase | sessions open (scrape) | p50 | p90 | p99 | max | /healthz p50 / p99 (control) | server CPU over the phase / scrapes | body | load average (1/5/15 min) before → after |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 
 	phase := func(name string) error {
 		before := loadavg()
 		u0, _ := loadgen.ProcUsage(srv.Pid())
-		times, size, open, err := scrapes(client, url, n)
+		times, health, size, open, err := scrapes(client, url, n)
 		if err != nil {
 			return err
 		}
 		u1, _ := loadgen.ProcUsage(srv.Pid())
 		slices.Sort(times)
-		pct := func(p float64) time.Duration { return times[min(len(times)-1, int(p*float64(len(times))))] }
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %d KB | %s → %s |\n", name, open,
-			ms(pct(0.50)), ms(pct(0.90)), ms(pct(0.99)), ms(times[len(times)-1]),
+		slices.Sort(health)
+		pct := func(ts []time.Duration, p float64) time.Duration { return ts[min(len(ts)-1, int(p*float64(len(ts))))] }
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s / %s | %s | %d KB | %s → %s |\n", name, open,
+			ms(pct(times, 0.50)), ms(pct(times, 0.90)), ms(pct(times, 0.99)), ms(times[len(times)-1]),
+			ms(pct(health, 0.50)), ms(pct(health, 0.99)),
 			ms((u1.CPU-u0.CPU)/time.Duration(n)), size>>10, before, loadavg())
 		return nil
 	}
@@ -135,31 +138,41 @@ func run(bin, data string, sessions, n int, every time.Duration) error {
 	return err
 }
 
-// scrapes times n scrapes one after another; it returns the times, the body's size and the
-// open sessions the last scrape reported.
-func scrapes(client *http.Client, url string, n int) ([]time.Duration, int, string, error) {
-	times := make([]time.Duration, 0, n)
-	var size int
-	var body []byte
-	for range n {
+// scrapes times n scrapes one after another, each followed by a /healthz as a control (what
+// any request costs the server at that moment); it returns both sets of times, the body's size
+// and the open sessions the last scrape reported.
+func scrapes(client *http.Client, url string, n int) (times, health []time.Duration, size int, open string, err error) {
+	get := func(u string) ([]byte, time.Duration, error) {
 		began := time.Now()
-		resp, err := client.Get(url)
+		resp, err := client.Get(u)
 		if err != nil {
-			return nil, 0, "", err
+			return nil, 0, err
 		}
-		body, err = io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 {
-			return nil, 0, "", fmt.Errorf("scrape: %v %s", err, resp.Status)
+			return nil, 0, fmt.Errorf("%s: %v %s", u, err, resp.Status)
 		}
-		times = append(times, time.Since(began))
-		size = len(body)
+		return body, time.Since(began), nil
 	}
-	open := "?"
+	var body []byte
+	for range n {
+		b, d, err := get(url)
+		if err != nil {
+			return nil, nil, 0, "", err
+		}
+		body, size = b, len(b)
+		times = append(times, d)
+		if _, d, err = get(strings.TrimSuffix(url, "/metrics") + "/healthz"); err != nil {
+			return nil, nil, 0, "", err
+		}
+		health = append(health, d)
+	}
+	open = "?"
 	if m := regexp.MustCompile(`(?m)^knooppunt_ssh_sessions_open\{kind="sftp"\} (\S+)$`).FindSubmatch(body); m != nil {
 		open = string(m[1])
 	}
-	return times, size, open, nil
+	return times, health, size, open, nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
