@@ -45,6 +45,20 @@ func TestServiceUnitVerifies(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
+	// The variant for port 22 that the README describes: the two commented lines switched on.
+	port22 := bytes.ReplaceAll(bytes.ReplaceAll(unit, []byte("\n#CapabilityBoundingSet="), []byte("\nCapabilityBoundingSet=")),
+		[]byte("\n#AmbientCapabilities="), []byte("\nAmbientCapabilities="))
+	if bytes.Equal(port22, unit) {
+		t.Fatal("the unit has no commented capability lines for port 22")
+	}
+	path22 := filepath.Join(dir, "port22", "knooppunt.service")
+	os.Mkdir(filepath.Dir(path22), 0o755)
+	if err := os.WriteFile(path22, bytes.ReplaceAll(port22, []byte("/usr/local/bin/knooppunt"), []byte(bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(analyze, "verify", "--man=no", path22).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify, port 22 variant: %v\n%s", err, out)
+	}
 	// The exposure score of the sandbox (0 is best, 10 is none); this unit scored 1.5.
 	out, err = exec.Command(analyze, "security", "--offline=true", "--no-pager", path).CombinedOutput()
 	m := regexp.MustCompile(`Overall exposure level for knooppunt.service: ([0-9.]+)`).FindSubmatch(out)
