@@ -191,3 +191,26 @@ func TestServeStopsWithItsContext(t *testing.T) {
 		t.Fatal("Serve did not stop")
 	}
 }
+
+// TestLabelsNameNoOrganisation: the scrape is unauthenticated, so no label may carry who
+// (an organisation, account, address) or what (a file name): only these label names exist.
+func TestLabelsNameNoOrganisation(t *testing.T) {
+	m := New()
+	m.WatchState(func() State { return State{FilesMeasured: time.Now(), FreeOK: true} })
+	m.UploadFinished("iwmo", "afgeleverd", time.Second, time.Second, 1)
+	m.MessageRejected("iwmo", "IB004")
+	m.AdmissionWaited(time.Second, "bezet")
+	m.ConnRefused("adres_geblokkeerd")
+	_, body := get(t, Handler(m, nil), "/metrics", "")
+	allowed := map[string]bool{"product": true, "status": true, "code": true, "outcome": true, "result": true, "kind": true, "reason": true, "part": true, "le": true}
+	for _, k := range CheckExposition(t, []byte(body)).Keys() {
+		if !strings.HasPrefix(k, "knooppunt_") {
+			continue
+		}
+		for _, l := range strings.Split(k, "|")[1:] {
+			if name, _, _ := strings.Cut(l, "="); name != "count" && name != "sum" && !allowed[name] {
+				t.Errorf("%s: label %q", k, name)
+			}
+		}
+	}
+}
