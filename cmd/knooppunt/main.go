@@ -68,7 +68,7 @@ Gebruik:
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
            [--metrics-listen ADRES] [--min-free-disk GROOTTE]
-  knooppunt status [--metrics ADRES] [--json]
+  knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -114,7 +114,8 @@ Gebruik:
                (KNOOPPUNT_MIN_FREE_DISK, standaard 1GiB; 0: geen grens)
 
 status vraagt een draaiende server via --metrics-listen of hij gereed is (exitcode 0) of
-niet (1), en toont waarom, met de belangrijkste getallen.
+niet (1), en toont waarom, met de belangrijkste getallen. Het adres: --metrics, anders
+KNOOPPUNT_METRICS_LISTEN, anders uit /etc/knooppunt/knooppunt.env (--env).
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
 

@@ -262,7 +262,10 @@ type inProcess struct {
 func serveInProcess(t *testing.T, f serveFlags) inProcess {
 	t.Helper()
 	f.data, f.listen, f.demo = t.TempDir(), "127.0.0.1:0", true
-	f.monitor.listen, f.monitor.print = "127.0.0.1:0", true
+	if f.monitor.listen == "" {
+		f.monitor.listen = "127.0.0.1:0"
+	}
+	f.monitor.print = true
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
@@ -364,5 +367,51 @@ func TestReadyzSaysStoppingWhileSessionsDrain(t *testing.T) {
 	<-stopped
 	if _, err := net.DialTimeout("tcp", maddr, time.Second); err == nil {
 		t.Error("the metrics listener outlived the server")
+	}
+}
+
+// TestDemoMetricsPortTakenFallsBack: serve --demo's default metrics port may be taken (another
+// demo, another hub); the demo then takes a free port and prints it. An address given with
+// --metrics-listen must not be replaced: there the start fails.
+func TestDemoMetricsPortTakenFallsBack(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	srv := serveInProcess(t, serveFlags{monitor: monitorFlags{listen: taken.Addr().String(), demo: true}})
+	if srv.metrics == taken.Addr().String() {
+		t.Fatalf("metrics on the taken address %s", srv.metrics)
+	}
+	if code, _ := httpGet(t, "http://"+srv.metrics+"/healthz"); code != 200 {
+		t.Fatalf("/healthz on the fallback port: %d", code)
+	}
+	srv.stop()
+	err = runServer(context.Background(), serveFlags{data: t.TempDir(), listen: "127.0.0.1:0", monitor: monitorFlags{listen: taken.Addr().String()}},
+		io.Discard, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "--metrics-listen") {
+		t.Fatalf("a taken --metrics-listen: %v", err)
+	}
+}
+
+func TestStatusFindsTheAddress(t *testing.T) {
+	t.Setenv("KNOOPPUNT_METRICS_LISTEN", "")
+	var stdout, stderr bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "geen.env")
+	if code := run([]string{"status", "--env", missing}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "geen adres") {
+		t.Errorf("no address: exit %d %q", code, stderr.String())
+	}
+	srv := serveInProcess(t, serveFlags{})
+	env := filepath.Join(t.TempDir(), "knooppunt.env")
+	os.WriteFile(env, []byte("# de dienst\nKNOOPPUNT_LISTEN=:2222\nKNOOPPUNT_METRICS_LISTEN=\"127.0.0.1:1\"\nKNOOPPUNT_METRICS_LISTEN="+srv.metrics+"\n"), 0o600)
+	stdout.Reset()
+	if code := run([]string{"status", "--env", env}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), srv.metrics+": gereed") {
+		t.Errorf("address from the env file: exit %d %q %q", code, stdout.String(), stderr.String())
+	}
+	if got := dialable(":9464"); got != "127.0.0.1:9464" {
+		t.Errorf("dialable(:9464) = %s", got)
+	}
+	if got := dialable("[::]:9464"); got != "127.0.0.1:9464" {
+		t.Errorf("dialable([::]:9464) = %s", got)
 	}
 }

@@ -22,7 +22,8 @@ import (
 func status(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("metrics", os.Getenv("KNOOPPUNT_METRICS_LISTEN"), "adres van de metrics van de server (--metrics-listen; KNOOPPUNT_METRICS_LISTEN)")
+	addr := fs.String("metrics", os.Getenv("KNOOPPUNT_METRICS_LISTEN"), "adres van de metrics van de server (--metrics-listen; KNOOPPUNT_METRICS_LISTEN, anders uit --env)")
+	envFile := fs.String("env", defaultEnvFile, "omgevingsbestand van de dienst, voor KNOOPPUNT_METRICS_LISTEN als --metrics ontbreekt")
 	asJSON := fs.Bool("json", false, "het antwoord van /readyz als JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "hoe lang te wachten op een antwoord")
 	if err := fs.Parse(args); err != nil {
@@ -35,8 +36,11 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fout: onverwacht argument %q\ngebruik: knooppunt status [--metrics ADRES] [--json]\n", fs.Arg(0))
 		return 2
 	}
+	if *addr == "" {
+		*addr = envFileValue(*envFile, "KNOOPPUNT_METRICS_LISTEN")
+	}
 	if *addr == "" || *addr == "uit" {
-		fmt.Fprintln(stderr, "fout: geen adres van de metrics; geef --metrics ADRES (zoals bij serve --metrics-listen) of zet KNOOPPUNT_METRICS_LISTEN")
+		fmt.Fprintf(stderr, "fout: geen adres van de metrics; geef --metrics ADRES (zoals bij serve --metrics-listen), zet KNOOPPUNT_METRICS_LISTEN of zet het in %s\n", *envFile)
 		return 2
 	}
 	target := dialable(*addr)
@@ -78,6 +82,25 @@ func status(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultEnvFile is where contrib/knooppunt.service reads its settings.
+const defaultEnvFile = "/etc/knooppunt/knooppunt.env"
+
+// envFileValue reads NAME=value from a systemd environment file; "" when it is not there.
+func envFileValue(path, name string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	value := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && strings.TrimSpace(k) == name {
+			value = strings.Trim(strings.TrimSpace(v), `"'`) // the last one counts, as in systemd
+		}
+	}
+	return value
 }
 
 // dialable turns a listen address into one to connect to: no host, 0.0.0.0 or :: mean this
