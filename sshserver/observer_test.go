@@ -6,6 +6,12 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"charm.land/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
 )
 
 // countingObserver counts what the server reports.
@@ -48,7 +54,10 @@ func (o *countingObserver) get(what string) int {
 func TestObserverCountsConnectionsSessionsLoginsAndBytes(t *testing.T) {
 	needOpenSSH(t)
 	obs := &countingObserver{n: map[string]int{}}
-	th := startHub(t, withEngine, func(s *hubSetup) { s.cfg.Observer = obs })
+	th := startHub(t, withEngine, func(s *hubSetup) {
+		s.cfg.Observer = obs
+		s.cfg.TUI = func(ssh.Session, *exchange.Principal) {}
+	})
 	envl := env("WMO301", "9999", "12345678", uuid4(), "")
 	f := writeFile(t, "wmo301.xml", envl)
 	if _, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/wmo301.xml\n"); err != nil {
@@ -63,6 +72,29 @@ func TestObserverCountsConnectionsSessionsLoginsAndBytes(t *testing.T) {
 	if _, _, code := th.ssh("gemeente", th.keys["gemeente"], "whoami"); code != 0 {
 		t.Fatalf("whoami: exit %d", code)
 	}
+	// A terminal (with a pty: the TUI) and a shell without one (a short text), on one connection.
+	conn, err := gossh.Dial("tcp", th.addr, &gossh.ClientConfig{User: "gemeente", Auth: []gossh.AuthMethod{gossh.PublicKeys(demoSigner(t, th, "gemeente"))},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pty := range []bool{true, false} {
+		sess, err := conn.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pty {
+			if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sess.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		sess.Wait()
+		sess.Close()
+	}
+	conn.Close()
 	stranger := filepath.Join(t.TempDir(), "vreemd")
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", stranger).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
@@ -76,7 +108,8 @@ func TestObserverCountsConnectionsSessionsLoginsAndBytes(t *testing.T) {
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
-	want := map[string]int{"open": 4, "closed": 4, "failed": 1, "session sftp": 2, "session end sftp": 2, "session command": 1, "session end command": 1}
+	want := map[string]int{"open": 5, "closed": 5, "failed": 1, "session sftp": 2, "session end sftp": 2, "session command": 1, "session end command": 1,
+		"session tui": 1, "session end tui": 1, "session other": 1, "session end other": 1}
 	for k, v := range want {
 		if obs.n[k] != v {
 			t.Errorf("%s: %d, want %d (all: %v)", k, obs.n[k], v, obs.n)
