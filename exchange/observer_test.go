@@ -145,3 +145,19 @@ func TestStatsAndReadinessProbe(t *testing.T) {
 		t.Fatalf("probe while shutting down: %v", err)
 	}
 }
+
+func TestReadinessProbeFailsOnABrokenStore(t *testing.T) {
+	h, err := Open(Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ProbeStore(); err != nil {
+		t.Fatalf("probe on a healthy store: %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ProbeStore(); err == nil || !strings.Contains(err.Error(), "opslag schrijven") {
+		t.Fatalf("probe on a closed store: %v", err)
+	}
+}
