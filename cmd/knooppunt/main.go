@@ -116,6 +116,7 @@ Gebruik:
 status vraagt een draaiende server via --metrics-listen of hij gereed is (exitcode 0) of
 niet (1), en toont waarom, met de belangrijkste getallen. Het adres: --metrics, anders
 KNOOPPUNT_METRICS_LISTEN, anders uit /etc/knooppunt/knooppunt.env (--env).
+
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
 
