@@ -43,6 +43,7 @@ type admission struct {
 	perOrg   int
 	wait     time.Duration
 	log      *slog.Logger
+	observe  func(wait time.Duration, outcome string) // nil: nobody listens
 
 	mu      sync.Mutex
 	active  bool
@@ -128,11 +129,13 @@ func (a *admission) acquire(ctx context.Context, org string) (*slot, error) {
 	a.mu.Unlock()
 	a.log.Debug("aanlevering wacht op ruimte", "organisatie", org, "in_behandeling", inHand, "wachtend", waiting)
 
+	began := time.Now()
 	timer := time.NewTimer(a.wait)
 	defer timer.Stop()
 	var err error
 	select {
 	case s := <-w.ready:
+		a.waited(began, nil)
 		return s, nil
 	case <-ctx.Done():
 		err = ctx.Err()
@@ -149,11 +152,35 @@ func (a *admission) acquire(ctx context.Context, org string) (*slot, error) {
 		// Granted while giving up: use it unless the client is gone.
 		s := <-w.ready
 		if ctx.Err() == nil {
+			a.waited(began, nil)
 			return s, nil
 		}
 		s.release()
 	}
+	a.waited(began, err)
 	return nil, err
+}
+
+// waited tells the observer how a wait for a slot ended.
+func (a *admission) waited(began time.Time, err error) {
+	if a.observe == nil {
+		return
+	}
+	outcome := "toegelaten" // also when the gate opened because the engine stopped
+	switch {
+	case errors.Is(err, ErrBusy):
+		outcome = "bezet"
+	case err != nil:
+		outcome = "afgebroken"
+	}
+	a.observe(time.Since(began), outcome)
+}
+
+// stats returns the slots in hand, the clients waiting and the capacity.
+func (a *admission) stats() (held, waiting, capacity int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held, len(a.waiters), a.capacity
 }
 
 // take counts a slot for org; the caller holds a.mu.

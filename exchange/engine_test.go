@@ -47,11 +47,18 @@ var testOrgs = [][2]string{
 // the test ends.
 func newEngine(t testing.TB, dir string) *testEngine {
 	t.Helper()
+	return newEngineWith(t, dir, Config{})
+}
+
+// newEngineWith is newEngine with cfg's other settings (an Observer, say).
+func newEngineWith(t testing.TB, dir string, cfg Config) *testEngine {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
-	h, err := Open(Config{DataDir: dir, Clock: clk, Workers: 2})
+	cfg.DataDir, cfg.Clock, cfg.Workers = dir, clk, 2
+	h, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

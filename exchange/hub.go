@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"knooppunt/storage"
@@ -43,6 +44,9 @@ type Config struct {
 	// UploadQuota is how many bytes an organisation may write into aanleveren/ per day
 	// (Dutch time); 0 means DefaultUploadQuota, negative means no quota.
 	UploadQuota int64
+	// Observer hears of uploads, rejections, admission waits and retention runs, for
+	// monitoring; nil hears nothing.
+	Observer Observer
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -66,6 +70,13 @@ type Hub struct {
 	parsers   sync.Pool // *EnvelopeParser: the checks of every upload reuse them
 	spools    openSpools
 	admission *admission
+
+	obs          Observer
+	processing   atomic.Int64 // uploads a worker is busy with
+	census       fileCensus
+	kvSize       func() (lsm, vlog, other int64)
+	shuttingDown atomic.Bool
+	probeMu      sync.Mutex // one readiness probe at a time
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -85,6 +96,9 @@ func Open(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxUploads <= 0 {
 		cfg.MaxUploads = DefaultMaxUploads(cfg.Workers)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.UploadWait <= 0 {
 		cfg.UploadWait = DefaultUploadWait
@@ -111,7 +125,10 @@ func Open(cfg Config) (*Hub, error) {
 		quota:  newQuotaTracker(cfg.UploadQuota, db),
 
 		admission: newAdmission(cfg.MaxUploads, cfg.UploadWait, cfg.Log),
+		obs:       cfg.Observer,
+		kvSize:    db.Size,
 	}
+	h.admission.observe = cfg.Observer.AdmissionWaited
 	return h, nil
 }
 

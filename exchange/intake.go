@@ -46,5 +46,6 @@ func (h *Hub) accept(p *Principal, product Product, name, blob string, size int6
 	default:
 	}
 	h.publish(Event{Org: u.Org, Product: product, Kind: "upload", UploadID: id})
+	h.obs.UploadReceived(string(product))
 	return u, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,6 +257,7 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]member) error {
 	var next progress
 	var accepted []member
+	var codes []Code // of this batch's rejections, for the observer once committed
 	// Lazy: a batch is durable with the upload's delivery or final transaction (a sync covers
 	// every earlier commit). Lost in a power cut, the redo decides the same entries again under
 	// the same message ids: the writes are idempotent, and no file or queue change depends on
@@ -264,6 +266,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		next = *prog
 		next.Groups = append([]groupKey(nil), prog.Groups...)
 		accepted = accepted[:0]
+		codes = codes[:0]
 		seen := map[string]bool{}
 		for _, v := range batch {
 			next.Counts.Aangeleverd++
@@ -277,6 +280,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 			}
 			if rej != nil {
 				next.Counts.Incorrect++
+				codes = append(codes, rej.Code)
 				if err := setJSON(t, key(kFout, u.ID, uint64(v.index)), foutOf(v.name, rej)); err != nil {
 					return err
 				}
@@ -322,6 +326,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		}
 		if whole != nil {
 			next.Counts.Incorrect++
+			codes = append(codes, whole.Code)
 			if err := setJSON(t, key(kFout, u.ID, uint64(wholeUpload)), foutOf(u.Name, whole)); err != nil {
 				return err
 			}
@@ -333,6 +338,9 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		return fmt.Errorf("aanlevering %s: berichten vastleggen: %w", u.Name, err)
 	}
 	*prog = next
+	for _, c := range codes {
+		h.obs.MessageRejected(string(u.Product), string(c))
+	}
 	if decided != nil {
 		*decided = append(*decided, accepted...)
 	}
@@ -734,6 +742,8 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	}
 	*u = final
 	h.learn(final)
+	h.obs.UploadFinished(string(u.Product), strings.ToLower(string(u.Status)), final.FinishedAt.Sub(final.StartedAt),
+		final.FinishedAt.Sub(final.ReceivedAt), final.Counts.Correct)
 	if u.Blob != "" {
 		// Every accepted envelope now lives in a delivery file; the upload's bytes are done.
 		if err := h.files.Remove(u.Blob); err != nil && !errors.Is(err, storage.ErrNotFound) {

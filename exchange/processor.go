@@ -27,6 +27,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Go(func() { h.checkFiles(ctx) })
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
+	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })
 	s := &scheduler{h: h, workers: workers, queued: map[uint64]string{}, busy: map[string]int{}, served: map[string]uint64{}, retry: map[uint64]retryState{}}
 	err := s.run(ctx)
 	wg.Wait()
@@ -188,7 +189,9 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, finished c
 			par = min(1+s.workers-len(s.running), runtime.GOMAXPROCS(0))
 		}
 		wg.Go(func() {
+			s.h.processing.Add(1)
 			err := s.h.process(ctx, id, par)
+			s.h.processing.Add(-1)
 			if ctx.Err() != nil && err != nil {
 				err = nil // stopping, not failing: the queue key keeps it for the next start
 			}

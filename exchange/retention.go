@@ -24,8 +24,13 @@ func (h *Hub) retentionLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := h.sweep(ctx); err != nil {
+		began := time.Now()
+		err := h.sweep(ctx)
+		if err != nil {
 			h.log.Error("bewaartermijnen toepassen", "err", err)
+		}
+		if ctx.Err() == nil {
+			h.obs.RetentionRun(time.Since(began), err)
 		}
 		select {
 		case <-ctx.Done():

@@ -108,6 +108,7 @@ func (c *guardedConn) Close() error {
 	c.g.once.Do(func() {
 		close(c.g.closed)
 		c.g.s.connLimit.release(c.g.addr)
+		c.g.s.obs.ConnClosed()
 	})
 	return c.Conn.Close()
 }
@@ -123,8 +124,10 @@ func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 		s.log.Warn("verbinding geweigerd: te veel gelijktijdige verbindingen", "adres", addr, "maximum", s.cfg.MaxConnsPerAddr)
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		fmt.Fprintf(conn, "knooppunt: te veel gelijktijdige verbindingen vanaf %s (ten hoogste %d); sluit andere sessies en probeer het opnieuw\r\n", addr, s.cfg.MaxConnsPerAddr)
+		s.obs.ConnRefused("max_verbindingen")
 		return nil
 	}
+	s.obs.ConnOpened()
 	g := &guard{s: s, conn: conn, addr: addr, opened: time.Now(), closed: make(chan struct{})}
 	g.touch()
 	ctx.SetValue(guardKey{}, g)

@@ -185,6 +185,7 @@ func isTimeout(err error) bool {
 // loginFailed counts one failed connection against the address, and each name it tried
 // against that account and the address–account pair, and audits each name.
 func (s *Server) loginFailed(remote net.Addr, failed []failedName, why func(string) string, extra int) {
+	s.obs.LoginFailed()
 	ip := hostOf(remote)
 	addrBlocked := s.limiter.fail(ip)
 	if addrBlocked {

@@ -72,6 +72,9 @@ type Config struct {
 	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
 	// default: turn it on only when such a client must connect.
 	CompatLibssh2 bool
+	// Observer hears of connections, sessions, failed logins and SFTP bytes, for
+	// monitoring; nil hears nothing.
+	Observer Observer
 }
 
 // DefaultUploadStall is Config.UploadStall when it is 0: a transfer that moves nothing for
@@ -105,6 +108,7 @@ type Server struct {
 	connLimit *connLimiter
 	handles   *handleLimiter
 	corkBufs  *sync.Pool
+	obs       Observer
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
 	started   time.Time
@@ -150,6 +154,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UploadStall == 0 {
 		cfg.UploadStall = DefaultUploadStall
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}
@@ -163,6 +170,7 @@ func New(cfg Config) (*Server, error) {
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
 		handles:   newHandleLimiter(cfg.MaxHandlesPerSession, cfg.MaxHandlesPerAccount, cfg.MaxOpenHandles),
 		corkBufs:  newCorkBufs(),
+		obs:       cfg.Observer,
 		started:   cfg.Hub.Now(),
 	}
 	signers := make([]ssh.Signer, 0, len(cfg.HostKeys))
@@ -234,6 +242,7 @@ func hostOf(addr net.Addr) string {
 func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 	if s.limiter.blocked(hostOf(conn.RemoteAddr())) {
 		s.log.Debug("verbinding geweigerd: te veel mislukte aanmeldingen", "adres", conn.RemoteAddr().String())
+		s.obs.ConnRefused("adres_geblokkeerd")
 		return nil
 	}
 	if conn = s.admit(ctx, conn); conn == nil {
@@ -277,6 +286,7 @@ func (s *Server) principal(sess ssh.Session) (*exchange.Principal, error) {
 func (s *Server) handleSession(sess ssh.Session) {
 	p, err := s.principal(sess)
 	if err != nil {
+		s.obs.LoginFailed()
 		fmt.Fprintf(sess.Stderr(), "Toegang geweigerd: %v\n", err)
 		sess.Exit(exitDenied)
 		return
@@ -284,6 +294,15 @@ func (s *Server) handleSession(sess ssh.Session) {
 	g := guardOf(sess)
 	sess, forget := g.watchSession(sess, false)
 	defer forget()
+	kind := "other"
+	_, _, isPty := sess.Pty()
+	switch {
+	case len(sess.Command()) > 0:
+		kind = "command"
+	case isPty && s.cfg.TUI != nil:
+		kind = "tui"
+	}
+	defer s.session(kind)()
 	if cmd := sess.Command(); len(cmd) > 0 {
 		done := g.work()
 		code := s.runCommand(sess, p, cmd)
@@ -291,7 +310,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 		sess.Exit(code)
 		return
 	}
-	if _, _, isPty := sess.Pty(); isPty && s.cfg.TUI != nil {
+	if kind == "tui" {
 		s.cfg.TUI(sess, p)
 		return
 	}
@@ -310,13 +329,16 @@ func orgLabel(p *exchange.Principal) string {
 func (s *Server) handleSFTP(sess ssh.Session) {
 	p, err := s.principal(sess)
 	if err != nil {
+		s.obs.LoginFailed()
 		s.log.Info("sftp geweigerd", "account", sess.User(), "err", err)
 		sess.Exit(exitDenied)
 		return
 	}
+	defer s.session("sftp")()
 	fs := newMailbox(s.hub, p, s.log, s.started)
 	fs.guard = guardOf(sess)
 	fs.handles = s.handles
+	fs.obs = s.obs
 	sess, forget := fs.guard.watchSession(sess, true)
 	defer forget()
 	out := newBatchWriter(sess, fs.guard.corker())

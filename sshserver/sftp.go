@@ -43,10 +43,11 @@ type mailbox struct {
 	// session's share, guarded by handles' lock.
 	handles     *handleLimiter
 	handleCount handleCount
+	obs         Observer
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
-	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started}
+	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{}}
 }
 
 // statusErr carries an SFTP status code with a Dutch message for clients that show it.
@@ -220,6 +221,7 @@ type deliveryReader struct {
 func (d *deliveryReader) ReadAt(b []byte, off int64) (int, error) {
 	n, err := d.r.ReadAt(b, off)
 	d.read.Add(int64(n))
+	d.m.obs.SFTPSent(n)
 	if off+int64(n) >= d.size {
 		d.atEnd.Store(true)
 	}
@@ -248,6 +250,12 @@ type reportReader struct {
 	m *mailbox
 	l loc
 	*bytes.Reader
+}
+
+func (r *reportReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := r.Reader.ReadAt(b, off)
+	r.m.obs.SFTPSent(n)
+	return n, err
 }
 
 func (r *reportReader) Close() error {
@@ -296,6 +304,12 @@ type spoolWriter struct {
 	*exchange.Spool
 	g *guard
 	m *mailbox
+}
+
+func (w spoolWriter) WriteAt(b []byte, off int64) (int, error) {
+	n, err := w.Spool.WriteAt(b, off)
+	w.m.obs.SFTPReceived(n)
+	return n, err
 }
 
 func (w spoolWriter) TransferError(err error) { w.Fail(err) }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -274,6 +275,37 @@ func (b *Badger) Sequence(name string) (uint64, error) {
 }
 
 // Close syncs what UpdateLazy left in memory and closes the database.
+// Size returns the bytes the database takes on disk, as allocated (Badger preallocates its
+// logs sparsely): its index (the LSM tree's .sst files), its value log (.vlog) and the rest
+// (memtable logs, manifest). It lists the directory, a few dozen files: Badger's own Size is
+// refreshed only once a minute and says 0 until then.
+func (b *Badger) Size() (lsm, vlog, other int64) {
+	entries, err := os.ReadDir(b.dir)
+	if err != nil {
+		lsm, vlog = b.db.Size()
+		return lsm, vlog, 0
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		n := info.Size()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			n = min(n, st.Blocks*512)
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".sst":
+			lsm += n
+		case ".vlog":
+			vlog += n
+		default:
+			other += n
+		}
+	}
+	return lsm, vlog, other
+}
+
 func (b *Badger) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.stop)

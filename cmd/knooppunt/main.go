@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return showHostKeys(args[1:], stdout, stderr)
 	case "audit":
 		return audit(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -65,6 +67,8 @@ Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
+           [--metrics-listen ADRES] [--min-free-disk GROOTTE]
+  knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -101,6 +105,17 @@ Gebruik:
                verwerkt (KNOOPPUNT_MAX_UPLOADS, standaard 2 per worker); wie daarna komt wacht
                voordat de upload begint, ten hoogste 2 minuten; één organisatie krijgt ten
                hoogste de helft
+  --metrics-listen
+               adres voor /metrics (Prometheus), /healthz en /readyz (KNOOPPUNT_METRICS_LISTEN;
+               standaard uit, met --demo 127.0.0.1:9464); kies een adres op loopback of
+               achter een firewall: de metrics zijn niet beveiligd
+  --min-free-disk
+               onder deze vrije schijfruimte zegt /readyz "niet gereed"
+               (KNOOPPUNT_MIN_FREE_DISK, standaard 1GiB; 0: geen grens)
+
+status vraagt een draaiende server via --metrics-listen of hij gereed is (exitcode 0) of
+niet (1), en toont waarom, met de belangrijkste getallen. Het adres: --metrics, anders
+KNOOPPUNT_METRICS_LISTEN, anders uit /etc/knooppunt/knooppunt.env (--env).
 
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
@@ -129,6 +144,7 @@ type serveFlags struct {
 	memoryLimit            memLimit
 	workers                int
 	maxUploads             int // 0: exchange's default for the workers
+	monitor                monitorFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -148,10 +164,14 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
+	readMonitor := addMonitorFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var err error
+	if f.monitor, err = readMonitor(f.demo); err != nil {
+		return f, err
+	}
 	if f.workers, err = parseCount("--workers", *workers, 1024); err != nil {
 		return f, err
 	}
@@ -200,7 +220,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads}, f.listen)
+	mon := newMonitor(f.monitor, log)
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
+		Observer: mon.engine()}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -239,7 +261,13 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		TUI: tui.Session(hub, tui.Options{Log: log})})
+		TUI: tui.Session(hub, tui.Options{Log: log}), Observer: mon.server()})
+	if err != nil {
+		ln.Close()
+		closeHub()
+		return err
+	}
+	stopMonitor, err := mon.start(hub, stdout)
 	if err != nil {
 		ln.Close()
 		closeHub()
@@ -256,6 +284,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	// The server and the engine stop together: on a signal, or when either fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	context.AfterFunc(ctx, hub.SetShuttingDown) // /readyz: niet gereed while sessions drain
 	engineDone := make(chan error, 1)
 	go func() {
 		err := hub.Run(ctx)
@@ -271,6 +300,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	cancel()
 	engineErr := <-engineDone
+	stopMonitor()
 	closeHub()
 	log.Info("knooppunt gestopt")
 	return errors.Join(serveErr, engineErr)
