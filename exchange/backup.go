@@ -57,12 +57,12 @@ type BackupPart struct {
 // BackupManifest lists a backup's parts and what it holds.
 type BackupManifest struct {
 	BackupMeta
-	Records  int          `json:"records"`
-	Files    int          `json:"bestanden"`
-	Bytes    int64        `json:"bytes_bestanden"`
-	AuditSeq uint64       `json:"audit_kop_seq"`
-	AuditHash string      `json:"audit_kop_hash"`
-	Parts    []BackupPart `json:"delen"`
+	Records   int          `json:"records"`
+	Files     int          `json:"bestanden"`
+	Bytes     int64        `json:"bytes_bestanden"`
+	AuditSeq  uint64       `json:"audit_kop_seq"`
+	AuditHash string       `json:"audit_kop_hash"`
+	Parts     []BackupPart `json:"delen"`
 	// Missing are blobs a record points to that were already missing or damaged in the
 	// store (the integrity check at start reports them too); they are absent from the
 	// backup, and a restored store reports them the same way.
