@@ -49,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return showHostKeys(args[1:], stdout, stderr)
 	case "audit":
 		return audit(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -68,6 +72,8 @@ Gebruik:
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
+  knooppunt backup --to BESTAND [--data DIR]       (draaiende server: ssh beheer@knooppunt backup > BESTAND)
+  knooppunt restore --from BESTAND --data NIEUWEMAP
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
