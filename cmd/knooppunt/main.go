@@ -69,6 +69,7 @@ Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
+           [--shutdown-grace DUUR]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -107,6 +108,10 @@ Gebruik:
                verwerkt (KNOOPPUNT_MAX_UPLOADS, standaard 2 per worker); wie daarna komt wacht
                voordat de upload begint, ten hoogste 2 minuten; één organisatie krijgt ten
                hoogste de helft
+  --shutdown-grace
+               bij SIGTERM of SIGINT: zo lang mogen lopende overdrachten afronden
+               (KNOOPPUNT_SHUTDOWN_GRACE, standaard 30s); verbindingen zonder overdracht
+               sluiten meteen, nieuwe worden geweigerd
 
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
@@ -135,6 +140,7 @@ type serveFlags struct {
 	memoryLimit            memLimit
 	workers                int
 	maxUploads             int // 0: exchange's default for the workers
+	shutdownGrace          time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -154,10 +160,14 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
+	shutdownGrace := fs.String("shutdown-grace", envOr("KNOOPPUNT_SHUTDOWN_GRACE", defaultShutdownGrace), "bij stoppen: zo lang mogen lopende overdrachten afronden (KNOOPPUNT_SHUTDOWN_GRACE)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var err error
+	if f.shutdownGrace, err = parseShutdownGrace(*shutdownGrace); err != nil {
+		return f, err
+	}
 	if f.workers, err = parseCount("--workers", *workers, 1024); err != nil {
 		return f, err
 	}
@@ -245,7 +255,8 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		TUI: tui.Session(hub, tui.Options{Log: log})})
+		ShutdownGrace: f.shutdownGrace,
+		TUI:           tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
 		ln.Close()
 		closeHub()
@@ -259,12 +270,17 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		printDemo(stdout, demo, f.data, ln.Addr())
 	}
 
-	// The server and the engine stop together: on a signal, or when either fails.
+	// A signal (or a failing engine) stops the server: no new connections, transfers in
+	// progress get --shutdown-grace. The engine stops after it, so that what those transfers
+	// hand in is queued while it still runs; an upload it has in hand then is parked: its
+	// queue key stays and the next start redoes it from its last committed step.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() {
-		err := hub.Run(ctx)
+		err := hub.Run(engineCtx)
 		if err != nil {
 			log.Error("verwerking gestopt", "err", err)
 		}
@@ -275,7 +291,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if serveErr != nil {
 		log.Error("ssh-server gestopt", "err", serveErr)
 	}
-	cancel()
+	stopEngine()
 	engineErr := <-engineDone
 	closeHub()
 	log.Info("knooppunt gestopt")
