@@ -255,8 +255,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		ShutdownGrace: f.shutdownGrace,
-		TUI:           tui.Session(hub, tui.Options{Log: log})})
+		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
 		ln.Close()
 		closeHub()
