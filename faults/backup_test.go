@@ -21,9 +21,9 @@ import (
 // verslag, its berichtenlog entries and the bytes of its files in ophalen/.
 type shown struct {
 	upload  exchange.Upload
-	verslag map[string][]byte   // verslag file name -> content
-	log     []string            // per berichtenlog entry: org, referentie, functie, zender→ontvanger, status
-	ophalen map[string][]byte   // "org/name" -> bytes
+	verslag map[string][]byte // verslag file name -> content
+	log     []string          // per berichtenlog entry: org, referentie, functie, zender→ontvanger, status
+	ophalen map[string][]byte // "org/name" -> bytes
 }
 
 // showAll reads a stopped store as its organisations see it, per upload id.
