@@ -209,10 +209,12 @@ func RestoreBackup(ctx context.Context, r io.Reader, cfg Config) (res RestoreRes
 	// A blob that was damaged in the original is in the tar as it was read, but a record
 	// pointing to it must find it missing, as the original's integrity check did.
 	for _, name := range m.Missing {
-		if err := files.Remove(name); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		switch err := files.Remove(name); {
+		case err == nil:
+			res.Files-- // it was in the tar, damaged
+		case !errors.Is(err, storage.ErrNotFound):
 			return res, err
 		}
-		res.Files--
 	}
 
 	// The proof: open the restored store as a server would, and check it.
