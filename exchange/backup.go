@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -70,13 +71,92 @@ type BackupManifest struct {
 	// Pending is how many files in aanleveren/ were not an aanlevering yet (being written,
 	// or cut off and waiting for reput); they are not in the backup.
 	Pending int `json:"niet_meegenomen_wachtend"`
+	// Basis are the blobs an incremental backup leaves to the earlier backups it builds on
+	// (the one of BasisMoment and, through its own Basis, those before it).
+	Basis       []BackupPart `json:"uit_eerdere_backup,omitempty"`
+	BasisMoment time.Time    `json:"basis_moment,omitzero"`
+}
+
+// sameBlob tells whether the committed blob name is the one an earlier backup holds as p.
+func sameBlob(files storage.Files, name string, p BackupPart) (bool, error) {
+	r, sum, err := files.OpenPinned(name)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrDamaged) {
+		return false, nil // copy reports it
+	}
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	return r.Size() == p.Size && hex.EncodeToString(sum) == p.SHA256, nil
+}
+
+// ReadManifest reads the manifest of an earlier backup, for an incremental one: either
+// manifest.json itself (tar -xOf backup.tar manifest.json) or the whole backup, whose
+// manifest it checks against manifest.sha256.
+func ReadManifest(r io.Reader) (BackupManifest, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var m BackupManifest
+	first, err := br.Peek(1)
+	for err == nil && (first[0] == ' ' || first[0] == '\n' || first[0] == '\t' || first[0] == '\r') {
+		br.ReadByte()
+		first, err = br.Peek(1)
+	}
+	if err != nil {
+		return m, fmt.Errorf("manifest van de vorige backup lezen: %w", err)
+	}
+	if first[0] == '{' {
+		dec := json.NewDecoder(io.LimitReader(br, 1<<30))
+		if err := dec.Decode(&m); err != nil {
+			return m, fmt.Errorf("manifest van de vorige backup is geen geldige JSON: %w", err)
+		}
+	} else {
+		tr := tar.NewReader(br)
+		var mj []byte
+		for {
+			hdr, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return m, fmt.Errorf("vorige backup lezen: %w", err)
+			}
+			switch hdr.Name {
+			case backupManifest:
+				if mj, err = io.ReadAll(io.LimitReader(tr, 1<<30)); err != nil {
+					return m, fmt.Errorf("vorige backup lezen: %w", err)
+				}
+			case backupManiSum:
+				b, _ := io.ReadAll(io.LimitReader(tr, 4096))
+				sum := sha256.Sum256(mj)
+				if mj == nil || !strings.HasPrefix(string(b), hex.EncodeToString(sum[:])) {
+					return m, fmt.Errorf("het manifest van de vorige backup klopt niet met %s; maak een volledige backup", backupManiSum)
+				}
+			}
+		}
+		if mj == nil {
+			return m, fmt.Errorf("de vorige backup heeft geen %s (afgekapt?); maak een volledige backup", backupManifest)
+		}
+		if err := json.Unmarshal(mj, &m); err != nil {
+			return m, fmt.Errorf("manifest van de vorige backup: %w", err)
+		}
+	}
+	if m.Format != backupFormat || m.Moment.IsZero() {
+		return m, fmt.Errorf("dit is geen manifest van een knooppunt-backup (formaat %d)", m.Format)
+	}
+	return m, nil
 }
 
 // Backup writes a backup of one moment to w: every record of one snapshot of the store and
 // exactly the blobs those records point to. The engine keeps running: the snapshot is a read
 // transaction, and blobs removed while the copy runs are parked (storage Pin) rather than
 // deleted until it ends. Only the beheerder (nil by: the system, the CLI) may make one.
-func (h *Hub) Backup(ctx context.Context, by *Principal, w io.Writer) (BackupManifest, error) {
+//
+// With prev (the manifest of an earlier backup of this hub), the backup is incremental: a
+// blob that prev holds, or that prev took from a backup before it, with the same size and
+// checksum, is not copied again but listed under Basis; the records are always complete.
+// Blobs never change once committed, so the name, the size and the checksum recorded at
+// Commit (read from the blob's trailer, not its content) decide.
+func (h *Hub) Backup(ctx context.Context, by *Principal, w io.Writer, prev *BackupManifest) (BackupManifest, error) {
 	if err := h.kv.View(func(t storage.Txn) error {
 		a, err := txActor(t, by)
 		if err != nil {
@@ -87,8 +167,11 @@ func (h *Hub) Backup(ctx context.Context, by *Principal, w io.Writer) (BackupMan
 		h.Audit(by, "backup", "", err.Error())
 		return BackupManifest{}, err
 	}
-	m, err := h.backup(ctx, w)
+	m, err := h.backup(ctx, w, prev)
 	result := fmt.Sprintf("moment %s: %d records, %d bestanden (%d bytes), auditkop %d", m.Moment.Format(time.RFC3339), m.Records, m.Files, m.Bytes, m.AuditSeq)
+	if prev != nil {
+		result += fmt.Sprintf("; aanvulling op de backup van %s (%d bestanden daaruit)", prev.Moment.Format(time.RFC3339), len(m.Basis))
+	}
 	if err != nil {
 		result = "afgebroken: " + err.Error()
 	}
@@ -96,11 +179,20 @@ func (h *Hub) Backup(ctx context.Context, by *Principal, w io.Writer) (BackupMan
 	return m, err
 }
 
-func (h *Hub) backup(ctx context.Context, w io.Writer) (BackupManifest, error) {
+func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (BackupManifest, error) {
 	release := h.files.Pin()
 	defer release()
 	bw := &backupWriter{tw: tar.NewWriter(w)}
 	m := BackupManifest{BackupMeta: BackupMeta{Format: backupFormat}}
+	earlier := map[string]BackupPart{} // blobs in prev or in the backups it builds on
+	if prev != nil {
+		m.BasisMoment = prev.Moment
+		for _, p := range slices.Concat(prev.Basis, prev.Parts) {
+			if strings.HasPrefix(p.Name, backupFiles) {
+				earlier[p.Name] = p
+			}
+		}
+	}
 	var blobs []string
 	err := h.kv.View(func(t storage.Txn) error {
 		m.Moment = h.clock.Now()
@@ -162,6 +254,14 @@ func (h *Hub) backup(ctx context.Context, w io.Writer) (BackupManifest, error) {
 	for _, name := range blobs {
 		if err := ctx.Err(); err != nil {
 			return m, err
+		}
+		if p, ok := earlier[backupFiles+name]; ok {
+			if have, err := sameBlob(h.files, name, p); err != nil {
+				return m, fmt.Errorf("bestand %s: %w", name, err)
+			} else if have {
+				m.Basis = append(m.Basis, p)
+				continue
+			}
 		}
 		size, ok, err := bw.blob(h.files, name, m.Moment, buf)
 		if err != nil {

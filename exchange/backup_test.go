@@ -3,6 +3,8 @@ package exchange
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,7 +73,7 @@ func TestBackupRestoreShowsTheSame(t *testing.T) {
 	}
 	e.process(gem, "iwmo", "fout.xml", []byte("<geen envelop"))
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf)
+	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		e.process(gem, "iwmo", fmt.Sprintf("t%d.xml", i), envelope("WMO301", "0363", "12345678", newRef(), ""))
 	}
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf)
+	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestBackupDuringProcessing(t *testing.T) {
 	var bufs []*bytes.Buffer
 	for range 3 {
 		var buf bytes.Buffer
-		if _, err := e.h.Backup(context.Background(), nil, &buf); err != nil {
+		if _, err := e.h.Backup(context.Background(), nil, &buf, nil); err != nil {
 			t.Fatal(err)
 		}
 		bufs = append(bufs, &buf)
@@ -239,7 +241,7 @@ func TestBackupOfADamagedBlob(t *testing.T) {
 	b[10] ^= 0xff
 	os.WriteFile(victim, b, 0o600)
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf)
+	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,5 +254,84 @@ func TestBackupOfADamagedBlob(t *testing.T) {
 	}
 	if res.FilesChecked != 3 || res.FilesBad != 1 || res.Files != 2 || !res.AuditMatches {
 		t.Fatalf("restore: checked %d, bad %d, files %d, audit %v", res.FilesChecked, res.FilesBad, res.Files, res.AuditMatches)
+	}
+}
+
+// An incremental backup copies only the files the earlier backups do not hold; restored with
+// them (in any order) it shows the same as the hub, and without them it is refused.
+func TestIncrementalBackup(t *testing.T) {
+	e := newEngine(t, "")
+	gem := e.principal("0363")
+	round := func(n int) {
+		for range n {
+			e.process(gem, "iwmo", newRef()+".xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
+		}
+	}
+	backup := func(prev *BackupManifest) (BackupManifest, []byte) {
+		var buf bytes.Buffer
+		m, err := e.h.Backup(context.Background(), nil, &buf, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, buf.Bytes()
+	}
+	round(3)
+	mA, a := backup(nil)
+	round(2)
+	// The manifest as an operator hands it over: from the tar.
+	prevA, err := ReadManifest(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mB, b := backup(&prevA)
+	if mB.Files != 2 || len(mB.Basis) != 3 || !mB.BasisMoment.Equal(mA.Moment) {
+		t.Fatalf("incremental B: %d files, %d from A", mB.Files, len(mB.Basis))
+	}
+	round(1)
+	mj, _ := json.Marshal(mB) // and as manifest.json
+	prevB, err := ReadManifest(bytes.NewReader(mj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mC, c := backup(&prevB)
+	if mC.Files != 1 || len(mC.Basis) != 5 {
+		t.Fatalf("incremental C: %d files, %d from before", mC.Files, len(mC.Basis))
+	}
+	want := e.state(e.h, "0363", "12345678")
+
+	restore := func(main []byte, bases ...[]byte) (RestoreResult, string, error) {
+		dir := filepath.Join(t.TempDir(), "x")
+		var rs []io.Reader
+		for _, b := range bases {
+			rs = append(rs, bytes.NewReader(b))
+		}
+		res, err := RestoreBackup(context.Background(), bytes.NewReader(main), Config{DataDir: dir, Clock: e.clk, Log: slog.New(slog.DiscardHandler)}, rs...)
+		return res, dir, err
+	}
+	res, dir, err := restore(c, a, b) // bases in any order
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != 6 || res.FilesBad != 0 || !res.AuditMatches {
+		t.Fatalf("restore C+A+B: %+v", res)
+	}
+	h2, err := Open(Config{DataDir: dir, Clock: e.clk, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.state(h2, "0363", "12345678")
+	h2.Close()
+	if got != want {
+		t.Fatalf("restored from C on B on A shows\n%s\nwant\n%s", got, want)
+	}
+	if _, _, err := restore(c, b); err == nil || !strings.Contains(err.Error(), "aanvulling") || !strings.Contains(err.Error(), "--from") {
+		t.Fatalf("C without A: %v", err)
+	}
+	// A damaged file in a base is refused by name.
+	bad := bytes.Clone(a)
+	i := bytes.Index(bad, []byte("files/dlv/"))
+	bad[i-i%512+512+50] ^= 1
+	if _, _, err := restore(b, bad); err == nil || !strings.Contains(err.Error(), "eerdere backup 1") {
+		t.Fatalf("B on a damaged A: %v", err)
 	}
 }

@@ -102,7 +102,7 @@ func backupLoop(b *testing.B, e *testEngine) (stop func()) {
 			}
 			began := time.Now()
 			w := bufio.NewWriterSize(f, 1<<20)
-			_, err = e.h.Backup(ctx, nil, w)
+			_, err = e.h.Backup(ctx, nil, w, nil)
 			if err == nil {
 				err = w.Flush()
 			}

@@ -39,7 +39,11 @@ type RestoreResult struct {
 // the result. Anything wrong (a flipped byte, a cut-off file, a part that does not belong)
 // fails the restore with the name of the part, and removes what it wrote: a directory is
 // either a whole, checked restore or left as it was.
-func RestoreBackup(ctx context.Context, r io.Reader, cfg Config) (res RestoreResult, err error) {
+//
+// An incremental backup needs the backups it builds on as bases (in any order): from them
+// only the files the incremental one lists under Basis are taken, each checked against the
+// checksum in the incremental one's manifest.
+func RestoreBackup(ctx context.Context, r io.Reader, cfg Config, bases ...io.Reader) (res RestoreResult, err error) {
 	dir := cfg.DataDir
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -206,6 +210,14 @@ func RestoreBackup(ctx context.Context, r io.Reader, cfg Config) (res RestoreRes
 	if n != m.Records {
 		return res, fmt.Errorf("de backup is beschadigd: %d records gelezen, het manifest zegt %d", n, m.Records)
 	}
+	if len(m.Basis) > 0 {
+		n, size, err := restoreBasis(ctx, files, m, bases, buf)
+		if err != nil {
+			return res, err
+		}
+		res.Files += n
+		res.Bytes += size
+	}
 	// A blob that was damaged in the original is in the tar as it was read, but a record
 	// pointing to it must find it missing, as the original's integrity check did.
 	for _, name := range m.Missing {
@@ -359,4 +371,61 @@ func (rr *restoreReader) restoreBlob(files storage.Files, hdr *tar.Header, buf [
 	}
 	rr.seen[hdr.Name] = hr.part(hdr.Name)
 	return nil
+}
+
+// restoreBasis takes the files an incremental backup left to earlier ones from those
+// backups, checking each against the incremental backup's manifest.
+func restoreBasis(ctx context.Context, files storage.Files, m BackupManifest, bases []io.Reader, buf []byte) (int, int64, error) {
+	need := map[string]BackupPart{}
+	for _, p := range m.Basis {
+		need[p.Name] = p
+	}
+	var (
+		n        int
+		size     int64
+		readErrs []error
+	)
+	for i, r := range bases {
+		rr := &restoreReader{tr: tar.NewReader(bufio.NewReaderSize(r, 1<<20)), seen: map[string]BackupPart{}}
+		for len(need) > 0 {
+			if err := ctx.Err(); err != nil {
+				return n, size, err
+			}
+			hdr, err := rr.tr.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				readErrs = append(readErrs, fmt.Errorf("eerdere backup %d (de %d. --from na de eerste): %v", i+1, i+1, err))
+				break
+			}
+			p, ok := need[hdr.Name]
+			if !ok {
+				continue
+			}
+			if err := rr.restoreBlob(files, hdr, buf); err != nil {
+				return n, size, fmt.Errorf("eerdere backup %d: %w", i+1, err)
+			}
+			if got := rr.seen[hdr.Name]; got.Size != p.Size || got.SHA256 != p.SHA256 {
+				files.Remove(strings.TrimPrefix(hdr.Name, backupFiles))
+				return n, size, fmt.Errorf("backupdeel %s in eerdere backup %d is beschadigd: SHA-256 klopt niet met het manifest van de aanvulling", hdr.Name, i+1)
+			}
+			delete(need, hdr.Name)
+			n++
+			size += p.Size
+		}
+	}
+	if len(need) > 0 {
+		var example string
+		for name := range need {
+			if example == "" || name < example {
+				example = name
+			}
+		}
+		err := fmt.Errorf("deze backup is een aanvulling op de backup van %s; %d bestanden daaruit ontbreken (bijvoorbeeld %s): "+
+			"geef die backup, en de backups waarop die zelf voortbouwt, mee met nog een --from",
+			m.BasisMoment.Format("2006-01-02 15:04:05 MST"), len(need), example)
+		return n, size, errors.Join(append([]error{err}, readErrs...)...)
+	}
+	return n, size, nil
 }

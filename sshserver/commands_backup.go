@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 
 	"charm.land/ssh"
 
@@ -16,12 +17,16 @@ import (
 var backupCommands = []command{
 	{
 		words: []string{"backup"}, maxArgs: 0,
-		help: "schrijft een backup van één moment als tar naar stdout: ssh beheer@knooppunt backup > knooppunt.tar; terugzetten met 'knooppunt restore --from BESTAND --data NIEUWEMAP' (beheerder)",
-		run:  runBackup,
+		flags: []flagSpec{{name: "sinds", value: "-"}},
+		help: "schrijft een backup van één moment als tar naar stdout: ssh beheer@knooppunt backup > knooppunt.tar; " +
+			"--sinds -: een aanvulling op de vorige backup, waarvan het manifest op stdin komt " +
+			"(tar -xOf vorige.tar manifest.json | ssh beheer@knooppunt backup --sinds - > aanvulling.tar); " +
+			"terugzetten met 'knooppunt restore --from BESTAND --data NIEUWEMAP' (beheerder)",
+		run: runBackup,
 	},
 }
 
-func runBackup(c *cmdCtx, _ *input) error {
+func runBackup(c *cmdCtx, in *input) error {
 	ctx := context.Background()
 	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
 		ctx = s.Context() // ends when the client goes away
@@ -33,8 +38,30 @@ func runBackup(c *cmdCtx, _ *input) error {
 			return usagef("een backup is binair: vraag hem zonder terminal en stuur stdout naar een bestand, bijvoorbeeld: ssh beheer@knooppunt backup > knooppunt.tar")
 		}
 	}
+	if in.flag("sinds") != "" && !c.p.Has(exchange.Beheerder) {
+		// Before reading a manifest from stdin; exchange decides again, in its transaction.
+		err := fmt.Errorf("%w: alleen een beheerder van het knooppunt mag een backup maken", exchange.ErrDenied)
+		c.hub.Audit(c.p, "backup", "", err.Error())
+		return err
+	}
+	var prev *exchange.BackupManifest
+	switch s := in.flag("sinds"); s {
+	case "":
+	case "-":
+		r, ok := c.out.(io.Reader)
+		if !ok {
+			return fmt.Errorf("--sinds -: geen stdin")
+		}
+		m, err := exchange.ReadManifest(r)
+		if err != nil {
+			return err
+		}
+		prev = &m
+	default:
+		return usagef("--sinds neemt alleen - (het manifest van de vorige backup op stdin): tar -xOf vorige.tar manifest.json | ssh beheer@knooppunt backup --sinds - > aanvulling.tar")
+	}
 	w := bufio.NewWriterSize(c.out, 256<<10)
-	m, err := c.hub.Backup(ctx, c.p, w)
+	m, err := c.hub.Backup(ctx, c.p, w, prev)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -51,6 +78,9 @@ func BackupText(m exchange.BackupManifest) string {
 		m.Moment.Format("2006-01-02 15:04:05 MST"), m.Records, m.Files, float64(m.Bytes)/(1<<20), m.AuditSeq, m.AuditHash)
 	if len(m.Missing) > 0 {
 		s += fmt.Sprintf("\nlet op: %d bestanden ontbraken of waren beschadigd in de opslag en zitten niet in de backup (zie 'ontbrekend' in manifest.json en het log)", len(m.Missing))
+	}
+	if !m.BasisMoment.IsZero() {
+		s += fmt.Sprintf("\naanvulling op de backup van %s: %d bestanden daaruit niet opnieuw gekopieerd; bewaar die backup bij deze", m.BasisMoment.Format("2006-01-02 15:04:05 MST"), len(m.Basis))
 	}
 	if m.Pending > 0 {
 		s += fmt.Sprintf("\n%d bestanden in aanleveren/ die nog geen aanlevering waren (onderweg of onderbroken) zitten niet in de backup", m.Pending)

@@ -1,7 +1,11 @@
 package sshserver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -27,11 +31,32 @@ func TestBackupCommandOverSSH(t *testing.T) {
 	if !res.AuditMatches || res.Records == 0 {
 		t.Fatalf("restore: %+v", res)
 	}
+	// An incremental one: the manifest of the first on stdin.
+	m, err := exchange.ReadManifest(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mj, _ := json.Marshal(m)
+	cmd := exec.Command("ssh", append(th.sshOpts(th.keys["beheer"]), "-p", th.port, "beheer@127.0.0.1", "--", "backup", "--sinds", "-")...)
+	cmd.Stdin = bytes.NewReader(mj)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	var incr, incrErr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &incr, &incrErr
+	if err := cmd.Run(); err != nil || !strings.Contains(incrErr.String(), "aanvulling op de backup van") {
+		t.Fatalf("backup --sinds -: %v %s", err, incrErr.String())
+	}
+	if _, err := exchange.RestoreBackup(context.Background(), &incr, exchange.Config{DataDir: filepath.Join(t.TempDir(), "t2"), Log: slog.New(slog.DiscardHandler)},
+		strings.NewReader(out)); err != nil {
+		t.Fatalf("restore of the incremental: %v", err)
+	}
+
 	// Only the beheerder.
 	for _, acct := range []string{"gemeente", "ameland"} {
-		out, errOut, code := th.ssh(acct, th.keys[acct], "backup")
-		if code != exitDenied || out != "" || !strings.Contains(errOut, "beheerder") {
-			t.Errorf("%s backup: exit %d, stdout %d bytes, stderr %q", acct, code, len(out), errOut)
+		for _, args := range [][]string{{"backup"}, {"backup", "--sinds", "-"}} {
+			out, errOut, code := th.ssh(acct, th.keys[acct], args...)
+			if code != exitDenied || out != "" || !strings.Contains(errOut, "beheerder") {
+				t.Errorf("%s %v: exit %d, stdout %d bytes, stderr %q", acct, args, code, len(out), errOut)
+			}
 		}
 	}
 }

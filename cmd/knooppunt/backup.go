@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	to := fs.String("to", "", "backupbestand (tar); - voor stdout")
+	since := fs.String("sinds", "", "een aanvulling op deze eerdere backup (het tar-bestand of zijn manifest.json): alleen nieuwe bestanden")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -35,7 +37,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 || *to == "" {
-		fmt.Fprintln(stderr, "gebruik: knooppunt backup --to BESTAND [--data DIR]   (een draaiende server: ssh beheer@knooppunt backup > BESTAND)")
+		fmt.Fprintln(stderr, "gebruik: knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]   (een draaiende server: ssh beheer@knooppunt backup > BESTAND)")
 		return 2
 	}
 	if _, err := os.Stat(filepath.Join(*data, "db")); err != nil {
@@ -54,17 +56,32 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer hub.Close()
+	var prev *exchange.BackupManifest
+	if *since != "" {
+		f, err := os.Open(*since)
+		if err != nil {
+			fmt.Fprintf(stderr, "fout: --sinds: %v\n", err)
+			return 1
+		}
+		m, err := exchange.ReadManifest(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "fout: --sinds %s: %v\n", *since, err)
+			return 1
+		}
+		prev = &m
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	var m exchange.BackupManifest
 	if *to == "-" {
 		w := bufio.NewWriterSize(stdout, 256<<10)
-		if m, err = hub.Backup(ctx, nil, w); err == nil {
+		if m, err = hub.Backup(ctx, nil, w, prev); err == nil {
 			err = w.Flush()
 		}
 	} else {
-		m, err = backupToFile(ctx, hub, *to)
+		m, err = backupToFile(ctx, hub, *to, prev)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "fout: backup mislukt: %v\n", err)
@@ -78,7 +95,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 
 // backupToFile writes FILE.partial, syncs it and renames it: a file under the final name is
 // always a whole backup.
-func backupToFile(ctx context.Context, hub *exchange.Hub, name string) (exchange.BackupManifest, error) {
+func backupToFile(ctx context.Context, hub *exchange.Hub, name string, prev *exchange.BackupManifest) (exchange.BackupManifest, error) {
 	tmp := name + ".partial"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -86,7 +103,7 @@ func backupToFile(ctx context.Context, hub *exchange.Hub, name string) (exchange
 	}
 	defer os.Remove(tmp)
 	w := bufio.NewWriterSize(f, 1<<20)
-	m, err := hub.Backup(ctx, nil, w)
+	m, err := hub.Backup(ctx, nil, w, prev)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -107,7 +124,8 @@ func backupToFile(ctx context.Context, hub *exchange.Hub, name string) (exchange
 func restoreCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	from := fs.String("from", "", "backupbestand (tar); - voor stdin")
+	var from multiFlag
+	fs.Var(&from, "from", "backupbestand (tar), - voor stdin; herhaal voor een aanvulling: eerst de aanvulling, dan de backups waarop die voortbouwt")
 	data := fs.String("data", "", "nieuwe, lege gegevensmap")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,24 +133,28 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 || *from == "" || *data == "" {
-		fmt.Fprintln(stderr, "gebruik: knooppunt restore --from BESTAND --data NIEUWEMAP")
+	if fs.NArg() > 0 || len(from) == 0 || *data == "" {
+		fmt.Fprintln(stderr, "gebruik: knooppunt restore --from BESTAND [--from EERDERE-BACKUP…] --data NIEUWEMAP")
 		return 2
 	}
-	var r io.Reader = os.Stdin
-	if *from != "-" {
-		f, err := os.Open(*from)
+	var readers []io.Reader
+	for _, name := range from {
+		if name == "-" {
+			readers = append(readers, os.Stdin)
+			continue
+		}
+		f, err := os.Open(name)
 		if err != nil {
 			fmt.Fprintf(stderr, "fout: %v\n", err)
 			return 1
 		}
 		defer f.Close()
-		r = f
+		readers = append(readers, f)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	res, err := exchange.RestoreBackup(ctx, r, exchange.Config{DataDir: *data, Log: slog.New(slog.DiscardHandler)})
+	res, err := exchange.RestoreBackup(ctx, readers[0], exchange.Config{DataDir: *data, Log: slog.New(slog.DiscardHandler)}, readers[1:]...)
 	if err != nil {
 		fmt.Fprintf(stderr, "fout: restore mislukt: %v\n(er is niets teruggezet; %s is gelaten zoals hij was)\n", err, *data)
 		return 1
@@ -163,3 +185,9 @@ func restoreCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "start de hub met: knooppunt serve --data %s\n", *data)
 	return 0
 }
+
+// multiFlag collects a flag given more than once.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -45,6 +45,17 @@ func TestBackupAndRestoreCLI(t *testing.T) {
 		t.Fatalf("restore without --data: exit %d", code)
 	}
 
+	// An incremental one on top of the first, restored with both.
+	incr := filepath.Join(t.TempDir(), "aanvulling.tar")
+	code, _, errOut = runCLI("backup", "--data", dir, "--to", incr, "--sinds", tarFile)
+	if code != 0 || !strings.Contains(errOut, "aanvulling op de backup van") {
+		t.Fatalf("incremental backup: exit %d %s", code, errOut)
+	}
+	code, out, errOut = runCLI("restore", "--from", incr, "--from", tarFile, "--data", filepath.Join(t.TempDir(), "t2"))
+	if code != 0 || !strings.Contains(out, "auditkop gelijk") {
+		t.Fatalf("restore of the incremental: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// While a server holds the store, the CLI names the SSH command.
 	hub, err := exchange.Open(exchange.Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
