@@ -73,8 +73,9 @@ Gebruik:
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
-  knooppunt backup --to BESTAND [--data DIR]       (draaiende server: ssh beheer@knooppunt backup > BESTAND)
-  knooppunt restore --from BESTAND --data NIEUWEMAP
+  knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]
+           (draaiende server: ssh beheer@knooppunt backup > BESTAND)
+  knooppunt restore --from BESTAND [--from EERDERE.tar …] --data NIEUWEMAP
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
