@@ -2,8 +2,11 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,5 +77,27 @@ func TestStoreVersion(t *testing.T) {
 	db.Close()
 	if v != StoreVersion+1 {
 		t.Fatalf("refused store changed to version %d", v)
+	}
+}
+
+// A backup of a store from a newer binary is refused before anything is written.
+func TestRestoreRefusesANewerStore(t *testing.T) {
+	e := newEngine(t, "")
+	if err := e.h.kv.Update(func(tx storage.Txn) error {
+		return tx.Set([]byte(kVersion), []byte(strconv.Itoa(StoreVersion+1)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := e.h.Backup(context.Background(), nil, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "x")
+	_, err := RestoreBackup(context.Background(), &buf, Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
+	if !errors.Is(err, ErrStoreTooNew) || !strings.Contains(err.Error(), "nieuwere knooppunt-versie") {
+		t.Fatalf("restore of a newer store: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("refused restore left %s", dir)
 	}
 }
