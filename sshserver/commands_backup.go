@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"charm.land/ssh"
 
@@ -60,7 +62,20 @@ func runBackup(c *cmdCtx, in *input) error {
 	default:
 		return usagef("--sinds neemt alleen - (het manifest van de vorige backup op stdin): tar -xOf vorige.tar manifest.json | ssh beheer@knooppunt backup --sinds - > aanvulling.tar")
 	}
-	w := bufio.NewWriterSize(c.out, 256<<10)
+	// A client that stops reading would hold the backup's snapshot and its parked files
+	// forever: the connection closes when no byte has gone out for backupStall.
+	sw := &stallWriter{w: c.out}
+	sw.touch()
+	stop := make(chan struct{})
+	defer close(stop)
+	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
+		if conn, ok := s.Context().Value(ssh.ContextKeyConn).(io.Closer); ok {
+			// The whole connection: closing only the channel would not free a write that
+			// waits for a client that reads nothing.
+			go sw.watch(stop, backupStall, func() { conn.Close() })
+		}
+	}
+	w := bufio.NewWriterSize(sw, 256<<10)
 	m, err := c.hub.Backup(ctx, c.p, w, prev)
 	if err == nil {
 		err = w.Flush()
@@ -86,4 +101,38 @@ func BackupText(m exchange.BackupManifest) string {
 		s += fmt.Sprintf("\n%d bestanden in aanleveren/ die nog geen aanlevering waren (onderweg of onderbroken) zitten niet in de backup", m.Pending)
 	}
 	return s
+}
+
+// backupStall is how long a backup's reader may take nothing before the backup stops.
+const backupStall = 5 * time.Minute
+
+// stallWriter remembers when it last wrote.
+type stallWriter struct {
+	w    io.Writer
+	last atomic.Int64
+}
+
+func (s *stallWriter) touch() { s.last.Store(time.Now().UnixNano()) }
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.touch()
+	return n, err
+}
+
+// watch calls cut once when nothing was written for limit, until stop closes.
+func (s *stallWriter) watch(stop <-chan struct{}, limit time.Duration, cut func()) {
+	t := time.NewTicker(max(limit/10, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, s.last.Load())) >= limit {
+				cut()
+				return
+			}
+		}
+	}
 }
