@@ -3,9 +3,12 @@ package exchange
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +27,14 @@ func sizedEnvelope(functie, zender, ontvanger, ref string, n int) []byte {
 
 // BenchmarkThroughput times a ZIP of 3,000 WMO301 envelopes of about 4 KB to 50 aanbieders,
 // from the accepted upload to Afgeleverd with every delivery ZIP durable.
-func BenchmarkThroughput(b *testing.B) {
+func BenchmarkThroughput(b *testing.B) { benchThroughput(b, false) }
+
+// BenchmarkThroughputDuringBackup is BenchmarkThroughput while backups of the same store run
+// back to back into a file (scripts/bench-backup.sh runs the two side by side): what an
+// online backup costs the engine. It also reports the backups' rate.
+func BenchmarkThroughputDuringBackup(b *testing.B) { benchThroughput(b, true) }
+
+func benchThroughput(b *testing.B, withBackup bool) {
 	e := newEngine(b, "")
 	var aanbieders []string
 	for i := range 50 {
@@ -36,6 +46,10 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	gem := e.principal("0363")
 	const n = 3000
+	if withBackup {
+		stop := backupLoop(b, e)
+		defer stop()
+	}
 	msgs := 0
 	var busy, cpu time.Duration
 	for b.Loop() {
@@ -67,6 +81,56 @@ func BenchmarkThroughput(b *testing.B) {
 	// not depend on how busy the shared machine is; on 2 idle cores msgs/s can approach
 	// 2e6/(µs-CPU/msg) when the pipeline keeps both busy.
 	b.ReportMetric(cpu.Seconds()*1e6/float64(msgs), "µs-CPU/msg")
+}
+
+// backupLoop backs up e's store into a file, again and again, until stop; stop reports the
+// backups' MB/s.
+func backupLoop(b *testing.B, e *testEngine) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var written int64
+	var busy time.Duration
+	backups := 0
+	file := filepath.Join(b.TempDir(), "backup.tar")
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			f, err := os.Create(file)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			began := time.Now()
+			w := bufio.NewWriterSize(f, 1<<20)
+			_, err = e.h.Backup(ctx, nil, w, nil)
+			if err == nil {
+				err = w.Flush()
+			}
+			if err == nil {
+				err = f.Sync()
+			}
+			st, _ := f.Stat()
+			f.Close()
+			os.Remove(f.Name())
+			if err != nil {
+				if ctx.Err() == nil {
+					b.Error(err)
+				}
+				return
+			}
+			written += st.Size()
+			busy += time.Since(began)
+			backups++
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if busy > 0 {
+			b.ReportMetric(float64(written)/(1<<20)/busy.Seconds(), "backup-MB/s")
+			b.ReportMetric(float64(backups), "backups")
+		}
+	}
 }
 
 // cpuTime is the user and system CPU time this process has used so far.

@@ -107,6 +107,10 @@ func Open(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := upgradeStore(db, cfg.DataDir, cfg.Log); err != nil {
+		db.Close()
+		return nil, err
+	}
 	files, err := storage.OpenDisk(filepath.Join(cfg.DataDir, "files"))
 	if err != nil {
 		db.Close()

@@ -9,13 +9,14 @@ import (
 	"knooppunt/storage"
 )
 
-// checkFiles reads back every file a record points to, delivery files and uploads still in
+// CheckFiles reads back every file a record points to, delivery files and uploads still in
 // the queue, against the checksum taken when it was written. A damaged one is moved aside by
 // the file store, so it is never served; a missing one cannot be served either. Both are
 // logged as errors and written to the audit log for the beheerder. It runs beside the
 // workers: until it reaches a file, Open still checks the length (and the checksum of files
-// up to storage.VerifyOnOpen) before serving it.
-func (h *Hub) checkFiles(ctx context.Context) {
+// up to storage.VerifyOnOpen) before serving it. It returns how many files it checked and
+// how many of those were damaged or missing (restore prints them).
+func (h *Hub) CheckFiles(ctx context.Context) (checked, bad int) {
 	type ref struct {
 		blob, what string
 		size       int64
@@ -53,12 +54,11 @@ func (h *Hub) checkFiles(ctx context.Context) {
 	})
 	if err != nil {
 		h.log.Error("bestandscontrole: records lezen mislukt", "err", err)
-		return
+		return 0, 0
 	}
-	bad := 0
 	for _, r := range refs {
 		if ctx.Err() != nil {
-			return
+			return len(refs), bad
 		}
 		err := h.files.Verify(r.blob)
 		if err == nil {
@@ -84,6 +84,7 @@ func (h *Hub) checkFiles(ctx context.Context) {
 		h.Audit(nil, "bestandscontrole", r.what, err.Error())
 	}
 	h.log.Info("bestandscontrole klaar", "gecontroleerd", len(refs), "beschadigd_of_ontbrekend", bad)
+	return len(refs), bad
 }
 
 func (h *Hub) recordExists(k []byte) bool {

@@ -24,7 +24,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	workers := h.cfg.Workers
 	var wg sync.WaitGroup
-	wg.Go(func() { h.checkFiles(ctx) })
+	wg.Go(func() { h.CheckFiles(ctx) })
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
 	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })

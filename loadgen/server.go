@@ -108,6 +108,15 @@ func (s *Server) Kill() {
 	s.cmd.Wait()
 }
 
+// Signal sends sig to the server; Wait then waits for it to end.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Wait waits for the server to end by itself (after a Signal) and returns how it ended.
+func (s *Server) Wait() error {
+	<-s.done
+	return s.cmd.Wait()
+}
+
 // Stop ends the server with SIGTERM and waits for its clean stop.
 func (s *Server) Stop() error {
 	s.cmd.Process.Signal(syscall.SIGTERM)

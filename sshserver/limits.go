@@ -106,6 +106,7 @@ type guardedConn struct {
 
 func (c *guardedConn) Close() error {
 	c.g.once.Do(func() {
+		c.g.s.guards.Delete(c.g)
 		close(c.g.closed)
 		c.g.s.connLimit.release(c.g.addr)
 		c.g.s.obs.ConnClosed()
@@ -131,6 +132,7 @@ func (s *Server) admit(ctx ssh.Context, conn net.Conn) net.Conn {
 	g := &guard{s: s, conn: conn, addr: addr, opened: time.Now(), closed: make(chan struct{})}
 	g.touch()
 	ctx.SetValue(guardKey{}, g)
+	s.guards.Store(g, struct{}{})
 	if s.cfg.IdleTimeout > 0 || s.cfg.MaxSession > 0 || s.cfg.UploadStall > 0 {
 		go g.watch()
 	}

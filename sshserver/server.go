@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"charm.land/ssh"
@@ -65,8 +66,9 @@ type Config struct {
 	// until IdleTimeout. What arrived is kept for reput. 0 means DefaultUploadStall, negative
 	// means only IdleTimeout applies.
 	UploadStall time.Duration
-	// ShutdownGrace is how long sessions may finish after the context ends before they are
-	// cut off; 0 means 5 seconds.
+	// ShutdownGrace is how long transfers in progress may finish after the context ends
+	// before they are cut off; connections without one close at once (see drain). 0 means
+	// 5 seconds.
 	ShutdownGrace time.Duration
 	// CompatLibssh2 also offers CompatMACs, for clients on libssh2 older than 1.11 (curl and
 	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
@@ -112,6 +114,8 @@ type Server struct {
 	conns     sync.Map // remote address -> *connState, during the handshake
 	active    sync.WaitGroup
 	started   time.Time
+	guards    sync.Map    // *guard -> struct{}: open connections, for the drain at shutdown
+	draining  atomic.Bool // shutting down: no new transfers
 }
 
 type ctxKey struct{}
@@ -205,12 +209,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+		s.log.Info("knooppunt stopt: geen nieuwe verbindingen; lopende overdrachten mogen afronden", "wachttijd", s.cfg.ShutdownGrace)
+		s.draining.Store(true)
+		stopDrain := make(chan struct{})
+		drained := make(chan struct{})
+		go func() { s.drain(stopDrain); close(drained) }()
 		grace, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 		if s.srv.Shutdown(grace) != nil {
-			s.log.Info("sessies afgebroken na wachttijd", "wachttijd", s.cfg.ShutdownGrace)
+			s.log.Warn("overdrachten afgebroken na de wachttijd; wat binnenkwam blijft bewaard voor reput", "wachttijd", s.cfg.ShutdownGrace)
 			s.srv.Close()
 		}
 		cancel()
+		close(stopDrain)
+		<-drained
 		err = <-errc
 	}
 	s.active.Wait()

@@ -174,6 +174,9 @@ func (m *mailbox) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if l.kind != locFile {
 		return nil, m.refuse("download", l.path, statusErr{sftp.ErrSSHFxFailure, l.path + " is een map"})
 	}
+	if err := m.refuseWhileDraining("download", l.path); err != nil {
+		return nil, err
+	}
 	switch l.folder {
 	case folderOphalen, folderNieuw:
 		if err := m.openHandle(l.path); err != nil {
@@ -278,6 +281,9 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 			where = path.Dir(l.path)
 		}
 		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
+	}
+	if err := m.refuseWhileDraining("aanleveren", l.path); err != nil {
+		return nil, err
 	}
 	if err := m.openHandle(l.path); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 )
 
 // Badger is a KV on an embedded Badger database.
@@ -65,6 +66,14 @@ func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 		WithBaseTableSize(1 << 20)
 	opts.TableSizeMultiplier = 1
 	db, err := badger.Open(opts)
+	if err != nil && strings.Contains(err.Error(), z.NewFile.Error()) {
+		// A kill right after Badger created a value-log file leaves it empty. Badger's open
+		// writes the file's header and then fails anyway with ristretto's "Create a new
+		// file" (badger v4.9.6, logFile.open returns its z.NewFile); the file holds no data,
+		// and a second open finds it complete. Seen in TestKillAndRestart under load.
+		log.Warn("lege value-log van een onderbroken start of kill aangevuld; opslag opnieuw geopend", "map", dir, "err", err)
+		db, err = badger.Open(opts)
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("%w (%s)", ErrLocked, dir)

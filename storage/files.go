@@ -28,6 +28,10 @@ import (
 type Disk struct {
 	root    string
 	reserve uint64
+
+	pinMu    sync.RWMutex // Remove reads pinned; Pin and its release change it
+	pinned   int          // backups holding a Pin
+	atticGen uint64
 }
 
 // checkEvery is how many bytes a writer writes between looks at the free space.
@@ -58,6 +62,12 @@ func OpenDisk(dir string) (*Disk, error) {
 		return nil, fmt.Errorf("statfs %s: %w", dir, err)
 	}
 	reserve := min(max(st.Blocks*uint64(st.Bsize)/8, 4<<20), 1<<30)
+	// Blobs parked for a backup that did not finish (a crash): nothing points to them.
+	if old, _ := filepath.Glob(filepath.Join(dir, "attic*")); len(old) > 0 {
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}
 	return &Disk{root: dir, reserve: reserve}, nil
 }
 
@@ -251,8 +261,13 @@ func (d *Disk) Remove(name string) error {
 	}
 	found := false
 	var errs []error
-	for _, p := range []string{d.blob(rel), d.temp(rel), d.damaged(rel)} {
-		err := os.Remove(p)
+	for i, p := range []string{d.blob(rel), d.temp(rel), d.damaged(rel)} {
+		var err error
+		if i == 0 {
+			err = d.removeBlob(rel)
+		} else {
+			err = os.Remove(p)
+		}
 		switch {
 		case err == nil:
 			found = true

@@ -80,6 +80,12 @@ type Files interface {
 	WalkUncommitted(prefix string, fn func(name string) error) error
 	// Free returns the bytes available to the store's file system.
 	Free() (uint64, error)
+	// Pin keeps every blob committed now readable by OpenPinned, even if removed, until
+	// release is called: what a backup needs to copy the blobs of one moment.
+	Pin() (release func())
+	// OpenPinned opens a committed (or, under a Pin, removed) blob for a copy and returns
+	// the SHA-256 recorded at Commit, for the caller to compare with what it read.
+	OpenPinned(name string) (Reader, []byte, error)
 }
 
 // Writer receives a blob's bytes, possibly concurrently and out of order.

@@ -51,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return audit(args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -67,11 +71,14 @@ Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
-           [--metrics-listen ADRES] [--min-free-disk GROOTTE]
+           [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
+  knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]
+           (draaiende server: ssh beheer@knooppunt backup > BESTAND)
+  knooppunt restore --from BESTAND [--from EERDERE.tar …] --data NIEUWEMAP
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
@@ -112,6 +119,10 @@ Gebruik:
   --min-free-disk
                onder deze vrije schijfruimte zegt /readyz "niet gereed"
                (KNOOPPUNT_MIN_FREE_DISK, standaard 1GiB; 0: geen grens)
+  --shutdown-grace
+               bij SIGTERM of SIGINT: zo lang mogen lopende overdrachten afronden
+               (KNOOPPUNT_SHUTDOWN_GRACE, standaard 30s); verbindingen zonder overdracht
+               sluiten meteen, nieuwe worden geweigerd
 
 status vraagt een draaiende server via --metrics-listen of hij gereed is (exitcode 0) of
 niet (1), en toont waarom, met de belangrijkste getallen. Het adres: --metrics, anders
@@ -145,6 +156,7 @@ type serveFlags struct {
 	workers                int
 	maxUploads             int // 0: exchange's default for the workers
 	monitor                monitorFlags
+	shutdownGrace          time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -165,11 +177,15 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
 	readMonitor := addMonitorFlags(fs)
+	shutdownGrace := fs.String("shutdown-grace", envOr("KNOOPPUNT_SHUTDOWN_GRACE", defaultShutdownGrace), "bij stoppen: zo lang mogen lopende overdrachten afronden (KNOOPPUNT_SHUTDOWN_GRACE)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var err error
 	if f.monitor, err = readMonitor(f.demo); err != nil {
+		return f, err
+	}
+	if f.shutdownGrace, err = parseShutdownGrace(*shutdownGrace); err != nil {
 		return f, err
 	}
 	if f.workers, err = parseCount("--workers", *workers, 1024); err != nil {
@@ -261,7 +277,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		TUI: tui.Session(hub, tui.Options{Log: log}), Observer: mon.server()})
+		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tui.Options{Log: log}), Observer: mon.server()})
 	if err != nil {
 		ln.Close()
 		closeHub()
@@ -281,13 +297,18 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		printDemo(stdout, demo, f.data, ln.Addr())
 	}
 
-	// The server and the engine stop together: on a signal, or when either fails.
+	// A signal (or a failing engine) stops the server: no new connections, transfers in
+	// progress get --shutdown-grace. The engine stops after it, so that what those transfers
+	// hand in is queued while it still runs; an upload it has in hand then is parked: its
+	// queue key stays and the next start redoes it from its last committed step.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	context.AfterFunc(ctx, hub.SetShuttingDown) // /readyz: niet gereed while sessions drain
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() {
-		err := hub.Run(ctx)
+		err := hub.Run(engineCtx)
 		if err != nil {
 			log.Error("verwerking gestopt", "err", err)
 		}
@@ -298,7 +319,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if serveErr != nil {
 		log.Error("ssh-server gestopt", "err", serveErr)
 	}
-	cancel()
+	stopEngine()
 	engineErr := <-engineDone
 	stopMonitor()
 	closeHub()
