@@ -726,11 +726,7 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 }
 
 func (c *cmdCtx) messageOf(m exchange.Message) messageJSON {
-	dir := "in"
-	if org := c.p.Org.Code; m.Zender == org || m.Uploader == org {
-		dir = "uit"
-	}
-	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: dir, Referentienummer: m.Referentie,
+	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: m.Direction(c.p.Org.Code), Referentienummer: m.Referentie,
 		Crossrefnummer: m.CrossRef, Zender: m.Zender, Ontvanger: m.Ontvanger, Bestand: m.File, Grootte: m.Size,
 		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID}
 }

@@ -143,6 +143,14 @@ func (c *Common) date(t time.Time) string {
 	return t.In(c.Opts.Location).Format("02-01-2006 15:04")
 }
 
+// shortDate leaves out the year, for narrow tables: 12-03 15:34.
+func (c *Common) shortDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(c.Opts.Location).Format("02-01 15:04")
+}
+
 func (c *Common) dateSec(t time.Time) string {
 	if t.IsZero() {
 		return ""
