@@ -156,6 +156,12 @@ type Delivery struct {
 	// Held: waiting in the recipient's outbound queue until its route for Exchange is Portaal.
 	Held     bool   `json:"wacht_op_route,omitempty"`
 	Exchange string `json:"uitwisseling,omitempty"`
+	// For: the ontvangers of its messages other than Org, which receives them for them under
+	// a samenwerking.
+	For []string `json:"voor,omitempty"`
+	// Referenties: the referentienummers of its messages, filled only on request
+	// (InboxOptions.Referenties, Hub.Referenties); not stored.
+	Referenties []string `json:"-"`
 }
 
 // Via is how a route carries messages to the recipient.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -439,15 +440,16 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 // member is what delivery needs of an accepted message: small, because a 1 GB upload holds
 // up to 100,000 of them.
 type member struct {
-	ID     uint64
-	Entry  int
-	File   string
-	Zender string
-	ord    int
+	ID        uint64
+	Entry     int
+	File      string
+	Zender    string
+	Ontvanger string
+	ord       int
 }
 
 func memberOf(m Message) member {
-	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, ord: int(m.DeliveryID & (deliverBit - 1))}
+	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, Ontvanger: m.Ontvanger, ord: int(m.DeliveryID & (deliverBit - 1))}
 }
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
@@ -640,6 +642,9 @@ func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][
 		d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: prog.At, Held: g.Hold, Exchange: g.Exchange}
 		for _, m := range msgs {
 			d.Messages = append(d.Messages, m.ID)
+			if m.Ontvanger != d.Org && !slices.Contains(d.For, m.Ontvanger) {
+				d.For = append(d.For, m.Ontvanger)
+			}
 		}
 		if err := h.putDelivery(t, &d); err != nil {
 			return err

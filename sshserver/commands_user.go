@@ -440,6 +440,12 @@ type deliveryJSON struct {
 	Publicatiedatum string `json:"publicatiedatum"`
 	Gelezen         bool   `json:"gelezen"`
 	GelezenOp       string `json:"gelezen_op,omitempty"`
+	// Voor: the organisations the file's messages are for when not the account's own
+	// (samenwerking).
+	Voor []string `json:"voor,omitempty"`
+	// Referentienummers of the messages in the file; any one of them brings the file back
+	// with herstel after verwijder.
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runOphalen(c *cmdCtx, in *input) error {
@@ -455,7 +461,7 @@ func runOphalen(c *cmdCtx, in *input) error {
 	var all []exchange.Delivery
 	shown, total := 0, 0
 	for _, p := range products {
-		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew})
+		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
 		if err != nil {
 			return err
 		}
@@ -471,7 +477,8 @@ func runOphalen(c *cmdCtx, in *input) error {
 			folder = "/ophalen/nieuw/"
 		}
 		out = append(out, deliveryJSON{Product: string(d.Product), Naam: d.Name, Pad: "/" + string(d.Product) + folder + d.Name,
-			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt)})
+			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt),
+			Voor: d.For, Referentienummers: append([]string{}, d.Referenties...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
@@ -584,9 +591,10 @@ func runMark(c *cmdCtx, in *input, gelezen bool) error {
 }
 
 type removedJSON struct {
-	Product    string `json:"product"`
-	Naam       string `json:"naam"`
-	Verwijderd bool   `json:"verwijderd"`
+	Product           string   `json:"product"`
+	Naam              string   `json:"naam"`
+	Verwijderd        bool     `json:"verwijderd"`
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runVerwijder(c *cmdCtx, in *input) error {
@@ -595,6 +603,13 @@ func runVerwijder(c *cmdCtx, in *input) error {
 		return err
 	}
 	order, names := byProduct(refs)
+	// The referentienummers first: after the delete they are what herstel takes.
+	nums := map[exchange.Product]map[string][]string{}
+	for _, p := range order {
+		if nums[p], err = c.hub.Referenties(c.p, p, names[p]); err != nil {
+			return err
+		}
+	}
 	for _, p := range order {
 		if err := c.hub.DeleteDeliveries(c.p, p, names[p]); err != nil {
 			return err
@@ -602,11 +617,19 @@ func runVerwijder(c *cmdCtx, in *input) error {
 	}
 	out := make([]removedJSON, 0, len(refs))
 	for _, r := range refs {
-		out = append(out, removedJSON{string(r.product), r.name, true})
+		out = append(out, removedJSON{string(r.product), r.name, true, append([]string{}, nums[r.product][r.name]...)})
 	}
 	return c.emit(out, func(w io.Writer) {
-		for _, r := range refs {
-			fmt.Fprintf(w, "%s/%s: verwijderd (60 dagen te herstellen met 'herstel REFERENTIENUMMER')\n", r.product, r.name)
+		for _, r := range out {
+			switch n := len(r.Referentienummers); n {
+			case 0:
+				fmt.Fprintf(w, "%s/%s: verwijderd\n", r.Product, r.Naam)
+			case 1:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s\n", r.Product, r.Naam, r.Referentienummers[0])
+			default:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s (of een van de %d andere referentienummers in 'verwijder --json')\n",
+					r.Product, r.Naam, r.Referentienummers[0], n-1)
+			}
 		}
 	})
 }

@@ -22,6 +22,9 @@ type Options struct {
 	// Host and Port are what the sftp commands on screen connect to.
 	Host string
 	Port int
+	// KeyPath is the private key in the commands shown on screen: the hub cannot know where
+	// the person keeps it, so a placeholder; "" means ~/.ssh/id_ed25519.
+	KeyPath string
 	// Location is the time zone dates are shown in; nil means Europe/Amsterdam.
 	Location *time.Location
 	Log      *slog.Logger
@@ -55,6 +58,9 @@ func newCommon(ctx context.Context, hub Hub, p *exchange.Principal, opts Options
 	}
 	if opts.HubName == "" {
 		opts.HubName = "knooppunt"
+	}
+	if opts.KeyPath == "" {
+		opts.KeyPath = "~/.ssh/id_ed25519"
 	}
 	c := &Common{
 		Ctx:      ctx,
