@@ -50,7 +50,7 @@ func (s *ophalen) showCommand() tea.Cmd {
 	v := viewport.New(viewport.WithWidth(s.c.Width), viewport.WithHeight(max(s.c.Height-8, 3)))
 	v.SetContent(cmd)
 	s.shown = &v
-	s.c.Flash("Opdracht voor %d bestand(en) op het klembord gezet (als uw terminal dat toestaat).", len(names))
+	s.c.Flash("Opdracht (%d bestand(en)) naar het klembord, als uw terminal dat toestaat.", len(names))
 	return tea.SetClipboard(cmd)
 }
 
