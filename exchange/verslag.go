@@ -164,7 +164,12 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 	for i := len(ups) - 1; i >= 0; i-- {
 		base := reportBase(ups[i])
 		if seen[base] {
-			base = fmt.Sprintf("%s_%d", base, ups[i].ID)
+			// The upload's id before its extension: x_7.zip, not x.zip_7.
+			ext := ""
+			if j := lastDot(base); j > len(base)-len(ups[i].Name) {
+				base, ext = base[:j], base[j:]
+			}
+			base = fmt.Sprintf("%s_%d%s", base, ups[i].ID, ext)
 		}
 		seen[base] = true
 		names[i] = base

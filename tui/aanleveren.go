@@ -231,7 +231,9 @@ func (s *aanleveren) View(width, height int) string {
 			"Er zijn nog geen aanleveringen. Lever een .xml- of .zip-bestand aan met sftp:\n\n"+
 				st.Command.Render("echo 'put BESTAND.zip "+folder+"' | sftp -b - "+c.sftpTarget())+"\n\n"+
 				st.Muted.Render("Of interactief: sftp "+c.sftpTarget()+" en dan put BESTAND.zip "+folder+
-					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen."))
+					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen.")+"\n\n"+
+				st.Muted.Render("Toetsen: tab en shift+tab wisselen van tabblad, 1-5 van product, ? toont alle toetsen, q sluit af. "+
+					"In een lijst: ↑/↓ regel, ←/→ pagina, home/end (of shift+←/→) eerste en laatste pagina."))
 	}
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)

@@ -22,6 +22,8 @@ type Options struct {
 	// Host and Port are what the sftp commands on screen connect to.
 	Host string
 	Port int
+	// NoAltScreen draws in the normal screen: for TERM=dumb, which knows no alternate one.
+	NoAltScreen bool
 	// KeyPath is the private key in the commands shown on screen: the hub cannot know where
 	// the person keeps it, so a placeholder; "" means ~/.ssh/id_ed25519.
 	KeyPath string
@@ -216,10 +218,10 @@ func newKeyMap() KeyMap {
 		Select:    b([]string{"space"}, "spatie", "selecteren"),
 		SelectAll: b([]string{"*"}, "*", "pagina selecteren"),
 		Delete:    b([]string{"x", "delete"}, "x", "verwijder geselecteerd"),
-		PrevPage:  b([]string{"left", "h"}, "←", "vorige pagina"),
-		NextPage:  b([]string{"right", "l"}, "→", "volgende pagina"),
-		FirstPage: b([]string{"shift+left", "home"}, "«", "eerste pagina"),
-		LastPage:  b([]string{"shift+right", "end"}, "»", "laatste pagina"),
+		PrevPage:  b([]string{"left", "h"}, "←/h", "vorige pagina"),
+		NextPage:  b([]string{"right", "l"}, "→/l", "volgende pagina"),
+		FirstPage: b([]string{"shift+left", "home"}, "home/shift+←", "eerste pagina"),
+		LastPage:  b([]string{"shift+right", "end"}, "end/shift+→", "laatste pagina"),
 		PageSize:  b([]string{"p"}, "p", "10 | 100 | 500 per pagina"),
 		Filter:    b([]string{"/"}, "/", "filteren"),
 		Add:       b([]string{"a"}, "a", "toevoegen"),

@@ -57,6 +57,9 @@ func (s *gebruikers) Reload() {
 				roles = append(roles, string(r))
 			}
 		}
+		if len(roles) == 0 {
+			roles = append(roles, string(exchange.Gebruiker))
+		}
 		row := table.Row{a.Name}
 		if s.all() {
 			row = append(row, a.Org)

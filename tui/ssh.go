@@ -19,11 +19,12 @@ import (
 // leaves or the session ends; sshserver.Config.TUI takes it.
 func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 	return func(sess ssh.Session, p *exchange.Principal) {
-		_, windows, ok := sess.Pty()
+		pty, windows, ok := sess.Pty()
 		if !ok {
 			return
 		}
 		o := opts
+		o.NoAltScreen = o.NoAltScreen || pty.Term == "dumb"
 		if host, port, err := net.SplitHostPort(sess.LocalAddr().String()); err == nil {
 			if o.Host == "" {
 				o.Host = host
@@ -37,7 +38,12 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 		}
 		ctx, cancel := context.WithCancel(sess.Context())
 		defer cancel()
-		prog := tea.NewProgram(New(ctx, hub, p, o), append(bm.MakeOptions(sess), tea.WithContext(ctx))...)
+		popts := append(bm.MakeOptions(sess), tea.WithContext(ctx))
+		if pty.Window.Width <= 0 || pty.Window.Height <= 0 {
+			// ssh -tt without a terminal of its own asks for a 0×0 one.
+			popts = append(popts, tea.WithWindowSize(80, 24))
+		}
+		prog := tea.NewProgram(New(ctx, hub, p, o), popts...)
 		go func() {
 			for {
 				select {
@@ -47,7 +53,9 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 					if !ok {
 						return
 					}
-					prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+					if w.Width > 0 && w.Height > 0 {
+						prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+					}
 				}
 			}
 		}()
