@@ -296,7 +296,7 @@ func (a *App) productBar(w int) string {
 	products := c.Products()
 	if len(products) == 0 {
 		if c.P.Has(exchange.Beheerder) {
-			return ansi.Truncate(st.Muted.Render(" Beheerder: accounts en organisaties van het hele knooppunt, geen eigen berichten"), w, "…")
+			return ansi.Truncate(st.Muted.Render(" Beheerder: accounts en organisaties van het knooppunt; geen eigen berichten"), w, "…")
 		}
 		return st.Muted.Render(" Geen producten")
 	}
