@@ -269,6 +269,22 @@ func (h *Hub) ActorFor(org string, product Product) string {
 	return o.Samenwerking[product]
 }
 
+// ActsFor lists the organisations that let org run product for them (samenwerking): the
+// other side of ActorFor, so that both organisations see the samenwerking.
+func (h *Hub) ActsFor(org string, product Product) []string {
+	orgs, err := h.Orgs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range orgs {
+		if o.Code != org && o.Samenwerking[product] == org {
+			out = append(out, o.Code)
+		}
+	}
+	return out
+}
+
 // CreateAccount adds a login. A beheerder may add one to any organisation (a beheerder
 // account may belong to none); a gebruikersbeheerder to its own organisation only, which is
 // also the default when a.Org is empty. Roles default to gebruiker.

@@ -75,6 +75,25 @@ type Upload struct {
 	Counts     Counts       `json:"aantallen"`
 	Fouten     []Fout       `json:"fouten,omitempty"`
 	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
+	// Wachtend: the messages that, at the end of processing, waited in a recipient's
+	// outbound queue for its route (the recipient takes that exchange via Digikoppeling).
+	Wachtend []Wachtend `json:"wachtend,omitempty"`
+}
+
+// Wachtend is how many messages of an upload wait for one recipient's route.
+type Wachtend struct {
+	Organisatie  string `json:"organisatie"`
+	Uitwisseling string `json:"uitwisseling"`
+	Berichten    int    `json:"berichten"`
+}
+
+// Waiting is the number of the upload's messages that waited for a route at its end.
+func (u Upload) Waiting() int {
+	n := 0
+	for _, w := range u.Wachtend {
+		n += w.Berichten
+	}
+	return n
 }
 
 // Counts are a verwerkingsverslag's totals.

@@ -718,6 +718,7 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 		final.FinishedAt = now
 		final.ExpectedAt = time.Time{}
+		final.Wachtend = wachtend(prog, groups)
 		fouten, err := firstFouten(t, u.ID, 100)
 		if err != nil {
 			return err
@@ -754,6 +755,24 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 	}
 	return nil
+}
+
+// wachtend sums the held delivery groups of an upload per recipient and exchange.
+func wachtend(prog *progress, groups [][]member) []Wachtend {
+	var out []Wachtend
+	for i, msgs := range groups {
+		if len(msgs) == 0 || i >= len(prog.Groups) || !prog.Groups[i].Hold {
+			continue
+		}
+		g := prog.Groups[i]
+		j := slices.IndexFunc(out, func(w Wachtend) bool { return w.Organisatie == g.Mailbox && w.Uitwisseling == g.Exchange })
+		if j < 0 {
+			out = append(out, Wachtend{Organisatie: g.Mailbox, Uitwisseling: g.Exchange})
+			j = len(out) - 1
+		}
+		out[j].Berichten += len(msgs)
+	}
+	return out
 }
 
 // firstFouten keeps the first fouten on the upload record, for lists; the report reads all.

@@ -230,6 +230,8 @@ type productJSON struct {
 	Release        string `json:"release"`
 	Map            string `json:"map"`
 	UitgevoerdDoor string `json:"uitgevoerd_door"` // the organisation that sends and receives it (samenwerking)
+	// UitgevoerdVoor: the organisations this one runs the product for (samenwerking).
+	UitgevoerdVoor []string `json:"uitgevoerd_voor"`
 }
 
 func runProducten(c *cmdCtx, _ *input) error {
@@ -240,14 +242,14 @@ func runProducten(c *cmdCtx, _ *input) error {
 		}
 		info, _ := c.hub.Catalogue().Product(p)
 		out = append(out, productJSON{Product: string(p), Naam: info.Name, Release: info.Release, Map: "/" + string(p),
-			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p)})
+			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p), UitgevoerdVoor: append([]string{}, c.hub.ActsFor(c.p.Org.Code, p)...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
 		for _, p := range out {
-			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor})
+			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor, dash(strings.Join(p.UitgevoerdVoor, ", "))})
 		}
-		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR", rows)
+		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR\tUITGEVOERD VOOR", rows)
 	})
 }
 
@@ -343,6 +345,8 @@ type verslagJSON struct {
 	Correct         int             `json:"correct"`
 	Incorrect       int             `json:"incorrect"`
 	Fouten          []exchange.Fout `json:"fouten"`
+	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
+	Wachtend []exchange.Wachtend `json:"wachtend,omitempty"`
 }
 
 func runVerslag(c *cmdCtx, in *input) error {
@@ -811,11 +815,13 @@ type routeJSON struct {
 	Reden        string `json:"reden,omitempty"`
 	Gewijzigd    string `json:"gewijzigd,omitempty"`
 	Door         string `json:"door,omitempty"`
+	// Wachtend: messages held for this exchange until it is Portaal and Actief again.
+	Wachtend int `json:"wachtend"`
 }
 
 func routeOf(r exchange.RouteView) routeJSON {
 	return routeJSON{Product: string(r.Product), Uitwisseling: r.Route.Exchange, Via: string(r.Via), CPA: r.CPA, Status: string(r.Status),
-		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By}
+		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By, Wachtend: r.Waiting}
 }
 
 func (c *cmdCtx) showRoutes(out []routeJSON) error {
@@ -826,9 +832,9 @@ func (c *cmdCtx) showRoutes(out []routeJSON) error {
 			if r.Vergrendeld {
 				lock = r.Reden
 			}
-			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, r.StUF, r.Payload, lock})
+			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, strconv.Itoa(r.Wachtend), r.StUF, r.Payload, lock})
 		}
-		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tSTUF\tPAYLOAD\t", rows)
+		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tWACHTEND\tSTUF\tPAYLOAD\t", rows)
 	})
 }
 

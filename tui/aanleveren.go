@@ -64,6 +64,9 @@ func (c *Common) uploadStatus(u exchange.Upload) string {
 		}
 		return "Bezig, verwacht " + t.Format("02-01 15:04")
 	}
+	if n := u.Waiting(); n > 0 {
+		return fmt.Sprintf("%s; %d wachten", u.Status, n)
+	}
 	return string(u.Status)
 }
 
@@ -181,6 +184,12 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 	row("Einde verwerking", c.dateSec(u.FinishedAt))
 	row("Verwerkingsduur", duration(u.FinishedAt.Sub(u.ReceivedAt)))
 	row("Status", string(u.Status))
+	for _, w := range u.Wachtend {
+		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
+			w.Berichten, c.OrgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
+		wrapped := lipgloss.NewStyle().Width(max(width-21, 20)).Render(text)
+		row("Wacht op route", strings.ReplaceAll(wrapped, "\n", "\n"+strings.Repeat(" ", 21)))
+	}
 	b.WriteString("\n")
 	counts := lgtable.New().Border(lipgloss.HiddenBorder()).BorderHeader(true).Border(lipgloss.NormalBorder()).
 		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).BorderColumn(false).

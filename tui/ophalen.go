@@ -276,7 +276,8 @@ func (s *ophalen) cols(width int) []table.Column {
 		table.Column{Title: "", Width: 3},
 		table.Column{Title: "Gedownload", Width: 10},
 		table.Column{Title: "Publicatiedatum", Width: 16},
-		table.Column{Title: "Organisatie", Width: min(24, max(11, width/6))},
+		// Room for "Zender (voor Ameland)" up to what a file name needs (33).
+		table.Column{Title: "Organisatie", Width: max(11, min(40, width-4-11-17-1-34))},
 		table.Column{Title: "Titel"},
 	)
 }
