@@ -557,22 +557,7 @@ func (h *Hub) SetRoles(by *Principal, name string, roles []Role) (err error) {
 		if err := checkRoles(actor, roles); err != nil {
 			return err
 		}
-		next := normRoles(roles)
-		had := slices.Contains(a.Roles, Beheerder)
-		has := slices.Contains(next, Beheerder)
-		if had && !has {
-			if !isBeheerder(actor) {
-				return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag de rol beheerder afnemen", ErrDenied)
-			}
-			if isSelf(actor, name) {
-				return fmt.Errorf("%w: u kunt uw eigen rol beheerder niet afnemen; vraag dit aan een andere beheerder", ErrDenied)
-			}
-			if a.Org == "" {
-				return fmt.Errorf("%w: account %q hoort bij geen organisatie en moet beheerder blijven; blokkeer het account als het niet meer nodig is", ErrInvalid, name)
-			}
-		}
-		a.Roles = next
-		return nil
+		return applyRoles(actor, a, name, roles)
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands, auditCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, auditCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
