@@ -27,6 +27,10 @@ type Hub interface {
 	SetDisabled(by *exchange.Principal, name string, disabled bool) error
 	Grant(by *exchange.Principal, name string, p exchange.Product) error
 	Revoke(by *exchange.Principal, name string, p exchange.Product) error
+	ChangeRoles(by *exchange.Principal, name string, add, remove []exchange.Role) error
+	AddKey(by *exchange.Principal, name, authorizedKey string) error
+	RemoveKey(by *exchange.Principal, name, keyOrFingerprint string) error
+	DeleteAccount(by *exchange.Principal, name string) error
 
 	Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error)
 	Upload(p *exchange.Principal, id uint64) (exchange.Upload, error)

@@ -1,0 +1,75 @@
+package tui
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/exchange"
+)
+
+func newPub(t *testing.T, comment string) string {
+	t.Helper()
+	// A key of its own per comment, the same in every run: the goldens show its fingerprint.
+	seed := sha256.Sum256([]byte(comment))
+	pub := ed25519.NewKeyFromSeed(seed[:]).Public()
+	pk, err := gossh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(pk))) + " " + comment
+}
+
+// TestGebruikersRolesKeysDelete (issue 13, items 7 and 9) on the real engine: the list says
+// gebruiker for a plain account and counts its keys; r changes roles, s adds and removes
+// keys, x deletes the account, each through the exchange's checks; goldens at every size.
+func TestGebruikersRolesKeysDelete(t *testing.T) {
+	w := newWorld(t)
+	gem := w.principal("gemeente")
+	first := newPub(t, "piet@oud")
+	if err := w.h.CreateAccount(gem, exchange.Account{Name: "piet", Keys: []string{first}, Products: []exchange.Product{exchange.IWmo}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
+		a := w.app("gemeente", size[0], size[1])
+		sz := fmt.Sprintf("%dx%d", size[0], size[1])
+		press(a, "shift+tab")
+		screen := ascii(t, a)
+		golden(t, "gebruikers_"+sz, screen)
+		if !strings.Contains(screen, "piet") || !strings.Contains(screen, " gebruiker ") {
+			t.Errorf("%s: piet is not listed as gebruiker:\n%s", sz, screen)
+		}
+		press(a, "down", "r")
+		golden(t, "rollen_"+sz, ascii(t, a))
+		press(a, "esc", "s")
+		golden(t, "sleutels_"+sz, ascii(t, a))
+		press(a, "esc")
+	}
+
+	a := w.app("gemeente", 100, 30)
+	press(a, "shift+tab", "down", "r", "down", "space", "ctrl+s")
+	if acc, _ := w.h.Account("piet"); !slices.Contains(acc.Roles, exchange.Productbeheerder) {
+		t.Fatalf("r did not make piet productbeheerder: %+v\n%s", acc.Roles, ascii(t, a))
+	}
+	second := newPub(t, "piet@nieuw")
+	press(a, "s", "space", "down")
+	typeText(a, second)
+	press(a, "ctrl+s")
+	acc, _ := w.h.Account("piet")
+	if len(acc.Keys) != 1 || !strings.HasSuffix(acc.Keys[0], "piet@nieuw") {
+		t.Fatalf("s did not swap the key: %q\n%s", acc.Keys, ascii(t, a))
+	}
+	press(a, "x")
+	if screen := ascii(t, a); !strings.Contains(screen, "Account piet verwijderen") {
+		t.Fatalf("x does not ask:\n%s", screen)
+	}
+	press(a, "j")
+	if _, err := w.h.Account("piet"); err == nil {
+		t.Fatalf("x then j did not delete piet:\n%s", ascii(t, a))
+	}
+}
