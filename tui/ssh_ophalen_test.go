@@ -106,3 +106,47 @@ func TestSSHDownloadSelection(t *testing.T) {
 	screen("Connection to 127.0.0.1 closed.")
 	_ = exchange.IWmo
 }
+
+// TestSSHBerichtenlog is the Berichtenlog through the real server at 80×24, in tmux with
+// OpenSSH ssh -t: the referentienummer shows whole, the filter takes a bare status word,
+// r herstel shows on the deleted file and brings it back, an unknown word is an error on
+// screen.
+func TestSSHBerichtenlog(t *testing.T) {
+	w := newWorld(t)
+	w.seed()
+	gem := w.principal("gemeente")
+	ds := w.inbox(gem)
+	if err := w.h.DeleteDeliveries(gem, exchange.IWmo, []string{ds[0].Name}); err != nil {
+		t.Fatal(err)
+	}
+	ln := serveSSH(t, w, Options{HubName: "knooppunt-test"})
+	port := ln.Addr().(*net.TCPAddr).Port
+	tmux, screen := startTmux(t, "log", 80, 24,
+		fmt.Sprintf("ssh -t -F /dev/null -i %s -p %d -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null gemeente@127.0.0.1; sleep 30", w.keyFile("gemeente"), port))
+	screen("[Aanleveren]")
+	tmux("send-keys", "-t", "log", "Tab")
+	screen(ref(101)) // whole, at 80 columns
+	tmux("send-keys", "-t", "log", "/")
+	tmux("send-keys", "-t", "log", "-l", "verwijderd")
+	tmux("send-keys", "-t", "log", "Enter")
+	got := screen("Filter: verwijderd")
+	if !strings.Contains(got, "1 bericht") || !strings.Contains(got, "r herstel") {
+		t.Fatalf("the filter verwijderd does not show the one deleted message with r herstel:\n%s", got)
+	}
+	tmux("send-keys", "-t", "log", "r")
+	screen("[j/n]")
+	tmux("send-keys", "-t", "log", "j")
+	screen("staat weer in ophalen")
+	if n := len(w.inbox(gem)); n != len(ds) {
+		t.Errorf("after r herstel ophalen holds %d files, want %d", n, len(ds))
+	}
+	tmux("send-keys", "-t", "log", "/")
+	tmux("send-keys", "-t", "log", "C-u")
+	tmux("send-keys", "-t", "log", "-l", "Nergensland")
+	tmux("send-keys", "-t", "log", "Enter")
+	screen(`"Nergensland": geen functie, status, organisatie`)
+	tmux("send-keys", "-t", "log", "Escape")
+	screen("Filter: verwijderd")
+	tmux("send-keys", "-t", "log", "q")
+	screen("Connection to 127.0.0.1 closed.")
+}
