@@ -172,6 +172,9 @@ func (c *Common) sftpTarget() string {
 	if host == "" {
 		host = "localhost"
 	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6: sftp reads user@[::1]
+	}
 	port := ""
 	if c.Opts.Port != 0 && c.Opts.Port != 22 {
 		port = "-P " + strconv.Itoa(c.Opts.Port) + " "
