@@ -666,6 +666,8 @@ type messageJSON struct {
 	OntvangenOp      string `json:"ontvangen_op"`
 	Status           string `json:"status"`
 	Aanlevering      uint64 `json:"aanlevering,omitempty"`
+	// Namens: the organisation this one sent or received the message for (samenwerking).
+	Namens string `json:"namens,omitempty"`
 }
 
 // parseDate reads a day in Dutch time; end gives the last moment of that day.
@@ -755,7 +757,7 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 func (c *cmdCtx) messageOf(m exchange.Message) messageJSON {
 	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: m.Direction(c.p.Org.Code), Referentienummer: m.Referentie,
 		Crossrefnummer: m.CrossRef, Zender: m.Zender, Ontvanger: m.Ontvanger, Bestand: m.File, Grootte: m.Size,
-		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID}
+		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID, Namens: m.OnBehalfOf(c.p.Org.Code)}
 }
 
 type restoredJSON struct {

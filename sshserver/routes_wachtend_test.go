@@ -67,4 +67,16 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	if out := th.run(t, "beheer", exitOK, "org", "list"); !strings.Contains(out, "iwmo door 9999") || !strings.Contains(out, "iwmo voor 0060") {
 		t.Errorf("org list for beheer does not show both sides:\n%s", out)
 	}
+
+	// A message 9999 sends for 0060 says so in 9999's berichtenlog, direction uit.
+	f := writeFile(t, "ameland.xml", env("WMO301", "0060", "12345678", uuid4(), ""))
+	if _, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/ameland.xml\n"); err != nil {
+		t.Fatal(err)
+	}
+	th.awaitUpload(t, "ameland.xml")
+	var msgs []messageJSON
+	th.runJSON(t, "gemeente", &msgs, "berichtenlog", "--richting", "uit", "--product", "iwmo")
+	if i := slices.IndexFunc(msgs, func(m messageJSON) bool { return m.Zender == "0060" }); i < 0 || msgs[i].Namens != "0060" || msgs[i].Richting != "uit" {
+		t.Errorf("berichtenlog --richting uit of 9999 lacks the message for 0060, or its namens: %+v", msgs)
+	}
 }
