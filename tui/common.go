@@ -138,6 +138,10 @@ func explain(err error) string {
 	case errors.Is(err, exchange.ErrNoSpace):
 		return "De opslag van het knooppunt is vol: probeer het later opnieuw of neem contact op met de beheerder."
 	}
+	// "ongeldige invoer: …" says nothing the rest of the sentence does not.
+	if errors.Is(err, exchange.ErrInvalid) {
+		msg = strings.TrimPrefix(msg, exchange.ErrInvalid.Error()+": ")
+	}
 	if msg == "" {
 		return "Er ging iets mis."
 	}

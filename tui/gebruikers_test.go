@@ -73,3 +73,35 @@ func TestGebruikersRolesKeysDelete(t *testing.T) {
 		t.Fatalf("x then j did not delete piet:\n%s", ascii(t, a))
 	}
 }
+
+// TestOrganisatiesRenameDelete (issue 13, item 7): the beheerder renames an organisation (n)
+// and deletes one (x, j) in the Organisaties tab; deleting one that still has accounts is
+// refused on screen with the reason from the exchange.
+func TestOrganisatiesRenameDelete(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.h.CreateOrg(nil, "0363", "Gemeente Amsterdam"); err != nil {
+		t.Fatal(err)
+	}
+	a := w.app("beheer", 100, 30)
+	press(a, "tab", "down", "n")
+	for range 40 {
+		press(a, "backspace")
+	}
+	typeText(a, "Amsterdam-Centrum")
+	press(a, "ctrl+s")
+	if o, _ := w.h.Org("0363"); o.Name != "Amsterdam-Centrum" {
+		t.Fatalf("n did not rename 0363: %+v\n%s", o, ascii(t, a))
+	}
+	golden(t, "hernoemd_100x30", ascii(t, a))
+	press(a, "x", "j")
+	if _, err := w.h.Org("0363"); err == nil {
+		t.Fatalf("x j did not delete 0363:\n%s", ascii(t, a))
+	}
+	press(a, "x", "j") // now on 12345678, which has the account aanbieder
+	if screen := ascii(t, a); !strings.Contains(screen, "heeft nog accounts (aanbieder)") {
+		t.Errorf("deleting an organisation with accounts is not refused with the reason:\n%s", screen)
+	}
+	if _, err := w.h.Org("12345678"); err != nil {
+		t.Errorf("12345678 was deleted: %v", err)
+	}
+}

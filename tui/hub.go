@@ -21,6 +21,8 @@ type Hub interface {
 	Org(code string) (exchange.Org, error)
 	Orgs() ([]exchange.Org, error)
 	CreateOrg(by *exchange.Principal, code, name string) (exchange.Org, error)
+	RenameOrg(by *exchange.Principal, code, name string) error
+	DeleteOrg(by *exchange.Principal, code string) error
 	SetSamenwerking(by *exchange.Principal, org string, product exchange.Product, actor string) error
 	Accounts(by *exchange.Principal, org string) ([]exchange.Account, error)
 	CreateAccount(by *exchange.Principal, a exchange.Account) error
