@@ -220,7 +220,11 @@ func (s *ophalen) View(width, height int) string {
 	if s.shown != nil {
 		s.shown.SetWidth(width)
 		s.shown.SetHeight(max(height-3, 3))
-		return st.Title.Render(fmt.Sprintf("Selectie (%d) ophalen: plak deze opdracht in een terminal", len(s.selection()))) + "\n" +
+		what := fmt.Sprintf("Selectie (%d) ophalen", len(s.selection()))
+		if len(s.sel) == 0 {
+			what = "Bestand ophalen"
+		}
+		return st.Title.Render(what+": plak deze opdracht in een terminal") + "\n" +
 			lipgloss.NewStyle().Width(width).Render(st.Muted.Render("De bestanden komen in de map waar u de opdracht geeft. Staat de sleutel van "+c.P.Account.Name+
 				" niet in "+c.Opts.KeyPath+", zet dan het pad ervan achter -i. esc terug.")) + "\n\n" +
 			st.Command.Render(s.shown.View())
