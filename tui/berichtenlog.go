@@ -34,7 +34,7 @@ type berichtenlog struct {
 func newBerichtenlog(c *Common) *berichtenlog {
 	in := textinput.New()
 	in.Prompt = "/ "
-	in.Placeholder = "functie:WMO301 van:01-01-2026 tot:31-01-2026 richting:in partij:12345678 status:afgekeurd ref:…"
+	in.Placeholder = "WMO301 afgekeurd Ameland uit 6f1c2a7e van:01-03-2026 tot:31-03-2026"
 	return &berichtenlog{
 		c: c, pg: newPager(), tbl: newTable(c), input: in,
 		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel naar ophalen")),

@@ -105,3 +105,16 @@ func TestOrganisatiesRenameDelete(t *testing.T) {
 		t.Errorf("12345678 was deleted: %v", err)
 	}
 }
+
+// TestGoldenBeheerStart (issue 13, item 9): the beheer account's first screen says what it
+// is for instead of "Geen producten".
+func TestGoldenBeheerStart(t *testing.T) {
+	w := newWorld(t)
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
+		screen := ascii(t, w.app("beheer", size[0], size[1]))
+		golden(t, fmt.Sprintf("beheer_%dx%d", size[0], size[1]), screen)
+		if strings.Contains(screen, "Geen producten") || !strings.Contains(screen, "Beheerder: accounts en organisaties") {
+			t.Errorf("%dx%d: the first screen of beheer does not explain itself:\n%s", size[0], size[1], screen)
+		}
+	}
+}
