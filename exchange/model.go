@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -75,8 +76,9 @@ type Upload struct {
 	Counts     Counts       `json:"aantallen"`
 	Fouten     []Fout       `json:"fouten,omitempty"`
 	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
-	// Wachtend: the messages that, at the end of processing, waited in a recipient's
-	// outbound queue for its route (the recipient takes that exchange via Digikoppeling).
+	// Wachtend: the messages that wait in a recipient's outbound queue for its route (the
+	// recipient takes that exchange via Digikoppeling); set at the end of processing, taken
+	// off as the route releases them.
 	Wachtend []Wachtend `json:"wachtend,omitempty"`
 }
 
@@ -87,7 +89,20 @@ type Wachtend struct {
 	Berichten    int    `json:"berichten"`
 }
 
-// Waiting is the number of the upload's messages that waited for a route at its end.
+// released takes n messages for org's exchange off what the upload waits for, and tells
+// whether that changed anything.
+func (u *Upload) released(org, exchange string, n int) bool {
+	i := slices.IndexFunc(u.Wachtend, func(w Wachtend) bool { return w.Organisatie == org && w.Uitwisseling == exchange })
+	if i < 0 {
+		return false
+	}
+	if u.Wachtend[i].Berichten -= n; u.Wachtend[i].Berichten <= 0 {
+		u.Wachtend = slices.Delete(u.Wachtend, i, i+1)
+	}
+	return true
+}
+
+// Waiting is the number of the upload's messages that wait for a route.
 func (u Upload) Waiting() int {
 	n := 0
 	for _, w := range u.Wachtend {

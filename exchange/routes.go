@@ -159,6 +159,7 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	if err != nil {
 		return fmt.Errorf("wachtende berichten van %s lezen: %w", org, err)
 	}
+	uploaders := map[string]uint64{}
 	for _, id := range ids {
 		now := h.clock.Now()
 		err := h.kv.Update(func(t storage.Txn) error {
@@ -178,6 +179,18 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 			if err := h.putDelivery(t, &d); err != nil {
 				return err
 			}
+			// The upload no longer waits for these: its list status and verslag say so.
+			var u Upload
+			switch err := getJSON(t, key(kUpload, d.UploadID), &u); {
+			case errors.Is(err, storage.ErrNotFound):
+			case err != nil:
+				return err
+			case u.released(d.Org, exchange, len(d.Messages)):
+				if err := setJSON(t, key(kUpload, u.ID), u); err != nil {
+					return err
+				}
+				uploaders[u.Org] = u.ID
+			}
 			return addHistory(t, d.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, MsgWachtRoute)
 		})
 		if err != nil {
@@ -186,6 +199,9 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	}
 	if len(ids) > 0 {
 		h.publish(Event{Org: org, Product: product, Kind: "delivery"})
+	}
+	for uploader, id := range uploaders {
+		h.publish(Event{Org: uploader, Product: product, Kind: "upload", UploadID: id})
 	}
 	return nil
 }

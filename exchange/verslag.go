@@ -135,8 +135,9 @@ type reportSizes struct {
 }
 
 type reportKey struct {
-	id  uint64
-	org string
+	id      uint64
+	org     string
+	waiting int // the report says what still waits for a route; a release changes it
 }
 
 const reportSizesMax = 50_000
@@ -200,7 +201,7 @@ func (h *Hub) orgName(code string) string {
 
 // reportSize is the size of an upload's .txt and .json report, rendered once.
 func (h *Hub) reportSize(u Upload) ([2]int64, error) {
-	k := reportKey{u.ID, h.orgName(u.Org)}
+	k := reportKey{u.ID, h.orgName(u.Org), u.Waiting()}
 	c := &h.reportSizes
 	c.mu.Lock()
 	sz, ok := c.m[k]

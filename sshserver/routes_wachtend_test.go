@@ -50,6 +50,22 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	if i := slices.IndexFunc(routes, func(r routeJSON) bool { return r.Uitwisseling == "WMO 301/302" }); routes[i].Wachtend != 0 {
 		t.Errorf("routes after the release: %+v", routes[i])
 	}
+	// ... and the upload no longer waits: its verslag is plain Afgeleverd again, and
+	// verslagen/ lists it with the size it now has.
+	v = verslagJSON{}
+	th.runJSON(t, "gemeente", &v, "verslag", strconv.FormatUint(u.ID, 10))
+	if v.Status != "Afgeleverd" || len(v.Wachtend) != 0 {
+		t.Errorf("verslag after the release: %+v", v)
+	}
+	reports, err := th.hub.Reports(th.principal(t, "gemeente"), "iwmo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		if _, body, err := th.hub.OpenReport(th.principal(t, "gemeente"), "iwmo", r.Name); err != nil || int64(len(body)) != r.Size {
+			t.Errorf("%s: listed %d bytes, serves %d (%v)", r.Name, r.Size, len(body), err)
+		}
+	}
 
 	// The samenwerking from both sides.
 	var prods []productJSON
