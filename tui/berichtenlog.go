@@ -323,7 +323,8 @@ func (s *berichtenlog) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Enter, k.Back},
-		{k.Filter, s.restore}, // r only acts on a file deleted from one's own ophalen/
+		// r acts only on a file deleted from one's own ophalen/; the list offers it there.
+		{k.Filter, key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel (verwijderd uit uw ophalen)"))},
 		{k.PrevPage, k.NextPage, k.FirstPage, k.LastPage, k.PageSize},
 	}
 }
