@@ -269,6 +269,22 @@ func (h *Hub) ActorFor(org string, product Product) string {
 	return o.Samenwerking[product]
 }
 
+// ActsFor lists the organisations that let org run product for them (samenwerking): the
+// other side of ActorFor, so that both organisations see the samenwerking.
+func (h *Hub) ActsFor(org string, product Product) []string {
+	orgs, err := h.Orgs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range orgs {
+		if o.Code != org && o.Samenwerking[product] == org {
+			out = append(out, o.Code)
+		}
+	}
+	return out
+}
+
 // CreateAccount adds a login. A beheerder may add one to any organisation (a beheerder
 // account may belong to none); a gebruikersbeheerder to its own organisation only, which is
 // also the default when a.Org is empty. Roles default to gebruiker.
@@ -541,22 +557,7 @@ func (h *Hub) SetRoles(by *Principal, name string, roles []Role) (err error) {
 		if err := checkRoles(actor, roles); err != nil {
 			return err
 		}
-		next := normRoles(roles)
-		had := slices.Contains(a.Roles, Beheerder)
-		has := slices.Contains(next, Beheerder)
-		if had && !has {
-			if !isBeheerder(actor) {
-				return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag de rol beheerder afnemen", ErrDenied)
-			}
-			if isSelf(actor, name) {
-				return fmt.Errorf("%w: u kunt uw eigen rol beheerder niet afnemen; vraag dit aan een andere beheerder", ErrDenied)
-			}
-			if a.Org == "" {
-				return fmt.Errorf("%w: account %q hoort bij geen organisatie en moet beheerder blijven; blokkeer het account als het niet meer nodig is", ErrInvalid, name)
-			}
-		}
-		a.Roles = next
-		return nil
+		return applyRoles(actor, a, name, roles)
 	})
 }
 

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"knooppunt/storage"
 )
 
 // MessageFilter narrows the berichtenlog. Direction is "in" (received) or "uit" (sent);
-// Counterpart is the other organisation's code; zero fields do not filter.
+// Counterpart is the other organisation's code; Referentie matches a referentienummer or
+// crossRefnummer that starts with it (at least MinRefPrefix characters); zero fields do not
+// filter.
 type MessageFilter struct {
 	From, To                                            time.Time
 	Functie, Direction, Counterpart, Status, Referentie string
@@ -23,28 +26,54 @@ func (f MessageFilter) narrows() bool {
 	return f.Functie != "" || f.Direction != "" || f.Counterpart != "" || f.Status != "" || f.Referentie != ""
 }
 
-// direction tells how m looks from org: "uit" when org sent it (or sent it for a member),
-// "in" otherwise.
-func (m Message) direction(org string) string {
+// Direction tells how m looks from org: "uit" when org sent it (or sent it for another
+// organisation, under a samenwerking), "in" otherwise. It is the one definition: the
+// berichtenlog's index, its filter, the TUI and the commands all ask this.
+func (m Message) Direction(org string) string {
 	if m.Zender == org || m.Uploader == org {
 		return "uit"
 	}
 	return "in"
 }
 
-func (m Message) counterpart(org string) string {
-	if m.direction(org) == "uit" {
+// Counterpart is the other side of m seen from org: the ontvanger of what org sent, the
+// zender of what it received.
+func (m Message) Counterpart(org string) string {
+	if m.Direction(org) == "uit" {
 		return m.Ontvanger
 	}
 	return m.Zender
 }
 
+// OnBehalfOf is the organisation org handled m for under a samenwerking: the zender of a
+// message org uploaded for it, the ontvanger of one delivered into org's ophalen/ for it;
+// "" when org is the zender or ontvanger itself.
+func (m Message) OnBehalfOf(org string) string {
+	if m.Direction(org) == "uit" {
+		if m.Zender != org {
+			return m.Zender
+		}
+		return ""
+	}
+	if m.Ontvanger != org {
+		return m.Ontvanger
+	}
+	return ""
+}
+
+// Restorable tells whether p can put the file holding m back into ophalen/ (Restore): m was
+// deleted or expired from the ophalen/ of p's own organisation.
+func (m Message) Restorable(p *Principal) bool {
+	return p != nil && m.Mailbox == p.Org.Code && m.DeliveryID != 0 &&
+		(m.Status == MsgVerwijderd || m.Status == MsgVerlopen)
+}
+
 func (f MessageFilter) match(m Message, org string) bool {
 	return (f.Functie == "" || f.Functie == m.Functie) &&
-		(f.Direction == "" || f.Direction == m.direction(org)) &&
-		(f.Counterpart == "" || f.Counterpart == m.counterpart(org)) &&
+		(f.Direction == "" || f.Direction == m.Direction(org)) &&
+		(f.Counterpart == "" || f.Counterpart == m.Counterpart(org)) &&
 		(f.Status == "" || f.Status == string(m.Status)) &&
-		(f.Referentie == "" || f.Referentie == m.Referentie || f.Referentie == m.CrossRef)
+		(f.Referentie == "" || strings.HasPrefix(m.Referentie, f.Referentie) || strings.HasPrefix(m.CrossRef, f.Referentie))
 }
 
 // MessageCountCap is how far Messages counts the matches of a filtered berichtenlog. Past
@@ -78,6 +107,9 @@ func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Messag
 func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
 	if err := mayUse(p, product); err != nil {
 		return MessageList{}, err
+	}
+	if f.Referentie != "" && len(f.Referentie) < MinRefPrefix {
+		return MessageList{}, fmt.Errorf("%w: referentienummer %q is te kort om op te zoeken: geef ten minste de eerste %d tekens", ErrInvalid, f.Referentie, MinRefPrefix)
 	}
 	var l MessageList
 	var err error
@@ -197,19 +229,23 @@ func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter,
 	return err
 }
 
+// MinRefPrefix is the shortest start of a referentienummer the berichtenlog looks up: eight
+// hex digits of a UUID leave about one match in four billion.
+const MinRefPrefix = 4
+
+// maxRefMatches caps the messages one referentienummer prefix reads.
+const maxRefMatches = MessageCountCap
+
 // messagesByRef finds the messages of org's log of product whose referentienummer or
-// crossRefnummer is f.Referentie through their index entries: a handful of messages, read
-// whole and matched against the rest of f.
+// crossRefnummer starts with f.Referentie through their index entries: a handful of
+// messages, read whole and matched against the rest of f.
 func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	var ids []uint64
-	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie, ""), key(kLogXRef, org, product, f.Referentie, "")} {
+	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie), key(kLogXRef, org, product, f.Referentie)} {
 		err := t.Scan(prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			if len(k) != len(prefix)+8 { // a longer referentienummer that starts with this one
-				return true, nil
-			}
 			id, err := idFromKey(k)
 			ids = append(ids, id)
-			return err == nil, err
+			return err == nil && len(ids) < maxRefMatches, err
 		})
 		if err != nil {
 			return err
@@ -255,7 +291,7 @@ func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, 
 const summaryV1 = 1
 
 func logSummary(m Message, org string) []byte {
-	dir, cp := m.direction(org), m.counterpart(org)
+	dir, cp := m.Direction(org), m.Counterpart(org)
 	b := make([]byte, 0, 5+len(m.Status)+len(m.Functie)+len(dir)+len(cp))
 	b = append(b, summaryV1)
 	for _, s := range []string{string(m.Status), m.Functie, dir, cp} {
@@ -312,7 +348,7 @@ func (f MessageFilter) values() []string {
 
 // logValues are the value-index names of m in org's log.
 func logValues(m Message, org string) [4]string {
-	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.direction(org), vPartij + m.counterpart(org)}
+	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.Direction(org), vPartij + m.Counterpart(org)}
 }
 
 // logOrgs lists the organisations whose berichtenlog has an entry for m: a refused message

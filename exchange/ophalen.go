@@ -13,6 +13,7 @@ import (
 type InboxOptions struct {
 	Limit, Offset int
 	OnlyNew       bool // only files not marked gelezen
+	Referenties   bool // fill each file's Referenties
 }
 
 // mayUse checks that p is a person of some organisation allowed to use product. The engine
@@ -83,6 +84,11 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 				}
 			}
 			if in, _ := page(total, opts.Offset, opts.Limit); in {
+				if opts.Referenties {
+					if d.Referenties, err = referenties(t, d.Messages); err != nil {
+						return false, err
+					}
+				}
 				out = append(out, d)
 			}
 			total++
@@ -104,6 +110,44 @@ func idFromKey(k []byte) (uint64, error) {
 		id = id<<8 | uint64(b)
 	}
 	return id, nil
+}
+
+// referenties reads the referentienummers of the messages ids, in their order.
+func referenties(t storage.Txn, ids []uint64) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		var m Message
+		if err := getJSON(t, key(kMessage, id), &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("bericht %d lezen: %w", id, err)
+		}
+		out = append(out, m.Referentie)
+	}
+	return out, nil
+}
+
+// Referenties gives the referentienummers of the messages in the files names of p's
+// ophalen/ of product: any one of them brings its file back with Restore once it is deleted.
+func (h *Hub) Referenties(p *Principal, product Product, names []string) (map[string][]string, error) {
+	if err := mayUse(p, product); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(names))
+	err := h.kv.View(func(t storage.Txn) error {
+		for _, name := range names {
+			d, err := h.delivery(t, p.Org.Code, product, name)
+			if err != nil {
+				return err
+			}
+			if out[name], err = referenties(t, d.Messages); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // delivery finds a visible file in org's ophalen/ by name.

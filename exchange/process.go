@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -447,15 +448,16 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 // member is what delivery needs of an accepted message: small, because a 1 GB upload holds
 // up to 100,000 of them.
 type member struct {
-	ID     uint64
-	Entry  int
-	File   string
-	Zender string
-	ord    int
+	ID        uint64
+	Entry     int
+	File      string
+	Zender    string
+	Ontvanger string
+	ord       int
 }
 
 func memberOf(m Message) member {
-	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, ord: int(m.DeliveryID & (deliverBit - 1))}
+	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, Ontvanger: m.Ontvanger, ord: int(m.DeliveryID & (deliverBit - 1))}
 }
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
@@ -648,6 +650,9 @@ func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][
 		d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: prog.At, Held: g.Hold, Exchange: g.Exchange}
 		for _, m := range msgs {
 			d.Messages = append(d.Messages, m.ID)
+			if m.Ontvanger != d.Org && !slices.Contains(d.For, m.Ontvanger) {
+				d.For = append(d.For, m.Ontvanger)
+			}
 		}
 		if err := h.putDelivery(t, &d); err != nil {
 			return err
@@ -721,6 +726,7 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 		final.FinishedAt = now
 		final.ExpectedAt = time.Time{}
+		final.Wachtend = wachtend(prog, groups)
 		fouten, err := firstFouten(t, u.ID, 100)
 		if err != nil {
 			return err
@@ -759,6 +765,24 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 	}
 	return nil
+}
+
+// wachtend sums the held delivery groups of an upload per recipient and exchange.
+func wachtend(prog *progress, groups [][]member) []Wachtend {
+	var out []Wachtend
+	for i, msgs := range groups {
+		if len(msgs) == 0 || i >= len(prog.Groups) || !prog.Groups[i].Hold {
+			continue
+		}
+		g := prog.Groups[i]
+		j := slices.IndexFunc(out, func(w Wachtend) bool { return w.Organisatie == g.Mailbox && w.Uitwisseling == g.Exchange })
+		if j < 0 {
+			out = append(out, Wachtend{Organisatie: g.Mailbox, Uitwisseling: g.Exchange})
+			j = len(out) - 1
+		}
+		out[j].Berichten += len(msgs)
+	}
+	return out
 }
 
 // firstFouten keeps the first fouten on the upload record, for lists; the report reads all.

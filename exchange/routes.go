@@ -15,6 +15,33 @@ type RouteView struct {
 	LockedReason string
 	StUF         string
 	Payload      string
+	// For: the organisations that let this one run the product (samenwerking); its routes
+	// carry their messages too.
+	For []string
+	// Waiting is the number of messages held for this exchange in the organisation's
+	// outbound queue ("wacht op route") until its route is Portaal and Actief again.
+	Waiting int
+}
+
+// heldMessages counts the messages held for org's exchange of product.
+func heldMessages(t storage.Txn, org string, product Product, exchange string) (int, error) {
+	n := 0
+	err := t.Scan(key(kHold, org, product, exchange, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		id, err := idFromKey(k)
+		if err != nil {
+			return false, err
+		}
+		var d Delivery
+		if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return true, nil
+			}
+			return false, err
+		}
+		n += len(d.Messages)
+		return true, nil
+	})
+	return n, err
 }
 
 // routeOf returns an organisation's route for an exchange; without a record it is the
@@ -36,6 +63,7 @@ func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
 	}
 	info, _ := h.cat.Product(product)
 	locked, reason := h.routeLock(p.Org.Code, product)
+	actsFor := h.ActsFor(p.Org.Code, product)
 	var out []RouteView
 	err := h.kv.View(func(t storage.Txn) error {
 		for _, ex := range h.cat.Exchanges(product) {
@@ -43,7 +71,11 @@ func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, RouteView{Route: r, Exchange: ex, Locked: locked, LockedReason: reason, StUF: "StUF " + info.StUF, Payload: "XML " + info.Release})
+			n, err := heldMessages(t, p.Org.Code, product, ex.Name)
+			if err != nil {
+				return err
+			}
+			out = append(out, RouteView{Route: r, Exchange: ex, Locked: locked, LockedReason: reason, StUF: "StUF " + info.StUF, Payload: "XML " + info.Release, Waiting: n, For: actsFor})
 		}
 		return nil
 	})
@@ -127,6 +159,7 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	if err != nil {
 		return fmt.Errorf("wachtende berichten van %s lezen: %w", org, err)
 	}
+	uploaders := map[string]uint64{}
 	for _, id := range ids {
 		now := h.clock.Now()
 		err := h.kv.Update(func(t storage.Txn) error {
@@ -146,6 +179,18 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 			if err := h.putDelivery(t, &d); err != nil {
 				return err
 			}
+			// The upload no longer waits for these: its list status and verslag say so.
+			var u Upload
+			switch err := getJSON(t, key(kUpload, d.UploadID), &u); {
+			case errors.Is(err, storage.ErrNotFound):
+			case err != nil:
+				return err
+			case u.released(d.Org, exchange, len(d.Messages)):
+				if err := setJSON(t, key(kUpload, u.ID), u); err != nil {
+					return err
+				}
+				uploaders[u.Org] = u.ID
+			}
 			return addHistory(t, d.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, MsgWachtRoute)
 		})
 		if err != nil {
@@ -154,6 +199,9 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	}
 	if len(ids) > 0 {
 		h.publish(Event{Org: org, Product: product, Kind: "delivery"})
+	}
+	for uploader, id := range uploaders {
+		h.publish(Event{Org: uploader, Product: product, Kind: "upload", UploadID: id})
 	}
 	return nil
 }

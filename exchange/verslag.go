@@ -135,8 +135,9 @@ type reportSizes struct {
 }
 
 type reportKey struct {
-	id  uint64
-	org string
+	id      uint64
+	org     string
+	waiting int // the report says what still waits for a route; a release changes it
 }
 
 const reportSizesMax = 50_000
@@ -164,7 +165,12 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 	for i := len(ups) - 1; i >= 0; i-- {
 		base := reportBase(ups[i])
 		if seen[base] {
-			base = fmt.Sprintf("%s_%d", base, ups[i].ID)
+			// The upload's id before its extension: x_7.zip, not x.zip_7.
+			ext := ""
+			if j := lastDot(base); j > len(base)-len(ups[i].Name) {
+				base, ext = base[:j], base[j:]
+			}
+			base = fmt.Sprintf("%s_%d%s", base, ups[i].ID, ext)
 		}
 		seen[base] = true
 		names[i] = base
@@ -195,7 +201,7 @@ func (h *Hub) orgName(code string) string {
 
 // reportSize is the size of an upload's .txt and .json report, rendered once.
 func (h *Hub) reportSize(u Upload) ([2]int64, error) {
-	k := reportKey{u.ID, h.orgName(u.Org)}
+	k := reportKey{u.ID, h.orgName(u.Org), u.Waiting()}
 	c := &h.reportSizes
 	c.mu.Lock()
 	sz, ok := c.m[k]
@@ -257,6 +263,8 @@ type reportJSON struct {
 	Correct         int    `json:"correct"`
 	Incorrect       int    `json:"incorrect"`
 	Fouten          []Fout `json:"fouten"`
+	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
+	Wachtend []Wachtend `json:"wachtend,omitempty"`
 }
 
 func duration(d time.Duration) string {
@@ -289,6 +297,7 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		Correct:         u.Counts.Correct,
 		Incorrect:       u.Counts.Incorrect,
 		Fouten:          fouten,
+		Wachtend:        u.Wachtend,
 	}
 	if r.Fouten == nil {
 		r.Fouten = []Fout{}
@@ -305,7 +314,15 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
 	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
 	tw.Flush()
-	fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	if n := u.Waiting(); n > 0 {
+		fmt.Fprintf(&b, "\nStatus: %s, maar %d van de %d berichten wachten op de route van de ontvanger\n", r.Status, n, u.Counts.Correct)
+		for _, w := range u.Wachtend {
+			fmt.Fprintf(&b, "  %s\n", h.WachtendText(w))
+		}
+		b.WriteString("\n")
+	} else {
+		fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	}
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Aantal bestanden aangeleverd\tCorrect\tIncorrect")
 	fmt.Fprintf(tw, "%d\t%d\t%d\n", r.Aangeleverd, r.Correct, r.Incorrect)
@@ -320,6 +337,12 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		tw.Flush()
 	}
 	return b.Bytes(), js, nil
+}
+
+// WachtendText says in one line what waits for whom, for the report and the portal.
+func (h *Hub) WachtendText(w Wachtend) string {
+	return fmt.Sprintf("%d bericht(en) voor %s (%s), %s: wachten tot de ontvanger deze uitwisseling op Portaal zet (nu Digikoppeling)",
+		w.Berichten, h.orgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
 }
 
 // oneLine keeps a report row on one line whatever a file name holds.

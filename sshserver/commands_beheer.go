@@ -15,7 +15,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands, auditCommands, backupCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, auditCommands, backupCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
@@ -211,12 +211,39 @@ type orgJSON struct {
 	Naam         string            `json:"naam"`
 	Soort        string            `json:"soort"`
 	Samenwerking map[string]string `json:"samenwerking"` // product -> the organisation that runs it for this one
+	// VoertUitVoor: product -> the organisations this one runs it for (the other side).
+	VoertUitVoor map[string][]string `json:"voert_uit_voor"`
 }
 
-func orgOf(o exchange.Org) orgJSON {
-	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}}
+func orgOf(o exchange.Org, all []exchange.Org) orgJSON {
+	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}, VoertUitVoor: map[string][]string{}}
 	for p, actor := range o.Samenwerking {
 		v.Samenwerking[string(p)] = actor
 	}
+	for _, other := range all {
+		for p, actor := range other.Samenwerking {
+			if actor == o.Code && other.Code != o.Code {
+				v.VoertUitVoor[string(p)] = append(v.VoertUitVoor[string(p)], other.Code)
+			}
+		}
+	}
 	return v
+}
+
+// samenwerkingText is an organisation's samenwerkingen in one cell: "iwmo door 9999" for
+// what another runs for it, "iwmo voor 0060" for what it runs for another.
+func samenwerkingText(v orgJSON) string {
+	var parts []string
+	for _, p := range exchange.Products {
+		if a := v.Samenwerking[string(p)]; a != "" {
+			parts = append(parts, string(p)+" door "+a)
+		}
+		if fs := v.VoertUitVoor[string(p)]; len(fs) > 0 {
+			parts = append(parts, string(p)+" voor "+strings.Join(fs, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, "; ")
 }

@@ -22,7 +22,7 @@ var adminCommands = []command{
 			if err != nil {
 				return err
 			}
-			return c.emit(orgOf(o), func(w io.Writer) { fmt.Fprintf(w, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind) })
+			return c.emit(orgOf(o, nil), func(w io.Writer) { fmt.Fprintf(w, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind) })
 		},
 	},
 	{
@@ -42,10 +42,11 @@ var adminCommands = []command{
 				if !c.p.Has(exchange.Beheerder) && o.Code != c.p.Org.Code {
 					continue
 				}
-				rows = append(rows, []string{o.Code, string(o.Kind), o.Name})
-				out = append(out, orgOf(o))
+				v := orgOf(o, orgs)
+				rows = append(rows, []string{o.Code, string(o.Kind), o.Name, samenwerkingText(v)})
+				out = append(out, v)
 			}
-			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM", rows) })
+			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM\tSAMENWERKING", rows) })
 		},
 	},
 	{

@@ -230,6 +230,8 @@ type productJSON struct {
 	Release        string `json:"release"`
 	Map            string `json:"map"`
 	UitgevoerdDoor string `json:"uitgevoerd_door"` // the organisation that sends and receives it (samenwerking)
+	// UitgevoerdVoor: the organisations this one runs the product for (samenwerking).
+	UitgevoerdVoor []string `json:"uitgevoerd_voor"`
 }
 
 func runProducten(c *cmdCtx, _ *input) error {
@@ -240,14 +242,14 @@ func runProducten(c *cmdCtx, _ *input) error {
 		}
 		info, _ := c.hub.Catalogue().Product(p)
 		out = append(out, productJSON{Product: string(p), Naam: info.Name, Release: info.Release, Map: "/" + string(p),
-			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p)})
+			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p), UitgevoerdVoor: append([]string{}, c.hub.ActsFor(c.p.Org.Code, p)...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
 		for _, p := range out {
-			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor})
+			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor, dash(strings.Join(p.UitgevoerdVoor, ", "))})
 		}
-		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR", rows)
+		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR\tUITGEVOERD VOOR", rows)
 	})
 }
 
@@ -343,6 +345,8 @@ type verslagJSON struct {
 	Correct         int             `json:"correct"`
 	Incorrect       int             `json:"incorrect"`
 	Fouten          []exchange.Fout `json:"fouten"`
+	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
+	Wachtend []exchange.Wachtend `json:"wachtend,omitempty"`
 }
 
 func runVerslag(c *cmdCtx, in *input) error {
@@ -440,6 +444,12 @@ type deliveryJSON struct {
 	Publicatiedatum string `json:"publicatiedatum"`
 	Gelezen         bool   `json:"gelezen"`
 	GelezenOp       string `json:"gelezen_op,omitempty"`
+	// Voor: the organisations the file's messages are for when not the account's own
+	// (samenwerking).
+	Voor []string `json:"voor,omitempty"`
+	// Referentienummers of the messages in the file; any one of them brings the file back
+	// with herstel after verwijder.
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runOphalen(c *cmdCtx, in *input) error {
@@ -455,7 +465,7 @@ func runOphalen(c *cmdCtx, in *input) error {
 	var all []exchange.Delivery
 	shown, total := 0, 0
 	for _, p := range products {
-		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew})
+		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
 		if err != nil {
 			return err
 		}
@@ -471,7 +481,8 @@ func runOphalen(c *cmdCtx, in *input) error {
 			folder = "/ophalen/nieuw/"
 		}
 		out = append(out, deliveryJSON{Product: string(d.Product), Naam: d.Name, Pad: "/" + string(d.Product) + folder + d.Name,
-			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt)})
+			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt),
+			Voor: d.For, Referentienummers: append([]string{}, d.Referenties...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
@@ -584,9 +595,10 @@ func runMark(c *cmdCtx, in *input, gelezen bool) error {
 }
 
 type removedJSON struct {
-	Product    string `json:"product"`
-	Naam       string `json:"naam"`
-	Verwijderd bool   `json:"verwijderd"`
+	Product           string   `json:"product"`
+	Naam              string   `json:"naam"`
+	Verwijderd        bool     `json:"verwijderd"`
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runVerwijder(c *cmdCtx, in *input) error {
@@ -595,6 +607,13 @@ func runVerwijder(c *cmdCtx, in *input) error {
 		return err
 	}
 	order, names := byProduct(refs)
+	// The referentienummers first: after the delete they are what herstel takes.
+	nums := map[exchange.Product]map[string][]string{}
+	for _, p := range order {
+		if nums[p], err = c.hub.Referenties(c.p, p, names[p]); err != nil {
+			return err
+		}
+	}
 	for _, p := range order {
 		if err := c.hub.DeleteDeliveries(c.p, p, names[p]); err != nil {
 			return err
@@ -602,11 +621,19 @@ func runVerwijder(c *cmdCtx, in *input) error {
 	}
 	out := make([]removedJSON, 0, len(refs))
 	for _, r := range refs {
-		out = append(out, removedJSON{string(r.product), r.name, true})
+		out = append(out, removedJSON{string(r.product), r.name, true, append([]string{}, nums[r.product][r.name]...)})
 	}
 	return c.emit(out, func(w io.Writer) {
-		for _, r := range refs {
-			fmt.Fprintf(w, "%s/%s: verwijderd (60 dagen te herstellen met 'herstel REFERENTIENUMMER')\n", r.product, r.name)
+		for _, r := range out {
+			switch n := len(r.Referentienummers); n {
+			case 0:
+				fmt.Fprintf(w, "%s/%s: verwijderd\n", r.Product, r.Naam)
+			case 1:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s\n", r.Product, r.Naam, r.Referentienummers[0])
+			default:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s (of een van de %d andere referentienummers in 'verwijder --json')\n",
+					r.Product, r.Naam, r.Referentienummers[0], n-1)
+			}
 		}
 	})
 }
@@ -639,6 +666,8 @@ type messageJSON struct {
 	OntvangenOp      string `json:"ontvangen_op"`
 	Status           string `json:"status"`
 	Aanlevering      uint64 `json:"aanlevering,omitempty"`
+	// Namens: the organisation this one sent or received the message for (samenwerking).
+	Namens string `json:"namens,omitempty"`
 }
 
 // parseDate reads a day in Dutch time; end gives the last moment of that day.
@@ -726,13 +755,9 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 }
 
 func (c *cmdCtx) messageOf(m exchange.Message) messageJSON {
-	dir := "in"
-	if org := c.p.Org.Code; m.Zender == org || m.Uploader == org {
-		dir = "uit"
-	}
-	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: dir, Referentienummer: m.Referentie,
+	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: m.Direction(c.p.Org.Code), Referentienummer: m.Referentie,
 		Crossrefnummer: m.CrossRef, Zender: m.Zender, Ontvanger: m.Ontvanger, Bestand: m.File, Grootte: m.Size,
-		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID}
+		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID, Namens: m.OnBehalfOf(c.p.Org.Code)}
 }
 
 type restoredJSON struct {
@@ -792,11 +817,13 @@ type routeJSON struct {
 	Reden        string `json:"reden,omitempty"`
 	Gewijzigd    string `json:"gewijzigd,omitempty"`
 	Door         string `json:"door,omitempty"`
+	// Wachtend: messages held for this exchange until it is Portaal and Actief again.
+	Wachtend int `json:"wachtend"`
 }
 
 func routeOf(r exchange.RouteView) routeJSON {
 	return routeJSON{Product: string(r.Product), Uitwisseling: r.Route.Exchange, Via: string(r.Via), CPA: r.CPA, Status: string(r.Status),
-		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By}
+		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By, Wachtend: r.Waiting}
 }
 
 func (c *cmdCtx) showRoutes(out []routeJSON) error {
@@ -807,9 +834,9 @@ func (c *cmdCtx) showRoutes(out []routeJSON) error {
 			if r.Vergrendeld {
 				lock = r.Reden
 			}
-			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, r.StUF, r.Payload, lock})
+			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, strconv.Itoa(r.Wachtend), r.StUF, r.Payload, lock})
 		}
-		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tSTUF\tPAYLOAD\t", rows)
+		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tWACHTEND\tSTUF\tPAYLOAD\t", rows)
 	})
 }
 

@@ -314,6 +314,10 @@ func (s *Server) handleSession(sess ssh.Session) {
 		kind = "tui"
 	}
 	defer s.session(kind)()
+	if cmd := sess.Command(); len(cmd) > 0 && cmd[0] == "scp" {
+		refuseLegacySCP(sess)
+		return
+	}
 	if cmd := sess.Command(); len(cmd) > 0 {
 		done := g.work()
 		code := s.runCommand(sess, p, cmd)
@@ -326,8 +330,20 @@ func (s *Server) handleSession(sess ssh.Session) {
 		return
 	}
 	fmt.Fprintf(sess, "Welkom bij knooppunt, %s (%s).\r\n", p.Account.Name, orgLabel(p))
-	fmt.Fprintf(sess, "Uw postbus bereikt u met sftp; beheeropdrachten met: ssh %s@<knooppunt> help\r\n", p.Account.Name)
+	fmt.Fprintf(sess, "Het portaal opent in een terminal: ssh -t %s@<knooppunt> (zonder -t opent ssh geen terminal als er een opdracht of invoer bij is).\r\n", p.Account.Name)
+	fmt.Fprintf(sess, "Uw postbus bereikt u met sftp; opdrachten met: ssh %s@<knooppunt> help\r\n", p.Account.Name)
 	sess.Exit(0)
+}
+
+// legacySCP is what an scp client in its old mode (scp -O, or OpenSSH before 9.0) gets: the
+// hub speaks only SFTP, where every rule of the postbus is enforced.
+const legacySCP = "knooppunt: scp -O (het oude scp-protocol) wordt niet ondersteund; gebruik scp zonder -O (SFTP-modus, OpenSSH 9.0 en nieuwer; ouder: scp -s) of sftp"
+
+// refuseLegacySCP answers "scp -t" and "scp -f" in the protocol's own way: a 0x01 byte and
+// a line, which scp prints as its error, in both directions.
+func refuseLegacySCP(sess ssh.Session) {
+	fmt.Fprintf(sess, "\x01%s\n", legacySCP)
+	sess.Exit(1)
 }
 
 func orgLabel(p *exchange.Principal) string {

@@ -64,6 +64,9 @@ func (c *Common) uploadStatus(u exchange.Upload) string {
 		}
 		return "Bezig, verwacht " + t.Format("02-01 15:04")
 	}
+	if n := u.Waiting(); n > 0 {
+		return fmt.Sprintf("%s; %d wachten", u.Status, n)
+	}
 	return string(u.Status)
 }
 
@@ -181,6 +184,12 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 	row("Einde verwerking", c.dateSec(u.FinishedAt))
 	row("Verwerkingsduur", duration(u.FinishedAt.Sub(u.ReceivedAt)))
 	row("Status", string(u.Status))
+	for _, w := range u.Wachtend {
+		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
+			w.Berichten, c.OrgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
+		wrapped := lipgloss.NewStyle().Width(max(width-21, 20)).Render(text)
+		row("Wacht op route", strings.ReplaceAll(wrapped, "\n", "\n"+strings.Repeat(" ", 21)))
+	}
 	b.WriteString("\n")
 	counts := lgtable.New().Border(lipgloss.HiddenBorder()).BorderHeader(true).Border(lipgloss.NormalBorder()).
 		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).BorderColumn(false).
@@ -231,7 +240,9 @@ func (s *aanleveren) View(width, height int) string {
 			"Er zijn nog geen aanleveringen. Lever een .xml- of .zip-bestand aan met sftp:\n\n"+
 				st.Command.Render("echo 'put BESTAND.zip "+folder+"' | sftp -b - "+c.sftpTarget())+"\n\n"+
 				st.Muted.Render("Of interactief: sftp "+c.sftpTarget()+" en dan put BESTAND.zip "+folder+
-					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen."))
+					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen.")+"\n\n"+
+				st.Muted.Render("Toetsen: tab en shift+tab wisselen van tabblad, 1-5 van product, ? toont alle toetsen, q sluit af. "+
+					"In een lijst: ↑/↓ regel, ←/→ pagina, home/end (of shift+←/→) eerste en laatste pagina."))
 	}
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)

@@ -208,7 +208,7 @@ func (w *world) app(name string, width, height int) *App {
 func TestGolden(t *testing.T) {
 	w := newWorld(t)
 	w.seed()
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		a := w.app("gemeente", size[0], size[1])
 		steps := []struct {
 			name string
@@ -237,7 +237,7 @@ func TestGolden(t *testing.T) {
 	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		a := w.app("ameland", size[0], size[1])
 		press(a, "tab", "tab", "tab", "down", "enter")
 		golden(t, fmt.Sprintf("routeren_samenwerking_%dx%d", size[0], size[1]), ascii(t, a))

@@ -277,7 +277,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tui.Options{Log: log}), Observer: mon.server()})
+		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tuiOptions(log, f.listen, ln.Addr())), Observer: mon.server()})
 	if err != nil {
 		ln.Close()
 		closeHub()
@@ -353,6 +353,22 @@ func openHub(cfg exchange.Config, listen string) (*exchange.Hub, error) {
 		return nil, fmt.Errorf("opslag in %s openen: %w", data, err)
 	}
 	return hub, nil
+}
+
+// tuiOptions tell the portal where the hub listens, for the sftp commands it shows: the
+// port really bound (also for --listen :0) and the host of --listen when it names one;
+// without, each session shows the address its client reached.
+func tuiOptions(log *slog.Logger, listen string, bound net.Addr) tui.Options {
+	o := tui.Options{Log: log}
+	if a, ok := bound.(*net.TCPAddr); ok {
+		o.Port = a.Port
+	}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			o.Host = h
+		}
+	}
+	return o
 }
 
 func portOf(listen string) string {
