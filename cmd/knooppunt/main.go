@@ -62,7 +62,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `knooppunt: berichtenknooppunt voor gemeentelijke zorgberichten (SFTP en terminal over SSH)
 
 Gebruik:
-  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
+  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--strict-crypto]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
   knooppunt hostkeys [--data DIR]
@@ -73,9 +73,9 @@ Gebruik:
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
   --demo       vult een lege opslag met demo-organisaties en -accounts, sleutels in DIR/demo
   --admin-key  maakt op een lege opslag de beheerder "beheer" met deze openbare sleutel
-  --compat-libssh2
-               biedt ook MAC's zonder etm aan (hmac-sha2-256/512), voor clients op libssh2
-               ouder dan 1.11 zoals curl op Debian 12; alleen aanzetten als zo'n client moet
+  --strict-crypto
+               biedt alleen etm-MAC's en AEAD-ciphers aan (geen hmac-sha2-256/512 zonder etm);
+               clients op libssh2 ouder dan 1.11 (curl op Debian 12) kunnen dan niet verbinden
   --quota      bytes per organisatie per dag in aanleveren/ (KNOOPPUNT_QUOTA, standaard 10GB;
                0: geen quotum); het quotum begint om 00:00 Nederlandse tijd opnieuw
   --max-conns  gelijktijdige verbindingen per adres (KNOOPPUNT_MAX_CONNS, standaard 64; 0: geen grens)
@@ -120,7 +120,8 @@ func envOr(name, def string) string {
 type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
-	compatLibssh2          bool
+	strictCrypto           bool
+	compatLibssh2          bool // accepted and ignored: what it turned on is the default now
 	quota                  int64 // bytes per organisation per day; -1: none
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
@@ -134,12 +135,14 @@ type serveFlags struct {
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package's own messages are English: errors are reported by serve, in Dutch.
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.data, "data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	fs.StringVar(&f.listen, "listen", os.Getenv("KNOOPPUNT_LISTEN"), "luisteradres (KNOOPPUNT_LISTEN), standaard :2222, met --demo 127.0.0.1:2222")
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
-	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "biedt ook hmac-sha2-256/512 zonder etm aan, voor clients op libssh2 ouder dan 1.11 (curl op Debian 12)")
+	fs.BoolVar(&f.strictCrypto, "strict-crypto", false, "alleen etm-MAC's en AEAD-ciphers")
+	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "vervallen: MAC's zonder etm worden standaard aangeboden")
 	quota := fs.String("quota", envOr("KNOOPPUNT_QUOTA", "10GB"), "bytes per organisatie per dag (KNOOPPUNT_QUOTA), 0: geen quotum")
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
@@ -149,7 +152,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		return f, dutchFlagError(err)
 	}
 	var err error
 	if f.workers, err = parseCount("--workers", *workers, 1024); err != nil {
@@ -180,9 +183,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	f, err := parseServe(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return 0
 		}
 		fmt.Fprintln(stderr, "fout:", err)
+		fmt.Fprintln(stderr)
+		usage(stderr)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -237,7 +243,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		closeHub()
 		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
 	}
-	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
+	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, StrictCrypto: f.strictCrypto,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
 		TUI: tui.Session(hub, tui.Options{Log: log})})
 	if err != nil {
@@ -247,7 +253,10 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	log.Info("knooppunt luistert", "adres", ln.Addr().String(), "gegevens", f.data)
 	if f.compatLibssh2 {
-		log.Warn("--compat-libssh2: ook MAC's zonder etm (hmac-sha2-256/512) aangeboden, voor libssh2 ouder dan 1.11")
+		log.Warn("--compat-libssh2 is vervallen en doet niets meer: MAC's zonder etm (hmac-sha2-256/512) worden standaard aangeboden; haal de optie weg, of start met --strict-crypto om ze juist uit te zetten")
+	}
+	if f.strictCrypto {
+		log.Info("--strict-crypto: alleen etm-MAC's en AEAD-ciphers; clients op libssh2 ouder dan 1.11 kunnen niet verbinden")
 	}
 	if f.demo {
 		printDemo(stdout, demo, f.data, ln.Addr())
@@ -277,6 +286,22 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 }
 
 // parseCount reads a count flag of 1 to most; "" means the default (0).
+// dutchFlagError says in Dutch what the flag package found wrong; its own text is English.
+func dutchFlagError(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	case strings.HasPrefix(msg, "flag provided but not defined: "):
+		return fmt.Errorf("onbekende optie %s; de opties van serve staan hieronder", strings.TrimPrefix(msg, "flag provided but not defined: "))
+	case strings.HasPrefix(msg, "flag needs an argument: "):
+		return fmt.Errorf("optie %s heeft een waarde nodig, bijvoorbeeld %s=WAARDE", strings.TrimPrefix(msg, "flag needs an argument: "), strings.TrimPrefix(msg, "flag needs an argument: "))
+	case strings.HasPrefix(msg, "invalid boolean value"), strings.HasPrefix(msg, "invalid value"):
+		return fmt.Errorf("ongeldige waarde: %s; een aan/uit-optie schrijft u zonder waarde (--demo) of als --demo=true", strings.TrimPrefix(strings.TrimPrefix(msg, "invalid boolean value "), "invalid value "))
+	}
+	return fmt.Errorf("verkeerde opties: %s", msg)
+}
+
 func parseCount(flag, v string, most int) (int, error) {
 	if v == "" {
 		return 0, nil
