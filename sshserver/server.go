@@ -78,7 +78,7 @@ var (
 	// MACs are offered by default: the etm ones, then hmac-sha2-256 and hmac-sha2-512 in their
 	// classic encrypt-and-MAC form, which libssh2 before 1.11 needs (with aes-ctr). BSI
 	// TR-02102-4 (2024) allows both; see SECURITY.md.
-	MACs = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512}
+	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512}
 	UserKeyAlgorithms = []string{gossh.KeyAlgoED25519, gossh.KeyAlgoSKED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384,
 		gossh.KeyAlgoECDSA521, gossh.KeyAlgoSKECDSA256, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256}
 )

@@ -121,7 +121,7 @@ type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
 	strictCrypto           bool
-	compatLibssh2          bool // accepted and ignored: what it turned on is the default now
+	compatLibssh2          bool  // accepted and ignored: what it turned on is the default now
 	quota                  int64 // bytes per organisation per day; -1: none
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
