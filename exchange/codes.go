@@ -26,7 +26,7 @@ const (
 	KP004 Code = "KP004" // decompression bomb
 	KP005 Code = "KP005" // crossRefnummer names no known heen message between these parties
 	KP006 Code = "KP006" // functie belongs to another product than the folder it was uploaded to
-	KP007 Code = "KP007" // XML not well-formed, or with a DTD or entity
+	KP007 Code = "KP007" // XML the hub does not process: a DTD, not UTF-8, a parser limit (not well-formed is IB001)
 	KP008 Code = "KP008" // PGB file without envelope whose recipient cannot be told
 )
 
@@ -52,7 +52,7 @@ var omschrijving = map[Code]string{
 	KP004: "Bestand pakt uit tot een onredelijke omvang (zip-bom)",
 	KP005: "crossRefnummer verwijst niet naar een bekend heenbericht",
 	KP006: "Functie hoort niet bij dit product",
-	KP007: "Bestand is geen geldig XML-document",
+	KP007: "XML wordt door het knooppunt niet verwerkt (DTD, tekenset of grens)",
 	KP008: "Ontvanger van het PGB-bestand is niet te bepalen",
 }
 

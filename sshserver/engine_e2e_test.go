@@ -278,13 +278,13 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		{name: "ib023.xml", data: env("WMO301", "9999", "87654321", uuid4(), "")},
 		{name: "kp001.xml", data: env("WMO301", "9999", "11112222", uuid4(), "")},
 		{name: "kp006.xml", data: env("JW301", "9999", "12345678", uuid4(), "")},
-		{name: "kp007.xml", data: []byte("<a><b></a>")},
+		{name: "malformed.xml", data: []byte("<a><b></a>")},
 	}
 	want := map[string]exchange.Code{
 		"IMG_0463.PNG": exchange.KP002, "genest.zip": exchange.KP003, "versleuteld.xml": exchange.IB903, "te-groot.xml": exchange.IB904,
 		"bom.xml": exchange.KP004, "ib001.xml": exchange.IB001, "ib002.xml": exchange.IB002, "ib004.xml": exchange.IB004,
 		"ib005.xml": exchange.IB005, "ib007.xml": exchange.IB007, "ib016.xml": exchange.IB016, "ib023.xml": exchange.IB023,
-		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "kp007.xml": exchange.KP007,
+		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "malformed.xml": exchange.IB001,
 	}
 
 	gem := goClient(t, th, "gemeente")

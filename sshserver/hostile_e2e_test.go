@@ -221,12 +221,12 @@ func hostileFiles(t testing.TB) []hostileFile {
 		bytesFile("billion-laughs.xml", []byte(laughs), exchange.KP007),
 		bytesFile("xxe.xml", []byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>`), exchange.KP007),
 		bytesFile("xxe-envelop.xml", []byte(strings.Replace(env, "?>", `?><!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`, 1)), exchange.KP007),
-		bytesFile("diep.xml", []byte(strings.Replace(env, "<GGK:parameters>", "<GGK:parameters>"+strings.Repeat("<a>", 10000)+strings.Repeat("</a>", 10000), 1)), exchange.KP007),
+		bytesFile("diep.xml", []byte(strings.Replace(env, "<GGK:parameters>", "<GGK:parameters>"+strings.Repeat("<a>", 10000)+strings.Repeat("</a>", 10000), 1)), exchange.IB001),
 		{"attribuut-20mb.xml", func() io.Reader {
 			return io.MultiReader(strings.NewReader(attrHead+`<GGK:bericht a="`), &repeatReader{'v', 20 << 20}, strings.NewReader(`">`+attrTail))
 		}, []exchange.Code{exchange.IB001}},
-		bytesFile("geen-utf8.xml", []byte(strings.Replace(env, "WMO301", "WMO\xff301", 1)), exchange.KP007),
-		bytesFile("leeg.xml", nil, exchange.KP007),
+		bytesFile("geen-utf8.xml", []byte(strings.Replace(env, "WMO301", "WMO\xff301", 1)), exchange.IB001),
+		bytesFile("leeg.xml", nil, exchange.IB001),
 		bytesFile("leeg.zip", nil, exchange.IB901),
 	}
 }
