@@ -66,6 +66,7 @@ type Hub struct {
 	parsers   sync.Pool // *EnvelopeParser: the checks of every upload reuse them
 	spools    openSpools
 	admission *admission
+	refusals  refusalLimiter // bounds the records of uploads refused at the door
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process

@@ -75,6 +75,9 @@ type Upload struct {
 	Counts     Counts       `json:"aantallen"`
 	Fouten     []Fout       `json:"fouten,omitempty"`
 	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
+	// AtDoor: refused before the engine saw it (RefuseUpload); its account may read it even
+	// in a product it has no access to, since that was the refusal.
+	AtDoor bool `json:"geweigerd_aan_de_deur,omitempty"`
 }
 
 // Counts are a verwerkingsverslag's totals.

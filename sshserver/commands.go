@@ -90,6 +90,20 @@ type cmdCtx struct {
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
 	json     bool
 	hostKeys []gossh.Signer
+	notes    []string // written to errOut after the result, so a note never lands in a table
+	listen   string   // host:port the hub is reached at, for hints that name it
+}
+
+// note keeps a line for errOut until the result is out.
+func (c *cmdCtx) note(format string, a ...any) { c.notes = append(c.notes, fmt.Sprintf(format, a...)) }
+
+func (c *cmdCtx) flushNotes() {
+	if c.errOut != nil {
+		for _, n := range c.notes {
+			fmt.Fprintln(c.errOut, n)
+		}
+	}
+	c.notes = nil
 }
 
 // usageError is a wrong command line; its message says how to write it.
@@ -102,6 +116,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
 	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
 	code, err := dispatch(c, argv)
+	c.flushNotes()
 	if err != nil {
 		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)
 	}

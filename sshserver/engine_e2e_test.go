@@ -127,6 +127,8 @@ func (th *testHub) final(t testing.TB, account string, product exchange.Product,
 // verslagFile is the .json verwerkingsverslag with exactly the keys the issue names, written
 // out here rather than borrowed from exchange so that a renamed key fails the test.
 type verslagFile struct {
+	ID              uint64 `json:"id"`
+	Product         string `json:"product"`
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
 	IngeleverdOp    string `json:"ingeleverd_op"`
@@ -448,14 +450,15 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 		}
 	}
 
-	// IB003: an .xml over 25 MB is refused during the transfer and never recorded.
+	// IB003: an .xml over 25 MB is refused during the transfer, never processed, and recorded
+	// as Afgekeurd with IB003.
 	before := len(th.uploads(t, "gemeente", exchange.IWmo))
 	f := sparseFile(t, "groot.xml", 26<<20)
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("26 MB .xml accepted: %q", lines)
 	}
-	if n := len(th.uploads(t, "gemeente", exchange.IWmo)); n != before {
-		t.Fatalf("the refused .xml was recorded: %d uploads, had %d", n, before)
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != before+1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.IB003 {
+		t.Fatalf("the refused .xml: %d uploads, had %d; newest %+v", len(us), before, us[0])
 	}
 }
 
