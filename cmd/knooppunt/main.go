@@ -52,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
+	case "versie", "version", "--version":
+		fmt.Fprint(stdout, sshserver.Version())
+		return 0
 	}
 	fmt.Fprintf(stderr, "onbekende opdracht %q\n", args[0])
 	usage(stderr)
@@ -66,6 +69,7 @@ Gebruik:
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
   knooppunt hostkeys [--data DIR]
+  knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
 
@@ -356,7 +360,10 @@ func bootstrap(hub *exchange.Hub, file string) error {
 }
 
 func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.Addr) {
-	port := portOf(addr.String())
+	port, host := portOf(addr.String()), hostOf(addr.String())
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
 	dir := filepath.Join(data, "demo")
 	fmt.Fprintf(w, "Demo-accounts (sleutels in %s):\n", dir)
 	for _, a := range accts {
@@ -368,13 +375,13 @@ func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.
 		if a.Org == "" {
 			// The beheerder has no mailbox: only the terminal and the admin commands.
 			fmt.Fprintf(w, "\n%s (beheerder van het knooppunt)\n", a.Name)
-			fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
-			fmt.Fprintf(w, "  ssh -i %s -p %s %s@127.0.0.1 help\n", key, port, a.Name)
+			fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@%s\n", key, port, a.Name, host)
+			fmt.Fprintf(w, "  ssh -i %s -p %s %s@%s help\n", key, port, a.Name, host)
 			continue
 		}
 		fmt.Fprintf(w, "\n%s (organisatie %s: %s)\n", a.Name, a.Org, joinProducts(a.Products))
-		fmt.Fprintf(w, "  sftp -i %s -P %s %s@127.0.0.1\n", key, port, a.Name)
-		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
+		fmt.Fprintf(w, "  sftp -i %s -P %s %s@%s\n", key, port, a.Name, host)
+		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@%s\n", key, port, a.Name, host)
 	}
 	fmt.Fprintln(w)
 }
