@@ -118,7 +118,7 @@ func TestHelpListsOnlyWhatTheAccountMayDo(t *testing.T) {
 		return out
 	}
 	for _, tc := range []struct {
-		account   string
+		account    string
 		has, lacks []string
 	}{
 		{"aanbieder", []string{"aanleveringen", "verslag", "ophalen", "herstel", "routes", "whoami", "versie"}, []string{"org add", "org list", "gebruiker add", "audit verify", "route zet", "org samenwerking"}},
