@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,4 +60,42 @@ func TestRefusalRecordsAreBounded(t *testing.T) {
 	if r := refuse(jan, "notes.txt"); r.UploadID == 0 || r.UploadID == first.UploadID {
 		t.Fatalf("after the window: %+v", r)
 	}
+}
+
+// TestRefusalIsInTheServerLog: the refusal is logged with the account, path, code and reason.
+func TestRefusalIsInTheServerLog(t *testing.T) {
+	var buf lockedBuffer
+	h, err := Open(Config{DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	acctMust(t, err)
+	t.Cleanup(func() { h.Close() })
+	_, err = h.CreateOrg(nil, "9999", "Test Gemeente 1")
+	acctMust(t, err)
+	acctMust(t, h.CreateAccount(nil, Account{Name: "jan", Org: "9999", Products: []Product{IWmo}}))
+	jan := acctAs(t, h, "jan")
+	if _, err := h.StartUpload(context.Background(), jan, IWmo, "notes.txt", false); err == nil {
+		t.Fatal("notes.txt accepted")
+	}
+	log := buf.String()
+	for _, want := range []string{`msg="aanlevering geweigerd"`, "pad=iwmo/aanleveren/notes.txt", "account=jan", "code=KP009", "reden=", "aanlevering=1"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("server log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

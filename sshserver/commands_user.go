@@ -29,7 +29,7 @@ var mailboxCommands = []command{
 	{
 		words: []string{"aanleveringen"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "status", value: "Ontvangen|Bezig|Afgeleverd|Afgekeurd"}, aantalFlag},
-		help:  "toont uw aanleveringen, nieuwste eerst (standaard de laatste 100 per product)",
+		help:  "toont uw aanleveringen, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen), ook die bij het aanleveren zijn geweigerd",
 		run:   runAanleveringen,
 	},
 	{
@@ -63,7 +63,7 @@ var mailboxCommands = []command{
 		words: []string{"berichtenlog"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "van", value: "DATUM"}, {name: "tot", value: "DATUM"}, {name: "functie", value: "F"},
 			{name: "status", value: "S"}, {name: "richting", value: "in|uit"}, {name: "referentie", value: "REFERENTIENUMMER"}, aantalFlag},
-		help: "toont de berichtenlog, nieuwste eerst (standaard de laatste 100 per product); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
+		help: "toont de berichtenlog, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
 			"status: " + strings.Join(slices.Sorted(mapKeys(messageStatuses)), ", "),
 		run: runBerichtenlog,
 	},
