@@ -407,4 +407,17 @@ func TestClientPsftp(t *testing.T) {
 	local := filepath.Join(in, d.Name)
 	run("aanbieder", "cd /iwmo/ophalen/nieuw\nls\nget "+d.Name+" "+local+"\n")
 	th.fetched(t, d, readFile(t, local), 2)
+
+	// psftp, like OpenSSH's sftp, shows only the status of a refusal ("permission denied"),
+	// not the hub's sentence: the Afgekeurd aanlevering has it.
+	cmd := exec.Command(psftp, "-batch", "-P", th.port, "-i", ppk("gemeente"), "-hostkey", keys[0].Fingerprint(),
+		"-b", writeFile(t, "weiger.txt", []byte("put "+writeFile(t, "notes.txt", []byte("x"))+" /iwmo/aanleveren/notes.txt\n")), "gemeente@127.0.0.1")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("psftp put notes.txt: %v %s", err, out)
+	}
+	if us := th.uploads(t, "gemeente", exchange.IWmo); us[0].Name != "notes.txt" || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.KP009 {
+		t.Fatalf("psftp's refused put not recorded: %+v", us[0])
+	}
 }

@@ -76,6 +76,7 @@ func TestRefusedUploadIsRecordedWithItsReason(t *testing.T) {
 		if err == nil || !strings.Contains(strings.Join(out, "\n"), status) {
 			t.Fatalf("put %s %s as %s: want %q, got %v %q", from, to, account, status, err, out)
 		}
+		t.Logf("sftp put %s %s: %q", filepath.Base(from), to, out)
 	}
 
 	// A name that can never be an upload: permission denied at the open.
