@@ -110,16 +110,17 @@ func (h *Hub) RefuseUpload(p *Principal, product Product, name string, size int6
 		return cause
 	}
 	r := &Refused{Rejection: Rejection{Code: code, Detail: detailOf(cause)}, Cause: cause}
-	id, fresh, allowed := h.refusals.claim(h.clock.Now(), p.Account.Name, string(product)+"\x00"+name+"\x00"+string(code))
+	same := string(product) + "\x00" + name + "\x00" + string(code) // what makes two refusals the same
+	id, fresh, allowed := h.refusals.claim(h.clock.Now(), p.Account.Name, same)
 	switch {
 	case fresh:
 		u, err := h.recordRefusal(p, product, name, size, &r.Rejection)
 		if err != nil {
-			h.refusals.forget(p.Account.Name, string(product)+"\x00"+name+"\x00"+string(code))
+			h.refusals.forget(p.Account.Name, same)
 			h.log.Error("geweigerde aanlevering vastleggen", "pad", path, "account", p.Account.Name, "err", err)
 		} else {
 			r.UploadID = u.ID
-			h.refusals.set(p.Account.Name, string(product)+"\x00"+name+"\x00"+string(code), u.ID)
+			h.refusals.set(p.Account.Name, same, u.ID)
 		}
 	case id != 0:
 		r.UploadID = id // the same refusal a moment ago: its record still says it
