@@ -297,7 +297,7 @@ func dutchFlagError(err error) error {
 	case errors.Is(err, flag.ErrHelp):
 		return err
 	case strings.HasPrefix(msg, "flag provided but not defined: "):
-		return fmt.Errorf("onbekende optie %s; de opties van serve staan hieronder", strings.TrimPrefix(msg, "flag provided but not defined: "))
+		return fmt.Errorf("onbekende optie %s", strings.TrimPrefix(msg, "flag provided but not defined: "))
 	case strings.HasPrefix(msg, "flag needs an argument: "):
 		return fmt.Errorf("optie %s heeft een waarde nodig, bijvoorbeeld %s=WAARDE", strings.TrimPrefix(msg, "flag needs an argument: "), strings.TrimPrefix(msg, "flag needs an argument: "))
 	case strings.HasPrefix(msg, "invalid boolean value"), strings.HasPrefix(msg, "invalid value"):
@@ -396,12 +396,14 @@ func joinProducts(ps []exchange.Product) string {
 
 func showHostKeys(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hostkeys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the flag package's own messages are English
 	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "gebruik: knooppunt hostkeys [--data DIR]")
 			return 0
 		}
+		fmt.Fprintf(stderr, "fout: %v\ngebruik: knooppunt hostkeys [--data DIR]\n", dutchFlagError(err))
 		return 2
 	}
 	keys, err := hostkeys.Read(*data)
