@@ -293,15 +293,22 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 // dutchFlagError says in Dutch what the flag package found wrong; its own text is English.
 func dutchFlagError(err error) error {
 	msg := err.Error()
+	// The flag package names an option with one dash; the usage writes two.
+	opt := func(prefix string) string { return "--" + strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-") }
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return err
 	case strings.HasPrefix(msg, "flag provided but not defined: "):
-		return fmt.Errorf("onbekende optie %s", strings.TrimPrefix(msg, "flag provided but not defined: "))
+		return fmt.Errorf("onbekende optie %s", opt("flag provided but not defined: "))
 	case strings.HasPrefix(msg, "flag needs an argument: "):
-		return fmt.Errorf("optie %s heeft een waarde nodig, bijvoorbeeld %s=WAARDE", strings.TrimPrefix(msg, "flag needs an argument: "), strings.TrimPrefix(msg, "flag needs an argument: "))
-	case strings.HasPrefix(msg, "invalid boolean value"), strings.HasPrefix(msg, "invalid value"):
-		return fmt.Errorf("ongeldige waarde: %s; een aan/uit-optie schrijft u zonder waarde (--demo) of als --demo=true", strings.TrimPrefix(strings.TrimPrefix(msg, "invalid boolean value "), "invalid value "))
+		o := opt("flag needs an argument: ")
+		return fmt.Errorf("optie %s heeft een waarde nodig, bijvoorbeeld %s=WAARDE", o, o)
+	case strings.HasPrefix(msg, "invalid boolean value "):
+		// invalid boolean value "x" for -demo: parse error
+		value, rest, _ := strings.Cut(strings.TrimPrefix(msg, "invalid boolean value "), " for ")
+		name, _, _ := strings.Cut(rest, ":")
+		o := "--" + strings.TrimLeft(name, "-")
+		return fmt.Errorf("ongeldige waarde %s voor %s; een aan/uit-optie schrijft u zonder waarde (%s) of als %s=true of %s=false", value, o, o, o, o)
 	}
 	return fmt.Errorf("verkeerde opties: %s", msg)
 }

@@ -17,8 +17,8 @@ func TestServeWrongFlagAnswersInDutch(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve", "--bogus"}, "onbekende optie -bogus"},
-		{[]string{"serve", "--listen"}, "optie -listen heeft een waarde nodig"},
+		{[]string{"serve", "--bogus"}, "onbekende optie --bogus"},
+		{[]string{"serve", "--listen"}, "optie --listen heeft een waarde nodig"},
 		{[]string{"serve", "--demo=misschien"}, "ongeldige waarde"},
 	} {
 		var stderr bytes.Buffer
