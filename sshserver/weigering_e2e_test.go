@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,6 +116,13 @@ func TestRefusedUploadIsRecordedWithItsReason(t *testing.T) {
 	}
 	if jsonName == "" {
 		t.Fatalf("no verslag of notes.txt in verslagen/: %q", lines)
+	}
+	for _, name := range []string{"notes.txt", "groot.xml", "verkeerd.xml", "verslag.xml", "vol.zip"} {
+		for _, ext := range []string{".txt", ".json"} {
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasSuffix(l, "_"+name+ext) }) {
+				t.Errorf("verslagen/ lacks the verslag of %s (%s): %q", name, ext, lines)
+			}
+		}
 	}
 	got := filepath.Join(t.TempDir(), "v.json")
 	if _, err := th.sftp(t, "gemeente", "get "+jsonName+" "+got+"\n"); err != nil {
