@@ -151,17 +151,14 @@ func (h *Hub) dropStaged(blob string) {
 func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, name string, resume bool) (*Spool, error) {
 	path := string(product) + "/aanleveren/" + name
 	if err := h.mayUpload(p, product); err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	if err := checkUploadName(name); err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	sl, err := h.admit(ctx, p, path)
 	if err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name), slot: sl}
 	if err := s.open(resume); err != nil {
@@ -383,8 +380,7 @@ func (s *Spool) discard(cause error) error {
 		s.h.log.Warn("geweigerde aanlevering opruimen", "blob", s.blob, "err", err)
 	}
 	s.forget()
-	s.h.Audit(s.p, "aanleveren", s.path, "geweigerd: "+cause.Error())
-	return cause
+	return s.h.RefuseUpload(s.p, s.product, s.name, s.done.size(), cause)
 }
 
 // stage keeps the bytes uncommitted and records them as a pending file.
@@ -442,17 +438,17 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		h.Audit(p, "hernoem", path, result)
 	}()
 	if err := h.mayUpload(p, product); err != nil {
-		return err
+		return h.RefuseUpload(p, product, to, 0, err)
 	}
 	if err := checkUploadName(to); err != nil {
-		return err
+		return h.RefuseUpload(p, product, to, 0, err)
 	}
 	var sl *slot
 	if FinalName(to) && from != to {
 		// Admitted first, then the pending file read: it may be removed or replaced while
 		// the client waits.
 		if sl, err = h.admit(ctx, p, string(product)+"/aanleveren/"+to); err != nil {
-			return err
+			return h.RefuseUpload(p, product, to, 0, err)
 		}
 		defer func() { sl.release() }() // nil once handed to the engine
 	}
@@ -470,7 +466,7 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		return fmt.Errorf("%w: %s is onderbroken en niet compleet; hervat de upload (reput) of lever opnieuw aan", ErrInvalid, from)
 	}
 	if limit := uploadLimit(to); FinalName(to) && f.Size > limit {
-		return tooLarge(to, limit)
+		return h.RefuseUpload(p, product, to, f.Size, tooLarge(to, limit))
 	}
 	org := p.Org.Code
 	if !FinalName(to) {

@@ -488,6 +488,7 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 	}
 	now := h.clock.Now()
 	restored := 0
+	present, waiting := "", false // a file of the message that needs no restore, and where it is
 	for _, id := range ids {
 		did := false
 		err := h.kv.Update(func(t storage.Txn) error {
@@ -509,7 +510,12 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 				}
 				return err
 			}
-			if d.DeletedAt.IsZero() || d.Held {
+			if d.Held {
+				waiting = true
+				return nil
+			}
+			if d.DeletedAt.IsZero() {
+				present = d.Name
 				return nil
 			}
 			name, err := freeName(t, d.Org, d.Product, d.Name)
@@ -536,7 +542,12 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 			restored++
 		}
 	}
-	if restored == 0 {
+	switch {
+	case restored == 0 && present != "":
+		return fmt.Errorf("%w: het bestand met bericht %s is niet verwijderd: het staat nog in /%s/ophalen/%s; herstellen is niet nodig", ErrExists, referentie, product, present)
+	case restored == 0 && waiting:
+		return fmt.Errorf("%w: het bestand met bericht %s is niet verwijderd: het wacht op een route naar het portaal (zie 'routes'); herstellen is niet nodig", ErrExists, referentie)
+	case restored == 0:
 		return fmt.Errorf("%w: geen verwijderd bestand in uw ophalen/ met een bericht met referentienummer %s; berichten worden 60 dagen na ontvangst definitief verwijderd", ErrNotFound, referentie)
 	}
 	h.publish(Event{Org: org, Product: product, Kind: "delivery"})

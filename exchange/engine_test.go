@@ -317,10 +317,10 @@ func TestRulesMixedZip(t *testing.T) {
 		{"dup1.xml", envelope("WMO301", "0363", "12345678", dup, "")},
 		{"ib016.xml", envelope("WMO301", "0363", "87654321", dup, "")},
 		{"kp005.xml", envelope("WMO302", "0363", "12345678", newRef(), newRef())},
-		{"kp007.xml", []byte("<a><b></a>")},
+		{"malformed.xml", []byte("<a><b></a>")},
 	}
 	u := e.process(gem, IWmo, "gemengd.zip", zipOf(t, files...))
-	want := map[string]Code{"IMG_0463.PNG": KP002, "ib004.xml": IB004, "kp006.xml": KP006, "ib002.xml": IB002, "ib005.xml": IB005, "kp001.xml": KP001, "ib007-kind.xml": IB007, "ib007-from.xml": IB007, "ib016.xml": IB016, "kp005.xml": IB007, "kp007.xml": KP007}
+	want := map[string]Code{"IMG_0463.PNG": KP002, "ib004.xml": IB004, "kp006.xml": KP006, "ib002.xml": IB002, "ib005.xml": IB005, "kp001.xml": KP001, "ib007-kind.xml": IB007, "ib007-from.xml": IB007, "ib016.xml": IB016, "kp005.xml": IB007, "malformed.xml": IB001}
 	got := foutCodes(u)
 	for name, code := range want {
 		if got[name] != code {

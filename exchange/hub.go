@@ -77,6 +77,7 @@ type Hub struct {
 	kvSize       func() (lsm, vlog, other int64)
 	shuttingDown atomic.Bool
 	probeMu      sync.Mutex // one readiness probe at a time
+	refusals     refusalLimiter // bounds the records of uploads refused at the door
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process

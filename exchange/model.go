@@ -80,6 +80,9 @@ type Upload struct {
 	// recipient takes that exchange via Digikoppeling); set at the end of processing, taken
 	// off as the route releases them.
 	Wachtend []Wachtend `json:"wachtend,omitempty"`
+	// AtDoor: refused before the engine saw it (RefuseUpload); its account may read it even
+	// in a product it has no access to, since that was the refusal.
+	AtDoor bool `json:"geweigerd_aan_de_deur,omitempty"`
 }
 
 // Wachtend is how many messages of an upload wait for one recipient's route.

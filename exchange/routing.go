@@ -269,7 +269,7 @@ func wellFormed(r io.Reader) *Rejection {
 		tok, err := d.Token()
 		if err == io.EOF {
 			if !root {
-				return &Rejection{Code: KP007, Detail: "het bestand bevat geen XML-element"}
+				return &Rejection{Code: IB001, Detail: "niet welgevormd: het bestand bevat geen XML-element"}
 			}
 			return nil
 		}
@@ -278,7 +278,11 @@ func wellFormed(r io.Reader) *Rejection {
 			if errors.As(err, &rej) {
 				return rej
 			}
-			return &Rejection{Code: KP007, Detail: "geen geldige XML: " + err.Error()}
+			var syn *xml.SyntaxError
+			if errors.As(err, &syn) {
+				return &Rejection{Code: IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: %s", syn.Line, syn.Msg)}
+			}
+			return &Rejection{Code: IB001, Detail: "niet welgevormd: " + err.Error()}
 		}
 		switch tok.(type) {
 		case xml.Directive:

@@ -79,7 +79,7 @@ func (h *Hub) Upload(p *Principal, id uint64) (Upload, error) {
 	if p.Has(Beheerder) {
 		return u, nil
 	}
-	if u.Org != p.Org.Code || !p.CanUse(u.Product) {
+	if u.Org != p.Org.Code || !p.CanUse(u.Product) && !(u.AtDoor && u.Account == p.Account.Name) {
 		// Same answer as a missing upload: another organisation's ids are no one's business.
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
@@ -251,20 +251,52 @@ func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile
 	return ReportFile{}, nil, fmt.Errorf("%w: verslag %s bestaat niet; vernieuw de lijst", ErrNotFound, name)
 }
 
-// reportJSON is the .json verwerkingsverslag; the keys are part of the interface.
-type reportJSON struct {
+// Verslag is the verwerkingsverslag as data: the .json file in verslagen/ and the answer of
+// `verslag --json` are this one type, so their keys cannot drift apart. Times are RFC 3339 in
+// Dutch time, as everywhere in the hub's JSON; a time not yet known is "".
+type Verslag struct {
+	ID              uint64 `json:"id"`
+	Product         string `json:"product"`
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
 	IngeleverdOp    string `json:"ingeleverd_op"`
 	EindeVerwerking string `json:"einde_verwerking"`
 	Verwerkingsduur string `json:"verwerkingsduur"`
 	Status          string `json:"status"`
+	VerwachtOp      string `json:"verwacht_op,omitempty"` // while Bezig
 	Aangeleverd     int    `json:"aangeleverd"`
 	Correct         int    `json:"correct"`
 	Incorrect       int    `json:"incorrect"`
 	Fouten          []Fout `json:"fouten"`
 	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
 	Wachtend []Wachtend `json:"wachtend,omitempty"`
+}
+
+// RFC3339 is a time as the hub's JSON carries it: RFC 3339 in Dutch time, "" when unset.
+func RFC3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(amsterdam).Format(time.RFC3339)
+}
+
+// Report returns the verwerkingsverslag of one upload of the caller's organisation, as data
+// and as the text of verslagen/. An upload still in progress has its status, no end and no
+// fouten yet. An upload refused at the door is readable by the account that tried it, also in
+// a product it has no access to.
+func (h *Hub) Report(p *Principal, id uint64) (Verslag, []byte, error) {
+	u, err := h.Upload(p, id)
+	if err != nil {
+		return Verslag{}, nil, err
+	}
+	if !u.Status.Final() {
+		v := Verslag{ID: u.ID, Product: string(u.Product), Bestandsnaam: u.Name, Verzender: h.orgName(u.Org),
+			IngeleverdOp: RFC3339(u.ReceivedAt), Status: string(u.Status), VerwachtOp: RFC3339(u.ExpectedAt),
+			Aangeleverd: u.Counts.Aangeleverd, Correct: u.Counts.Correct, Incorrect: u.Counts.Incorrect, Fouten: []Fout{}}
+		return v, nil, nil
+	}
+	txt, _, v, err := h.renderReportData(u)
+	return v, txt, err
 }
 
 func duration(d time.Duration) string {
@@ -278,19 +310,22 @@ func duration(d time.Duration) string {
 // renderReport builds both forms of an upload's verwerkingsverslag from its record and its
 // stored fouten.
 func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
+	txt, js, _, err = h.renderReportData(u)
+	return txt, js, err
+}
+
+func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) {
 	fouten, err := h.fouten(u)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r, err
 	}
-	verzender := u.Org
-	if o, err := h.Org(u.Org); err == nil && o.Name != "" {
-		verzender = o.Name
-	}
-	r := reportJSON{
+	r = Verslag{
+		ID:              u.ID,
+		Product:         string(u.Product),
 		Bestandsnaam:    u.Name,
-		Verzender:       verzender,
-		IngeleverdOp:    u.ReceivedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
-		EindeVerwerking: u.FinishedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
+		Verzender:       h.orgName(u.Org),
+		IngeleverdOp:    RFC3339(u.ReceivedAt),
+		EindeVerwerking: RFC3339(u.FinishedAt),
 		Verwerkingsduur: duration(u.FinishedAt.Sub(u.StartedAt)),
 		Status:          string(u.Status),
 		Aangeleverd:     u.Counts.Aangeleverd,
@@ -304,15 +339,16 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 	}
 	js, err = json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r, err
 	}
 	js = append(js, '\n')
+	human := func(t time.Time) string { return t.In(amsterdam).Format("02-01-2006 15:04:05") }
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, human(u.ReceivedAt), human(u.FinishedAt), r.Verwerkingsduur)
 	tw.Flush()
 	if n := u.Waiting(); n > 0 {
 		fmt.Fprintf(&b, "\nStatus: %s, maar %d van de %d berichten wachten op de route van de ontvanger\n", r.Status, n, u.Counts.Correct)
@@ -322,6 +358,9 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		b.WriteString("\n")
 	} else {
 		fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	}
+	if u.AtDoor {
+		b.WriteString("Het bestand is bij het aanleveren geweigerd en niet verwerkt; de fout hieronder zegt waarom en wat u kunt doen.\n\n")
 	}
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Aantal bestanden aangeleverd\tCorrect\tIncorrect")
@@ -336,7 +375,7 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		}
 		tw.Flush()
 	}
-	return b.Bytes(), js, nil
+	return b.Bytes(), js, r, nil
 }
 
 // WachtendText says in one line what waits for whom, for the report and the portal.

@@ -29,7 +29,7 @@ var mailboxCommands = []command{
 	{
 		words: []string{"aanleveringen"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "status", value: "Ontvangen|Bezig|Afgeleverd|Afgekeurd"}, aantalFlag},
-		help:  "toont uw aanleveringen, nieuwste eerst (standaard de laatste 100 per product)",
+		help:  "toont uw aanleveringen, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen), ook die bij het aanleveren zijn geweigerd",
 		run:   runAanleveringen,
 	},
 	{
@@ -63,7 +63,7 @@ var mailboxCommands = []command{
 		words: []string{"berichtenlog"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "van", value: "DATUM"}, {name: "tot", value: "DATUM"}, {name: "functie", value: "F"},
 			{name: "status", value: "S"}, {name: "richting", value: "in|uit"}, {name: "referentie", value: "REFERENTIENUMMER"}, aantalFlag},
-		help: "toont de berichtenlog, nieuwste eerst (standaard de laatste 100 per product); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
+		help: "toont de berichtenlog, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
 			"status: " + strings.Join(slices.Sorted(mapKeys(messageStatuses)), ", "),
 		run: runBerichtenlog,
 	},
@@ -184,10 +184,18 @@ func (c *cmdCtx) limit(in *input, def int) (int, error) {
 	return n, nil
 }
 
+// firstN is the first n of a list sorted newest first; n 0 means all.
+func firstN[T any](all []T, n int) []T {
+	if n > 0 && len(all) > n {
+		return all[:n]
+	}
+	return all
+}
+
 // more tells on stderr that a list was cut short, so a script's stdout stays clean.
 func (c *cmdCtx) more(shown, total int, what string) {
-	if total > shown && c.errOut != nil {
-		fmt.Fprintf(c.errOut, "let op: %d van %d %s getoond; gebruik --aantal 0 voor alles\n", shown, total, what)
+	if total > shown {
+		c.note("let op: %d van %d %s getoond; gebruik --aantal 0 voor alles", shown, total, what)
 	}
 }
 
@@ -304,17 +312,31 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 		return err
 	}
 	var all []exchange.Upload
-	shown, total := 0, 0
+	total := 0
 	for _, p := range products {
+		// Each product's newest `limit`: the newest `limit` of all are among them.
 		us, n, err := c.hub.Uploads(c.p, p, exchange.ListOptions{Limit: limit, Status: status})
 		if err != nil {
 			return err
 		}
 		all = append(all, us...)
-		shown, total = shown+len(us), total+n
+		total += n
+	}
+	if in.flag("product") == "" && (status == "" || status == exchange.Afgekeurd) {
+		// Uploads refused because the account has no access to their product are listed in
+		// no product it can use; the person looks for them here.
+		us, err := c.hub.RefusedElsewhere(c.p)
+		if err != nil {
+			return err
+		}
+		all = append(all, us...)
+		total += len(us)
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Upload) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
-	c.more(shown, total, "aanleveringen")
+	if limit > 0 && len(all) > limit {
+		all = all[:limit] // --aantal is the total, not a number per product
+	}
+	c.more(len(all), total, "aanleveringen")
 	out := make([]uploadJSON, 0, len(all))
 	for _, u := range all {
 		out = append(out, uploadOf(u))
@@ -329,25 +351,8 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	})
 }
 
-// verslagJSON is the .json verwerkingsverslag of verslagen/ with the upload's id and product in
-// front; an upload still in progress has its status and no end yet.
-type verslagJSON struct {
-	ID              uint64          `json:"id"`
-	Product         string          `json:"product"`
-	Bestandsnaam    string          `json:"bestandsnaam"`
-	Verzender       string          `json:"verzender"`
-	IngeleverdOp    string          `json:"ingeleverd_op"`
-	EindeVerwerking string          `json:"einde_verwerking"`
-	Verwerkingsduur string          `json:"verwerkingsduur"`
-	Status          string          `json:"status"`
-	VerwachtOp      string          `json:"verwacht_op,omitempty"`
-	Aangeleverd     int             `json:"aangeleverd"`
-	Correct         int             `json:"correct"`
-	Incorrect       int             `json:"incorrect"`
-	Fouten          []exchange.Fout `json:"fouten"`
-	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
-	Wachtend []exchange.Wachtend `json:"wachtend,omitempty"`
-}
+// verslagJSON is the verwerkingsverslag: the same type as the .json files in verslagen/.
+type verslagJSON = exchange.Verslag
 
 func runVerslag(c *cmdCtx, in *input) error {
 	products, err := c.products(in)
@@ -358,45 +363,17 @@ func runVerslag(c *cmdCtx, in *input) error {
 	if err != nil {
 		return err
 	}
-	v := verslagJSON{ID: u.ID, Product: string(u.Product), Fouten: []exchange.Fout{}}
-	if !u.Status.Final() {
-		v.Bestandsnaam, v.Verzender, v.Status = u.Name, u.Org, string(u.Status)
-		v.IngeleverdOp = u.ReceivedAt.In(dutchTime()).Format("02-01-2006 15:04:05")
-		v.VerwachtOp = ts(u.ExpectedAt)
-		v.Aangeleverd, v.Correct, v.Incorrect = u.Counts.Aangeleverd, u.Counts.Correct, u.Counts.Incorrect
-		return c.emit(v, func(w io.Writer) {
+	v, txt, err := c.hub.Report(c.p, u.ID)
+	if err != nil {
+		return err
+	}
+	return c.emit(v, func(w io.Writer) {
+		if txt == nil {
 			fmt.Fprintf(w, "Aanlevering %d, %s (%s): %s\nHet verwerkingsverslag volgt als de verwerking klaar is.\n", u.ID, u.Name, u.Product, statusText(u))
-		})
-	}
-	reports, err := c.hub.Reports(c.p, u.Product)
-	if err != nil {
-		return err
-	}
-	var base string
-	for _, r := range reports {
-		if r.UploadID == u.ID && strings.HasSuffix(r.Name, ".json") {
-			base = strings.TrimSuffix(r.Name, ".json")
+			return
 		}
-	}
-	if base == "" {
-		return fmt.Errorf("%w: het verslag van aanlevering %d staat niet (meer) in verslagen/", exchange.ErrNotFound, u.ID)
-	}
-	if !c.json {
-		_, txt, err := c.hub.OpenReport(c.p, u.Product, base+".txt")
-		if err != nil {
-			return err
-		}
-		_, err = c.out.Write(txt)
-		return err
-	}
-	_, js, err := c.hub.OpenReport(c.p, u.Product, base+".json")
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(js, &v); err != nil {
-		return fmt.Errorf("verslag %s lezen: %w", base, err)
-	}
-	return c.emit(v, nil)
+		w.Write(txt)
+	})
 }
 
 // findUpload finds an upload by its number, the name of its report (with or without .txt or
@@ -473,6 +450,8 @@ func runOphalen(c *cmdCtx, in *input) error {
 		shown, total = shown+len(ds), total+n
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Delivery) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	all = firstN(all, limit) // --aantal is the total over the products
+	shown = len(all)
 	c.more(shown, total, "bestanden")
 	out := make([]deliveryJSON, 0, len(all))
 	for _, d := range all {
@@ -735,9 +714,11 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 		shown, total, atLeast = shown+len(l.Messages), total+l.Total, atLeast || l.AtLeast
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Message) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
-	if atLeast && c.errOut != nil {
+	all = firstN(all, f.Limit) // --aantal is the total over the products, not a number per product
+	shown = len(all)
+	if atLeast {
 		// The hub stopped counting (exchange.MessageCountCap).
-		fmt.Fprintf(c.errOut, "let op: %d van meer dan %d berichten getoond; gebruik --aantal 0 voor alles\n", shown, total)
+		c.note("let op: %d van meer dan %d berichten getoond; gebruik --aantal 0 voor alles", shown, total)
 	} else {
 		c.more(shown, total, "berichten")
 	}

@@ -127,6 +127,8 @@ func (th *testHub) final(t testing.TB, account string, product exchange.Product,
 // verslagFile is the .json verwerkingsverslag with exactly the keys the issue names, written
 // out here rather than borrowed from exchange so that a renamed key fails the test.
 type verslagFile struct {
+	ID              uint64 `json:"id"`
+	Product         string `json:"product"`
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
 	IngeleverdOp    string `json:"ingeleverd_op"`
@@ -278,13 +280,13 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		{name: "ib023.xml", data: env("WMO301", "9999", "87654321", uuid4(), "")},
 		{name: "kp001.xml", data: env("WMO301", "9999", "11112222", uuid4(), "")},
 		{name: "kp006.xml", data: env("JW301", "9999", "12345678", uuid4(), "")},
-		{name: "kp007.xml", data: []byte("<a><b></a>")},
+		{name: "malformed.xml", data: []byte("<a><b></a>")},
 	}
 	want := map[string]exchange.Code{
 		"IMG_0463.PNG": exchange.KP002, "genest.zip": exchange.KP003, "versleuteld.xml": exchange.IB903, "te-groot.xml": exchange.IB904,
 		"bom.xml": exchange.KP004, "ib001.xml": exchange.IB001, "ib002.xml": exchange.IB002, "ib004.xml": exchange.IB004,
 		"ib005.xml": exchange.IB005, "ib007.xml": exchange.IB007, "ib016.xml": exchange.IB016, "ib023.xml": exchange.IB023,
-		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "kp007.xml": exchange.KP007,
+		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "malformed.xml": exchange.IB001,
 	}
 
 	gem := goClient(t, th, "gemeente")
@@ -448,14 +450,15 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 		}
 	}
 
-	// IB003: an .xml over 25 MB is refused during the transfer and never recorded.
+	// IB003: an .xml over 25 MB is refused during the transfer, never processed, and recorded
+	// as Afgekeurd with IB003.
 	before := len(th.uploads(t, "gemeente", exchange.IWmo))
 	f := sparseFile(t, "groot.xml", 26<<20)
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("26 MB .xml accepted: %q", lines)
 	}
-	if n := len(th.uploads(t, "gemeente", exchange.IWmo)); n != before {
-		t.Fatalf("the refused .xml was recorded: %d uploads, had %d", n, before)
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != before+1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.IB003 {
+		t.Fatalf("the refused .xml: %d uploads, had %d; newest %+v", len(us), before, us[0])
 	}
 }
 

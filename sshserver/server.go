@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,10 +69,10 @@ type Config struct {
 	// before they are cut off; connections without one close at once (see drain). 0 means
 	// 5 seconds.
 	ShutdownGrace time.Duration
-	// CompatLibssh2 also offers CompatMACs, for clients on libssh2 older than 1.11 (curl and
-	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
-	// default: turn it on only when such a client must connect.
-	CompatLibssh2 bool
+	// StrictCrypto offers only encrypt-then-MAC and AEAD (StrictMACs): no MAC over the
+	// plaintext. Off by default, so that the clients people already have connect: curl and PHP
+	// on Debian 12 (libssh2 1.10) know no etm MAC, AES-GCM or ChaCha20-Poly1305.
+	StrictCrypto bool
 	// Observer hears of connections, sessions, failed logins and SFTP bytes, for
 	// monitoring; nil hears nothing.
 	Observer Observer
@@ -83,17 +82,21 @@ type Config struct {
 // five minutes has stopped, whatever the client's link.
 const DefaultUploadStall = 5 * time.Minute
 
-// Algorithms the server offers: modern ones only.
+// Algorithms the server offers: what OpenSSH's own server offers among the safe choices (no
+// SHA-1, no CBC, no NIST curves, no DSA). The client's order decides; the etm MACs come first
+// for clients that take the server's order into account.
 var (
 	KeyExchanges = []string{gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519}
 	Ciphers      = []string{gossh.CipherAES128GCM, gossh.CipherAES256GCM, gossh.CipherChaCha20Poly1305,
 		gossh.CipherAES128CTR, gossh.CipherAES192CTR, gossh.CipherAES256CTR}
-	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+	// StrictMACs are the MACs of Config.StrictCrypto: encrypt-then-MAC only.
+	StrictMACs = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+	// MACs are offered by default: the etm ones, then hmac-sha2-256 and hmac-sha2-512 in their
+	// classic encrypt-and-MAC form, which libssh2 before 1.11 needs (with aes-ctr). BSI
+	// TR-02102-4 (2024) allows both; see SECURITY.md.
+	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512}
 	UserKeyAlgorithms = []string{gossh.KeyAlgoED25519, gossh.KeyAlgoSKED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384,
 		gossh.KeyAlgoECDSA521, gossh.KeyAlgoSKECDSA256, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256}
-	// CompatMACs put the MAC over the plaintext (with the aes-ctr ciphers); only with
-	// Config.CompatLibssh2.
-	CompatMACs = []string{gossh.HMACSHA256, gossh.HMACSHA512}
 )
 
 // Server is the hub's SSH server.
@@ -268,8 +271,8 @@ func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	st, _ := ctx.Value(ctxKey{}).(*connState)
 	macs := MACs
-	if s.cfg.CompatLibssh2 {
-		macs = append(slices.Clip(MACs), CompatMACs...)
+	if s.cfg.StrictCrypto {
+		macs = StrictMACs
 	}
 	return &gossh.ServerConfig{
 		Config:                  gossh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: macs},

@@ -70,11 +70,21 @@ func notFound(name string) error {
 // sftpErr maps exchange's errors onto SFTP status codes, keeping the Dutch text.
 func sftpErr(err error) error {
 	var se statusErr
+	var refused *exchange.Refused
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
 		return err
+	case errors.As(err, &refused):
+		// A refusal the same file will meet again is "permission denied"; one that passes
+		// with time (the hub busy, the day's quota) stays "failure": try again later.
+		if refused.Temporary() {
+			return statusErr{sftp.ErrSSHFxFailure, err.Error()}
+		}
+		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
+	case errors.Is(err, exchange.ErrTooLarge):
+		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
 	case errors.Is(err, exchange.ErrDenied):
 		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
 	case errors.Is(err, exchange.ErrNotFound), errors.Is(err, storage.ErrNotFound):
@@ -273,14 +283,14 @@ func (r *reportReader) Close() error {
 func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	l, err := m.resolve(r.Filepath)
 	if err != nil {
-		return nil, m.refuse("aanleveren", r.Filepath, err)
+		return nil, m.refuseWrite(r.Filepath, err)
 	}
 	if l.kind != locFile || l.folder != folderAanleveren {
 		where := l.path
 		if l.kind == locFile {
 			where = path.Dir(l.path)
 		}
-		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
+		return nil, m.refuseWrite(l.path, fmt.Errorf("%w: in %s kunt u niet schrijven; lever aan in /%s/aanleveren/", exchange.ErrNotAanleveren, where, l.product))
 	}
 	if err := m.refuseWhileDraining("aanleveren", l.path); err != nil {
 		return nil, err
@@ -304,6 +314,26 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	return spoolWriter{s, m.guard, m}, nil
 }
 
+// refuseWrite answers a write outside the folders where uploads may go. A path in one of the
+// hub's products (also one the account has no access to) is recorded as a refused upload, so
+// that the person finds the reason where OpenSSH's sftp does not show it; anything else is only
+// audited.
+func (m *mailbox) refuseWrite(p string, cause error) error {
+	clean := path.Clean("/" + p)
+	parts := strings.Split(clean[1:], "/")
+	product := exchange.Product(parts[0])
+	if len(parts) < 2 || !slices.Contains(exchange.Products, product) {
+		return m.refuse("aanleveren", p, cause)
+	}
+	if !m.p.CanUse(product) {
+		cause = fmt.Errorf("%w: account %s heeft geen toegang tot /%s; u kunt aanleveren in %s, of vraag uw gebruikersbeheerder om toegang tot %s",
+			exchange.ErrDenied, m.p.Account.Name, product, m.productList(), product)
+	} else if !errors.Is(cause, exchange.ErrNotAanleveren) {
+		cause = fmt.Errorf("%w: %s; lever aan in /%s/aanleveren/", exchange.ErrNotAanleveren, cause.Error(), product)
+	}
+	return sftpErr(m.hub.RefuseUpload(m.p, product, path.Base(clean), 0, cause))
+}
+
 // spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
 // file.
 type spoolWriter struct {
@@ -312,13 +342,18 @@ type spoolWriter struct {
 	m *mailbox
 }
 
+func (w spoolWriter) TransferError(err error) { w.Fail(err) }
+
+// WriteAt answers a refused write with the status that says most (a file past its size
+// limit: permission denied), and counts the bytes for monitoring.
 func (w spoolWriter) WriteAt(b []byte, off int64) (int, error) {
 	n, err := w.Spool.WriteAt(b, off)
 	w.m.obs.SFTPReceived(n)
-	return n, err
+	if err != nil {
+		return n, sftpErr(err)
+	}
+	return n, nil
 }
-
-func (w spoolWriter) TransferError(err error) { w.Fail(err) }
 
 // Close may take a while (fsync, recording the upload): the connection is busy meanwhile.
 func (w spoolWriter) Close() error {

@@ -24,14 +24,17 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the flag package's own messages are English
 	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	anker := fs.String("anker", "", "REGEL:HASH, de kop die een eerdere 'audit verify' toonde")
 	van := fs.String("van", "1", "eerste regel van de export")
+	auditUsage := "gebruik: knooppunt audit verify [--data DIR] [--anker REGEL:HASH]\n       knooppunt audit export [--data DIR] [--van REGEL]"
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, auditUsage)
 			return 0
 		}
+		fmt.Fprintf(stderr, "fout: %v\n%s\n", dutchFlagError(err), auditUsage)
 		return 2
 	}
 	if fs.NArg() > 0 {
