@@ -43,6 +43,9 @@ type Config struct {
 	// UploadQuota is how many bytes an organisation may write into aanleveren/ per day
 	// (Dutch time); 0 means DefaultUploadQuota, negative means no quota.
 	UploadQuota int64
+	// SkipPayloadCheck turns off the check of an iWmo/iJw 3.x payload's header (BerichtCode,
+	// Afzender, Ontvanger) against its envelope (payloadcontrole.go); on by default.
+	SkipPayloadCheck bool
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.

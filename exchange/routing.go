@@ -124,6 +124,10 @@ func (c *checker) check(e Entry) verdict {
 	}
 	rr := &refusingReader{r: r}
 	env, rej := ep.Parse(rr)
+	var ph *payloadHeader
+	if rej == nil && rr.rej == nil && env.Kind == "xmlBestand" && !c.h.cfg.SkipPayloadCheck {
+		ph = readPayloadHeader(ep)
+	}
 	c.h.parsers.Put(ep)
 	if rr.rej != nil {
 		// The entry broke a limit or failed its CRC while being read (IB904, KP004, IB901):
@@ -142,6 +146,9 @@ func (c *checker) check(e Entry) verdict {
 		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
 	}
 	v.fout = c.rules(&v, env)
+	if v.fout == nil && ph != nil {
+		v.fout = c.payloadRule(ph, env)
+	}
 	return v
 }
 

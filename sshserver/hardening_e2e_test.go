@@ -84,3 +84,89 @@ func TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode(t *testing.T) {
 		t.Fatalf("bericht.xml not byte for byte (%d bytes, want %d)", len(got), len(data))
 	}
 }
+
+// wmo builds an envelope around an iWmo 3.2 payload whose header says code, afzender and
+// ontvanger.
+func wmo(functie, zender, ontvanger, ref, crossRef, code, afzender, hdrOntvanger string) []byte {
+	return exchange.BuildEnvelope(exchange.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
+		exchange.BuildBericht(functie, code, afzender, hdrOntvanger))
+}
+
+// TestPayloadHeaderNamesAnotherAfzender: Ameland (0060) delivered a WMO301 whose iWmo header
+// said Afzender 9999; the hub routed on the envelope alone.
+func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
+	th := startHub(t, withEngine)
+	heen := uuid4()
+	// 17 KB of comment hides the root past what the check reads.
+	hidden := append([]byte("<?xml version=\"1.0\"?><!--"+strings.Repeat("x", 17<<10)+"-->"),
+		exchange.BuildBericht("WMO301", "414", "9999", "12345678")[len("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"):]...)
+	files := map[string][]byte{
+		"afzender.xml":  wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678"),
+		"ontvanger.xml": wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0060", "87654321"),
+		"code.xml":      wmo("WMO301", "0060", "12345678", uuid4(), "", "418", "0060", "12345678"),
+		"verstopt.xml":  exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "0060", OntvangerOrg: "12345678"}, hidden),
+		"goed.xml":      wmo("WMO301", "0060", "12345678", heen, "", "414", "0060", "12345678"),
+		"geen-iwmo.xml": env("WMO301", "0060", "12345678", uuid4(), ""),
+	}
+	wantDetail := map[string][]string{
+		"afzender.xml":  {"Afzender is 9999", "zender in de envelop is 0060"},
+		"ontvanger.xml": {"Ontvanger is 87654321", "ontvanger in de envelop is 12345678"},
+		"code.xml":      {"BerichtCode is 418", "WMO301", "414"},
+		"verstopt.xml":  {"16 KB"},
+	}
+	var entries []zEntry
+	for name, data := range files {
+		entries = append(entries, zEntry{name: name, data: data})
+	}
+	am := goClient(t, th, "ameland")
+	putGo(t, am, "/iwmo/aanleveren/koppen.zip", buildTestZip(t, entries...))
+	th.final(t, "ameland", exchange.IWmo, "koppen.zip")
+	_, v := verslagen(t, am, "/iwmo/verslagen", "koppen.zip")
+	codes, details := codesOf(v)
+	if v.Correct != 2 || v.Incorrect != len(wantDetail) {
+		t.Errorf("verslag: %d correct, %d incorrect: %+v", v.Correct, v.Incorrect, v.Fouten)
+	}
+	for name, want := range wantDetail {
+		if codes[name] != "IB001" {
+			t.Errorf("%s: code %q (%s), want IB001", name, codes[name], details[name])
+		}
+		for _, w := range want {
+			if !strings.Contains(details[name], w) {
+				t.Errorf("%s: detail %q lacks %q", name, details[name], w)
+			}
+		}
+	}
+
+	// A retour keeps the header of the message it answers: Afzender is the gemeente.
+	aan := goClient(t, th, "aanbieder")
+	putGo(t, aan, "/iwmo/aanleveren/retour.zip", buildTestZip(t,
+		zEntry{name: "r-goed.xml", data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "0060", "12345678")},
+		zEntry{name: "r-om.xml", data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "12345678", "0060")}))
+	th.final(t, "aanbieder", exchange.IWmo, "retour.zip")
+	_, v = verslagen(t, aan, "/iwmo/verslagen", "retour.zip")
+	codes, details = codesOf(v)
+	if v.Correct != 1 || codes["r-om.xml"] != "IB001" || !strings.Contains(details["r-om.xml"], "Afzender is 12345678") {
+		t.Errorf("retour verslag: %+v", v)
+	}
+
+	// A samenwerking: 9999 acts for Ameland and may send with its own code as zender.
+	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+		t.Fatal(err)
+	}
+	gem := goClient(t, th, "gemeente")
+	putGo(t, gem, "/iwmo/aanleveren/namens.xml", wmo("WMO301", "9999", "12345678", uuid4(), "", "414", "0060", "12345678"))
+	if u := th.final(t, "gemeente", exchange.IWmo, "namens.xml"); u.Status != exchange.Afgeleverd {
+		t.Errorf("namens.xml: %s %+v", u.Status, u.Fouten)
+	}
+}
+
+// TestPayloadCheckCanBeTurnedOff: with Config.SkipPayloadCheck (serve --payload-check=false)
+// the header is not read, as before the check.
+func TestPayloadCheckCanBeTurnedOff(t *testing.T) {
+	th := startHub(t, withEngine, withHub(func(c *exchange.Config) { c.SkipPayloadCheck = true }))
+	am := goClient(t, th, "ameland")
+	putGo(t, am, "/iwmo/aanleveren/afzender.xml", wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678"))
+	if u := th.final(t, "ameland", exchange.IWmo, "afzender.xml"); u.Status != exchange.Afgeleverd {
+		t.Fatalf("afzender.xml: %s %+v", u.Status, u.Fouten)
+	}
+}

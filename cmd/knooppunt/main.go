@@ -121,6 +121,7 @@ type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
 	compatLibssh2          bool
+	payloadCheck           bool
 	quota                  int64 // bytes per organisation per day; -1: none
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
@@ -140,6 +141,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
 	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "biedt ook hmac-sha2-256/512 zonder etm aan, voor clients op libssh2 ouder dan 1.11 (curl op Debian 12)")
+	fs.BoolVar(&f.payloadCheck, "payload-check", true, "controleert de Header van iWmo/iJw 3.x-berichten (BerichtCode, Afzender, Ontvanger) tegen de envelop; --payload-check=false zet het uit")
 	quota := fs.String("quota", envOr("KNOOPPUNT_QUOTA", "10GB"), "bytes per organisatie per dag (KNOOPPUNT_QUOTA), 0: geen quotum")
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
@@ -200,7 +202,8 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads}, f.listen)
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
+		SkipPayloadCheck: !f.payloadCheck}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -248,6 +251,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	log.Info("knooppunt luistert", "adres", ln.Addr().String(), "gegevens", f.data)
 	if f.compatLibssh2 {
 		log.Warn("--compat-libssh2: ook MAC's zonder etm (hmac-sha2-256/512) aangeboden, voor libssh2 ouder dan 1.11")
+	}
+	if !f.payloadCheck {
+		log.Warn("--payload-check=false: de Header van iWmo/iJw-berichten wordt niet tegen de envelop gecontroleerd")
 	}
 	if f.demo {
 		printDemo(stdout, demo, f.data, ln.Addr())
