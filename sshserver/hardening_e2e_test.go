@@ -170,3 +170,73 @@ func TestPayloadCheckCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("afzender.xml: %s %+v", u.Status, u.Fouten)
 	}
 }
+
+// addColleague adds an account to organisation 9999 with iwmo, with a key of its own that
+// goClient can use.
+func addColleague(t testing.TB, th *testHub, name string) {
+	t.Helper()
+	file, pub, _ := newKey(t)
+	if err := th.hub.CreateAccount(nil, exchange.Account{Name: name, Org: "9999", Keys: []string{pub}, Products: []exchange.Product{exchange.IWmo}}); err != nil {
+		t.Fatal(err)
+	}
+	th.keys[name] = file
+}
+
+// TestColleagueCanTakeOverAStagedFile: within one organisation another account could append
+// to, hand in under its own name, or delete someone's staged .filepart.
+func TestColleagueCanTakeOverAStagedFile(t *testing.T) {
+	th := startHub(t, withEngine)
+	addColleague(t, th, "collega")
+	gem, col := goClient(t, th, "gemeente"), goClient(t, th, "collega")
+	data := wmo301From(t, "9999")
+	f, err := gem.Create("/iwmo/aanleveren/x.zip.filepart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if names := ophalenFiles(t, col, "/iwmo/aanleveren"); len(names) != 0 {
+		t.Errorf("the colleague sees %q in aanleveren/", names)
+	}
+	if _, err := col.Stat("/iwmo/aanleveren/x.zip.filepart"); err == nil {
+		t.Error("the colleague can stat the staged file")
+	}
+	if err := col.Rename("/iwmo/aanleveren/x.zip.filepart", "/iwmo/aanleveren/x.zip"); err == nil {
+		t.Error("the colleague handed the staged file in under its own name")
+	}
+	if err := col.PosixRename("/iwmo/aanleveren/x.zip.filepart", "/iwmo/aanleveren/y.filepart"); err == nil {
+		t.Error("the colleague renamed the staged file")
+	}
+	if err := col.Remove("/iwmo/aanleveren/x.zip.filepart"); err == nil {
+		t.Error("the colleague deleted the staged file")
+	}
+	// The error says whose it is and what to do.
+	err = th.hub.RemovePending(th.principal(t, "collega"), exchange.IWmo, "x.zip.filepart")
+	if err == nil || !strings.Contains(err.Error(), "account gemeente") || !strings.Contains(err.Error(), "eigen naam") {
+		t.Errorf("refusal %q does not say whose file it is", err)
+	}
+	// Appending starts the colleague's own file; the owner's is untouched.
+	a, err := col.OpenFile("/iwmo/aanleveren/x.zip.filepart", os.O_WRONLY|os.O_APPEND|os.O_CREATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write([]byte("aangevuld")); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if fi, err := gem.Stat("/iwmo/aanleveren/x.zip.filepart"); err != nil || fi.Size() != int64(len(data)) {
+		t.Fatalf("owner's staged file after the colleague's append: %v %v, want %d bytes", fi, err, len(data))
+	}
+	if err := gem.PosixRename("/iwmo/aanleveren/x.zip.filepart", "/iwmo/aanleveren/x.zip"); err != nil {
+		t.Fatal(err)
+	}
+	if u := th.final(t, "gemeente", exchange.IWmo, "x.zip"); u.Status != exchange.Afgeleverd || u.Account != "gemeente" {
+		t.Fatalf("x.zip: %s by %s %+v", u.Status, u.Account, u.Fouten)
+	}
+	assertAudited(t, th.hub, "collega", "verwijder", "iwmo/aanleveren/x.zip.filepart", "account gemeente")
+}
