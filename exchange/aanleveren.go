@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"knooppunt/storage"
@@ -71,8 +70,13 @@ func uploadLimit(name string) int64 {
 // checkUploadName refuses names that can never be an upload, before a byte is written.
 func checkUploadName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > 255 || !utf8.ValidString(name) ||
-		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+		strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan; gebruik een gewone naam die eindigt op .xml of .zip", ErrInvalid, name)
+	}
+	if c := steeringIn(name); c != "" {
+		// A control or bidi character would steer the terminal of whoever reads the name in
+		// a verslag, a list or the audit log ("rapport\u202Egpj.zip" shows as "rapportpiz.jpg").
+		return fmt.Errorf("%w: bestandsnaam %q bevat een stuurteken %s (een besturingsteken of een teken dat de leesrichting omdraait); gebruik een naam met alleen gewone tekens", ErrInvalid, name, c)
 	}
 	if !TempName(name) && !FinalName(name) {
 		return fmt.Errorf("%w: %s wordt niet aangenomen: lever een .xml- of .zip-bestand aan (of upload onder een tijdelijke naam zoals %s.filepart en hernoem daarna)", ErrInvalid, name, name)
@@ -172,6 +176,7 @@ func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, na
 	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name), slot: sl}
 	if err := s.open(resume); err != nil {
 		sl.release()
+		h.Audit(p, "aanleveren", path, err.Error())
 		return nil, err
 	}
 	h.spools.add(s.blob)
@@ -184,6 +189,11 @@ func (s *Spool) open(resume bool) error {
 	old, found, err := h.pending(p, product, name)
 	if err != nil {
 		return err
+	}
+	if !found {
+		if err := h.lookAlikePending(p, product, name); err != nil {
+			return err
+		}
 	}
 	if found && resume {
 		w, err := h.files.Append(old.Blob)
@@ -487,6 +497,11 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		if err != nil {
 			return err
 		}
+		if !exists {
+			if err := h.lookAlikePending(p, product, to); err != nil {
+				return err
+			}
+		}
 		f.Name = to
 		err = h.kv.Update(func(t storage.Txn) error {
 			if err := t.Delete(pendingKey(org, product, p.Account.Name, from)); err != nil {
@@ -564,6 +579,31 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 		return fmt.Errorf("%s verwijderen: %w", name, err)
 	}
 	h.dropStaged(f.Blob)
+	return nil
+}
+
+// lookAlikePending refuses a new name in p's aanleveren/ that looks the same as one already
+// there but is written differently (NFC against NFD: "café" as é or as e + U+0301): a person
+// cannot tell the two files apart in a list, and one may replace the other when unpacked.
+func (h *Hub) lookAlikePending(p *Principal, product Product, name string) error {
+	want := lookAlike(name)
+	var other string
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if json.Unmarshal(v, &f) == nil && f.Name != name && lookAlike(f.Name) == want {
+				other = f.Name
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
+	}
+	if other != "" {
+		return fmt.Errorf("%w: in aanleveren/ staat al %q, dat er hetzelfde uitziet als %q maar anders geschreven is (Unicode-normalisatie); gebruik precies die naam om verder te gaan, of een andere naam", ErrInvalid, other, name)
+	}
 	return nil
 }
 

@@ -19,15 +19,10 @@ type auditTip struct {
 	Hash string `json:"hash"`
 }
 
-// auditField keeps text from a client (a user name offered at login) short and printable.
+// auditField keeps text from a client (a user name offered at login) short and printable:
+// nothing in it steers a terminal that shows the audit log (Printable).
 func auditField(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
+	s = Printable(s)
 	if len(s) > 200 {
 		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}

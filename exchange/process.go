@@ -341,7 +341,8 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 }
 
 func foutOf(name string, r *Rejection) Fout {
-	return Fout{Bestand: name, Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: r.Detail}
+	// The detail may quote envelope fields (a functie, a file name): stored printable.
+	return Fout{Bestand: Printable(name), Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: Printable(r.Detail)}
 }
 
 // checkRefs applies the rules that depend on other messages: IB016 and KP005.
@@ -671,9 +672,13 @@ func extTimeExtra(t time.Time) []byte {
 }
 
 // uniqueName keeps entry names unique within one delivery ZIP: name.xml, name_2.xml, …
+// Names that only look the same (NFC against NFD) count as the same name: unpacked into one
+// folder they would be two files no one can tell apart, or one on a file system that
+// normalises names.
 func uniqueName(seen map[string]int, name string) string {
-	seen[name]++
-	if n := seen[name]; n > 1 {
+	k := lookAlike(name)
+	seen[k]++
+	if n := seen[k]; n > 1 {
 		ext := ""
 		if i := lastDot(name); i > 0 {
 			name, ext = name[:i], name[i:]

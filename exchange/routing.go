@@ -140,8 +140,10 @@ func (c *checker) check(e Entry) verdict {
 	}
 	u := c.u
 	v.msg = &Message{
-		ID: msgID(u.ID, e.Index), Product: u.Product, Functie: env.Functie, Referentie: env.Referentie,
-		CrossRef: env.CrossRef, Zender: env.ZenderOrg, Ontvanger: env.OntvangerOrg, Uploader: u.Org,
+		// Fields of a refused envelope can hold anything; those of an accepted one are codes
+		// that Printable leaves as they are.
+		ID: msgID(u.ID, e.Index), Product: u.Product, Functie: Printable(env.Functie), Referentie: Printable(env.Referentie),
+		CrossRef: Printable(env.CrossRef), Zender: Printable(env.ZenderOrg), Ontvanger: Printable(env.OntvangerOrg), Uploader: u.Org,
 		UploadID: u.ID, Entry: e.Index, File: e.Name, Size: e.Size, ReceivedAt: u.ReceivedAt,
 		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
 	}

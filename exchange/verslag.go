@@ -298,12 +298,17 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		return nil, nil, err
 	}
 	js = append(js, '\n')
+	var safe bytes.Buffer
+	if _, err := (JSONWriter{W: &safe}).Write(js); err != nil {
+		return nil, nil, err
+	}
+	js = safe.Bytes()
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneLine(r.Bestandsnaam), oneLine(r.Verzender), r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
 	tw.Flush()
 	fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -322,14 +327,14 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 	return b.Bytes(), js, nil
 }
 
-// oneLine keeps a report row on one line whatever a file name holds.
+// oneLine keeps a report row on one line whatever a file name holds, and printable.
 func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
+	return Printable(strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '
 		}
 		return r
-	}, s)
+	}, s))
 }
 
 // fouten reads every rejected file of an upload, in entry order.

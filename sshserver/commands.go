@@ -86,10 +86,20 @@ func (in *input) flag(name string) string {
 type cmdCtx struct {
 	hub      *exchange.Hub
 	p        *exchange.Principal
-	out      io.Writer
+	out      io.Writer // text, through exchange.TextWriter: nothing in it steers the terminal
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
+	raw      io.Writer // the session itself, for JSON through exchange.JSONWriter
 	json     bool
 	hostKeys []gossh.Signer
+}
+
+// jsonOut is where a command writes JSON: the session, with every character that would steer
+// a terminal escaped as \uXXXX (the JSON means the same).
+func (c *cmdCtx) jsonOut() io.Writer {
+	if c.raw == nil {
+		return exchange.JSONWriter{W: c.out}
+	}
+	return exchange.JSONWriter{W: c.raw}
 }
 
 // usageError is a wrong command line; its message says how to write it.
@@ -100,10 +110,12 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
+	// Names, envelope fields and audit entries come from outside: what a command prints must
+	// not steer the terminal that shows it (issue 16).
+	c := &cmdCtx{hub: s.hub, p: p, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys}
 	code, err := dispatch(c, argv)
 	if err != nil {
-		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)
+		fmt.Fprintf(c.errOut, "fout: %v\n", err)
 	}
 	s.log.Info("opdracht", "account", p.Account.Name, "opdracht", strings.Join(argv, " "), "exitcode", code)
 	return code
@@ -113,7 +125,7 @@ func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []stri
 func dispatch(c *cmdCtx, argv []string) (int, error) {
 	if len(argv) == 0 || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
 		if slices.Contains(argv, "--json") {
-			if err := printHelpJSON(c.out); err != nil {
+			if err := printHelpJSON(c.jsonOut()); err != nil {
 				return exitError, err
 			}
 			return exitOK, nil

@@ -240,3 +240,115 @@ func TestColleagueCanTakeOverAStagedFile(t *testing.T) {
 	}
 	assertAudited(t, th.hub, "collega", "verwijder", "iwmo/aanleveren/x.zip.filepart", "account gemeente")
 }
+
+// steering lists the characters that would steer a terminal: a C1 CSI and the bidi overrides.
+var steering = []string{"\u009b", "\u0085", "\u202e", "\u2066", "\u2069", "\u202a"}
+
+func wantNoSteering(t testing.TB, where, s string) {
+	t.Helper()
+	for _, c := range steering {
+		if strings.Contains(s, c) {
+			t.Errorf("%s shows %U raw: %q", where, []rune(c)[0], s)
+		}
+	}
+}
+
+// TestC1AndBidiControlsReachTheTerminal: C1 controls (CSI U+009B) and bidi overrides passed
+// from upload names, envelope fields and user names offered at login into audit export, the
+// verslag .txt, the verslag command and the terminal.
+func TestC1AndBidiControlsReachTheTerminal(t *testing.T) {
+	needOpenSSH(t)
+	th := startHub(t, withEngine)
+	gem := goClient(t, th, "gemeente")
+
+	// Upload names: refused with a clear reason.
+	for _, name := range []string{"rapport\u202egpj.zip", "x\u009b31m.zip", "a\u2066b.xml"} {
+		if f, err := gem.Create("/iwmo/aanleveren/" + name); err == nil {
+			f.Close()
+			t.Errorf("%q accepted as an upload name", name)
+		}
+	}
+	assertAudited(t, th.hub, "gemeente", "aanleveren", "rapport", "stuurteken U+202E")
+
+	// Envelope fields: a functie with a CSI and a bidi override, in the verslag.
+	bad := env("WMO\u009b31m\u202e", "9999", "12345678", uuid4(), "")
+	putGo(t, gem, "/iwmo/aanleveren/functie.zip", buildTestZip(t, zEntry{name: "f\u202eg.xml", data: bad}))
+	th.final(t, "gemeente", exchange.IWmo, "functie.zip")
+	txt, v := verslagen(t, gem, "/iwmo/verslagen", "functie.zip")
+	if len(v.Fouten) != 1 || v.Fouten[0].Code != "IB004" {
+		t.Fatalf("verslag: %+v", v)
+	}
+	wantNoSteering(t, "verslag .txt", txt)
+	wantNoSteering(t, "verslag command", th.run(t, "gemeente", 0, "verslag", "functie.zip"))
+	js := th.run(t, "gemeente", 0, "verslag", "functie.zip", "--json")
+	wantNoSteering(t, "verslag --json", js)
+	wantNoSteering(t, "berichtenlog", th.run(t, "gemeente", 0, "berichtenlog"))
+	wantNoSteering(t, "berichtenlog --json", th.run(t, "gemeente", 0, "berichtenlog", "--json"))
+	fis, err := gem.ReadDir("/iwmo/verslagen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fi := range fis {
+		if strings.HasSuffix(fi.Name(), "_functie.zip.json") {
+			wantNoSteering(t, "verslag .json", string(getGo(t, gem, "/iwmo/verslagen/"+fi.Name())))
+		}
+	}
+
+	// A user name offered at login, in audit export.
+	if c, err := sshLogin(th, "x\u009b31m\u202eadmin", demoSigner(t, th, "gemeente")); err == nil {
+		c.Close()
+		t.Fatal("login with a made-up user name succeeded")
+	}
+	out := th.run(t, "beheer", 0, "audit", "export")
+	wantNoSteering(t, "audit export", out)
+	if !strings.Contains(out, "x?31m?admin") && !strings.Contains(out, `x\u009b31m`) {
+		t.Errorf("audit export lacks the offered user name:\n%s", out)
+	}
+}
+
+// TestLookAlikeNamesInOneFolder: "café" written composed (NFC) and decomposed (NFD, as macOS
+// does) were two files in one folder that no one could tell apart.
+func TestLookAlikeNamesInOneFolder(t *testing.T) {
+	th := startHub(t, withEngine)
+	gem := goClient(t, th, "gemeente")
+	nfd, nfc := "cafe\u0301", "caf\u00e9"
+	f, err := gem.Create("/iwmo/aanleveren/" + nfd + ".zip.filepart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("x"))
+	f.Close()
+	if f, err := gem.Create("/iwmo/aanleveren/" + nfc + ".zip.filepart"); err == nil {
+		f.Close()
+		t.Fatal("a look-alike of a staged name was accepted in the same folder")
+	}
+	assertAudited(t, th.hub, "gemeente", "aanleveren", "aanleveren/"+nfc, "er hetzelfde uitziet")
+
+	// In a delivery ZIP the second look-alike gets a name of its own.
+	putGo(t, gem, "/iwmo/aanleveren/namen.zip", buildTestZip(t,
+		zEntry{name: nfc + ".xml", data: env("WMO301", "9999", "12345678", uuid4(), "")},
+		zEntry{name: nfd + ".xml", data: env("WMO301", "9999", "12345678", uuid4(), "")}))
+	if u := th.final(t, "gemeente", exchange.IWmo, "namen.zip"); u.Status != exchange.Afgeleverd {
+		t.Fatalf("namen.zip: %s %+v", u.Status, u.Fouten)
+	}
+	aan := goClient(t, th, "aanbieder")
+	files := ophalenFiles(t, aan, "/iwmo/ophalen")
+	if len(files) != 1 {
+		t.Fatalf("ophalen: %q", files)
+	}
+	got := unzipAll(t, getGo(t, aan, "/iwmo/ophalen/"+files[0]))
+	if _, ok := got[nfc+".xml"]; !ok || len(got) != 2 {
+		t.Fatalf("delivery holds %d entries %q", len(got), keysOfMap(got))
+	}
+	if _, ok := got[nfd+".xml"]; ok {
+		t.Fatalf("delivery holds both look-alikes: %q", keysOfMap(got))
+	}
+}
+
+func keysOfMap[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -54,7 +54,7 @@ func (s *berichtenlog) Reload() {
 	rows := make([]table.Row, len(s.rows))
 	for i, m := range s.rows {
 		dir, other := s.direction(m)
-		rows[i] = table.Row{c.date(m.ReceivedAt), m.Functie, dir, c.OrgName(other), string(m.Status), m.Referentie}
+		rows[i] = table.Row{c.date(m.ReceivedAt), exchange.Printable(m.Functie), dir, c.OrgName(other), string(m.Status), exchange.Printable(m.Referentie)}
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(rows)
@@ -179,10 +179,11 @@ func (s *berichtenlog) open(id uint64) {
 func (s *berichtenlog) detailView(m exchange.Message) string {
 	c, st := s.c, s.c.Styles
 	var b strings.Builder
-	b.WriteString(st.Title.Render("Bericht "+m.Functie+" "+m.Referentie) + "\n\n")
+	// Fields of a refused envelope come from outside: nothing in them may steer the terminal.
+	b.WriteString(st.Title.Render("Bericht "+exchange.Printable(m.Functie)+" "+exchange.Printable(m.Referentie)) + "\n\n")
 	row := func(label, value string) {
 		if value != "" {
-			b.WriteString(st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + value + "\n")
+			b.WriteString(st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + exchange.Printable(value) + "\n")
 		}
 	}
 	oms := ""
