@@ -61,6 +61,12 @@ func (h *Hub) AuditAttempt(user, remote, result string) {
 	h.appendAudit(AuditEntry{Account: auditField(user), Remote: auditField(remote), Action: "login", Result: auditField(result)})
 }
 
+// AuditConn records something an authenticated connection asked for outside any session,
+// such as port forwarding; user is the connection's account.
+func (h *Hub) AuditConn(user, remote, action, path, result string) {
+	h.appendAudit(AuditEntry{Account: auditField(user), Remote: auditField(remote), Action: action, Path: auditField(path), Result: auditField(result)})
+}
+
 func (h *Hub) appendAudit(e AuditEntry) {
 	h.auditMu.Lock()
 	defer h.auditMu.Unlock()

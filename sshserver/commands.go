@@ -93,6 +93,23 @@ type cmdCtx struct {
 	hostKeys []gossh.Signer
 }
 
+// readCommands only show something. Changes are audited by exchange, refused or not; a read
+// that is refused (not allowed, or something of another organisation that is therefore not
+// found) is audited here, so that probing shows up in the audit log too.
+var readCommands = map[string]bool{
+	"whoami": true, "producten": true, "aanleveringen": true, "verslag": true, "ophalen": true,
+	"berichtenlog": true, "routes": true, "org list": true, "account list": true, "gebruiker list": true,
+}
+
+func (s *Server) auditRefusedRead(p *exchange.Principal, argv []string, err error) {
+	if !errors.Is(err, exchange.ErrDenied) && !errors.Is(err, exchange.ErrNotFound) {
+		return
+	}
+	if cmd, _ := findCommand(argv); cmd != nil && readCommands[cmd.name()] {
+		s.hub.Audit(p, "opdracht", strings.Join(argv, " "), err.Error())
+	}
+}
+
 // jsonOut is where a command writes JSON: the session, with every character that would steer
 // a terminal escaped as \uXXXX (the JSON means the same).
 func (c *cmdCtx) jsonOut() io.Writer {
@@ -116,6 +133,7 @@ func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []stri
 	code, err := dispatch(c, argv)
 	if err != nil {
 		fmt.Fprintf(c.errOut, "fout: %v\n", err)
+		s.auditRefusedRead(p, argv, err)
 	}
 	s.log.Info("opdracht", "account", p.Account.Name, "opdracht", strings.Join(argv, " "), "exitcode", code)
 	return code

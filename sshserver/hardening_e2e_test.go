@@ -6,7 +6,10 @@ package sshserver
 import (
 	"archive/zip"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -351,4 +354,115 @@ func keysOfMap[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// auditExport is the audit log as `audit export` shows it to the beheerder.
+func auditExport(t testing.TB, th *testHub) string {
+	t.Helper()
+	return th.run(t, "beheer", 0, "audit", "export")
+}
+
+// TestRefusedReadsAreNotAudited: refused reads left no trace in the audit log: gebruiker
+// list, org list, verslag of another organisation's upload, berichtenlog of a product without
+// access, statvfs outside the tree and port-forwarding requests.
+func TestRefusedReadsAreNotAudited(t *testing.T) {
+	needOpenSSH(t)
+	th := startHub(t, withEngine)
+	gem := goClient(t, th, "gemeente")
+	putGo(t, gem, "/iwmo/aanleveren/van-gemeente.xml", env("WMO301", "9999", "12345678", uuid4(), ""))
+	u := th.final(t, "gemeente", exchange.IWmo, "van-gemeente.xml")
+
+	th.run(t, "aanbieder", exitDenied, "gebruiker", "list")
+	th.run(t, "aanbieder", exitDenied, "org", "list")
+	th.run(t, "aanbieder", exitError, "verslag", fmt.Sprint(u.ID))
+	th.run(t, "aanbieder", exitError, "verslag", "van-gemeente.xml")
+	th.run(t, "aanbieder", exitDenied, "berichtenlog", "--product", "ieb")
+	aan := goClient(t, th, "aanbieder")
+	if _, err := aan.StatVFS("/ieb/aanleveren"); err == nil {
+		t.Error("statvfs of a product without access answered")
+	}
+	// Port forwarding, both ways, with OpenSSH: -W opens a direct-tcpip channel at once, -R
+	// asks for a tcpip-forward.
+	for _, fwd := range [][]string{{"-W", "127.0.0.1:22"}, {"-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:22"}} {
+		args := append(th.sshOpts(th.keys["aanbieder"]), "-p", th.port)
+		args = append(append(args, fwd...), "aanbieder@127.0.0.1", "whoami")
+		cmd := exec.Command("ssh", args...)
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+		out, err := cmd.CombinedOutput()
+		if fwd[0] == "-W" && err == nil {
+			t.Errorf("ssh -W succeeded: %s", out)
+		}
+		t.Logf("ssh %v: %v %s", fwd, err, out)
+	}
+	c, err := sshLogin(th, "aanbieder", demoSigner(t, th, "aanbieder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := c.Dial("tcp", "127.0.0.1:22"); err == nil {
+		conn.Close()
+		t.Error("a direct-tcpip channel was opened")
+	}
+	if ln, err := c.Listen("tcp", "127.0.0.1:0"); err == nil {
+		ln.Close()
+		t.Error("a tcpip-forward was granted")
+	}
+	c.Close()
+
+	out := auditExport(t, th)
+	for _, want := range []string{
+		`"actie":"opdracht","pad":"gebruiker list"`,
+		`"actie":"opdracht","pad":"org list"`,
+		`"actie":"opdracht","pad":"verslag ` + fmt.Sprint(u.ID) + `"`,
+		`"actie":"opdracht","pad":"verslag van-gemeente.xml"`,
+		`"actie":"opdracht","pad":"berichtenlog --product ieb"`,
+		`"actie":"df","pad":"/ieb/aanleveren"`,
+		`"actie":"doorsturen","pad":"direct-tcpip 127.0.0.1:22"`,
+		`"actie":"doorsturen","pad":"tcpip-forward 127.0.0.1:0"`,
+		`"actie":"doorsturen","pad":"tcpip-forward `,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit export lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("audit export:\n%s", out)
+	}
+}
+
+// TestDroppedDownloadOfEveryByteIsNotGelezen: a download that read every byte but ended with
+// a dropped connection is not gelezen (the last bytes may not have arrived); it stays in
+// nieuw/ and says so in the audit log.
+func TestDroppedDownloadOfEveryByteIsNotGelezen(t *testing.T) {
+	th := startHub(t, withEngine)
+	putGo(t, goClient(t, th, "gemeente"), "/iwmo/aanleveren/een.xml", env("WMO301", "9999", "12345678", uuid4(), ""))
+	th.final(t, "gemeente", exchange.IWmo, "een.xml")
+	aan := goClient(t, th, "aanbieder")
+	files := ophalenFiles(t, aan, "/iwmo/ophalen/nieuw")
+	if len(files) != 1 {
+		t.Fatalf("nieuw/: %q", files)
+	}
+	conn, err := net.Dial("tcp", th.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goClientOn(t, th, "aanbieder", conn)
+	f, err := c.Open("/iwmo/ophalen/nieuw/" + files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(f); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // no close of the file: the connection drops
+	eventually(t, "the dropped download in the audit log", func() bool {
+		found := false
+		th.hub.AuditLog(0, func(e exchange.AuditEntry) bool {
+			found = found || (e.Action == "download" && strings.Contains(e.Result, "brak af vóór de close"))
+			return !found
+		})
+		return found
+	})
+	if got := ophalenFiles(t, aan, "/iwmo/ophalen/nieuw"); len(got) != 1 {
+		t.Fatalf("nieuw/ after the dropped download: %q, want the file still there", got)
+	}
 }

@@ -162,6 +162,7 @@ func New(cfg Config) (*Server, error) {
 		SubsystemHandlers:        map[string]ssh.SubsystemHandler{"sftp": s.track(s.handleSFTP)},
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
+	s.refuseForwarding(s.srv) // and audit each attempt (doorsturen.go)
 	return s, nil
 }
 
