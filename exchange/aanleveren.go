@@ -76,7 +76,7 @@ func checkUploadName(name string) error {
 	if c := steeringIn(name); c != "" {
 		// A control or bidi character would steer the terminal of whoever reads the name in
 		// a verslag, a list or the audit log ("rapport\u202Egpj.zip" shows as "rapportpiz.jpg").
-		return fmt.Errorf("%w: bestandsnaam %q bevat een stuurteken %s (een besturingsteken of een teken dat de leesrichting omdraait); gebruik een naam met alleen gewone tekens", ErrInvalid, name, c)
+		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan: die bevat een stuurteken %s (een besturingsteken of een teken dat de leesrichting omdraait); gebruik een naam met alleen gewone tekens", ErrInvalid, name, c)
 	}
 	if !TempName(name) && !FinalName(name) {
 		return fmt.Errorf("%w: %s wordt niet aangenomen: lever een .xml- of .zip-bestand aan (of upload onder een tijdelijke naam zoals %s.filepart en hernoem daarna)", ErrInvalid, name, name)
