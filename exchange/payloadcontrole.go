@@ -198,7 +198,7 @@ func readPayloadHeader(ep *EnvelopeParser) *payloadHeader {
 // ontvanger; a retour message keeps the header of the message it answers (see the 3.2
 // examples: JW302's Afzender is the gemeente), so there Afzender is the envelope's ontvanger
 // and Ontvanger its zender. An organisation in the header agrees with one in the envelope
-// when it is the same, or when the same organisation acts for both (samenwerking).
+// when it is the same, or when one acts for the other (samenwerking, sameParty).
 func (c *checker) payloadRule(ph *payloadHeader, env Envelope) *Rejection {
 	fail := func(format string, args ...any) *Rejection {
 		return &Rejection{Code: IB001, Detail: "payload-header: " + fmt.Sprintf(format, args...)}
@@ -228,6 +228,10 @@ func (c *checker) payloadRule(ph *payloadHeader, env Envelope) *Rejection {
 	return nil
 }
 
+// sameParty: the organisation in the header is the one in the envelope, or one of them acts
+// for the other in a samenwerking (the envelope names the organisation that runs the product
+// and the header the one it acts for, or the other way round). Two organisations that merely
+// share a partner are not the same party.
 func (c *checker) sameParty(header, envelope string) bool {
-	return header == envelope || (header != "" && c.actor(header) == c.actor(envelope))
+	return header == envelope || (header != "" && (c.actor(header) == envelope || c.actor(envelope) == header))
 }

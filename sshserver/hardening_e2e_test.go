@@ -156,10 +156,23 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
+	// 0061 has the same partner; a header naming it in a message of 0060 is still wrong.
+	if _, err := th.hub.CreateOrg(nil, "0061", "Buurgemeente"); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.hub.SetSamenwerking(nil, "0061", exchange.IWmo, "9999"); err != nil {
+		t.Fatal(err)
+	}
 	gem := goClient(t, th, "gemeente")
-	putGo(t, gem, "/iwmo/aanleveren/namens.xml", wmo("WMO301", "9999", "12345678", uuid4(), "", "414", "0060", "12345678"))
-	if u := th.final(t, "gemeente", exchange.IWmo, "namens.xml"); u.Status != exchange.Afgeleverd {
-		t.Errorf("namens.xml: %s %+v", u.Status, u.Fouten)
+	putGo(t, gem, "/iwmo/aanleveren/namens.zip", buildTestZip(t,
+		zEntry{name: "header-lid.xml", data: wmo("WMO301", "9999", "12345678", uuid4(), "", "414", "0060", "12345678")},
+		zEntry{name: "header-uitvoerder.xml", data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678")},
+		zEntry{name: "header-buur.xml", data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0061", "12345678")}))
+	th.final(t, "gemeente", exchange.IWmo, "namens.zip")
+	_, v = verslagen(t, gem, "/iwmo/verslagen", "namens.zip")
+	codes, details = codesOf(v)
+	if v.Correct != 2 || codes["header-buur.xml"] != "IB001" || !strings.Contains(details["header-buur.xml"], "Afzender is 0061") {
+		t.Errorf("samenwerking verslag: %+v", v)
 	}
 }
 
