@@ -114,3 +114,21 @@ func BenchmarkParseWithPayloadHead(b *testing.B) {
 		}
 	}
 }
+
+// FuzzReadBerichtHeader: any decoded payload start, whole or cut off, gives a verdict (left
+// alone, a header, or a reason) without panicking; a header it reads has the three fields.
+func FuzzReadBerichtHeader(f *testing.F) {
+	f.Add(BuildBericht("WMO301", "414", "9999", "12345678"), false)
+	f.Add(BuildBericht("JW302", "437", "0384", "42420001"), true)
+	f.Add([]byte(`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Header><w:Afzender>1</w:Afzender>`), true)
+	f.Add([]byte("<bericht/>"), false)
+	f.Fuzz(func(t *testing.T, head []byte, truncated bool) {
+		h, ok, problem := readBerichtHeader(head, truncated)
+		if !ok && problem != "" {
+			t.Fatalf("left alone with a problem: %q", problem)
+		}
+		if ok && problem == "" && (h.BerichtCode == "" && h.Afzender == "" && h.Ontvanger == "") {
+			t.Fatalf("a header without fields: %+v", h)
+		}
+	})
+}

@@ -12,6 +12,7 @@ targets=(
 	"./exchange FuzzParseEnvelope"
 	"./exchange FuzzReadUpload"
 	"./exchange FuzzDeliveryZip"
+	"./exchange FuzzReadBerichtHeader"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
 )
