@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"knooppunt/storage"
@@ -23,7 +22,10 @@ const (
 	MaxZipUpload int64 = 1 << 30  // a ZIP of envelopes
 )
 
-// kPending keys the files in aanleveren/ that are not uploads yet: pend/<org>/<product>/<name>.
+// kPending keys the files in aanleveren/ that are not uploads yet, per account:
+// pend/<org>/<product>/<account>/<name>. A staged file is its uploader's alone: a colleague
+// of the same organisation neither sees it nor appends to, renames or deletes it (issue 16;
+// TestColleagueCanTakeOverAStagedFile). Before that the key had no account.
 const kPending = "pend/"
 
 // PendingFile is a file in aanleveren/ that is not an upload (yet): staged under a temporary
@@ -68,8 +70,13 @@ func uploadLimit(name string) int64 {
 // checkUploadName refuses names that can never be an upload, before a byte is written.
 func checkUploadName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > 255 || !utf8.ValidString(name) ||
-		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+		strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan; gebruik een gewone naam die eindigt op .xml of .zip", ErrInvalid, name)
+	}
+	if c := steeringIn(name); c != "" {
+		// A control or bidi character would steer the terminal of whoever reads the name in
+		// a verslag, a list or the audit log ("rapport\u202Egpj.zip" shows as "rapportpiz.jpg").
+		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan: die bevat een stuurteken %s (een besturingsteken of een teken dat de leesrichting omdraait); gebruik een naam met alleen gewone tekens", ErrInvalid, name, c)
 	}
 	if !TempName(name) && !FinalName(name) {
 		return fmt.Errorf("%w: %s wordt niet aangenomen: lever een .xml- of .zip-bestand aan (of upload onder een tijdelijke naam zoals %s.filepart en hernoem daarna)", ErrInvalid, name, name)
@@ -111,13 +118,16 @@ func (h *Hub) mayUpload(p *Principal, product Product) error {
 	})
 }
 
-func pendingKey(org string, product Product, name string) []byte {
-	return key(kPending, org, product, name)
+func pendingKey(org string, product Product, account, name string) []byte {
+	return key(kPending, org, product, account, name)
 }
 
-func (h *Hub) pending(org string, product Product, name string) (PendingFile, bool, error) {
+// pending finds p's own pending file of this name.
+func (h *Hub) pending(p *Principal, product Product, name string) (PendingFile, bool, error) {
 	var f PendingFile
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, pendingKey(org, product, name), &f) })
+	err := h.kv.View(func(t storage.Txn) error {
+		return getJSON(t, pendingKey(p.Org.Code, product, p.Account.Name, name), &f)
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return PendingFile{}, false, nil
 	}
@@ -163,6 +173,7 @@ func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, na
 	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name), slot: sl}
 	if err := s.open(resume); err != nil {
 		sl.release()
+		h.Audit(p, "aanleveren", path, err.Error())
 		return nil, err
 	}
 	h.spools.add(s.blob)
@@ -172,9 +183,14 @@ func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, na
 // open continues the pending file of the spool's name (resume) or creates a new blob.
 func (s *Spool) open(resume bool) error {
 	h, p, product, name := s.h, s.p, s.product, s.name
-	old, found, err := h.pending(p.Org.Code, product, name)
+	old, found, err := h.pending(p, product, name)
 	if err != nil {
 		return err
+	}
+	if !found {
+		if err := h.lookAlikePending(p, product, name); err != nil {
+			return err
+		}
 	}
 	if found && resume {
 		w, err := h.files.Append(old.Blob)
@@ -396,7 +412,7 @@ func (s *Spool) stage(partial bool) error {
 	}
 	f := PendingFile{Name: s.name, Size: size, ModTime: s.h.clock.Now(), Account: s.p.Account.Name, Blob: s.blob, Partial: partial}
 	err := s.h.kv.Update(func(t storage.Txn) error {
-		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.name), f)
+		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.p.Account.Name, s.name), f)
 	})
 	if err != nil {
 		return fmt.Errorf("%s vastleggen: %w", s.path, err)
@@ -414,7 +430,7 @@ func (s *Spool) forget() {
 		return
 	}
 	err := s.h.kv.Update(func(t storage.Txn) error {
-		return t.Delete(pendingKey(s.p.Org.Code, s.product, s.name))
+		return t.Delete(pendingKey(s.p.Org.Code, s.product, s.p.Account.Name, s.name))
 	})
 	if err != nil {
 		s.h.log.Warn("vervangen bestand in aanleveren/ vergeten", "pad", s.path, "err", err)
@@ -452,11 +468,14 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		}
 		defer func() { sl.release() }() // nil once handed to the engine
 	}
-	f, found, err := h.pending(p.Org.Code, product, from)
+	f, found, err := h.pending(p, product, from)
 	if err != nil {
 		return err
 	}
 	if !found {
+		if err := h.colleaguesFile(p, product, from); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %s staat niet (meer) in aanleveren/; alleen een bestand dat nog niet is aangeleverd kan hernoemd worden", ErrNotFound, from)
 	}
 	if from == to {
@@ -470,16 +489,21 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 	}
 	org := p.Org.Code
 	if !FinalName(to) {
-		target, exists, err := h.pending(org, product, to)
+		target, exists, err := h.pending(p, product, to)
 		if err != nil {
 			return err
 		}
-		f.Name = to
-		err = h.kv.Update(func(t storage.Txn) error {
-			if err := t.Delete(pendingKey(org, product, from)); err != nil {
+		if !exists {
+			if err := h.lookAlikePending(p, product, to); err != nil {
 				return err
 			}
-			return setJSON(t, pendingKey(org, product, to), f)
+		}
+		f.Name = to
+		err = h.kv.Update(func(t storage.Txn) error {
+			if err := t.Delete(pendingKey(org, product, p.Account.Name, from)); err != nil {
+				return err
+			}
+			return setJSON(t, pendingKey(org, product, p.Account.Name, to), f)
 		})
 		if err != nil {
 			return fmt.Errorf("%s hernoemen: %w", from, err)
@@ -491,7 +515,7 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 	}
 	w, err := h.files.Append(f.Blob)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
 		return fmt.Errorf("%w: de inhoud van %s is niet meer aanwezig; lever het bestand opnieuw aan", ErrNotFound, from)
 	}
 	if err != nil {
@@ -508,11 +532,11 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		// The bytes are committed but not recorded: nothing will process them, so the
 		// client must hand them in again.
 		h.files.Remove(f.Blob)
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
 	sl = nil
-	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) }); err != nil {
+	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) }); err != nil {
 		h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
 	}
 	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", string(product)+"/aanleveren/"+to, "account", p.Account.Name, "bytes", f.Size)
@@ -533,17 +557,20 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 	if err := h.mayUpload(p, product); err != nil {
 		return err
 	}
-	f, found, err := h.pending(p.Org.Code, product, name)
+	f, found, err := h.pending(p, product, name)
 	if err != nil {
 		return err
 	}
 	if !found {
+		if err := h.colleaguesFile(p, product, name); err != nil {
+			return err
+		}
 		if _, ok := h.RecentUpload(p, product, name); ok {
 			return fmt.Errorf("%w: %s is al aangeleverd en wordt verwerkt; verwijderen kan niet meer", ErrDenied, name)
 		}
 		return fmt.Errorf("%w: %s staat niet in aanleveren/", ErrNotFound, name)
 	}
-	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, name)) })
+	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name)) })
 	if err != nil {
 		return fmt.Errorf("%s verwijderen: %w", name, err)
 	}
@@ -551,14 +578,61 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 	return nil
 }
 
-// Pending lists the organisation's pending files in product's aanleveren/, by name.
+// lookAlikePending refuses a new name in p's aanleveren/ that looks the same as one already
+// there but is written differently (NFC against NFD: "café" as é or as e + U+0301): a person
+// cannot tell the two files apart in a list, and one may replace the other when unpacked.
+func (h *Hub) lookAlikePending(p *Principal, product Product, name string) error {
+	want := lookAlike(name)
+	var other string
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if json.Unmarshal(v, &f) == nil && f.Name != name && lookAlike(f.Name) == want {
+				other = f.Name
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
+	}
+	if other != "" {
+		return fmt.Errorf("%w: in aanleveren/ staat al %q, dat er hetzelfde uitziet als %q maar anders geschreven is (Unicode-normalisatie); gebruik precies die naam om verder te gaan, of een andere naam", ErrInvalid, other, name)
+	}
+	return nil
+}
+
+// colleaguesFile is the clear refusal for a name p has no pending file of but another
+// account of its organisation has: nil when no one has. It scans the organisation's pending
+// files of the product, on an error path only.
+func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
+	var owner string
+	h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kPending, p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if json.Unmarshal(v, &f) == nil && f.Name == name && f.Account != p.Account.Name {
+				owner = f.Account
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if owner == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s in aanleveren/ is een tijdelijk bestand van account %s; alleen dat account kan het hernoemen, aanvullen of verwijderen. Upload het bestand zelf onder een eigen naam", ErrDenied, name, owner)
+}
+
+// Pending lists the account's own pending files in product's aanleveren/, by name; a
+// colleague's staged files are theirs.
 func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
 	if err := mayUse(p, product); err != nil {
 		return nil, err
 	}
 	var out []PendingFile
 	err := h.kv.View(func(t storage.Txn) error {
-		return t.Scan(pendingKey(p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
 			var f PendingFile
 			if err := json.Unmarshal(v, &f); err != nil {
 				return false, err

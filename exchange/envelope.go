@@ -126,6 +126,7 @@ type envParser struct {
 	valOver bool
 	cdata   bool // a CDATA section appeared in the current element
 	b64     b64State
+	head    payloadHead // the start of an xmlBestand payload, decoded, for the payload check
 
 	bufArr   [readBufSize]byte
 	namesArr [512]byte

@@ -47,6 +47,9 @@ type Config struct {
 	// Observer hears of uploads, rejections, admission waits and retention runs, for
 	// monitoring; nil hears nothing.
 	Observer Observer
+	// SkipPayloadCheck turns off the check of an iWmo/iJw 3.x payload's header (BerichtCode,
+	// Afzender, Ontvanger) against its envelope (payloadcontrole.go); on by default.
+	SkipPayloadCheck bool
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -76,7 +79,7 @@ type Hub struct {
 	census       fileCensus
 	kvSize       func() (lsm, vlog, other int64)
 	shuttingDown atomic.Bool
-	probeMu      sync.Mutex // one readiness probe at a time
+	probeMu      sync.Mutex     // one readiness probe at a time
 	refusals     refusalLimiter // bounds the records of uploads refused at the door
 }
 

@@ -342,13 +342,18 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 		return nil, nil, r, err
 	}
 	js = append(js, '\n')
+	var safe bytes.Buffer
+	if _, err := (JSONWriter{W: &safe}).Write(js); err != nil {
+		return nil, nil, r, err
+	}
+	js = safe.Bytes()
 	human := func(t time.Time) string { return t.In(amsterdam).Format("02-01-2006 15:04:05") }
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, human(u.ReceivedAt), human(u.FinishedAt), r.Verwerkingsduur)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneLine(r.Bestandsnaam), oneLine(r.Verzender), human(u.ReceivedAt), human(u.FinishedAt), r.Verwerkingsduur)
 	tw.Flush()
 	if n := u.Waiting(); n > 0 {
 		fmt.Fprintf(&b, "\nStatus: %s, maar %d van de %d berichten wachten op de route van de ontvanger\n", r.Status, n, u.Counts.Correct)
@@ -384,14 +389,14 @@ func (h *Hub) WachtendText(w Wachtend) string {
 		w.Berichten, h.orgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
 }
 
-// oneLine keeps a report row on one line whatever a file name holds.
+// oneLine keeps a report row on one line whatever a file name holds, and printable.
 func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
+	return Printable(strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '
 		}
 		return r
-	}, s)
+	}, s))
 }
 
 // fouten reads every rejected file of an upload, in entry order.

@@ -87,8 +87,9 @@ func (in *input) flag(name string) string {
 type cmdCtx struct {
 	hub      *exchange.Hub
 	p        *exchange.Principal
-	out      io.Writer
+	out      io.Writer // text, through exchange.TextWriter: nothing in it steers the terminal
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
+	raw      io.Writer // the session itself, for JSON through exchange.JSONWriter
 	json     bool
 	hostKeys []gossh.Signer
 	notes    []string // written to errOut after the result, so a note never lands in a table
@@ -107,6 +108,32 @@ func (c *cmdCtx) flushNotes() {
 	c.notes = nil
 }
 
+// readCommands only show something. Changes are audited by exchange, refused or not; a read
+// that is refused (not allowed, or something of another organisation that is therefore not
+// found) is audited here, so that probing shows up in the audit log too.
+var readCommands = map[string]bool{
+	"whoami": true, "producten": true, "aanleveringen": true, "verslag": true, "ophalen": true,
+	"berichtenlog": true, "routes": true, "org list": true, "account list": true, "gebruiker list": true,
+}
+
+func (s *Server) auditRefusedRead(p *exchange.Principal, argv []string, err error) {
+	if !errors.Is(err, exchange.ErrDenied) && !errors.Is(err, exchange.ErrNotFound) {
+		return
+	}
+	if cmd, _ := findCommand(argv); cmd != nil && readCommands[cmd.name()] {
+		s.hub.Audit(p, "opdracht", strings.Join(argv, " "), err.Error())
+	}
+}
+
+// jsonOut is where a command writes JSON: the session, with every character that would steer
+// a terminal escaped as \uXXXX (the JSON means the same).
+func (c *cmdCtx) jsonOut() io.Writer {
+	if c.raw == nil {
+		return exchange.JSONWriter{W: c.out}
+	}
+	return exchange.JSONWriter{W: c.raw}
+}
+
 // usageError is a wrong command line; its message says how to write it.
 type usageError struct{ msg string }
 
@@ -115,11 +142,14 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
+	// Names, envelope fields and audit entries come from outside: what a command prints must
+	// not steer the terminal that shows it (issue 16).
+	c := &cmdCtx{hub: s.hub, p: p, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
 	code, err := dispatch(c, argv)
 	c.flushNotes()
 	if err != nil {
-		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)
+		fmt.Fprintf(c.errOut, "fout: %v\n", err)
+		s.auditRefusedRead(p, argv, err)
 	}
 	s.log.Info("opdracht", "account", p.Account.Name, "opdracht", strings.Join(argv, " "), "exitcode", code)
 	return code
@@ -138,7 +168,7 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 			return helpTopic(c, topic)
 		}
 		if slices.Contains(argv, "--json") {
-			if err := printHelpJSON(c.out, c.p); err != nil {
+			if err := printHelpJSON(c.jsonOut(), c.p); err != nil {
 				return exitError, err
 			}
 			return exitOK, nil

@@ -98,7 +98,7 @@ func (c *cmdCtx) emit(v any, text func(w io.Writer)) error {
 		text(c.out)
 		return nil
 	}
-	enc := json.NewEncoder(c.out)
+	enc := json.NewEncoder(c.jsonOut())
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)

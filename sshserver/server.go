@@ -199,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 		ChannelHandlers: map[string]ssh.ChannelHandler{"session": s.sessionChannel},
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
+	s.refuseForwarding(s.srv) // and audit each attempt (doorsturen.go)
 	return s, nil
 }
 

@@ -247,9 +247,17 @@ func (d *deliveryReader) Close() error {
 	defer d.m.guard.end()
 	d.r.Close()
 	d.m.closeHandle()
+	// Gelezen only after a clean close: a transfer that ended in an error (the connection
+	// dropped) is not gelezen even when every byte was read here, since the last bytes may
+	// never have reached the client. It stays in nieuw/ and is fetched again: a file may come
+	// twice, it is never lost (TestDroppedDownloadOfEveryByteIsNotGelezen).
 	complete := !d.failed.Load() && d.atEnd.Load() && d.read.Load() >= d.size
 	if !complete {
-		d.m.audit("download", d.l.path, fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size))
+		why := fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size)
+		if d.failed.Load() && d.read.Load() >= d.size {
+			why = fmt.Errorf("alle %d bytes gelezen, maar de overdracht brak af vóór de close: niet gelezen, blijft in nieuw/", d.size)
+		}
+		d.m.audit("download", d.l.path, why)
 		return nil
 	}
 	d.m.audit("download", d.l.path, nil)
@@ -446,11 +454,11 @@ func (m *mailbox) remove(r *sftp.Request) error {
 // StatVFS answers `df`: the room left for uploads.
 func (m *mailbox) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
 	if _, err := m.resolve(r.Filepath); err != nil {
-		return nil, sftpErr(err)
+		return nil, m.refuse("df", r.Filepath, err)
 	}
 	free, err := m.hub.FreeSpace()
 	if err != nil {
-		return nil, sftpErr(err)
+		return nil, m.refuse("df", r.Filepath, err)
 	}
 	const bsize = 4096
 	blocks := free / bsize

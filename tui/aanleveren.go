@@ -49,7 +49,7 @@ func (s *aanleveren) Reload() {
 func (s *aanleveren) fillTable() {
 	rows := make([]table.Row, len(s.rows))
 	for i, u := range s.rows {
-		rows[i] = table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), u.Name, s.c.uploadStatus(u)}
+		rows[i] = table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), exchange.Printable(u.Name), s.c.uploadStatus(u)}
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(rows)
@@ -169,9 +169,10 @@ func (s *aanleveren) openVerslag(id uint64) {
 func (c *Common) verslagView(u exchange.Upload, width int) string {
 	st := c.Styles
 	var b strings.Builder
-	b.WriteString(st.Title.Render("Verwerkingsverslag "+u.Name) + "\n\n")
+	// Names and details come from outside: nothing in them may steer the terminal.
+	b.WriteString(st.Title.Render("Verwerkingsverslag "+exchange.Printable(u.Name)) + "\n\n")
 	row := func(label, value string) {
-		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", label)) + " " + value + "\n")
+		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", label)) + " " + exchange.Printable(value) + "\n")
 	}
 	row("Bestandsnaam", u.Name)
 	row("Verzender", c.OrgName(u.Org)+" ("+u.Org+"), account "+u.Account)
@@ -210,7 +211,7 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 		if oms == "" {
 			oms = f.Code.Omschrijving()
 		}
-		errs.Row(f.Bestand, string(f.Code)+" "+oms, f.Detail)
+		errs.Row(exchange.Printable(f.Bestand), string(f.Code)+" "+oms, exchange.Printable(f.Detail))
 	}
 	b.WriteString(errs.String() + "\n")
 	return b.String()

@@ -279,7 +279,7 @@ func (a *App) headerView(w int) string {
 	left := st.HubName.Render(c.Opts.HubName)
 	who := c.P.Account.Name
 	if c.P.Org.Code != "" {
-		who += " · " + c.P.Org.Name + " (" + c.P.Org.Code + ")"
+		who += " · " + exchange.Printable(c.P.Org.Name) + " (" + c.P.Org.Code + ")"
 	} else if c.P.Has(exchange.Beheerder) {
 		who += " · beheerder van het knooppunt"
 	}

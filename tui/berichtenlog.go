@@ -75,14 +75,14 @@ func (s *berichtenlog) fillTable(width int) {
 			}
 		}
 		if wide {
-			rows[i] = table.Row{c.date(m.ReceivedAt), m.Functie, dir, other, string(m.Status), m.Referentie}
+			rows[i] = table.Row{c.date(m.ReceivedAt), exchange.Printable(m.Functie), dir, other, string(m.Status), exchange.Printable(m.Referentie)}
 			continue
 		}
 		vanAan := "van "
 		if dir == "uit" {
 			vanAan = "aan "
 		}
-		rows[i] = table.Row{c.shortDate(m.ReceivedAt), m.Functie, vanAan + other, string(m.Status), m.Referentie}
+		rows[i] = table.Row{c.shortDate(m.ReceivedAt), exchange.Printable(m.Functie), vanAan + other, string(m.Status), exchange.Printable(m.Referentie)}
 	}
 	// Without rows while the columns change: a row with fewer cells than columns panics.
 	cur := s.tbl.Cursor()
@@ -211,10 +211,11 @@ func (s *berichtenlog) open(id uint64) {
 func (s *berichtenlog) detailView(m exchange.Message) string {
 	c, st := s.c, s.c.Styles
 	var b strings.Builder
-	b.WriteString(st.Title.Render("Bericht "+m.Functie+" "+m.Referentie) + "\n\n")
+	// Fields of a refused envelope come from outside: nothing in them may steer the terminal.
+	b.WriteString(st.Title.Render("Bericht "+exchange.Printable(m.Functie)+" "+exchange.Printable(m.Referentie)) + "\n\n")
 	row := func(label, value string) {
 		if value != "" {
-			b.WriteString(st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + value + "\n")
+			b.WriteString(st.Label.Render(fmt.Sprintf("%-18s", label)) + " " + exchange.Printable(value) + "\n")
 		}
 	}
 	oms := ""

@@ -76,7 +76,7 @@ func newCommon(ctx context.Context, hub Hub, p *exchange.Principal, opts Options
 		orgNames: map[string]string{},
 	}
 	if p.Org.Code != "" {
-		c.orgNames[p.Org.Code] = p.Org.Name
+		c.orgNames[p.Org.Code] = exchange.Printable(p.Org.Name)
 	}
 	return c
 }
@@ -112,18 +112,19 @@ func (c *Common) OrgName(code string) string {
 	if o, err := c.Hub.Org(code); err == nil && o.Name != "" {
 		name = o.Name
 	}
+	name = exchange.Printable(name)
 	c.orgNames[code] = name
 	return name
 }
 
 // Flash shows a short confirmation in the status line.
 func (c *Common) Flash(format string, args ...any) {
-	c.status, c.statusOK = fmt.Sprintf(format, args...), true
+	c.status, c.statusOK = exchange.Printable(fmt.Sprintf(format, args...)), true
 }
 
 // Fail shows what went wrong, in words a person can act on.
 func (c *Common) Fail(err error) {
-	c.status, c.statusOK = explain(err), false
+	c.status, c.statusOK = exchange.Printable(explain(err)), false
 }
 
 func (c *Common) clearStatus() { c.status = "" }

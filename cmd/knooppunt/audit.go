@@ -72,7 +72,9 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	defer hub.Close()
 	if sub == "export" {
-		enc := json.NewEncoder(stdout)
+		// Entries hold text from outside (user names offered at login, paths): escaped so that
+		// a terminal showing the export is not steered; the JSON means the same.
+		enc := json.NewEncoder(exchange.JSONWriter{W: stdout})
 		enc.SetEscapeHTML(false)
 		if err := hub.ExportAudit(nil, from, func(e exchange.AuditEntry) error { return enc.Encode(e) }); err != nil {
 			fmt.Fprintln(stderr, "fout:", err)

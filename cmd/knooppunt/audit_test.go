@@ -144,3 +144,12 @@ func TestServeLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestServePayloadCheckFlag(t *testing.T) {
+	if f, err := parseServe(nil, io.Discard); err != nil || !f.payloadCheck {
+		t.Fatalf("default: payload check %v, %v; want on", f.payloadCheck, err)
+	}
+	if f, err := parseServe([]string{"--payload-check=false"}, io.Discard); err != nil || f.payloadCheck {
+		t.Fatalf("--payload-check=false: %v, %v; want off", f.payloadCheck, err)
+	}
+}

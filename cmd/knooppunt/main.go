@@ -151,7 +151,8 @@ type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
 	strictCrypto           bool
-	compatLibssh2          bool  // accepted and ignored: what it turned on is the default now
+	compatLibssh2          bool // accepted and ignored: what it turned on is the default now
+	payloadCheck           bool
 	quota                  int64 // bytes per organisation per day; -1: none
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
@@ -175,6 +176,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
 	fs.BoolVar(&f.strictCrypto, "strict-crypto", false, "alleen etm-MAC's en AEAD-ciphers")
 	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "vervallen: MAC's zonder etm worden standaard aangeboden")
+	fs.BoolVar(&f.payloadCheck, "payload-check", true, "controleert de Header van iWmo/iJw 3.x-berichten (BerichtCode, Afzender, Ontvanger) tegen de envelop; --payload-check=false zet het uit")
 	quota := fs.String("quota", envOr("KNOOPPUNT_QUOTA", "10GB"), "bytes per organisatie per dag (KNOOPPUNT_QUOTA), 0: geen quotum")
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
@@ -248,7 +250,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	mon := newMonitor(f.monitor, log)
 	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
-		Observer: mon.engine()}, f.listen)
+		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -305,6 +307,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	if f.strictCrypto {
 		log.Info("--strict-crypto: alleen etm-MAC's en AEAD-ciphers; clients op libssh2 ouder dan 1.11 kunnen niet verbinden")
+	}
+	if !f.payloadCheck {
+		log.Warn("--payload-check=false: de Header van iWmo/iJw-berichten wordt niet tegen de envelop gecontroleerd")
 	}
 	if f.demo {
 		printDemo(stdout, demo, f.data, ln.Addr())
