@@ -29,11 +29,17 @@ var backupCommands = []command{
 }
 
 func runBackup(c *cmdCtx, in *input) error {
+	// A backup is binary: it goes to the session as it is, not through the text filter that
+	// keeps other commands' output from steering a terminal (a terminal is refused below).
+	out := c.raw
+	if out == nil {
+		out = c.out
+	}
 	ctx := context.Background()
-	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
+	if s, ok := out.(interface{ Context() ssh.Context }); ok {
 		ctx = s.Context() // ends when the client goes away
 	}
-	if s, ok := c.out.(interface {
+	if s, ok := out.(interface {
 		Pty() (ssh.Pty, <-chan ssh.Window, bool)
 	}); ok {
 		if _, _, tty := s.Pty(); tty {
@@ -50,7 +56,7 @@ func runBackup(c *cmdCtx, in *input) error {
 	switch s := in.flag("sinds"); s {
 	case "":
 	case "-":
-		r, ok := c.out.(io.Reader)
+		r, ok := out.(io.Reader)
 		if !ok {
 			return fmt.Errorf("--sinds -: geen stdin")
 		}
@@ -64,11 +70,11 @@ func runBackup(c *cmdCtx, in *input) error {
 	}
 	// A client that stops reading would hold the backup's snapshot and its parked files
 	// forever: the connection closes when no byte has gone out for backupStall.
-	sw := &stallWriter{w: c.out}
+	sw := &stallWriter{w: out}
 	sw.touch()
 	stop := make(chan struct{})
 	defer close(stop)
-	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
+	if s, ok := out.(interface{ Context() ssh.Context }); ok {
 		if conn, ok := s.Context().Value(ssh.ContextKeyConn).(io.Closer); ok {
 			// The whole connection: closing only the channel would not free a write that
 			// waits for a client that reads nothing.

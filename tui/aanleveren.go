@@ -188,8 +188,10 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 	for _, w := range u.Wachtend {
 		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
 			w.Berichten, c.OrgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
-		wrapped := lipgloss.NewStyle().Width(max(width-21, 20)).Render(text)
-		row("Wacht op route", strings.ReplaceAll(wrapped, "\n", "\n"+strings.Repeat(" ", 21)))
+		// Escaped before the wrap: the wrap's own line breaks must stay line breaks.
+		wrapped := lipgloss.NewStyle().Width(max(width-21, 20)).Render(exchange.Printable(text))
+		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", "Wacht op route")) + " " +
+			strings.ReplaceAll(wrapped, "\n", "\n"+strings.Repeat(" ", 21)) + "\n")
 	}
 	b.WriteString("\n")
 	counts := lgtable.New().Border(lipgloss.HiddenBorder()).BorderHeader(true).Border(lipgloss.NormalBorder()).
