@@ -59,15 +59,8 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fout: gegevensmap %s: %v\n", *data, err)
 		return 1
 	}
-	hub, err := exchange.Open(exchange.Config{DataDir: *data, Log: slog.New(slog.DiscardHandler)})
-	if errors.Is(err, storage.ErrLocked) {
-		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
-		fmt.Fprintf(stderr, "fout: de gegevensmap %s is in gebruik door een draaiende knooppunt-server. "+
-			"Vraag het die server via SSH: ssh -p %s beheer@%s audit %s\n", *data, portOf(listen), hostOf(listen), sub)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "fout: opslag in %s openen: %v\n", *data, err)
+	hub, ok := openStopped(*data, stderr, "Vraag het die server via SSH: ssh -p %s beheer@%s audit "+sub)
+	if !ok {
 		return 1
 	}
 	defer hub.Close()
@@ -93,4 +86,22 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// openStopped opens the store of a hub that is not running, for the offline commands. When a
+// server holds it, it says so and how to ask that server instead: online has two %s, the port
+// and the host from KNOOPPUNT_LISTEN.
+func openStopped(data string, stderr io.Writer, online string) (*exchange.Hub, bool) {
+	hub, err := exchange.Open(exchange.Config{DataDir: data, Log: slog.New(slog.DiscardHandler)})
+	if errors.Is(err, storage.ErrLocked) {
+		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
+		fmt.Fprintf(stderr, "fout: de gegevensmap %s is in gebruik door een draaiende knooppunt-server. "+online+"\n",
+			data, portOf(listen), hostOf(listen))
+		return nil, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fout: opslag in %s openen: %v\n", data, err)
+		return nil, false
+	}
+	return hub, true
 }
