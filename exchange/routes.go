@@ -58,7 +58,7 @@ func routeOf(t storage.Txn, org string, product Product, exchange string) (Route
 // Routes lists the organisation's routing rows of product. Rows are locked when another
 // organisation runs the product for this one (samenwerking): that one's routes apply.
 func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionReadRoutes, product); err != nil {
 		return nil, err
 	}
 	info, _ := h.cat.Product(product)
@@ -66,6 +66,9 @@ func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
 	actsFor := h.ActsFor(p.Org.Code, product)
 	var out []RouteView
 	err := h.kv.View(func(t storage.Txn) error {
+		if _, err := authorize(t, p, ActionReadRoutes, product); err != nil {
+			return err
+		}
 		for _, ex := range h.cat.Exchanges(product) {
 			r, err := routeOf(t, p.Org.Code, product, ex.Name)
 			if err != nil {
@@ -112,11 +115,8 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 		}
 		h.Audit(p, "route", path, res)
 	}()
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionEditRoute, product); err != nil {
 		return err
-	}
-	if !p.Has(Productbeheerder) {
-		return fmt.Errorf("%w: alleen een productbeheerder mag routes wijzigen; vraag uw gebruikersbeheerder om die rol", ErrDenied)
 	}
 	known := false
 	for _, ex := range h.cat.Exchanges(product) {
@@ -131,11 +131,19 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 	if status != Actief && status != Inactief {
 		return fmt.Errorf("%w: status %q: kies Actief of Inactief", ErrInvalid, status)
 	}
-	if locked, reason := h.routeLock(p.Org.Code, product); locked {
-		return fmt.Errorf("%w: %s", ErrDenied, reason)
-	}
 	r := Route{Org: p.Org.Code, Product: product, Exchange: exchange, Via: via, CPA: cpa, Status: status, Changed: h.clock.Now(), By: p.Account.Name}
-	if err := h.kv.Update(func(t storage.Txn) error { return setJSON(t, key(kRoute, r.Org, product, exchange), r) }); err != nil {
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionEditRoute, product); err != nil {
+			return err
+		}
+		return setJSON(t, key(kRoute, r.Org, product, exchange), r)
+	})
+	if fp == nil {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("route %s vastleggen: %w", exchange, err)
 	}
 	h.publish(Event{Org: r.Org, Product: product, Kind: "route"})
