@@ -186,6 +186,28 @@ func (h *Hub) Allowed(p *Principal, action Action, product Product) error {
 	})
 }
 
+// Can tells whether p may do action now with at least one product (an action outside a
+// mailbox: at all): for a door's menu or help, which shows what p may do. The engine checks
+// each call itself again.
+func (h *Hub) Can(p *Principal, action Action) bool {
+	ok := false
+	h.kv.View(func(t storage.Txn) error {
+		fp, err := fresh(t, p)
+		if err != nil {
+			return err
+		}
+		if !mailboxAction(action) {
+			ok = decide(fp, action, "") == nil
+			return nil
+		}
+		for _, pr := range Products {
+			ok = ok || decide(fp, action, pr) == nil
+		}
+		return nil
+	})
+	return ok
+}
+
 // Mailboxes lists the products whose mailbox p may use now (ophalen), in catalogue order.
 func (h *Hub) Mailboxes(p *Principal) ([]Product, error) {
 	var out []Product

@@ -149,7 +149,7 @@ func ReadManifest(r io.Reader) (BackupManifest, error) {
 // Backup writes a backup of one moment to w: every record of one snapshot of the store and
 // exactly the blobs those records point to. The engine keeps running: the snapshot is a read
 // transaction, and blobs removed while the copy runs are parked (storage Pin) rather than
-// deleted until it ends. Only the beheerder (nil by: the system, the CLI) may make one.
+// deleted until it ends. Only a beheerder (or System: the CLI on the machine) may make one.
 //
 // With prev (the manifest of an earlier backup of this hub), the backup is incremental: a
 // blob that prev holds, or that prev took from a backup before it, with the same size and
