@@ -557,7 +557,17 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 		}
 		return fmt.Errorf("%w: %s staat niet in aanleveren/", ErrNotFound, name)
 	}
-	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name)) })
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
+		return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name))
+	})
+	if fp == nil {
+		return err // refused
+	}
 	if err != nil {
 		return fmt.Errorf("%s verwijderen: %w", name, err)
 	}

@@ -88,14 +88,21 @@ func (h *Hub) Upload(p *Principal, id uint64) (Upload, error) {
 	if err != nil {
 		return Upload{}, fmt.Errorf("aanlevering %d lezen: %w", id, err)
 	}
-	if isBeheerder(fp) {
-		return u, nil
-	}
-	if u.Org != fp.Account.Org || decide(fp, ActionReadVerslag, u.Product) != nil && !(u.AtDoor && u.Account == fp.Account.Name) {
+	if !seesUpload(fp, u) {
 		// Same answer as a missing upload: another organisation's ids are no one's business.
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
 	return u, nil
+}
+
+// seesUpload tells whether fp (as stored now) may see upload u: a beheerder every one; anyone
+// else those of its own organisation in a product it may read verslagen of, and its own
+// uploads refused at the door in a product it lacks (the refusal was exactly that).
+func seesUpload(fp *Principal, u Upload) bool {
+	if isBeheerder(fp) {
+		return true
+	}
+	return u.Org == fp.Account.Org && (decide(fp, ActionReadVerslag, u.Product) == nil || u.AtDoor && u.Account == fp.Account.Name)
 }
 
 // HideUploads takes uploads off the Aanleveren list ("Verwijder geselecteerd"). Their
@@ -110,9 +117,16 @@ func (h *Hub) HideUploads(p *Principal, ids []uint64) error {
 			return fmt.Errorf("%w: aanlevering %s wordt nog verwerkt; verwijder haar als ze klaar is", ErrInvalid, u.Name)
 		}
 		err = h.kv.Update(func(t storage.Txn) error {
+			fp, err := fresh(t, p)
+			if err != nil {
+				return err
+			}
 			var cur Upload
 			if err := getJSON(t, key(kUpload, id), &cur); err != nil {
 				return err
+			}
+			if !seesUpload(fp, cur) {
+				return fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 			}
 			cur.Deleted = true
 			return setJSON(t, key(kUpload, id), cur)
