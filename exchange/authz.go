@@ -25,7 +25,7 @@ type Action string
 const (
 	ActionUpload      Action = "aanleveren"      // put a file in aanleveren/, list one's uploads there
 	ActionFetch       Action = "ophalen"         // list and download files in ophalen/
-	ActionDelete      Action = "verwijderen"     // delete files from ophalen/, hide uploads
+	ActionDelete      Action = "verwijderen"     // delete files from ophalen/
 	ActionMark        Action = "markeren"        // mark files gelezen or ongelezen
 	ActionRestore     Action = "herstellen"      // bring a deleted file back (herstel)
 	ActionReadVerslag Action = "verslag"         // verwerkingsverslagen and the aanleveringen list
