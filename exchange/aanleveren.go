@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,19 +102,7 @@ func storeErr(what string, err error) error {
 // mayUpload checks p's right to product against the account as stored now, so a session
 // that lost the product (or its account) since login cannot keep uploading.
 func (h *Hub) mayUpload(p *Principal, product Product) error {
-	if err := mayUse(p, product); err != nil {
-		return err
-	}
-	return h.kv.View(func(t storage.Txn) error {
-		a, err := txActor(t, p)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(a.Products, product) {
-			return fmt.Errorf("%w: account %s heeft geen toegang meer tot %s; vraag uw gebruikersbeheerder om toegang", ErrDenied, a.Name, product)
-		}
-		return nil
-	})
+	return h.Allowed(p, ActionUpload, product)
 }
 
 func pendingKey(org string, product Product, account, name string) []byte {
@@ -570,7 +557,17 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 		}
 		return fmt.Errorf("%w: %s staat niet in aanleveren/", ErrNotFound, name)
 	}
-	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name)) })
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
+		return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name))
+	})
+	if fp == nil {
+		return err // refused
+	}
 	if err != nil {
 		return fmt.Errorf("%s verwijderen: %w", name, err)
 	}
@@ -627,11 +624,13 @@ func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
 // Pending lists the account's own pending files in product's aanleveren/, by name; a
 // colleague's staged files are theirs.
 func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
 	var out []PendingFile
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
 		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
 			var f PendingFile
 			if err := json.Unmarshal(v, &f); err != nil {
@@ -641,6 +640,9 @@ func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
 	}
@@ -654,14 +656,14 @@ const recentWindow = time.Hour
 // RecentUpload finds the organisation's newest upload of this name in product, if it was
 // received within the last hour, so that a stat right after a put finds the file.
 func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, bool) {
-	if mayUse(p, product) != nil {
-		return Upload{}, false
-	}
 	since := h.clock.Now().Add(-recentWindow)
 	var found Upload
 	ok := false
 	seen := 0
 	h.kv.View(func(t storage.Txn) error {
+		if _, err := authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
 		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			seen++
 			id, err := idFromKey(k)

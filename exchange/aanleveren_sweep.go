@@ -95,7 +95,7 @@ func (h *Hub) sweepAanleveren(now time.Time) error {
 		}
 		h.dropStaged(f.Blob)
 		h.log.Info("wachtend bestand in aanleveren/ verlopen", "naam", f.Name, "account", f.Account, "sinds", f.ModTime)
-		h.Audit(nil, "aanleveren opruimen", f.Name, fmt.Sprintf("na %s niet hernoemd of hervat: verwijderd", PendingBewaartijd))
+		h.Audit(System, "aanleveren opruimen", f.Name, fmt.Sprintf("na %s niet hernoemd of hervat: verwijderd", PendingBewaartijd))
 	}
 
 	// Candidates first, open spools checked next, references last: a spool records its

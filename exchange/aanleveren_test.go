@@ -120,7 +120,7 @@ func TestUploadDeniedForProductNotHeld(t *testing.T) {
 	acctWant(t, err, ErrDenied)
 	// Access revoked after login: the stale principal may no longer upload.
 	jan := acctAs(t, h, "jan")
-	acctMust(t, h.Revoke(nil, "jan", IWmo))
+	acctMust(t, h.Revoke(System, "jan", IWmo))
 	_, err = h.StartUpload(context.Background(), jan, IWmo, "x.xml", false)
 	acctWant(t, err, ErrDenied)
 }

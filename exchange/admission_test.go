@@ -36,10 +36,10 @@ func admissionWorld(t testing.TB, capacity int, wait time.Duration) *Hub {
 	acctMust(t, err)
 	t.Cleanup(func() { h.Close() })
 	for _, code := range append(admissionOrgs, admissionAanbieder) {
-		_, err := h.CreateOrg(nil, code, "Organisatie "+code)
+		_, err := h.CreateOrg(System, code, "Organisatie "+code)
 		acctMust(t, err)
 		_, line := acctKey(t)
-		acctMust(t, h.CreateAccount(nil, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
+		acctMust(t, h.CreateAccount(System, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
 	}
 	return h
 }

@@ -43,10 +43,11 @@ func auditHash(e AuditEntry) (string, error) {
 	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
-// Audit records what p did (nil p: the system) in the hash-chained audit log. It never fails
-// the caller: a write error is logged.
+// Audit records what p did (System: the hub itself) in the hash-chained audit log. A nil p
+// is recorded as "(onbekend)", a name no account can take, never as the system. It never
+// fails the caller: a write error is logged.
 func (h *Hub) Audit(p *Principal, action, path, result string) {
-	e := AuditEntry{Account: systemName, Action: action, Path: auditField(path), Result: auditField(result)}
+	e := AuditEntry{Account: "(onbekend)", Action: action, Path: auditField(path), Result: auditField(result)}
 	if p != nil {
 		e.Account = p.Account.Name
 		e.Org = p.Org.Code

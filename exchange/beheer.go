@@ -33,13 +33,13 @@ func (h *Hub) ChangeRoles(by *Principal, name string, add, remove []Role) (err e
 	if len(add) == 0 && len(remove) == 0 {
 		return fmt.Errorf("%w: noem een rol om toe te voegen (+productbeheerder) of af te nemen (-productbeheerder)", ErrInvalid)
 	}
-	if err := checkRoles(nil, append(slices.Clone(add), remove...)); err != nil {
+	if err := checkRoles(System, append(slices.Clone(add), remove...)); err != nil {
 		return err
 	}
 	if slices.Contains(remove, Gebruiker) {
 		return fmt.Errorf("%w: elk account is gebruiker; blokkeer of verwijder het account om de toegang te beëindigen", ErrInvalid)
 	}
-	return h.updateAccount(by, name, func(_ storage.Txn, actor, a *Account) error {
+	return h.updateAccount(by, name, func(_ storage.Txn, actor *Principal, a *Account) error {
 		next := slices.DeleteFunc(slices.Concat(a.Roles, add), func(r Role) bool { return slices.Contains(remove, r) })
 		if err := checkRoles(actor, next); err != nil {
 			return err
@@ -52,7 +52,7 @@ func (h *Hub) ChangeRoles(by *Principal, name string, add, remove []Role) (err e
 }
 
 // applyRoles sets a's roles to next after the checks every role change shares.
-func applyRoles(actor *Account, a *Account, name string, next []Role) error {
+func applyRoles(actor *Principal, a *Account, name string, next []Role) error {
 	next = normRoles(next)
 	had := slices.Contains(a.Roles, Beheerder)
 	has := slices.Contains(next, Beheerder)
@@ -76,8 +76,13 @@ func applyRoles(actor *Account, a *Account, name string, next []Role) error {
 // deletes their own account.
 func (h *Hub) DeleteAccount(by *Principal, name string) (err error) {
 	defer func() { h.auditChange(by, "account delete", name, err) }()
+	defer func() {
+		if err == nil {
+			h.accountClosed(name)
+		}
+	}()
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
+		actor, err := authorize(t, by, ActionManageAccts, "")
 		if err != nil {
 			return err
 		}
@@ -113,11 +118,7 @@ func (h *Hub) RenameOrg(by *Principal, code, name string) (err error) {
 		return fmt.Errorf("%w: geef de organisatie een naam van 1 tot 100 tekens op één regel, zoals \"Gemeente Ameland\"", ErrInvalid)
 	}
 	err = h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		if err := requireBeheerder(actor, "organisaties hernoemen"); err != nil {
+		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
 			return err
 		}
 		o, err := txOrg(t, code)
@@ -140,11 +141,7 @@ func (h *Hub) RenameOrg(by *Principal, code, name string) (err error) {
 func (h *Hub) DeleteOrg(by *Principal, code string) (err error) {
 	defer func() { h.auditChange(by, "org delete", code, err) }()
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		if err := requireBeheerder(actor, "organisaties verwijderen"); err != nil {
+		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
 			return err
 		}
 		o, err := txOrg(t, code)

@@ -105,18 +105,23 @@ func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Messag
 // messages of the page are read. The count stops at MessageCountCap (or the page's end)
 // unless f.Limit is 0 (all).
 func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
-	if err := mayUse(p, product); err != nil {
-		return MessageList{}, err
-	}
 	if f.Referentie != "" && len(f.Referentie) < MinRefPrefix {
 		return MessageList{}, fmt.Errorf("%w: referentienummer %q is te kort om op te zoeken: geef ten minste de eerste %d tekens", ErrInvalid, f.Referentie, MinRefPrefix)
 	}
 	var l MessageList
-	var err error
-	if f.Referentie != "" {
-		err = h.kv.View(func(t storage.Txn) error { return messagesByRef(t, p.Org.Code, product, f, &l) })
-	} else {
-		err = h.kv.View(func(t storage.Txn) error { return messagesByTime(t, p.Org.Code, product, f, &l) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadLog, product); err != nil {
+			return err
+		}
+		if f.Referentie != "" {
+			return messagesByRef(t, p.Org.Code, product, f, &l)
+		}
+		return messagesByTime(t, p.Org.Code, product, f, &l)
+	})
+	if fp == nil {
+		return MessageList{}, err // refused
 	}
 	if err != nil {
 		return MessageList{}, fmt.Errorf("berichtenlog van %s lezen: %w", product, err)
@@ -434,11 +439,18 @@ func deleteLogEntries(t storage.Txn, m Message) error {
 
 // Message returns one message of the caller's berichtenlog.
 func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
-	if p == nil {
-		return Message{}, fmt.Errorf("%w: meld u aan", ErrDenied)
-	}
 	var m Message
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kMessage, id), &m) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = fresh(t, p); err != nil {
+			return err
+		}
+		return getJSON(t, key(kMessage, id), &m)
+	})
+	if fp == nil {
+		return Message{}, err // refused
+	}
 	missing := fmt.Errorf("%w: bericht %d staat niet in uw berichtenlog", ErrNotFound, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Message{}, missing
@@ -446,7 +458,7 @@ func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("bericht %d lezen: %w", id, err)
 	}
-	if p.Has(Beheerder) {
+	if isBeheerder(fp) {
 		return m, nil
 	}
 	orgs := m.orgs()
@@ -454,7 +466,7 @@ func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
 		orgs = []string{m.Uploader}
 	}
 	for _, o := range orgs {
-		if o == p.Org.Code && p.CanUse(m.Product) {
+		if o == fp.Account.Org && decide(fp, ActionReadLog, m.Product) == nil {
 			return m, nil
 		}
 	}
@@ -471,7 +483,7 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 		}
 		h.Audit(p, "herstel", fmt.Sprintf("%s/berichtenlog/%s", product, referentie), res)
 	}()
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionRestore, product); err != nil {
 		return err
 	}
 	org := p.Org.Code
@@ -493,6 +505,9 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 		did := false
 		err := h.kv.Update(func(t storage.Txn) error {
 			did = false
+			if _, err := authorize(t, p, ActionRestore, product); err != nil {
+				return err
+			}
 			var m Message
 			if err := getJSON(t, key(kMessage, id), &m); err != nil {
 				if errors.Is(err, storage.ErrNotFound) {

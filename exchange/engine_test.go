@@ -66,7 +66,7 @@ func newEngineWith(t testing.TB, dir string, cfg Config) *testEngine {
 		if _, err := h.Org(o[0]); err == nil {
 			continue
 		}
-		if _, err := h.CreateOrg(nil, o[0], o[1]); err != nil {
+		if _, err := h.CreateOrg(System, o[0], o[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,11 @@ func (e *testEngine) principal(org string, roles ...Role) *Principal {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &Principal{Account: Account{Name: "t" + strings.ToLower(org), Org: org, Products: Products, Roles: append([]Role{Gebruiker}, roles...)}, Org: o}
+	name := "t" + strings.ToLower(org)
+	for _, r := range roles {
+		name += "-" + string(r[:1]) // an account of its own: the store decides what it may do
+	}
+	return storedPrincipal(e.t, e.h, &Principal{Account: Account{Name: name, Org: org, Products: Products, Roles: append([]Role{Gebruiker}, roles...)}, Org: o})
 }
 
 var refSeq atomic.Uint64
@@ -397,7 +401,7 @@ func TestRetourGoesBackToSender(t *testing.T) {
 func TestEngineSamenwerking(t *testing.T) {
 	e := newEngine(t, "")
 	// Ameland lets Amsterdam run iWmo for it.
-	if err := e.h.SetSamenwerking(nil, "0060", IWmo, "0363"); err != nil {
+	if err := e.h.SetSamenwerking(System, "0060", IWmo, "0363"); err != nil {
 		t.Fatal(err)
 	}
 	adam, zorg := e.principal("0363"), e.principal("12345678")

@@ -44,6 +44,8 @@ type Principal struct {
 	Account Account
 	Org     Org
 	Remote  string // the client's address, for the audit log
+
+	system bool // System: the hub itself (authz.go)
 }
 
 // UploadStatus is the portal's status of an aanlevering.

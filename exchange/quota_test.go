@@ -21,7 +21,7 @@ func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
 		return h
 	}
 	for _, o := range [][2]string{{"9999", "Test Gemeente 1"}, {"0060", "Ameland"}} {
-		_, err := h.CreateOrg(nil, o[0], o[1])
+		_, err := h.CreateOrg(System, o[0], o[1])
 		acctMust(t, err)
 	}
 	for _, a := range []Account{
@@ -31,7 +31,7 @@ func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
 	} {
 		_, line := acctKey(t)
 		a.Keys = []string{line}
-		acctMust(t, h.CreateAccount(nil, a))
+		acctMust(t, h.CreateAccount(System, a))
 	}
 	return h
 }

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -58,20 +59,44 @@ func routeOf(t storage.Txn, org string, product Product, exchange string) (Route
 // Routes lists the organisation's routing rows of product. Rows are locked when another
 // organisation runs the product for this one (samenwerking): that one's routes apply.
 func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
-	info, _ := h.cat.Product(product)
-	locked, reason := h.routeLock(p.Org.Code, product)
-	actsFor := h.ActsFor(p.Org.Code, product)
 	var out []RouteView
+	var fp *Principal
+	info, _ := h.cat.Product(product)
 	err := h.kv.View(func(t storage.Txn) error {
+		out = nil
+		var err error
+		if fp, err = authorize(t, p, ActionReadRoutes, product); err != nil {
+			return err
+		}
+		org := fp.Org.Code
+		locked, reason := false, ""
+		if actor := fp.Org.Samenwerking[product]; actor != "" {
+			name := actor
+			if o, err := txOrg(t, actor); err == nil && o.Name != "" {
+				name = fmt.Sprintf("%s (%s)", o.Name, actor)
+			}
+			locked, reason = true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, info.Name)
+		}
+		var actsFor []string
+		err = t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var o Org
+			if err := json.Unmarshal(v, &o); err != nil {
+				return false, err
+			}
+			if o.Code != org && o.Samenwerking[product] == org {
+				actsFor = append(actsFor, o.Code)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
 		for _, ex := range h.cat.Exchanges(product) {
-			r, err := routeOf(t, p.Org.Code, product, ex.Name)
+			r, err := routeOf(t, org, product, ex.Name)
 			if err != nil {
 				return err
 			}
-			n, err := heldMessages(t, p.Org.Code, product, ex.Name)
+			n, err := heldMessages(t, org, product, ex.Name)
 			if err != nil {
 				return err
 			}
@@ -79,26 +104,13 @@ func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
 		}
 		return nil
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("routes van %s lezen: %w", product, err)
 	}
 	return out, nil
-}
-
-func (h *Hub) routeLock(org string, product Product) (bool, string) {
-	actor := h.ActorFor(org, product)
-	if actor == org {
-		return false, ""
-	}
-	name := actor
-	if o, err := h.Org(actor); err == nil && o.Name != "" {
-		name = fmt.Sprintf("%s (%s)", o.Name, actor)
-	}
-	pname := string(product)
-	if info, ok := h.cat.Product(product); ok {
-		pname = info.Name
-	}
-	return true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, pname)
 }
 
 // SetRoute changes one routing row. Only a productbeheerder of the organisation may. When a
@@ -112,11 +124,8 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 		}
 		h.Audit(p, "route", path, res)
 	}()
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionEditRoute, product); err != nil {
 		return err
-	}
-	if !p.Has(Productbeheerder) {
-		return fmt.Errorf("%w: alleen een productbeheerder mag routes wijzigen; vraag uw gebruikersbeheerder om die rol", ErrDenied)
 	}
 	known := false
 	for _, ex := range h.cat.Exchanges(product) {
@@ -131,11 +140,19 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 	if status != Actief && status != Inactief {
 		return fmt.Errorf("%w: status %q: kies Actief of Inactief", ErrInvalid, status)
 	}
-	if locked, reason := h.routeLock(p.Org.Code, product); locked {
-		return fmt.Errorf("%w: %s", ErrDenied, reason)
-	}
 	r := Route{Org: p.Org.Code, Product: product, Exchange: exchange, Via: via, CPA: cpa, Status: status, Changed: h.clock.Now(), By: p.Account.Name}
-	if err := h.kv.Update(func(t storage.Txn) error { return setJSON(t, key(kRoute, r.Org, product, exchange), r) }); err != nil {
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionEditRoute, product); err != nil {
+			return err
+		}
+		return setJSON(t, key(kRoute, r.Org, product, exchange), r)
+	})
+	if fp == nil {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("route %s vastleggen: %w", exchange, err)
 	}
 	h.publish(Event{Org: r.Org, Product: product, Kind: "route"})

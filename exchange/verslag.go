@@ -40,12 +40,14 @@ var amsterdam = func() *time.Location {
 // Uploads lists the organisation's uploads of product, newest first, with the total that
 // matches. Uploads hidden with HideUploads are left out.
 func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, 0, err
-	}
 	var out []Upload
 	total := 0
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
+			return err
+		}
 		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
 				return true, nil
@@ -57,6 +59,9 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, 0, err // refused
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("aanleveringen van %s lezen: %w", product, err)
 	}
@@ -65,25 +70,39 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 
 // Upload returns one upload of the caller's organisation (any organisation for a beheerder).
 func (h *Hub) Upload(p *Principal, id uint64) (Upload, error) {
-	if p == nil {
-		return Upload{}, fmt.Errorf("%w: meld u aan", ErrDenied)
-	}
 	var u Upload
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, id), &u) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = fresh(t, p); err != nil {
+			return err
+		}
+		return getJSON(t, key(kUpload, id), &u)
+	})
+	if fp == nil {
+		return Upload{}, err // refused
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
 	if err != nil {
 		return Upload{}, fmt.Errorf("aanlevering %d lezen: %w", id, err)
 	}
-	if p.Has(Beheerder) {
-		return u, nil
-	}
-	if u.Org != p.Org.Code || !p.CanUse(u.Product) && !(u.AtDoor && u.Account == p.Account.Name) {
+	if !seesUpload(fp, u) {
 		// Same answer as a missing upload: another organisation's ids are no one's business.
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
 	return u, nil
+}
+
+// seesUpload tells whether fp (as stored now) may see upload u: a beheerder every one; anyone
+// else those of its own organisation in a product it may read verslagen of, and its own
+// uploads refused at the door in a product it lacks (the refusal was exactly that).
+func seesUpload(fp *Principal, u Upload) bool {
+	if isBeheerder(fp) {
+		return true
+	}
+	return u.Org == fp.Account.Org && (decide(fp, ActionReadVerslag, u.Product) == nil || u.AtDoor && u.Account == fp.Account.Name)
 }
 
 // HideUploads takes uploads off the Aanleveren list ("Verwijder geselecteerd"). Their
@@ -98,9 +117,16 @@ func (h *Hub) HideUploads(p *Principal, ids []uint64) error {
 			return fmt.Errorf("%w: aanlevering %s wordt nog verwerkt; verwijder haar als ze klaar is", ErrInvalid, u.Name)
 		}
 		err = h.kv.Update(func(t storage.Txn) error {
+			fp, err := fresh(t, p)
+			if err != nil {
+				return err
+			}
 			var cur Upload
 			if err := getJSON(t, key(kUpload, id), &cur); err != nil {
 				return err
+			}
+			if !seesUpload(fp, cur) {
+				return fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 			}
 			cur.Deleted = true
 			return setJSON(t, key(kUpload, id), cur)
@@ -144,11 +170,13 @@ const reportSizesMax = 50_000
 
 // reports lists verslagen/; without sizes (for OpenReport) it renders nothing.
 func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
 	var ups []Upload
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
+			return err
+		}
 		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Status.Final() {
 				ups = append(ups, u)
@@ -156,6 +184,9 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verslagen van %s lezen: %w", product, err)
 	}

@@ -254,8 +254,12 @@ func (h *Hub) RefusedElsewhere(p *Principal) ([]Upload, error) {
 	const refusalScan = 1000
 	var out []Upload
 	err := h.kv.View(func(t storage.Txn) error {
+		fp, err := fresh(t, p)
+		if err != nil {
+			return err
+		}
 		for _, product := range Products {
-			if p.CanUse(product) {
+			if decide(fp, ActionUpload, product) == nil {
 				continue
 			}
 			seen := 0

@@ -68,9 +68,9 @@ func TestRefusalIsInTheServerLog(t *testing.T) {
 	h, err := Open(Config{DataDir: t.TempDir(), Log: slog.New(slog.NewTextHandler(&buf, nil))})
 	acctMust(t, err)
 	t.Cleanup(func() { h.Close() })
-	_, err = h.CreateOrg(nil, "9999", "Test Gemeente 1")
+	_, err = h.CreateOrg(System, "9999", "Test Gemeente 1")
 	acctMust(t, err)
-	acctMust(t, h.CreateAccount(nil, Account{Name: "jan", Org: "9999", Products: []Product{IWmo}}))
+	acctMust(t, h.CreateAccount(System, Account{Name: "jan", Org: "9999", Products: []Product{IWmo}}))
 	jan := acctAs(t, h, "jan")
 	if _, err := h.StartUpload(context.Background(), jan, IWmo, "notes.txt", false); err == nil {
 		t.Fatal("notes.txt accepted")

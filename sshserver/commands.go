@@ -168,12 +168,12 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 			return helpTopic(c, topic)
 		}
 		if slices.Contains(argv, "--json") {
-			if err := printHelpJSON(c.jsonOut(), c.p); err != nil {
+			if err := printHelpJSON(c.jsonOut(), c); err != nil {
 				return exitError, err
 			}
 			return exitOK, nil
 		}
-		printHelp(c.out, c.p, c.listen)
+		printHelp(c.out, c)
 		return exitOK, nil
 	}
 	cmd, rest := findCommand(argv)
@@ -239,31 +239,40 @@ func unknownCommand(argv []string) string {
 	return fmt.Sprintf("onbekende opdracht %q; 'help' toont alle opdrachten", argv[0])
 }
 
-// mayUse tells whether help shows command c to p: only what the account's roles allow. It
-// decides what help lists, nothing more; exchange checks every call itself. A command a table
-// adds later is classified by its first word.
-func mayUse(c *command, p *exchange.Principal) bool {
-	if p == nil {
-		return true // no account (a test of the table): everything
-	}
-	beheerder := p.Has(exchange.Beheerder)
-	mailbox := p.Account.Org != "" && len(p.Account.Products) > 0
+// commandAction is the action of exchange's policy that command c needs, by its words; ok is
+// false for the commands everyone may run. A command a table adds later is classified by its
+// first word, as a mailbox command unless it says otherwise.
+func commandAction(c *command) (a exchange.Action, ok bool) {
 	switch c.words[0] {
 	case "whoami", "hostkeys", "versie", "help":
-		return true
+		return "", false
 	case "audit":
-		return beheerder
+		return exchange.ActionReadAudit, true
+	case "backup":
+		return exchange.ActionBackup, true
 	case "org":
 		if c.name() == "org list" {
-			return beheerder || p.Has(exchange.Gebruikersbeheerder)
+			return exchange.ActionReadOrgs, true
 		}
-		return beheerder
+		return exchange.ActionManageOrgs, true
 	case "gebruiker", "account", "key", "product":
-		return beheerder || p.Has(exchange.Gebruikersbeheerder)
+		return exchange.ActionManageAccts, true
 	case "route":
-		return mailbox && p.Has(exchange.Productbeheerder)
+		return exchange.ActionEditRoute, true
+	case "routes":
+		return exchange.ActionReadRoutes, true
 	}
-	return mailbox // the mailbox commands: an account of an organisation with products
+	return exchange.ActionFetch, true // the mailbox commands
+}
+
+// mayUse tells whether help shows command c: what exchange's policy lets the account do now.
+// It decides what help lists, nothing more; exchange checks every call itself.
+func mayUse(c *command, cc *cmdCtx) bool {
+	if cc == nil || cc.p == nil || cc.hub == nil {
+		return true // no account (a test of the table): everything
+	}
+	a, ok := commandAction(c)
+	return !ok || cc.hub.Can(cc.p, a)
 }
 
 // sshHint is how this account reaches the hub from where it connected: the address and port
@@ -286,11 +295,11 @@ func sshHint(p *exchange.Principal, listen string) string {
 	return "ssh -p " + port + " " + account + "@" + host
 }
 
-func printHelp(w io.Writer, p *exchange.Principal, listen string) {
-	fmt.Fprintf(w, "Opdrachten (%s OPDRACHT …):\n", sshHint(p, listen))
+func printHelp(w io.Writer, cc *cmdCtx) {
+	fmt.Fprintf(w, "Opdrachten (%s OPDRACHT …):\n", sshHint(cc.p, cc.listen))
 	var old []string
 	for _, c := range commands {
-		if !mayUse(&c, p) {
+		if !mayUse(&c, cc) {
 			continue
 		}
 		if c.alias {
@@ -320,7 +329,7 @@ func helpTopic(c *cmdCtx, topic []string) (int, error) {
 	}
 	for _, cmd := range found {
 		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
-		if !mayUse(&cmd, c.p) {
+		if !mayUse(&cmd, c) {
 			fmt.Fprintln(c.out, "  (uw account mag deze opdracht niet gebruiken)")
 		}
 	}

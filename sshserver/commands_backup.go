@@ -46,11 +46,12 @@ func runBackup(c *cmdCtx, in *input) error {
 			return usagef("een backup is binair: vraag hem zonder terminal en stuur stdout naar een bestand, bijvoorbeeld: ssh beheer@knooppunt backup > knooppunt.tar")
 		}
 	}
-	if in.flag("sinds") != "" && !c.p.Has(exchange.Beheerder) {
+	if in.flag("sinds") != "" {
 		// Before reading a manifest from stdin; exchange decides again, in its transaction.
-		err := fmt.Errorf("%w: alleen een beheerder van het knooppunt mag een backup maken", exchange.ErrDenied)
-		c.hub.Audit(c.p, "backup", "", err.Error())
-		return err
+		if err := c.hub.Allowed(c.p, exchange.ActionBackup, ""); err != nil {
+			c.hub.Audit(c.p, "backup", "", err.Error())
+			return err
+		}
 	}
 	var prev *exchange.BackupManifest
 	switch s := in.flag("sinds"); s {

@@ -192,10 +192,10 @@ type helpJSON struct {
 }
 
 // printHelpJSON lists the commands for a script: 'help --json'.
-func printHelpJSON(w io.Writer, p *exchange.Principal) error {
+func printHelpJSON(w io.Writer, cc *cmdCtx) error {
 	out := []helpJSON{}
 	for _, c := range commands {
-		if !c.alias && mayUse(&c, p) {
+		if !c.alias && mayUse(&c, cc) {
 			out = append(out, helpJSON{c.name(), c.usage(), c.help})
 		}
 	}

@@ -160,11 +160,9 @@ func (c *cmdCtx) products(in *input) ([]exchange.Product, error) {
 		}
 		return []exchange.Product{p}, nil
 	}
-	var ps []exchange.Product
-	for _, p := range exchange.Products {
-		if c.p.CanUse(p) {
-			ps = append(ps, p)
-		}
+	ps, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return nil, err
 	}
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("%w: account %s heeft geen producten; vraag uw gebruikersbeheerder om toegang", exchange.ErrDenied, c.p.Account.Name)
@@ -214,10 +212,12 @@ func runWhoami(c *cmdCtx, _ *input) error {
 	a := c.p.Account
 	v := whoamiJSON{Account: a.Name, Organisatie: c.p.Org.Code, OrganisatieNaam: c.p.Org.Name, Soort: string(c.p.Org.Kind),
 		Producten: []string{}, Rollen: []string{}}
-	for _, p := range exchange.Products {
-		if c.p.CanUse(p) {
-			v.Producten = append(v.Producten, string(p))
-		}
+	mine, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return err
+	}
+	for _, p := range mine {
+		v.Producten = append(v.Producten, string(p))
 	}
 	for _, r := range exchange.Roles {
 		if c.p.Has(r) {
@@ -244,10 +244,11 @@ type productJSON struct {
 
 func runProducten(c *cmdCtx, _ *input) error {
 	out := []productJSON{}
-	for _, p := range exchange.Products {
-		if !c.p.CanUse(p) {
-			continue
-		}
+	mine, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return err
+	}
+	for _, p := range mine {
 		info, _ := c.hub.Catalogue().Product(p)
 		out = append(out, productJSON{Product: string(p), Naam: info.Name, Release: info.Release, Map: "/" + string(p),
 			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p), UitgevoerdVoor: append([]string{}, c.hub.ActsFor(c.p.Org.Code, p)...)})

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -226,16 +227,20 @@ func ophalenFiles(t testing.TB, c *sftp.Client, dir string) []string {
 	return out
 }
 
-// orgPrincipal acts as a productbeheerder of an organisation without an account, to set up
-// routes of organisations the demo data lacks.
+// orgPrincipal acts as a productbeheerder of an organisation the demo data has no account
+// for, to set up its routes; the account is stored, since exchange decides on the stored one.
 func orgPrincipal(t testing.TB, th *testHub, code string) *exchange.Principal {
 	t.Helper()
 	o, err := th.hub.Org(code)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &exchange.Principal{Account: exchange.Account{Name: "test-" + code, Org: code, Products: []exchange.Product{exchange.IWmo, exchange.IJw},
-		Roles: []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}}, Org: o}
+	a := exchange.Account{Name: "test-" + code, Org: code, Products: []exchange.Product{exchange.IWmo, exchange.IJw},
+		Roles: []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}}
+	if err := th.hub.CreateAccount(exchange.System, a); err != nil && !errors.Is(err, exchange.ErrExists) {
+		t.Fatal(err)
+	}
+	return &exchange.Principal{Account: a, Org: o}
 }
 
 // TestEngineRulesOverSFTP uploads one mixed ZIP that breaks every per-file rule next to three
@@ -245,7 +250,7 @@ func orgPrincipal(t testing.TB, th *testHub, code string) *exchange.Principal {
 func TestEngineRulesOverSFTP(t *testing.T) {
 	th := startHub(t, withEngine)
 	// A second aanbieder whose route for WMO 301/302 is Inactief: IB023.
-	if _, err := th.hub.CreateOrg(nil, "87654321", "Zorg Beta"); err != nil {
+	if _, err := th.hub.CreateOrg(exchange.System, "87654321", "Zorg Beta"); err != nil {
 		t.Fatal(err)
 	}
 	if err := th.hub.SetRoute(orgPrincipal(t, th, "87654321"), exchange.IWmo, "WMO 301/302", exchange.Portaal, exchange.Inactief, ""); err != nil {
@@ -469,7 +474,7 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
-	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := th.hub.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	gem := goClient(t, th, "gemeente")
@@ -531,7 +536,7 @@ func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 func TestEngineDigikoppelingHoldOverSFTP(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
-	if err := th.hub.SetRoles(nil, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
+	if err := th.hub.SetRoles(exchange.System, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
 		t.Fatal(err)
 	}
 	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")

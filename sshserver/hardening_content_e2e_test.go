@@ -153,14 +153,14 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 	}
 
 	// A samenwerking: 9999 acts for Ameland and may send with its own code as zender.
-	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := th.hub.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	// 0061 has the same partner; a header naming it in a message of 0060 is still wrong.
-	if _, err := th.hub.CreateOrg(nil, "0061", "Buurgemeente"); err != nil {
+	if _, err := th.hub.CreateOrg(exchange.System, "0061", "Buurgemeente"); err != nil {
 		t.Fatal(err)
 	}
-	if err := th.hub.SetSamenwerking(nil, "0061", exchange.IWmo, "9999"); err != nil {
+	if err := th.hub.SetSamenwerking(exchange.System, "0061", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	gem := goClient(t, th, "gemeente")
@@ -192,7 +192,7 @@ func TestPayloadCheckCanBeTurnedOff(t *testing.T) {
 func addColleague(t testing.TB, th *testHub, name string) {
 	t.Helper()
 	file, pub, _ := newKey(t)
-	if err := th.hub.CreateAccount(nil, exchange.Account{Name: name, Org: "9999", Keys: []string{pub}, Products: []exchange.Product{exchange.IWmo}}); err != nil {
+	if err := th.hub.CreateAccount(exchange.System, exchange.Account{Name: name, Org: "9999", Keys: []string{pub}, Products: []exchange.Product{exchange.IWmo}}); err != nil {
 		t.Fatal(err)
 	}
 	th.keys[name] = file

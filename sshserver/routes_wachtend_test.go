@@ -16,10 +16,10 @@ import (
 func TestRoutesSayWhatTheyDo(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
-	if err := th.hub.SetRoles(nil, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
+	if err := th.hub.SetRoles(exchange.System, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
 		t.Fatal(err)
 	}
-	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := th.hub.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")

@@ -119,6 +119,7 @@ type Server struct {
 	started   time.Time
 	guards    sync.Map    // *guard -> struct{}: open connections, for the drain at shutdown
 	draining  atomic.Bool // shutting down: no new transfers
+	live      liveConns   // logged-in connections per account, closed when it is disabled
 }
 
 type ctxKey struct{}
@@ -200,6 +201,7 @@ func New(cfg Config) (*Server, error) {
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
 	s.refuseForwarding(s.srv) // and audit each attempt (doorsturen.go)
+	cfg.Hub.OnAccountClosed(s.closeAccount)
 	return s, nil
 }
 
@@ -281,6 +283,9 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		MaxAuthTries:            6,
 		AuthLogCallback: func(md gossh.ConnMetadata, method string, err error) {
 			s.attempted(st, md, method, err)
+			if g, _ := ctx.Value(guardKey{}).(*guard); g != nil && err == nil && method != "none" {
+				s.live.add(md.User(), g) // logged in: closed when the account is disabled
+			}
 		},
 	}
 }
@@ -295,7 +300,72 @@ func (s *Server) principal(sess ssh.Session) (*exchange.Principal, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: geen sleutel", exchange.ErrDenied)
 	}
-	return s.hub.Authenticate(sess.User(), key.Marshal(), sess.RemoteAddr().String())
+	p, err := s.hub.Authenticate(sess.User(), key.Marshal(), sess.RemoteAddr().String())
+	if err != nil {
+		return nil, err
+	}
+	if g := guardOf(sess); g != nil {
+		s.live.add(p.Account.Name, g)
+		// Disabled between Authenticate and add: closeAccount may have missed this one.
+		if _, err := s.hub.Refresh(p); err != nil {
+			s.live.remove(g)
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// liveConns is the registry of logged-in connections by account, so that disabling or
+// deleting an account closes its open connections (exchange tells: Hub.OnAccountClosed). A
+// connection leaves it when it closes.
+type liveConns struct {
+	mu sync.Mutex
+	by map[string]map[*guard]struct{}
+}
+
+func (l *liveConns) add(account string, g *guard) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.by == nil {
+		l.by = map[string]map[*guard]struct{}{}
+	}
+	if l.by[account] == nil {
+		l.by[account] = map[*guard]struct{}{}
+	}
+	l.by[account][g] = struct{}{}
+	g.account.Store(&account)
+}
+
+func (l *liveConns) remove(g *guard) {
+	a := g.account.Load()
+	if a == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.by[*a], g)
+	if len(l.by[*a]) == 0 {
+		delete(l.by, *a)
+	}
+}
+
+func (l *liveConns) of(account string) []*guard {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*guard, 0, len(l.by[account]))
+	for g := range l.by[account] {
+		out = append(out, g)
+	}
+	return out
+}
+
+// closeAccount closes every open connection of an account that was disabled or deleted:
+// each session is told why first. It runs on the goroutine of the change and does not wait.
+func (s *Server) closeAccount(account string) {
+	for _, g := range s.live.of(account) {
+		s.live.remove(g)
+		go g.cut(fmt.Sprintf("account %s is geblokkeerd of verwijderd; de verbinding wordt gesloten", account))
+	}
 }
 
 func (s *Server) handleSession(sess ssh.Session) {

@@ -44,10 +44,15 @@ type mailbox struct {
 	handles     *handleLimiter
 	handleCount handleCount
 	obs         Observer
+	// products lists the products whose mailbox the account may use now: exchange decides,
+	// at every request, so that a product revoked (or the account disabled) while the
+	// session is open is gone from the tree at the next request.
+	products func() ([]exchange.Product, error)
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
-	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{}}
+	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{},
+		products: func() ([]exchange.Product, error) { return h.Mailboxes(p) }}
 }
 
 // statusErr carries an SFTP status code with a Dutch message for clients that show it.
@@ -122,8 +127,12 @@ func (m *mailbox) resolve(p string) (loc, error) {
 	}
 	parts := strings.Split(p[1:], "/")
 	product := exchange.Product(parts[0])
-	if !slices.Contains(exchange.Products, product) || !m.p.CanUse(product) {
-		return loc{}, denied("%s ligt buiten uw postbus; u hebt alleen %s", p, m.productList())
+	mine, err := m.products()
+	if err != nil {
+		return loc{}, sftpErr(err)
+	}
+	if !slices.Contains(mine, product) {
+		return loc{}, denied("%s ligt buiten uw postbus; u hebt alleen %s", p, productList(mine))
 	}
 	l.product, l.kind = product, locProduct
 	if len(parts) == 1 {
@@ -148,9 +157,9 @@ func (m *mailbox) resolve(p string) (loc, error) {
 	return loc{}, denied("%s bestaat niet: er zijn geen submappen", p)
 }
 
-func (m *mailbox) productList() string {
+func productList(products []exchange.Product) string {
 	var names []string
-	for _, p := range m.p.Account.Products {
+	for _, p := range products {
 		names = append(names, "/"+string(p))
 	}
 	if len(names) == 0 {
@@ -333,9 +342,11 @@ func (m *mailbox) refuseWrite(p string, cause error) error {
 	if len(parts) < 2 || !slices.Contains(exchange.Products, product) {
 		return m.refuse("aanleveren", p, cause)
 	}
-	if !m.p.CanUse(product) {
+	if mine, err := m.products(); err != nil {
+		cause = err
+	} else if !slices.Contains(mine, product) {
 		cause = fmt.Errorf("%w: account %s heeft geen toegang tot /%s; u kunt aanleveren in %s, of vraag uw gebruikersbeheerder om toegang tot %s",
-			exchange.ErrDenied, m.p.Account.Name, product, m.productList(), product)
+			exchange.ErrDenied, m.p.Account.Name, product, productList(mine), product)
 	} else if !errors.Is(cause, exchange.ErrNotAanleveren) {
 		cause = fmt.Errorf("%w: %s; lever aan in /%s/aanleveren/", exchange.ErrNotAanleveren, cause.Error(), product)
 	}
@@ -520,11 +531,13 @@ func (m *mailbox) dir(name string, writable bool) os.FileInfo {
 func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
 	switch l.kind {
 	case locRoot:
+		mine, err := m.products()
+		if err != nil {
+			return nil, err
+		}
 		var out []os.FileInfo
-		for _, p := range exchange.Products {
-			if m.p.CanUse(p) {
-				out = append(out, m.dir(string(p), false))
-			}
+		for _, p := range mine {
+			out = append(out, m.dir(string(p), false))
 		}
 		return out, nil
 	case locProduct:

@@ -69,7 +69,7 @@ func TestGoldenBerichtenlogFilter(t *testing.T) {
 // filter richting:uit finds it.
 func TestBerichtenlogDirectionSamenwerking(t *testing.T) {
 	w := newWorld(t)
-	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := w.h.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	gem := w.principal("gemeente")

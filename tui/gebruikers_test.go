@@ -79,7 +79,7 @@ func TestGebruikersRolesKeysDelete(t *testing.T) {
 // refused on screen with the reason from the exchange.
 func TestOrganisatiesRenameDelete(t *testing.T) {
 	w := newWorld(t)
-	if _, err := w.h.CreateOrg(nil, "0363", "Gemeente Amsterdam"); err != nil {
+	if _, err := w.h.CreateOrg(exchange.System, "0363", "Gemeente Amsterdam"); err != nil {
 		t.Fatal(err)
 	}
 	a := w.app("beheer", 100, 30)

@@ -234,7 +234,7 @@ func TestGolden(t *testing.T) {
 		golden(t, fmt.Sprintf("organisaties_%dx%d", size[0], size[1]), ascii(t, b))
 	}
 	// Under a samenwerking the rows are another organisation's: greyed, locked, with why.
-	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := w.h.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {

@@ -14,10 +14,10 @@ import (
 // waits on it, and 9999's upload and its verslag say the messages wait, for whom.
 func TestGoldenSamenwerkingEnWachtend(t *testing.T) {
 	w := newWorld(t)
-	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := w.h.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.h.SetRoles(nil, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
+	if err := w.h.SetRoles(exchange.System, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
 		t.Fatal(err)
 	}
 	gem, aan := w.principal("gemeente"), w.principal("aanbieder")

@@ -69,13 +69,13 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		// a terminal showing the export is not steered; the JSON means the same.
 		enc := json.NewEncoder(exchange.JSONWriter{W: stdout})
 		enc.SetEscapeHTML(false)
-		if err := hub.ExportAudit(nil, from, func(e exchange.AuditEntry) error { return enc.Encode(e) }); err != nil {
+		if err := hub.ExportAudit(exchange.System, from, func(e exchange.AuditEntry) error { return enc.Encode(e) }); err != nil {
 			fmt.Fprintln(stderr, "fout:", err)
 			return 1
 		}
 		return 0
 	}
-	res, err := hub.CheckAudit(nil, anchor)
+	res, err := hub.CheckAudit(exchange.System, anchor)
 	if err != nil {
 		fmt.Fprintln(stderr, "fout:", err)
 		return 1

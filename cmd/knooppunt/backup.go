@@ -70,7 +70,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	var err error
 	if *to == "-" {
 		w := bufio.NewWriterSize(stdout, 256<<10)
-		if m, err = hub.Backup(ctx, nil, w, prev); err == nil {
+		if m, err = hub.Backup(ctx, exchange.System, w, prev); err == nil {
 			err = w.Flush()
 		}
 	} else {
@@ -96,7 +96,7 @@ func backupToFile(ctx context.Context, hub *exchange.Hub, name string, prev *exc
 	}
 	defer os.Remove(tmp)
 	w := bufio.NewWriterSize(f, 1<<20)
-	m, err := hub.Backup(ctx, nil, w, prev)
+	m, err := hub.Backup(ctx, exchange.System, w, prev)
 	if err == nil {
 		err = w.Flush()
 	}
