@@ -699,6 +699,26 @@ func (c *CPA) Check(hubOIN string, now time.Time) error {
 
 // checkChannel refuses the delivery channel settings the hub does not support.
 func checkChannel(ch *DeliveryChannel) error {
+	// Signing first: rsa-sha1, which Digikoppeling no longer allows, is the clearest reason to give.
+	if nr := ch.NonRepudiation; nr != nil {
+		if nr.Protocol != "" && nr.Protocol != NonRepudiationDSig {
+			return fmt.Errorf("kanaal %s: ondertekenprotocol %q wordt niet ondersteund; alleen XML-DSig (%s)", ch.ID, nr.Protocol, NonRepudiationDSig)
+		}
+		switch nr.SignatureAlgorithm {
+		case AlgRSASHA256:
+		case AlgRSASHA1, "rsa-sha1":
+			return fmt.Errorf("kanaal %s: ondertekening met rsa-sha1 wordt geweigerd; Digikoppeling eist rsa-sha256 (%s) of sterker", ch.ID, AlgRSASHA256)
+		default:
+			return fmt.Errorf("kanaal %s: ondertekenalgoritme %q wordt niet ondersteund; alleen rsa-sha256 (%s)", ch.ID, nr.SignatureAlgorithm, AlgRSASHA256)
+		}
+		switch nr.HashFunction {
+		case AlgSHA256, "http://www.w3.org/2001/04/xmldsig-more#sha256":
+		case AlgSHA1:
+			return fmt.Errorf("kanaal %s: hashfunctie sha1 wordt geweigerd; Digikoppeling eist sha256 (%s)", ch.ID, AlgSHA256)
+		default:
+			return fmt.Errorf("kanaal %s: hashfunctie %q wordt niet ondersteund; alleen sha256 (%s)", ch.ID, nr.HashFunction, AlgSHA256)
+		}
+	}
 	switch ch.SyncReplyMode {
 	case "", "none", "mshSignalsOnly":
 	default:
@@ -730,25 +750,6 @@ func checkChannel(ch *DeliveryChannel) error {
 	if ch.AckRequested == "always" && ch.ReliableMessaging == nil {
 		// osb-rm without ReliableMessaging: the hub could not know how often to retry.
 		return fmt.Errorf("kanaal %s: ackRequested \"always\" zonder ReliableMessaging (Retries, RetryInterval) in de DocExchange", ch.ID)
-	}
-	if nr := ch.NonRepudiation; nr != nil {
-		if nr.Protocol != "" && nr.Protocol != NonRepudiationDSig {
-			return fmt.Errorf("kanaal %s: ondertekenprotocol %q wordt niet ondersteund; alleen XML-DSig (%s)", ch.ID, nr.Protocol, NonRepudiationDSig)
-		}
-		switch nr.SignatureAlgorithm {
-		case AlgRSASHA256:
-		case AlgRSASHA1, "rsa-sha1":
-			return fmt.Errorf("kanaal %s: ondertekening met rsa-sha1 wordt geweigerd; Digikoppeling eist rsa-sha256 (%s) of sterker", ch.ID, AlgRSASHA256)
-		default:
-			return fmt.Errorf("kanaal %s: ondertekenalgoritme %q wordt niet ondersteund; alleen rsa-sha256 (%s)", ch.ID, nr.SignatureAlgorithm, AlgRSASHA256)
-		}
-		switch nr.HashFunction {
-		case AlgSHA256, "http://www.w3.org/2001/04/xmldsig-more#sha256":
-		case AlgSHA1:
-			return fmt.Errorf("kanaal %s: hashfunctie sha1 wordt geweigerd; Digikoppeling eist sha256 (%s)", ch.ID, AlgSHA256)
-		default:
-			return fmt.Errorf("kanaal %s: hashfunctie %q wordt niet ondersteund; alleen sha256 (%s)", ch.ID, nr.HashFunction, AlgSHA256)
-		}
 	}
 	return nil
 }
