@@ -128,6 +128,7 @@ func BuildUserMessage(u UserMessage, s *Signer) (*Outgoing, error) {
 		}
 		w.b.WriteString(`</eb:Manifest>`)
 	}
+	w.b.WriteString("</SOAP:Body>")
 	w.close()
 	return finish(u.MessageID, w.b.Bytes(), parts, s)
 }
