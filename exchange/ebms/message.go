@@ -172,7 +172,9 @@ func (m *Message) Payload() (Part, error) {
 // the CPA and the receiver is to; From and To are the CPA's two parties with the roles the CPA
 // gives them; the Service/Action is allowed from the sender's role; AckRequested,
 // DuplicateElimination and SyncReply are as the receiving channel says; the TimeToLive has not
-// passed at now. Signals (Service urn:oasis:names:tc:ebxml-msg:service) only need the parties.
+// passed at now; a signed message's signature verifies with the sender's signing certificates
+// from the CPA, and a CPA that demands signing gets a signed message. Signals (Service
+// urn:oasis:names:tc:ebxml-msg:service) only need the parties and, when signed, the signature.
 // It returns the Binding of a user message (nil for a signal) or an *Error.
 func Check(m *Message, c *CPA, now time.Time) (*Binding, error) {
 	h := &m.Header
@@ -195,6 +197,12 @@ func Check(m *Message, c *CPA, now time.Time) (*Binding, error) {
 	}
 	if from == to {
 		return nil, newError(CodeInconsistent, "eb:MessageHeader/eb:To/eb:PartyId", "afzender en ontvanger zijn dezelfde partij in CPA %s", c.ID)
+	}
+	if m.Signed {
+		// A signature present is checked whatever the CPA demands: a bad one is never ignored.
+		if err := m.Verify(from.SigningCertificates()...); err != nil {
+			return nil, err
+		}
 	}
 	if m.Kind() != KindUserMessage {
 		return nil, nil

@@ -399,3 +399,12 @@ func renameDS(el *etree.Element) {
 		el.Space = "ds"
 	}
 }
+
+// readEnvelopeAny parses any XML document with etree (for tests of the canonical form).
+func readEnvelopeAny(data []byte) (*etree.Document, *etree.Element, error) {
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(data); err != nil {
+		return nil, nil, err
+	}
+	return doc, doc.Root(), nil
+}
