@@ -11,6 +11,7 @@ fuzztime="${FUZZTIME:-10s}"
 targets=(
 	"./exchange FuzzParseEnvelope"
 	"./exchange FuzzReadUpload"
+	"./exchange/ebms FuzzParseMessage"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
 )

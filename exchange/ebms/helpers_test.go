@@ -76,7 +76,7 @@ func referenceDir(t *testing.T, sub string) string {
 }
 
 // testCPA generates and parses a CPA between hub and partner with spec's other settings.
-func testCPA(t *testing.T, spec CPASpec) (*CPA, []byte) {
+func testCPA(t testing.TB, spec CPASpec) (*CPA, []byte) {
 	t.Helper()
 	if spec.Hub.OIN == "" {
 		spec.Hub = PartySpec{OIN: hubOIN, Name: "Knooppunt", Endpoint: "https://hub.example:8443/ebms", Cert: identity(t, hubOIN).cert}
