@@ -47,7 +47,8 @@ func parseEnvelope(data []byte, parts map[string]Part) (*Message, error) {
 			}
 			m.SyncReply = true
 		case el.is(NamespaceEbMS, "Acknowledgment"):
-			if err := checkExtension(el, true, ActorToPartyMSH); err != nil {
+			// The actor of an Acknowledgment is optional (ebMS 2.0 §6.3.2); nextMSH is refused.
+			if err := checkExtension(el, false, ActorToPartyMSH); err != nil {
 				return nil, err
 			}
 			a := &Acknowledgment{RefToMessageID: el.child(NamespaceEbMS, "RefToMessageId").text()}

@@ -37,6 +37,15 @@ func signedFixtures(t *testing.T, s *Signer) map[string]*Outgoing {
 	if out["acknowledgment"], e = BuildAcknowledgment(h, nil, Reply{Timestamp: msgNow, Signer: s}); e != nil {
 		t.Fatal(e)
 	}
+	if s != nil {
+		// A signed Acknowledgment of a signed message carries that message's ds:References.
+		if out["signed acknowledgment"], e = BuildAcknowledgment(h, out["user message"].Envelope, Reply{Timestamp: msgNow, Signer: s}); e != nil {
+			t.Fatal(e)
+		}
+		if n := strings.Count(string(out["signed acknowledgment"].Envelope), "<ds:Reference "); n != 3 {
+			t.Errorf("signed acknowledgment has %d ds:Reference, want 2 copied and 1 of its own", n)
+		}
+	}
 	if out["message error"], e = BuildMessageError(h, []*Error{newError(CodeInconsistent, "eb:MessageHeader", "fout <1> & \"2\"\tmet\ttabs")}, Reply{Timestamp: msgNow, Signer: s}); e != nil {
 		t.Fatal(e)
 	}
