@@ -80,6 +80,11 @@ func SignEnvelope(envelope []byte, parts []Part, s *Signer) ([]byte, error) {
 		return nil, fmt.Errorf("ebms: ondertekenen mislukt: %w", err)
 	}
 	sv.SetText(base64.StdEncoding.EncodeToString(value))
+	// Written so that a parser reads back exactly the values that were signed: a tab or line
+	// end in an attribute as a character reference (a parser would turn a literal one into a
+	// space), a carriage return in text as &#xD; (a parser would turn a literal one into \n).
+	doc.WriteSettings.CanonicalAttrVal = true
+	doc.WriteSettings.CanonicalText = true
 	out, err := doc.WriteToBytes()
 	if err != nil {
 		return nil, fmt.Errorf("ebms: ondertekende envelop schrijven mislukt: %w", err)
