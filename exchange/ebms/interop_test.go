@@ -53,7 +53,10 @@ const xmlsecTemplate = `<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">
 // interopEnvelopes are the envelopes of the both-ways xmlsec1 test: the messy one, and the
 // reference set's valid messages when it is there.
 func interopEnvelopes(t *testing.T) map[string]string {
-	envs := map[string]string{"messy": messyEnvelope}
+	envs := map[string]string{
+		"messy":         messyEnvelope,
+		"messy literal": strings.Replace(messyEnvelope, `a="tab&#9;nl&#10;"`, "a=\"tab\tnl\r\nend\"", 1),
+	}
 	dir := filepath.Join("..", "..", "..", "shared", "reference", "ebms", "soap")
 	for _, f := range []string{"EbMSMessage.xml", "EbMSMessageWithAttachments.xml", "EbMSMessageStatus.xml", "EbMSPing.xml"} {
 		if src, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
@@ -114,5 +117,27 @@ func TestXMLSec1InteropOnForeignEnvelopes(t *testing.T) {
 				t.Errorf("xmlsec1 refuses our signature: %v\n%s\n%s", err, out, ours)
 			}
 		})
+	}
+}
+
+// TestAttributeWhitespace: a literal line end in an attribute value is a space to every XML
+// parser; a signature made over the normalized value verifies here too.
+func TestAttributeWhitespace(t *testing.T) {
+	got := string(normalizeAttrWhitespace([]byte("<a b=\"x\r\ny\tz\" c='1\n2'>t\r\nu<!-- \"\n\" --><![CDATA[\"\n\"]]><?p \"\n\"?><d e=\"&#10;\"/></a>")))
+	want := "<a b=\"x y z\" c='1 2'>t\r\nu<!-- \"\n\" --><![CDATA[\"\n\"]]><?p \"\n\"?><d e=\"&#10;\"/></a>"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	id := identity(t, partnerOIN)
+	env := strings.Replace(messyEnvelope, `a="tab&#9;nl&#10;"`, "a=\"tab\tnl\n\"", 1)
+	signed, err := SignEnvelope([]byte(env), nil, id.signer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyEnvelope(signed, nil, id.cert); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(signed), `a="tab nl "`) {
+		t.Errorf("attribute not normalized:\n%s", signed)
 	}
 }

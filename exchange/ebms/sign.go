@@ -324,7 +324,7 @@ func removeActors(el *etree.Element, actors []string) {
 func readEnvelope(envelope []byte) (*etree.Document, *etree.Element, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.Entity = nil
-	if err := doc.ReadFromBytes(envelope); err != nil {
+	if err := doc.ReadFromBytes(normalizeAttrWhitespace(envelope)); err != nil {
 		return nil, nil, fmt.Errorf("de envelop is geen goed gevormde XML: %v", err)
 	}
 	root := doc.Root()
@@ -412,4 +412,65 @@ func readEnvelopeAny(data []byte) (*etree.Document, *etree.Element, error) {
 		return nil, nil, err
 	}
 	return doc, doc.Root(), nil
+}
+
+// normalizeAttrWhitespace does what XML 1.0 §3.3.3 asks of a parser and Go's encoding/xml does
+// not: a literal tab, line feed, carriage return (or CR LF) in an attribute value becomes one
+// space. Character references (&#9;) stay, the parser decodes them. Without this a signature
+// over an attribute with a literal line end, valid for every other XML-DSig implementation,
+// would not verify here.
+func normalizeAttrWhitespace(data []byte) []byte {
+	if !bytes.ContainsAny(data, "\t\n\r") {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c != '<' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		skipTo := ""
+		switch {
+		case bytes.HasPrefix(data[i:], []byte("<!--")):
+			skipTo = "-->"
+		case bytes.HasPrefix(data[i:], []byte("<![CDATA[")):
+			skipTo = "]]>"
+		case bytes.HasPrefix(data[i:], []byte("<?")):
+			skipTo = "?>"
+		}
+		if skipTo != "" {
+			end := bytes.Index(data[i:], []byte(skipTo))
+			if end < 0 {
+				return append(out, data[i:]...)
+			}
+			end += i + len(skipTo)
+			out = append(out, data[i:end]...)
+			i = end
+			continue
+		}
+		// A tag: copy up to its '>', turning whitespace inside quoted values into spaces.
+		var quote byte
+		for i < len(data) {
+			c := data[i]
+			switch {
+			case quote == 0 && (c == '"' || c == '\''):
+				quote = c
+			case quote != 0 && c == quote:
+				quote = 0
+			case quote != 0 && (c == '\t' || c == '\n' || c == '\r'):
+				if c == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+					i++
+				}
+				c = ' '
+			}
+			out = append(out, c)
+			i++
+			if quote == 0 && c == '>' {
+				break
+			}
+		}
+	}
+	return out
 }
