@@ -425,6 +425,15 @@ func (p *PartyInfo) SigningCertificates() []*x509.Certificate {
 	return out
 }
 
+// allCertificates are every certificate of the party, in certId order.
+func (p *PartyInfo) allCertificates() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, id := range sortedKeys(p.Certificates) {
+		out = append(out, p.Certificates[id])
+	}
+	return out
+}
+
 // PartyByOIN returns the party whose PartyId of type urn:osb:oin is oin (nil when none).
 func (c *CPA) PartyByOIN(oin string) *PartyInfo {
 	for _, p := range c.Parties {
@@ -682,6 +691,11 @@ func (c *CPA) Check(hubOIN string, now time.Time) error {
 			if err := checkChannel(p.Channels[id]); err != nil {
 				return fmt.Errorf("CPA %s, partij %q: %w", c.ID, p.Name, err)
 			}
+		}
+	}
+	for _, id := range sortedKeys(other.Channels) {
+		if ch := other.Channels[id]; ch.NonRepudiation != nil && len(other.SigningCertificates()) == 0 && len(other.Certificates) == 0 {
+			return fmt.Errorf("CPA %s: kanaal %s van partij %q eist ondertekening, maar de CPA bevat geen certificaat van die partij om de handtekening mee te controleren", c.ID, ch.ID, other.Name)
 		}
 	}
 	eps := other.endpoints()

@@ -195,6 +195,7 @@ func TestCPARefusals(t *testing.T) {
 		{"sha1 digest", CPASpec{Profile: ProfileReliableMessagingSigned, HashFunction: AlgSHA1}, hubOIN, "sha1 wordt geweigerd"},
 		{"encryption", CPASpec{Profile: ProfileReliableMessagingSigned, Encryption: true}, hubOIN, "vraagt versleuteling"},
 		{"sync response", CPASpec{SyncReplyMode: "signalsAndResponse"}, hubOIN, "syncReplyMode"},
+		{"signed without certificate", CPASpec{Profile: ProfileReliableMessagingSigned}, hubOIN, "geen certificaat van die partij"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,22 +6,37 @@
 //
 // Where each ebMS word lives:
 //
-//	CPA, PartyInfo, DeliveryChannel,     cpa.go        CPA, PartyInfo, PartyID, Role, ActionBinding,
-//	CanSend/CanReceive, DocExchange                    DeliveryChannel, ReliableMessaging, NonRepudiation;
-//	                                                   ParseCPA, (*CPA).Check, (*CPA).Binding → Binding
-//	a generated CPA for tests and demo    cpa_build.go  CPASpec, PartySpec, NewCPA
+//	ebMS word                            file          types and functions
+//	CPA, PartyInfo, PartyId, Role,       cpa.go        CPA, PartyInfo, PartyID, Role, ActionBinding,
+//	CanSend/CanReceive, DeliveryChannel,               DeliveryChannel, ReliableMessaging, NonRepudiation;
+//	DocExchange, Transport, Certificate                ParseCPA, (*CPA).Check, Hub, Other, OtherOIN,
+//	                                                   PartyByOIN, Binding, Allowed → Binding (endpoint,
+//	                                                   ack, sync reply, retries, signing, certificates)
+//	a generated CPA (tests, demo)        cpa_build.go  CPASpec, PartySpec, NewCPA
 //	xsd:duration (PT5M)                  duration.go   ParseDuration, FormatDuration
-//	MessageHeader, AckRequested,         message.go    Message, MessageHeader, Party, Service,
-//	SyncReply, Manifest, signals                       Acknowledgment, ErrorList, StatusRequest, StatusResponse;
-//	                                                   (*Message).Kind, Check (against a CPA)
-//	multipart/related, Content-ID        mime.go       ParseMessage, ReadMessage, Part, Outgoing
-//	building user messages and signals   build.go      UserMessage, BuildUserMessage, Reply,
-//	                                                   BuildAcknowledgment, BuildMessageError, BuildPong,
-//	                                                   BuildStatusResponse, BuildPing, BuildStatusRequest,
-//	                                                   BuildSOAPFault, NewMessageID
-//	ebMS error codes                     errors.go     Error, the Code… constants
+//	MessageHeader, AckRequested,         message.go    Message, MessageHeader, Party, Kind, AckRequested,
+//	SyncReply, Manifest, signals                       Acknowledgment, ErrorList, StatusRequest,
+//	                                                   StatusResponse, Reference; Check (against a CPA),
+//	                                                   (*Message).Payload
+//	the SOAP envelope, MSH checks        envelope.go   (parsing behind ParseMessage)
+//	multipart/related, Content-ID        mime.go       ParseMessage, ReadMessage, Part, Outgoing, ErrTooLarge
+//	building user messages and signals   build.go      UserMessage, (*Binding).UserMessage, BuildUserMessage,
+//	                                                   Reply, BuildAcknowledgment, BuildMessageError,
+//	                                                   BuildPong, BuildStatusResponse, Signal, BuildPing,
+//	                                                   BuildStatusRequest, BuildSOAPFault, NewMessageID
+//	ebMS error codes                     errors.go     Error, Code… and Severity… constants
 //	XML-DSig (ds:Signature)              sign.go       Signer, SignEnvelope, VerifyEnvelope, (*Message).Verify
+//	Canonical XML 1.0 (inclusive)        c14n.go       (used by sign.go)
 //	StUF Fo01 (foutbericht)              fo01.go       Fo01, StUFParty, NewFo01, BuildFo01
+//	namespaces, actors, StUF-GGk names   names.go      Namespace…, Action…, GGK…, Profile…, Alg… constants
+//
+// The inbound path of the door: ReadMessage (bounded body) → check that the To party is the
+// hub and the client certificate's OIN the From party (the door's business) → Check against the
+// stored CPA (parties, roles, action, AckRequested/DuplicateElimination/SyncReply as the CPA
+// says, TimeToLive, and the signature whenever one is present or the CPA demands one) →
+// Payload → BuildAcknowledgment or BuildMessageError. Outbound: CPA.Binding(hub, …) →
+// Binding.UserMessage → BuildUserMessage (with a Signer when Binding.Signed) → POST to
+// Binding.Endpoint with Content-Type Outgoing.ContentType and SOAPAction SOAPActionHeader.
 //
 // Digikoppeling names (Logius, Koppelvlakstandaard ebMS2): a party is its OIN, a PartyId of type
 // urn:osb:oin; the profiles are osb-be (best effort) and osb-rm (reliable messaging), each

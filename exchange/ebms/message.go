@@ -198,10 +198,21 @@ func Check(m *Message, c *CPA, now time.Time) (*Binding, error) {
 	if from == to {
 		return nil, newError(CodeInconsistent, "eb:MessageHeader/eb:To/eb:PartyId", "afzender en ontvanger zijn dezelfde partij in CPA %s", c.ID)
 	}
+	verified := false
 	if m.Signed {
-		// A signature present is checked whatever the CPA demands: a bad one is never ignored.
-		if err := m.Verify(from.SigningCertificates()...); err != nil {
-			return nil, err
+		// A signature present is checked whatever the CPA demands, with the sender's signing
+		// certificates, else any certificate the CPA gives the sender. Only when the CPA has none
+		// and does not demand signing (checked below for user messages) is there nothing to check
+		// against; the message then counts as unsigned, which that CPA allows.
+		certs := from.SigningCertificates()
+		if len(certs) == 0 {
+			certs = from.allCertificates()
+		}
+		if len(certs) > 0 {
+			if err := m.Verify(certs...); err != nil {
+				return nil, err
+			}
+			verified = true
 		}
 	}
 	if m.Kind() != KindUserMessage {
@@ -246,6 +257,9 @@ func Check(m *Message, c *CPA, now time.Time) (*Binding, error) {
 	}
 	if b.Signed() && !m.Signed {
 		return nil, newError(CodeSecurityFailure, "SOAP:Header/ds:Signature", "het bericht is niet ondertekend; CPA %s eist ondertekening (profiel %s)", c.ID, b.SendChannel.Profile())
+	}
+	if b.Signed() && !verified {
+		return nil, newError(CodeSecurityFailure, "SOAP:Header/ds:Signature", "CPA %s eist ondertekening maar noemt geen certificaat van %s om de handtekening mee te controleren", c.ID, from.Name)
 	}
 	return b, nil
 }

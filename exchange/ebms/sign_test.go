@@ -277,3 +277,57 @@ func TestWeVerifyXMLSec1Signatures(t *testing.T) {
 		t.Errorf("changed action verified: %v", err)
 	}
 }
+
+// TestCheckVerifiesSignatures: Check refuses a signed message whose signature does not verify
+// with the sender's certificate in the CPA, whatever the CPA demands.
+func TestCheckVerifiesSignatures(t *testing.T) {
+	for _, profile := range []string{ProfileReliableMessagingSigned, ProfileReliableMessaging} {
+		cpa, _ := testCPA(t, CPASpec{Profile: profile, Start: msgNow.Add(-time.Hour), End: msgNow.AddDate(1, 0, 0)})
+		b, _ := cpa.Binding(PartyID{Type: PartyTypeOIN, Value: partnerOIN}, "", Service{Value: GGKService}, ActionDi01)
+		u := b.UserMessage("c1@partner", Part{ContentID: "p1", Data: []byte("<a/>")}, msgNow)
+		for name, tc := range map[string]struct {
+			signer *Signer
+			tamper func([]byte) []byte
+			ok     bool
+		}{
+			"right key":      {identity(t, partnerOIN).signer(), nil, true},
+			"wrong key":      {identity(t, hubOIN).signer(), nil, false},
+			"payload change": {identity(t, partnerOIN).signer(), func(b []byte) []byte { return bytes.Replace(b, []byte("<a/>"), []byte("<b/>"), 1) }, false},
+		} {
+			out, err := BuildUserMessage(u, tc.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := out.Body
+			if tc.tamper != nil {
+				body = tc.tamper(body)
+			}
+			m, err := ParseMessage(out.ContentType, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Check(m, cpa, msgNow)
+			if tc.ok && err != nil || !tc.ok && errCode(err) != CodeSecurityFailure {
+				t.Errorf("%s/%s: %v", profile, name, err)
+			}
+		}
+	}
+}
+
+// TestSignedCPAWithoutCertificate: a CPA that demands signing but names no certificate of the
+// sender cannot verify anything, so it accepts nothing.
+func TestSignedCPAWithoutCertificate(t *testing.T) {
+	cpa, _ := testCPA(t, CPASpec{Profile: ProfileReliableMessagingSigned, Hub: fuzzHub, Partner: fuzzPartner, Start: msgNow.Add(-time.Hour), End: msgNow.AddDate(1, 0, 0)})
+	b, _ := cpa.Binding(PartyID{Type: PartyTypeOIN, Value: partnerOIN}, "", Service{Value: GGKService}, ActionDi01)
+	out, err := BuildUserMessage(b.UserMessage("n1@partner", Part{Data: []byte("<a/>")}, msgNow), identity(t, partnerOIN).signer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMessage(out.ContentType, out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Check(m, cpa, msgNow); errCode(err) != CodeSecurityFailure {
+		t.Errorf("Check = %v", err)
+	}
+}
