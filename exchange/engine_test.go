@@ -51,7 +51,7 @@ func newEngine(t testing.TB, dir string) *testEngine {
 		dir = t.TempDir()
 	}
 	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
-	h, err := Open(Config{DataDir: dir, Clock: clk, Workers: 2})
+	h, err := Open(Config{DataDir: dir, Clock: clk, Workers: 2, OIN: testHubOIN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("IB023: %+v", u.Fouten)
 	}
 	// Digikoppeling: held, shown as waiting, delivered once the route is Portaal again.
-	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, "cpa-1"); err != nil {
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
 		t.Fatal(err)
 	}
 	held := envelope("WMO301", "0363", "12345678", newRef(), "")

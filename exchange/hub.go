@@ -43,6 +43,11 @@ type Config struct {
 	// UploadQuota is how many bytes an organisation may write into aanleveren/ per day
 	// (Dutch time); 0 means DefaultUploadQuota, negative means no quota.
 	UploadQuota int64
+	// OIN is the hub's own OIN, its PartyId over Digikoppeling; "" when it has none.
+	OIN string
+	// Digikoppeling is how the hub reaches partners over Digikoppeling; nil: messages for a
+	// Digikoppeling route wait until it is set.
+	Digikoppeling *DigikoppelingConfig
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -66,6 +71,10 @@ type Hub struct {
 	parsers   sync.Pool // *EnvelopeParser: the checks of every upload reuse them
 	spools    openSpools
 	admission *admission
+
+	sendWake chan struct{} // nudges the Digikoppeling send loop
+	sends    sender
+	cpas     cpaCache
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -111,6 +120,8 @@ func Open(cfg Config) (*Hub, error) {
 		quota:  newQuotaTracker(cfg.UploadQuota, db),
 
 		admission: newAdmission(cfg.MaxUploads, cfg.UploadWait, cfg.Log),
+		sendWake:  make(chan struct{}, 1),
+		sends:     sender{inFlight: map[uint64]bool{}},
 	}
 	return h, nil
 }

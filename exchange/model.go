@@ -21,6 +21,9 @@ type Org struct {
 	Name    string    `json:"naam"`
 	Kind    OrgKind   `json:"soort"`
 	Created time.Time `json:"aangemaakt"`
+	// OIN is the Organisatie-identificatienummer (20 digits) by which the organisation is
+	// known over Digikoppeling; "" when it has none.
+	OIN string `json:"oin,omitempty"`
 	// Samenwerking maps a product to the organisation that runs it for this one: that
 	// organisation sends and receives the product's messages on this one's behalf.
 	Samenwerking map[Product]string `json:"samenwerking,omitempty"`
@@ -75,6 +78,9 @@ type Upload struct {
 	Counts     Counts       `json:"aantallen"`
 	Fouten     []Fout       `json:"fouten,omitempty"`
 	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
+	// Door is how the upload came in: "" (SFTP or the portal) or DoorDigikoppeling.
+	Door string  `json:"kanaal,omitempty"`
+	EbMS *EbMSIn `json:"ebms,omitempty"` // the ebMS message it came in, over Digikoppeling
 }
 
 // Counts are a verwerkingsverslag's totals.
@@ -113,6 +119,7 @@ type StatusEvent struct {
 	Status MessageStatus `json:"status"`
 	Code   Code          `json:"code,omitempty"`
 	By     string        `json:"door,omitempty"`
+	Detail string        `json:"detail,omitempty"` // why, for mislukt
 }
 
 // Message is one bericht in the berichtenlog. It appears in the log of its zender and of its

@@ -721,6 +721,9 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		if err := setJSON(t, key(kUpload, u.ID), final); err != nil {
 			return err
 		}
+		if err := h.queueFo01(t, &final); err != nil {
+			return err
+		}
 		if err := t.Set(key(kExpire, final.ReceivedAt, u.ID), nil); err != nil {
 			return err
 		}
@@ -741,6 +744,9 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 	}
 	h.publish(Event{Org: u.Org, Product: u.Product, Kind: "upload", UploadID: u.ID})
+	if u.Door != "" || prog.hasHold() {
+		h.kickSender()
+	}
 	notified := map[string]bool{}
 	for i, msgs := range groups {
 		if len(msgs) > 0 && !notified[prog.Groups[i].Mailbox] {

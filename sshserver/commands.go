@@ -86,6 +86,7 @@ func (in *input) flag(name string) string {
 type cmdCtx struct {
 	hub      *exchange.Hub
 	p        *exchange.Principal
+	in       io.Reader // the session's stdin: cpa import reads the document from it
 	out      io.Writer
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
 	json     bool
@@ -100,7 +101,7 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
+	c := &cmdCtx{hub: s.hub, p: p, in: sess, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
 	code, err := dispatch(c, argv)
 	if err != nil {
 		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)

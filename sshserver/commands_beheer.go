@@ -15,7 +15,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands, auditCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands, digikoppelingCommands, auditCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
@@ -211,10 +211,11 @@ type orgJSON struct {
 	Naam         string            `json:"naam"`
 	Soort        string            `json:"soort"`
 	Samenwerking map[string]string `json:"samenwerking"` // product -> the organisation that runs it for this one
+	OIN          string            `json:"oin"`
 }
 
 func orgOf(o exchange.Org) orgJSON {
-	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}}
+	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}, OIN: o.OIN}
 	for p, actor := range o.Samenwerking {
 		v.Samenwerking[string(p)] = actor
 	}

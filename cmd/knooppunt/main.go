@@ -65,6 +65,7 @@ Gebruik:
   knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
+           [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
   knooppunt hostkeys [--data DIR]
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -102,6 +103,14 @@ Gebruik:
                voordat de upload begint, ten hoogste 2 minuten; één organisatie krijgt ten
                hoogste de helft
 
+  --oin        OIN van het knooppunt (KNOOPPUNT_OIN); met --demo een test-OIN
+  --ebms-listen
+               Digikoppeling-endpoint, HTTPS met tweezijdig TLS (1.2/1.3), POST /ebms
+               (KNOOPPUNT_EBMS_LISTEN; uit als leeg; met --demo 127.0.0.1:8443)
+  --ebms-cert, --ebms-key, --ebms-ca, --ebms-crl
+               certificaat en sleutel van het knooppunt, de CA's van partners, hun CRL
+               (KNOOPPUNT_EBMS_CERT/_KEY/_CA/_CRL); met --demo een test-PKI in DIR/demo/pki
+
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
 
@@ -129,6 +138,7 @@ type serveFlags struct {
 	memoryLimit            memLimit
 	workers                int
 	maxUploads             int // 0: exchange's default for the workers
+	ebms                   ebmsFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -148,6 +158,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	memoryLimit := fs.String("memory-limit", os.Getenv("KNOOPPUNT_MEMORY_LIMIT"), "zachte geheugengrens (KNOOPPUNT_MEMORY_LIMIT, anders GOMEMLIMIT, anders "+defaultMemoryLimit+"), 0: geen grens")
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
+	f.ebms.add(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -165,6 +176,9 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 		return f, err
 	}
 	if f.memoryLimit, err = parseMemoryLimit(*memoryLimit); err != nil {
+		return f, err
+	}
+	if err := f.ebms.check(f.demo); err != nil {
 		return f, err
 	}
 	if f.listen == "" {
@@ -200,7 +214,11 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads}, f.listen)
+	if err := f.ebms.prepare(f.demo, f.data); err != nil {
+		return err
+	}
+	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
+		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen)}, f.listen)
 	if err != nil {
 		return err
 	}
@@ -249,13 +267,21 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if f.compatLibssh2 {
 		log.Warn("--compat-libssh2: ook MAC's zonder etm (hmac-sha2-256/512) aangeboden, voor libssh2 ouder dan 1.11")
 	}
-	if f.demo {
-		printDemo(stdout, demo, f.data, ln.Addr())
-	}
-
 	// The server and the engine stop together: on a signal, or when either fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ebmsAddr, ebmsDone, err := f.ebms.start(ctx, hub, log)
+	if err != nil {
+		ln.Close()
+		closeHub()
+		return err
+	}
+	if f.demo {
+		printDemo(stdout, demo, f.data, ln.Addr())
+		if err := f.ebms.demo(stdout, hub, f.data, ebmsAddr); err != nil {
+			log.Error("Digikoppeling-demo", "err", err)
+		}
+	}
 	engineDone := make(chan error, 1)
 	go func() {
 		err := hub.Run(ctx)
@@ -271,6 +297,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	cancel()
 	engineErr := <-engineDone
+	if err := ebmsDone(); err != nil {
+		log.Error("Digikoppeling-endpoint gestopt", "err", err)
+	}
 	closeHub()
 	log.Info("knooppunt gestopt")
 	return errors.Join(serveErr, engineErr)

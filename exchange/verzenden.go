@@ -1,0 +1,675 @@
+package exchange
+
+import (
+	"archive/zip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// Outbound Digikoppeling: a durable queue of its own. A message for a recipient whose route is
+// Digikoppeling, Actief and has a CPA gets one Send record, with its ebMS MessageId fixed when
+// it is queued; every attempt, after a crash too, uses that MessageId, so the partner's
+// duplicate elimination sees one message. Each attempt is recorded (attempts, next try)
+// before the bytes leave, so a kill -9 mid-send means one more attempt, never a lost one.
+const (
+	kSend      = "send/"          // send/<id> -> Send
+	kSendDue   = "idx/sendq/"     // idx/sendq/<next try>/<id>: sends waiting for an attempt or an Acknowledgment
+	kSendMID   = "idx/sendmid/"   // idx/sendmid/<ebMS MessageId> -> send id
+	kSendMsg   = "idx/sendmsg/"   // idx/sendmsg/<message id> -> send id
+	kSendRoute = "idx/sendroute/" // idx/sendroute/<org>/<product>/<exchange>/<id>: not yet bevestigd
+)
+
+// SendState is where an outbound Digikoppeling message is.
+type SendState string
+
+const (
+	SendWachtend  SendState = "wachtend"  // queued, not sent yet
+	SendVerzonden SendState = "verzonden" // sent, waiting for the Acknowledgment (or, best effort, done)
+	SendBevestigd SendState = "bevestigd" // the partner acknowledged it
+	SendMislukt   SendState = "mislukt"   // given up; `opnieuw` or a Portaal route takes it further
+)
+
+// Message statuses of the Digikoppeling door, in the berichtenlog.
+const (
+	MsgVerzondenDK MessageStatus = "verzonden via Digikoppeling"
+	MsgBevestigd   MessageStatus = "bevestigd"
+	MsgMislukt     MessageStatus = "mislukt"
+)
+
+// Send is one message on its way to a partner over Digikoppeling.
+type Send struct {
+	ID             uint64    `json:"id"`
+	Kind           string    `json:"soort"`   // "bericht" or "fo01"
+	Message        uint64    `json:"bericht"` // the berichtenlog's message; 0 for an Fo01
+	Org            string    `json:"organisatie"`
+	Product        Product   `json:"product"`
+	Exchange       string    `json:"uitwisseling,omitempty"`
+	CPA            string    `json:"cpa"`
+	Action         string    `json:"action"`
+	MessageID      string    `json:"message_id"`
+	ConversationID string    `json:"conversation_id"`
+	RefTo          string    `json:"ref_to_message_id,omitempty"`
+	Delivery       uint64    `json:"aflevering,omitempty"`
+	Entry          int       `json:"volgnummer"` // index of the envelope in the delivery file
+	Payload        []byte    `json:"payload,omitempty"`
+	ContentType    string    `json:"content_type,omitempty"` // of a prepared signal
+	State          SendState `json:"status"`
+	Attempts       int       `json:"pogingen"`
+	NextTry        time.Time `json:"volgende_poging,omitzero"`
+	Reason         string    `json:"reden,omitempty"`
+	Created        time.Time `json:"aangemaakt"`
+	Done           time.Time `json:"afgerond,omitzero"`
+}
+
+const (
+	sendBericht = "bericht"
+	sendFo01    = "fo01"
+	sendSignal  = "signaal"
+)
+
+func (s Send) pending() bool { return s.State == SendWachtend || s.State == SendVerzonden }
+
+// putSend stores s with the indexes its state calls for; old is the stored version (nil for a
+// new one).
+func putSend(t storage.Txn, old *Send, s Send) error {
+	if old != nil && old.pending() {
+		if err := t.Delete(key(kSendDue, old.NextTry, old.ID)); err != nil {
+			return err
+		}
+	}
+	if s.pending() {
+		if err := t.Set(key(kSendDue, s.NextTry, s.ID), nil); err != nil {
+			return err
+		}
+	}
+	if old == nil {
+		if err := t.Set(key(kSendMID, s.MessageID), be64(s.ID)); err != nil {
+			return err
+		}
+		if s.Message != 0 {
+			if err := t.Set(key(kSendMsg, s.Message), be64(s.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if s.Exchange != "" {
+		rk := key(kSendRoute, s.Org, s.Product, s.Exchange, s.ID)
+		if s.State == SendBevestigd || (s.State == SendVerzonden && !s.pending()) {
+			if err := t.Delete(rk); err != nil {
+				return err
+			}
+		} else if err := t.Set(rk, nil); err != nil {
+			return err
+		}
+	}
+	return setJSON(t, key(kSend, s.ID), s)
+}
+
+func txSend(t storage.Txn, id uint64) (Send, error) {
+	var s Send
+	err := getJSON(t, key(kSend, id), &s)
+	return s, err
+}
+
+// sendable tells whether a route carries messages over Digikoppeling now.
+func (h *Hub) sendable(t storage.Txn, org string, product Product, exchange string) (Route, CPA, bool, error) {
+	r, err := routeOf(t, org, product, exchange)
+	if err != nil || r.Via != Digikoppeling || r.Status != Actief || r.CPA == "" || h.cfg.Digikoppeling == nil {
+		return r, CPA{}, false, err
+	}
+	c, err := txCPA(t, r.CPA)
+	if errors.Is(err, ErrNotFound) {
+		return r, CPA{}, false, nil
+	}
+	return r, c, err == nil, err
+}
+
+func (h *Hub) kickSender() {
+	select {
+	case h.sendWake <- struct{}{}:
+	default:
+	}
+}
+
+// queueHeld turns every held delivery whose route now carries Digikoppeling into Send
+// records, one per message, in the transaction that takes it off hold.
+func (h *Hub) queueHeld() error {
+	var ids []uint64
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan([]byte(kHold), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			ids = append(ids, id)
+			return err == nil, err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("wachtende berichten lezen: %w", err)
+	}
+	queued := 0
+	for _, id := range ids {
+		err := h.kv.Update(func(t storage.Txn) error {
+			var d Delivery
+			if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil
+				}
+				return err
+			}
+			hk := key(kHold, d.Org, d.Product, d.Exchange, d.ID)
+			if _, err := t.Get(hk); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil // taken off hold meanwhile
+				}
+				return err
+			}
+			_, c, ok, err := h.sendable(t, d.Org, d.Product, d.Exchange)
+			if err != nil || !ok {
+				return err
+			}
+			if err := t.Delete(hk); err != nil {
+				return err
+			}
+			now := h.clock.Now()
+			for i, mid := range d.Messages {
+				var m Message
+				if err := getJSON(t, key(kMessage, mid), &m); err != nil {
+					return err
+				}
+				if _, err := t.Get(key(kSendMsg, mid)); err == nil {
+					continue
+				}
+				sid, err := h.kv.Sequence("send")
+				if err != nil {
+					return err
+				}
+				s := Send{ID: sid, Kind: sendBericht, Message: mid, Org: d.Org, Product: d.Product, Exchange: d.Exchange,
+					CPA: c.ID, Action: actionFor(m), MessageID: h.newMessageID(), ConversationID: m.Referentie,
+					Delivery: d.ID, Entry: i, State: SendWachtend, NextTry: now, Created: now}
+				if err := putSend(t, nil, s); err != nil {
+					return err
+				}
+				queued++
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("bestand %d in de verzendwachtrij zetten: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// releaseSends hands the messages of a route that went back to Portaal, which were not
+// acknowledged, to ophalen/: their delivery file appears there, and their Send records end.
+func (h *Hub) releaseSends(org string, product Product, exchange string) error {
+	var ids []uint64
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kSendRoute, org, product, exchange, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			ids = append(ids, id)
+			return err == nil, err
+		})
+	})
+	if err != nil {
+		return err
+	}
+	dlvs := map[uint64]bool{}
+	for _, id := range ids {
+		err := h.kv.Update(func(t storage.Txn) error {
+			s, err := txSend(t, id)
+			if err != nil {
+				return err
+			}
+			old := s
+			if s.State == SendVerzonden && h.inFlight(id) {
+				return nil // the attempt under way decides; a retry finds the route changed
+			}
+			s.State, s.Reason, s.Done = SendMislukt, "route staat weer op Portaal", h.clock.Now()
+			if err := putSend(t, &old, s); err != nil {
+				return err
+			}
+			if err := t.Delete(key(kSendRoute, org, product, exchange, id)); err != nil {
+				return err
+			}
+			if dlvs[s.Delivery] {
+				return nil
+			}
+			dlvs[s.Delivery] = true
+			var d Delivery
+			if err := getJSON(t, key(kDelivery, s.Delivery), &d); err != nil {
+				return err
+			}
+			if !d.Held {
+				return nil
+			}
+			d.Held = false
+			d.CreatedAt = h.clock.Now()
+			if err := h.putDelivery(t, &d); err != nil {
+				return err
+			}
+			return addHistory(t, []uint64{s.Message}, StatusEvent{At: d.CreatedAt, Status: MsgAfgeleverd}, "")
+		})
+		if err != nil {
+			return fmt.Errorf("bericht %d naar ophalen: %w", id, err)
+		}
+	}
+	if len(ids) > 0 {
+		h.publish(Event{Org: org, Product: product, Kind: "delivery"})
+	}
+	return nil
+}
+
+// Resend sends a mislukt message again, with the same MessageId: `opnieuw`. The organisation
+// that sent it or receives it may, with the product.
+func (h *Hub) Resend(p *Principal, product Product, referentie string) (err error) {
+	defer func() { h.auditChange(p, "opnieuw", string(product)+"/"+referentie, err) }()
+	if err := mayUse(p, product); err != nil {
+		return err
+	}
+	err = h.kv.Update(func(t storage.Txn) error {
+		var sid uint64
+		found := false
+		err := t.Scan(key(kRecvRef, p.Org.Code, product, referentie, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			mid, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
+			v, err := t.Get(key(kSendMsg, mid))
+			if errors.Is(err, storage.ErrNotFound) {
+				return true, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			sid, _ = idFromKey(v)
+			found = true
+			return false, nil
+		})
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: geen bericht %s van uw organisatie dat via Digikoppeling is verstuurd", ErrNotFound, referentie)
+		}
+		s, err := txSend(t, sid)
+		if err != nil {
+			return err
+		}
+		if s.State != SendMislukt {
+			return fmt.Errorf("%w: bericht %s is %s, niet mislukt; alleen een mislukt bericht kan opnieuw", ErrInvalid, referentie, s.State)
+		}
+		if _, _, ok, err := h.sendable(t, s.Org, s.Product, s.Exchange); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: de route %s van %s gaat niet (meer) via Digikoppeling met een CPA; zet hem eerst weer zo", ErrInvalid, s.Exchange, s.Org)
+		}
+		old := s
+		s.State, s.Attempts, s.Reason, s.NextTry, s.Done = SendWachtend, 0, "", h.clock.Now(), time.Time{}
+		return putSend(t, &old, s)
+	})
+	if err == nil {
+		h.kickSender()
+	}
+	return err
+}
+
+// sender is the state of the send loop: which sends have an attempt under way.
+type sender struct {
+	mu       sync.Mutex
+	inFlight map[uint64]bool
+}
+
+func (h *Hub) inFlight(id uint64) bool {
+	h.sends.mu.Lock()
+	defer h.sends.mu.Unlock()
+	return h.sends.inFlight[id]
+}
+
+// sendWorkers is how many sends are under way at once.
+const sendWorkers = 32
+
+// sendLoop runs the outbound queue until ctx ends: it queues what waits on a route that now
+// carries Digikoppeling and makes each due attempt. It looks every poll of real time (and
+// whenever kicked), and asks the hub's clock what is due, so a fake clock drives retries.
+func (h *Hub) sendLoop(ctx context.Context, poll time.Duration) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, sendWorkers)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	lastHold := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.sendWake:
+			lastHold = time.Time{}
+		case <-timer.C:
+		}
+		if h.cfg.Digikoppeling != nil {
+			if time.Since(lastHold) > 5*time.Second {
+				if err := h.queueHeld(); err != nil {
+					h.log.Error("verzendwachtrij vullen", "err", err)
+				}
+				if err := h.purgeReceived(h.clock.Now()); err != nil {
+					h.log.Error("oude MessageIds vergeten", "err", err)
+				}
+				lastHold = time.Now()
+			}
+			due, err := h.dueSends(h.clock.Now(), 512)
+			if err != nil {
+				h.log.Error("verzendwachtrij lezen", "err", err)
+			}
+			for _, id := range due {
+				h.sends.mu.Lock()
+				busy := h.sends.inFlight[id]
+				if !busy {
+					h.sends.inFlight[id] = true
+				}
+				h.sends.mu.Unlock()
+				if busy {
+					continue
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				wg.Go(func() {
+					defer func() { <-sem }()
+					defer func() {
+						h.sends.mu.Lock()
+						delete(h.sends.inFlight, id)
+						h.sends.mu.Unlock()
+					}()
+					if err := h.attempt(ctx, id); err != nil && ctx.Err() == nil {
+						h.log.Error("Digikoppeling-bericht versturen", "send", id, "err", err)
+					}
+				})
+			}
+		}
+		timer.Reset(poll)
+	}
+}
+
+func (h *Hub) dueSends(now time.Time, limit int) ([]uint64, error) {
+	var out []uint64
+	err := h.kv.View(func(t storage.Txn) error {
+		return t.Scan([]byte(kSendDue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			rest := k[len(kSendDue):]
+			if len(rest) < 17 {
+				return true, nil
+			}
+			at := int64(beUint(rest[:8]))
+			if at > now.UnixNano() {
+				return false, nil
+			}
+			id, err := idFromKey(k)
+			out = append(out, id)
+			return err == nil && len(out) < limit, err
+		})
+	})
+	return out, err
+}
+
+// attempt makes one attempt of a due send: recorded first, then sent, then its outcome.
+func (h *Hub) attempt(ctx context.Context, id uint64) error {
+	dk := h.cfg.Digikoppeling
+	now := h.clock.Now()
+	var s Send
+	var c CPA
+	var giveUp string
+	err := h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if s, err = txSend(t, id); err != nil {
+			return err
+		}
+		if !s.pending() || s.NextTry.After(now) {
+			s = Send{}
+			return nil
+		}
+		old := s
+		if c, err = txCPA(t, s.CPA); err != nil {
+			return err
+		}
+		if s.Attempts > c.Retries {
+			giveUp = fmt.Sprintf("geen bevestiging na %d pogingen", s.Attempts)
+			if s.Reason != "" {
+				giveUp += " (laatste: " + s.Reason + ")"
+			}
+			s = Send{}
+			return nil
+		}
+		if s.Kind == sendBericht && s.Exchange != "" {
+			if _, _, ok, err := h.sendable(t, s.Org, s.Product, s.Exchange); err != nil || !ok {
+				if err == nil {
+					giveUp = "de route gaat niet meer via Digikoppeling"
+				}
+				s = Send{}
+				return err
+			}
+		}
+		s.Attempts++
+		s.State = SendVerzonden
+		s.NextTry = now.Add(max(c.RetryInterval, time.Second))
+		if err := putSend(t, &old, s); err != nil {
+			return err
+		}
+		if s.Attempts == 1 && s.Message != 0 {
+			return addHistory(t, []uint64{s.Message}, StatusEvent{At: now, Status: MsgVerzondenDK, By: c.ID}, "")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if giveUp != "" {
+		return h.endSend(id, SendMislukt, giveUp)
+	}
+	if s.ID == 0 {
+		return nil
+	}
+	payload := s.Payload
+	if s.Kind == sendBericht {
+		if payload, err = h.envelopeOf(s); err != nil {
+			return h.endSend(id, SendMislukt, "envelop niet te lezen: "+err.Error())
+		}
+	}
+	ct, body, err := h.buildOutgoing(s, c, payload)
+	if err != nil {
+		return h.endSend(id, SendMislukt, "bericht niet te maken: "+err.Error())
+	}
+	res, err := dk.Post(ctx, c, ct, body)
+	if ctx.Err() != nil {
+		return nil // the record says when to try again
+	}
+	switch {
+	case err != nil:
+		return h.noteRetry(id, "netwerkfout: "+err.Error())
+	case res.Status == 503:
+		return h.noteRetry(id, "HTTP 503")
+	case res.Status < 200 || res.Status > 299:
+		return h.endSend(id, SendMislukt, fmt.Sprintf("HTTP %d", res.Status))
+	}
+	ack, fault, err := h.readAnswer(s, c, res)
+	switch {
+	case err != nil:
+		return h.endSend(id, SendMislukt, "antwoord niet te lezen: "+err.Error())
+	case fault != "":
+		return h.endSend(id, SendMislukt, fault)
+	case ack:
+		return h.endSend(id, SendBevestigd, "")
+	case !c.AckRequested:
+		return h.endSend(id, SendVerzonden, "") // best effort: sent is done
+	}
+	return nil // the Acknowledgment comes as a message of its own
+}
+
+// PostResult is a partner's HTTP answer.
+type PostResult struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// noteRetry records why an attempt failed; the next try is already set.
+func (h *Hub) noteRetry(id uint64, reason string) error {
+	return h.kv.Update(func(t storage.Txn) error {
+		s, err := txSend(t, id)
+		if err != nil || !s.pending() {
+			return err
+		}
+		old := s
+		s.Reason = reason
+		return putSend(t, &old, s)
+	})
+}
+
+// endSend gives a send its final state, with the message's history.
+func (h *Hub) endSend(id uint64, state SendState, reason string) error {
+	now := h.clock.Now()
+	var s Send
+	err := h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if s, err = txSend(t, id); err != nil {
+			return err
+		}
+		if !s.pending() {
+			s = Send{}
+			return nil
+		}
+		old := s
+		s.State, s.Done = state, now
+		if reason != "" {
+			s.Reason = reason
+		}
+		if err := putSend(t, &old, s); err != nil {
+			return err
+		}
+		if state == SendVerzonden {
+			// best effort ends here: off the queue
+			if err := t.Delete(key(kSendDue, s.NextTry, s.ID)); err != nil {
+				return err
+			}
+		}
+		if s.Message == 0 || state == SendVerzonden {
+			return nil
+		}
+		st := MsgBevestigd
+		if state == SendMislukt {
+			st = MsgMislukt
+		}
+		return addHistory(t, []uint64{s.Message}, StatusEvent{At: now, Status: st, Detail: reason}, "")
+	})
+	if err == nil && s.ID != 0 {
+		h.log.Info("Digikoppeling-bericht "+string(state), "message_id", s.MessageID, "organisatie", s.Org, "reden", reason)
+		h.Audit(nil, "digikoppeling uit", s.Org+" "+s.MessageID, string(state)+" "+reason)
+		h.publish(Event{Org: s.Org, Product: s.Product, Kind: "delivery"})
+	}
+	return err
+}
+
+// Acknowledged takes a partner's Acknowledgment for a message the hub sent: from is the
+// sender's OIN, as its certificate shows it.
+func (h *Hub) Acknowledged(fromOIN, refTo string) error {
+	var id uint64
+	err := h.kv.View(func(t storage.Txn) error {
+		v, err := t.Get(key(kSendMID, refTo))
+		if err != nil {
+			return err
+		}
+		id, err = idFromKey(v)
+		if err != nil {
+			return err
+		}
+		s, err := txSend(t, id)
+		if err != nil {
+			return err
+		}
+		c, err := txCPA(t, s.CPA)
+		if err != nil {
+			return err
+		}
+		if c.OIN != fromOIN {
+			return fmt.Errorf("%w: Acknowledgment voor %s komt van OIN %s, niet van %s", ErrDenied, refTo, fromOIN, c.OIN)
+		}
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w: geen verzonden bericht met MessageId %s", ErrNotFound, refTo)
+	}
+	if err != nil {
+		return err
+	}
+	return h.endSend(id, SendBevestigd, "")
+}
+
+// envelopeOf reads the envelope of a send from its delivery file, byte for byte.
+func (h *Hub) envelopeOf(s Send) ([]byte, error) {
+	var d Delivery
+	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, s.Delivery), &d) }); err != nil {
+		return nil, err
+	}
+	r, err := h.files.Open(d.Blob)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	zr, err := zip.NewReader(r, r.Size())
+	if err != nil {
+		return nil, err
+	}
+	if s.Entry >= len(zr.File) {
+		return nil, fmt.Errorf("bestand %d ontbreekt in %s", s.Entry, d.Blob)
+	}
+	f := zr.File[s.Entry]
+	if f.UncompressedSize64 > uint64(MaxXMLUpload) {
+		return nil, fmt.Errorf("%s is groter dan 25 MB", f.Name)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// Sends lists the outbound Digikoppeling messages of an organisation, newest first (beheerder:
+// org "" for all).
+func (h *Hub) Sends(p *Principal, org string, limit int) ([]Send, error) {
+	var out []Send
+	err := h.kv.View(func(t storage.Txn) error {
+		if err := mayReadCPA(t, p, org); err != nil && org != "" {
+			return err
+		}
+		return t.Scan([]byte(kSend), storage.ScanOptions{Reverse: true}, func(_, v []byte) (bool, error) {
+			var s Send
+			if err := json.Unmarshal(v, &s); err != nil {
+				return false, err
+			}
+			if org == "" || s.Org == org {
+				s.Payload = nil
+				out = append(out, s)
+			}
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+func (p progress) hasHold() bool {
+	for _, g := range p.Groups {
+		if g.Hold {
+			return true
+		}
+	}
+	return false
+}
