@@ -110,13 +110,9 @@ func c14nElementScoped(b *bytes.Buffer, el *etree.Element, scope, rendered map[s
 		if p == "xml" {
 			continue
 		}
-		if r, ok := rendered[p]; ok && r == uri {
-			continue
-		}
-		if !ok(rendered, p) && p != "" && uri == "" {
-			continue
-		}
-		if p == "" && uri == "" && rendered[""] == "" {
+		// rendered always holds "" (the empty default namespace), so an empty default is
+		// written (as xmlns="") only to undo a non-empty one of the output's parent.
+		if r, seen := rendered[p]; seen && r == uri {
 			continue
 		}
 		prefixes = append(prefixes, p)
@@ -194,11 +190,6 @@ func c14nElementScoped(b *bytes.Buffer, el *etree.Element, scope, rendered map[s
 		}
 	}
 	b.WriteString("</" + name + ">")
-}
-
-func ok(m map[string]string, k string) bool {
-	_, found := m[k]
-	return found
 }
 
 func writePI(b *bytes.Buffer, p *etree.ProcInst) {

@@ -374,10 +374,8 @@ func (p *PartyInfo) Endpoint() string {
 			}
 		}
 	}
-	for _, tr := range p.transports {
-		if tr.endpoint != "" {
-			return tr.endpoint
-		}
+	if eps := p.endpoints(); len(eps) > 0 {
+		return eps[0]
 	}
 	return ""
 }
