@@ -361,3 +361,22 @@ func TestNewMessageID(t *testing.T) {
 		t.Errorf("%s %s", a, b)
 	}
 }
+
+// TestSplitTextIsLinear: text cut into many pieces by comments costs linear time, not
+// quadratic (a 25 MB body of "x<!---->" would otherwise take hours).
+func TestSplitTextIsLinear(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`<SOAP:Envelope xmlns:SOAP="` + NamespaceSOAP + `"><SOAP:Header>`)
+	for i := 0; i < 300_000; i++ {
+		b.WriteString("x<!---->")
+	}
+	b.WriteString(`</SOAP:Header><SOAP:Body/></SOAP:Envelope>`)
+	start := time.Now()
+	_, err := ParseMessage("text/xml", b.Bytes())
+	if errCode(err) != CodeInconsistent { // no MessageHeader
+		t.Errorf("ParseMessage: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("2.4 MB of split text took %v", d)
+	}
+}

@@ -107,8 +107,10 @@ func VerifyEnvelope(envelope []byte, parts []Part, certs ...*x509.Certificate) e
 	fail := func(format string, args ...any) error {
 		return newError(CodeSecurityFailure, "SOAP:Header/ds:Signature", format, args...)
 	}
-	if bytes.Contains(envelope, []byte("<!DOCTYPE")) || bytes.Contains(envelope, []byte("<!ENTITY")) {
-		return fail("de envelop bevat een DTD")
+	// The bounded reader first (no DTD, depth and element limits): the signature code below
+	// recurses over the tree.
+	if _, err := parseTree(envelope); err != nil {
+		return fail("de envelop is geweigerd: %v", err)
 	}
 	doc, header, err := readEnvelope(envelope)
 	if err != nil {

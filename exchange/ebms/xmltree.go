@@ -16,7 +16,7 @@ type node struct {
 	Space, Local string
 	Attr         []xml.Attr
 	Children     []*node
-	Text         string // the character data directly inside, concatenated
+	textBuf      []byte // the character data directly inside, concatenated (appended, so text split by comments costs linear time)
 	parent       *node
 }
 
@@ -76,7 +76,7 @@ func parseTree(data []byte) (*node, error) {
 			depth--
 		case xml.CharData:
 			if cur != nil {
-				cur.Text += string(t)
+				cur.textBuf = append(cur.textBuf, t...)
 			} else if len(bytes.TrimSpace(t)) > 0 {
 				return nil, errors.New("geen goed gevormde XML: tekst buiten het hoofdelement")
 			}
@@ -163,7 +163,7 @@ func (n *node) text() string {
 	if n == nil {
 		return ""
 	}
-	return strings.TrimSpace(n.Text)
+	return strings.TrimSpace(string(n.textBuf))
 }
 
 // attr returns the attribute {space}local; ok is false when absent.
