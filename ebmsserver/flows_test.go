@@ -1,0 +1,200 @@
+package ebmsserver
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"knooppunt/exchange"
+	"knooppunt/exchange/ebms"
+)
+
+// TestDigikoppelingInSFTPOut: gemeente 9999 posts a WMO301 over Digikoppeling; the hub
+// acknowledges it in the response (durable first), processes it as an aanlevering of 9999
+// (door Digikoppeling) and the aanbieder finds it in ophalen/, byte for byte.
+func TestDigikoppelingInSFTPOut(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	env := envelope("WMO301", "9999", "12345678", "")
+	out := e.gem.message(t, ebms.ActionDi01, env, e.clk.Now())
+	status, ack := e.post(e.gem, out.ContentType, out.Body)
+	if status != http.StatusOK || ack == nil || ack.Kind() != ebms.KindAcknowledgment || ack.Acknowledgment.RefToMessageID != out.MessageID {
+		t.Fatalf("answer %d %+v", status, ack)
+	}
+	u := e.finalUpload(e.principal("gemeente"))
+	if u.Status != exchange.Afgeleverd || u.Door != exchange.DoorDigikoppeling || u.EbMS == nil || u.EbMS.MessageID != out.MessageID {
+		t.Fatalf("upload %+v", u)
+	}
+	got := e.inboxEnvelopes(e.principal("aanbieder"))
+	if len(got) != 1 || !bytes.Equal(got[0], env) {
+		t.Fatalf("ophalen: %d files", len(got))
+	}
+}
+
+// TestDuplicateMessageID: the same message twice gets the same Acknowledgment and one upload.
+func TestDuplicateMessageID(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	_, first := e.post(e.gem, out.ContentType, out.Body)
+	_, second := e.post(e.gem, out.ContentType, out.Body)
+	if first == nil || second == nil || first.Header.MessageID != second.Header.MessageID || second.Kind() != ebms.KindAcknowledgment {
+		t.Fatalf("acks differ: %+v %+v", first, second)
+	}
+	e.finalUpload(e.principal("gemeente"))
+	_, n, _ := e.h.Uploads(e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 10})
+	if n != 1 {
+		t.Fatalf("%d uploads", n)
+	}
+}
+
+// TestWrongOIN: the aanbieder's certificate with the gemeente's From PartyId is refused with a
+// MessageError, and nothing is processed.
+func TestWrongOIN(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	status, m := e.post(e.zorg, out.ContentType, out.Body)
+	if m == nil || m.Kind() != ebms.KindMessageError || m.ErrorList.Errors[0].Code != ebms.CodeSecurityFailure {
+		t.Fatalf("answer %d %+v", status, m)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, n, _ := e.h.Uploads(e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 1}); n != 0 {
+		t.Fatalf("%d uploads after a refused message", n)
+	}
+}
+
+// TestExpiredCPA: past the CPA's End the message is refused with a MessageError.
+func TestExpiredCPA(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.clk.Add(48 * time.Hour)
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	_, m := e.post(e.gem, out.ContentType, out.Body)
+	if m == nil || m.Kind() != ebms.KindMessageError || !strings.Contains(m.ErrorList.Errors[0].Description, "niet geldig") {
+		t.Fatalf("answer %+v", m)
+	}
+}
+
+// TestPingAndStatus: Ping answers Pong; StatusRequest answers StatusResponse.
+func TestPingAndStatus(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	from := ebms.Party{PartyIDs: []ebms.PartyID{{Type: ebms.PartyTypeOIN, Value: gemOIN}}}
+	to := ebms.Party{PartyIDs: []ebms.PartyID{{Type: ebms.PartyTypeOIN, Value: hubOIN}}}
+	ping, err := ebms.BuildPing(ebms.Signal{CPAID: e.gem.cpaID, From: from, To: to, Timestamp: e.clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m := e.post(e.gem, ping.ContentType, ping.Body); m == nil || m.Kind() != ebms.KindPong {
+		t.Fatalf("ping: %+v", m)
+	}
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	e.post(e.gem, out.ContentType, out.Body)
+	sr, err := ebms.BuildStatusRequest(ebms.Signal{CPAID: e.gem.cpaID, From: from, To: to, Timestamp: e.clk.Now()}, out.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m := e.post(e.gem, sr.ContentType, sr.Body)
+	if m == nil || m.Kind() != ebms.KindStatusResponse || m.StatusResponse.RefToMessageID != out.MessageID ||
+		(m.StatusResponse.MessageStatus != ebms.StatusReceived && m.StatusResponse.MessageStatus != ebms.StatusProcessed) {
+		t.Fatalf("status: %+v", m)
+	}
+}
+
+// TestSFTPInDigikoppelingOut: the aanbieder's route is Digikoppeling with its CPA; the
+// gemeente uploads as over SFTP; the hub posts the envelope byte for byte to the aanbieder's
+// endpoint and the synchronous Acknowledgment makes the message bevestigd.
+func TestSFTPInDigikoppelingOut(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	env := envelope("WMO301", "9999", "12345678", "")
+	e.upload(e.principal("gemeente"), "uit.xml", env)
+	eventually(t, "the message at the partner", func() bool { return len(e.zorg.received()) == 1 })
+	m := e.zorg.received()[0]
+	p, err := m.Payload()
+	if err != nil || !bytes.Equal(p.Data, env) || m.Header.Action != ebms.ActionDi01 || m.Header.From.OIN() != hubOIN {
+		t.Fatalf("sent %+v %v", m.Header, err)
+	}
+	eventually(t, "bevestigd", func() bool {
+		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
+	})
+	if got := e.inboxEnvelopes(zorg); len(got) != 0 {
+		t.Fatalf("also in ophalen: %d", len(got))
+	}
+}
+
+// TestPartnerDownThenBevestigd: the endpoint answers 503 twice; the hub retries on the CPA's
+// RetryInterval (fake clock) with the same MessageId, then the message is bevestigd.
+func TestPartnerDownThenBevestigd(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	e.zorg.fail503.Store(2)
+	e.upload(e.principal("gemeente"), "uit.xml", envelope("WMO301", "9999", "12345678", ""))
+	for i := 0; i < 2; i++ {
+		want := int32(1 - i)
+		eventually(t, "a refused attempt", func() bool { return e.zorg.fail503.Load() == want })
+		time.Sleep(100 * time.Millisecond)
+		e.clk.Add(61 * time.Second)
+	}
+	eventually(t, "bevestigd", func() bool {
+		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
+	})
+	if got := e.zorg.received(); len(got) != 1 {
+		t.Fatalf("partner got %d", len(got))
+	}
+	sends, _ := e.h.Sends(nil, "12345678", 10)
+	if len(sends) != 1 || sends[0].Attempts != 3 || sends[0].State != exchange.SendBevestigd || sends[0].MessageID != e.zorg.received()[0].Header.MessageID {
+		t.Fatalf("sends %+v", sends)
+	}
+}
+
+// TestFo01ForRejectedEnvelope: an envelope for an unknown recipient is afgekeurd; the hub
+// answers the sender with a StUF Fo01 over Digikoppeling, crossRefnummer its referentienummer.
+func TestFo01ForRejectedEnvelope(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ref := "4f1e9a3c-1b2d-4c5e-8f90-123456789abc"
+	env := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "87654321", Referentie: ref}, []byte("<x/>"))
+	out := e.gem.message(t, ebms.ActionDi01, env, e.clk.Now())
+	if _, ack := e.post(e.gem, out.ContentType, out.Body); ack == nil || ack.Kind() != ebms.KindAcknowledgment {
+		t.Fatalf("no ack: %+v", ack)
+	}
+	u := e.finalUpload(e.principal("gemeente"))
+	if u.Status != exchange.Afgekeurd {
+		t.Fatalf("upload %+v", u)
+	}
+	eventually(t, "the Fo01 at the gemeente", func() bool { return len(e.gem.received()) == 1 })
+	m := e.gem.received()[0]
+	p, err := m.Payload()
+	if err != nil || m.Header.Action != ebms.ActionFo01 || !bytes.Contains(p.Data, []byte("<StUF:crossRefnummer>"+ref)) || !bytes.Contains(p.Data, []byte(string(u.Fouten[0].Code))) {
+		t.Fatalf("Fo01 %+v %v\n%s", m.Header, err, p.Data)
+	}
+}
+
+// TestDu01RetourToSFTPSender: the gemeente sends a WMO301 over SFTP; the aanbieder answers
+// with a WMO302 over Digikoppeling; the retour lands in the gemeente's ophalen/.
+func TestDu01RetourToSFTPSender(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ref := "7a1e9a3c-1b2d-4c5e-8f90-123456789abc"
+	e.upload(e.principal("gemeente"), "heen.xml", exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
+	if u := e.finalUpload(e.principal("gemeente")); u.Status != exchange.Afgeleverd {
+		t.Fatalf("heen %+v", u)
+	}
+	retour := envelope("WMO302", "12345678", "9999", ref)
+	out := e.zorg.message(t, ebms.ActionDu01, retour, e.clk.Now())
+	if _, ack := e.post(e.zorg, out.ContentType, out.Body); ack == nil || ack.Kind() != ebms.KindAcknowledgment {
+		t.Fatalf("no ack: %+v", ack)
+	}
+	if u := e.finalUpload(e.principal("aanbieder")); u.Status != exchange.Afgeleverd {
+		t.Fatalf("retour %+v", u)
+	}
+	got := e.inboxEnvelopes(e.principal("gemeente"))
+	if len(got) != 1 || !bytes.Equal(got[0], retour) {
+		t.Fatalf("gemeente ophalen: %d", len(got))
+	}
+}
