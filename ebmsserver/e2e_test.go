@@ -251,7 +251,11 @@ func (p *partner) message(t *testing.T, action string, envelope []byte, now time
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := ebms.BuildUserMessage(b.UserMessage(ebms.NewMessageID("partner.test"), ebms.Part{ContentType: "application/xml", Data: envelope}, now), nil)
+	var signer *ebms.Signer
+	if b.Signed() {
+		signer = &ebms.Signer{Key: p.cert.PrivateKey.(crypto.Signer), Cert: p.leaf}
+	}
+	out, err := ebms.BuildUserMessage(b.UserMessage(ebms.NewMessageID("partner.test"), ebms.Part{ContentType: "application/xml", Data: envelope}, now), signer)
 	if err != nil {
 		t.Fatal(err)
 	}

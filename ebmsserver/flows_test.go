@@ -198,3 +198,70 @@ func TestDu01RetourToSFTPSender(t *testing.T) {
 		t.Fatalf("gemeente ophalen: %d", len(got))
 	}
 }
+
+// TestAsyncAcknowledgments: with syncReplyMode none the hub answers a message with 204 and
+// sends its Acknowledgment to the partner's endpoint as a message of its own; and a message
+// the hub sends is bevestigd when the partner's Acknowledgment arrives on its own.
+func TestAsyncAcknowledgments(t *testing.T) {
+	e := newEnv(t, envOpts{syncReply: "none"})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	if status, m := e.post(e.gem, out.ContentType, out.Body); status != http.StatusNoContent || m != nil {
+		t.Fatalf("answer %d %+v", status, m)
+	}
+	eventually(t, "the Acknowledgment at the gemeente", func() bool { return len(e.gem.received()) == 1 })
+	if a := e.gem.received()[0]; a.Kind() != ebms.KindAcknowledgment || a.Acknowledgment.RefToMessageID != out.MessageID {
+		t.Fatalf("got %+v", a.Header)
+	}
+	eventually(t, "the message at the aanbieder", func() bool { return len(e.zorg.received()) == 1 })
+	m := e.zorg.received()[0]
+	ack, err := ebms.BuildAcknowledgment(&m.Header, nil, ebms.Reply{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.post(e.zorg, ack.ContentType, ack.Body); status != http.StatusNoContent {
+		t.Fatalf("ack answered %d", status)
+	}
+	eventually(t, "bevestigd", func() bool {
+		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
+	})
+}
+
+// TestSignedProfile: under osb-rm-s the partner's signed message is verified against its
+// certificate in the CPA, an unsigned one is refused, and the hub signs what it sends (the
+// partner verifies it with the hub's certificate).
+func TestSignedProfile(t *testing.T) {
+	e := newEnv(t, envOpts{profile: ebms.ProfileReliableMessagingSigned})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	env := envelope("WMO301", "9999", "12345678", "")
+	out := e.gem.message(t, ebms.ActionDi01, env, e.clk.Now())
+	if !bytes.Contains(out.Body, []byte("ds:Signature")) && !bytes.Contains(out.Body, []byte("Signature")) {
+		t.Fatal("the test partner did not sign")
+	}
+	if _, ack := e.post(e.gem, out.ContentType, out.Body); ack == nil || ack.Kind() != ebms.KindAcknowledgment {
+		t.Fatalf("signed message: %+v", ack)
+	}
+	eventually(t, "the signed message at the aanbieder", func() bool { return len(e.zorg.received()) == 1 })
+	m := e.zorg.received()[0]
+	if !m.Signed {
+		t.Fatal("the hub did not sign")
+	}
+	if err := m.Verify(e.hubTL.Leaf()); err != nil {
+		t.Fatalf("hub signature: %v", err)
+	}
+	// Tampered: the payload changed after signing.
+	bad := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	i := bytes.Index(bad.Body, []byte("<StUF:functie>WMO301"))
+	tampered := append([]byte(nil), bad.Body...)
+	copy(tampered[i:], "<StUF:functie>WMO399")
+	if _, m := e.post(e.gem, bad.ContentType, tampered); m == nil || m.Kind() != ebms.KindMessageError || m.ErrorList.Errors[0].Code != ebms.CodeSecurityFailure {
+		t.Fatalf("tampered: %+v", m)
+	}
+}

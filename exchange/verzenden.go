@@ -34,6 +34,9 @@ const (
 	SendVerzonden SendState = "verzonden" // sent, waiting for the Acknowledgment (or, best effort, done)
 	SendBevestigd SendState = "bevestigd" // the partner acknowledged it
 	SendMislukt   SendState = "mislukt"   // given up; `opnieuw` or a Portaal route takes it further
+	// SendAfgegeven: delivered where no Acknowledgment comes (best effort, or a signal the
+	// partner took with a 2xx).
+	SendAfgegeven SendState = "afgegeven"
 )
 
 // Message statuses of the Digikoppeling door, in the berichtenlog.
@@ -101,7 +104,7 @@ func putSend(t storage.Txn, old *Send, s Send) error {
 	}
 	if s.Exchange != "" {
 		rk := key(kSendRoute, s.Org, s.Product, s.Exchange, s.ID)
-		if s.State == SendBevestigd || (s.State == SendVerzonden && !s.pending()) {
+		if s.State == SendBevestigd || s.State == SendAfgegeven {
 			if err := t.Delete(rk); err != nil {
 				return err
 			}
@@ -507,8 +510,8 @@ func (h *Hub) attempt(ctx context.Context, id uint64) error {
 		return h.endSend(id, SendMislukt, fault)
 	case ack:
 		return h.endSend(id, SendBevestigd, "")
-	case !c.AckRequested:
-		return h.endSend(id, SendVerzonden, "") // best effort: sent is done
+	case s.Kind == sendSignal || !c.AckRequested:
+		return h.endSend(id, SendAfgegeven, "") // nothing to acknowledge: sent is done
 	}
 	return nil // the Acknowledgment comes as a message of its own
 }
@@ -554,13 +557,7 @@ func (h *Hub) endSend(id uint64, state SendState, reason string) error {
 		if err := putSend(t, &old, s); err != nil {
 			return err
 		}
-		if state == SendVerzonden {
-			// best effort ends here: off the queue
-			if err := t.Delete(key(kSendDue, s.NextTry, s.ID)); err != nil {
-				return err
-			}
-		}
-		if s.Message == 0 || state == SendVerzonden {
+		if s.Message == 0 || state == SendAfgegeven {
 			return nil
 		}
 		st := MsgBevestigd
