@@ -61,6 +61,7 @@ type partner struct {
 	mu       sync.Mutex
 	got      []*ebms.Message
 	fail503  atomic.Int32 // answer this many posts with 503
+	fail400  atomic.Int32 // answer this many posts with 400
 	gotCount atomic.Int32
 }
 
@@ -206,6 +207,11 @@ func (e *env) newPartner(org, name, oin string) *partner {
 // endpoint is the partner's MSH: it records user messages and acknowledges them in the
 // response (or answers 503 while told to).
 func (p *partner) endpoint(w http.ResponseWriter, r *http.Request) {
+	if p.fail400.Load() > 0 {
+		p.fail400.Add(-1)
+		http.Error(w, "kapot", http.StatusBadRequest)
+		return
+	}
 	if p.fail503.Load() > 0 {
 		p.fail503.Add(-1)
 		http.Error(w, "even niet", http.StatusServiceUnavailable)

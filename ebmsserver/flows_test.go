@@ -265,3 +265,52 @@ func TestSignedProfile(t *testing.T) {
 		t.Fatalf("tampered: %+v", m)
 	}
 }
+
+// TestMisluktOpnieuwAndPortaal: an HTTP 400 ends a send as mislukt (with the reason in the
+// berichtenlog); opnieuw sends it again with the same MessageId; a second mislukt message is
+// released to ophalen/ when the route goes back to Portaal.
+func TestMisluktOpnieuwAndPortaal(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	e.zorg.fail400.Store(1)
+	ref := "5b1e9a3c-1b2d-4c5e-8f90-123456789abc"
+	e.upload(e.principal("gemeente"), "a.xml", exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
+	status := func(ref string) exchange.Message {
+		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{Referentie: ref})
+		if len(ms) != 1 {
+			return exchange.Message{}
+		}
+		return ms[0]
+	}
+	eventually(t, "mislukt", func() bool { return status(ref).Status == exchange.MsgMislukt })
+	if h := status(ref).History; !strings.Contains(h[len(h)-1].Detail, "HTTP 400") {
+		t.Fatalf("reason: %+v", h)
+	}
+	if err := e.h.Resend(e.principal("gemeente"), exchange.IWmo, ref); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bevestigd after opnieuw", func() bool { return status(ref).Status == exchange.MsgBevestigd })
+	sends, _ := e.h.Sends(nil, "12345678", 10)
+	if len(sends) != 1 || len(e.zorg.received()) != 1 || sends[0].MessageID != e.zorg.received()[0].Header.MessageID {
+		t.Fatalf("sends %+v", sends)
+	}
+	if err := e.h.Resend(zorg, exchange.IWmo, ref); err == nil {
+		t.Fatal("opnieuw of a bevestigd message")
+	}
+
+	e.zorg.fail400.Store(1)
+	ref2 := "6c1e9a3c-1b2d-4c5e-8f90-123456789abc"
+	env2 := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref2}, []byte("<y/>"))
+	e.upload(e.principal("gemeente"), "b.xml", env2)
+	eventually(t, "second mislukt", func() bool { return status(ref2).Status == exchange.MsgMislukt })
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Portaal, exchange.Actief, ""); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inboxEnvelopes(zorg)
+	if len(got) != 1 || !bytes.Equal(got[0], env2) || status(ref2).Status != exchange.MsgAfgeleverd {
+		t.Fatalf("released: %d files, %s", len(got), status(ref2).Status)
+	}
+}

@@ -623,6 +623,9 @@ var messageStatuses = map[string]exchange.MessageStatus{
 	"verwijderd": exchange.MsgVerwijderd,
 	"hersteld":   exchange.MsgHersteld,
 	"verlopen":   exchange.MsgVerlopen,
+	"verzonden":  exchange.MsgVerzondenDK,
+	"bevestigd":  exchange.MsgBevestigd,
+	"mislukt":    exchange.MsgMislukt,
 }
 
 type messageJSON struct {

@@ -28,4 +28,3 @@ func (th *testHub) testCPA(t *testing.T, org string) string {
 	}
 	return c.ID
 }
-

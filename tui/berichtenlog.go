@@ -37,7 +37,7 @@ func newBerichtenlog(c *Common) *berichtenlog {
 	in.Placeholder = "functie:WMO301 van:01-01-2026 tot:31-01-2026 richting:in partij:12345678 status:afgekeurd ref:…"
 	return &berichtenlog{
 		c: c, pg: newPager(), tbl: newTable(c), input: in,
-		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel naar ophalen")),
+		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel / opnieuw")),
 	}
 }
 
@@ -150,6 +150,12 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 
 func (s *berichtenlog) askRestore() {
 	c, m := s.c, s.msg
+	if m.Status == exchange.MsgMislukt {
+		c.Ask(fmt.Sprintf("Bericht %s (%s) opnieuw versturen via Digikoppeling?", m.Referentie, m.Functie),
+			"Bericht "+m.Referentie+" wordt opnieuw verstuurd.",
+			func() error { return c.Hub.Resend(c.P, c.Product, m.Referentie) })
+		return
+	}
 	if m.Status != exchange.MsgVerwijderd {
 		c.Fail(fmt.Errorf("alleen een verwijderd bericht kan terug; dit bericht is %s", m.Status))
 		return
@@ -211,7 +217,13 @@ func (s *berichtenlog) detailView(m exchange.Message) string {
 		if e.By != "" {
 			line += " (door " + e.By + ")"
 		}
+		if e.Detail != "" {
+			line += ": " + e.Detail
+		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	if m.Status == exchange.MsgMislukt {
+		b.WriteString("\n" + st.Muted.Render("Versturen via Digikoppeling is mislukt; druk op r om het opnieuw te versturen.") + "\n")
 	}
 	if m.Status == exchange.MsgVerwijderd {
 		b.WriteString("\n" + st.Muted.Render("Dit bericht is verwijderd; druk op r om het terug te zetten in ophalen.") + "\n")
@@ -350,7 +362,8 @@ func looksLikeFunctie(s string) bool {
 func matchStatus(v string) string {
 	v = strings.ToLower(v)
 	for _, s := range []exchange.MessageStatus{exchange.MsgOntvangen, exchange.MsgAfgekeurd, exchange.MsgAfgeleverd,
-		exchange.MsgWachtRoute, exchange.MsgGelezen, exchange.MsgOngelezen, exchange.MsgVerwijderd, exchange.MsgHersteld, exchange.MsgVerlopen} {
+		exchange.MsgWachtRoute, exchange.MsgGelezen, exchange.MsgOngelezen, exchange.MsgVerwijderd, exchange.MsgHersteld, exchange.MsgVerlopen,
+		exchange.MsgVerzondenDK, exchange.MsgBevestigd, exchange.MsgMislukt} {
 		if strings.HasPrefix(string(s), v) {
 			return string(s)
 		}
