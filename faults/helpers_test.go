@@ -49,9 +49,9 @@ func needBinary(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, dir string) *loadgen.Server {
+func start(t *testing.T, dir string, flags ...string) *loadgen.Server {
 	t.Helper()
-	s, err := loadgen.Start(bin, dir)
+	s, err := loadgen.Start(bin, dir, flags...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,7 +291,14 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		cancel()
 		engineDone <- err
 	}()
-	serveErr := srv.Serve(ctx, ln)
+	// A signal during the demo's setup (its certificates take seconds) must not reach the
+	// SSH server before it serves: a Shutdown before Serve would leave Serve running.
+	var serveErr error
+	if ctx.Err() == nil {
+		serveErr = srv.Serve(ctx, ln)
+	} else {
+		ln.Close()
+	}
 	if serveErr != nil {
 		log.Error("ssh-server gestopt", "err", serveErr)
 	}
