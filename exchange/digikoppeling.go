@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -368,7 +369,7 @@ func (h *Hub) purgeReceived(now time.Time) error {
 	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan([]byte(kEbInExp), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			rest := k[len(kEbInExp):]
-			if len(rest) < 9 || int64(beUint(rest[:8])) > now.UnixNano() {
+			if len(rest) < 8 || int64(beUint(rest[:8])) > now.UnixNano() {
 				return false, nil
 			}
 			keys = append(keys, append([]byte(nil), k...))
@@ -383,7 +384,10 @@ func (h *Hub) purgeReceived(now time.Time) error {
 			if err := t.Delete(k); err != nil {
 				return err
 			}
-			if err := t.Delete(key(kEbIn, k[len(kEbInExp)+9:])); err != nil {
+			// <until>/<oin>/<mid>, where key() leaves the first '/' out when the time's last
+			// byte is one.
+			rest := bytes.TrimPrefix(k[len(kEbInExp)+8:], []byte("/"))
+			if err := t.Delete(key(kEbIn, rest)); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"knooppunt/exchange/ebms"
+	"knooppunt/storage"
 )
 
 const testHubOIN = "00000099000000000000"
@@ -158,3 +159,20 @@ func TestImportReferenceCPAs(t *testing.T) {
 		t.Fatal("geen enkele referentie-CPA aangenomen")
 	}
 }
+
+// TestDueSendsWithSlashInTime: a next try whose last time byte is '/' (key() then writes no
+// separator) is still found due. Regression: one message in 256 was never sent again after a
+// crash (faults.TestKillNineDuringSending).
+func TestDueSendsWithSlashInTime(t *testing.T) {
+	e := newEngine(t, "")
+	at := time.Unix(0, int64(e.clk.Now().UnixNano())&^0xff|'/')
+	s := Send{ID: 7, Kind: sendSignal, Org: "9999", MessageID: "m@x", State: SendWachtend, NextTry: at}
+	if err := e.h.kv.Update(func(tx storage.Txn) error { return putSend(tx, nil, s) }); err != nil {
+		t.Fatal(err)
+	}
+	due, err := e.h.dueSends(at.Add(time.Second), 10)
+	if err != nil || len(due) != 1 || due[0] != 7 {
+		t.Fatalf("due %v %v", due, err)
+	}
+}
+

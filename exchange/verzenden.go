@@ -410,8 +410,10 @@ func (h *Hub) dueSends(now time.Time, limit int) ([]uint64, error) {
 	var out []uint64
 	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan([]byte(kSendDue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			// <time>/<id>; key() leaves the '/' out when the time's last byte is one (1 in
+			// 256 keys), so only the length of time and id is certain.
 			rest := k[len(kSendDue):]
-			if len(rest) < 17 {
+			if len(rest) < 16 {
 				return true, nil
 			}
 			at := int64(beUint(rest[:8]))

@@ -25,7 +25,7 @@ import (
 	"knooppunt/loadgen"
 )
 
-// TestKillNineDuringSending: the aanbieder's route is Digikoppeling; the hub sends a few hundred
+// TestKillNineDuringSending: the aanbieder's route is Digikoppeling; the hub sends a thousand
 // messages to its endpoint while it is killed with SIGKILL KNOOPPUNT_KILLS times (3 unless
 // set). After the last restart every message is bevestigd, the endpoint saw every envelope,
 // and always under one MessageId: a resend after a crash repeats the MessageId, so the
@@ -98,7 +98,7 @@ func TestKillNineDuringSending(t *testing.T) {
 
 	// Offline: a CPA for the aanbieder with this endpoint (retries every 2 s), its route on
 	// Digikoppeling, and a ZIP of envelopes from the gemeente waiting to be processed.
-	const n = 300
+	const n = 1000
 	refs := map[string]bool{}
 	func() {
 		h, err := exchange.Open(exchange.Config{DataDir: dir, OIN: exchange.DemoHubOIN})
