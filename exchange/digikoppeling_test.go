@@ -175,4 +175,3 @@ func TestDueSendsWithSlashInTime(t *testing.T) {
 		t.Fatalf("due %v %v", due, err)
 	}
 }
-
