@@ -314,3 +314,33 @@ func TestMisluktOpnieuwAndPortaal(t *testing.T) {
 		t.Fatalf("released: %d files, %s", len(got), status(ref2).Status)
 	}
 }
+
+// TestPartnerServerCertificateFromCPA: a partner endpoint whose server certificate is not the
+// one in the CPA gets nothing: the hub stops in the handshake and keeps the message queued.
+func TestPartnerServerCertificateFromCPA(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	doc, err := ebms.NewCPA(ebms.CPASpec{
+		ID:            "andere-cert",
+		Hub:           ebms.PartySpec{OIN: hubOIN, Endpoint: "https://" + e.addr + Path, Cert: e.hubTL.Leaf()},
+		Partner:       ebms.PartySpec{OIN: zorgOIN, Endpoint: e.zorg.srv.URL + Path, Cert: e.gem.leaf},
+		SyncReplyMode: "mshSignalsOnly", Start: e.clk.Now().Add(-time.Hour).Truncate(time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.h.ImportCPA(nil, doc); err != nil {
+		t.Fatal(err)
+	}
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, "andere-cert"); err != nil {
+		t.Fatal(err)
+	}
+	e.upload(e.principal("gemeente"), "uit.xml", envelope("WMO301", "9999", "12345678", ""))
+	eventually(t, "a refused attempt", func() bool {
+		sends, _ := e.h.Sends(nil, "12345678", 10)
+		return len(sends) == 1 && strings.Contains(sends[0].Reason, "niet het certificaat uit de CPA")
+	})
+	if n := len(e.zorg.received()); n != 0 {
+		t.Fatalf("the endpoint got %d messages", n)
+	}
+}

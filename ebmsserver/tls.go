@@ -3,6 +3,7 @@ package ebmsserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"knooppunt/exchange"
@@ -94,31 +96,57 @@ func (t *TLS) checkRevoked(cs tls.ConnectionState) error {
 }
 
 // Client is how the hub posts to partners: its own certificate, the partner's server
-// certificate verified against the CAs, and, when the CPA names the partner's TLS
-// certificates, one of those.
+// certificate verified against the CAs and, when the CPA names the partner's TLS certificates,
+// required to be one of those — in the handshake, before a byte of the message is sent.
 type Client struct {
 	tls *TLS
-	hc  *http.Client
+	mu  sync.Mutex
+	hcs map[string]*http.Client // by the CPA's TLS certificates: keep-alive per partner
 }
 
-// NewClient makes the hub's sending side. Connections are kept alive per partner.
-func NewClient(t *TLS) *Client {
-	c := &Client{tls: t}
+// NewClient makes the hub's sending side.
+func NewClient(t *TLS) *Client { return &Client{tls: t, hcs: map[string]*http.Client{}} }
+
+func (c *Client) client(certs [][]byte) *http.Client {
+	h := sha256.New()
+	for _, der := range certs {
+		h.Write(der)
+	}
+	k := string(h.Sum(nil))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.hcs[k]; ok {
+		return hc
+	}
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{c.tls.Cert},
+		RootCAs:      c.tls.CAs,
+	}
+	if len(certs) > 0 {
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("de partner toont geen servercertificaat")
+			}
+			for _, der := range certs {
+				if bytes.Equal(der, cs.PeerCertificates[0].Raw) {
+					return nil
+				}
+			}
+			return errors.New("het servercertificaat van de partner is niet het certificaat uit de CPA")
+		}
+	}
 	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{t.Cert},
-			RootCAs:      t.CAs,
-		},
+		TLSClientConfig:       cfg,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
 		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     false,
 	}
-	c.hc = &http.Client{Transport: tr, Timeout: 5 * time.Minute}
-	return c
+	hc := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	c.hcs[k] = hc
+	return hc
 }
 
 // Post sends one ebMS message to the CPA's endpoint.
@@ -129,21 +157,11 @@ func (c *Client) Post(ctx context.Context, cpa exchange.CPA, contentType string,
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("SOAPAction", `"ebXML"`)
-	resp, err := c.hc.Do(req)
+	resp, err := c.client(cpa.TLSCerts).Do(req)
 	if err != nil {
 		return exchange.PostResult{}, err
 	}
 	defer resp.Body.Close()
-	if len(cpa.TLSCerts) > 0 && resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		leaf := resp.TLS.PeerCertificates[0]
-		ok := false
-		for _, der := range cpa.TLSCerts {
-			ok = ok || bytes.Equal(der, leaf.Raw)
-		}
-		if !ok {
-			return exchange.PostResult{}, errors.New("het servercertificaat van de partner is niet het certificaat uit de CPA")
-		}
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 	if err != nil {
 		return exchange.PostResult{}, err
