@@ -1,11 +1,13 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +175,67 @@ func TestDueSendsWithSlashInTime(t *testing.T) {
 	due, err := e.h.dueSends(at.Add(time.Second), 10)
 	if err != nil || len(due) != 1 || due[0] != 7 {
 		t.Fatalf("due %v %v", due, err)
+	}
+}
+
+// TestHeldMessagesSentWhenRouteGetsCPA: a message held on a Digikoppeling route without a
+// CPA (a route from before CPAs were checked) waits; once the route has a CPA it is sent and
+// bevestigd.
+func TestHeldMessagesSentWhenRouteGetsCPA(t *testing.T) {
+	var posted atomic.Int32
+	post := func(_ context.Context, c CPA, ct string, body []byte) (PostResult, error) {
+		m, err := ebms.ParseMessage(ct, body)
+		if err != nil {
+			return PostResult{Status: 400}, nil
+		}
+		ack, _ := ebms.BuildAcknowledgment(&m.Header, nil, ebms.Reply{})
+		posted.Add(1)
+		return PostResult{Status: 200, ContentType: ack.ContentType, Body: ack.Body}, nil
+	}
+	dir := t.TempDir()
+	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
+	h, err := Open(Config{DataDir: dir, Clock: clk, Workers: 2, OIN: testHubOIN, Digikoppeling: &DigikoppelingConfig{Post: post, Host: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range testOrgs {
+		if _, err := h.CreateOrg(nil, o[0], o[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; h.Close() })
+	e := &testEngine{t: t, h: h, clk: clk, dir: dir}
+	old := Route{Org: "12345678", Product: IWmo, Exchange: "WMO 301/302", Via: Digikoppeling, Status: Actief}
+	if err := h.kv.Update(func(tx storage.Txn) error { return setJSON(tx, key(kRoute, old.Org, IWmo, old.Exchange), old) }); err != nil {
+		t.Fatal(err)
+	}
+	ref := newRef()
+	if u := e.process(e.principal("0363"), IWmo, "wacht.xml", envelope("WMO301", "0363", "12345678", ref, "")); u.Status != Afgeleverd {
+		t.Fatalf("upload %+v", u)
+	}
+	zorg := e.principal("12345678", Productbeheerder)
+	status := func() MessageStatus {
+		ms, _, _ := h.Messages(zorg, IWmo, MessageFilter{Referentie: ref})
+		if len(ms) != 1 {
+			return ""
+		}
+		return ms[0].Status
+	}
+	time.Sleep(300 * time.Millisecond)
+	if posted.Load() != 0 || status() != MsgWachtRoute {
+		t.Fatalf("sent without a CPA: %d, %s", posted.Load(), status())
+	}
+	if err := h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status() != MsgBevestigd {
+		if time.Now().After(deadline) {
+			t.Fatalf("not bevestigd: %d posts, %s", posted.Load(), status())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
