@@ -83,6 +83,7 @@ type envOpts struct {
 	syncReply string        // "" → mshSignalsOnly
 	retry     time.Duration // 0 → one minute
 	profile   string
+	workers   int // 0 → 2
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -118,7 +119,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if testing.Verbose() {
 		log = slog.Default()
 	}
-	h, err := exchange.Open(exchange.Config{DataDir: filepath.Join(dir, "data"), Clock: e.clk, Log: log, Workers: 2, OIN: hubOIN,
+	if o.workers == 0 {
+		o.workers = 2
+	}
+	h, err := exchange.Open(exchange.Config{DataDir: filepath.Join(dir, "data"), Clock: e.clk, Log: log, Workers: o.workers, OIN: hubOIN,
 		Digikoppeling: &exchange.DigikoppelingConfig{Post: NewClient(hubTLS).Post, Key: hubTLS.Cert.PrivateKey.(crypto.Signer), Cert: hubTLS.Leaf(), Host: "knooppunt.test"}})
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,8 @@ func TestMeasure(t *testing.T) {
 	if os.Getenv("KNOOPPUNT_MEASURE") == "" {
 		t.Skip("KNOOPPUNT_MEASURE=1 scripts/bench-ebms.sh")
 	}
-	e := newEnv(t, envOpts{})
+	// The default workers of a 2-CPU machine (exchange.DefaultWorkers).
+	e := newEnv(t, envOpts{workers: exchange.DefaultWorkers()})
 	const n, conc = 2000, 16
 	bodies := make([]*ebms.Outgoing, n)
 	for i := range bodies {
