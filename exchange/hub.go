@@ -134,6 +134,7 @@ func (h *Hub) Now() time.Time { return h.clock.Now() }
 
 // Close closes the store. Call it after every goroutine started by Run has stopped.
 func (h *Hub) Close() error {
+	h.sends.closeAll()
 	if err := h.kv.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
