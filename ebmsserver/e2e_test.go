@@ -84,6 +84,7 @@ type envOpts struct {
 	retry     time.Duration // 0 → one minute
 	profile   string
 	workers   int // 0 → 2
+	ackSigned bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -134,7 +135,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		doc, err := ebms.NewCPA(ebms.CPASpec{
 			Hub:           ebms.PartySpec{OIN: hubOIN, Name: "knooppunt", Endpoint: "https://" + e.addr + Path, Cert: hubTLS.Leaf()},
 			Partner:       ebms.PartySpec{OIN: p.oin, Name: p.org, Endpoint: p.srv.URL + Path, Cert: p.leaf},
-			SyncReplyMode: o.syncReply, RetryInterval: o.retry, Retries: 3, Profile: o.profile,
+			SyncReplyMode: o.syncReply, RetryInterval: o.retry, Retries: 3, Profile: o.profile, AckSignatureRequested: o.ackSigned,
 			Start: e.clk.Now().Add(-time.Hour).Truncate(time.Second), End: e.clk.Now().Add(24 * time.Hour).Truncate(time.Second),
 		})
 		if err != nil {

@@ -344,3 +344,17 @@ func TestPartnerServerCertificateFromCPA(t *testing.T) {
 		t.Fatalf("the endpoint got %d messages", n)
 	}
 }
+
+// TestSignedAcknowledgment: when the CPA asks for signed Acknowledgments the hub signs its
+// Acknowledgment, verifiable with the hub's certificate.
+func TestSignedAcknowledgment(t *testing.T) {
+	e := newEnv(t, envOpts{profile: ebms.ProfileReliableMessagingSigned, ackSigned: true})
+	out := e.gem.message(t, ebms.ActionDi01, envelope("WMO301", "9999", "12345678", ""), e.clk.Now())
+	_, ack := e.post(e.gem, out.ContentType, out.Body)
+	if ack == nil || ack.Kind() != ebms.KindAcknowledgment || !ack.Signed {
+		t.Fatalf("ack: %+v", ack)
+	}
+	if err := ack.Verify(e.hubTL.Leaf()); err != nil {
+		t.Fatalf("ack signature: %v", err)
+	}
+}
