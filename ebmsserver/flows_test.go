@@ -1,7 +1,9 @@
 package ebmsserver
 
 import (
+	"archive/zip"
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -356,5 +358,49 @@ func TestSignedAcknowledgment(t *testing.T) {
 	}
 	if err := ack.Verify(e.hubTL.Leaf()); err != nil {
 		t.Fatalf("ack signature: %v", err)
+	}
+}
+
+// TestPortaalReleasesOnlyUnsent: of two messages in one delivery file one is bevestigd and one
+// mislukt; back on Portaal only the mislukt one reaches ophalen/, in a file of its own.
+func TestPortaalReleasesOnlyUnsent(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	zorg := e.principal("aanbieder")
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, e.zorg.cpaID); err != nil {
+		t.Fatal(err)
+	}
+	e.zorg.fail400.Store(1)
+	envs := map[string][]byte{}
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	for i, ref := range []string{"1d1e9a3c-1b2d-4c5e-8f90-123456789abc", "2d1e9a3c-1b2d-4c5e-8f90-123456789abc"} {
+		envs[ref] = exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>"))
+		w, _ := zw.Create(fmt.Sprintf("b%d.xml", i))
+		w.Write(envs[ref])
+	}
+	zw.Close()
+	e.upload(e.principal("gemeente"), "twee.zip", zb.Bytes())
+	states := func() map[exchange.MessageStatus]string {
+		out := map[exchange.MessageStatus]string{}
+		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		for _, m := range ms {
+			out[m.Status] = m.Referentie
+		}
+		return out
+	}
+	eventually(t, "one bevestigd, one mislukt", func() bool {
+		st := states()
+		return st[exchange.MsgBevestigd] != "" && st[exchange.MsgMislukt] != ""
+	})
+	failed := states()[exchange.MsgMislukt]
+	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Portaal, exchange.Actief, ""); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inboxEnvelopes(zorg)
+	if len(got) != 1 || !bytes.Equal(got[0], envs[failed]) {
+		t.Fatalf("ophalen: %d envelopes", len(got))
+	}
+	if st := states(); st[exchange.MsgAfgeleverd] != failed || st[exchange.MsgBevestigd] == "" {
+		t.Fatalf("states %v", st)
 	}
 }

@@ -212,63 +212,178 @@ func (h *Hub) queueHeld() error {
 }
 
 // releaseSends hands the messages of a route that went back to Portaal, which were not
-// acknowledged, to ophalen/: their delivery file appears there, and their Send records end.
+// acknowledged, to ophalen/. A delivery file none of whose messages went out is released as it
+// is; one that also holds messages the partner already acknowledged is not: the others get a
+// delivery file of their own (bytes first, then the record), so that no message reaches the
+// recipient twice.
 func (h *Hub) releaseSends(org string, product Product, exchange string) error {
-	var ids []uint64
+	byDelivery := map[uint64][]Send{}
+	var order []uint64
 	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan(key(kSendRoute, org, product, exchange, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
-			ids = append(ids, id)
-			return err == nil, err
+			if err != nil {
+				return false, err
+			}
+			s, err := txSend(t, id)
+			if err != nil {
+				return false, err
+			}
+			if s.State == SendVerzonden && h.inFlight(id) {
+				return true, nil // the attempt under way decides; a retry finds the route changed
+			}
+			if byDelivery[s.Delivery] == nil {
+				order = append(order, s.Delivery)
+			}
+			byDelivery[s.Delivery] = append(byDelivery[s.Delivery], s)
+			return true, nil
 		})
 	})
 	if err != nil {
 		return err
 	}
-	dlvs := map[uint64]bool{}
-	for _, id := range ids {
-		err := h.kv.Update(func(t storage.Txn) error {
-			s, err := txSend(t, id)
-			if err != nil {
-				return err
-			}
-			old := s
-			if s.State == SendVerzonden && h.inFlight(id) {
-				return nil // the attempt under way decides; a retry finds the route changed
-			}
-			s.State, s.Reason, s.Done = SendMislukt, "route staat weer op Portaal", h.clock.Now()
-			if err := putSend(t, &old, s); err != nil {
-				return err
-			}
-			if err := t.Delete(key(kSendRoute, org, product, exchange, id)); err != nil {
-				return err
-			}
-			if dlvs[s.Delivery] {
-				return nil
-			}
-			dlvs[s.Delivery] = true
-			var d Delivery
-			if err := getJSON(t, key(kDelivery, s.Delivery), &d); err != nil {
-				return err
-			}
-			if !d.Held {
-				return nil
-			}
-			d.Held = false
-			d.CreatedAt = h.clock.Now()
-			if err := h.putDelivery(t, &d); err != nil {
-				return err
-			}
-			return addHistory(t, []uint64{s.Message}, StatusEvent{At: d.CreatedAt, Status: MsgAfgeleverd}, "")
-		})
-		if err != nil {
-			return fmt.Errorf("bericht %d naar ophalen: %w", id, err)
+	for _, did := range order {
+		if err := h.releaseDelivery(did, byDelivery[did]); err != nil {
+			return fmt.Errorf("bestand %d naar ophalen: %w", did, err)
 		}
 	}
-	if len(ids) > 0 {
+	if len(order) > 0 {
 		h.publish(Event{Org: org, Product: product, Kind: "delivery"})
 	}
 	return nil
+}
+
+func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
+	var d Delivery
+	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, did), &d) }); err != nil {
+		return err
+	}
+	release := map[uint64]bool{}
+	for _, s := range sends {
+		release[s.Message] = true
+	}
+	whole := len(release) == len(d.Messages)
+	var part Delivery
+	if !whole {
+		// The released messages' envelopes, raw, into a file of their own.
+		part = Delivery{Org: d.Org, Product: d.Product, Functie: d.Functie, From: d.From, UploadID: d.UploadID, Exchange: d.Exchange}
+		err := h.kv.View(func(t storage.Txn) error {
+			for g := uint64(1); ; g++ {
+				part.ID = d.ID | g<<56
+				if _, err := t.Get(key(kDelivery, part.ID)); errors.Is(err, storage.ErrNotFound) {
+					return nil
+				} else if err != nil {
+					return err
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		part.Blob = fmt.Sprintf("dlv/vrij/%d.zip", part.ID)
+		var idx []int
+		for i, mid := range d.Messages {
+			if release[mid] {
+				idx = append(idx, i)
+				part.Messages = append(part.Messages, mid)
+			}
+		}
+		if part.Size, err = h.copyEntries(d.Blob, part.Blob, idx); err != nil {
+			return err
+		}
+	}
+	now := h.clock.Now()
+	return h.kv.Update(func(t storage.Txn) error {
+		for _, s := range sends {
+			cur, err := txSend(t, s.ID)
+			if err != nil {
+				return err
+			}
+			if !cur.pending() && cur.State != SendMislukt {
+				return fmt.Errorf("bericht %d is intussen %s", cur.Message, cur.State)
+			}
+			old := cur
+			cur.State, cur.Reason, cur.Done = SendMislukt, "route staat weer op Portaal", now
+			if err := putSend(t, &old, cur); err != nil {
+				return err
+			}
+			if err := t.Delete(key(kSendRoute, cur.Org, cur.Product, cur.Exchange, cur.ID)); err != nil {
+				return err
+			}
+		}
+		target := &d
+		if !whole {
+			target = &part
+		} else if !d.Held {
+			return nil
+		}
+		target.Held = false
+		target.CreatedAt = now
+		if err := h.putDelivery(t, target); err != nil {
+			return err
+		}
+		for _, mid := range target.Messages {
+			var m Message
+			if err := getJSON(t, key(kMessage, mid), &m); err != nil {
+				return err
+			}
+			if m.DeliveryID != target.ID {
+				m.DeliveryID = target.ID
+				if err := setJSON(t, key(kMessage, mid), m); err != nil {
+					return err
+				}
+			}
+		}
+		return addHistory(t, target.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, "")
+	})
+}
+
+// copyEntries writes the entries idx of the delivery file from into a new file to, raw, and
+// returns its size.
+func (h *Hub) copyEntries(from, to string, idx []int) (int64, error) {
+	r, err := h.files.Open(from)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	zr, err := zip.NewReader(r, r.Size())
+	if err != nil {
+		return 0, err
+	}
+	w, err := h.files.Create(to)
+	if err != nil {
+		return 0, mapNoSpace(err)
+	}
+	zw := zip.NewWriter(w)
+	for _, i := range idx {
+		if i >= len(zr.File) {
+			w.Abort()
+			return 0, fmt.Errorf("bestand %d ontbreekt in %s", i, from)
+		}
+		f := zr.File[i]
+		hdr := f.FileHeader
+		dst, err := zw.CreateRaw(&hdr)
+		if err == nil {
+			var src io.Reader
+			if src, err = f.OpenRaw(); err == nil {
+				_, err = io.Copy(dst, src)
+			}
+		}
+		if err != nil {
+			w.Abort()
+			return 0, mapNoSpace(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		w.Abort()
+		return 0, mapNoSpace(err)
+	}
+	size := w.Size()
+	if err := w.Commit(); err != nil {
+		w.Abort()
+		return 0, mapNoSpace(err)
+	}
+	return size, nil
 }
 
 // Resend sends a mislukt message again, with the same MessageId: `opnieuw`. The organisation
