@@ -563,6 +563,11 @@ func (h *Hub) attempt(ctx context.Context, id uint64) error {
 		if c, err = txCPA(t, s.CPA); err != nil {
 			return err
 		}
+		if !c.ValidAt(now) {
+			giveUp = fmt.Sprintf("CPA %s is niet geldig (van %s tot %s); importeer een nieuwe en verstuur opnieuw", c.ID, c.Start.Format(time.RFC3339), c.End.Format(time.RFC3339))
+			s = Send{}
+			return nil
+		}
 		if s.Attempts > c.Retries {
 			giveUp = fmt.Sprintf("geen bevestiging na %d pogingen", s.Attempts)
 			if s.Reason != "" {
