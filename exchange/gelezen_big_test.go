@@ -154,3 +154,33 @@ func TestGelezenOfABigDeliveryCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReleaseOfABigHeldDelivery: a big delivery held for a Digikoppeling route is delivered
+// whole once the route is Portaal again, every message afgeleverd.
+func TestReleaseOfABigHeldDelivery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 6,000 messages")
+	}
+	const n = 6000
+	e := newEngine(t, "")
+	gem, zorg := e.principal("0363"), e.principal("12345678", Productbeheerder)
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	files := make([]file, n)
+	for i := range files {
+		files[i] = file{fmt.Sprintf("w%05d.xml", i), envelope("WMO301", "0363", "12345678", newRef(), "")}
+	}
+	e.process(gem, IWmo, "wacht.zip", zipOf(t, files...))
+	if _, total, _ := e.h.Messages(zorg, IWmo, MessageFilter{Status: string(MsgWachtRoute)}); total != n {
+		t.Fatalf("%d waiting, want %d", total, n)
+	}
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Portaal, Actief, ""); err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := e.h.Inbox(zorg, IWmo, InboxOptions{})
+	if err != nil || len(ds) != 1 || len(ds[0].Messages) != n {
+		t.Fatalf("released: %v %+v", err, len(ds))
+	}
+	wantStatus(t, e, n, MsgAfgeleverd, zorg, gem)
+}
