@@ -236,7 +236,7 @@ func (b *Badger) commit(fn func(Txn) error) error {
 	for attempt := 0; attempt < 50; attempt++ {
 		err = b.db.Update(func(t *badger.Txn) error { return fn(badgerTxn{t}) })
 		if !errors.Is(err, badger.ErrConflict) {
-			return err
+			return tooBig(err)
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
@@ -355,9 +355,18 @@ func (x badgerTxn) Get(key []byte) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
-func (x badgerTxn) Set(key, value []byte) error { return x.t.Set(key, value) }
+func (x badgerTxn) Set(key, value []byte) error { return tooBig(x.t.Set(key, value)) }
 
-func (x badgerTxn) Delete(key []byte) error { return x.t.Delete(key) }
+func (x badgerTxn) Delete(key []byte) error { return tooBig(x.t.Delete(key)) }
+
+// tooBig gives Badger's ErrTxnTooBig ("Txn is too big to fit into one request") as ErrTooBig,
+// which callers can recognise and which says in Dutch what happened; Badger's own stays wrapped.
+func tooBig(err error) error {
+	if errors.Is(err, badger.ErrTxnTooBig) && !errors.Is(err, ErrTooBig) {
+		return fmt.Errorf("%w (%w)", ErrTooBig, err)
+	}
+	return err
+}
 
 func (x badgerTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error {
 	io := badger.DefaultIteratorOptions

@@ -16,6 +16,10 @@ var ErrNotFound = errors.New("niet gevonden")
 // aside and never served again.
 var ErrDamaged = errors.New("het bestand is beschadigd en wordt niet uitgeleverd; meld dit bij de beheerder van het knooppunt")
 
+// ErrTooBig is returned when one transaction writes more than the store takes at once (Badger:
+// about 15 % of its memtable). The caller must cut the change into smaller transactions.
+var ErrTooBig = errors.New("de wijziging is te groot voor één transactie van de opslag")
+
 // ErrLocked is returned when another process holds the data directory.
 var ErrLocked = errors.New("de gegevensmap is in gebruik door een andere knooppunt-server")
 
