@@ -16,6 +16,25 @@ var ErrNotFound = errors.New("niet gevonden")
 // aside and never served again.
 var ErrDamaged = errors.New("het bestand is beschadigd en wordt niet uitgeleverd; meld dit bij de beheerder van het knooppunt")
 
+// ErrConflict is returned by Update and UpdateLazy when the transaction kept conflicting with
+// others after every retry (Badger's conflict, PostgreSQL's serialization failure or deadlock).
+var ErrConflict = errors.New("de transactie botste steeds met andere; probeer het opnieuw")
+
+// ErrTxnTooBig is returned by Set or Delete when the transaction cannot take more writes
+// (Badger: about 2.4 MB of keys and small values, see MaxTxnBytes), or a key or value is larger
+// than the store takes (MaxKeySize, MaxValueSize). Split the work over several transactions.
+var ErrTxnTooBig = errors.New("de transactie is te groot")
+
+// Limits every KV keeps to, so that what works on one backend works on the other: Badger's,
+// with the options of OpenBadger (a value must fit a 64 MB value-log file; a transaction's
+// batch is 15% of a 16 MB memtable, counting keys, small values and 12-byte pointers to large
+// ones).
+const (
+	MaxKeySize   = 65000
+	MaxValueSize = 64 << 20
+	MaxTxnBytes  = 15 * (16 << 20) / 100
+)
+
 // ErrLocked is returned when another process holds the data directory.
 var ErrLocked = errors.New("de gegevensmap is in gebruik door een andere knooppunt-server")
 

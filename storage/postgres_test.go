@@ -1,0 +1,45 @@
+package storage
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"knooppunt/storage/storagetest"
+)
+
+// Hubs that start at once on a new database migrate it once: the others wait on the advisory
+// lock and find the schema done.
+func TestPostgresMigratesOnceUnderLock(t *testing.T) {
+	url := storagetest.DatabaseURL(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			p, err := OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
+			if err != nil {
+				errs <- err
+				return
+			}
+			p.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p, err := OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var version, rows int
+	if err := p.pool.QueryRow(context.Background(), `SELECT max(version), count(*) FROM knooppunt_schema`).Scan(&version, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(migrations) || rows != 1 {
+		t.Fatalf("schema version %d in %d rows, want %d in 1", version, rows, len(migrations))
+	}
+}
