@@ -239,6 +239,16 @@ func kvScanEdges(t *testing.T, open kvBackend) {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
 	}
+	// A nil prefix is every key, as an empty one (the backup scans so).
+	for _, opts := range []ScanOptions{fwd, rev} {
+		var got []string
+		kv.View(func(tx Txn) error {
+			return tx.Scan(nil, opts, func(k, _ []byte) (bool, error) { got = append(got, string(k)); return true, nil })
+		})
+		if len(got) != len(keys) {
+			t.Errorf("nil prefix %+v: %d keys, want %d", opts, len(got), len(keys))
+		}
+	}
 	// fn stops the scan.
 	var n int
 	kv.View(func(tx Txn) error {

@@ -179,6 +179,9 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	}
 	t := &pgTxn{ctx: ctx, tx: tx}
 	err = fn(t)
+	if err == nil {
+		err = t.flush()
+	}
 	if t.conflict {
 		// fn may have wrapped or dropped the error; the transaction is lost either way.
 		return true, err
@@ -205,6 +208,53 @@ type pgTxn struct {
 	// What Badger would count against its batch, so that a transaction too big for Badger
 	// is too big here as well.
 	count, size int64
+	// Writes not sent yet, the last one per key: sent in two statements before the next
+	// Scan and at commit, instead of a round trip each (a delivery writes thousands of
+	// keys). Get reads them first.
+	pending map[string]pgWrite
+}
+
+type pgWrite struct {
+	value []byte
+	del   bool
+}
+
+// flush sends the pending writes: one INSERT … ON CONFLICT of every set, one DELETE of every
+// delete.
+func (t *pgTxn) flush() error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	var setKeys, setVals, delKeys [][]byte
+	for k, w := range t.pending {
+		if w.del {
+			delKeys = append(delKeys, []byte(k))
+		} else {
+			setKeys = append(setKeys, []byte(k))
+			setVals = append(setVals, w.value)
+		}
+	}
+	clear(t.pending)
+	if len(setKeys) > 0 {
+		_, err := t.tx.Exec(t.ctx, `INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, setKeys, setVals)
+		if err != nil {
+			return t.fail(err)
+		}
+	}
+	if len(delKeys) > 0 {
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM kv WHERE key = ANY($1::bytea[])`, delKeys); err != nil {
+			return t.fail(err)
+		}
+	}
+	return nil
+}
+
+func (t *pgTxn) write(key []byte, w pgWrite) {
+	if t.pending == nil {
+		t.pending = map[string]pgWrite{}
+	}
+	t.pending[string(key)] = w
 }
 
 func (t *pgTxn) fail(err error) error {
@@ -215,6 +265,12 @@ func (t *pgTxn) fail(err error) error {
 }
 
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
+	if w, ok := t.pending[string(key)]; ok {
+		if w.del {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(w.value), nil
+	}
 	var v []byte
 	err := t.tx.QueryRow(t.ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -262,13 +318,8 @@ func (t *pgTxn) Set(key, value []byte) error {
 	if err := t.budget(key, value); err != nil {
 		return err
 	}
-	if value == nil {
-		value = []byte{} // NOT NULL: Badger stores an empty value for nil
-	}
-	_, err := t.tx.Exec(t.ctx, `INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
-	if err != nil {
-		return t.fail(err)
-	}
+	// A copy, NOT NULL: Badger stores an empty value for nil.
+	t.write(key, pgWrite{value: append(make([]byte, 0, len(value)), value...)})
 	return nil
 }
 
@@ -279,9 +330,7 @@ func (t *pgTxn) Delete(key []byte) error {
 	if err := t.budget(key, nil); err != nil {
 		return err
 	}
-	if _, err := t.tx.Exec(t.ctx, `DELETE FROM kv WHERE key = $1`, key); err != nil {
-		return t.fail(err)
-	}
+	t.write(key, pgWrite{del: true})
 	return nil
 }
 
@@ -307,6 +356,12 @@ func prefixEnd(prefix []byte) []byte {
 //     bytes right after the prefix is not seen, as in Badger), descending, while keys have
 //     the prefix.
 func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if prefix == nil {
+		prefix = []byte{} // a nil []byte is NULL to pgx, and nothing compares to NULL
+	}
 	start := opts.Start
 	if start == nil {
 		start = prefix
