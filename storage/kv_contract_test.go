@@ -64,6 +64,7 @@ func testKVContract(t *testing.T, backend func(*testing.T) kvBackend) {
 		{"LargeValues", kvLargeValues},
 		{"TxnTooBig", kvTxnTooBig},
 		{"LazyThenSync", kvLazyThenSync},
+		{"Prefetch", kvPrefetch},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			open := backend(t)
@@ -487,6 +488,44 @@ func kvLazyThenSync(t *testing.T, open kvBackend) {
 		t.Fatalf("lazy write not visible at once: %q %v", v, err)
 	}
 	if err := kv.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Prefetch changes no answer: Gets after it see the store, and the transaction's own writes.
+func kvPrefetch(t *testing.T, open kvBackend) {
+	kv := mustOpen(t, open)
+	set(t, kv, "a", "1", "b", "2")
+	if err := kv.Update(func(tx Txn) error {
+		if err := tx.Set([]byte("c"), []byte("3")); err != nil {
+			return err
+		}
+		if err := Prefetch(tx, [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("none")}); err != nil {
+			return err
+		}
+		for k, want := range map[string]string{"a": "1", "b": "2", "c": "3"} {
+			if v, err := tx.Get([]byte(k)); err != nil || string(v) != want {
+				return fmt.Errorf("%s after prefetch: %q %v", k, v, err)
+			}
+		}
+		if _, err := tx.Get([]byte("none")); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("missing key after prefetch: %v", err)
+		}
+		tx.Set([]byte("a"), []byte("new"))
+		tx.Delete([]byte("b"))
+		tx.Set([]byte("none"), []byte("now"))
+		// A scan sends the writes; the Gets after it must not answer from what was prefetched.
+		tx.Scan([]byte("x"), ScanOptions{}, func(_, _ []byte) (bool, error) { return true, nil })
+		for k, want := range map[string]string{"a": "new", "none": "now"} {
+			if v, err := tx.Get([]byte(k)); err != nil || string(v) != want {
+				return fmt.Errorf("%s after write: %q %v", k, v, err)
+			}
+		}
+		if _, err := tx.Get([]byte("b")); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("deleted key after prefetch: %v", err)
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

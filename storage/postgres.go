@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,6 +213,8 @@ type pgTxn struct {
 	// Scan and at commit, instead of a round trip each (a delivery writes thousands of
 	// keys). Get reads them first.
 	pending map[string]pgWrite
+	// Values read ahead by Prefetch (nil: not found); a write of the key drops it.
+	cache map[string][]byte
 }
 
 type pgWrite struct {
@@ -225,9 +228,16 @@ func (t *pgTxn) flush() error {
 	if len(t.pending) == 0 {
 		return nil
 	}
+	// In key order: the index's pages are then touched once each, in order (a delivery's
+	// keys cluster under a few prefixes).
+	keys := make([]string, 0, len(t.pending))
+	for k := range t.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	var setKeys, setVals, delKeys [][]byte
-	for k, w := range t.pending {
-		if w.del {
+	for _, k := range keys {
+		if w := t.pending[k]; w.del {
 			delKeys = append(delKeys, []byte(k))
 		} else {
 			setKeys = append(setKeys, []byte(k))
@@ -255,6 +265,47 @@ func (t *pgTxn) write(key []byte, w pgWrite) {
 		t.pending = map[string]pgWrite{}
 	}
 	t.pending[string(key)] = w
+	delete(t.cache, string(key))
+}
+
+// Prefetch reads the keys not read ahead yet in one query, for the Gets that follow.
+func (t *pgTxn) Prefetch(keys [][]byte) error {
+	if t.cache == nil {
+		t.cache = make(map[string][]byte, len(keys))
+	}
+	var want [][]byte
+	for _, k := range keys {
+		if _, ok := t.pending[string(k)]; ok {
+			continue
+		}
+		if _, ok := t.cache[string(k)]; ok {
+			continue
+		}
+		t.cache[string(k)] = nil
+		want = append(want, k)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err := t.tx.Query(t.ctx, `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, want)
+	if err != nil {
+		return t.fail(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return t.fail(err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		t.cache[string(k)] = v
+	}
+	if err := rows.Err(); err != nil {
+		return t.fail(err)
+	}
+	return nil
 }
 
 func (t *pgTxn) fail(err error) error {
@@ -270,6 +321,12 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 			return nil, ErrNotFound
 		}
 		return bytes.Clone(w.value), nil
+	}
+	if v, ok := t.cache[string(key)]; ok {
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
 	}
 	var v []byte
 	err := t.tx.QueryRow(t.ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)

@@ -70,6 +70,22 @@ type Txn interface {
 	Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error
 }
 
+// Prefetcher is a Txn that reads many keys in one go: PostgreSQL answers them in one query
+// instead of a round trip per Get. Prefetch only warms the transaction's later Gets of those
+// keys (found or not); Get stays the way to read.
+type Prefetcher interface {
+	Prefetch(keys [][]byte) error
+}
+
+// Prefetch warms t's Gets of keys when t can (a Prefetcher), and does nothing otherwise
+// (Badger reads from memory and its own caches).
+func Prefetch(t Txn, keys [][]byte) error {
+	if p, ok := t.(Prefetcher); ok && len(keys) > 0 {
+		return p.Prefetch(keys)
+	}
+	return nil
+}
+
 // ScanOptions narrow a Scan.
 type ScanOptions struct {
 	Reverse  bool
