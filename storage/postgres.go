@@ -118,7 +118,7 @@ func (p *Postgres) migrate(ctx context.Context) error {
 
 func (p *Postgres) View(fn func(Txn) error) error {
 	ctx := context.Background()
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -168,7 +168,7 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 }
 
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
-	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return false, fmt.Errorf("database: %w", err)
 	}
@@ -194,6 +194,22 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 		return isConflict(err), fmt.Errorf("database: %w", err)
 	}
 	return false, nil
+}
+
+// begin starts a transaction. A BEGIN that fails did nothing, so it is tried again a few
+// times: after a restart or failover of PostgreSQL the pool still holds connections the server
+// dropped, and each fails once before the pool replaces it. A transaction that breaks after its
+// BEGIN fails with its error (its commit may or may not have happened, so it is not redone).
+func (p *Postgres) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	var err error
+	for attempt := range 8 {
+		var tx pgx.Tx
+		if tx, err = p.pool.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+			return tx, err
+		}
+		time.Sleep(time.Duration(attempt*25) * time.Millisecond)
+	}
+	return nil, err
 }
 
 func isConflict(err error) bool {
