@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"knooppunt/storage"
@@ -23,7 +21,10 @@ const (
 	MaxZipUpload int64 = 1 << 30  // a ZIP of envelopes
 )
 
-// kPending keys the files in aanleveren/ that are not uploads yet: pend/<org>/<product>/<name>.
+// kPending keys the files in aanleveren/ that are not uploads yet, per account:
+// pend/<org>/<product>/<account>/<name>. A staged file is its uploader's alone: a colleague
+// of the same organisation neither sees it nor appends to, renames or deletes it (issue 16;
+// TestColleagueCanTakeOverAStagedFile). Before that the key had no account.
 const kPending = "pend/"
 
 // PendingFile is a file in aanleveren/ that is not an upload (yet): staged under a temporary
@@ -68,8 +69,13 @@ func uploadLimit(name string) int64 {
 // checkUploadName refuses names that can never be an upload, before a byte is written.
 func checkUploadName(name string) error {
 	if name == "" || name == "." || name == ".." || len(name) > 255 || !utf8.ValidString(name) ||
-		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+		strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan; gebruik een gewone naam die eindigt op .xml of .zip", ErrInvalid, name)
+	}
+	if c := steeringIn(name); c != "" {
+		// A control or bidi character would steer the terminal of whoever reads the name in
+		// a verslag, a list or the audit log ("rapport\u202Egpj.zip" shows as "rapportpiz.jpg").
+		return fmt.Errorf("%w: bestandsnaam %q is niet toegestaan: die bevat een stuurteken %s (een besturingsteken of een teken dat de leesrichting omdraait); gebruik een naam met alleen gewone tekens", ErrInvalid, name, c)
 	}
 	if !TempName(name) && !FinalName(name) {
 		return fmt.Errorf("%w: %s wordt niet aangenomen: lever een .xml- of .zip-bestand aan (of upload onder een tijdelijke naam zoals %s.filepart en hernoem daarna)", ErrInvalid, name, name)
@@ -96,28 +102,19 @@ func storeErr(what string, err error) error {
 // mayUpload checks p's right to product against the account as stored now, so a session
 // that lost the product (or its account) since login cannot keep uploading.
 func (h *Hub) mayUpload(p *Principal, product Product) error {
-	if err := mayUse(p, product); err != nil {
-		return err
-	}
-	return h.kv.View(func(t storage.Txn) error {
-		a, err := txActor(t, p)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(a.Products, product) {
-			return fmt.Errorf("%w: account %s heeft geen toegang meer tot %s; vraag uw gebruikersbeheerder om toegang", ErrDenied, a.Name, product)
-		}
-		return nil
-	})
+	return h.Allowed(p, ActionUpload, product)
 }
 
-func pendingKey(org string, product Product, name string) []byte {
-	return key(kPending, org, product, name)
+func pendingKey(org string, product Product, account, name string) []byte {
+	return key(kPending, org, product, account, name)
 }
 
-func (h *Hub) pending(org string, product Product, name string) (PendingFile, bool, error) {
+// pending finds p's own pending file of this name.
+func (h *Hub) pending(p *Principal, product Product, name string) (PendingFile, bool, error) {
 	var f PendingFile
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, pendingKey(org, product, name), &f) })
+	err := h.kv.View(func(t storage.Txn) error {
+		return getJSON(t, pendingKey(p.Org.Code, product, p.Account.Name, name), &f)
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return PendingFile{}, false, nil
 	}
@@ -151,21 +148,19 @@ func (h *Hub) dropStaged(blob string) {
 func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, name string, resume bool) (*Spool, error) {
 	path := string(product) + "/aanleveren/" + name
 	if err := h.mayUpload(p, product); err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	if err := checkUploadName(name); err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	sl, err := h.admit(ctx, p, path)
 	if err != nil {
-		h.Audit(p, "aanleveren", path, err.Error())
-		return nil, err
+		return nil, h.RefuseUpload(p, product, name, 0, err)
 	}
 	s := &Spool{h: h, p: p, product: product, name: name, path: path, limit: uploadLimit(name), slot: sl}
 	if err := s.open(resume); err != nil {
 		sl.release()
+		h.Audit(p, "aanleveren", path, err.Error())
 		return nil, err
 	}
 	h.spools.add(s.blob)
@@ -175,9 +170,14 @@ func (h *Hub) StartUpload(ctx context.Context, p *Principal, product Product, na
 // open continues the pending file of the spool's name (resume) or creates a new blob.
 func (s *Spool) open(resume bool) error {
 	h, p, product, name := s.h, s.p, s.product, s.name
-	old, found, err := h.pending(p.Org.Code, product, name)
+	old, found, err := h.pending(p, product, name)
 	if err != nil {
 		return err
+	}
+	if !found {
+		if err := h.lookAlikePending(p, product, name); err != nil {
+			return err
+		}
 	}
 	if found && resume {
 		w, err := h.files.Append(old.Blob)
@@ -383,8 +383,7 @@ func (s *Spool) discard(cause error) error {
 		s.h.log.Warn("geweigerde aanlevering opruimen", "blob", s.blob, "err", err)
 	}
 	s.forget()
-	s.h.Audit(s.p, "aanleveren", s.path, "geweigerd: "+cause.Error())
-	return cause
+	return s.h.RefuseUpload(s.p, s.product, s.name, s.done.size(), cause)
 }
 
 // stage keeps the bytes uncommitted and records them as a pending file.
@@ -400,7 +399,7 @@ func (s *Spool) stage(partial bool) error {
 	}
 	f := PendingFile{Name: s.name, Size: size, ModTime: s.h.clock.Now(), Account: s.p.Account.Name, Blob: s.blob, Partial: partial}
 	err := s.h.kv.Update(func(t storage.Txn) error {
-		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.name), f)
+		return setJSON(t, pendingKey(s.p.Org.Code, s.product, s.p.Account.Name, s.name), f)
 	})
 	if err != nil {
 		return fmt.Errorf("%s vastleggen: %w", s.path, err)
@@ -418,7 +417,7 @@ func (s *Spool) forget() {
 		return
 	}
 	err := s.h.kv.Update(func(t storage.Txn) error {
-		return t.Delete(pendingKey(s.p.Org.Code, s.product, s.name))
+		return t.Delete(pendingKey(s.p.Org.Code, s.product, s.p.Account.Name, s.name))
 	})
 	if err != nil {
 		s.h.log.Warn("vervangen bestand in aanleveren/ vergeten", "pad", s.path, "err", err)
@@ -442,25 +441,28 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		h.Audit(p, "hernoem", path, result)
 	}()
 	if err := h.mayUpload(p, product); err != nil {
-		return err
+		return h.RefuseUpload(p, product, to, 0, err)
 	}
 	if err := checkUploadName(to); err != nil {
-		return err
+		return h.RefuseUpload(p, product, to, 0, err)
 	}
 	var sl *slot
 	if FinalName(to) && from != to {
 		// Admitted first, then the pending file read: it may be removed or replaced while
 		// the client waits.
 		if sl, err = h.admit(ctx, p, string(product)+"/aanleveren/"+to); err != nil {
-			return err
+			return h.RefuseUpload(p, product, to, 0, err)
 		}
 		defer func() { sl.release() }() // nil once handed to the engine
 	}
-	f, found, err := h.pending(p.Org.Code, product, from)
+	f, found, err := h.pending(p, product, from)
 	if err != nil {
 		return err
 	}
 	if !found {
+		if err := h.colleaguesFile(p, product, from); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %s staat niet (meer) in aanleveren/; alleen een bestand dat nog niet is aangeleverd kan hernoemd worden", ErrNotFound, from)
 	}
 	if from == to {
@@ -470,20 +472,25 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		return fmt.Errorf("%w: %s is onderbroken en niet compleet; hervat de upload (reput) of lever opnieuw aan", ErrInvalid, from)
 	}
 	if limit := uploadLimit(to); FinalName(to) && f.Size > limit {
-		return tooLarge(to, limit)
+		return h.RefuseUpload(p, product, to, f.Size, tooLarge(to, limit))
 	}
 	org := p.Org.Code
 	if !FinalName(to) {
-		target, exists, err := h.pending(org, product, to)
+		target, exists, err := h.pending(p, product, to)
 		if err != nil {
 			return err
 		}
-		f.Name = to
-		err = h.kv.Update(func(t storage.Txn) error {
-			if err := t.Delete(pendingKey(org, product, from)); err != nil {
+		if !exists {
+			if err := h.lookAlikePending(p, product, to); err != nil {
 				return err
 			}
-			return setJSON(t, pendingKey(org, product, to), f)
+		}
+		f.Name = to
+		err = h.kv.Update(func(t storage.Txn) error {
+			if err := t.Delete(pendingKey(org, product, p.Account.Name, from)); err != nil {
+				return err
+			}
+			return setJSON(t, pendingKey(org, product, p.Account.Name, to), f)
 		})
 		if err != nil {
 			return fmt.Errorf("%s hernoemen: %w", from, err)
@@ -495,7 +502,7 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 	}
 	w, err := h.files.Append(f.Blob)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
 		return fmt.Errorf("%w: de inhoud van %s is niet meer aanwezig; lever het bestand opnieuw aan", ErrNotFound, from)
 	}
 	if err != nil {
@@ -512,11 +519,11 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		// The bytes are committed but not recorded: nothing will process them, so the
 		// client must hand them in again.
 		h.files.Remove(f.Blob)
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) })
+		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
 	sl = nil
-	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, from)) }); err != nil {
+	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) }); err != nil {
 		h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
 	}
 	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", string(product)+"/aanleveren/"+to, "account", p.Account.Name, "bytes", f.Size)
@@ -537,17 +544,30 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 	if err := h.mayUpload(p, product); err != nil {
 		return err
 	}
-	f, found, err := h.pending(p.Org.Code, product, name)
+	f, found, err := h.pending(p, product, name)
 	if err != nil {
 		return err
 	}
 	if !found {
+		if err := h.colleaguesFile(p, product, name); err != nil {
+			return err
+		}
 		if _, ok := h.RecentUpload(p, product, name); ok {
 			return fmt.Errorf("%w: %s is al aangeleverd en wordt verwerkt; verwijderen kan niet meer", ErrDenied, name)
 		}
 		return fmt.Errorf("%w: %s staat niet in aanleveren/", ErrNotFound, name)
 	}
-	err = h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(p.Org.Code, product, name)) })
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
+		return t.Delete(pendingKey(p.Org.Code, product, p.Account.Name, name))
+	})
+	if fp == nil {
+		return err // refused
+	}
 	if err != nil {
 		return fmt.Errorf("%s verwijderen: %w", name, err)
 	}
@@ -555,14 +575,63 @@ func (h *Hub) RemovePending(p *Principal, product Product, name string) (err err
 	return nil
 }
 
-// Pending lists the organisation's pending files in product's aanleveren/, by name.
-func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
-	var out []PendingFile
+// lookAlikePending refuses a new name in p's aanleveren/ that looks the same as one already
+// there but is written differently (NFC against NFD: "café" as é or as e + U+0301): a person
+// cannot tell the two files apart in a list, and one may replace the other when unpacked.
+func (h *Hub) lookAlikePending(p *Principal, product Product, name string) error {
+	want := lookAlike(name)
+	var other string
 	err := h.kv.View(func(t storage.Txn) error {
-		return t.Scan(pendingKey(p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if json.Unmarshal(v, &f) == nil && f.Name != name && lookAlike(f.Name) == want {
+				other = f.Name
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
+	}
+	if other != "" {
+		return fmt.Errorf("%w: in aanleveren/ staat al %q, dat er hetzelfde uitziet als %q maar anders geschreven is (Unicode-normalisatie); gebruik precies die naam om verder te gaan, of een andere naam", ErrInvalid, other, name)
+	}
+	return nil
+}
+
+// colleaguesFile is the clear refusal for a name p has no pending file of but another
+// account of its organisation has: nil when no one has. It scans the organisation's pending
+// files of the product, on an error path only.
+func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
+	var owner string
+	h.kv.View(func(t storage.Txn) error {
+		return t.Scan(key(kPending, p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var f PendingFile
+			if json.Unmarshal(v, &f) == nil && f.Name == name && f.Account != p.Account.Name {
+				owner = f.Account
+				return false, nil
+			}
+			return true, nil
+		})
+	})
+	if owner == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s in aanleveren/ is een tijdelijk bestand van account %s; alleen dat account kan het hernoemen, aanvullen of verwijderen. Upload het bestand zelf onder een eigen naam", ErrDenied, name, owner)
+}
+
+// Pending lists the account's own pending files in product's aanleveren/, by name; a
+// colleague's staged files are theirs.
+func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
+	var out []PendingFile
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
+		return t.Scan(pendingKey(p.Org.Code, product, p.Account.Name, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
 			var f PendingFile
 			if err := json.Unmarshal(v, &f); err != nil {
 				return false, err
@@ -571,6 +640,9 @@ func (h *Hub) Pending(p *Principal, product Product) ([]PendingFile, error) {
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("aanleveren/ van %s lezen: %w", product, err)
 	}
@@ -584,14 +656,14 @@ const recentWindow = time.Hour
 // RecentUpload finds the organisation's newest upload of this name in product, if it was
 // received within the last hour, so that a stat right after a put finds the file.
 func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, bool) {
-	if mayUse(p, product) != nil {
-		return Upload{}, false
-	}
 	since := h.clock.Now().Add(-recentWindow)
 	var found Upload
 	ok := false
 	seen := 0
 	h.kv.View(func(t storage.Txn) error {
+		if _, err := authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
 		return t.Scan(key(kUploads, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			seen++
 			id, err := idFromKey(k)

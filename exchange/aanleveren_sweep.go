@@ -1,9 +1,11 @@
 package exchange
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,16 +52,19 @@ func (o *openSpools) has(blob string) bool {
 // it, or by a pending record that was dropped.
 func (h *Hub) sweepAanleveren(now time.Time) error {
 	var expired []PendingFile
-	var expiredKeys [][]byte
+	var expiredKeys, oldKeys [][]byte
 	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan([]byte(kPending), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
 			var f PendingFile
 			if err := json.Unmarshal(v, &f); err != nil {
 				return false, fmt.Errorf("wachtend bestand %s lezen: %w", k, err)
 			}
-			if now.Sub(f.ModTime) > PendingBewaartijd {
+			switch {
+			case now.Sub(f.ModTime) > PendingBewaartijd:
 				expired = append(expired, f)
 				expiredKeys = append(expiredKeys, append([]byte(nil), k...))
+			case bytes.Count(k[len(kPending):], []byte("/")) == 2 && f.Account != "":
+				oldKeys = append(oldKeys, append([]byte(nil), k...)) // pend/<org>/<product>/<name>
 			}
 			return true, nil
 		})
@@ -67,13 +72,30 @@ func (h *Hub) sweepAanleveren(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	// Pending files recorded before they were per account move under their account.
+	for _, k := range oldKeys {
+		err := h.kv.Update(func(t storage.Txn) error {
+			var f PendingFile
+			if err := getJSON(t, k, &f); err != nil {
+				return err
+			}
+			parts := strings.SplitN(string(k[len(kPending):]), "/", 3)
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+			return setJSON(t, pendingKey(parts[0], Product(parts[1]), f.Account, f.Name), f)
+		})
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("wachtend bestand %s overzetten naar zijn account: %w", k, err)
+		}
+	}
 	for i, f := range expired {
 		if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(expiredKeys[i]) }); err != nil {
 			return fmt.Errorf("verlopen bestand in aanleveren/ opruimen: %w", err)
 		}
 		h.dropStaged(f.Blob)
 		h.log.Info("wachtend bestand in aanleveren/ verlopen", "naam", f.Name, "account", f.Account, "sinds", f.ModTime)
-		h.Audit(nil, "aanleveren opruimen", f.Name, fmt.Sprintf("na %s niet hernoemd of hervat: verwijderd", PendingBewaartijd))
+		h.Audit(System, "aanleveren opruimen", f.Name, fmt.Sprintf("na %s niet hernoemd of hervat: verwijderd", PendingBewaartijd))
 	}
 
 	// Candidates first, open spools checked next, references last: a spool records its

@@ -88,3 +88,33 @@ func TestSweepRemovesLitterButNotOpenOrQueuedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepMovesPendingFilesUnderTheirAccount: a staged file recorded before pending files
+// were per account (pend/<org>/<product>/<name>) moves under its account and stays its own.
+func TestSweepMovesPendingFilesUnderTheirAccount(t *testing.T) {
+	h := acctWorld(t)
+	jan := acctAs(t, h, "jan")
+	staged, err := h.StartUpload(context.Background(), jan, IWmo, "oud.zip.filepart", false)
+	acctMust(t, err)
+	aanlWrite(t, staged, aanlData(300))
+	acctMust(t, staged.Close())
+	acctMust(t, h.kv.Update(func(tx storage.Txn) error {
+		var f PendingFile
+		if err := getJSON(tx, pendingKey("9999", IWmo, "jan", "oud.zip.filepart"), &f); err != nil {
+			return err
+		}
+		if err := tx.Delete(pendingKey("9999", IWmo, "jan", "oud.zip.filepart")); err != nil {
+			return err
+		}
+		return setJSON(tx, key(kPending, "9999", IWmo, "oud.zip.filepart"), f)
+	}))
+	if left, _ := h.Pending(jan, IWmo); len(left) != 0 {
+		t.Fatalf("old key listed before the sweep: %+v", left)
+	}
+	acctMust(t, h.sweepAanleveren(h.Now()))
+	left, err := h.Pending(jan, IWmo)
+	acctMust(t, err)
+	if len(left) != 1 || left[0].Name != "oud.zip.filepart" || left[0].Size != 300 {
+		t.Fatalf("pending after the sweep: %+v", left)
+	}
+}

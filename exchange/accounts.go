@@ -146,11 +146,7 @@ func (h *Hub) CreateOrg(by *Principal, code, name string) (o Org, err error) {
 	}
 	o = Org{Code: code, Name: name, Kind: kind, Created: h.clock.Now()}
 	err = h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		if err := requireBeheerder(actor, "organisaties toevoegen"); err != nil {
+		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
 			return err
 		}
 		if _, err := txOrg(t, code); err == nil {
@@ -194,17 +190,38 @@ func (h *Hub) Orgs() ([]Org, error) {
 	return out, err
 }
 
+// OrgList lists the organisations by may see, by code: every one for a beheerder, its own for
+// a gebruikersbeheerder ('org list').
+func (h *Hub) OrgList(by *Principal) ([]Org, error) {
+	var out []Org
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		out = nil
+		var err error
+		if fp, err = authorize(t, by, ActionReadOrgs, ""); err != nil {
+			return err
+		}
+		return t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var o Org
+			if err := json.Unmarshal(v, &o); err != nil {
+				return false, fmt.Errorf("organisatie lezen: %w", err)
+			}
+			if isBeheerder(fp) || o.Code == fp.Account.Org {
+				out = append(out, o)
+			}
+			return true, nil
+		})
+	})
+	return out, err
+}
+
 // SetSamenwerking lets actor run org's product on its behalf; actor "" ends the samenwerking.
 // Only a beheerder may. The actor is an organisation of the same kind, and delegation does
 // not chain: an actor runs the product itself.
 func (h *Hub) SetSamenwerking(by *Principal, org string, product Product, actor string) (err error) {
 	defer func() { h.auditChange(by, "samenwerking", org+"/"+string(product)+"->"+actor, err) }()
 	return h.kv.Update(func(t storage.Txn) error {
-		acting, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		if err := requireBeheerder(acting, "samenwerkingen instellen"); err != nil {
+		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
 			return err
 		}
 		o, err := txOrg(t, org)
@@ -269,6 +286,22 @@ func (h *Hub) ActorFor(org string, product Product) string {
 	return o.Samenwerking[product]
 }
 
+// ActsFor lists the organisations that let org run product for them (samenwerking): the
+// other side of ActorFor, so that both organisations see the samenwerking.
+func (h *Hub) ActsFor(org string, product Product) []string {
+	orgs, err := h.Orgs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, o := range orgs {
+		if o.Code != org && o.Samenwerking[product] == org {
+			out = append(out, o.Code)
+		}
+	}
+	return out
+}
+
 // CreateAccount adds a login. A beheerder may add one to any organisation (a beheerder
 // account may belong to none); a gebruikersbeheerder to its own organisation only, which is
 // also the default when a.Org is empty. Roles default to gebruiker.
@@ -297,13 +330,13 @@ func (h *Hub) CreateAccount(by *Principal, a Account) (err error) {
 	a.Products = normProducts(products)
 	a.Created = h.clock.Now()
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
+		actor, err := authorize(t, by, ActionManageAccts, "")
 		if err != nil {
 			return err
 		}
 		acct := a
-		if acct.Org == "" && actor != nil && !isBeheerder(actor) {
-			acct.Org = actor.Org
+		if acct.Org == "" && !isBeheerder(actor) {
+			acct.Org = actor.Account.Org
 		}
 		if _, err := txAccount(t, acct.Name); err == nil {
 			return fmt.Errorf("%w: account %q bestaat al; kies een andere naam", ErrExists, acct.Name)
@@ -355,19 +388,16 @@ func (h *Hub) Accounts(by *Principal, org string) ([]Account, error) {
 	var out []Account
 	err := h.kv.View(func(t storage.Txn) error {
 		out = nil
-		actor, err := txActor(t, by)
+		actor, err := authorize(t, by, ActionManageAccts, "")
 		if err != nil {
 			return err
 		}
 		if !isBeheerder(actor) {
-			if !slices.Contains(actor.Roles, Gebruikersbeheerder) {
-				return fmt.Errorf("%w: alleen een gebruikersbeheerder of beheerder mag accounts bekijken", ErrDenied)
-			}
 			if org == "" {
-				org = actor.Org
+				org = actor.Account.Org
 			}
-			if org != actor.Org {
-				return fmt.Errorf("%w: u bekijkt alleen accounts van uw eigen organisatie (%s)", ErrDenied, actor.Org)
+			if org != actor.Account.Org {
+				return fmt.Errorf("%w: u bekijkt alleen accounts van uw eigen organisatie (%s)", ErrDenied, actor.Account.Org)
 			}
 		}
 		if org != "" {
@@ -390,9 +420,9 @@ func (h *Hub) Accounts(by *Principal, org string) ([]Account, error) {
 }
 
 // updateAccount applies change to a stored account after checking by may manage it.
-func (h *Hub) updateAccount(by *Principal, name string, change func(t storage.Txn, actor *Account, a *Account) error) error {
+func (h *Hub) updateAccount(by *Principal, name string, change func(t storage.Txn, actor *Principal, a *Account) error) error {
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := txActor(t, by)
+		actor, err := authorize(t, by, ActionManageAccts, "")
 		if err != nil {
 			return err
 		}
@@ -423,7 +453,9 @@ func (h *Hub) updateAccount(by *Principal, name string, change func(t storage.Tx
 	})
 }
 
-func isSelf(actor *Account, name string) bool { return actor != nil && actor.Name == name }
+func isSelf(actor *Principal, name string) bool {
+	return !actor.IsSystem() && actor.Account.Name == name
+}
 
 // SetDisabled blocks or unblocks an account. A blocked account cannot log in; nobody can
 // block their own account.
@@ -433,13 +465,17 @@ func (h *Hub) SetDisabled(by *Principal, name string, disabled bool) (err error)
 		action = "account enable"
 	}
 	defer func() { h.auditChange(by, action, name, err) }()
-	return h.updateAccount(by, name, func(_ storage.Txn, actor, a *Account) error {
+	err = h.updateAccount(by, name, func(_ storage.Txn, actor *Principal, a *Account) error {
 		if disabled && isSelf(actor, name) {
 			return fmt.Errorf("%w: u kunt uw eigen account niet blokkeren; vraag dit aan een andere beheerder", ErrDenied)
 		}
 		a.Disabled = disabled
 		return nil
 	})
+	if err == nil && disabled {
+		h.accountClosed(name)
+	}
+	return err
 }
 
 // AddKey puts a public key (an authorized_keys line) on an account. A key belongs to one
@@ -454,7 +490,7 @@ func (h *Hub) AddKey(by *Principal, name, authorizedKey string) (err error) {
 	if err != nil {
 		return err
 	}
-	return h.updateAccount(by, name, func(t storage.Txn, _, a *Account) error {
+	return h.updateAccount(by, name, func(t storage.Txn, _ *Principal, a *Account) error {
 		if err := claimKey(t, pk); err != nil {
 			return err
 		}
@@ -480,7 +516,7 @@ func (h *Hub) RemoveKey(by *Principal, name, keyOrFingerprint string) (err error
 	if err != nil {
 		return err
 	}
-	return h.updateAccount(by, name, func(_ storage.Txn, actor, a *Account) error {
+	return h.updateAccount(by, name, func(_ storage.Txn, actor *Principal, a *Account) error {
 		i := slices.IndexFunc(a.Keys, func(line string) bool {
 			pk, _, err := parseKey(line)
 			return err == nil && ssh.FingerprintSHA256(pk) == fp
@@ -499,7 +535,7 @@ func (h *Hub) RemoveKey(by *Principal, name, keyOrFingerprint string) (err error
 // Grant lets an account use a product. The product must be one its organisation exchanges.
 func (h *Hub) Grant(by *Principal, name string, p Product) (err error) {
 	defer func() { h.auditChange(by, "product grant", name+" "+string(p), err) }()
-	return h.updateAccount(by, name, func(t storage.Txn, _, a *Account) error {
+	return h.updateAccount(by, name, func(t storage.Txn, _ *Principal, a *Account) error {
 		org := Org{}
 		if a.Org != "" {
 			o, err := txOrg(t, a.Org)
@@ -522,7 +558,7 @@ func (h *Hub) Revoke(by *Principal, name string, p Product) (err error) {
 	if _, ok := h.cat.Product(p); !ok {
 		return fmt.Errorf("%w: onbekend product %q: kies uit iwmo, ijw, ieb, pgb-wmo, pgb-jw", ErrInvalid, p)
 	}
-	return h.updateAccount(by, name, func(_ storage.Txn, _, a *Account) error {
+	return h.updateAccount(by, name, func(_ storage.Txn, _ *Principal, a *Account) error {
 		a.Products = slices.DeleteFunc(a.Products, func(x Product) bool { return x == p })
 		return nil
 	})
@@ -537,26 +573,11 @@ func (h *Hub) SetRoles(by *Principal, name string, roles []Role) (err error) {
 		names[i] = string(r)
 	}
 	defer func() { h.auditChange(by, "roles set", name+" "+strings.Join(names, ","), err) }()
-	return h.updateAccount(by, name, func(_ storage.Txn, actor, a *Account) error {
+	return h.updateAccount(by, name, func(_ storage.Txn, actor *Principal, a *Account) error {
 		if err := checkRoles(actor, roles); err != nil {
 			return err
 		}
-		next := normRoles(roles)
-		had := slices.Contains(a.Roles, Beheerder)
-		has := slices.Contains(next, Beheerder)
-		if had && !has {
-			if !isBeheerder(actor) {
-				return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag de rol beheerder afnemen", ErrDenied)
-			}
-			if isSelf(actor, name) {
-				return fmt.Errorf("%w: u kunt uw eigen rol beheerder niet afnemen; vraag dit aan een andere beheerder", ErrDenied)
-			}
-			if a.Org == "" {
-				return fmt.Errorf("%w: account %q hoort bij geen organisatie en moet beheerder blijven; blokkeer het account als het niet meer nodig is", ErrInvalid, name)
-			}
-		}
-		a.Roles = next
-		return nil
+		return applyRoles(actor, a, name, roles)
 	})
 }
 
@@ -667,12 +688,12 @@ func (h *Hub) Bootstrap(adminAuthorizedKey string) error {
 	if err != nil {
 		return fmt.Errorf("beheerderssleutel: %w", err)
 	}
-	all, err := h.Accounts(nil, "")
+	all, err := h.Accounts(System, "")
 	if err != nil {
 		return err
 	}
 	if len(all) == 0 {
-		return h.CreateAccount(nil, Account{Name: AdminAccount, Roles: []Role{Beheerder}, Keys: []string{norm}})
+		return h.CreateAccount(System, Account{Name: AdminAccount, Roles: []Role{Beheerder}, Keys: []string{norm}})
 	}
 	for _, a := range all {
 		if !slices.Contains(a.Roles, Beheerder) {

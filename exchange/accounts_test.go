@@ -78,7 +78,7 @@ func acctWorld(t testing.TB) *Hub {
 	t.Helper()
 	h := acctHub(t)
 	for _, o := range [][2]string{{"9999", "Test Gemeente 1"}, {"0060", "Ameland"}, {"12345678", "Zorgaanbieder Test"}, {"CAK", "CAK"}} {
-		_, err := h.CreateOrg(nil, o[0], o[1])
+		_, err := h.CreateOrg(System, o[0], o[1])
 		acctMust(t, err)
 	}
 	for _, a := range []Account{
@@ -90,7 +90,7 @@ func acctWorld(t testing.TB) *Hub {
 	} {
 		_, line := acctKey(t)
 		a.Keys = []string{line}
-		acctMust(t, h.CreateAccount(nil, a))
+		acctMust(t, h.CreateAccount(System, a))
 	}
 	return h
 }
@@ -104,11 +104,11 @@ func TestCreateOrg(t *testing.T) {
 	}
 	_, err = h.CreateOrg(acctAs(t, h, "gb"), "0364", "Elders")
 	acctWant(t, err, ErrDenied, "beheerder")
-	_, err = h.CreateOrg(nil, "0363", "Nogmaals")
+	_, err = h.CreateOrg(System, "0363", "Nogmaals")
 	acctWant(t, err, ErrExists, "0363")
-	_, err = h.CreateOrg(nil, "ABC", "Fout")
+	_, err = h.CreateOrg(System, "ABC", "Fout")
 	acctWant(t, err, ErrInvalid, "gemeentecode")
-	_, err = h.CreateOrg(nil, "0365", "  ")
+	_, err = h.CreateOrg(System, "0365", "  ")
 	acctWant(t, err, ErrInvalid, "naam")
 	if got, _ := h.Org("0363"); got.Name != "Amsterdam" {
 		t.Errorf("org overwritten: %+v", got)
@@ -196,10 +196,10 @@ func TestAccountPermissions(t *testing.T) {
 func TestStalePrincipalLosesPowers(t *testing.T) {
 	h := acctWorld(t)
 	gb := acctAs(t, h, "gb")
-	acctMust(t, h.SetRoles(nil, "gb", nil))
+	acctMust(t, h.SetRoles(System, "gb", nil))
 	acctWant(t, h.Grant(gb, "jan", IJw), ErrDenied)
-	acctMust(t, h.SetRoles(nil, "gb", []Role{Gebruikersbeheerder}))
-	acctMust(t, h.SetDisabled(nil, "gb", true))
+	acctMust(t, h.SetRoles(System, "gb", []Role{Gebruikersbeheerder}))
+	acctMust(t, h.SetDisabled(System, "gb", true))
 	acctWant(t, h.Grant(gb, "jan", IJw), ErrDenied, "geblokkeerd")
 }
 
@@ -226,12 +226,12 @@ func TestAccountValidation(t *testing.T) {
 	h := acctWorld(t)
 	_, key := acctKey(t)
 	for _, name := range []string{"", "a", "Jan", "1jan", "jan jansen", "j/an", strings.Repeat("a", 33), "systeem"} {
-		acctWant(t, h.CreateAccount(nil, Account{Name: name, Org: "9999"}), ErrInvalid, "accountnaam")
+		acctWant(t, h.CreateAccount(System, Account{Name: name, Org: "9999"}), ErrInvalid, "accountnaam")
 	}
-	acctWant(t, h.CreateAccount(nil, Account{Name: "jan"}), ErrExists, "bestaat al")
-	acctWant(t, h.CreateAccount(nil, Account{Name: "kees", Org: "0001"}), ErrNotFound, "0001")
-	acctWant(t, h.CreateAccount(nil, Account{Name: "kees"}), ErrInvalid, "organisatie")
-	acctWant(t, h.CreateAccount(nil, Account{Name: "kees", Org: "9999", Roles: []Role{"baas"}}), ErrInvalid, "onbekende rol")
+	acctWant(t, h.CreateAccount(System, Account{Name: "jan"}), ErrExists, "bestaat al")
+	acctWant(t, h.CreateAccount(System, Account{Name: "kees", Org: "0001"}), ErrNotFound, "0001")
+	acctWant(t, h.CreateAccount(System, Account{Name: "kees"}), ErrInvalid, "organisatie")
+	acctWant(t, h.CreateAccount(System, Account{Name: "kees", Org: "9999", Roles: []Role{"baas"}}), ErrInvalid, "onbekende rol")
 
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
 	acctMust(t, err)
@@ -243,15 +243,15 @@ func TestAccountValidation(t *testing.T) {
 		{key + "\n" + key, "één sleutel"},
 		{string(ssh.MarshalAuthorizedKey(weak)), "te kort"},
 	} {
-		acctWant(t, h.CreateAccount(nil, Account{Name: "kees", Org: "9999", Keys: []string{tc.key}}), ErrInvalid, tc.word)
-		acctWant(t, h.AddKey(nil, "jan", tc.key), ErrInvalid, tc.word)
+		acctWant(t, h.CreateAccount(System, Account{Name: "kees", Org: "9999", Keys: []string{tc.key}}), ErrInvalid, tc.word)
+		acctWant(t, h.AddKey(System, "jan", tc.key), ErrInvalid, tc.word)
 	}
 	if n := len(acctAs(t, h, "jan").Account.Keys); n != 1 {
 		t.Errorf("jan has %d keys after refused adds", n)
 	}
-	acctWant(t, h.RemoveKey(nil, "jan", "onzin"), ErrInvalid, "vingerafdruk")
-	acctWant(t, h.RemoveKey(nil, "jan", "SHA256:bestaatniet"), ErrNotFound, "SHA256:bestaatniet")
-	acctWant(t, h.Grant(nil, "niemand", IWmo), ErrNotFound, "niemand")
+	acctWant(t, h.RemoveKey(System, "jan", "onzin"), ErrInvalid, "vingerafdruk")
+	acctWant(t, h.RemoveKey(System, "jan", "SHA256:bestaatniet"), ErrNotFound, "SHA256:bestaatniet")
+	acctWant(t, h.Grant(System, "niemand", IWmo), ErrNotFound, "niemand")
 }
 
 func TestKeyBelongsToOneAccount(t *testing.T) {
@@ -259,29 +259,29 @@ func TestKeyBelongsToOneAccount(t *testing.T) {
 	janKey := acctAs(t, h, "jan").Account.Keys[0]
 	pk := acctParse(t, janKey)
 
-	acctWant(t, h.CreateAccount(nil, Account{Name: "kees", Org: "9999", Keys: []string{janKey}}), ErrExists, "eigen sleutel")
+	acctWant(t, h.CreateAccount(System, Account{Name: "kees", Org: "9999", Keys: []string{janKey}}), ErrExists, "eigen sleutel")
 	if _, err := h.Account("kees"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("account with a taken key stored: %v", err)
 	}
-	acctWant(t, h.AddKey(nil, "piet", janKey), ErrExists, ssh.FingerprintSHA256(pk))
-	acctWant(t, h.AddKey(nil, "jan", janKey), ErrExists)
+	acctWant(t, h.AddKey(System, "piet", janKey), ErrExists, ssh.FingerprintSHA256(pk))
+	acctWant(t, h.AddKey(System, "jan", janKey), ErrExists)
 	if h.KeyKnown("piet", pk.Marshal()) || !h.KeyKnown("jan", pk.Marshal()) {
 		t.Error("key index changed by a refused add")
 	}
 
 	// Once removed (by full line here) the key may go to another account.
 	_, extra := acctKey(t)
-	acctMust(t, h.AddKey(nil, "jan", extra))
-	acctMust(t, h.RemoveKey(nil, "jan", janKey))
+	acctMust(t, h.AddKey(System, "jan", extra))
+	acctMust(t, h.RemoveKey(System, "jan", janKey))
 	if h.KeyKnown("jan", pk.Marshal()) {
 		t.Error("removed key still known")
 	}
-	acctMust(t, h.AddKey(nil, "piet", janKey))
+	acctMust(t, h.AddKey(System, "piet", janKey))
 	if !h.KeyKnown("piet", pk.Marshal()) {
 		t.Error("moved key not known")
 	}
 	// and removed by fingerprint.
-	acctMust(t, h.RemoveKey(nil, "piet", ssh.FingerprintSHA256(pk)))
+	acctMust(t, h.RemoveKey(System, "piet", ssh.FingerprintSHA256(pk)))
 	if h.KeyKnown("piet", pk.Marshal()) {
 		t.Error("key removed by fingerprint still known")
 	}
@@ -319,13 +319,13 @@ func TestAuthenticate(t *testing.T) {
 	acctWant(t, err, ErrDenied)
 
 	// A disabled account cannot log in until it is enabled again.
-	acctMust(t, h.SetDisabled(nil, "jan", true))
+	acctMust(t, h.SetDisabled(System, "jan", true))
 	if h.KeyKnown("jan", wire) {
 		t.Error("disabled account's key accepted")
 	}
 	_, err = h.Authenticate("jan", wire, "192.0.2.7:4004")
 	acctWant(t, err, ErrDenied, "geblokkeerd")
-	acctMust(t, h.SetDisabled(nil, "jan", false))
+	acctMust(t, h.SetDisabled(System, "jan", false))
 	if !h.KeyKnown("jan", wire) {
 		t.Error("enabled account's key refused")
 	}
@@ -371,7 +371,7 @@ func TestSamenwerking(t *testing.T) {
 	acctWant(t, h.SetSamenwerking(beheer, "0060", IJw, "0060"), ErrInvalid, "zichzelf")
 	acctWant(t, h.SetSamenwerking(beheer, "0060", IJw, "0001"), ErrNotFound, "0001")
 	acctWant(t, h.SetSamenwerking(beheer, "CAK", IWmo, "9999"), ErrInvalid, "iwmo")
-	_, err := h.CreateOrg(nil, "0363", "Amsterdam")
+	_, err := h.CreateOrg(System, "0363", "Amsterdam")
 	acctMust(t, err)
 	// No chains: 9999 runs iwmo for 0060, so it cannot hand iwmo on, and nobody can hand
 	// iwmo to 0060.
@@ -397,7 +397,7 @@ func TestBootstrap(t *testing.T) {
 	acctMust(t, h.Bootstrap(line))
 	_, other := acctKey(t)
 	acctWant(t, h.Bootstrap(other), ErrExists, "--admin-key")
-	all, err := h.Accounts(nil, "")
+	all, err := h.Accounts(System, "")
 	acctMust(t, err)
 	if len(all) != 1 || len(all[0].Keys) != 1 {
 		t.Errorf("accounts after bootstraps: %+v", all)

@@ -36,10 +36,10 @@ func admissionWorld(t testing.TB, capacity int, wait time.Duration) *Hub {
 	acctMust(t, err)
 	t.Cleanup(func() { h.Close() })
 	for _, code := range append(admissionOrgs, admissionAanbieder) {
-		_, err := h.CreateOrg(nil, code, "Organisatie "+code)
+		_, err := h.CreateOrg(System, code, "Organisatie "+code)
 		acctMust(t, err)
 		_, line := acctKey(t)
-		acctMust(t, h.CreateAccount(nil, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
+		acctMust(t, h.CreateAccount(System, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
 	}
 	return h
 }
@@ -262,7 +262,7 @@ func TestAdmissionRefusesAfterTheWait(t *testing.T) {
 	sb := mustStart(t, h, b, "b.zip")
 	_, err := h.StartUpload(context.Background(), c, IWmo, "c.zip", false)
 	acctWant(t, err, ErrBusy, "iwmo/aanleveren/c.zip is niet aangenomen", "probeer het over enkele minuten opnieuw")
-	if !auditHas(t, h, "g9999", "aanleveren", ErrBusy.Error()) {
+	if !auditHas(t, h, "g9999", "aanleveren", "geweigerd: "+ErrBusy.Error()) {
 		t.Error("the refusal is not audited")
 	}
 	// Nothing else is lost: the admitted uploads go through.
@@ -274,8 +274,8 @@ func TestAdmissionRefusesAfterTheWait(t *testing.T) {
 			t.Errorf("%s is %s", u.Name, u.Status)
 		}
 	}
-	if us := aanlUploads(t, h, c, IWmo); len(us) != 0 {
-		t.Errorf("refused upload recorded: %+v", us)
+	if us := aanlUploads(t, h, c, IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != KP012 {
+		t.Errorf("the refusal is not recorded as Afgekeurd with KP012: %+v", us)
 	}
 }
 

@@ -19,15 +19,10 @@ type auditTip struct {
 	Hash string `json:"hash"`
 }
 
-// auditField keeps text from a client (a user name offered at login) short and printable.
+// auditField keeps text from a client (a user name offered at login) short and printable:
+// nothing in it steers a terminal that shows the audit log (Printable).
 func auditField(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
+	s = Printable(s)
 	if len(s) > 200 {
 		s = strings.ToValidUTF8(s[:200], "") + "…"
 	}
@@ -48,10 +43,11 @@ func auditHash(e AuditEntry) (string, error) {
 	return hex.EncodeToString(sum.Sum(nil)), nil
 }
 
-// Audit records what p did (nil p: the system) in the hash-chained audit log. It never fails
-// the caller: a write error is logged.
+// Audit records what p did (System: the hub itself) in the hash-chained audit log. A nil p
+// is recorded as "(onbekend)", a name no account can take, never as the system. It never
+// fails the caller: a write error is logged.
 func (h *Hub) Audit(p *Principal, action, path, result string) {
-	e := AuditEntry{Account: systemName, Action: action, Path: auditField(path), Result: auditField(result)}
+	e := AuditEntry{Account: "(onbekend)", Action: action, Path: auditField(path), Result: auditField(result)}
 	if p != nil {
 		e.Account = p.Account.Name
 		e.Org = p.Org.Code
@@ -64,6 +60,12 @@ func (h *Hub) Audit(p *Principal, action, path, result string) {
 // public-key callback; user is the name the client offered.
 func (h *Hub) AuditAttempt(user, remote, result string) {
 	h.appendAudit(AuditEntry{Account: auditField(user), Remote: auditField(remote), Action: "login", Result: auditField(result)})
+}
+
+// AuditConn records something an authenticated connection asked for outside any session,
+// such as port forwarding; user is the connection's account.
+func (h *Hub) AuditConn(user, remote, action, path, result string) {
+	h.appendAudit(AuditEntry{Account: auditField(user), Remote: auditField(remote), Action: action, Path: auditField(path), Result: auditField(result)})
 }
 
 func (h *Hub) appendAudit(e AuditEntry) {

@@ -22,7 +22,7 @@ func TestCheckAuditCountsAndFindsTheBrokenLink(t *testing.T) {
 	acctRaw(t, h, key(kAudit, uint64(7)), func(v []byte) []byte {
 		return bytes.Replace(v, []byte(`"resultaat":"ok"`), []byte(`"resultaat":"niets gebeurd"`), 1)
 	})
-	c, err = h.CheckAudit(nil, nil)
+	c, err = h.CheckAudit(System, nil)
 	acctMust(t, err)
 	if c.Intact() || c.FirstBroken != 7 {
 		t.Errorf("edited entry 7: %+v", c)
@@ -69,23 +69,23 @@ func rewriteAudit(t testing.TB, h *Hub, seq uint64) {
 func TestCheckAuditAnchorCatchesARebuiltChain(t *testing.T) {
 	h := acctWorld(t)
 	acctAuditN(t, h, 10)
-	before, err := h.CheckAudit(nil, nil)
+	before, err := h.CheckAudit(System, nil)
 	acctMust(t, err)
 	anchor := AuditAnchor{Seq: before.HeadSeq, Hash: before.HeadHash}
 	acctAuditN(t, h, 5)
-	c, err := h.CheckAudit(nil, &anchor)
+	c, err := h.CheckAudit(System, &anchor)
 	acctMust(t, err)
 	if !c.Intact() || c.AnchorOK == nil || !*c.AnchorOK {
 		t.Fatalf("untouched log with anchor: %+v", c)
 	}
 
 	rewriteAudit(t, h, 3)
-	c, err = h.CheckAudit(nil, nil)
+	c, err = h.CheckAudit(System, nil)
 	acctMust(t, err)
 	if !c.Intact() {
 		t.Fatalf("a rebuilt chain is consistent in itself, the check says %+v", c)
 	}
-	c, err = h.CheckAudit(nil, &anchor)
+	c, err = h.CheckAudit(System, &anchor)
 	acctMust(t, err)
 	if c.Intact() || c.AnchorOK == nil || *c.AnchorOK || c.FirstBroken != 0 {
 		t.Errorf("rebuilt chain against the anchor noted before: %+v", c)
@@ -116,7 +116,7 @@ func TestAuditExportAndCheckAreForTheBeheerder(t *testing.T) {
 		t.Error("export not audited")
 	}
 	stop := errors.New("stop")
-	err := h.ExportAudit(nil, 1, func(AuditEntry) error { return stop })
+	err := h.ExportAudit(System, 1, func(AuditEntry) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Errorf("export stopped by its writer: %v", err)
 	}

@@ -149,7 +149,7 @@ func ReadManifest(r io.Reader) (BackupManifest, error) {
 // Backup writes a backup of one moment to w: every record of one snapshot of the store and
 // exactly the blobs those records point to. The engine keeps running: the snapshot is a read
 // transaction, and blobs removed while the copy runs are parked (storage Pin) rather than
-// deleted until it ends. Only the beheerder (nil by: the system, the CLI) may make one.
+// deleted until it ends. Only a beheerder (or System: the CLI on the machine) may make one.
 //
 // With prev (the manifest of an earlier backup of this hub), the backup is incremental: a
 // blob that prev holds, or that prev took from a backup before it, with the same size and
@@ -158,11 +158,8 @@ func ReadManifest(r io.Reader) (BackupManifest, error) {
 // Commit (read from the blob's trailer, not its content) decide.
 func (h *Hub) Backup(ctx context.Context, by *Principal, w io.Writer, prev *BackupManifest) (BackupManifest, error) {
 	if err := h.kv.View(func(t storage.Txn) error {
-		a, err := txActor(t, by)
-		if err != nil {
-			return err
-		}
-		return requireBeheerder(a, "een backup maken")
+		_, err := authorize(t, by, ActionBackup, "")
+		return err
 	}); err != nil {
 		h.Audit(by, "backup", "", err.Error())
 		return BackupManifest{}, err

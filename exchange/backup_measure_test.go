@@ -100,7 +100,7 @@ func TestMeasureBackupRestore1M(t *testing.T) {
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	began = time.Now()
-	m, err := h.Backup(context.Background(), nil, bw, nil)
+	m, err := h.Backup(context.Background(), System, bw, nil)
 	if err == nil {
 		err = bw.Flush()
 	}

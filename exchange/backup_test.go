@@ -19,7 +19,7 @@ func (e *testEngine) state(h *Hub, orgs ...string) string {
 	e.t.Helper()
 	var b strings.Builder
 	for _, org := range orgs {
-		p := e.principal(org)
+		p := storedPrincipal(e.t, h, e.principal(org))
 		for _, prod := range []Product{"iwmo", "ijw"} {
 			ups, _, err := h.Uploads(p, prod, ListOptions{Limit: 1000})
 			if err != nil {
@@ -73,7 +73,7 @@ func TestBackupRestoreShowsTheSame(t *testing.T) {
 	}
 	e.process(gem, "iwmo", "fout.xml", []byte("<geen envelop"))
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
+	m, err := e.h.Backup(context.Background(), System, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestRestoreRefusesDamage(t *testing.T) {
 		e.process(gem, "iwmo", fmt.Sprintf("t%d.xml", i), envelope("WMO301", "0363", "12345678", newRef(), ""))
 	}
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
+	m, err := e.h.Backup(context.Background(), System, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestBackupDuringProcessing(t *testing.T) {
 	var bufs []*bytes.Buffer
 	for range 3 {
 		var buf bytes.Buffer
-		if _, err := e.h.Backup(context.Background(), nil, &buf, nil); err != nil {
+		if _, err := e.h.Backup(context.Background(), System, &buf, nil); err != nil {
 			t.Fatal(err)
 		}
 		bufs = append(bufs, &buf)
@@ -241,7 +241,7 @@ func TestBackupOfADamagedBlob(t *testing.T) {
 	b[10] ^= 0xff
 	os.WriteFile(victim, b, 0o600)
 	var buf bytes.Buffer
-	m, err := e.h.Backup(context.Background(), nil, &buf, nil)
+	m, err := e.h.Backup(context.Background(), System, &buf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestIncrementalBackup(t *testing.T) {
 	}
 	backup := func(prev *BackupManifest) (BackupManifest, []byte) {
 		var buf bytes.Buffer
-		m, err := e.h.Backup(context.Background(), nil, &buf, prev)
+		m, err := e.h.Backup(context.Background(), System, &buf, prev)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"knooppunt/storage"
 )
 
 // MessageFilter narrows the berichtenlog. Direction is "in" (received) or "uit" (sent);
-// Counterpart is the other organisation's code; zero fields do not filter.
+// Counterpart is the other organisation's code; Referentie matches a referentienummer or
+// crossRefnummer that starts with it (at least MinRefPrefix characters); zero fields do not
+// filter.
 type MessageFilter struct {
 	From, To                                            time.Time
 	Functie, Direction, Counterpart, Status, Referentie string
@@ -23,28 +26,54 @@ func (f MessageFilter) narrows() bool {
 	return f.Functie != "" || f.Direction != "" || f.Counterpart != "" || f.Status != "" || f.Referentie != ""
 }
 
-// direction tells how m looks from org: "uit" when org sent it (or sent it for a member),
-// "in" otherwise.
-func (m Message) direction(org string) string {
+// Direction tells how m looks from org: "uit" when org sent it (or sent it for another
+// organisation, under a samenwerking), "in" otherwise. It is the one definition: the
+// berichtenlog's index, its filter, the TUI and the commands all ask this.
+func (m Message) Direction(org string) string {
 	if m.Zender == org || m.Uploader == org {
 		return "uit"
 	}
 	return "in"
 }
 
-func (m Message) counterpart(org string) string {
-	if m.direction(org) == "uit" {
+// Counterpart is the other side of m seen from org: the ontvanger of what org sent, the
+// zender of what it received.
+func (m Message) Counterpart(org string) string {
+	if m.Direction(org) == "uit" {
 		return m.Ontvanger
 	}
 	return m.Zender
 }
 
+// OnBehalfOf is the organisation org handled m for under a samenwerking: the zender of a
+// message org uploaded for it, the ontvanger of one delivered into org's ophalen/ for it;
+// "" when org is the zender or ontvanger itself.
+func (m Message) OnBehalfOf(org string) string {
+	if m.Direction(org) == "uit" {
+		if m.Zender != org {
+			return m.Zender
+		}
+		return ""
+	}
+	if m.Ontvanger != org {
+		return m.Ontvanger
+	}
+	return ""
+}
+
+// Restorable tells whether p can put the file holding m back into ophalen/ (Restore): m was
+// deleted or expired from the ophalen/ of p's own organisation.
+func (m Message) Restorable(p *Principal) bool {
+	return p != nil && m.Mailbox == p.Org.Code && m.DeliveryID != 0 &&
+		(m.Status == MsgVerwijderd || m.Status == MsgVerlopen)
+}
+
 func (f MessageFilter) match(m Message, org string) bool {
 	return (f.Functie == "" || f.Functie == m.Functie) &&
-		(f.Direction == "" || f.Direction == m.direction(org)) &&
-		(f.Counterpart == "" || f.Counterpart == m.counterpart(org)) &&
+		(f.Direction == "" || f.Direction == m.Direction(org)) &&
+		(f.Counterpart == "" || f.Counterpart == m.Counterpart(org)) &&
 		(f.Status == "" || f.Status == string(m.Status)) &&
-		(f.Referentie == "" || f.Referentie == m.Referentie || f.Referentie == m.CrossRef)
+		(f.Referentie == "" || strings.HasPrefix(m.Referentie, f.Referentie) || strings.HasPrefix(m.CrossRef, f.Referentie))
 }
 
 // MessageCountCap is how far Messages counts the matches of a filtered berichtenlog. Past
@@ -76,15 +105,23 @@ func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Messag
 // messages of the page are read. The count stops at MessageCountCap (or the page's end)
 // unless f.Limit is 0 (all).
 func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
-	if err := mayUse(p, product); err != nil {
-		return MessageList{}, err
+	if f.Referentie != "" && len(f.Referentie) < MinRefPrefix {
+		return MessageList{}, fmt.Errorf("%w: referentienummer %q is te kort om op te zoeken: geef ten minste de eerste %d tekens", ErrInvalid, f.Referentie, MinRefPrefix)
 	}
 	var l MessageList
-	var err error
-	if f.Referentie != "" {
-		err = h.kv.View(func(t storage.Txn) error { return messagesByRef(t, p.Org.Code, product, f, &l) })
-	} else {
-		err = h.kv.View(func(t storage.Txn) error { return messagesByTime(t, p.Org.Code, product, f, &l) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadLog, product); err != nil {
+			return err
+		}
+		if f.Referentie != "" {
+			return messagesByRef(t, p.Org.Code, product, f, &l)
+		}
+		return messagesByTime(t, p.Org.Code, product, f, &l)
+	})
+	if fp == nil {
+		return MessageList{}, err // refused
 	}
 	if err != nil {
 		return MessageList{}, fmt.Errorf("berichtenlog van %s lezen: %w", product, err)
@@ -197,19 +234,23 @@ func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter,
 	return err
 }
 
+// MinRefPrefix is the shortest start of a referentienummer the berichtenlog looks up: eight
+// hex digits of a UUID leave about one match in four billion.
+const MinRefPrefix = 4
+
+// maxRefMatches caps the messages one referentienummer prefix reads.
+const maxRefMatches = MessageCountCap
+
 // messagesByRef finds the messages of org's log of product whose referentienummer or
-// crossRefnummer is f.Referentie through their index entries: a handful of messages, read
-// whole and matched against the rest of f.
+// crossRefnummer starts with f.Referentie through their index entries: a handful of
+// messages, read whole and matched against the rest of f.
 func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	var ids []uint64
-	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie, ""), key(kLogXRef, org, product, f.Referentie, "")} {
+	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie), key(kLogXRef, org, product, f.Referentie)} {
 		err := t.Scan(prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			if len(k) != len(prefix)+8 { // a longer referentienummer that starts with this one
-				return true, nil
-			}
 			id, err := idFromKey(k)
 			ids = append(ids, id)
-			return err == nil, err
+			return err == nil && len(ids) < maxRefMatches, err
 		})
 		if err != nil {
 			return err
@@ -255,7 +296,7 @@ func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, 
 const summaryV1 = 1
 
 func logSummary(m Message, org string) []byte {
-	dir, cp := m.direction(org), m.counterpart(org)
+	dir, cp := m.Direction(org), m.Counterpart(org)
 	b := make([]byte, 0, 5+len(m.Status)+len(m.Functie)+len(dir)+len(cp))
 	b = append(b, summaryV1)
 	for _, s := range []string{string(m.Status), m.Functie, dir, cp} {
@@ -312,7 +353,7 @@ func (f MessageFilter) values() []string {
 
 // logValues are the value-index names of m in org's log.
 func logValues(m Message, org string) [4]string {
-	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.direction(org), vPartij + m.counterpart(org)}
+	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.Direction(org), vPartij + m.Counterpart(org)}
 }
 
 // logOrgs lists the organisations whose berichtenlog has an entry for m: a refused message
@@ -398,11 +439,18 @@ func deleteLogEntries(t storage.Txn, m Message) error {
 
 // Message returns one message of the caller's berichtenlog.
 func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
-	if p == nil {
-		return Message{}, fmt.Errorf("%w: meld u aan", ErrDenied)
-	}
 	var m Message
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kMessage, id), &m) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = fresh(t, p); err != nil {
+			return err
+		}
+		return getJSON(t, key(kMessage, id), &m)
+	})
+	if fp == nil {
+		return Message{}, err // refused
+	}
 	missing := fmt.Errorf("%w: bericht %d staat niet in uw berichtenlog", ErrNotFound, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Message{}, missing
@@ -410,7 +458,7 @@ func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("bericht %d lezen: %w", id, err)
 	}
-	if p.Has(Beheerder) {
+	if isBeheerder(fp) {
 		return m, nil
 	}
 	orgs := m.orgs()
@@ -418,7 +466,7 @@ func (h *Hub) Message(p *Principal, id uint64) (Message, error) {
 		orgs = []string{m.Uploader}
 	}
 	for _, o := range orgs {
-		if o == p.Org.Code && p.CanUse(m.Product) {
+		if o == fp.Account.Org && decide(fp, ActionReadLog, m.Product) == nil {
 			return m, nil
 		}
 	}
@@ -435,7 +483,7 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 		}
 		h.Audit(p, "herstel", fmt.Sprintf("%s/berichtenlog/%s", product, referentie), res)
 	}()
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionRestore, product); err != nil {
 		return err
 	}
 	org := p.Org.Code
@@ -452,10 +500,14 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 	}
 	now := h.clock.Now()
 	restored := 0
+	present, waiting := "", false // a file of the message that needs no restore, and where it is
 	for _, id := range ids {
 		did := false
 		err := h.kv.Update(func(t storage.Txn) error {
 			did = false
+			if _, err := authorize(t, p, ActionRestore, product); err != nil {
+				return err
+			}
 			var m Message
 			if err := getJSON(t, key(kMessage, id), &m); err != nil {
 				if errors.Is(err, storage.ErrNotFound) {
@@ -473,7 +525,12 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 				}
 				return err
 			}
-			if d.DeletedAt.IsZero() || d.Held {
+			if d.Held {
+				waiting = true
+				return nil
+			}
+			if d.DeletedAt.IsZero() {
+				present = d.Name
 				return nil
 			}
 			name, err := freeName(t, d.Org, d.Product, d.Name)
@@ -500,7 +557,12 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 			restored++
 		}
 	}
-	if restored == 0 {
+	switch {
+	case restored == 0 && present != "":
+		return fmt.Errorf("%w: het bestand met bericht %s is niet verwijderd: het staat nog in /%s/ophalen/%s; herstellen is niet nodig", ErrExists, referentie, product, present)
+	case restored == 0 && waiting:
+		return fmt.Errorf("%w: het bestand met bericht %s is niet verwijderd: het wacht op een route naar het portaal (zie 'routes'); herstellen is niet nodig", ErrExists, referentie)
+	case restored == 0:
 		return fmt.Errorf("%w: geen verwijderd bestand in uw ophalen/ met een bericht met referentienummer %s; berichten worden 60 dagen na ontvangst definitief verwijderd", ErrNotFound, referentie)
 	}
 	h.publish(Event{Org: org, Product: product, Kind: "delivery"})

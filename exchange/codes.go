@@ -26,8 +26,15 @@ const (
 	KP004 Code = "KP004" // decompression bomb
 	KP005 Code = "KP005" // crossRefnummer names no known heen message between these parties
 	KP006 Code = "KP006" // functie belongs to another product than the folder it was uploaded to
-	KP007 Code = "KP007" // XML not well-formed, or with a DTD or entity
+	KP007 Code = "KP007" // XML the hub does not process: a DTD, not UTF-8, a parser limit (not well-formed is IB001)
 	KP008 Code = "KP008" // PGB file without envelope whose recipient cannot be told
+
+	// Refused at the door (RefuseUpload): the file never reached the engine.
+	KP009 Code = "KP009" // file name that can never be an upload
+	KP010 Code = "KP010" // ZIP larger than 1 GB (an .xml over 25 MB is IB003)
+	KP011 Code = "KP011" // the organisation's daily upload quota is used up
+	KP012 Code = "KP012" // the hub was busy: no room for the upload within the wait
+	KP013 Code = "KP013" // written outside aanleveren/
 )
 
 // Omschrijving is the Dutch text of each code, as the verwerkingsverslag shows it.
@@ -52,8 +59,13 @@ var omschrijving = map[Code]string{
 	KP004: "Bestand pakt uit tot een onredelijke omvang (zip-bom)",
 	KP005: "crossRefnummer verwijst niet naar een bekend heenbericht",
 	KP006: "Functie hoort niet bij dit product",
-	KP007: "Bestand is geen geldig XML-document",
+	KP007: "XML wordt door het knooppunt niet verwerkt (DTD, tekenset of grens)",
 	KP008: "Ontvanger van het PGB-bestand is niet te bepalen",
+	KP009: "Bestandsnaam wordt niet aangenomen",
+	KP010: "ZIP-bestand is groter dan 1 GB",
+	KP011: "Dagquotum voor aanleveren is bereikt",
+	KP012: "Knooppunt is bezet",
+	KP013: "Aanleveren kan alleen in de map aanleveren/",
 }
 
 // Omschrijving returns the code's Dutch description.
@@ -66,5 +78,5 @@ func (c Code) Omschrijving() string {
 
 // Codes lists every code in a stable order, for documentation and the help command.
 func Codes() []Code {
-	return []Code{IB001, IB002, IB003, IB004, IB005, IB006, IB007, IB016, IB023, IB901, IB902, IB903, IB904, IB905, KP001, KP002, KP003, KP004, KP005, KP006, KP007, KP008}
+	return []Code{IB001, IB002, IB003, IB004, IB005, IB006, IB007, IB016, IB023, IB901, IB902, IB903, IB904, IB905, KP001, KP002, KP003, KP004, KP005, KP006, KP007, KP008, KP009, KP010, KP011, KP012, KP013}
 }

@@ -61,7 +61,7 @@ func (h *Hub) SeedDemo(dir string) ([]DemoAccount, error) {
 		return nil, fmt.Errorf("demomap %s aanmaken: %w", dir, err)
 	}
 	for _, o := range demoOrgs {
-		if _, err := h.CreateOrg(nil, o[0], o[1]); err != nil && !errors.Is(err, ErrExists) {
+		if _, err := h.CreateOrg(System, o[0], o[1]); err != nil && !errors.Is(err, ErrExists) {
 			return nil, fmt.Errorf("demo-organisatie %s: %w", o[0], err)
 		}
 	}
@@ -76,7 +76,7 @@ func (h *Hub) SeedDemo(dir string) ([]DemoAccount, error) {
 				return nil, err
 			}
 			a = Account{Name: spec.name, Org: spec.org, Keys: []string{pub}, Products: spec.products, Roles: spec.roles}
-			if err := h.CreateAccount(nil, a); err != nil {
+			if err := h.CreateAccount(System, a); err != nil {
 				return nil, fmt.Errorf("demo-account %s: %w", spec.name, err)
 			}
 		case err != nil:

@@ -39,7 +39,7 @@ func benchThroughput(b *testing.B, withBackup bool) {
 	var aanbieders []string
 	for i := range 50 {
 		code := fmt.Sprintf("%08d", 20000000+i)
-		if _, err := e.h.CreateOrg(nil, code, "Zorg "+code); err != nil {
+		if _, err := e.h.CreateOrg(System, code, "Zorg "+code); err != nil {
 			b.Fatal(err)
 		}
 		aanbieders = append(aanbieders, code)
@@ -102,7 +102,7 @@ func backupLoop(b *testing.B, e *testEngine) (stop func()) {
 			}
 			began := time.Now()
 			w := bufio.NewWriterSize(f, 1<<20)
-			_, err = e.h.Backup(ctx, nil, w, nil)
+			_, err = e.h.Backup(ctx, System, w, nil)
 			if err == nil {
 				err = w.Flush()
 			}

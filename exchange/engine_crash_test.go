@@ -45,7 +45,7 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range append(testOrgs, [2]string{"11111111", "Zorg 1"}, [2]string{"22222222", "Zorg 2"}, [2]string{"33333333", "Zorg 3"}) {
-		if _, err := h.CreateOrg(nil, o[0], o[1]); err != nil {
+		if _, err := h.CreateOrg(System, o[0], o[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +111,7 @@ func TestKillAndRestart(t *testing.T) {
 // to be delivered and how many entries it expects to be rejected.
 func crashFixtures(t *testing.T, h *Hub) (good map[string]bool, bad int, ids []uint64) {
 	good = map[string]bool{}
-	gem := &Principal{Account: Account{Name: "gem", Org: "0363", Products: Products}, Org: Org{Code: "0363"}}
+	gem := storedPrincipal(t, h, &Principal{Account: Account{Name: "gem", Org: "0363", Products: Products}, Org: Org{Code: "0363"}})
 	aanbieders := []string{"12345678", "87654321", "11111111", "22222222", "33333333"}
 	for u := range 4 {
 		var files []zipFile

@@ -52,9 +52,10 @@ const (
 )
 
 // ParseEnvelope reads one envelope as a stream and checks it against the ggk0210 schema
-// (ggk0210_msg_ggkberichten.xsd with StUF 0301). It returns KP007 when the input is not
-// well-formed XML (a DTD, an entity other than the five predefined ones, invalid UTF-8, a
-// limit above exceeded, or a read error of r) and IB001 when it is XML that the schema refuses;
+// (ggk0210_msg_ggkberichten.xsd with StUF 0301). It returns IB001 when the input is not
+// well-formed XML (detail "niet welgevormd: regel N: …") or is XML that the schema refuses, and
+// KP007 for what the national list has no code for: a DTD, another encoding than UTF-8, too
+// many namespace declarations, or a read error of r;
 // the detail names the field, in Dutch. The base64 payload is validated and counted as it
 // streams by, never held. Business rules (known functie, ontvanger's applicatie GGk, …) are
 // the caller's: the verdict here is the schema's alone. On a rejection the Envelope holds the
@@ -97,7 +98,7 @@ func (p *envParser) parse(r io.Reader) (Envelope, *Rejection) {
 }
 
 // envParser is a streaming XML 1.0 + Namespaces tokenizer fused with a validator for the one
-// fixed envelope grammar. The tokenizer owns well-formedness (KP007, fatal: parsing stops);
+// fixed envelope grammar. The tokenizer owns well-formedness (IB001 "niet welgevormd", fatal: parsing stops);
 // the validator records the first schema violation (IB001) and then only watches, so a document
 // that is both invalid and malformed is reported as malformed, as xmllint does.
 type envParser struct {
@@ -125,6 +126,7 @@ type envParser struct {
 	valOver bool
 	cdata   bool // a CDATA section appeared in the current element
 	b64     b64State
+	head    payloadHead // the start of an xmlBestand payload, decoded, for the payload check
 
 	bufArr   [readBufSize]byte
 	namesArr [512]byte
@@ -197,11 +199,32 @@ func (p *envParser) hasPrefix(s string) bool {
 	return p.avail(len(s)) && string(p.buf[p.pos:p.pos+len(s)]) == s
 }
 
-// fail returns the KP007 rejection for a well-formedness error at the current line; a read
-// error of the source takes precedence, as it is the real cause of whatever looked wrong.
+// fail returns the rejection for a well-formedness error at the current line: IB001, since a
+// document that is not well-formed does not conform to the schema either, with the detail
+// "niet welgevormd: regel N: …". A read error of the source takes precedence, as it is the
+// real cause of whatever looked wrong.
 func (p *envParser) fail(format string, args ...any) *Rejection {
 	if p.rerr != nil {
 		return &Rejection{Code: KP007, Detail: fmt.Sprintf("bestand kon niet volledig gelezen worden: %v", p.rerr)}
+	}
+	return &Rejection{Code: IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: ", p.line) + fmt.Sprintf(format, args...)}
+}
+
+// beyondSchema is IB001 for well-formed XML past a limit no schema-valid envelope reaches
+// (nesting, a name's length, attributes on one element).
+func (p *envParser) beyondSchema(format string, args ...any) *Rejection {
+	if p.rerr != nil {
+		return p.fail("")
+	}
+	return &Rejection{Code: IB001, Detail: fmt.Sprintf("regel %d: ", p.line) + fmt.Sprintf(format, args...)}
+}
+
+// unsupported is KP007, the hub's own code, for XML that may be well-formed and that the
+// national list has no code for, but that this hub does not process: a DTD (which could
+// declare entities), another encoding than UTF-8, namespace declarations past a limit.
+func (p *envParser) unsupported(format string, args ...any) *Rejection {
+	if p.rerr != nil {
+		return p.fail("")
 	}
 	return &Rejection{Code: KP007, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", p.line)}
 }
@@ -346,7 +369,7 @@ func (p *envParser) misc(after bool) *Rejection {
 				return rej
 			}
 		case p.hasPrefix("<!DOCTYPE"):
-			return p.fail("een DTD (<!DOCTYPE) is niet toegestaan; verwijder de DOCTYPE-regel")
+			return p.unsupported("een DTD (<!DOCTYPE) is niet toegestaan; verwijder de DOCTYPE-regel")
 		case p.hasPrefix("<!"):
 			return p.fail("ongeldige markup '<!' buiten het root-element")
 		default:
@@ -442,7 +465,7 @@ func (p *envParser) xmlDecl() *Rejection {
 			seen = 1
 		case name == "encoding" && seen == 1:
 			if !equalFoldASCII(val, "UTF-8") {
-				return p.fail("tekenset %q wordt niet ondersteund; lever de envelop aan in UTF-8", val)
+				return p.unsupported("tekenset %q wordt niet ondersteund; lever de envelop aan in UTF-8", val)
 			}
 			seen = 2
 		case name == "standalone" && (seen == 1 || seen == 2):
@@ -592,7 +615,7 @@ func (p *envParser) name(dst *[]byte) *Rejection {
 			break
 		}
 		if n+size > maxName {
-			return p.fail("naam is langer dan %d bytes", maxName)
+			return p.beyondSchema("naam is langer dan %d bytes", maxName)
 		}
 		*dst = append(*dst, p.buf[p.pos:p.pos+size]...)
 		p.pos += size
@@ -626,7 +649,7 @@ func qnameColon(q []byte) (int, bool) {
 // resolves its namespaces and hands it to the validator.
 func (p *envParser) startTag() *Rejection {
 	if len(p.open) == maxDepth {
-		return p.fail("elementen zijn dieper genest dan %d niveaus", maxDepth)
+		return p.beyondSchema("elementen zijn dieper genest dan %d niveaus", maxDepth)
 	}
 	p.pos++
 	nameStart := len(p.names)
@@ -693,7 +716,7 @@ func (p *envParser) startTag() *Rejection {
 // attribute reads Name Eq AttValue, keeping at most maxAttrValue bytes of the normalised value.
 func (p *envParser) attribute() *Rejection {
 	if len(p.attrs) == maxAttrs {
-		return p.fail("meer dan %d attributen op één element", maxAttrs)
+		return p.beyondSchema("meer dan %d attributen op één element", maxAttrs)
 	}
 	a := rawAttr{qs: len(p.abuf)}
 	if rej := p.name(&p.abuf); rej != nil {
@@ -865,7 +888,7 @@ func (p *envParser) declareNamespaces() *Rejection {
 		}
 		a.ns = -1 // a declaration, not an attribute
 		if a.over {
-			return p.fail("namespace-URI in %s is langer dan %d bytes", q, maxAttrValue)
+			return p.unsupported("namespace-URI in %s is langer dan %d bytes", q, maxAttrValue)
 		}
 		uri := p.abuf[a.vs:a.ve]
 		id := nsOther + len(p.binds)
@@ -893,7 +916,7 @@ func (p *envParser) declareNamespaces() *Rejection {
 			return p.fail("prefix xml hoort alleen bij %s", namespaceXML)
 		}
 		if len(p.binds) == maxBindings {
-			return p.fail("meer dan %d namespace-declaraties tegelijk", maxBindings)
+			return p.unsupported("meer dan %d namespace-declaraties tegelijk", maxBindings)
 		}
 		b := binding{ps: len(p.nsbuf), ns: id}
 		p.nsbuf = append(p.nsbuf, prefix...)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"strings"
 )
 
 // BuildEnvelope writes a ggk0210 envelope around payload, for tests and fixtures of every
@@ -94,4 +95,30 @@ func newUUIDv4() string {
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// BuildBericht writes an iWmo/iJw 3.2 message with only its Header, in the shape of the 3.2
+// examples, for tests and fixtures: functie WMO301 or JW301 picks the namespace, berichtCode,
+// afzender and ontvanger are written as given (XML-escaped).
+func BuildBericht(functie, berichtCode, afzender, ontvanger string) []byte {
+	product, basis := "iwmo", "iwmo"
+	if len(functie) > 2 && functie[:2] == "JW" {
+		product, basis = "ijw", "ijw"
+	}
+	esc := func(s string) string {
+		var w bytes.Buffer
+		_ = xml.EscapeText(&w, []byte(s))
+		return w.String()
+	}
+	p := strings.ToLower(functie)
+	var b bytes.Buffer
+	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+	fmt.Fprintf(&b, "<%s:Bericht xmlns:%s=\"http://www.istandaarden.nl/%s/3_2/basisschema/schema\" xmlns:%s=\"http://www.istandaarden.nl/%s/3_2/%s/schema\">\n", p, basis, product, p, product, p)
+	fmt.Fprintf(&b, "\t<%s:Header>\n", p)
+	for _, f := range [][2]string{{"BerichtCode", berichtCode}, {"BerichtVersie", "3"}, {"BerichtSubversie", "2"}, {"Afzender", afzender}, {"Ontvanger", ontvanger}} {
+		fmt.Fprintf(&b, "\t\t<%s:%s>%s</%s:%s>\n", p, f[0], esc(f[1]), p, f[0])
+	}
+	fmt.Fprintf(&b, "\t\t<%s:BerichtIdentificatie>\n\t\t\t<%s:Identificatie>123456789012</%s:Identificatie>\n\t\t\t<%s:Dagtekening>2026-01-01</%s:Dagtekening>\n\t\t</%s:BerichtIdentificatie>\n", p, basis, basis, basis, basis, p)
+	fmt.Fprintf(&b, "\t</%s:Header>\n</%s:Bericht>\n", p, p)
+	return b.Bytes()
 }

@@ -509,6 +509,10 @@ func (p *envParser) vText(b []byte) {
 	case kindBase64:
 		if reason, j := p.b64.feed(b); reason != "" {
 			p.schemaErrIn(b, j, "%s bevat geen geldige base64: %s", top.d.field, reason)
+			return
+		}
+		if top.d.local == "xmlBestand" {
+			p.head.feed(b)
 		}
 	}
 }
@@ -547,6 +551,7 @@ func (p *envParser) vEnd() {
 			return
 		}
 		p.env.Kind, p.env.PayloadSize = d.local, size
+		p.head.end()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ type Config struct {
 	KV        storage.KV
 	Files     storage.Files
 	StoreName string
+	// SkipPayloadCheck turns off the check of an iWmo/iJw 3.x payload's header (BerichtCode,
+	// Afzender, Ontvanger) against its envelope (payloadcontrole.go); on by default.
+	SkipPayloadCheck bool
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -83,6 +87,9 @@ type Hub struct {
 	kvSize       func() (lsm, vlog, other int64)
 	shuttingDown atomic.Bool
 	probeMu      sync.Mutex // one readiness probe at a time
+	closersMu    sync.Mutex
+	closers      []func(account string) // OnAccountClosed
+	refusals     refusalLimiter         // bounds the records of uploads refused at the door
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -203,6 +210,25 @@ func (h *Hub) Subscribe(ctx context.Context, org string) <-chan Event {
 }
 
 func (h *Hub) publish(e Event) { h.events.publish(e) }
+
+// OnAccountClosed registers fn to hear the name of an account that was disabled or deleted,
+// once the change has committed, so that a door can close the account's open connections. A
+// revoked product or role needs no such call: every action is authorized against the stored
+// account anyway. fn runs on the caller's goroutine and must not block.
+func (h *Hub) OnAccountClosed(fn func(account string)) {
+	h.closersMu.Lock()
+	defer h.closersMu.Unlock()
+	h.closers = append(h.closers, fn)
+}
+
+func (h *Hub) accountClosed(name string) {
+	h.closersMu.Lock()
+	fns := slices.Clone(h.closers)
+	h.closersMu.Unlock()
+	for _, fn := range fns {
+		fn(name)
+	}
+}
 
 type broker struct {
 	mu   sync.Mutex

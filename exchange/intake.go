@@ -30,6 +30,11 @@ func (h *Hub) accept(p *Principal, product Product, name, blob string, size int6
 		return Upload{}, err
 	}
 	err = h.kv.Update(func(t storage.Txn) error {
+		// The hand-in is the action: an account that lost the product (or was disabled) while
+		// the bytes arrived does not get its upload processed.
+		if _, err := authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
 		if err := t.Set(key(kUpload, id), val); err != nil {
 			return err
 		}

@@ -81,7 +81,7 @@ func (h *Hub) CheckFiles(ctx context.Context) (checked, bad int) {
 		}
 		bad++
 		h.log.Error("BESCHADIGD BESTAND: wordt niet uitgeleverd", "wat", r.what, "bestand", r.blob, "err", err)
-		h.Audit(nil, "bestandscontrole", r.what, err.Error())
+		h.Audit(System, "bestandscontrole", r.what, err.Error())
 	}
 	h.log.Info("bestandscontrole klaar", "gecontroleerd", len(refs), "beschadigd_of_ontbrekend", bad)
 	return len(refs), bad

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -43,6 +44,8 @@ type Principal struct {
 	Account Account
 	Org     Org
 	Remote  string // the client's address, for the audit log
+
+	system bool // System: the hub itself (authz.go)
 }
 
 // UploadStatus is the portal's status of an aanlevering.
@@ -75,6 +78,42 @@ type Upload struct {
 	Counts     Counts       `json:"aantallen"`
 	Fouten     []Fout       `json:"fouten,omitempty"`
 	Deleted    bool         `json:"verwijderd,omitempty"` // hidden from the Aanleveren list
+	// Wachtend: the messages that wait in a recipient's outbound queue for its route (the
+	// recipient takes that exchange via Digikoppeling); set at the end of processing, taken
+	// off as the route releases them.
+	Wachtend []Wachtend `json:"wachtend,omitempty"`
+	// AtDoor: refused before the engine saw it (RefuseUpload); its account may read it even
+	// in a product it has no access to, since that was the refusal.
+	AtDoor bool `json:"geweigerd_aan_de_deur,omitempty"`
+}
+
+// Wachtend is how many messages of an upload wait for one recipient's route.
+type Wachtend struct {
+	Organisatie  string `json:"organisatie"`
+	Uitwisseling string `json:"uitwisseling"`
+	Berichten    int    `json:"berichten"`
+}
+
+// released takes n messages for org's exchange off what the upload waits for, and tells
+// whether that changed anything.
+func (u *Upload) released(org, exchange string, n int) bool {
+	i := slices.IndexFunc(u.Wachtend, func(w Wachtend) bool { return w.Organisatie == org && w.Uitwisseling == exchange })
+	if i < 0 {
+		return false
+	}
+	if u.Wachtend[i].Berichten -= n; u.Wachtend[i].Berichten <= 0 {
+		u.Wachtend = slices.Delete(u.Wachtend, i, i+1)
+	}
+	return true
+}
+
+// Waiting is the number of the upload's messages that wait for a route.
+func (u Upload) Waiting() int {
+	n := 0
+	for _, w := range u.Wachtend {
+		n += w.Berichten
+	}
+	return n
 }
 
 // Counts are a verwerkingsverslag's totals.
@@ -156,6 +195,12 @@ type Delivery struct {
 	// Held: waiting in the recipient's outbound queue until its route for Exchange is Portaal.
 	Held     bool   `json:"wacht_op_route,omitempty"`
 	Exchange string `json:"uitwisseling,omitempty"`
+	// For: the ontvangers of its messages other than Org, which receives them for them under
+	// a samenwerking.
+	For []string `json:"voor,omitempty"`
+	// Referenties: the referentienummers of its messages, filled only on request
+	// (InboxOptions.Referenties, Hub.Referenties); not stored.
+	Referenties []string `json:"-"`
 }
 
 // Via is how a route carries messages to the recipient.

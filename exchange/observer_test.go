@@ -91,10 +91,10 @@ func TestObserverHearsAdmissionWaits(t *testing.T) {
 	t.Cleanup(func() { h.Close() })
 	rec := h.obs.(*recorder)
 	for _, code := range append(admissionOrgs, admissionAanbieder) {
-		_, err := h.CreateOrg(nil, code, "Organisatie "+code)
+		_, err := h.CreateOrg(System, code, "Organisatie "+code)
 		acctMust(t, err)
 		_, line := acctKey(t)
-		acctMust(t, h.CreateAccount(nil, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
+		acctMust(t, h.CreateAccount(System, Account{Name: "g" + code, Org: code, Products: []Product{IWmo}, Keys: []string{line}}))
 	}
 	runEngine(t, h)
 	a, b, c := acctAs(t, h, "g0363"), acctAs(t, h, "g0060"), acctAs(t, h, "g9999")

@@ -13,18 +13,7 @@ import (
 type InboxOptions struct {
 	Limit, Offset int
 	OnlyNew       bool // only files not marked gelezen
-}
-
-// mayUse checks that p is a person of some organisation allowed to use product. The engine
-// checks here, whatever door the call came through.
-func mayUse(p *Principal, product Product) error {
-	if p == nil {
-		return fmt.Errorf("%w: meld u aan om berichten te zien", ErrDenied)
-	}
-	if !p.CanUse(product) {
-		return fmt.Errorf("%w: account %s heeft geen toegang tot %s; vraag uw gebruikersbeheerder om toegang", ErrDenied, p.Account.Name, product)
-	}
-	return nil
+	Referenties   bool // fill each file's Referenties
 }
 
 func getJSON(t storage.Txn, k []byte, v any) error {
@@ -58,12 +47,14 @@ func page(n, offset, limit int) (in bool, stop bool) {
 // Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
 // with the total number of files that match.
 func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, 0, err
-	}
 	var out []Delivery
 	total := 0
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionFetch, product); err != nil {
+			return err
+		}
 		return t.Scan(key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			if err != nil {
@@ -83,12 +74,20 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 				}
 			}
 			if in, _ := page(total, opts.Offset, opts.Limit); in {
+				if opts.Referenties {
+					if d.Referenties, err = referenties(t, d.Messages); err != nil {
+						return false, err
+					}
+				}
 				out = append(out, d)
 			}
 			total++
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, 0, err // refused, as authorize said it
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("ophalen/ van %s lezen: %w", product, err)
 	}
@@ -104,6 +103,44 @@ func idFromKey(k []byte) (uint64, error) {
 		id = id<<8 | uint64(b)
 	}
 	return id, nil
+}
+
+// referenties reads the referentienummers of the messages ids, in their order.
+func referenties(t storage.Txn, ids []uint64) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		var m Message
+		if err := getJSON(t, key(kMessage, id), &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return nil, fmt.Errorf("bericht %d lezen: %w", id, err)
+		}
+		out = append(out, m.Referentie)
+	}
+	return out, nil
+}
+
+// Referenties gives the referentienummers of the messages in the files names of p's
+// ophalen/ of product: any one of them brings its file back with Restore once it is deleted.
+func (h *Hub) Referenties(p *Principal, product Product, names []string) (map[string][]string, error) {
+	out := make(map[string][]string, len(names))
+	err := h.kv.View(func(t storage.Txn) error {
+		if _, err := authorize(t, p, ActionFetch, product); err != nil {
+			return err
+		}
+		for _, name := range names {
+			d, err := h.delivery(t, p.Org.Code, product, name)
+			if err != nil {
+				return err
+			}
+			if out[name], err = referenties(t, d.Messages); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // delivery finds a visible file in org's ophalen/ by name.
@@ -128,11 +165,11 @@ func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) 
 
 // OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
 func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, Delivery{}, err
-	}
 	var d Delivery
 	err := h.kv.View(func(t storage.Txn) error {
+		if _, err := authorize(t, p, ActionFetch, product); err != nil {
+			return err
+		}
 		var err error
 		d, err = h.delivery(t, p.Org.Code, product, name)
 		return err
@@ -150,16 +187,18 @@ func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.
 // SetGelezen marks files in ophalen/ as read (gelezen true) or removes the mark. A gelezen
 // file leaves ophalen/ 168 hours after it was read.
 func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen bool) error {
-	if err := mayUse(p, product); err != nil {
-		return err
-	}
 	now := h.clock.Now()
 	for _, name := range names {
 		changed := false
+		var fp *Principal
 		// Lazy: a gelezen mark lost in a power cut leaves the file unread (downloadable again,
 		// kept longer); the next durable write or the store's periodic sync makes it durable.
 		err := h.kv.UpdateLazy(func(t storage.Txn) error {
 			changed = false
+			var err error
+			if fp, err = authorize(t, p, ActionMark, product); err != nil {
+				return err
+			}
 			d, err := h.delivery(t, p.Org.Code, product, name)
 			if err != nil {
 				return err
@@ -188,6 +227,9 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 			}
 			return addHistory(t, d.Messages, StatusEvent{At: now, Status: status, By: p.Account.Name}, "")
 		})
+		if fp == nil {
+			return err // refused
+		}
 		if err != nil {
 			return fmt.Errorf("markering gelezen van %s: %w", name, err)
 		}
@@ -236,12 +278,14 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 // DeleteDeliveries removes files from ophalen/. They stay in the berichtenlog and can be
 // restored until they are purged, 60 days after they arrived.
 func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) error {
-	if err := mayUse(p, product); err != nil {
-		return err
-	}
 	now := h.clock.Now()
 	for _, name := range names {
+		var fp *Principal
 		err := h.kv.Update(func(t storage.Txn) error {
+			var err error
+			if fp, err = authorize(t, p, ActionDelete, product); err != nil {
+				return err
+			}
 			d, err := h.delivery(t, p.Org.Code, product, name)
 			if err != nil {
 				return err
@@ -250,6 +294,9 @@ func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) er
 		})
 		if err != nil {
 			h.Audit(p, "verwijder", string(product)+"/ophalen/"+name, err.Error())
+			if fp == nil {
+				return err // refused
+			}
 			return fmt.Errorf("%s verwijderen: %w", name, err)
 		}
 		h.Audit(p, "verwijder", string(product)+"/ophalen/"+name, "ok")

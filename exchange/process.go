@@ -4,10 +4,12 @@ import (
 	"archive/zip"
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -351,7 +353,8 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 }
 
 func foutOf(name string, r *Rejection) Fout {
-	return Fout{Bestand: name, Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: r.Detail}
+	// The detail may quote envelope fields (a functie, a file name): stored printable.
+	return Fout{Bestand: Printable(name), Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: Printable(r.Detail)}
 }
 
 // refKeys are the keys checkRefs reads for batch: on PostgreSQL read in one query, not one
@@ -468,15 +471,16 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 // member is what delivery needs of an accepted message: small, because a 1 GB upload holds
 // up to 100,000 of them.
 type member struct {
-	ID     uint64
-	Entry  int
-	File   string
-	Zender string
-	ord    int
+	ID        uint64
+	Entry     int
+	File      string
+	Zender    string
+	Ontvanger string
+	ord       int
 }
 
 func memberOf(m Message) member {
-	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, ord: int(m.DeliveryID & (deliverBit - 1))}
+	return member{ID: m.ID, Entry: m.Entry, File: m.File, Zender: m.Zender, Ontvanger: m.Ontvanger, ord: int(m.DeliveryID & (deliverBit - 1))}
 }
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
@@ -568,7 +572,8 @@ var writeBufs = sync.Pool{New: func() any {
 }}
 
 // writeDelivery writes one delivery ZIP with each envelope byte for byte as received: a ZIP
-// entry's compressed bytes are copied as they are, a plain .xml is stored.
+// entry's compressed bytes are copied as they are, a plain .xml is stored. Every header is
+// the hub's own (addDeliveryEntry).
 // bw and buf are the caller's, reused from file to file.
 func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry, bw *bufio.Writer, buf []byte) (int64, error) {
 	w, err := h.files.Create(blob)
@@ -585,33 +590,7 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sour
 			w.Abort()
 			return 0, fmt.Errorf("bestand %d (%s) ontbreekt in de aanlevering", m.Entry, m.File)
 		}
-		name := uniqueName(names, m.File)
-		if src.Raw != nil {
-			hdr := src.Raw.FileHeader
-			hdr.Name = name
-			hdr.Comment = ""
-			dst, err := zw.CreateRaw(&hdr)
-			if err == nil {
-				var r io.Reader
-				if r, err = src.Raw.OpenRaw(); err == nil {
-					_, err = io.CopyBuffer(dst, r, buf)
-				}
-			}
-			if err != nil {
-				w.Abort()
-				return 0, mapNoSpace(err)
-			}
-			continue
-		}
-		dst, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: received.In(amsterdam)})
-		if err == nil {
-			var rc io.ReadCloser
-			if rc, err = src.Open(); err == nil {
-				_, err = io.CopyBuffer(dst, rc, buf)
-				rc.Close()
-			}
-		}
-		if err != nil {
+		if err := addDeliveryEntry(zw, uniqueName(names, m.File), src, received, buf); err != nil {
 			w.Abort()
 			return 0, mapNoSpace(err)
 		}
@@ -632,10 +611,105 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sour
 	return size, nil
 }
 
+// addDeliveryEntry adds one envelope to a delivery ZIP under name, the name the hub validated.
+// The header is written fresh: nothing of the sender's header but the compression method,
+// CRC and sizes of the bytes copied. A copied header let an Info-ZIP Unicode Path extra field
+// rename the file at the recipient's unzip, and let the sender's Unix mode make it a setuid
+// file or a symlink (TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode).
+func addDeliveryEntry(zw *zip.Writer, name string, src Entry, received time.Time, buf []byte) error {
+	modified := received.In(amsterdam)
+	if src.Raw == nil {
+		hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: modified}
+		hdr.SetMode(deliveryMode)
+		dst, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return err
+		}
+		rc, err := src.Open()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.CopyBuffer(dst, rc, buf)
+		return err
+	}
+	f := src.Raw
+	hdr := &zip.FileHeader{
+		Name:               name,
+		Method:             f.Method, // Store or Deflate: intake refuses every other
+		CRC32:              f.CRC32,
+		CompressedSize64:   f.CompressedSize64,
+		UncompressedSize64: f.UncompressedSize64,
+		ReaderVersion:      20,
+		Modified:           modified,
+	}
+	hdr.SetMode(deliveryMode)
+	hdr.CreatorVersion |= 20
+	// CreateRaw does none of what CreateHeader does for the header: mark a UTF-8 name, set
+	// the MS-DOS time and the extended timestamp that CreateHeader writes for a stored .xml.
+	if !isASCII(name) {
+		hdr.Flags |= 0x800
+	}
+	hdr.ModifiedDate, hdr.ModifiedTime = msDosTime(modified)
+	hdr.Extra = extTimeExtra(modified)
+	if f.CompressedSize64 >= 1<<32-1 || f.UncompressedSize64 >= 1<<32-1 {
+		hdr.ReaderVersion = 45
+	}
+	dst, err := zw.CreateRaw(hdr)
+	if err != nil {
+		return err
+	}
+	r, err := f.OpenRaw()
+	if err != nil {
+		return err
+	}
+	n, err := io.CopyBuffer(dst, io.LimitReader(r, int64(f.CompressedSize64)), buf)
+	if err == nil && uint64(n) != f.CompressedSize64 {
+		err = fmt.Errorf("%s: %d van %d bytes gekopieerd", name, n, f.CompressedSize64)
+	}
+	return err
+}
+
+// deliveryMode is every delivered file's mode: a regular file, readable by all, writable by
+// its owner; never what the sender asked for.
+const deliveryMode = 0o644
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// msDosTime is t in the MS-DOS date and time fields of a ZIP header (2-second precision,
+// years 1980–2107), as archive/zip writes them for CreateHeader.
+func msDosTime(t time.Time) (date, tm uint16) {
+	y := min(max(t.Year(), 1980), 2107)
+	date = uint16(t.Day() + int(t.Month())<<5 + (y-1980)<<9)
+	tm = uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
+	return date, tm
+}
+
+// extTimeExtra is the extended timestamp extra field (0x5455) with the modification time, the
+// one extra field a delivery entry carries, as archive/zip writes it for CreateHeader.
+func extTimeExtra(t time.Time) []byte {
+	b := make([]byte, 0, 9)
+	b = binary.LittleEndian.AppendUint16(b, 0x5455)
+	b = binary.LittleEndian.AppendUint16(b, 5)
+	b = append(b, 1) // flags: modification time
+	return binary.LittleEndian.AppendUint32(b, uint32(t.Unix()))
+}
+
 // uniqueName keeps entry names unique within one delivery ZIP: name.xml, name_2.xml, …
+// Names that only look the same (NFC against NFD) count as the same name: unpacked into one
+// folder they would be two files no one can tell apart, or one on a file system that
+// normalises names.
 func uniqueName(seen map[string]int, name string) string {
-	seen[name]++
-	if n := seen[name]; n > 1 {
+	k := lookAlike(name)
+	seen[k]++
+	if n := seen[k]; n > 1 {
 		ext := ""
 		if i := lastDot(name); i > 0 {
 			name, ext = name[:i], name[i:]
@@ -669,6 +743,9 @@ func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][
 		d := Delivery{ID: dlvID(u.ID, i), Org: g.Mailbox, Product: u.Product, Functie: g.Functie, From: msgs[0].Zender, UploadID: u.ID, Size: sizes[i], Blob: dlvBlob(u.ID, i), CreatedAt: prog.At, Held: g.Hold, Exchange: g.Exchange}
 		for _, m := range msgs {
 			d.Messages = append(d.Messages, m.ID)
+			if m.Ontvanger != d.Org && !slices.Contains(d.For, m.Ontvanger) {
+				d.For = append(d.For, m.Ontvanger)
+			}
 		}
 		if err := h.putDelivery(t, &d); err != nil {
 			return err
@@ -742,6 +819,7 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 		final.FinishedAt = now
 		final.ExpectedAt = time.Time{}
+		final.Wachtend = wachtend(prog, groups)
 		fouten, err := firstFouten(t, u.ID, 100)
 		if err != nil {
 			return err
@@ -780,6 +858,24 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		}
 	}
 	return nil
+}
+
+// wachtend sums the held delivery groups of an upload per recipient and exchange.
+func wachtend(prog *progress, groups [][]member) []Wachtend {
+	var out []Wachtend
+	for i, msgs := range groups {
+		if len(msgs) == 0 || i >= len(prog.Groups) || !prog.Groups[i].Hold {
+			continue
+		}
+		g := prog.Groups[i]
+		j := slices.IndexFunc(out, func(w Wachtend) bool { return w.Organisatie == g.Mailbox && w.Uitwisseling == g.Exchange })
+		if j < 0 {
+			out = append(out, Wachtend{Organisatie: g.Mailbox, Uitwisseling: g.Exchange})
+			j = len(out) - 1
+		}
+		out[j].Berichten += len(msgs)
+	}
+	return out
 }
 
 // firstFouten keeps the first fouten on the upload record, for lists; the report reads all.

@@ -21,7 +21,7 @@ func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
 		return h
 	}
 	for _, o := range [][2]string{{"9999", "Test Gemeente 1"}, {"0060", "Ameland"}} {
-		_, err := h.CreateOrg(nil, o[0], o[1])
+		_, err := h.CreateOrg(System, o[0], o[1])
 		acctMust(t, err)
 	}
 	for _, a := range []Account{
@@ -31,7 +31,7 @@ func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
 	} {
 		_, line := acctKey(t)
 		a.Keys = []string{line}
-		acctMust(t, h.CreateAccount(nil, a))
+		acctMust(t, h.CreateAccount(System, a))
 	}
 	return h
 }
@@ -69,7 +69,7 @@ func TestQuotaRefusesTheWriteThatPassesItAndResetsAtMidnight(t *testing.T) {
 	acctMust(t, quotaPut(h, jan, IWmo, "a.xml", 700<<10))
 	err := quotaPut(h, kees, IWmo, "b.xml", 700<<10) // the same organisation: one quota
 	acctWant(t, err, ErrQuota, "9999", "1 MB", "al 1020 KB", "2026-01-15 om 00:00", "beheerder")
-	if us := aanlUploads(t, h, jan, IWmo); len(us) != 1 || us[0].Name != "a.xml" {
+	if us := accepted(aanlUploads(t, h, jan, IWmo)); len(us) != 1 || us[0].Name != "a.xml" {
 		t.Fatalf("uploads %+v, want only a.xml", us)
 	}
 	// Another organisation is not touched by 9999's quota.
@@ -128,7 +128,7 @@ func TestQuotaHoldsForConcurrentUploads(t *testing.T) {
 	}
 	// Bytes written count whatever becomes of the file, so a file refused halfway may have
 	// taken the room a second whole one needed: one or two fit, never three.
-	if ok < 1 || ok > 2 || len(aanlUploads(t, h, jan, IWmo)) != ok {
+	if ok < 1 || ok > 2 || len(accepted(aanlUploads(t, h, jan, IWmo))) != ok {
 		t.Errorf("%d uploads accepted of 4 × 400 KB against 1 MB, want 1 or 2: %v", ok, errs)
 	}
 	if got := quotaUsed(t, h, "9999"); got > 1<<20 {

@@ -240,12 +240,12 @@ func RestoreBackup(ctx context.Context, r io.Reader, cfg Config, bases ...io.Rea
 			err = fmt.Errorf("teruggezette opslag sluiten: %w", cerr)
 		}
 	}()
-	if res.Audit, err = h.CheckAudit(nil, nil); err != nil {
+	if res.Audit, err = h.CheckAudit(System, nil); err != nil {
 		return res, err
 	}
 	res.AuditMatches = res.Audit.Intact() && res.Audit.HeadSeq == m.AuditSeq && res.Audit.HeadHash == m.AuditHash
 	res.FilesChecked, res.FilesBad = h.CheckFiles(ctx)
-	h.Audit(nil, "restore", "", fmt.Sprintf("backup van %s: %d records, %d bestanden; auditlog %s; bestandscontrole %d gecontroleerd, %d beschadigd of ontbrekend",
+	h.Audit(System, "restore", "", fmt.Sprintf("backup van %s: %d records, %d bestanden; auditlog %s; bestandscontrole %d gecontroleerd, %d beschadigd of ontbrekend",
 		m.Moment.Format("2006-01-02T15:04:05Z07:00"), res.Records, res.Files, map[bool]string{true: "klopt", false: "KLOPT NIET"}[res.AuditMatches], res.FilesChecked, res.FilesBad))
 	return res, nil
 }

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,6 +16,33 @@ type RouteView struct {
 	LockedReason string
 	StUF         string
 	Payload      string
+	// For: the organisations that let this one run the product (samenwerking); its routes
+	// carry their messages too.
+	For []string
+	// Waiting is the number of messages held for this exchange in the organisation's
+	// outbound queue ("wacht op route") until its route is Portaal and Actief again.
+	Waiting int
+}
+
+// heldMessages counts the messages held for org's exchange of product.
+func heldMessages(t storage.Txn, org string, product Product, exchange string) (int, error) {
+	n := 0
+	err := t.Scan(key(kHold, org, product, exchange, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		id, err := idFromKey(k)
+		if err != nil {
+			return false, err
+		}
+		var d Delivery
+		if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return true, nil
+			}
+			return false, err
+		}
+		n += len(d.Messages)
+		return true, nil
+	})
+	return n, err
 }
 
 // routeOf returns an organisation's route for an exchange; without a record it is the
@@ -31,42 +59,58 @@ func routeOf(t storage.Txn, org string, product Product, exchange string) (Route
 // Routes lists the organisation's routing rows of product. Rows are locked when another
 // organisation runs the product for this one (samenwerking): that one's routes apply.
 func (h *Hub) Routes(p *Principal, product Product) ([]RouteView, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
-	info, _ := h.cat.Product(product)
-	locked, reason := h.routeLock(p.Org.Code, product)
 	var out []RouteView
+	var fp *Principal
+	info, _ := h.cat.Product(product)
 	err := h.kv.View(func(t storage.Txn) error {
+		out = nil
+		var err error
+		if fp, err = authorize(t, p, ActionReadRoutes, product); err != nil {
+			return err
+		}
+		org := fp.Org.Code
+		locked, reason := false, ""
+		if actor := fp.Org.Samenwerking[product]; actor != "" {
+			name := actor
+			if o, err := txOrg(t, actor); err == nil && o.Name != "" {
+				name = fmt.Sprintf("%s (%s)", o.Name, actor)
+			}
+			locked, reason = true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, info.Name)
+		}
+		var actsFor []string
+		err = t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var o Org
+			if err := json.Unmarshal(v, &o); err != nil {
+				return false, err
+			}
+			if o.Code != org && o.Samenwerking[product] == org {
+				actsFor = append(actsFor, o.Code)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
 		for _, ex := range h.cat.Exchanges(product) {
-			r, err := routeOf(t, p.Org.Code, product, ex.Name)
+			r, err := routeOf(t, org, product, ex.Name)
 			if err != nil {
 				return err
 			}
-			out = append(out, RouteView{Route: r, Exchange: ex, Locked: locked, LockedReason: reason, StUF: "StUF " + info.StUF, Payload: "XML " + info.Release})
+			n, err := heldMessages(t, org, product, ex.Name)
+			if err != nil {
+				return err
+			}
+			out = append(out, RouteView{Route: r, Exchange: ex, Locked: locked, LockedReason: reason, StUF: "StUF " + info.StUF, Payload: "XML " + info.Release, Waiting: n, For: actsFor})
 		}
 		return nil
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("routes van %s lezen: %w", product, err)
 	}
 	return out, nil
-}
-
-func (h *Hub) routeLock(org string, product Product) (bool, string) {
-	actor := h.ActorFor(org, product)
-	if actor == org {
-		return false, ""
-	}
-	name := actor
-	if o, err := h.Org(actor); err == nil && o.Name != "" {
-		name = fmt.Sprintf("%s (%s)", o.Name, actor)
-	}
-	pname := string(product)
-	if info, ok := h.cat.Product(product); ok {
-		pname = info.Name
-	}
-	return true, fmt.Sprintf("Deze route wordt beheerd door %s, die %s voor uw organisatie uitvoert (samenwerking)", name, pname)
 }
 
 // SetRoute changes one routing row. Only a productbeheerder of the organisation may. When a
@@ -80,11 +124,8 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 		}
 		h.Audit(p, "route", path, res)
 	}()
-	if err := mayUse(p, product); err != nil {
+	if err := h.Allowed(p, ActionEditRoute, product); err != nil {
 		return err
-	}
-	if !p.Has(Productbeheerder) {
-		return fmt.Errorf("%w: alleen een productbeheerder mag routes wijzigen; vraag uw gebruikersbeheerder om die rol", ErrDenied)
 	}
 	known := false
 	for _, ex := range h.cat.Exchanges(product) {
@@ -99,11 +140,19 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 	if status != Actief && status != Inactief {
 		return fmt.Errorf("%w: status %q: kies Actief of Inactief", ErrInvalid, status)
 	}
-	if locked, reason := h.routeLock(p.Org.Code, product); locked {
-		return fmt.Errorf("%w: %s", ErrDenied, reason)
-	}
 	r := Route{Org: p.Org.Code, Product: product, Exchange: exchange, Via: via, CPA: cpa, Status: status, Changed: h.clock.Now(), By: p.Account.Name}
-	if err := h.kv.Update(func(t storage.Txn) error { return setJSON(t, key(kRoute, r.Org, product, exchange), r) }); err != nil {
+	var fp *Principal
+	err = h.kv.Update(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionEditRoute, product); err != nil {
+			return err
+		}
+		return setJSON(t, key(kRoute, r.Org, product, exchange), r)
+	})
+	if fp == nil {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("route %s vastleggen: %w", exchange, err)
 	}
 	h.publish(Event{Org: r.Org, Product: product, Kind: "route"})
@@ -127,6 +176,7 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	if err != nil {
 		return fmt.Errorf("wachtende berichten van %s lezen: %w", org, err)
 	}
+	uploaders := map[string]uint64{}
 	for _, id := range ids {
 		now := h.clock.Now()
 		err := h.kv.Update(func(t storage.Txn) error {
@@ -146,6 +196,18 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 			if err := h.putDelivery(t, &d); err != nil {
 				return err
 			}
+			// The upload no longer waits for these: its list status and verslag say so.
+			var u Upload
+			switch err := getJSON(t, key(kUpload, d.UploadID), &u); {
+			case errors.Is(err, storage.ErrNotFound):
+			case err != nil:
+				return err
+			case u.released(d.Org, exchange, len(d.Messages)):
+				if err := setJSON(t, key(kUpload, u.ID), u); err != nil {
+					return err
+				}
+				uploaders[u.Org] = u.ID
+			}
 			return addHistory(t, d.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, MsgWachtRoute)
 		})
 		if err != nil {
@@ -154,6 +216,9 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	}
 	if len(ids) > 0 {
 		h.publish(Event{Org: org, Product: product, Kind: "delivery"})
+	}
+	for uploader, id := range uploaders {
+		h.publish(Event{Org: uploader, Product: product, Kind: "upload", UploadID: id})
 	}
 	return nil
 }

@@ -124,6 +124,10 @@ func (c *checker) check(e Entry) verdict {
 	}
 	rr := &refusingReader{r: r}
 	env, rej := ep.Parse(rr)
+	var ph *payloadHeader
+	if rej == nil && rr.rej == nil && env.Kind == "xmlBestand" && !c.h.cfg.SkipPayloadCheck {
+		ph = readPayloadHeader(ep)
+	}
 	c.h.parsers.Put(ep)
 	if rr.rej != nil {
 		// The entry broke a limit or failed its CRC while being read (IB904, KP004, IB901):
@@ -136,12 +140,17 @@ func (c *checker) check(e Entry) verdict {
 	}
 	u := c.u
 	v.msg = &Message{
-		ID: msgID(u.ID, e.Index), Product: u.Product, Functie: env.Functie, Referentie: env.Referentie,
-		CrossRef: env.CrossRef, Zender: env.ZenderOrg, Ontvanger: env.OntvangerOrg, Uploader: u.Org,
+		// Fields of a refused envelope can hold anything; those of an accepted one are codes
+		// that Printable leaves as they are.
+		ID: msgID(u.ID, e.Index), Product: u.Product, Functie: Printable(env.Functie), Referentie: Printable(env.Referentie),
+		CrossRef: Printable(env.CrossRef), Zender: Printable(env.ZenderOrg), Ontvanger: Printable(env.OntvangerOrg), Uploader: u.Org,
 		UploadID: u.ID, Entry: e.Index, File: e.Name, Size: e.Size, ReceivedAt: u.ReceivedAt,
 		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
 	}
 	v.fout = c.rules(&v, env)
+	if v.fout == nil && ph != nil {
+		v.fout = c.payloadRule(ph, env)
+	}
 	return v
 }
 
@@ -269,7 +278,7 @@ func wellFormed(r io.Reader) *Rejection {
 		tok, err := d.Token()
 		if err == io.EOF {
 			if !root {
-				return &Rejection{Code: KP007, Detail: "het bestand bevat geen XML-element"}
+				return &Rejection{Code: IB001, Detail: "niet welgevormd: het bestand bevat geen XML-element"}
 			}
 			return nil
 		}
@@ -278,7 +287,11 @@ func wellFormed(r io.Reader) *Rejection {
 			if errors.As(err, &rej) {
 				return rej
 			}
-			return &Rejection{Code: KP007, Detail: "geen geldige XML: " + err.Error()}
+			var syn *xml.SyntaxError
+			if errors.As(err, &syn) {
+				return &Rejection{Code: IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: %s", syn.Line, syn.Msg)}
+			}
+			return &Rejection{Code: IB001, Detail: "niet welgevormd: " + err.Error()}
 		}
 		switch tok.(type) {
 		case xml.Directive:

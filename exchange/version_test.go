@@ -40,7 +40,7 @@ func TestStoreVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.CreateOrg(nil, "0363", "Gemeente Amsterdam"); err != nil {
+	if _, err := h.CreateOrg(System, "0363", "Gemeente Amsterdam"); err != nil {
 		t.Fatal(err)
 	}
 	var v int
@@ -89,7 +89,7 @@ func TestRestoreRefusesANewerStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := e.h.Backup(context.Background(), nil, &buf, nil); err != nil {
+	if _, err := e.h.Backup(context.Background(), System, &buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "x")

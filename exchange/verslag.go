@@ -40,12 +40,14 @@ var amsterdam = func() *time.Location {
 // Uploads lists the organisation's uploads of product, newest first, with the total that
 // matches. Uploads hidden with HideUploads are left out.
 func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, 0, err
-	}
 	var out []Upload
 	total := 0
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
+			return err
+		}
 		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
 				return true, nil
@@ -57,6 +59,9 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, 0, err // refused
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("aanleveringen van %s lezen: %w", product, err)
 	}
@@ -65,25 +70,39 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 
 // Upload returns one upload of the caller's organisation (any organisation for a beheerder).
 func (h *Hub) Upload(p *Principal, id uint64) (Upload, error) {
-	if p == nil {
-		return Upload{}, fmt.Errorf("%w: meld u aan", ErrDenied)
-	}
 	var u Upload
-	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, id), &u) })
+	var fp *Principal
+	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = fresh(t, p); err != nil {
+			return err
+		}
+		return getJSON(t, key(kUpload, id), &u)
+	})
+	if fp == nil {
+		return Upload{}, err // refused
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
 	if err != nil {
 		return Upload{}, fmt.Errorf("aanlevering %d lezen: %w", id, err)
 	}
-	if p.Has(Beheerder) {
-		return u, nil
-	}
-	if u.Org != p.Org.Code || !p.CanUse(u.Product) {
+	if !seesUpload(fp, u) {
 		// Same answer as a missing upload: another organisation's ids are no one's business.
 		return Upload{}, fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 	}
 	return u, nil
+}
+
+// seesUpload tells whether fp (as stored now) may see upload u: a beheerder every one; anyone
+// else those of its own organisation in a product it may read verslagen of, and its own
+// uploads refused at the door in a product it lacks (the refusal was exactly that).
+func seesUpload(fp *Principal, u Upload) bool {
+	if isBeheerder(fp) {
+		return true
+	}
+	return u.Org == fp.Account.Org && (decide(fp, ActionReadVerslag, u.Product) == nil || u.AtDoor && u.Account == fp.Account.Name)
 }
 
 // HideUploads takes uploads off the Aanleveren list ("Verwijder geselecteerd"). Their
@@ -98,9 +117,16 @@ func (h *Hub) HideUploads(p *Principal, ids []uint64) error {
 			return fmt.Errorf("%w: aanlevering %s wordt nog verwerkt; verwijder haar als ze klaar is", ErrInvalid, u.Name)
 		}
 		err = h.kv.Update(func(t storage.Txn) error {
+			fp, err := fresh(t, p)
+			if err != nil {
+				return err
+			}
 			var cur Upload
 			if err := getJSON(t, key(kUpload, id), &cur); err != nil {
 				return err
+			}
+			if !seesUpload(fp, cur) {
+				return fmt.Errorf("%w: aanlevering %d bestaat niet", ErrNotFound, id)
 			}
 			cur.Deleted = true
 			return setJSON(t, key(kUpload, id), cur)
@@ -135,19 +161,22 @@ type reportSizes struct {
 }
 
 type reportKey struct {
-	id  uint64
-	org string
+	id      uint64
+	org     string
+	waiting int // the report says what still waits for a route; a release changes it
 }
 
 const reportSizesMax = 50_000
 
 // reports lists verslagen/; without sizes (for OpenReport) it renders nothing.
 func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, error) {
-	if err := mayUse(p, product); err != nil {
-		return nil, err
-	}
 	var ups []Upload
+	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
+		var err error
+		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
+			return err
+		}
 		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Status.Final() {
 				ups = append(ups, u)
@@ -155,6 +184,9 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 			return true, nil
 		})
 	})
+	if fp == nil {
+		return nil, err // refused
+	}
 	if err != nil {
 		return nil, fmt.Errorf("verslagen van %s lezen: %w", product, err)
 	}
@@ -164,7 +196,12 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 	for i := len(ups) - 1; i >= 0; i-- {
 		base := reportBase(ups[i])
 		if seen[base] {
-			base = fmt.Sprintf("%s_%d", base, ups[i].ID)
+			// The upload's id before its extension: x_7.zip, not x.zip_7.
+			ext := ""
+			if j := lastDot(base); j > len(base)-len(ups[i].Name) {
+				base, ext = base[:j], base[j:]
+			}
+			base = fmt.Sprintf("%s_%d%s", base, ups[i].ID, ext)
 		}
 		seen[base] = true
 		names[i] = base
@@ -195,7 +232,7 @@ func (h *Hub) orgName(code string) string {
 
 // reportSize is the size of an upload's .txt and .json report, rendered once.
 func (h *Hub) reportSize(u Upload) ([2]int64, error) {
-	k := reportKey{u.ID, h.orgName(u.Org)}
+	k := reportKey{u.ID, h.orgName(u.Org), u.Waiting()}
 	c := &h.reportSizes
 	c.mu.Lock()
 	sz, ok := c.m[k]
@@ -245,18 +282,52 @@ func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile
 	return ReportFile{}, nil, fmt.Errorf("%w: verslag %s bestaat niet; vernieuw de lijst", ErrNotFound, name)
 }
 
-// reportJSON is the .json verwerkingsverslag; the keys are part of the interface.
-type reportJSON struct {
+// Verslag is the verwerkingsverslag as data: the .json file in verslagen/ and the answer of
+// `verslag --json` are this one type, so their keys cannot drift apart. Times are RFC 3339 in
+// Dutch time, as everywhere in the hub's JSON; a time not yet known is "".
+type Verslag struct {
+	ID              uint64 `json:"id"`
+	Product         string `json:"product"`
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
 	IngeleverdOp    string `json:"ingeleverd_op"`
 	EindeVerwerking string `json:"einde_verwerking"`
 	Verwerkingsduur string `json:"verwerkingsduur"`
 	Status          string `json:"status"`
+	VerwachtOp      string `json:"verwacht_op,omitempty"` // while Bezig
 	Aangeleverd     int    `json:"aangeleverd"`
 	Correct         int    `json:"correct"`
 	Incorrect       int    `json:"incorrect"`
 	Fouten          []Fout `json:"fouten"`
+	// Wachtend: per recipient, the messages that wait for its route (Digikoppeling).
+	Wachtend []Wachtend `json:"wachtend,omitempty"`
+}
+
+// RFC3339 is a time as the hub's JSON carries it: RFC 3339 in Dutch time, "" when unset.
+func RFC3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(amsterdam).Format(time.RFC3339)
+}
+
+// Report returns the verwerkingsverslag of one upload of the caller's organisation, as data
+// and as the text of verslagen/. An upload still in progress has its status, no end and no
+// fouten yet. An upload refused at the door is readable by the account that tried it, also in
+// a product it has no access to.
+func (h *Hub) Report(p *Principal, id uint64) (Verslag, []byte, error) {
+	u, err := h.Upload(p, id)
+	if err != nil {
+		return Verslag{}, nil, err
+	}
+	if !u.Status.Final() {
+		v := Verslag{ID: u.ID, Product: string(u.Product), Bestandsnaam: u.Name, Verzender: h.orgName(u.Org),
+			IngeleverdOp: RFC3339(u.ReceivedAt), Status: string(u.Status), VerwachtOp: RFC3339(u.ExpectedAt),
+			Aangeleverd: u.Counts.Aangeleverd, Correct: u.Counts.Correct, Incorrect: u.Counts.Incorrect, Fouten: []Fout{}}
+		return v, nil, nil
+	}
+	txt, _, v, err := h.renderReportData(u)
+	return v, txt, err
 }
 
 func duration(d time.Duration) string {
@@ -270,42 +341,63 @@ func duration(d time.Duration) string {
 // renderReport builds both forms of an upload's verwerkingsverslag from its record and its
 // stored fouten.
 func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
+	txt, js, _, err = h.renderReportData(u)
+	return txt, js, err
+}
+
+func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) {
 	fouten, err := h.fouten(u)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r, err
 	}
-	verzender := u.Org
-	if o, err := h.Org(u.Org); err == nil && o.Name != "" {
-		verzender = o.Name
-	}
-	r := reportJSON{
+	r = Verslag{
+		ID:              u.ID,
+		Product:         string(u.Product),
 		Bestandsnaam:    u.Name,
-		Verzender:       verzender,
-		IngeleverdOp:    u.ReceivedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
-		EindeVerwerking: u.FinishedAt.In(amsterdam).Format("02-01-2006 15:04:05"),
+		Verzender:       h.orgName(u.Org),
+		IngeleverdOp:    RFC3339(u.ReceivedAt),
+		EindeVerwerking: RFC3339(u.FinishedAt),
 		Verwerkingsduur: duration(u.FinishedAt.Sub(u.StartedAt)),
 		Status:          string(u.Status),
 		Aangeleverd:     u.Counts.Aangeleverd,
 		Correct:         u.Counts.Correct,
 		Incorrect:       u.Counts.Incorrect,
 		Fouten:          fouten,
+		Wachtend:        u.Wachtend,
 	}
 	if r.Fouten == nil {
 		r.Fouten = []Fout{}
 	}
 	js, err = json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, r, err
 	}
 	js = append(js, '\n')
+	var safe bytes.Buffer
+	if _, err := (JSONWriter{W: &safe}).Write(js); err != nil {
+		return nil, nil, r, err
+	}
+	js = safe.Bytes()
+	human := func(t time.Time) string { return t.In(amsterdam).Format("02-01-2006 15:04:05") }
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Bestandsnaam\tVerzender\tIngeleverd op\tEinde verwerking\tVerwerkingsduur (uu:mm:ss)")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Bestandsnaam, r.Verzender, r.IngeleverdOp, r.EindeVerwerking, r.Verwerkingsduur)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oneLine(r.Bestandsnaam), oneLine(r.Verzender), human(u.ReceivedAt), human(u.FinishedAt), r.Verwerkingsduur)
 	tw.Flush()
-	fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	if n := u.Waiting(); n > 0 {
+		fmt.Fprintf(&b, "\nStatus: %s, maar %d van de %d berichten wachten op de route van de ontvanger\n", r.Status, n, u.Counts.Correct)
+		for _, w := range u.Wachtend {
+			fmt.Fprintf(&b, "  %s\n", h.WachtendText(w))
+		}
+		b.WriteString("\n")
+	} else {
+		fmt.Fprintf(&b, "\nStatus: %s\n\n", r.Status)
+	}
+	if u.AtDoor {
+		b.WriteString("Het bestand is bij het aanleveren geweigerd en niet verwerkt; de fout hieronder zegt waarom en wat u kunt doen.\n\n")
+	}
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Aantal bestanden aangeleverd\tCorrect\tIncorrect")
 	fmt.Fprintf(tw, "%d\t%d\t%d\n", r.Aangeleverd, r.Correct, r.Incorrect)
@@ -319,17 +411,23 @@ func (h *Hub) renderReport(u Upload) (txt, js []byte, err error) {
 		}
 		tw.Flush()
 	}
-	return b.Bytes(), js, nil
+	return b.Bytes(), js, r, nil
 }
 
-// oneLine keeps a report row on one line whatever a file name holds.
+// WachtendText says in one line what waits for whom, for the report and the portal.
+func (h *Hub) WachtendText(w Wachtend) string {
+	return fmt.Sprintf("%d bericht(en) voor %s (%s), %s: wachten tot de ontvanger deze uitwisseling op Portaal zet (nu Digikoppeling)",
+		w.Berichten, h.orgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
+}
+
+// oneLine keeps a report row on one line whatever a file name holds, and printable.
 func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
+	return Printable(strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\r' || r == '\t' {
 			return ' '
 		}
 		return r
-	}, s)
+	}, s))
 }
 
 // fouten reads every rejected file of an upload, in entry order.

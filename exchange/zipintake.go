@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"unicode"
 	"unicode/utf8"
 
 	// klauspost/compress inflates the same deflate streams about twice as fast as
@@ -655,17 +654,13 @@ func displayName(s string) string {
 			b.WriteString("…")
 			break
 		}
-		if unicode.IsControl(r) || isBidiControl(r) {
+		if steers(r) {
 			b.WriteByte('?')
 			continue
 		}
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func isBidiControl(r rune) bool {
-	return r == 0x061c || r == 0x200e || r == 0x200f || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
 }
 
 func mib(n int64) string {

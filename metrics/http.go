@@ -64,8 +64,9 @@ const readyCacheFor = time.Second
 
 // Handler serves /metrics, /healthz (the process answers) and /readyz (ready(ctx) says the hub
 // can take work: 200, else 503). /readyz answers JSON when asked for with "Accept:
-// application/json", else the lines of Readiness.Text.
-func Handler(m *Metrics, ready func(context.Context) Readiness) http.Handler {
+// application/json", else the lines of Readiness.Text. stopping (nil: never) bypasses the
+// cached answer: a drain can end within readyCacheFor, and a load balancer must see it begin.
+func Handler(m *Metrics, ready func(context.Context) Readiness, stopping func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry:            m.reg,
@@ -81,7 +82,7 @@ func Handler(m *Metrics, ready func(context.Context) Readiness) http.Handler {
 	var lastAt time.Time
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		if lastAt.IsZero() || time.Since(lastAt) >= readyCacheFor {
+		if lastAt.IsZero() || time.Since(lastAt) >= readyCacheFor || (last.Ready && stopping != nil && stopping()) {
 			last, lastAt = ready(r.Context()), time.Now()
 		}
 		rd := last

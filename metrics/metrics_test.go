@@ -69,7 +69,7 @@ func TestScrapeParsesAndCountersMove(t *testing.T) {
 	m.SFTPReceived(1000)
 	m.SFTPSent(500)
 
-	code, body := get(t, Handler(m, nil), "/metrics", "")
+	code, body := get(t, Handler(m, nil, nil), "/metrics", "")
 	if code != 200 {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
@@ -122,7 +122,7 @@ func TestScrapeParsesAndCountersMove(t *testing.T) {
 func TestStateLeavesOutWhatIsNotKnown(t *testing.T) {
 	m := New()
 	m.WatchState(func() State { return State{} })
-	_, body := get(t, Handler(m, nil), "/metrics", "")
+	_, body := get(t, Handler(m, nil, nil), "/metrics", "")
 	got := CheckExposition(t, []byte(body))
 	for _, k := range []string{"knooppunt_files", "knooppunt_files_bytes", "knooppunt_disk_free_bytes"} {
 		if _, ok := got[k]; ok {
@@ -139,7 +139,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		return NewReadiness(
 			Check{Name: "opslag", OK: true, Detail: "schrijven en teruglezen: 3 ms"},
 			Check{Name: "schijf", OK: ok, Detail: "10 GiB vrij"})
-	})
+	}, nil)
 	if code, body := get(t, h, "/healthz", ""); code != 200 || body != "knooppunt draait\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
@@ -156,7 +156,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	ok = false
 	h = Handler(New(), func(context.Context) Readiness {
 		return NewReadiness(Check{Name: "schijf", OK: ok, Detail: "100 MiB vrij; ondergrens 1 GiB"})
-	})
+	}, nil)
 	code, body = get(t, h, "/readyz", "application/json")
 	var rd Readiness
 	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 503 || rd.Ready || len(rd.Checks) != 1 || rd.Checks[0].OK {
@@ -174,7 +174,7 @@ func TestServeStopsWithItsContext(t *testing.T) {
 	ln := httptest.NewUnstartedServer(nil).Listener
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(New(), nil)) }()
+	go func() { done <- Serve(ctx, ln, Handler(New(), nil, nil)) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestLabelsNameNoOrganisation(t *testing.T) {
 	m.MessageRejected("iwmo", "IB004")
 	m.AdmissionWaited(time.Second, "bezet")
 	m.ConnRefused("adres_geblokkeerd")
-	_, body := get(t, Handler(m, nil), "/metrics", "")
+	_, body := get(t, Handler(m, nil, nil), "/metrics", "")
 	allowed := map[string]bool{"product": true, "status": true, "code": true, "outcome": true, "result": true, "kind": true, "reason": true, "part": true, "le": true}
 	for _, k := range CheckExposition(t, []byte(body)).Keys() {
 		if !strings.HasPrefix(k, "knooppunt_") {
@@ -212,5 +212,21 @@ func TestLabelsNameNoOrganisation(t *testing.T) {
 				t.Errorf("%s: label %q", k, name)
 			}
 		}
+	}
+}
+
+// A drain can end within the second a ready answer is reused: once the hub stops, /readyz
+// asks again instead of repeating "gereed" to the load balancer.
+func TestReadyzCacheDoesNotHideStopping(t *testing.T) {
+	stopping := false
+	h := Handler(New(), func(context.Context) Readiness {
+		return NewReadiness(Check{Name: "in bedrijf", OK: !stopping, Detail: "-"})
+	}, func() bool { return stopping })
+	if code, _ := get(t, h, "/readyz", ""); code != 200 {
+		t.Fatalf("/readyz before stopping: %d", code)
+	}
+	stopping = true
+	if code, _ := get(t, h, "/readyz", ""); code != 503 {
+		t.Errorf("/readyz right after stopping: %d, want 503", code)
 	}
 }

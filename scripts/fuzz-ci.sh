@@ -11,6 +11,8 @@ fuzztime="${FUZZTIME:-10s}"
 targets=(
 	"./exchange FuzzParseEnvelope"
 	"./exchange FuzzReadUpload"
+	"./exchange FuzzDeliveryZip"
+	"./exchange FuzzReadBerichtHeader"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
 )

@@ -127,8 +127,8 @@ func TestBusyHubRefusesThePutWithAFailureStatus(t *testing.T) {
 	}
 	// The first upload is not disturbed.
 	handIn(t, th, first, "gemeente", "9999", "eerste.zip")
-	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 0 {
-		t.Fatalf("refused put recorded: %+v", us)
+	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.KP012 {
+		t.Fatalf("refused put not recorded as Afgekeurd with KP012: %+v", us)
 	}
 }
 

@@ -279,7 +279,8 @@ func TestClientCurl(t *testing.T) {
 	if out, _ := exec.Command(curl, "-V").Output(); !strings.Contains(string(out), "sftp") {
 		t.Skip("curl without sftp")
 	}
-	th := startHub(t, withEngine, func(s *hubSetup) { s.cfg.CompatLibssh2 = true })
+	// Default options: curl on Debian 12 (libssh2 1.10) connects without any opt-in.
+	th := startHub(t, withEngine)
 	keys, err := hostkeys.Read(th.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -301,12 +302,12 @@ func TestClientCurl(t *testing.T) {
 	client(t, curl, append(opts("aanbieder"), "-o", local, url("aanbieder", "/iwmo/ophalen/nieuw/"+d.Name))...)
 	th.fetched(t, d, readFile(t, local), 2)
 
-	// Without the opt-in the server keeps to its modern set, which libssh2 before 1.11 lacks.
-	modern := startHub(t)
-	cmd := exec.Command(curl, "-sS", "-k", "--key", modern.keys["gemeente"], "--pubkey", modern.keys["gemeente"]+".pub", "sftp://gemeente@127.0.0.1:"+modern.port+"/")
+	// With --strict-crypto only etm and AEAD are offered, which libssh2 before 1.11 lacks.
+	strict := startHub(t, func(s *hubSetup) { s.cfg.StrictCrypto = true })
+	cmd := exec.Command(curl, "-sS", "-k", "--key", strict.keys["gemeente"], "--pubkey", strict.keys["gemeente"]+".pub", "sftp://gemeente@127.0.0.1:"+strict.port+"/")
 	if ver, _ := exec.Command(curl, "-V").Output(); strings.Contains(string(ver), "libssh2/1.10") {
 		if out, err := cmd.CombinedOutput(); err == nil {
-			t.Fatalf("libssh2 1.10 connected without CompatLibssh2: %s", out)
+			t.Fatalf("libssh2 1.10 connected with StrictCrypto: %s", out)
 		}
 	}
 }
@@ -377,4 +378,46 @@ func TestClientParamiko(t *testing.T) {
 		t.Fatalf("paramiko get: %s", out)
 	}
 	th.fetched(t, d, readFile(t, filepath.Join(in, d.Name)), 2)
+}
+
+// TestClientPsftp: PuTTY's psftp (Debian putty-tools), as a Windows user scripts it: the
+// OpenSSH key converted with puttygen, the host key pinned with -hostkey in batch mode.
+func TestClientPsftp(t *testing.T) {
+	psftp := needTool(t, "psftp")
+	puttygen := needTool(t, "puttygen")
+	th := startHub(t, withEngine)
+	keys, err := hostkeys.Read(th.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppk := func(account string) string {
+		out := filepath.Join(t.TempDir(), account+".ppk")
+		client(t, puttygen, th.keys[account], "-O", "private", "-o", out)
+		return out
+	}
+	run := func(account, script string) string {
+		return client(t, psftp, "-batch", "-bc", "-P", th.port, "-i", ppk(account), "-hostkey", keys[0].Fingerprint(),
+			"-b", writeFile(t, "psftp.txt", []byte(script)), account+"@127.0.0.1")
+	}
+
+	f, _ := wmo301Zip(t, "psftp.zip", 2)
+	run("gemeente", "put "+f+" /iwmo/aanleveren/psftp.zip\n")
+	d := th.delivered(t, "psftp.zip", 2)
+	in := t.TempDir()
+	local := filepath.Join(in, d.Name)
+	run("aanbieder", "cd /iwmo/ophalen/nieuw\nls\nget "+d.Name+" "+local+"\n")
+	th.fetched(t, d, readFile(t, local), 2)
+
+	// psftp, like OpenSSH's sftp, shows only the status of a refusal ("permission denied"),
+	// not the hub's sentence: the Afgekeurd aanlevering has it.
+	cmd := exec.Command(psftp, "-batch", "-P", th.port, "-i", ppk("gemeente"), "-hostkey", keys[0].Fingerprint(),
+		"-b", writeFile(t, "weiger.txt", []byte("put "+writeFile(t, "notes.txt", []byte("x"))+" /iwmo/aanleveren/notes.txt\n")), "gemeente@127.0.0.1")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Fatalf("psftp put notes.txt: %v %s", err, out)
+	}
+	if us := th.uploads(t, "gemeente", exchange.IWmo); us[0].Name != "notes.txt" || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.KP009 {
+		t.Fatalf("psftp's refused put not recorded: %+v", us[0])
+	}
 }

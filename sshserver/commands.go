@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 
@@ -86,10 +87,51 @@ func (in *input) flag(name string) string {
 type cmdCtx struct {
 	hub      *exchange.Hub
 	p        *exchange.Principal
-	out      io.Writer
+	out      io.Writer // text, through exchange.TextWriter: nothing in it steers the terminal
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
+	raw      io.Writer // the session itself, for JSON through exchange.JSONWriter
 	json     bool
 	hostKeys []gossh.Signer
+	notes    []string // written to errOut after the result, so a note never lands in a table
+	listen   string   // host:port the hub is reached at, for hints that name it
+}
+
+// note keeps a line for errOut until the result is out.
+func (c *cmdCtx) note(format string, a ...any) { c.notes = append(c.notes, fmt.Sprintf(format, a...)) }
+
+func (c *cmdCtx) flushNotes() {
+	if c.errOut != nil {
+		for _, n := range c.notes {
+			fmt.Fprintln(c.errOut, n)
+		}
+	}
+	c.notes = nil
+}
+
+// readCommands only show something. Changes are audited by exchange, refused or not; a read
+// that is refused (not allowed, or something of another organisation that is therefore not
+// found) is audited here, so that probing shows up in the audit log too.
+var readCommands = map[string]bool{
+	"whoami": true, "producten": true, "aanleveringen": true, "verslag": true, "ophalen": true,
+	"berichtenlog": true, "routes": true, "org list": true, "account list": true, "gebruiker list": true,
+}
+
+func (s *Server) auditRefusedRead(p *exchange.Principal, argv []string, err error) {
+	if !errors.Is(err, exchange.ErrDenied) && !errors.Is(err, exchange.ErrNotFound) {
+		return
+	}
+	if cmd, _ := findCommand(argv); cmd != nil && readCommands[cmd.name()] {
+		s.hub.Audit(p, "opdracht", strings.Join(argv, " "), err.Error())
+	}
+}
+
+// jsonOut is where a command writes JSON: the session, with every character that would steer
+// a terminal escaped as \uXXXX (the JSON means the same).
+func (c *cmdCtx) jsonOut() io.Writer {
+	if c.raw == nil {
+		return exchange.JSONWriter{W: c.out}
+	}
+	return exchange.JSONWriter{W: c.raw}
 }
 
 // usageError is a wrong command line; its message says how to write it.
@@ -100,10 +142,14 @@ func (e usageError) Error() string { return e.msg }
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	c := &cmdCtx{hub: s.hub, p: p, out: sess, errOut: sess.Stderr(), hostKeys: s.cfg.HostKeys}
+	// Names, envelope fields and audit entries come from outside: what a command prints must
+	// not steer the terminal that shows it (issue 16).
+	c := &cmdCtx{hub: s.hub, p: p, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
 	code, err := dispatch(c, argv)
+	c.flushNotes()
 	if err != nil {
-		fmt.Fprintf(sess.Stderr(), "fout: %v\n", err)
+		fmt.Fprintf(c.errOut, "fout: %v\n", err)
+		s.auditRefusedRead(p, argv, err)
 	}
 	s.log.Info("opdracht", "account", p.Account.Name, "opdracht", strings.Join(argv, " "), "exitcode", code)
 	return code
@@ -112,13 +158,22 @@ func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []stri
 // dispatch finds and runs the command argv names, and maps its error onto an exit code.
 func dispatch(c *cmdCtx, argv []string) (int, error) {
 	if len(argv) == 0 || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
+		var topic []string
+		for _, w := range argv[min(1, len(argv)):] {
+			if w != "--json" {
+				topic = append(topic, w)
+			}
+		}
+		if len(topic) > 0 {
+			return helpTopic(c, topic)
+		}
 		if slices.Contains(argv, "--json") {
-			if err := printHelpJSON(c.out); err != nil {
+			if err := printHelpJSON(c.jsonOut(), c); err != nil {
 				return exitError, err
 			}
 			return exitOK, nil
 		}
-		printHelp(c.out)
+		printHelp(c.out, c)
 		return exitOK, nil
 	}
 	cmd, rest := findCommand(argv)
@@ -163,9 +218,20 @@ func findCommand(argv []string) (*command, []string) {
 func unknownCommand(argv []string) string {
 	var subs []string
 	for _, c := range commands {
-		if c.words[0] == argv[0] {
+		if c.words[0] == argv[0] && !c.alias {
 			subs = append(subs, c.usage())
 		}
+	}
+	if len(subs) == 0 {
+		// An old name (account, key, product): its subcommands under that name.
+		for _, c := range commands {
+			if c.words[0] == argv[0] {
+				subs = append(subs, c.usage())
+			}
+		}
+	}
+	if len(subs) > 0 && len(argv) == 1 {
+		return fmt.Sprintf("%q heeft een subopdracht nodig; kies uit:\n  %s", argv[0], strings.Join(subs, "\n  "))
 	}
 	if len(subs) > 0 {
 		return fmt.Sprintf("onbekende opdracht %q; kies uit:\n  %s", strings.Join(argv[:min(2, len(argv))], " "), strings.Join(subs, "\n  "))
@@ -173,19 +239,101 @@ func unknownCommand(argv []string) string {
 	return fmt.Sprintf("onbekende opdracht %q; 'help' toont alle opdrachten", argv[0])
 }
 
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "Opdrachten (ssh ACCOUNT@knooppunt OPDRACHT …):")
+// commandAction is the action of exchange's policy that command c needs, by its words; ok is
+// false for the commands everyone may run. A command a table adds later is classified by its
+// first word, as a mailbox command unless it says otherwise.
+func commandAction(c *command) (a exchange.Action, ok bool) {
+	switch c.words[0] {
+	case "whoami", "hostkeys", "versie", "help":
+		return "", false
+	case "audit":
+		return exchange.ActionReadAudit, true
+	case "backup":
+		return exchange.ActionBackup, true
+	case "org":
+		if c.name() == "org list" {
+			return exchange.ActionReadOrgs, true
+		}
+		return exchange.ActionManageOrgs, true
+	case "gebruiker", "account", "key", "product":
+		return exchange.ActionManageAccts, true
+	case "route":
+		return exchange.ActionEditRoute, true
+	case "routes":
+		return exchange.ActionReadRoutes, true
+	}
+	return exchange.ActionFetch, true // the mailbox commands
+}
+
+// mayUse tells whether help shows command c: what exchange's policy lets the account do now.
+// It decides what help lists, nothing more; exchange checks every call itself.
+func mayUse(c *command, cc *cmdCtx) bool {
+	if cc == nil || cc.p == nil || cc.hub == nil {
+		return true // no account (a test of the table): everything
+	}
+	a, ok := commandAction(c)
+	return !ok || cc.hub.Can(cc.p, a)
+}
+
+// sshHint is how this account reaches the hub from where it connected: the address and port
+// the connection came in on, not a default.
+func sshHint(p *exchange.Principal, listen string) string {
+	account := "ACCOUNT"
+	if p != nil {
+		account = p.Account.Name
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || host == "" {
+		return "ssh " + account + "@knooppunt"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "22" {
+		return "ssh " + account + "@" + host
+	}
+	return "ssh -p " + port + " " + account + "@" + host
+}
+
+func printHelp(w io.Writer, cc *cmdCtx) {
+	fmt.Fprintf(w, "Opdrachten (%s OPDRACHT …):\n", sshHint(cc.p, cc.listen))
 	var old []string
 	for _, c := range commands {
+		if !mayUse(&c, cc) {
+			continue
+		}
 		if c.alias {
 			old = append(old, c.usage())
 			continue
 		}
 		fmt.Fprintf(w, "  %s\n      %s\n", c.usage(), c.help)
 	}
-	fmt.Fprintf(w, "De oude namen van de gebruiker-opdrachten werken ook:\n  %s\n", strings.Join(old, "\n  "))
-	fmt.Fprintln(w, "Elke opdracht kent --json: het resultaat als JSON op stdout, voor scripts.")
+	if len(old) > 0 {
+		fmt.Fprintf(w, "De oude namen van de gebruiker-opdrachten werken ook:\n  %s\n", strings.Join(old, "\n  "))
+	}
+	fmt.Fprintln(w, "'help OPDRACHT' toont één opdracht. Elke opdracht kent --json: het resultaat als JSON op stdout, voor scripts.")
 	fmt.Fprintln(w, "Exitcodes: 0 gelukt, 1 fout, 2 verkeerd gebruik, 3 geen toestemming.")
+}
+
+// helpTopic shows the commands topic names: 'help verslag', 'help gebruiker' (every
+// gebruiker subcommand), 'help gebruiker add'.
+func helpTopic(c *cmdCtx, topic []string) (int, error) {
+	var found []command
+	for _, cmd := range commands {
+		if len(cmd.words) >= len(topic) && slices.Equal(cmd.words[:len(topic)], topic) && (!cmd.alias || topic[0] == cmd.words[0]) {
+			found = append(found, cmd)
+		}
+	}
+	if len(found) == 0 {
+		return exitUsage, usageError{fmt.Sprintf("geen opdracht %q; 'help' toont de opdrachten", strings.Join(topic, " "))}
+	}
+	for _, cmd := range found {
+		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
+		if !mayUse(&cmd, c) {
+			fmt.Fprintln(c.out, "  (uw account mag deze opdracht niet gebruiken)")
+		}
+	}
+	return exitOK, nil
 }
 
 // parse splits the words after the command into positional arguments and --flags (also

@@ -73,7 +73,7 @@ func runAuditExport(c *cmdCtx, in *input) error {
 		}
 		from = n
 	}
-	enc := json.NewEncoder(c.out)
+	enc := json.NewEncoder(c.jsonOut())
 	enc.SetEscapeHTML(false)
 	return c.hub.ExportAudit(c.p, from, func(e exchange.AuditEntry) error { return enc.Encode(e) })
 }

@@ -29,28 +29,35 @@ var backupCommands = []command{
 }
 
 func runBackup(c *cmdCtx, in *input) error {
+	// A backup is binary: it goes to the session as it is, not through the text filter that
+	// keeps other commands' output from steering a terminal (a terminal is refused below).
+	out := c.raw
+	if out == nil {
+		out = c.out
+	}
 	ctx := context.Background()
-	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
+	if s, ok := out.(interface{ Context() ssh.Context }); ok {
 		ctx = s.Context() // ends when the client goes away
 	}
-	if s, ok := c.out.(interface {
+	if s, ok := out.(interface {
 		Pty() (ssh.Pty, <-chan ssh.Window, bool)
 	}); ok {
 		if _, _, tty := s.Pty(); tty {
 			return usagef("een backup is binair: vraag hem zonder terminal en stuur stdout naar een bestand, bijvoorbeeld: ssh beheer@knooppunt backup > knooppunt.tar")
 		}
 	}
-	if in.flag("sinds") != "" && !c.p.Has(exchange.Beheerder) {
+	if in.flag("sinds") != "" {
 		// Before reading a manifest from stdin; exchange decides again, in its transaction.
-		err := fmt.Errorf("%w: alleen een beheerder van het knooppunt mag een backup maken", exchange.ErrDenied)
-		c.hub.Audit(c.p, "backup", "", err.Error())
-		return err
+		if err := c.hub.Allowed(c.p, exchange.ActionBackup, ""); err != nil {
+			c.hub.Audit(c.p, "backup", "", err.Error())
+			return err
+		}
 	}
 	var prev *exchange.BackupManifest
 	switch s := in.flag("sinds"); s {
 	case "":
 	case "-":
-		r, ok := c.out.(io.Reader)
+		r, ok := out.(io.Reader)
 		if !ok {
 			return fmt.Errorf("--sinds -: geen stdin")
 		}
@@ -64,11 +71,11 @@ func runBackup(c *cmdCtx, in *input) error {
 	}
 	// A client that stops reading would hold the backup's snapshot and its parked files
 	// forever: the connection closes when no byte has gone out for backupStall.
-	sw := &stallWriter{w: c.out}
+	sw := &stallWriter{w: out}
 	sw.touch()
 	stop := make(chan struct{})
 	defer close(stop)
-	if s, ok := c.out.(interface{ Context() ssh.Context }); ok {
+	if s, ok := out.(interface{ Context() ssh.Context }); ok {
 		if conn, ok := s.Context().Value(ssh.ContextKeyConn).(io.Closer); ok {
 			// The whole connection: closing only the channel would not free a write that
 			// waits for a client that reads nothing.

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
@@ -15,7 +16,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), serverCommands, auditCommands, backupCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, auditCommands, backupCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
@@ -125,32 +126,63 @@ func runHostkeys(c *cmdCtx, _ *input) error {
 }
 
 type versieJSON struct {
-	Versie  string `json:"versie"`
-	Revisie string `json:"revisie,omitempty"`
-	Tijd    string `json:"revisie_tijd,omitempty"`
-	Go      string `json:"go"`
+	Versie    string `json:"versie"`
+	Revisie   string `json:"revisie"`                // the commit, or "onbekend"
+	Tijd      string `json:"revisie_tijd,omitempty"` // RFC 3339
+	Gewijzigd bool   `json:"gewijzigd,omitempty"`    // built from a tree with uncommitted changes
+	Go        string `json:"go"`
+}
+
+// versionOf reads the version from the binary's build information: the commit is stamped by
+// 'go build' in a git checkout (vcs.revision); a binary built otherwise says "onbekend".
+func versionOf(bi *debug.BuildInfo, ok bool) versieJSON {
+	v := versieJSON{Versie: "onbekend", Revisie: "onbekend"}
+	if !ok {
+		return v
+	}
+	v.Go = bi.GoVersion
+	if bi.Main.Version != "" {
+		v.Versie = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			if s.Value != "" {
+				v.Revisie = s.Value
+			}
+		case "vcs.time":
+			if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
+				v.Tijd = exchange.RFC3339(t)
+			}
+		case "vcs.modified":
+			v.Gewijzigd = s.Value == "true"
+		}
+	}
+	return v
 }
 
 func runVersie(c *cmdCtx, _ *input) error {
-	v := versieJSON{Versie: "onbekend"}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v.Versie, v.Go = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				v.Revisie = s.Value
-			case "vcs.time":
-				v.Tijd = s.Value
-			}
-		}
+	v := versionOf(debug.ReadBuildInfo())
+	return c.emit(v, func(w io.Writer) { fmt.Fprint(w, v.text()) })
+}
+
+// Version is the line 'versie' shows, for the program's own 'knooppunt versie'.
+func Version() string { return versionOf(debug.ReadBuildInfo()).text() }
+
+func (v versieJSON) text() string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "knooppunt %s, revisie %s", v.Versie, v.Revisie)
+	if v.Tijd != "" {
+		fmt.Fprintf(&w, " van %s", v.Tijd)
 	}
-	return c.emit(v, func(w io.Writer) {
-		fmt.Fprintf(w, "knooppunt %s", v.Versie)
-		if v.Revisie != "" {
-			fmt.Fprintf(w, " (revisie %.12s, %s)", v.Revisie, v.Tijd)
-		}
-		fmt.Fprintf(w, ", %s\n", v.Go)
-	})
+	if v.Gewijzigd {
+		fmt.Fprint(&w, " (met niet vastgelegde wijzigingen)")
+	}
+	if v.Go != "" {
+		fmt.Fprintf(&w, ", %s", v.Go)
+	}
+	fmt.Fprintln(&w)
+	return w.String()
 }
 
 type helpJSON struct {
@@ -160,10 +192,10 @@ type helpJSON struct {
 }
 
 // printHelpJSON lists the commands for a script: 'help --json'.
-func printHelpJSON(w io.Writer) error {
+func printHelpJSON(w io.Writer, cc *cmdCtx) error {
 	out := []helpJSON{}
 	for _, c := range commands {
-		if !c.alias {
+		if !c.alias && mayUse(&c, cc) {
 			out = append(out, helpJSON{c.name(), c.usage(), c.help})
 		}
 	}
@@ -211,12 +243,39 @@ type orgJSON struct {
 	Naam         string            `json:"naam"`
 	Soort        string            `json:"soort"`
 	Samenwerking map[string]string `json:"samenwerking"` // product -> the organisation that runs it for this one
+	// VoertUitVoor: product -> the organisations this one runs it for (the other side).
+	VoertUitVoor map[string][]string `json:"voert_uit_voor"`
 }
 
-func orgOf(o exchange.Org) orgJSON {
-	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}}
+func orgOf(o exchange.Org, all []exchange.Org) orgJSON {
+	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}, VoertUitVoor: map[string][]string{}}
 	for p, actor := range o.Samenwerking {
 		v.Samenwerking[string(p)] = actor
 	}
+	for _, other := range all {
+		for p, actor := range other.Samenwerking {
+			if actor == o.Code && other.Code != o.Code {
+				v.VoertUitVoor[string(p)] = append(v.VoertUitVoor[string(p)], other.Code)
+			}
+		}
+	}
 	return v
+}
+
+// samenwerkingText is an organisation's samenwerkingen in one cell: "iwmo door 9999" for
+// what another runs for it, "iwmo voor 0060" for what it runs for another.
+func samenwerkingText(v orgJSON) string {
+	var parts []string
+	for _, p := range exchange.Products {
+		if a := v.Samenwerking[string(p)]; a != "" {
+			parts = append(parts, string(p)+" door "+a)
+		}
+		if fs := v.VoertUitVoor[string(p)]; len(fs) > 0 {
+			parts = append(parts, string(p)+" voor "+strings.Join(fs, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "–"
+	}
+	return strings.Join(parts, "; ")
 }

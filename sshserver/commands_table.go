@@ -22,30 +22,29 @@ var adminCommands = []command{
 			if err != nil {
 				return err
 			}
-			return c.emit(orgOf(o), func(w io.Writer) { fmt.Fprintf(w, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind) })
+			return c.emit(orgOf(o, nil), func(w io.Writer) { fmt.Fprintf(w, "organisatie %s %q (%s) toegevoegd\n", o.Code, o.Name, o.Kind) })
 		},
 	},
 	{
 		words: []string{"org", "list"}, maxArgs: 0,
 		help: "toont de organisaties",
 		run: func(c *cmdCtx, _ *input) error {
-			if !c.p.Has(exchange.Beheerder) && !c.p.Has(exchange.Gebruikersbeheerder) {
-				return fmt.Errorf("%w: alleen een beheerder of gebruikersbeheerder mag organisaties bekijken", exchange.ErrDenied)
+			visible, err := c.hub.OrgList(c.p) // exchange decides who sees which
+			if err != nil {
+				return err
 			}
-			orgs, err := c.hub.Orgs()
+			orgs, err := c.hub.Orgs() // for the other side of each samenwerking
 			if err != nil {
 				return err
 			}
 			var rows [][]string
 			out := []orgJSON{}
-			for _, o := range orgs {
-				if !c.p.Has(exchange.Beheerder) && o.Code != c.p.Org.Code {
-					continue
-				}
-				rows = append(rows, []string{o.Code, string(o.Kind), o.Name})
-				out = append(out, orgOf(o))
+			for _, o := range visible {
+				v := orgOf(o, orgs)
+				rows = append(rows, []string{o.Code, string(o.Kind), o.Name, samenwerkingText(v)})
+				out = append(out, v)
 			}
-			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM", rows) })
+			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM\tSAMENWERKING", rows) })
 		},
 	},
 	{

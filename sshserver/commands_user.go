@@ -29,7 +29,7 @@ var mailboxCommands = []command{
 	{
 		words: []string{"aanleveringen"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "status", value: "Ontvangen|Bezig|Afgeleverd|Afgekeurd"}, aantalFlag},
-		help:  "toont uw aanleveringen, nieuwste eerst (standaard de laatste 100 per product)",
+		help:  "toont uw aanleveringen, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen), ook die bij het aanleveren zijn geweigerd",
 		run:   runAanleveringen,
 	},
 	{
@@ -63,7 +63,7 @@ var mailboxCommands = []command{
 		words: []string{"berichtenlog"}, maxArgs: 0,
 		flags: []flagSpec{productFlag, {name: "van", value: "DATUM"}, {name: "tot", value: "DATUM"}, {name: "functie", value: "F"},
 			{name: "status", value: "S"}, {name: "richting", value: "in|uit"}, {name: "referentie", value: "REFERENTIENUMMER"}, aantalFlag},
-		help: "toont de berichtenlog, nieuwste eerst (standaard de laatste 100 per product); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
+		help: "toont de berichtenlog, nieuwste eerst (standaard de nieuwste 100, over al uw producten samen); DATUM als 2025-01-31 of 31-01-2025, --tot telt die dag mee; " +
 			"status: " + strings.Join(slices.Sorted(mapKeys(messageStatuses)), ", "),
 		run: runBerichtenlog,
 	},
@@ -98,7 +98,7 @@ func (c *cmdCtx) emit(v any, text func(w io.Writer)) error {
 		text(c.out)
 		return nil
 	}
-	enc := json.NewEncoder(c.out)
+	enc := json.NewEncoder(c.jsonOut())
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
@@ -160,11 +160,9 @@ func (c *cmdCtx) products(in *input) ([]exchange.Product, error) {
 		}
 		return []exchange.Product{p}, nil
 	}
-	var ps []exchange.Product
-	for _, p := range exchange.Products {
-		if c.p.CanUse(p) {
-			ps = append(ps, p)
-		}
+	ps, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return nil, err
 	}
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("%w: account %s heeft geen producten; vraag uw gebruikersbeheerder om toegang", exchange.ErrDenied, c.p.Account.Name)
@@ -184,10 +182,18 @@ func (c *cmdCtx) limit(in *input, def int) (int, error) {
 	return n, nil
 }
 
+// firstN is the first n of a list sorted newest first; n 0 means all.
+func firstN[T any](all []T, n int) []T {
+	if n > 0 && len(all) > n {
+		return all[:n]
+	}
+	return all
+}
+
 // more tells on stderr that a list was cut short, so a script's stdout stays clean.
 func (c *cmdCtx) more(shown, total int, what string) {
-	if total > shown && c.errOut != nil {
-		fmt.Fprintf(c.errOut, "let op: %d van %d %s getoond; gebruik --aantal 0 voor alles\n", shown, total, what)
+	if total > shown {
+		c.note("let op: %d van %d %s getoond; gebruik --aantal 0 voor alles", shown, total, what)
 	}
 }
 
@@ -206,10 +212,12 @@ func runWhoami(c *cmdCtx, _ *input) error {
 	a := c.p.Account
 	v := whoamiJSON{Account: a.Name, Organisatie: c.p.Org.Code, OrganisatieNaam: c.p.Org.Name, Soort: string(c.p.Org.Kind),
 		Producten: []string{}, Rollen: []string{}}
-	for _, p := range exchange.Products {
-		if c.p.CanUse(p) {
-			v.Producten = append(v.Producten, string(p))
-		}
+	mine, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return err
+	}
+	for _, p := range mine {
+		v.Producten = append(v.Producten, string(p))
 	}
 	for _, r := range exchange.Roles {
 		if c.p.Has(r) {
@@ -230,24 +238,27 @@ type productJSON struct {
 	Release        string `json:"release"`
 	Map            string `json:"map"`
 	UitgevoerdDoor string `json:"uitgevoerd_door"` // the organisation that sends and receives it (samenwerking)
+	// UitgevoerdVoor: the organisations this one runs the product for (samenwerking).
+	UitgevoerdVoor []string `json:"uitgevoerd_voor"`
 }
 
 func runProducten(c *cmdCtx, _ *input) error {
 	out := []productJSON{}
-	for _, p := range exchange.Products {
-		if !c.p.CanUse(p) {
-			continue
-		}
+	mine, err := c.hub.Mailboxes(c.p)
+	if err != nil {
+		return err
+	}
+	for _, p := range mine {
 		info, _ := c.hub.Catalogue().Product(p)
 		out = append(out, productJSON{Product: string(p), Naam: info.Name, Release: info.Release, Map: "/" + string(p),
-			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p)})
+			UitgevoerdDoor: c.hub.ActorFor(c.p.Org.Code, p), UitgevoerdVoor: append([]string{}, c.hub.ActsFor(c.p.Org.Code, p)...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
 		for _, p := range out {
-			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor})
+			rows = append(rows, []string{p.Product, p.Naam, p.Release, p.Map, p.UitgevoerdDoor, dash(strings.Join(p.UitgevoerdVoor, ", "))})
 		}
-		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR", rows)
+		c.table("PRODUCT\tNAAM\tRELEASE\tMAP\tUITGEVOERD DOOR\tUITGEVOERD VOOR", rows)
 	})
 }
 
@@ -302,17 +313,31 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 		return err
 	}
 	var all []exchange.Upload
-	shown, total := 0, 0
+	total := 0
 	for _, p := range products {
+		// Each product's newest `limit`: the newest `limit` of all are among them.
 		us, n, err := c.hub.Uploads(c.p, p, exchange.ListOptions{Limit: limit, Status: status})
 		if err != nil {
 			return err
 		}
 		all = append(all, us...)
-		shown, total = shown+len(us), total+n
+		total += n
+	}
+	if in.flag("product") == "" && (status == "" || status == exchange.Afgekeurd) {
+		// Uploads refused because the account has no access to their product are listed in
+		// no product it can use; the person looks for them here.
+		us, err := c.hub.RefusedElsewhere(c.p)
+		if err != nil {
+			return err
+		}
+		all = append(all, us...)
+		total += len(us)
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Upload) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
-	c.more(shown, total, "aanleveringen")
+	if limit > 0 && len(all) > limit {
+		all = all[:limit] // --aantal is the total, not a number per product
+	}
+	c.more(len(all), total, "aanleveringen")
 	out := make([]uploadJSON, 0, len(all))
 	for _, u := range all {
 		out = append(out, uploadOf(u))
@@ -327,23 +352,8 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	})
 }
 
-// verslagJSON is the .json verwerkingsverslag of verslagen/ with the upload's id and product in
-// front; an upload still in progress has its status and no end yet.
-type verslagJSON struct {
-	ID              uint64          `json:"id"`
-	Product         string          `json:"product"`
-	Bestandsnaam    string          `json:"bestandsnaam"`
-	Verzender       string          `json:"verzender"`
-	IngeleverdOp    string          `json:"ingeleverd_op"`
-	EindeVerwerking string          `json:"einde_verwerking"`
-	Verwerkingsduur string          `json:"verwerkingsduur"`
-	Status          string          `json:"status"`
-	VerwachtOp      string          `json:"verwacht_op,omitempty"`
-	Aangeleverd     int             `json:"aangeleverd"`
-	Correct         int             `json:"correct"`
-	Incorrect       int             `json:"incorrect"`
-	Fouten          []exchange.Fout `json:"fouten"`
-}
+// verslagJSON is the verwerkingsverslag: the same type as the .json files in verslagen/.
+type verslagJSON = exchange.Verslag
 
 func runVerslag(c *cmdCtx, in *input) error {
 	products, err := c.products(in)
@@ -354,45 +364,17 @@ func runVerslag(c *cmdCtx, in *input) error {
 	if err != nil {
 		return err
 	}
-	v := verslagJSON{ID: u.ID, Product: string(u.Product), Fouten: []exchange.Fout{}}
-	if !u.Status.Final() {
-		v.Bestandsnaam, v.Verzender, v.Status = u.Name, u.Org, string(u.Status)
-		v.IngeleverdOp = u.ReceivedAt.In(dutchTime()).Format("02-01-2006 15:04:05")
-		v.VerwachtOp = ts(u.ExpectedAt)
-		v.Aangeleverd, v.Correct, v.Incorrect = u.Counts.Aangeleverd, u.Counts.Correct, u.Counts.Incorrect
-		return c.emit(v, func(w io.Writer) {
+	v, txt, err := c.hub.Report(c.p, u.ID)
+	if err != nil {
+		return err
+	}
+	return c.emit(v, func(w io.Writer) {
+		if txt == nil {
 			fmt.Fprintf(w, "Aanlevering %d, %s (%s): %s\nHet verwerkingsverslag volgt als de verwerking klaar is.\n", u.ID, u.Name, u.Product, statusText(u))
-		})
-	}
-	reports, err := c.hub.Reports(c.p, u.Product)
-	if err != nil {
-		return err
-	}
-	var base string
-	for _, r := range reports {
-		if r.UploadID == u.ID && strings.HasSuffix(r.Name, ".json") {
-			base = strings.TrimSuffix(r.Name, ".json")
+			return
 		}
-	}
-	if base == "" {
-		return fmt.Errorf("%w: het verslag van aanlevering %d staat niet (meer) in verslagen/", exchange.ErrNotFound, u.ID)
-	}
-	if !c.json {
-		_, txt, err := c.hub.OpenReport(c.p, u.Product, base+".txt")
-		if err != nil {
-			return err
-		}
-		_, err = c.out.Write(txt)
-		return err
-	}
-	_, js, err := c.hub.OpenReport(c.p, u.Product, base+".json")
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(js, &v); err != nil {
-		return fmt.Errorf("verslag %s lezen: %w", base, err)
-	}
-	return c.emit(v, nil)
+		w.Write(txt)
+	})
 }
 
 // findUpload finds an upload by its number, the name of its report (with or without .txt or
@@ -440,6 +422,12 @@ type deliveryJSON struct {
 	Publicatiedatum string `json:"publicatiedatum"`
 	Gelezen         bool   `json:"gelezen"`
 	GelezenOp       string `json:"gelezen_op,omitempty"`
+	// Voor: the organisations the file's messages are for when not the account's own
+	// (samenwerking).
+	Voor []string `json:"voor,omitempty"`
+	// Referentienummers of the messages in the file; any one of them brings the file back
+	// with herstel after verwijder.
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runOphalen(c *cmdCtx, in *input) error {
@@ -455,7 +443,7 @@ func runOphalen(c *cmdCtx, in *input) error {
 	var all []exchange.Delivery
 	shown, total := 0, 0
 	for _, p := range products {
-		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew})
+		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
 		if err != nil {
 			return err
 		}
@@ -463,6 +451,8 @@ func runOphalen(c *cmdCtx, in *input) error {
 		shown, total = shown+len(ds), total+n
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Delivery) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	all = firstN(all, limit) // --aantal is the total over the products
+	shown = len(all)
 	c.more(shown, total, "bestanden")
 	out := make([]deliveryJSON, 0, len(all))
 	for _, d := range all {
@@ -471,7 +461,8 @@ func runOphalen(c *cmdCtx, in *input) error {
 			folder = "/ophalen/nieuw/"
 		}
 		out = append(out, deliveryJSON{Product: string(d.Product), Naam: d.Name, Pad: "/" + string(d.Product) + folder + d.Name,
-			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt)})
+			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt),
+			Voor: d.For, Referentienummers: append([]string{}, d.Referenties...)})
 	}
 	return c.emit(out, func(w io.Writer) {
 		var rows [][]string
@@ -584,9 +575,10 @@ func runMark(c *cmdCtx, in *input, gelezen bool) error {
 }
 
 type removedJSON struct {
-	Product    string `json:"product"`
-	Naam       string `json:"naam"`
-	Verwijderd bool   `json:"verwijderd"`
+	Product           string   `json:"product"`
+	Naam              string   `json:"naam"`
+	Verwijderd        bool     `json:"verwijderd"`
+	Referentienummers []string `json:"referentienummers"`
 }
 
 func runVerwijder(c *cmdCtx, in *input) error {
@@ -595,6 +587,13 @@ func runVerwijder(c *cmdCtx, in *input) error {
 		return err
 	}
 	order, names := byProduct(refs)
+	// The referentienummers first: after the delete they are what herstel takes.
+	nums := map[exchange.Product]map[string][]string{}
+	for _, p := range order {
+		if nums[p], err = c.hub.Referenties(c.p, p, names[p]); err != nil {
+			return err
+		}
+	}
 	for _, p := range order {
 		if err := c.hub.DeleteDeliveries(c.p, p, names[p]); err != nil {
 			return err
@@ -602,11 +601,19 @@ func runVerwijder(c *cmdCtx, in *input) error {
 	}
 	out := make([]removedJSON, 0, len(refs))
 	for _, r := range refs {
-		out = append(out, removedJSON{string(r.product), r.name, true})
+		out = append(out, removedJSON{string(r.product), r.name, true, append([]string{}, nums[r.product][r.name]...)})
 	}
 	return c.emit(out, func(w io.Writer) {
-		for _, r := range refs {
-			fmt.Fprintf(w, "%s/%s: verwijderd (60 dagen te herstellen met 'herstel REFERENTIENUMMER')\n", r.product, r.name)
+		for _, r := range out {
+			switch n := len(r.Referentienummers); n {
+			case 0:
+				fmt.Fprintf(w, "%s/%s: verwijderd\n", r.Product, r.Naam)
+			case 1:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s\n", r.Product, r.Naam, r.Referentienummers[0])
+			default:
+				fmt.Fprintf(w, "%s/%s: verwijderd; terugzetten (tot 60 dagen na ontvangst): herstel %s (of een van de %d andere referentienummers in 'verwijder --json')\n",
+					r.Product, r.Naam, r.Referentienummers[0], n-1)
+			}
 		}
 	})
 }
@@ -639,6 +646,8 @@ type messageJSON struct {
 	OntvangenOp      string `json:"ontvangen_op"`
 	Status           string `json:"status"`
 	Aanlevering      uint64 `json:"aanlevering,omitempty"`
+	// Namens: the organisation this one sent or received the message for (samenwerking).
+	Namens string `json:"namens,omitempty"`
 }
 
 // parseDate reads a day in Dutch time; end gives the last moment of that day.
@@ -706,9 +715,11 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 		shown, total, atLeast = shown+len(l.Messages), total+l.Total, atLeast || l.AtLeast
 	}
 	slices.SortStableFunc(all, func(a, b exchange.Message) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
-	if atLeast && c.errOut != nil {
+	all = firstN(all, f.Limit) // --aantal is the total over the products, not a number per product
+	shown = len(all)
+	if atLeast {
 		// The hub stopped counting (exchange.MessageCountCap).
-		fmt.Fprintf(c.errOut, "let op: %d van meer dan %d berichten getoond; gebruik --aantal 0 voor alles\n", shown, total)
+		c.note("let op: %d van meer dan %d berichten getoond; gebruik --aantal 0 voor alles", shown, total)
 	} else {
 		c.more(shown, total, "berichten")
 	}
@@ -726,13 +737,9 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 }
 
 func (c *cmdCtx) messageOf(m exchange.Message) messageJSON {
-	dir := "in"
-	if org := c.p.Org.Code; m.Zender == org || m.Uploader == org {
-		dir = "uit"
-	}
-	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: dir, Referentienummer: m.Referentie,
+	return messageJSON{ID: m.ID, Product: string(m.Product), Functie: m.Functie, Richting: m.Direction(c.p.Org.Code), Referentienummer: m.Referentie,
 		Crossrefnummer: m.CrossRef, Zender: m.Zender, Ontvanger: m.Ontvanger, Bestand: m.File, Grootte: m.Size,
-		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID}
+		OntvangenOp: ts(m.ReceivedAt), Status: string(m.Status), Aanlevering: m.UploadID, Namens: m.OnBehalfOf(c.p.Org.Code)}
 }
 
 type restoredJSON struct {
@@ -792,11 +799,13 @@ type routeJSON struct {
 	Reden        string `json:"reden,omitempty"`
 	Gewijzigd    string `json:"gewijzigd,omitempty"`
 	Door         string `json:"door,omitempty"`
+	// Wachtend: messages held for this exchange until it is Portaal and Actief again.
+	Wachtend int `json:"wachtend"`
 }
 
 func routeOf(r exchange.RouteView) routeJSON {
 	return routeJSON{Product: string(r.Product), Uitwisseling: r.Route.Exchange, Via: string(r.Via), CPA: r.CPA, Status: string(r.Status),
-		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By}
+		StUF: r.StUF, Payload: r.Payload, Vergrendeld: r.Locked, Reden: r.LockedReason, Gewijzigd: ts(r.Changed), Door: r.By, Wachtend: r.Waiting}
 }
 
 func (c *cmdCtx) showRoutes(out []routeJSON) error {
@@ -807,9 +816,9 @@ func (c *cmdCtx) showRoutes(out []routeJSON) error {
 			if r.Vergrendeld {
 				lock = r.Reden
 			}
-			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, r.StUF, r.Payload, lock})
+			rows = append(rows, []string{r.Product, r.Uitwisseling, r.Via, dash(r.CPA), r.Status, strconv.Itoa(r.Wachtend), r.StUF, r.Payload, lock})
 		}
-		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tSTUF\tPAYLOAD\t", rows)
+		c.table("PRODUCT\tUITWISSELING\tVIA\tCPA\tSTATUS\tWACHTEND\tSTUF\tPAYLOAD\t", rows)
 	})
 }
 

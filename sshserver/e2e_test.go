@@ -354,8 +354,12 @@ func TestOperationsOutsideTheRulesAreDenied(t *testing.T) {
 		}
 	})
 	for _, p := range exchange.Products {
-		if us := th.uploads(t, "gemeente", p); len(us) != 0 {
-			t.Fatalf("a denied operation left an upload in %s: %+v", p, us)
+		for _, u := range th.uploads(t, "gemeente", p) {
+			// A put refused at the door is recorded as Afgekeurd (TestRefusedUploadIsRecordedWithItsReason);
+			// nothing denied may become an upload the engine processes.
+			if !u.AtDoor || u.Status != exchange.Afgekeurd || u.Blob != "" {
+				t.Fatalf("a denied operation left an upload in %s: %+v", p, u)
+			}
 		}
 	}
 	assertAudited(t, th.hub, "gemeente", "mkdir", "/iwmo/aanleveren/map", "geen toestemming")
@@ -459,7 +463,7 @@ func TestOnlyModernAlgorithms(t *testing.T) {
 		{"sha1 kex", gossh.Config{KeyExchanges: []string{gossh.InsecureKeyExchangeDH14SHA1}}},
 		{"nist kex", gossh.Config{KeyExchanges: []string{gossh.KeyExchangeECDHP256}}},
 		{"cbc cipher", gossh.Config{Ciphers: []string{gossh.InsecureCipherAES128CBC}}},
-		{"non-etm mac", gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{gossh.HMACSHA256}}},
+		{"sha1 mac", gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{gossh.HMACSHA1}}},
 	} {
 		cfg := &gossh.ClientConfig{Config: tc.cfg, User: "gemeente", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
 			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}
@@ -470,16 +474,53 @@ func TestOnlyModernAlgorithms(t *testing.T) {
 	}
 	for _, kex := range KeyExchanges {
 		for _, cipher := range Ciphers {
-			cfg := &gossh.ClientConfig{Config: gossh.Config{KeyExchanges: []string{kex}, Ciphers: []string{cipher}, MACs: MACs},
-				User: "gemeente", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}
-			c, err := gossh.Dial("tcp", th.addr, cfg)
-			if err != nil {
+			if err := dialWith(th, signer, gossh.Config{KeyExchanges: []string{kex}, Ciphers: []string{cipher}, MACs: MACs}); err != nil {
 				t.Errorf("%s with %s refused: %v", kex, cipher, err)
-				continue
 			}
-			c.Close()
 		}
 	}
+	// What OpenSSH's server offers too, and libssh2 before 1.11 needs: the MAC over the
+	// plaintext, with aes-ctr.
+	for _, mac := range []string{gossh.HMACSHA256, gossh.HMACSHA512} {
+		if err := dialWith(th, signer, gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{mac}}); err != nil {
+			t.Errorf("%s refused by default: %v", mac, err)
+		}
+	}
+}
+
+// TestStrictCryptoRefusesNonEtmMACs: with Config.StrictCrypto (serve --strict-crypto) a
+// client that offers only hmac-sha2-256 or -512 without etm is refused; etm and AEAD still
+// connect.
+func TestStrictCryptoRefusesNonEtmMACs(t *testing.T) {
+	th := startHub(t, func(s *hubSetup) { s.cfg.StrictCrypto = true })
+	signer := demoSigner(t, th, "gemeente")
+	for _, mac := range []string{gossh.HMACSHA256, gossh.HMACSHA512} {
+		err := dialWith(th, signer, gossh.Config{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{mac}})
+		if err == nil {
+			t.Errorf("%s accepted with StrictCrypto", mac)
+		} else if !strings.Contains(err.Error(), "no common algorithm") {
+			t.Errorf("%s refused for another reason: %v", mac, err)
+		}
+	}
+	for _, c := range []gossh.Config{
+		{Ciphers: []string{gossh.CipherAES128CTR}, MACs: []string{gossh.HMACSHA256ETM}},
+		{Ciphers: []string{gossh.CipherAES256GCM}},
+		{Ciphers: []string{gossh.CipherChaCha20Poly1305}},
+	} {
+		if err := dialWith(th, signer, c); err != nil {
+			t.Errorf("%v refused with StrictCrypto: %v", c, err)
+		}
+	}
+}
+
+func dialWith(th *testHub, signer gossh.Signer, c gossh.Config) error {
+	cfg := &gossh.ClientConfig{Config: c, User: "gemeente", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}
+	cl, err := gossh.Dial("tcp", th.addr, cfg)
+	if err != nil {
+		return err
+	}
+	return cl.Close()
 }
 
 func demoSigner(t testing.TB, th *testHub, account string) gossh.Signer {

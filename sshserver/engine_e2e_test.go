@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +128,8 @@ func (th *testHub) final(t testing.TB, account string, product exchange.Product,
 // verslagFile is the .json verwerkingsverslag with exactly the keys the issue names, written
 // out here rather than borrowed from exchange so that a renamed key fails the test.
 type verslagFile struct {
+	ID              uint64 `json:"id"`
+	Product         string `json:"product"`
 	Bestandsnaam    string `json:"bestandsnaam"`
 	Verzender       string `json:"verzender"`
 	IngeleverdOp    string `json:"ingeleverd_op"`
@@ -224,16 +227,20 @@ func ophalenFiles(t testing.TB, c *sftp.Client, dir string) []string {
 	return out
 }
 
-// orgPrincipal acts as a productbeheerder of an organisation without an account, to set up
-// routes of organisations the demo data lacks.
+// orgPrincipal acts as a productbeheerder of an organisation the demo data has no account
+// for, to set up its routes; the account is stored, since exchange decides on the stored one.
 func orgPrincipal(t testing.TB, th *testHub, code string) *exchange.Principal {
 	t.Helper()
 	o, err := th.hub.Org(code)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &exchange.Principal{Account: exchange.Account{Name: "test-" + code, Org: code, Products: []exchange.Product{exchange.IWmo, exchange.IJw},
-		Roles: []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}}, Org: o}
+	a := exchange.Account{Name: "test-" + code, Org: code, Products: []exchange.Product{exchange.IWmo, exchange.IJw},
+		Roles: []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}}
+	if err := th.hub.CreateAccount(exchange.System, a); err != nil && !errors.Is(err, exchange.ErrExists) {
+		t.Fatal(err)
+	}
+	return &exchange.Principal{Account: a, Org: o}
 }
 
 // TestEngineRulesOverSFTP uploads one mixed ZIP that breaks every per-file rule next to three
@@ -243,7 +250,7 @@ func orgPrincipal(t testing.TB, th *testHub, code string) *exchange.Principal {
 func TestEngineRulesOverSFTP(t *testing.T) {
 	th := startHub(t, withEngine)
 	// A second aanbieder whose route for WMO 301/302 is Inactief: IB023.
-	if _, err := th.hub.CreateOrg(nil, "87654321", "Zorg Beta"); err != nil {
+	if _, err := th.hub.CreateOrg(exchange.System, "87654321", "Zorg Beta"); err != nil {
 		t.Fatal(err)
 	}
 	if err := th.hub.SetRoute(orgPrincipal(t, th, "87654321"), exchange.IWmo, "WMO 301/302", exchange.Portaal, exchange.Inactief, ""); err != nil {
@@ -278,13 +285,13 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		{name: "ib023.xml", data: env("WMO301", "9999", "87654321", uuid4(), "")},
 		{name: "kp001.xml", data: env("WMO301", "9999", "11112222", uuid4(), "")},
 		{name: "kp006.xml", data: env("JW301", "9999", "12345678", uuid4(), "")},
-		{name: "kp007.xml", data: []byte("<a><b></a>")},
+		{name: "malformed.xml", data: []byte("<a><b></a>")},
 	}
 	want := map[string]exchange.Code{
 		"IMG_0463.PNG": exchange.KP002, "genest.zip": exchange.KP003, "versleuteld.xml": exchange.IB903, "te-groot.xml": exchange.IB904,
 		"bom.xml": exchange.KP004, "ib001.xml": exchange.IB001, "ib002.xml": exchange.IB002, "ib004.xml": exchange.IB004,
 		"ib005.xml": exchange.IB005, "ib007.xml": exchange.IB007, "ib016.xml": exchange.IB016, "ib023.xml": exchange.IB023,
-		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "kp007.xml": exchange.KP007,
+		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "malformed.xml": exchange.IB001,
 	}
 
 	gem := goClient(t, th, "gemeente")
@@ -448,14 +455,15 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 		}
 	}
 
-	// IB003: an .xml over 25 MB is refused during the transfer and never recorded.
+	// IB003: an .xml over 25 MB is refused during the transfer, never processed, and recorded
+	// as Afgekeurd with IB003.
 	before := len(th.uploads(t, "gemeente", exchange.IWmo))
 	f := sparseFile(t, "groot.xml", 26<<20)
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("26 MB .xml accepted: %q", lines)
 	}
-	if n := len(th.uploads(t, "gemeente", exchange.IWmo)); n != before {
-		t.Fatalf("the refused .xml was recorded: %d uploads, had %d", n, before)
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != before+1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.IB003 {
+		t.Fatalf("the refused .xml: %d uploads, had %d; newest %+v", len(us), before, us[0])
 	}
 }
 
@@ -466,7 +474,7 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
-	if err := th.hub.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := th.hub.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	gem := goClient(t, th, "gemeente")
@@ -528,7 +536,7 @@ func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 func TestEngineDigikoppelingHoldOverSFTP(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
-	if err := th.hub.SetRoles(nil, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
+	if err := th.hub.SetRoles(exchange.System, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
 		t.Fatal(err)
 	}
 	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")

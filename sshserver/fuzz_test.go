@@ -43,7 +43,7 @@ func FuzzResolve(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, p string, mask byte) {
 		pr := fuzzPrincipal(mask)
-		m := &mailbox{p: pr}
+		m := &mailbox{p: pr, products: func() ([]exchange.Product, error) { return pr.Account.Products, nil }}
 		l, err := m.resolve(p)
 		if err != nil {
 			if !errors.Is(err, sftp.ErrSSHFxPermissionDenied) {

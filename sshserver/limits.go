@@ -86,12 +86,13 @@ type guard struct {
 	conn     net.Conn
 	addr     string
 	opened   time.Time
-	last     atomic.Int64 // unix nanoseconds of the last data on a session channel
-	open     atomic.Int32 // files open over SFTP
-	uploads  atomic.Int32 // of those, uploads (each holds an admission slot)
-	working  atomic.Int32 // operations the server is busy with
-	channels atomic.Int32 // session channels open
-	sessions sync.Map     // ssh.Session -> struct{}: told why the connection ends
+	last     atomic.Int64           // unix nanoseconds of the last data on a session channel
+	open     atomic.Int32           // files open over SFTP
+	uploads  atomic.Int32           // of those, uploads (each holds an admission slot)
+	working  atomic.Int32           // operations the server is busy with
+	channels atomic.Int32           // session channels open
+	sessions sync.Map               // ssh.Session -> struct{}: told why the connection ends
+	account  atomic.Pointer[string] // the account logged in on it (liveConns)
 	closed   chan struct{}
 	once     sync.Once
 	cork     *corkConn
@@ -107,6 +108,7 @@ type guardedConn struct {
 func (c *guardedConn) Close() error {
 	c.g.once.Do(func() {
 		c.g.s.guards.Delete(c.g)
+		c.g.s.live.remove(c.g)
 		close(c.g.closed)
 		c.g.s.connLimit.release(c.g.addr)
 		c.g.s.obs.ConnClosed()

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,10 +69,10 @@ type Config struct {
 	// before they are cut off; connections without one close at once (see drain). 0 means
 	// 5 seconds.
 	ShutdownGrace time.Duration
-	// CompatLibssh2 also offers CompatMACs, for clients on libssh2 older than 1.11 (curl and
-	// PHP on Debian 12), which know no encrypt-then-MAC, AES-GCM or ChaCha20-Poly1305. Off by
-	// default: turn it on only when such a client must connect.
-	CompatLibssh2 bool
+	// StrictCrypto offers only encrypt-then-MAC and AEAD (StrictMACs): no MAC over the
+	// plaintext. Off by default, so that the clients people already have connect: curl and PHP
+	// on Debian 12 (libssh2 1.10) know no etm MAC, AES-GCM or ChaCha20-Poly1305.
+	StrictCrypto bool
 	// Observer hears of connections, sessions, failed logins and SFTP bytes, for
 	// monitoring; nil hears nothing.
 	Observer Observer
@@ -83,17 +82,21 @@ type Config struct {
 // five minutes has stopped, whatever the client's link.
 const DefaultUploadStall = 5 * time.Minute
 
-// Algorithms the server offers: modern ones only.
+// Algorithms the server offers: what OpenSSH's own server offers among the safe choices (no
+// SHA-1, no CBC, no NIST curves, no DSA). The client's order decides; the etm MACs come first
+// for clients that take the server's order into account.
 var (
 	KeyExchanges = []string{gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519}
 	Ciphers      = []string{gossh.CipherAES128GCM, gossh.CipherAES256GCM, gossh.CipherChaCha20Poly1305,
 		gossh.CipherAES128CTR, gossh.CipherAES192CTR, gossh.CipherAES256CTR}
-	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+	// StrictMACs are the MACs of Config.StrictCrypto: encrypt-then-MAC only.
+	StrictMACs = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+	// MACs are offered by default: the etm ones, then hmac-sha2-256 and hmac-sha2-512 in their
+	// classic encrypt-and-MAC form, which libssh2 before 1.11 needs (with aes-ctr). BSI
+	// TR-02102-4 (2024) allows both; see SECURITY.md.
+	MACs              = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM, gossh.HMACSHA256, gossh.HMACSHA512}
 	UserKeyAlgorithms = []string{gossh.KeyAlgoED25519, gossh.KeyAlgoSKED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384,
 		gossh.KeyAlgoECDSA521, gossh.KeyAlgoSKECDSA256, gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256}
-	// CompatMACs put the MAC over the plaintext (with the aes-ctr ciphers); only with
-	// Config.CompatLibssh2.
-	CompatMACs = []string{gossh.HMACSHA256, gossh.HMACSHA512}
 )
 
 // Server is the hub's SSH server.
@@ -116,6 +119,7 @@ type Server struct {
 	started   time.Time
 	guards    sync.Map    // *guard -> struct{}: open connections, for the drain at shutdown
 	draining  atomic.Bool // shutting down: no new transfers
+	live      liveConns   // logged-in connections per account, closed when it is disabled
 }
 
 type ctxKey struct{}
@@ -196,6 +200,8 @@ func New(cfg Config) (*Server, error) {
 		ChannelHandlers: map[string]ssh.ChannelHandler{"session": s.sessionChannel},
 		// No port forwarding, no agent: the nil callbacks refuse them.
 	}
+	s.refuseForwarding(s.srv) // and audit each attempt (doorsturen.go)
+	cfg.Hub.OnAccountClosed(s.closeAccount)
 	return s, nil
 }
 
@@ -268,8 +274,8 @@ func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	st, _ := ctx.Value(ctxKey{}).(*connState)
 	macs := MACs
-	if s.cfg.CompatLibssh2 {
-		macs = append(slices.Clip(MACs), CompatMACs...)
+	if s.cfg.StrictCrypto {
+		macs = StrictMACs
 	}
 	return &gossh.ServerConfig{
 		Config:                  gossh.Config{KeyExchanges: KeyExchanges, Ciphers: Ciphers, MACs: macs},
@@ -277,6 +283,9 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		MaxAuthTries:            6,
 		AuthLogCallback: func(md gossh.ConnMetadata, method string, err error) {
 			s.attempted(st, md, method, err)
+			if g, _ := ctx.Value(guardKey{}).(*guard); g != nil && err == nil && method != "none" {
+				s.live.add(md.User(), g) // logged in: closed when the account is disabled
+			}
 		},
 	}
 }
@@ -291,7 +300,72 @@ func (s *Server) principal(sess ssh.Session) (*exchange.Principal, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: geen sleutel", exchange.ErrDenied)
 	}
-	return s.hub.Authenticate(sess.User(), key.Marshal(), sess.RemoteAddr().String())
+	p, err := s.hub.Authenticate(sess.User(), key.Marshal(), sess.RemoteAddr().String())
+	if err != nil {
+		return nil, err
+	}
+	if g := guardOf(sess); g != nil {
+		s.live.add(p.Account.Name, g)
+		// Disabled between Authenticate and add: closeAccount may have missed this one.
+		if _, err := s.hub.Refresh(p); err != nil {
+			s.live.remove(g)
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// liveConns is the registry of logged-in connections by account, so that disabling or
+// deleting an account closes its open connections (exchange tells: Hub.OnAccountClosed). A
+// connection leaves it when it closes.
+type liveConns struct {
+	mu sync.Mutex
+	by map[string]map[*guard]struct{}
+}
+
+func (l *liveConns) add(account string, g *guard) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.by == nil {
+		l.by = map[string]map[*guard]struct{}{}
+	}
+	if l.by[account] == nil {
+		l.by[account] = map[*guard]struct{}{}
+	}
+	l.by[account][g] = struct{}{}
+	g.account.Store(&account)
+}
+
+func (l *liveConns) remove(g *guard) {
+	a := g.account.Load()
+	if a == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.by[*a], g)
+	if len(l.by[*a]) == 0 {
+		delete(l.by, *a)
+	}
+}
+
+func (l *liveConns) of(account string) []*guard {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*guard, 0, len(l.by[account]))
+	for g := range l.by[account] {
+		out = append(out, g)
+	}
+	return out
+}
+
+// closeAccount closes every open connection of an account that was disabled or deleted:
+// each session is told why first. It runs on the goroutine of the change and does not wait.
+func (s *Server) closeAccount(account string) {
+	for _, g := range s.live.of(account) {
+		s.live.remove(g)
+		go g.cut(fmt.Sprintf("account %s is geblokkeerd of verwijderd; de verbinding wordt gesloten", account))
+	}
 }
 
 func (s *Server) handleSession(sess ssh.Session) {
@@ -314,6 +388,10 @@ func (s *Server) handleSession(sess ssh.Session) {
 		kind = "tui"
 	}
 	defer s.session(kind)()
+	if cmd := sess.Command(); len(cmd) > 0 && cmd[0] == "scp" {
+		refuseLegacySCP(sess)
+		return
+	}
 	if cmd := sess.Command(); len(cmd) > 0 {
 		done := g.work()
 		code := s.runCommand(sess, p, cmd)
@@ -326,8 +404,20 @@ func (s *Server) handleSession(sess ssh.Session) {
 		return
 	}
 	fmt.Fprintf(sess, "Welkom bij knooppunt, %s (%s).\r\n", p.Account.Name, orgLabel(p))
-	fmt.Fprintf(sess, "Uw postbus bereikt u met sftp; beheeropdrachten met: ssh %s@<knooppunt> help\r\n", p.Account.Name)
+	fmt.Fprintf(sess, "Het portaal opent in een terminal: ssh -t %s@<knooppunt> (zonder -t opent ssh geen terminal als er een opdracht of invoer bij is).\r\n", p.Account.Name)
+	fmt.Fprintf(sess, "Uw postbus bereikt u met sftp; opdrachten met: ssh %s@<knooppunt> help\r\n", p.Account.Name)
 	sess.Exit(0)
+}
+
+// legacySCP is what an scp client in its old mode (scp -O, or OpenSSH before 9.0) gets: the
+// hub speaks only SFTP, where every rule of the postbus is enforced.
+const legacySCP = "knooppunt: scp -O (het oude scp-protocol) wordt niet ondersteund; gebruik scp zonder -O (SFTP-modus, OpenSSH 9.0 en nieuwer; ouder: scp -s) of sftp"
+
+// refuseLegacySCP answers "scp -t" and "scp -f" in the protocol's own way: a 0x01 byte and
+// a line, which scp prints as its error, in both directions.
+func refuseLegacySCP(sess ssh.Session) {
+	fmt.Fprintf(sess, "\x01%s\n", legacySCP)
+	sess.Exit(1)
 }
 
 func orgLabel(p *exchange.Principal) string {

@@ -44,10 +44,15 @@ type mailbox struct {
 	handles     *handleLimiter
 	handleCount handleCount
 	obs         Observer
+	// products lists the products whose mailbox the account may use now: exchange decides,
+	// at every request, so that a product revoked (or the account disabled) while the
+	// session is open is gone from the tree at the next request.
+	products func() ([]exchange.Product, error)
 }
 
 func newMailbox(h *exchange.Hub, p *exchange.Principal, log *slog.Logger, started time.Time) *mailbox {
-	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{}}
+	return &mailbox{hub: h, p: p, log: log.With("account", p.Account.Name, "organisatie", p.Org.Code), dirTime: started, obs: nopObserver{},
+		products: func() ([]exchange.Product, error) { return h.Mailboxes(p) }}
 }
 
 // statusErr carries an SFTP status code with a Dutch message for clients that show it.
@@ -70,11 +75,21 @@ func notFound(name string) error {
 // sftpErr maps exchange's errors onto SFTP status codes, keeping the Dutch text.
 func sftpErr(err error) error {
 	var se statusErr
+	var refused *exchange.Refused
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
 		return err
+	case errors.As(err, &refused):
+		// A refusal the same file will meet again is "permission denied"; one that passes
+		// with time (the hub busy, the day's quota) stays "failure": try again later.
+		if refused.Temporary() {
+			return statusErr{sftp.ErrSSHFxFailure, err.Error()}
+		}
+		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
+	case errors.Is(err, exchange.ErrTooLarge):
+		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
 	case errors.Is(err, exchange.ErrDenied):
 		return statusErr{sftp.ErrSSHFxPermissionDenied, err.Error()}
 	case errors.Is(err, exchange.ErrNotFound), errors.Is(err, storage.ErrNotFound):
@@ -112,8 +127,12 @@ func (m *mailbox) resolve(p string) (loc, error) {
 	}
 	parts := strings.Split(p[1:], "/")
 	product := exchange.Product(parts[0])
-	if !slices.Contains(exchange.Products, product) || !m.p.CanUse(product) {
-		return loc{}, denied("%s ligt buiten uw postbus; u hebt alleen %s", p, m.productList())
+	mine, err := m.products()
+	if err != nil {
+		return loc{}, sftpErr(err)
+	}
+	if !slices.Contains(mine, product) {
+		return loc{}, denied("%s ligt buiten uw postbus; u hebt alleen %s", p, productList(mine))
 	}
 	l.product, l.kind = product, locProduct
 	if len(parts) == 1 {
@@ -138,9 +157,9 @@ func (m *mailbox) resolve(p string) (loc, error) {
 	return loc{}, denied("%s bestaat niet: er zijn geen submappen", p)
 }
 
-func (m *mailbox) productList() string {
+func productList(products []exchange.Product) string {
 	var names []string
-	for _, p := range m.p.Account.Products {
+	for _, p := range products {
 		names = append(names, "/"+string(p))
 	}
 	if len(names) == 0 {
@@ -237,9 +256,17 @@ func (d *deliveryReader) Close() error {
 	defer d.m.guard.end()
 	d.r.Close()
 	d.m.closeHandle()
+	// Gelezen only after a clean close: a transfer that ended in an error (the connection
+	// dropped) is not gelezen even when every byte was read here, since the last bytes may
+	// never have reached the client. It stays in nieuw/ and is fetched again: a file may come
+	// twice, it is never lost (TestDroppedDownloadOfEveryByteIsNotGelezen).
 	complete := !d.failed.Load() && d.atEnd.Load() && d.read.Load() >= d.size
 	if !complete {
-		d.m.audit("download", d.l.path, fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size))
+		why := fmt.Errorf("niet volledig gelezen (%d van %d bytes)", d.read.Load(), d.size)
+		if d.failed.Load() && d.read.Load() >= d.size {
+			why = fmt.Errorf("alle %d bytes gelezen, maar de overdracht brak af vóór de close: niet gelezen, blijft in nieuw/", d.size)
+		}
+		d.m.audit("download", d.l.path, why)
 		return nil
 	}
 	d.m.audit("download", d.l.path, nil)
@@ -273,14 +300,14 @@ func (r *reportReader) Close() error {
 func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	l, err := m.resolve(r.Filepath)
 	if err != nil {
-		return nil, m.refuse("aanleveren", r.Filepath, err)
+		return nil, m.refuseWrite(r.Filepath, err)
 	}
 	if l.kind != locFile || l.folder != folderAanleveren {
 		where := l.path
 		if l.kind == locFile {
 			where = path.Dir(l.path)
 		}
-		return nil, m.refuse("aanleveren", l.path, denied("in %s kunt u niet schrijven; lever aan in /%s/aanleveren", where, l.product))
+		return nil, m.refuseWrite(l.path, fmt.Errorf("%w: in %s kunt u niet schrijven; lever aan in /%s/aanleveren/", exchange.ErrNotAanleveren, where, l.product))
 	}
 	if err := m.refuseWhileDraining("aanleveren", l.path); err != nil {
 		return nil, err
@@ -304,6 +331,28 @@ func (m *mailbox) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	return spoolWriter{s, m.guard, m}, nil
 }
 
+// refuseWrite answers a write outside the folders where uploads may go. A path in one of the
+// hub's products (also one the account has no access to) is recorded as a refused upload, so
+// that the person finds the reason where OpenSSH's sftp does not show it; anything else is only
+// audited.
+func (m *mailbox) refuseWrite(p string, cause error) error {
+	clean := path.Clean("/" + p)
+	parts := strings.Split(clean[1:], "/")
+	product := exchange.Product(parts[0])
+	if len(parts) < 2 || !slices.Contains(exchange.Products, product) {
+		return m.refuse("aanleveren", p, cause)
+	}
+	if mine, err := m.products(); err != nil {
+		cause = err
+	} else if !slices.Contains(mine, product) {
+		cause = fmt.Errorf("%w: account %s heeft geen toegang tot /%s; u kunt aanleveren in %s, of vraag uw gebruikersbeheerder om toegang tot %s",
+			exchange.ErrDenied, m.p.Account.Name, product, productList(mine), product)
+	} else if !errors.Is(cause, exchange.ErrNotAanleveren) {
+		cause = fmt.Errorf("%w: %s; lever aan in /%s/aanleveren/", exchange.ErrNotAanleveren, cause.Error(), product)
+	}
+	return sftpErr(m.hub.RefuseUpload(m.p, product, path.Base(clean), 0, cause))
+}
+
 // spoolWriter hands pkg/sftp's cut-off signal to the spool, which then never accepts the
 // file.
 type spoolWriter struct {
@@ -312,13 +361,18 @@ type spoolWriter struct {
 	m *mailbox
 }
 
+func (w spoolWriter) TransferError(err error) { w.Fail(err) }
+
+// WriteAt answers a refused write with the status that says most (a file past its size
+// limit: permission denied), and counts the bytes for monitoring.
 func (w spoolWriter) WriteAt(b []byte, off int64) (int, error) {
 	n, err := w.Spool.WriteAt(b, off)
 	w.m.obs.SFTPReceived(n)
-	return n, err
+	if err != nil {
+		return n, sftpErr(err)
+	}
+	return n, nil
 }
-
-func (w spoolWriter) TransferError(err error) { w.Fail(err) }
 
 // Close may take a while (fsync, recording the upload): the connection is busy meanwhile.
 func (w spoolWriter) Close() error {
@@ -411,11 +465,11 @@ func (m *mailbox) remove(r *sftp.Request) error {
 // StatVFS answers `df`: the room left for uploads.
 func (m *mailbox) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
 	if _, err := m.resolve(r.Filepath); err != nil {
-		return nil, sftpErr(err)
+		return nil, m.refuse("df", r.Filepath, err)
 	}
 	free, err := m.hub.FreeSpace()
 	if err != nil {
-		return nil, sftpErr(err)
+		return nil, m.refuse("df", r.Filepath, err)
 	}
 	const bsize = 4096
 	blocks := free / bsize
@@ -477,11 +531,13 @@ func (m *mailbox) dir(name string, writable bool) os.FileInfo {
 func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
 	switch l.kind {
 	case locRoot:
+		mine, err := m.products()
+		if err != nil {
+			return nil, err
+		}
 		var out []os.FileInfo
-		for _, p := range exchange.Products {
-			if m.p.CanUse(p) {
-				out = append(out, m.dir(string(p), false))
-			}
+		for _, p := range mine {
+			out = append(out, m.dir(string(p), false))
 		}
 		return out, nil
 	case locProduct:

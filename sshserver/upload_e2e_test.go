@@ -61,8 +61,8 @@ func TestTooLargeXMLIsRefused(t *testing.T) {
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("30 MB .xml accepted: %q", lines)
 	}
-	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 0 {
-		t.Fatalf("recorded: %+v", us)
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Blob != "" || us[0].Fouten[0].Code != exchange.IB003 {
+		t.Fatalf("want only the refusal, recorded as Afgekeurd with IB003: %+v", us)
 	}
 	if ps := th.pending(t, "gemeente", exchange.IWmo); len(ps) != 0 {
 		t.Fatalf("kept: %+v", ps)
@@ -72,20 +72,25 @@ func TestTooLargeXMLIsRefused(t *testing.T) {
 	if _, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.zip\n"); err != nil {
 		t.Fatal(err)
 	}
-	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 1 || us[0].Size != 30<<20 {
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 2 || us[0].Name != "groot.zip" || us[0].Size != 30<<20 {
 		t.Fatalf("uploads = %+v", us)
 	}
-	// A Go client sees the reason.
+	// A Go client (pkg/sftp, as in rclone) gets permission denied, which it shows without the
+	// hub's sentence; the verslag of the refusal has it.
 	c := goClient(t, th, "gemeente")
 	w, err := c.Create("/iwmo/aanleveren/ook-groot.xml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = w.WriteAt([]byte("x"), 26<<20)
-	if err == nil || !strings.Contains(err.Error(), "25 MB") {
+	if !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("write past 25 MB: %v", err)
 	}
 	w.Close()
+	eventually(t, "the refusal of ook-groot.xml recorded", func() bool {
+		us := th.uploads(t, "gemeente", exchange.IWmo)
+		return len(us) == 3 && us[0].Name == "ook-groot.xml" && strings.Contains(us[0].Fouten[0].Detail, "25 MB")
+	})
 }
 
 func TestCutOffUploadIsNotRecordedAndResumes(t *testing.T) {

@@ -49,7 +49,7 @@ func (s *aanleveren) Reload() {
 func (s *aanleveren) fillTable() {
 	rows := make([]table.Row, len(s.rows))
 	for i, u := range s.rows {
-		rows[i] = table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), u.Name, s.c.uploadStatus(u)}
+		rows[i] = table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), exchange.Printable(u.Name), s.c.uploadStatus(u)}
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(rows)
@@ -63,6 +63,9 @@ func (c *Common) uploadStatus(u exchange.Upload) string {
 			return "Bezig, verwacht " + t.Format("15:04")
 		}
 		return "Bezig, verwacht " + t.Format("02-01 15:04")
+	}
+	if n := u.Waiting(); n > 0 {
+		return fmt.Sprintf("%s; %d wachten", u.Status, n)
 	}
 	return string(u.Status)
 }
@@ -166,9 +169,10 @@ func (s *aanleveren) openVerslag(id uint64) {
 func (c *Common) verslagView(u exchange.Upload, width int) string {
 	st := c.Styles
 	var b strings.Builder
-	b.WriteString(st.Title.Render("Verwerkingsverslag "+u.Name) + "\n\n")
+	// Names and details come from outside: nothing in them may steer the terminal.
+	b.WriteString(st.Title.Render("Verwerkingsverslag "+exchange.Printable(u.Name)) + "\n\n")
 	row := func(label, value string) {
-		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", label)) + " " + value + "\n")
+		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", label)) + " " + exchange.Printable(value) + "\n")
 	}
 	row("Bestandsnaam", u.Name)
 	row("Verzender", c.OrgName(u.Org)+" ("+u.Org+"), account "+u.Account)
@@ -181,6 +185,14 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 	row("Einde verwerking", c.dateSec(u.FinishedAt))
 	row("Verwerkingsduur", duration(u.FinishedAt.Sub(u.ReceivedAt)))
 	row("Status", string(u.Status))
+	for _, w := range u.Wachtend {
+		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
+			w.Berichten, c.OrgName(w.Organisatie), w.Organisatie, w.Uitwisseling)
+		// Escaped before the wrap: the wrap's own line breaks must stay line breaks.
+		wrapped := lipgloss.NewStyle().Width(max(width-21, 20)).Render(exchange.Printable(text))
+		b.WriteString(st.Label.Render(fmt.Sprintf("%-20s", "Wacht op route")) + " " +
+			strings.ReplaceAll(wrapped, "\n", "\n"+strings.Repeat(" ", 21)) + "\n")
+	}
 	b.WriteString("\n")
 	counts := lgtable.New().Border(lipgloss.HiddenBorder()).BorderHeader(true).Border(lipgloss.NormalBorder()).
 		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).BorderColumn(false).
@@ -201,7 +213,7 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 		if oms == "" {
 			oms = f.Code.Omschrijving()
 		}
-		errs.Row(f.Bestand, string(f.Code)+" "+oms, f.Detail)
+		errs.Row(exchange.Printable(f.Bestand), string(f.Code)+" "+oms, exchange.Printable(f.Detail))
 	}
 	b.WriteString(errs.String() + "\n")
 	return b.String()
@@ -231,7 +243,9 @@ func (s *aanleveren) View(width, height int) string {
 			"Er zijn nog geen aanleveringen. Lever een .xml- of .zip-bestand aan met sftp:\n\n"+
 				st.Command.Render("echo 'put BESTAND.zip "+folder+"' | sftp -b - "+c.sftpTarget())+"\n\n"+
 				st.Muted.Render("Of interactief: sftp "+c.sftpTarget()+" en dan put BESTAND.zip "+folder+
-					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen."))
+					". Zodra het bestand binnen is, verschijnt het hier met de status Ontvangen.")+"\n\n"+
+				st.Muted.Render("Toetsen: tab en shift+tab wisselen van tabblad, 1-5 van product, ? toont alle toetsen, q sluit af. "+
+					"In een lijst: ↑/↓ regel, ←/→ pagina, home/end (of shift+←/→) eerste en laatste pagina."))
 	}
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)

@@ -139,7 +139,11 @@ func (a *App) Update(msg tea.Msg) (_ tea.Model, cmd tea.Cmd) {
 func (a *App) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
+		// ssh -tt without a terminal asks for a 0×0 one: draw at 80×24 then.
 		a.c.Width, a.c.Height = msg.Width, msg.Height
+		if a.c.Width <= 0 || a.c.Height <= 0 {
+			a.c.Width, a.c.Height = 80, 24
+		}
 		return nil
 	case tea.BackgroundColorMsg:
 		a.c.Styles = newStyles(msg.IsDark())
@@ -238,7 +242,7 @@ func (a *App) switchTab(d int) {
 // View draws the frame: header, product bar, tabs, the screen, the status line and the keys.
 func (a *App) View() tea.View {
 	v := tea.NewView(a.render())
-	v.AltScreen = true
+	v.AltScreen = !a.c.Opts.NoAltScreen
 	v.WindowTitle = a.c.Opts.HubName
 	return v
 }
@@ -275,7 +279,7 @@ func (a *App) headerView(w int) string {
 	left := st.HubName.Render(c.Opts.HubName)
 	who := c.P.Account.Name
 	if c.P.Org.Code != "" {
-		who += " · " + c.P.Org.Name + " (" + c.P.Org.Code + ")"
+		who += " · " + exchange.Printable(c.P.Org.Name) + " (" + c.P.Org.Code + ")"
 	} else if c.P.Has(exchange.Beheerder) {
 		who += " · beheerder van het knooppunt"
 	}
@@ -291,6 +295,9 @@ func (a *App) productBar(w int) string {
 	c, st := a.c, a.c.Styles
 	products := c.Products()
 	if len(products) == 0 {
+		if c.P.Has(exchange.Beheerder) {
+			return ansi.Truncate(st.Muted.Render(" Beheerder: accounts en organisaties van het knooppunt; geen eigen berichten"), w, "…")
+		}
 		return st.Muted.Render(" Geen producten")
 	}
 	parts := []string{st.Label.Render(" Product:")}

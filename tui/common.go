@@ -22,6 +22,11 @@ type Options struct {
 	// Host and Port are what the sftp commands on screen connect to.
 	Host string
 	Port int
+	// NoAltScreen draws in the normal screen: for TERM=dumb, which knows no alternate one.
+	NoAltScreen bool
+	// KeyPath is the private key in the commands shown on screen: the hub cannot know where
+	// the person keeps it, so a placeholder; "" means ~/.ssh/id_ed25519.
+	KeyPath string
 	// Location is the time zone dates are shown in; nil means Europe/Amsterdam.
 	Location *time.Location
 	Log      *slog.Logger
@@ -56,6 +61,9 @@ func newCommon(ctx context.Context, hub Hub, p *exchange.Principal, opts Options
 	if opts.HubName == "" {
 		opts.HubName = "knooppunt"
 	}
+	if opts.KeyPath == "" {
+		opts.KeyPath = "~/.ssh/id_ed25519"
+	}
 	c := &Common{
 		Ctx:      ctx,
 		Hub:      hub,
@@ -68,7 +76,7 @@ func newCommon(ctx context.Context, hub Hub, p *exchange.Principal, opts Options
 		orgNames: map[string]string{},
 	}
 	if p.Org.Code != "" {
-		c.orgNames[p.Org.Code] = p.Org.Name
+		c.orgNames[p.Org.Code] = exchange.Printable(p.Org.Name)
 	}
 	return c
 }
@@ -104,18 +112,19 @@ func (c *Common) OrgName(code string) string {
 	if o, err := c.Hub.Org(code); err == nil && o.Name != "" {
 		name = o.Name
 	}
+	name = exchange.Printable(name)
 	c.orgNames[code] = name
 	return name
 }
 
 // Flash shows a short confirmation in the status line.
 func (c *Common) Flash(format string, args ...any) {
-	c.status, c.statusOK = fmt.Sprintf(format, args...), true
+	c.status, c.statusOK = exchange.Printable(fmt.Sprintf(format, args...)), true
 }
 
 // Fail shows what went wrong, in words a person can act on.
 func (c *Common) Fail(err error) {
-	c.status, c.statusOK = explain(err), false
+	c.status, c.statusOK = exchange.Printable(explain(err)), false
 }
 
 func (c *Common) clearStatus() { c.status = "" }
@@ -130,6 +139,10 @@ func explain(err error) string {
 	case errors.Is(err, exchange.ErrNoSpace):
 		return "De opslag van het knooppunt is vol: probeer het later opnieuw of neem contact op met de beheerder."
 	}
+	// "ongeldige invoer: …" says nothing the rest of the sentence does not.
+	if errors.Is(err, exchange.ErrInvalid) {
+		msg = strings.TrimPrefix(msg, exchange.ErrInvalid.Error()+": ")
+	}
 	if msg == "" {
 		return "Er ging iets mis."
 	}
@@ -141,6 +154,14 @@ func (c *Common) date(t time.Time) string {
 		return ""
 	}
 	return t.In(c.Opts.Location).Format("02-01-2006 15:04")
+}
+
+// shortDate leaves out the year, for narrow tables: 12-03 15:34.
+func (c *Common) shortDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(c.Opts.Location).Format("02-01 15:04")
 }
 
 func (c *Common) dateSec(t time.Time) string {
@@ -155,6 +176,9 @@ func (c *Common) sftpTarget() string {
 	host := c.Opts.Host
 	if host == "" {
 		host = "localhost"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6: sftp reads user@[::1]
 	}
 	port := ""
 	if c.Opts.Port != 0 && c.Opts.Port != 22 {
@@ -202,10 +226,10 @@ func newKeyMap() KeyMap {
 		Select:    b([]string{"space"}, "spatie", "selecteren"),
 		SelectAll: b([]string{"*"}, "*", "pagina selecteren"),
 		Delete:    b([]string{"x", "delete"}, "x", "verwijder geselecteerd"),
-		PrevPage:  b([]string{"left", "h"}, "←", "vorige pagina"),
-		NextPage:  b([]string{"right", "l"}, "→", "volgende pagina"),
-		FirstPage: b([]string{"shift+left", "home"}, "«", "eerste pagina"),
-		LastPage:  b([]string{"shift+right", "end"}, "»", "laatste pagina"),
+		PrevPage:  b([]string{"left", "h"}, "←/h", "vorige pagina"),
+		NextPage:  b([]string{"right", "l"}, "→/l", "volgende pagina"),
+		FirstPage: b([]string{"shift+left", "home"}, "home/shift+←", "eerste pagina"),
+		LastPage:  b([]string{"shift+right", "end"}, "end/shift+→", "laatste pagina"),
 		PageSize:  b([]string{"p"}, "p", "10 | 100 | 500 per pagina"),
 		Filter:    b([]string{"/"}, "/", "filteren"),
 		Add:       b([]string{"a"}, "a", "toevoegen"),

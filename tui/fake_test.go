@@ -93,6 +93,37 @@ func (f *fakeHub) Revoke(by *exchange.Principal, name string, p exchange.Product
 	a.Products = slices.DeleteFunc(a.Products, func(x exchange.Product) bool { return x == p })
 	return nil
 }
+func (f *fakeHub) RenameOrg(by *exchange.Principal, code, name string) error {
+	for i := range f.orgs {
+		if f.orgs[i].Code == code {
+			f.orgs[i].Name = name
+		}
+	}
+	return nil
+}
+func (f *fakeHub) DeleteOrg(by *exchange.Principal, code string) error {
+	f.orgs = slices.DeleteFunc(f.orgs, func(o exchange.Org) bool { return o.Code == code })
+	return nil
+}
+func (f *fakeHub) ChangeRoles(by *exchange.Principal, name string, add, remove []exchange.Role) error {
+	a := f.account(name)
+	a.Roles = slices.DeleteFunc(append(a.Roles, add...), func(r exchange.Role) bool { return slices.Contains(remove, r) })
+	return nil
+}
+func (f *fakeHub) AddKey(by *exchange.Principal, name, line string) error {
+	a := f.account(name)
+	a.Keys = append(a.Keys, line)
+	return nil
+}
+func (f *fakeHub) RemoveKey(by *exchange.Principal, name, line string) error {
+	a := f.account(name)
+	a.Keys = slices.DeleteFunc(a.Keys, func(k string) bool { return k == line })
+	return nil
+}
+func (f *fakeHub) DeleteAccount(by *exchange.Principal, name string) error {
+	f.accounts = slices.DeleteFunc(f.accounts, func(a exchange.Account) bool { return a.Name == name })
+	return nil
+}
 
 func pageOf[T any](all []T, limit, offset int) []T {
 	if offset > len(all) {

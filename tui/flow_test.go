@@ -142,7 +142,7 @@ func TestFlowAddAccount(t *testing.T) {
 // who runs that one, so the first product's partner is never copied to it unseen.
 func TestFlowSamenwerking(t *testing.T) {
 	w := newWorld(t)
-	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := w.h.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
 	tm, keys := w.run("beheer")

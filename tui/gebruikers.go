@@ -9,24 +9,30 @@ import (
 	"charm.land/bubbles/v2/table"
 	tea "charm.land/bubbletea/v2"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"knooppunt/exchange"
 )
 
 // gebruikers lets a gebruikersbeheerder manage the accounts of the organisation (and the
 // beheerder every account): add one with a pasted public key, grant and revoke products,
-// block and unblock.
+// change roles and keys, block and unblock, delete.
 type gebruikers struct {
 	c    *Common
 	rows []exchange.Account
 	tbl  table.Model
 	open *form
 
-	block key.Binding
+	block, roles, keys, remove key.Binding
 }
 
 func newGebruikers(c *Common) *gebruikers {
 	return &gebruikers{c: c, tbl: newTable(c),
-		block: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "blokkeren/deblokkeren"))}
+		block:  key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "blokkeren/deblokkeren")),
+		roles:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rollen")),
+		keys:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sleutels")),
+		remove: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "verwijderen")),
+	}
 }
 
 func (s *gebruikers) Editing() bool { return s.open != nil }
@@ -57,11 +63,14 @@ func (s *gebruikers) Reload() {
 				roles = append(roles, string(r))
 			}
 		}
+		if len(roles) == 0 {
+			roles = append(roles, string(exchange.Gebruiker))
+		}
 		row := table.Row{a.Name}
 		if s.all() {
 			row = append(row, a.Org)
 		}
-		trows[i] = append(row, s.productList(a.Products), strings.Join(roles, ", "), status)
+		trows[i] = append(row, s.productList(a.Products), strings.Join(roles, ", "), fmt.Sprint(len(a.Keys)), status)
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(trows)
@@ -111,6 +120,21 @@ func (s *gebruikers) Update(msg tea.Msg) tea.Cmd {
 	case key.Matches(km, s.block):
 		if a, ok := s.current(); ok {
 			s.askBlock(a)
+		}
+	case key.Matches(km, s.roles):
+		if a, ok := s.current(); ok {
+			return s.rolesForm(a)
+		}
+	case key.Matches(km, s.keys):
+		if a, ok := s.current(); ok {
+			return s.keysForm(a)
+		}
+	case key.Matches(km, s.remove):
+		if a, ok := s.current(); ok {
+			c := s.c
+			c.Ask(fmt.Sprintf("Account %s verwijderen, met zijn sleutels? Het kan daarna niet meer inloggen.", a.Name),
+				"Account "+a.Name+" verwijderd.",
+				func() error { return c.Hub.DeleteAccount(c.P, a.Name) })
 		}
 	default:
 		var cmd tea.Cmd
@@ -189,6 +213,103 @@ func (s *gebruikers) productsForm(a exchange.Account) tea.Cmd {
 	return f.start()
 }
 
+// rolesForm turns roles on and off; the exchange decides who may hand out which (only a
+// beheerder hands out beheerder).
+func (s *gebruikers) rolesForm(a exchange.Account) tea.Cmd {
+	c := s.c
+	f := &form{title: "Rollen van " + a.Name, button: "Opslaan"}
+	choices := []exchange.Role{exchange.Gebruikersbeheerder, exchange.Productbeheerder}
+	if s.all() {
+		choices = append(choices, exchange.Beheerder)
+	}
+	for _, r := range choices {
+		f.check(string(r), slices.Contains(a.Roles, r))
+	}
+	f.note = "Elk account is gebruiker. Een gebruikersbeheerder beheert de accounts van de organisatie, een productbeheerder de routes. Spatie zet een rol aan of uit."
+	name := a.Name
+	f.submit = func(f *form) error {
+		var add, remove []exchange.Role
+		for i, r := range choices {
+			want, has := f.value(i) != "", slices.Contains(a.Roles, r)
+			switch {
+			case want && !has:
+				add = append(add, r)
+			case !want && has:
+				remove = append(remove, r)
+			}
+		}
+		if len(add)+len(remove) == 0 {
+			c.Flash("Rollen van %s ongewijzigd.", name)
+			return nil
+		}
+		if err := c.Hub.ChangeRoles(c.P, name, add, remove); err != nil {
+			s.Reload()
+			return err
+		}
+		c.Flash("Rollen van %s opgeslagen.", name)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+// keysForm lists the account's keys, each to keep or take off, and takes a new one.
+func (s *gebruikers) keysForm(a exchange.Account) tea.Cmd {
+	c := s.c
+	f := &form{title: "Sleutels van " + a.Name, button: "Opslaan"}
+	fps := make([]string, len(a.Keys))
+	for i, line := range a.Keys {
+		fps[i] = keyLabel(line)
+		f.check(fps[i], true)
+	}
+	f.text("Nieuwe sleutel", "", "plak hier de regel uit ~/.ssh/id_ed25519.pub")
+	f.note = "Zet een vinkje uit (spatie) om die sleutel te verwijderen."
+	name := a.Name
+	f.submit = func(f *form) error {
+		added, removed := 0, 0
+		if line := strings.TrimSpace(f.value(len(a.Keys))); line != "" {
+			if err := c.Hub.AddKey(c.P, name, line); err != nil {
+				return err
+			}
+			added++
+		}
+		for i, line := range a.Keys {
+			if f.value(i) != "" {
+				continue
+			}
+			if err := c.Hub.RemoveKey(c.P, name, line); err != nil {
+				s.Reload()
+				return err
+			}
+			removed++
+		}
+		c.Flash("Sleutels van %s: %d toegevoegd, %d verwijderd.", name, added, removed)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+// keyLabel names a key as ssh-keygen -l does, the fingerprint cut to what tells keys apart
+// on screen: type, SHA256:…, comment.
+func keyLabel(line string) string {
+	pk, comment, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return "onleesbare sleutel"
+	}
+	fp := gossh.FingerprintSHA256(pk)
+	if len(fp) > len("SHA256:")+12 {
+		fp = fp[:len("SHA256:")+12] + "…"
+	}
+	label := strings.TrimPrefix(pk.Type(), "ssh-") + " " + fp
+	if comment != "" {
+		label += " " + comment
+	}
+	return label
+}
+
 func (s *gebruikers) askBlock(a exchange.Account) {
 	c := s.c
 	verb, done := "blokkeren", "geblokkeerd: dit account kan niet meer inloggen."
@@ -218,12 +339,16 @@ func (s *gebruikers) ShortHelp() []key.Binding {
 		}
 	}
 	edit := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "producten"))
-	return []key.Binding{k.Add, edit, s.block}
+	return []key.Binding{k.Add, edit, s.roles, s.keys, s.block, s.remove}
 }
 
 func (s *gebruikers) FullHelp() [][]key.Binding {
 	k := s.c.Keys
-	return [][]key.Binding{{k.Up, k.Down}, s.ShortHelp()}
+	if s.open != nil {
+		return [][]key.Binding{s.ShortHelp()}
+	}
+	edit := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "producten"))
+	return [][]key.Binding{{k.Up, k.Down, k.Add, edit}, {s.roles, s.keys, s.block, s.remove}}
 }
 
 // cols leaves out the organisation when every account shown is of the viewer's own.
@@ -236,6 +361,7 @@ func (s *gebruikers) cols(width int) []table.Column {
 	cols = append(cols,
 		table.Column{Title: "Producten"},
 		table.Column{Title: "Rollen", Width: min(38, max(12, width/4))},
+		table.Column{Title: "Sleutels", Width: 8},
 		table.Column{Title: "Status", Width: 11},
 	)
 	return columns(width, flex, cols...)

@@ -51,6 +51,16 @@ func keyMsg(k string) tea.KeyPressMsg {
 			msg = tea.KeyPressMsg{Code: tea.KeyEnter}
 		case "esc":
 			msg = tea.KeyPressMsg{Code: tea.KeyEscape}
+		case "backspace":
+			msg = tea.KeyPressMsg{Code: tea.KeyBackspace}
+		case "home":
+			msg = tea.KeyPressMsg{Code: tea.KeyHome}
+		case "end":
+			msg = tea.KeyPressMsg{Code: tea.KeyEnd}
+		case "shift+right":
+			msg = tea.KeyPressMsg{Code: tea.KeyRight, Mod: tea.ModShift}
+		case "shift+left":
+			msg = tea.KeyPressMsg{Code: tea.KeyLeft, Mod: tea.ModShift}
 		case "tab":
 			msg = tea.KeyPressMsg{Code: tea.KeyTab}
 		case "shift+tab":
@@ -118,17 +128,39 @@ func TestPanicKeepsSession(t *testing.T) {
 }
 
 func TestFilterSyntax(t *testing.T) {
-	f, err := parseFilter("functie:wmo301 van:01-01-2026 tot:2026-01-31 richting:uit partij:12345678 status:afgel ref:abc", time.UTC)
+	w := filterWords{loc: time.UTC, cat: exchange.NewCatalogue(), orgs: []exchange.Org{
+		{Code: "9999", Name: "Test Gemeente 1"}, {Code: "0060", Name: "Ameland"}, {Code: "12345678", Name: "Zorgaanbieder Test"}}}
+	f, err := parseFilter("functie:wmo301 van:01-01-2026 tot:2026-01-31 richting:uit partij:12345678 status:afgeleverd ref:abcd", w)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := exchange.MessageFilter{Functie: "WMO301", From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
-		Direction: "uit", Counterpart: "12345678", Status: string(exchange.MsgAfgeleverd), Referentie: "abc"}
+		Direction: "uit", Counterpart: "12345678", Status: string(exchange.MsgAfgeleverd), Referentie: "abcd"}
 	if f != want {
 		t.Fatalf("got %+v, want %+v", f, want)
 	}
-	if f, _ := parseFilter("JW305", time.UTC); f.Functie != "JW305" {
+	if f, _ := parseFilter("JW305", w); f.Functie != "JW305" {
 		t.Errorf("a bare functie was not taken as functie: %+v", f)
+	}
+	// The words the screen shows, bare: a status, an organisation's name, a prefix of a
+	// referentienummer.
+	for q, want := range map[string]exchange.MessageFilter{
+		"afgekeurd":                    {Status: string(exchange.MsgAfgekeurd)},
+		"afgeleverd in ophalen":        {Status: string(exchange.MsgAfgeleverd)},
+		"wacht op route WMO301":        {Status: string(exchange.MsgWachtRoute), Functie: "WMO301"},
+		"status:wacht op route":        {Status: string(exchange.MsgWachtRoute)},
+		"Ameland":                      {Counterpart: "0060"},
+		"zorgaanbieder test uit":       {Counterpart: "12345678", Direction: "uit"},
+		"partij:Zorgaanbieder Test":    {Counterpart: "12345678"},
+		"zorgaanb":                     {Counterpart: "12345678"},
+		"6f1c2a7e":                     {Referentie: "6f1c2a7e"},
+		"0060 in":                      {Counterpart: "0060", Direction: "in"},
+		"6f1c2a7e-0b4d-4c1e afgekeurd": {Referentie: "6f1c2a7e-0b4d-4c1e", Status: string(exchange.MsgAfgekeurd)},
+	} {
+		f, err := parseFilter(q, w)
+		if err != nil || f != want {
+			t.Errorf("%q: got %+v, %v; want %+v", q, f, err, want)
+		}
 	}
 	for q, wantErr := range map[string]string{
 		"kleur:rood":                    "onbekend filter",
@@ -136,8 +168,13 @@ func TestFilterSyntax(t *testing.T) {
 		"richting:links":                "richting",
 		"van:2026-02-01 tot:2026-01-01": "ligt na",
 		"functie:":                      "geen waarde",
+		"functie:WMO399":                "functie \"WMO399\" onbekend",
+		"status:zoek":                   "status \"zoek\" onbekend",
+		"partij:Nergensland":            "organisatie \"Nergensland\" onbekend",
+		"Nergensland":                   "\"Nergensland\": geen functie",
+		"6f1":                           "te kort",
 	} {
-		if _, err := parseFilter(q, time.UTC); err == nil || !strings.Contains(err.Error(), wantErr) {
+		if _, err := parseFilter(q, w); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("%q: got %v, want an error with %q", q, err, wantErr)
 		}
 	}

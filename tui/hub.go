@@ -21,12 +21,18 @@ type Hub interface {
 	Org(code string) (exchange.Org, error)
 	Orgs() ([]exchange.Org, error)
 	CreateOrg(by *exchange.Principal, code, name string) (exchange.Org, error)
+	RenameOrg(by *exchange.Principal, code, name string) error
+	DeleteOrg(by *exchange.Principal, code string) error
 	SetSamenwerking(by *exchange.Principal, org string, product exchange.Product, actor string) error
 	Accounts(by *exchange.Principal, org string) ([]exchange.Account, error)
 	CreateAccount(by *exchange.Principal, a exchange.Account) error
 	SetDisabled(by *exchange.Principal, name string, disabled bool) error
 	Grant(by *exchange.Principal, name string, p exchange.Product) error
 	Revoke(by *exchange.Principal, name string, p exchange.Product) error
+	ChangeRoles(by *exchange.Principal, name string, add, remove []exchange.Role) error
+	AddKey(by *exchange.Principal, name, authorizedKey string) error
+	RemoveKey(by *exchange.Principal, name, keyOrFingerprint string) error
+	DeleteAccount(by *exchange.Principal, name string) error
 
 	Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error)
 	Upload(p *exchange.Principal, id uint64) (exchange.Upload, error)

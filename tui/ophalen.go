@@ -6,6 +6,7 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/table"
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
@@ -22,6 +23,9 @@ type ophalen struct {
 	sel  map[string]bool
 
 	markRead, markUnread key.Binding
+	download             key.Binding
+	// shown: the download command of the selection, whole, until esc.
+	shown *viewport.Model
 }
 
 func newOphalen(c *Common) *ophalen {
@@ -29,10 +33,26 @@ func newOphalen(c *Common) *ophalen {
 		c: c, pg: newPager(), tbl: newTable(c), sel: map[string]bool{},
 		markRead:   key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "markeer gelezen")),
 		markUnread: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "markering gelezen weg")),
+		download:   key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "download-opdracht")),
 	}
 }
 
 func (s *ophalen) Editing() bool { return false }
+
+// showCommand opens the whole download command of the selection and offers it to the
+// terminal's clipboard (OSC 52; terminals that do not allow it ignore the request).
+func (s *ophalen) showCommand() tea.Cmd {
+	names := s.selection()
+	if len(names) == 0 {
+		return nil
+	}
+	cmd := s.getCommand(names)
+	v := viewport.New(viewport.WithWidth(s.c.Width), viewport.WithHeight(max(s.c.Height-8, 3)))
+	v.SetContent(cmd)
+	s.shown = &v
+	s.c.Flash("Opdracht (%d bestand(en)) naar het klembord, als uw terminal dat toestaat.", len(names))
+	return tea.SetClipboard(cmd)
+}
 
 func (s *ophalen) Reload() {
 	c := s.c
@@ -50,10 +70,24 @@ func (s *ophalen) fillTable() {
 		if !d.GelezenAt.IsZero() {
 			got = "✓"
 		}
-		rows[i] = table.Row{mark(s.sel[d.Name]), got, s.c.date(d.CreatedAt), s.c.OrgName(d.From), d.Name}
+		rows[i] = table.Row{mark(s.sel[d.Name]), got, s.c.date(d.CreatedAt), s.organisatie(d), d.Name}
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(rows)
+}
+
+// organisatie names who sent the file and, when it came in for another organisation under
+// a samenwerking, for whom.
+func (s *ophalen) organisatie(d exchange.Delivery) string {
+	name := s.c.OrgName(d.From)
+	if len(d.For) > 0 {
+		names := make([]string, len(d.For))
+		for i, o := range d.For {
+			names[i] = s.c.OrgName(o)
+		}
+		name += " (voor " + strings.Join(names, ", ") + ")"
+	}
+	return name
 }
 
 // selection is the selected files, or the file under the cursor when none is selected.
@@ -92,6 +126,15 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 	if !ok {
 		return nil
 	}
+	if s.shown != nil {
+		if key.Matches(km, k.Back, s.download) {
+			s.shown = nil
+			return nil
+		}
+		v, cmd := s.shown.Update(km)
+		s.shown = &v
+		return cmd
+	}
 	if s.pg.handle(km, k) {
 		s.Reload()
 		return nil
@@ -104,6 +147,8 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 			s.fillTable()
 			s.tbl.MoveDown(1)
 		}
+	case key.Matches(km, s.download):
+		return s.showCommand()
 	case key.Matches(km, k.SelectAll):
 		toggleAll(s.sel, s.rows, func(d exchange.Delivery) string { return d.Name })
 		s.fillTable()
@@ -147,56 +192,84 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// getCommand is the OpenSSH sftp command that downloads names.
+// getCommand is the OpenSSH sftp command that downloads exactly names into the current
+// directory, to paste as it is: a here-document with one get per file, so that every line
+// stays short. The key is Options.KeyPath, a placeholder the person replaces when theirs
+// lives elsewhere.
 func (s *ophalen) getCommand(names []string) string {
 	folder := "/" + string(s.c.Product) + "/ophalen/"
-	if len(names) == 1 {
-		return "sftp " + s.c.sftpTarget() + ":" + folder + names[0]
+	var b strings.Builder
+	b.WriteString("sftp -i " + s.c.Opts.KeyPath + " -b - " + s.c.sftpTarget() + " <<'EOF'\n")
+	for _, n := range names {
+		b.WriteString("get " + sftpQuote(folder+n) + "\n")
 	}
-	paths := make([]string, len(names))
-	for i, n := range names {
-		paths[i] = folder + n
+	b.WriteString("EOF")
+	return b.String()
+}
+
+// sftpQuote quotes a path for sftp's command line when it holds a space or a quote.
+func sftpQuote(p string) string {
+	if !strings.ContainsAny(p, " \t\"'\\") {
+		return p
 	}
-	return "printf 'get %s\\n' " + strings.Join(paths, " ") + " | sftp -b - " + s.c.sftpTarget()
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p) + `"`
 }
 
 func (s *ophalen) View(width, height int) string {
 	c, st := s.c, s.c.Styles
+	if s.shown != nil {
+		s.shown.SetWidth(width)
+		s.shown.SetHeight(max(height-3, 3))
+		what := fmt.Sprintf("Selectie (%d) ophalen", len(s.selection()))
+		if len(s.sel) == 0 {
+			what = "Bestand ophalen"
+		}
+		return st.Title.Render(what+": plak deze opdracht in een terminal") + "\n" +
+			lipgloss.NewStyle().Width(width).Render(st.Muted.Render("De bestanden komen in de map waar u de opdracht geeft. Staat de sleutel van "+c.P.Account.Name+
+				" niet in "+c.Opts.KeyPath+", zet dan het pad ervan achter -i. esc terug.")) + "\n\n" +
+			st.Command.Render(s.shown.View())
+	}
 	title := st.Title.Render("U kunt hier een " + c.ProductName(c.Product) + " bericht ophalen")
 	if s.pg.total == 0 {
 		return title + "\n\n" + "Er staan geen bestanden voor u klaar.\n\n" +
 			lipgloss.NewStyle().Width(width).Render(st.Muted.Render("Nieuwe berichten verschijnen hier vanzelf. Met sftp kijkt u ook in /"+string(c.Product)+"/ophalen/:")+"\n"+st.Command.Render("echo 'ls -l /"+string(c.Product)+"/ophalen/' | sftp -b - "+c.sftpTarget()))
 	}
-	names := s.selection()
-	cmd := ""
-	if len(names) > 0 {
-		label := "Ophalen met sftp:"
-		if len(s.sel) > 0 {
-			label = fmt.Sprintf("Selectie (%d) ophalen met sftp:", len(names))
-		}
-		cmd = st.Label.Render(label) + "\n" + lipgloss.NewStyle().Width(width).Render(st.Command.Render(s.getCommand(names)))
-	}
+	cmd := s.commandView(width, height)
 	cmdLines := lipgloss.Height(cmd)
-	if cmd != "" && cmdLines > 4 {
-		cmd = st.Label.Render(fmt.Sprintf("Selectie (%d) ophalen met sftp:", len(names))) + "\n" +
-			st.Command.Render(fmt.Sprintf("printf 'get %%s\\n' … (%d bestanden) | sftp -b - %s", len(names), c.sftpTarget()))
-		cmdLines = 2
-	}
 	s.tbl.SetColumns(s.cols(width))
 	s.tbl.SetWidth(width)
 	s.tbl.SetHeight(max(height-3-cmdLines, 3))
 	return title + "\n" + s.pg.view(st, "bestand", "bestanden", width) + "\n" + s.tbl.View() + "\n" + cmd
 }
 
+// commandView is the download command under the list; when it would take more than a
+// third of the screen, a line that says which key shows it whole.
+func (s *ophalen) commandView(width, height int) string {
+	st := s.c.Styles
+	names := s.selection()
+	if len(names) == 0 {
+		return ""
+	}
+	label := "Ophalen met sftp (in de huidige map):"
+	if len(s.sel) > 0 {
+		label = fmt.Sprintf("Selectie (%d) ophalen met sftp (in de huidige map):", len(names))
+	}
+	cmd := s.getCommand(names)
+	if lines := strings.Count(cmd, "\n") + 2; lines > max(height/3, 5) {
+		return st.Label.Render(fmt.Sprintf("Selectie (%d) ophalen: druk op d voor de opdracht die precies deze bestanden ophaalt.", len(names)))
+	}
+	return st.Label.Render(label) + "\n" + lipgloss.NewStyle().Width(width).Render(st.Command.Render(cmd))
+}
+
 func (s *ophalen) ShortHelp() []key.Binding {
 	k := s.c.Keys
-	return []key.Binding{k.Select, s.markRead, k.Delete, k.NextPage}
+	return []key.Binding{k.Select, s.download, s.markRead, k.Delete, k.NextPage}
 }
 
 func (s *ophalen) FullHelp() [][]key.Binding {
 	k := s.c.Keys
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Select, k.SelectAll},
+		{k.Up, k.Down, k.Select, k.SelectAll, s.download},
 		{s.markRead, s.markUnread, k.Delete},
 		{k.PrevPage, k.NextPage, k.FirstPage, k.LastPage, k.PageSize},
 	}
@@ -207,7 +280,8 @@ func (s *ophalen) cols(width int) []table.Column {
 		table.Column{Title: "", Width: 3},
 		table.Column{Title: "Gedownload", Width: 10},
 		table.Column{Title: "Publicatiedatum", Width: 16},
-		table.Column{Title: "Organisatie", Width: min(24, max(11, width/6))},
+		// Room for "Zender (voor Ameland)" up to what a file name needs (33).
+		table.Column{Title: "Organisatie", Width: max(11, min(40, width-4-11-17-1-34))},
 		table.Column{Title: "Titel"},
 	)
 }

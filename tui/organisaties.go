@@ -12,20 +12,23 @@ import (
 	"knooppunt/exchange"
 )
 
-// organisaties lets the hub's beheerder list and add organisations and set a samenwerking:
-// another organisation that runs a product on one's behalf.
+// organisaties lets the hub's beheerder list, add, rename and delete organisations and set
+// a samenwerking: another organisation that runs a product on one's behalf.
 type organisaties struct {
 	c    *Common
 	rows []exchange.Org
 	tbl  table.Model
 	open *form
 
-	samen key.Binding
+	samen, rename, remove key.Binding
 }
 
 func newOrganisaties(c *Common) *organisaties {
 	return &organisaties{c: c, tbl: newTable(c),
-		samen: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "samenwerking"))}
+		samen:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "samenwerking")),
+		rename: key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "naam wijzigen")),
+		remove: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "verwijderen")),
+	}
 }
 
 func (s *organisaties) Editing() bool { return s.open != nil }
@@ -53,6 +56,12 @@ func (s *organisaties) samenwerking(o exchange.Org) string {
 		if actor := o.Samenwerking[p]; actor != "" {
 			parts = append(parts, s.c.ProductName(p)+" door "+actor)
 		}
+		// The other side: what this organisation runs for others.
+		for _, other := range s.rows {
+			if other.Code != o.Code && other.Samenwerking[p] == o.Code {
+				parts = append(parts, s.c.ProductName(p)+" voor "+other.Code)
+			}
+		}
 	}
 	return strings.Join(parts, ", ")
 }
@@ -77,6 +86,16 @@ func (s *organisaties) Update(msg tea.Msg) tea.Cmd {
 		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
 			return s.samenForm(s.rows[i])
 		}
+	case key.Matches(km, s.rename):
+		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
+			return s.renameForm(s.rows[i])
+		}
+	case key.Matches(km, s.remove):
+		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
+			c, o := s.c, s.rows[i]
+			c.Ask(fmt.Sprintf("Organisatie %s (%s) verwijderen?", o.Name, o.Code), "Organisatie "+o.Code+" verwijderd.",
+				func() error { return c.Hub.DeleteOrg(c.P, o.Code) })
+		}
 	default:
 		var cmd tea.Cmd
 		s.tbl, cmd = s.tbl.Update(km)
@@ -99,6 +118,25 @@ func (s *organisaties) addForm() tea.Cmd {
 			return err
 		}
 		c.Flash("Organisatie %s (%s) toegevoegd als %s.", o.Name, o.Code, o.Kind)
+		s.Reload()
+		return nil
+	}
+	s.open = f
+	return f.start()
+}
+
+func (s *organisaties) renameForm(o exchange.Org) tea.Cmd {
+	c := s.c
+	f := &form{title: "Naam van " + o.Code, button: "Opslaan"}
+	f.text("Naam", o.Name, "bijvoorbeeld Gemeente Ameland")
+	f.note = "De code blijft: die staat in elk bericht."
+	code := o.Code
+	f.submit = func(f *form) error {
+		if err := c.Hub.RenameOrg(c.P, code, f.value(0)); err != nil {
+			return err
+		}
+		c.orgNames[code] = strings.TrimSpace(f.value(0))
+		c.Flash("Organisatie %s heet nu %s.", code, strings.TrimSpace(f.value(0)))
 		s.Reload()
 		return nil
 	}
@@ -155,7 +193,7 @@ func (s *organisaties) ShortHelp() []key.Binding {
 			k.Back,
 		}
 	}
-	return []key.Binding{k.Add, s.samen}
+	return []key.Binding{k.Add, s.samen, s.rename, s.remove}
 }
 
 func (s *organisaties) FullHelp() [][]key.Binding {

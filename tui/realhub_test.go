@@ -208,7 +208,7 @@ func (w *world) app(name string, width, height int) *App {
 func TestGolden(t *testing.T) {
 	w := newWorld(t)
 	w.seed()
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		a := w.app("gemeente", size[0], size[1])
 		steps := []struct {
 			name string
@@ -234,10 +234,10 @@ func TestGolden(t *testing.T) {
 		golden(t, fmt.Sprintf("organisaties_%dx%d", size[0], size[1]), ascii(t, b))
 	}
 	// Under a samenwerking the rows are another organisation's: greyed, locked, with why.
-	if err := w.h.SetSamenwerking(nil, "0060", exchange.IWmo, "9999"); err != nil {
+	if err := w.h.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {100, 30}, {120, 40}} {
 		a := w.app("ameland", size[0], size[1])
 		press(a, "tab", "tab", "tab", "down", "enter")
 		golden(t, fmt.Sprintf("routeren_samenwerking_%dx%d", size[0], size[1]), ascii(t, a))

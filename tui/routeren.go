@@ -40,7 +40,11 @@ func (s *routeren) Reload() {
 func (s *routeren) mayEdit() bool { return s.c.P.Has(exchange.Productbeheerder) }
 
 func routeLine(r exchange.RouteView) string {
-	return fmt.Sprintf("%s (%s – %s – %s – %s)", r.Exchange.Name, r.Via, r.Status, r.StUF, r.Payload)
+	line := fmt.Sprintf("%s (%s – %s – %s – %s)", r.Exchange.Name, r.Via, r.Status, r.StUF, r.Payload)
+	if r.Waiting > 0 {
+		line += fmt.Sprintf(" – %d wachtend", r.Waiting)
+	}
+	return line
 }
 
 func (s *routeren) Update(msg tea.Msg) tea.Cmd {
@@ -120,6 +124,14 @@ func (s *routeren) View(width, height int) string {
 	}
 	if shared {
 		head += "\n" + lipgloss.NewStyle().Width(width).Render(st.Warn.Render("Vergrendeld: "+s.rows[0].LockedReason))
+	}
+	if len(s.rows) > 0 && len(s.rows[0].For) > 0 {
+		names := make([]string, len(s.rows[0].For))
+		for i, o := range s.rows[0].For {
+			names[i] = orgLabel(c, o)
+		}
+		head += "\n" + lipgloss.NewStyle().Width(width).Render(st.Warn.Render("Samenwerking: deze routes gelden ook voor "+
+			strings.Join(names, ", ")+", die "+c.ProductName(c.Product)+" door u laat uitvoeren."))
 	}
 	var lines []string
 	cursorLine := 0

@@ -19,11 +19,12 @@ import (
 // leaves or the session ends; sshserver.Config.TUI takes it.
 func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 	return func(sess ssh.Session, p *exchange.Principal) {
-		_, windows, ok := sess.Pty()
+		pty, windows, ok := sess.Pty()
 		if !ok {
 			return
 		}
 		o := opts
+		o.NoAltScreen = o.NoAltScreen || pty.Term == "dumb"
 		if host, port, err := net.SplitHostPort(sess.LocalAddr().String()); err == nil {
 			if o.Host == "" {
 				o.Host = host
@@ -37,8 +38,12 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 		}
 		ctx, cancel := context.WithCancel(sess.Context())
 		defer cancel()
-		pty, _, _ := sess.Pty()
-		width, height := boundedWindow(pty.Window.Width, pty.Window.Height)
+		pty, _, _ = sess.Pty()
+		w, h := pty.Window.Width, pty.Window.Height
+		if w <= 0 || h <= 0 {
+			w, h = 80, 24 // ssh -tt without a terminal of its own asks for a 0×0 one.
+		}
+		width, height := boundedWindow(w, h)
 		// WithWindowSize and WithFilter come after wish's options, which set the size the
 		// client asked for and a filter of their own; both are replaced here.
 		prog := tea.NewProgram(New(ctx, hub, p, o), append(bm.MakeOptions(sess), tea.WithContext(ctx),
@@ -52,7 +57,9 @@ func Session(hub Hub, opts Options) func(ssh.Session, *exchange.Principal) {
 					if !ok {
 						return
 					}
-					prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height}) // bounded by sessionFilter
+					if w.Width > 0 && w.Height > 0 {
+						prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height}) // bounded by sessionFilter
+					}
 				}
 			}
 		}()

@@ -31,45 +31,11 @@ func TestSSHSession(t *testing.T) {
 	}
 	w := newWorld(t)
 	w.seed()
-	keyFile := ""
-	for _, d := range w.demo {
-		if d.Name == "gemeente" {
-			keyFile = d.KeyFile
-		}
-	}
-	if keyFile == "" {
-		t.Fatal("no demo key for gemeente")
-	}
-	ln := w.serveSSH()
-
-	sock := fmt.Sprintf("knooppunt-tui-%d", os.Getpid())
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	keyFile := w.keyFile("gemeente")
+	ln := serveSSH(t, w, Options{HubName: "knooppunt-test"})
 	port := ln.Addr().(*net.TCPAddr).Port
-	tmux("new-session", "-d", "-s", "portaal", "-x", "100", "-y", "30",
+	tmux, screen := startTmux(t, "portaal", 100, 30,
 		fmt.Sprintf("ssh -t -F /dev/null -i %s -p %d -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null gemeente@127.0.0.1; sleep 30", keyFile, port))
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
-
-	screen := func(want string) string {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got := tmux("capture-pane", "-p", "-t", "portaal")
-			if strings.Contains(got, want) {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the screen never showed %q:\n%s", want, got)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	ds, _, err := w.h.Inbox(w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +74,86 @@ func TestSSHSession(t *testing.T) {
 	}
 	tmux("send-keys", "-t", "portaal", "q")
 	screen("Connection to 127.0.0.1 closed.")
+}
+
+func (w *world) keyFile(account string) string {
+	for _, d := range w.demo {
+		if d.Name == account {
+			return d.KeyFile
+		}
+	}
+	w.t.Fatalf("no demo key for %s", account)
+	return ""
+}
+
+// serveSSH runs the real SSH server with the portal on a random port of 127.0.0.1 until the
+// test ends.
+func serveSSH(t *testing.T, w *world, opts Options) net.Listener {
+	t.Helper()
+	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sshserver.New(sshserver.Config{Hub: w.h, HostKeys: []gossh.Signer{signer}, TUI: Session(w.h, opts)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	// Registered after newWorld, so it runs first: the server stops before the store closes.
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	})
+	return ln
+}
+
+// startTmux runs command in a detached tmux session of width×height on a server of its
+// own; tmux runs tmux commands against it, screen waits until the pane shows want.
+func startTmux(t *testing.T, name string, width, height int, command string) (tmux func(args ...string) string, screen func(want string) string) {
+	t.Helper()
+	for _, tool := range []string{"tmux", "ssh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	sock := fmt.Sprintf("knooppunt-tui-%d-%s", os.Getpid(), name)
+	tmux = func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-s", name, "-x", fmt.Sprint(width), "-y", fmt.Sprint(height), command)
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	screen = func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got := tmux("capture-pane", "-p", "-t", name)
+			if strings.Contains(got, want) {
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the screen never showed %q:\n%s", want, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return tmux, screen
 }
 
 // sftpList logs in over SFTP with the key in keyFile, as a script would, and lists dir.

@@ -24,14 +24,17 @@ func audit(args []string, stdout, stderr io.Writer) int {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the flag package's own messages are English
 	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	anker := fs.String("anker", "", "REGEL:HASH, de kop die een eerdere 'audit verify' toonde")
 	van := fs.String("van", "1", "eerste regel van de export")
+	auditUsage := "gebruik: knooppunt audit verify [--data DIR] [--anker REGEL:HASH]\n       knooppunt audit export [--data DIR] [--van REGEL]"
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, auditUsage)
 			return 0
 		}
+		fmt.Fprintf(stderr, "fout: %v\n%s\n", dutchFlagError(err), auditUsage)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -56,28 +59,23 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fout: gegevensmap %s: %v\n", *data, err)
 		return 1
 	}
-	hub, err := exchange.Open(exchange.Config{DataDir: *data, Log: slog.New(slog.DiscardHandler)})
-	if errors.Is(err, storage.ErrLocked) {
-		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
-		fmt.Fprintf(stderr, "fout: de gegevensmap %s is in gebruik door een draaiende knooppunt-server. "+
-			"Vraag het die server via SSH: ssh -p %s beheer@%s audit %s\n", *data, portOf(listen), hostOf(listen), sub)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "fout: opslag in %s openen: %v\n", *data, err)
+	hub, ok := openStopped(*data, stderr, "Vraag het die server via SSH: ssh -p %s beheer@%s audit "+sub)
+	if !ok {
 		return 1
 	}
 	defer hub.Close()
 	if sub == "export" {
-		enc := json.NewEncoder(stdout)
+		// Entries hold text from outside (user names offered at login, paths): escaped so that
+		// a terminal showing the export is not steered; the JSON means the same.
+		enc := json.NewEncoder(exchange.JSONWriter{W: stdout})
 		enc.SetEscapeHTML(false)
-		if err := hub.ExportAudit(nil, from, func(e exchange.AuditEntry) error { return enc.Encode(e) }); err != nil {
+		if err := hub.ExportAudit(exchange.System, from, func(e exchange.AuditEntry) error { return enc.Encode(e) }); err != nil {
 			fmt.Fprintln(stderr, "fout:", err)
 			return 1
 		}
 		return 0
 	}
-	res, err := hub.CheckAudit(nil, anchor)
+	res, err := hub.CheckAudit(exchange.System, anchor)
 	if err != nil {
 		fmt.Fprintln(stderr, "fout:", err)
 		return 1
@@ -88,4 +86,22 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// openStopped opens the store of a hub that is not running, for the offline commands. When a
+// server holds it, it says so and how to ask that server instead: online has two %s, the port
+// and the host from KNOOPPUNT_LISTEN.
+func openStopped(data string, stderr io.Writer, online string) (*exchange.Hub, bool) {
+	hub, err := exchange.Open(exchange.Config{DataDir: data, Log: slog.New(slog.DiscardHandler)})
+	if errors.Is(err, storage.ErrLocked) {
+		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
+		fmt.Fprintf(stderr, "fout: de gegevensmap %s is in gebruik door een draaiende knooppunt-server. "+online+"\n",
+			data, portOf(listen), hostOf(listen))
+		return nil, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fout: opslag in %s openen: %v\n", data, err)
+		return nil, false
+	}
+	return hub, true
 }

@@ -144,3 +144,36 @@ func TestServeLimitFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestServePayloadCheckFlag(t *testing.T) {
+	if f, err := parseServe(nil, io.Discard); err != nil || !f.payloadCheck {
+		t.Fatalf("default: payload check %v, %v; want on", f.payloadCheck, err)
+	}
+	if f, err := parseServe([]string{"--payload-check=false"}, io.Discard); err != nil || f.payloadCheck {
+		t.Fatalf("--payload-check=false: %v, %v; want off", f.payloadCheck, err)
+	}
+}
+
+// The offline commands on a store a running server holds say so, and give the SSH command
+// that asks the server instead; a % in the backup's file name stays a %.
+func TestOfflineCommandsOnARunningStoreNameTheSSHCommand(t *testing.T) {
+	dir := t.TempDir()
+	hub, err := exchange.Open(exchange.Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	t.Setenv("KNOOPPUNT_LISTEN", "hub.example:2022")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"audit", "verify", "--data", dir}, "ssh -p 2022 beheer@hub.example audit verify"},
+		{[]string{"backup", "--to", "hub-100%.tar", "--data", dir}, "ssh -p 2022 beheer@hub.example backup > hub-100%.tar"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(tc.args, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

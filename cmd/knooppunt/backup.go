@@ -17,7 +17,6 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/sshserver"
-	"knooppunt/storage"
 )
 
 // backupCmd makes a backup of a store no server holds (offline). A running hub is backed up
@@ -44,15 +43,8 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fout: in %s staat geen knooppunt-opslag (%v); geef de gegevensmap met --data\n", *data, err)
 		return 1
 	}
-	hub, err := exchange.Open(exchange.Config{DataDir: *data, Log: slog.New(slog.DiscardHandler)})
-	if errors.Is(err, storage.ErrLocked) {
-		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
-		fmt.Fprintf(stderr, "fout: de gegevensmap %s is in gebruik door een draaiende knooppunt-server. "+
-			"Maak de backup online via SSH, als beheerder: ssh -p %s beheer@%s backup > %s\n", *data, portOf(listen), hostOf(listen), *to)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "fout: opslag in %s openen: %v\n", *data, err)
+	hub, ok := openStopped(*data, stderr, "Maak de backup online via SSH, als beheerder: ssh -p %s beheer@%s backup > "+strings.ReplaceAll(*to, "%", "%%"))
+	if !ok {
 		return 1
 	}
 	defer hub.Close()
@@ -75,9 +67,10 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	var m exchange.BackupManifest
+	var err error
 	if *to == "-" {
 		w := bufio.NewWriterSize(stdout, 256<<10)
-		if m, err = hub.Backup(ctx, nil, w, prev); err == nil {
+		if m, err = hub.Backup(ctx, exchange.System, w, prev); err == nil {
 			err = w.Flush()
 		}
 	} else {
@@ -103,7 +96,7 @@ func backupToFile(ctx context.Context, hub *exchange.Hub, name string, prev *exc
 	}
 	defer os.Remove(tmp)
 	w := bufio.NewWriterSize(f, 1<<20)
-	m, err := hub.Backup(ctx, nil, w, prev)
+	m, err := hub.Backup(ctx, exchange.System, w, prev)
 	if err == nil {
 		err = w.Flush()
 	}

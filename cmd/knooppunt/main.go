@@ -58,6 +58,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
+	case "versie", "version", "--version":
+		fmt.Fprint(stdout, sshserver.Version())
+		return 0
 	}
 	fmt.Fprintf(stderr, "onbekende opdracht %q\n", args[0])
 	usage(stderr)
@@ -68,13 +71,14 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `knooppunt: berichtenknooppunt voor gemeentelijke zorgberichten (SFTP en terminal over SSH)
 
 Gebruik:
-  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--compat-libssh2]
+  knooppunt serve [--data DIR] [--listen ADRES] [--demo] [--admin-key BESTAND.pub] [--strict-crypto]
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
            [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
   knooppunt hostkeys [--data DIR]
+  knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
   knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]
@@ -85,9 +89,9 @@ Gebruik:
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
   --demo       vult een lege opslag met demo-organisaties en -accounts, sleutels in DIR/demo
   --admin-key  maakt op een lege opslag de beheerder "beheer" met deze openbare sleutel
-  --compat-libssh2
-               biedt ook MAC's zonder etm aan (hmac-sha2-256/512), voor clients op libssh2
-               ouder dan 1.11 zoals curl op Debian 12; alleen aanzetten als zo'n client moet
+  --strict-crypto
+               biedt alleen etm-MAC's en AEAD-ciphers aan (geen hmac-sha2-256/512 zonder etm);
+               clients op libssh2 ouder dan 1.11 (curl op Debian 12) kunnen dan niet verbinden
   --quota      bytes per organisatie per dag in aanleveren/ (KNOOPPUNT_QUOTA, standaard 10GB;
                0: geen quotum); het quotum begint om 00:00 Nederlandse tijd opnieuw
   --max-conns  gelijktijdige verbindingen per adres (KNOOPPUNT_MAX_CONNS, standaard 64; 0: geen grens)
@@ -153,7 +157,9 @@ func envOr(name, def string) string {
 type serveFlags struct {
 	data, listen, adminKey string
 	demo                   bool
-	compatLibssh2          bool
+	strictCrypto           bool
+	compatLibssh2          bool // accepted and ignored: what it turned on is the default now
+	payloadCheck           bool
 	quota                  int64 // bytes per organisation per day; -1: none
 	maxConns               int   // per address; -1: no cap
 	idleTimeout            time.Duration
@@ -170,12 +176,15 @@ type serveFlags struct {
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package's own messages are English: errors are reported by serve, in Dutch.
+	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.data, "data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	fs.StringVar(&f.listen, "listen", os.Getenv("KNOOPPUNT_LISTEN"), "luisteradres (KNOOPPUNT_LISTEN), standaard :2222, met --demo 127.0.0.1:2222")
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
-	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "biedt ook hmac-sha2-256/512 zonder etm aan, voor clients op libssh2 ouder dan 1.11 (curl op Debian 12)")
+	fs.BoolVar(&f.strictCrypto, "strict-crypto", false, "alleen etm-MAC's en AEAD-ciphers")
+	fs.BoolVar(&f.compatLibssh2, "compat-libssh2", false, "vervallen: MAC's zonder etm worden standaard aangeboden")
+	fs.BoolVar(&f.payloadCheck, "payload-check", true, "controleert de Header van iWmo/iJw 3.x-berichten (BerichtCode, Afzender, Ontvanger) tegen de envelop; --payload-check=false zet het uit")
 	quota := fs.String("quota", envOr("KNOOPPUNT_QUOTA", "10GB"), "bytes per organisatie per dag (KNOOPPUNT_QUOTA), 0: geen quotum")
 	maxConns := fs.String("max-conns", envOr("KNOOPPUNT_MAX_CONNS", "64"), "verbindingen per adres (KNOOPPUNT_MAX_CONNS), 0: geen grens")
 	idle := fs.String("idle-timeout", envOr("KNOOPPUNT_IDLE_TIMEOUT", "30m"), "sluit een verbinding zonder activiteit (KNOOPPUNT_IDLE_TIMEOUT), 0: nooit")
@@ -188,7 +197,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	readBackend := addBackendFlags(fs)
 	shutdownGrace := fs.String("shutdown-grace", envOr("KNOOPPUNT_SHUTDOWN_GRACE", defaultShutdownGrace), "bij stoppen: zo lang mogen lopende overdrachten afronden (KNOOPPUNT_SHUTDOWN_GRACE)")
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		return f, dutchFlagError(err)
 	}
 	var err error
 	if f.monitor, err = readMonitor(f.demo); err != nil {
@@ -228,9 +237,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	f, err := parseServe(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return 0
 		}
 		fmt.Fprintln(stderr, "fout:", err)
+		fmt.Fprintln(stderr)
+		usage(stderr)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -250,7 +262,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	mon := newMonitor(f.monitor, log)
 	cfg := exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
-		Observer: mon.engine()}
+		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck}
 	if err := f.backend.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
@@ -291,9 +303,9 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		closeHub()
 		return fmt.Errorf("luisteren op %s: %w (kies een ander adres met --listen)", f.listen, err)
 	}
-	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, CompatLibssh2: f.compatLibssh2,
+	srv, err := sshserver.New(sshserver.Config{Hub: hub, HostKeys: signers, Log: log, StrictCrypto: f.strictCrypto,
 		MaxConnsPerAddr: f.maxConns, IdleTimeout: f.idleTimeout, MaxSession: f.maxSession, UploadStall: f.uploadStall,
-		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tui.Options{Log: log}), Observer: mon.server()})
+		ShutdownGrace: f.shutdownGrace, TUI: tui.Session(hub, tuiOptions(log, f.listen, ln.Addr())), Observer: mon.server()})
 	if err != nil {
 		ln.Close()
 		closeHub()
@@ -307,7 +319,13 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	}
 	log.Info("knooppunt luistert", "adres", ln.Addr().String(), "gegevens", f.data)
 	if f.compatLibssh2 {
-		log.Warn("--compat-libssh2: ook MAC's zonder etm (hmac-sha2-256/512) aangeboden, voor libssh2 ouder dan 1.11")
+		log.Warn("--compat-libssh2 is vervallen en doet niets meer: MAC's zonder etm (hmac-sha2-256/512) worden standaard aangeboden; haal de optie weg, of start met --strict-crypto om ze juist uit te zetten")
+	}
+	if f.strictCrypto {
+		log.Info("--strict-crypto: alleen etm-MAC's en AEAD-ciphers; clients op libssh2 ouder dan 1.11 kunnen niet verbinden")
+	}
+	if !f.payloadCheck {
+		log.Warn("--payload-check=false: de Header van iWmo/iJw-berichten wordt niet tegen de envelop gecontroleerd")
 	}
 	if f.demo {
 		printDemo(stdout, demo, f.data, ln.Addr())
@@ -344,6 +362,29 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 }
 
 // parseCount reads a count flag of 1 to most; "" means the default (0).
+// dutchFlagError says in Dutch what the flag package found wrong; its own text is English.
+func dutchFlagError(err error) error {
+	msg := err.Error()
+	// The flag package names an option with one dash; the usage writes two.
+	opt := func(prefix string) string { return "--" + strings.TrimLeft(strings.TrimPrefix(msg, prefix), "-") }
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return err
+	case strings.HasPrefix(msg, "flag provided but not defined: "):
+		return fmt.Errorf("onbekende optie %s", opt("flag provided but not defined: "))
+	case strings.HasPrefix(msg, "flag needs an argument: "):
+		o := opt("flag needs an argument: ")
+		return fmt.Errorf("optie %s heeft een waarde nodig, bijvoorbeeld %s=WAARDE", o, o)
+	case strings.HasPrefix(msg, "invalid boolean value "):
+		// invalid boolean value "x" for -demo: parse error
+		value, rest, _ := strings.Cut(strings.TrimPrefix(msg, "invalid boolean value "), " for ")
+		name, _, _ := strings.Cut(rest, ":")
+		o := "--" + strings.TrimLeft(name, "-")
+		return fmt.Errorf("ongeldige waarde %s voor %s; een aan/uit-optie schrijft u zonder waarde (%s) of als %s=true of %s=false", value, o, o, o, o)
+	}
+	return fmt.Errorf("verkeerde opties: %s", msg)
+}
+
 func parseCount(flag, v string, most int) (int, error) {
 	if v == "" {
 		return 0, nil
@@ -369,6 +410,22 @@ func openHub(cfg exchange.Config, listen string) (*exchange.Hub, error) {
 		return nil, fmt.Errorf("opslag in %s openen: %w", data, err)
 	}
 	return hub, nil
+}
+
+// tuiOptions tell the portal where the hub listens, for the sftp commands it shows: the
+// port really bound (also for --listen :0) and the host of --listen when it names one;
+// without, each session shows the address its client reached.
+func tuiOptions(log *slog.Logger, listen string, bound net.Addr) tui.Options {
+	o := tui.Options{Log: log}
+	if a, ok := bound.(*net.TCPAddr); ok {
+		o.Port = a.Port
+	}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			o.Host = h
+		}
+	}
+	return o
 }
 
 func portOf(listen string) string {
@@ -398,7 +455,10 @@ func bootstrap(hub *exchange.Hub, file string) error {
 }
 
 func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.Addr) {
-	port := portOf(addr.String())
+	port, host := portOf(addr.String()), hostOf(addr.String())
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
 	dir := filepath.Join(data, "demo")
 	fmt.Fprintf(w, "Demo-accounts (sleutels in %s):\n", dir)
 	for _, a := range accts {
@@ -410,13 +470,13 @@ func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.
 		if a.Org == "" {
 			// The beheerder has no mailbox: only the terminal and the admin commands.
 			fmt.Fprintf(w, "\n%s (beheerder van het knooppunt)\n", a.Name)
-			fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
-			fmt.Fprintf(w, "  ssh -i %s -p %s %s@127.0.0.1 help\n", key, port, a.Name)
+			fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@%s\n", key, port, a.Name, host)
+			fmt.Fprintf(w, "  ssh -i %s -p %s %s@%s help\n", key, port, a.Name, host)
 			continue
 		}
 		fmt.Fprintf(w, "\n%s (organisatie %s: %s)\n", a.Name, a.Org, joinProducts(a.Products))
-		fmt.Fprintf(w, "  sftp -i %s -P %s %s@127.0.0.1\n", key, port, a.Name)
-		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@127.0.0.1\n", key, port, a.Name)
+		fmt.Fprintf(w, "  sftp -i %s -P %s %s@%s\n", key, port, a.Name, host)
+		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@%s\n", key, port, a.Name, host)
 	}
 	fmt.Fprintln(w)
 }
@@ -431,12 +491,14 @@ func joinProducts(ps []exchange.Product) string {
 
 func showHostKeys(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hostkeys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the flag package's own messages are English
 	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, "gebruik: knooppunt hostkeys [--data DIR]")
 			return 0
 		}
+		fmt.Fprintf(stderr, "fout: %v\ngebruik: knooppunt hostkeys [--data DIR]\n", dutchFlagError(err))
 		return 2
 	}
 	keys, err := hostkeys.Read(*data)

@@ -105,7 +105,7 @@ func (mon *monitor) start(hub *exchange.Hub, stdout io.Writer) (stop func(), err
 		return nil, fmt.Errorf("metrics: luisteren op %s: %w (kies een ander adres met --metrics-listen)", mon.flags.listen, err)
 	}
 	mon.m.WatchState(func() metrics.State { return stateOf(hub) })
-	h := metrics.Handler(mon.m, func(context.Context) metrics.Readiness { return readiness(hub, mon.flags.minFree) })
+	h := metrics.Handler(mon.m, func(context.Context) metrics.Readiness { return readiness(hub, mon.flags.minFree) }, hub.ShuttingDown)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -193,7 +193,7 @@ func TestMetricsMoveWithRealTraffic(t *testing.T) {
 		"knooppunt_upload_processing_seconds|product=iwmo|count":           2,
 		"knooppunt_upload_latency_seconds|product=iwmo|count":              2,
 		"knooppunt_messages_delivered_total|product=iwmo":                  1,
-		"knooppunt_messages_rejected_total|code=KP007|product=iwmo":        1,
+		"knooppunt_messages_rejected_total|code=IB001|product=iwmo":        1, // not well-formed XML is IB001 (issue 13)
 		"knooppunt_sftp_received_bytes_total":                              float64(len(good) + len(bad)),
 		"knooppunt_sftp_sent_bytes_total":                                  float64(fi.Size()),
 		"knooppunt_ssh_connections_total":                                  3,
