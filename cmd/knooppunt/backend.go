@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -139,4 +140,18 @@ func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog
 		log.Info("bestanden in S3", "adres", b.s3Endpoint, "bucket", bucket, "prefix", prefix)
 	}
 	return nil
+}
+
+// sharedStore refuses an offline command (audit, backup) when the environment says the hub
+// keeps its records or bytes in PostgreSQL or S3: opening DIR would find (or make) an empty
+// Badger store and answer for that. Such a hub answers over SSH. online is the SSH hint with
+// the port and host to fill in.
+func sharedStore(data string, stderr io.Writer, online string) bool {
+	if os.Getenv("KNOOPPUNT_DATABASE_URL") == "" && os.Getenv("KNOOPPUNT_FILES") == "" {
+		return false
+	}
+	listen := envOr("KNOOPPUNT_LISTEN", defaultListen)
+	fmt.Fprintf(stderr, "fout: deze hub bewaart zijn gegevens in PostgreSQL of S3 (KNOOPPUNT_DATABASE_URL, KNOOPPUNT_FILES), "+
+		"niet in %s. "+online+"\n", data, portOf(listen), hostOf(listen))
+	return true
 }

@@ -102,3 +102,17 @@ func TestServeOnPostgresAndS3(t *testing.T) {
 	}
 	srv.stop()
 }
+
+// With the hub's records in PostgreSQL, an offline audit says so instead of opening (and
+// creating) an empty store in DIR and vouching for it.
+func TestOfflineCommandsRefuseASharedStore(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("KNOOPPUNT_DATABASE_URL", "postgres://knooppunt@db.intern/knooppunt")
+	code, _, stderr := runAudit("verify", "--data", dir)
+	if code != 1 || !strings.Contains(stderr, "PostgreSQL of S3") || !strings.Contains(stderr, "audit verify") {
+		t.Fatalf("audit verify: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); err == nil {
+		t.Fatal("an empty store was made in DIR")
+	}
+}
