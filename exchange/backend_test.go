@@ -62,6 +62,15 @@ func testStores(t testing.TB, dir, backend string) (storage.KV, storage.Files) {
 	return kv, files
 }
 
+// badgerOnly skips a test that reaches into DIR by hand when KNOOPPUNT_TEST_BACKEND puts the
+// stores elsewhere.
+func badgerOnly(t *testing.T, why string) {
+	t.Helper()
+	if b := envBackend(); b != "" && b != "badger" {
+		t.Skipf("alleen op Badger en DIR/files: %s", why)
+	}
+}
+
 // envBackend is the backend KNOOPPUNT_TEST_BACKEND asks for.
 func envBackend() string { return os.Getenv("KNOOPPUNT_TEST_BACKEND") }
 
