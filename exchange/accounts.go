@@ -135,7 +135,17 @@ func (h *Hub) auditChange(by *Principal, action, path string, err error) {
 
 // CreateOrg connects an organisation to the hub. Only a beheerder may.
 func (h *Hub) CreateOrg(by *Principal, code, name string) (o Org, err error) {
+	return h.CreateOrgOIN(by, code, name, "")
+}
+
+// CreateOrgOIN connects an organisation with its OIN ("" for none). Only a beheerder may.
+func (h *Hub) CreateOrgOIN(by *Principal, code, name, oin string) (o Org, err error) {
 	defer func() { h.auditChange(by, "org add", code, err) }()
+	if oin != "" {
+		if err := CheckOIN(oin); err != nil {
+			return Org{}, err
+		}
+	}
 	kind, err := KindOf(code)
 	if err != nil {
 		return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -144,7 +154,7 @@ func (h *Hub) CreateOrg(by *Principal, code, name string) (o Org, err error) {
 	if name == "" || len(name) > 100 || strings.ContainsAny(name, "\r\n\t") {
 		return Org{}, fmt.Errorf("%w: geef de organisatie een naam van 1 tot 100 tekens op één regel, zoals \"Gemeente Ameland\"", ErrInvalid)
 	}
-	o = Org{Code: code, Name: name, Kind: kind, Created: h.clock.Now()}
+	o = Org{Code: code, Name: name, Kind: kind, Created: h.clock.Now(), OIN: oin}
 	err = h.kv.Update(func(t storage.Txn) error {
 		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
 			return err
@@ -152,6 +162,9 @@ func (h *Hub) CreateOrg(by *Principal, code, name string) (o Org, err error) {
 		if _, err := txOrg(t, code); err == nil {
 			return fmt.Errorf("%w: organisatie %s bestaat al; bekijk haar met 'org list'", ErrExists, code)
 		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err := claimOIN(t, oin, code); err != nil {
 			return err
 		}
 		return putOrg(t, o)

@@ -92,6 +92,16 @@ func fresh(t storage.Txn, p *Principal) (*Principal, error) {
 	if p.system {
 		return p, nil
 	}
+	if p.partner {
+		o, err := txOrg(t, p.Org.Code)
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: de organisatie %s bestaat niet meer", ErrDenied, p.Org.Code)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Principal{Account: p.Account, Org: o, Remote: p.Remote, partner: true}, nil
+	}
 	a, err := txAccount(t, p.Account.Name)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: uw account %q bestaat niet meer", ErrDenied, p.Account.Name)
@@ -140,6 +150,14 @@ func decide(fp *Principal, action Action, product Product) error {
 	}
 	if fp.system {
 		return nil
+	}
+	if fp.partner {
+		// The door checked the certificate's OIN and the CPA (parties, service, action); the
+		// partner's software hands in and nothing else.
+		if action == ActionUpload {
+			return nil
+		}
+		return fmt.Errorf("%w: via Digikoppeling kan alleen worden aangeleverd", ErrDenied)
 	}
 	beheerder := slices.Contains(fp.Account.Roles, Beheerder)
 	if mailboxAction(action) {
@@ -237,6 +255,15 @@ func (h *Hub) Refresh(p *Principal) (*Principal, error) {
 		return err
 	})
 	return fp, err
+}
+
+// requireBeheerder is the policy for the hub's own Digikoppeling settings (CPAs, OINs):
+// what ActionManageOrgs allows, with the refusal naming what was asked.
+func requireBeheerder(fp *Principal, what string) error {
+	if err := decide(fp, ActionManageOrgs, ""); err != nil {
+		return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag %s", ErrDenied, what)
+	}
+	return nil
 }
 
 func isBeheerder(fp *Principal) bool {

@@ -32,13 +32,17 @@ type demoSpec struct {
 	roles    []Role
 }
 
-var demoOrgs = [][2]string{
-	{"9999", "Test Gemeente 1"},
-	{"0060", "Ameland"},
-	{"12345678", "Zorgaanbieder Test"},
-	{"CAK", "CAK"},
-	{"SVB", "SVB"},
+// demoOrgs: code, name and a test OIN (the 00000099 prefix is not handed out by Logius).
+var demoOrgs = [][3]string{
+	{"9999", "Test Gemeente 1", "00000099000000009999"},
+	{"0060", "Ameland", "00000099000000000060"},
+	{"12345678", "Zorgaanbieder Test", "00000099000012345678"},
+	{"CAK", "CAK", "00000099000000000001"},
+	{"SVB", "SVB", "00000099000000000002"},
 }
+
+// DemoHubOIN is the hub's OIN in the demo.
+const DemoHubOIN = "00000099000000000000"
 
 func demoAccounts() []demoSpec {
 	return []demoSpec{
@@ -61,8 +65,13 @@ func (h *Hub) SeedDemo(dir string) ([]DemoAccount, error) {
 		return nil, fmt.Errorf("demomap %s aanmaken: %w", dir, err)
 	}
 	for _, o := range demoOrgs {
-		if _, err := h.CreateOrg(System, o[0], o[1]); err != nil && !errors.Is(err, ErrExists) {
+		if _, err := h.CreateOrgOIN(System, o[0], o[1], o[2]); err != nil && !errors.Is(err, ErrExists) {
 			return nil, fmt.Errorf("demo-organisatie %s: %w", o[0], err)
+		}
+		if cur, err := h.Org(o[0]); err == nil && cur.OIN == "" {
+			if err := h.SetOIN(System, o[0], o[2]); err != nil {
+				return nil, fmt.Errorf("OIN van demo-organisatie %s: %w", o[0], err)
+			}
 		}
 	}
 	var out []DemoAccount

@@ -61,6 +61,9 @@ func newEngineWith(t testing.TB, dir string, cfg Config) *testEngine {
 	if cfg.KV == nil && cfg.Files == nil {
 		cfg.KV, cfg.Files = testStores(t, dir, envBackend())
 	}
+	if cfg.OIN == "" {
+		cfg.OIN = testHubOIN
+	}
 	h, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +458,7 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("IB023: %+v", u.Fouten)
 	}
 	// Digikoppeling: held, shown as waiting, delivered once the route is Portaal again.
-	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, "cpa-1"); err != nil {
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
 		t.Fatal(err)
 	}
 	held := envelope("WMO301", "0363", "12345678", newRef(), "")

@@ -57,6 +57,11 @@ type Config struct {
 	// SkipPayloadCheck turns off the check of an iWmo/iJw 3.x payload's header (BerichtCode,
 	// Afzender, Ontvanger) against its envelope (payloadcontrole.go); on by default.
 	SkipPayloadCheck bool
+	// OIN is the hub's own OIN, its PartyId over Digikoppeling; "" when it has none.
+	OIN string
+	// Digikoppeling is how the hub reaches partners over Digikoppeling; nil: messages for a
+	// Digikoppeling route wait until it is set.
+	Digikoppeling *DigikoppelingConfig
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -90,6 +95,9 @@ type Hub struct {
 	closersMu    sync.Mutex
 	closers      []func(account string) // OnAccountClosed
 	refusals     refusalLimiter         // bounds the records of uploads refused at the door
+	sendWake     chan struct{}          // nudges the Digikoppeling send loop
+	sends        sender
+	cpas         cpaCache
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -134,6 +142,8 @@ func Open(cfg Config) (*Hub, error) {
 
 		admission: newAdmission(cfg.MaxUploads, cfg.UploadWait, cfg.Log),
 		obs:       cfg.Observer,
+		sendWake:  make(chan struct{}, 1),
+		sends:     sender{inFlight: map[uint64]bool{}},
 	}
 	// Badger's value-log GC and its sizes on disk; a database server does both itself.
 	if g, ok := db.(interface {
@@ -189,6 +199,7 @@ func (h *Hub) Now() time.Time { return h.clock.Now() }
 
 // Close closes the store. Call it after every goroutine started by Run has stopped.
 func (h *Hub) Close() error {
+	h.sends.closeAll()
 	if err := h.kv.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

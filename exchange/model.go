@@ -22,6 +22,9 @@ type Org struct {
 	Name    string    `json:"naam"`
 	Kind    OrgKind   `json:"soort"`
 	Created time.Time `json:"aangemaakt"`
+	// OIN is the Organisatie-identificatienummer (20 digits) by which the organisation is
+	// known over Digikoppeling; "" when it has none.
+	OIN string `json:"oin,omitempty"`
 	// Samenwerking maps a product to the organisation that runs it for this one: that
 	// organisation sends and receives the product's messages on this one's behalf.
 	Samenwerking map[Product]string `json:"samenwerking,omitempty"`
@@ -46,6 +49,9 @@ type Principal struct {
 	Remote  string // the client's address, for the audit log
 
 	system bool // System: the hub itself (authz.go)
+	// partner: an organisation's own software at a door without accounts (Digikoppeling),
+	// authenticated by its certificate and CPA there; the policy re-reads its organisation.
+	partner bool
 }
 
 // UploadStatus is the portal's status of an aanlevering.
@@ -85,6 +91,9 @@ type Upload struct {
 	// AtDoor: refused before the engine saw it (RefuseUpload); its account may read it even
 	// in a product it has no access to, since that was the refusal.
 	AtDoor bool `json:"geweigerd_aan_de_deur,omitempty"`
+	// Door is how the upload came in: "" (SFTP or the portal) or DoorDigikoppeling.
+	Door string  `json:"kanaal,omitempty"`
+	EbMS *EbMSIn `json:"ebms,omitempty"` // the ebMS message it came in, over Digikoppeling
 }
 
 // Wachtend is how many messages of an upload wait for one recipient's route.
@@ -152,6 +161,7 @@ type StatusEvent struct {
 	Status MessageStatus `json:"status"`
 	Code   Code          `json:"code,omitempty"`
 	By     string        `json:"door,omitempty"`
+	Detail string        `json:"detail,omitempty"` // why, for mislukt
 }
 
 // Message is one bericht in the berichtenlog. It appears in the log of its zender and of its

@@ -28,6 +28,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
 	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })
+	wg.Go(func() { h.sendLoop(ctx, sendPoll) })
 	s := &scheduler{h: h, workers: workers, queued: map[uint64]string{}, busy: map[string]int{}, served: map[string]uint64{}, retry: map[uint64]retryState{}}
 	err := s.run(ctx)
 	wg.Wait()

@@ -147,17 +147,57 @@ func (h *Hub) SetRoute(p *Principal, product Product, exchange string, via Via, 
 		if fp, err = authorize(t, p, ActionEditRoute, product); err != nil {
 			return err
 		}
+		if err := h.checkRouteCPA(t, &r); err != nil {
+			return err
+		}
 		return setJSON(t, key(kRoute, r.Org, product, exchange), r)
 	})
 	if fp == nil {
 		return err
 	}
 	if err != nil {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) {
+			return err
+		}
 		return fmt.Errorf("route %s vastleggen: %w", exchange, err)
 	}
 	h.publish(Event{Org: r.Org, Product: product, Kind: "route"})
 	if via == Portaal && status == Actief {
+		if err := h.releaseSends(r.Org, product, exchange); err != nil {
+			return err
+		}
 		return h.releaseHeld(r.Org, product, exchange)
+	}
+	h.kickSender()
+	return nil
+}
+
+// NoCPA, given as the CPA of SetRoute, takes the route's CPA away; "" keeps the one it has.
+const NoCPA = "-"
+
+// checkRouteCPA settles the route's CPA: "" keeps the stored one, NoCPA clears it, and a
+// named one must be an imported CPA of the organisation. Digikoppeling and Actief need one.
+func (h *Hub) checkRouteCPA(t storage.Txn, r *Route) error {
+	switch r.CPA {
+	case "":
+		old, err := routeOf(t, r.Org, r.Product, r.Exchange)
+		if err != nil {
+			return err
+		}
+		r.CPA = old.CPA
+	case NoCPA:
+		r.CPA = ""
+	default:
+		c, err := txCPA(t, r.CPA)
+		if err != nil {
+			return err
+		}
+		if c.Org != r.Org {
+			return fmt.Errorf("%w: CPA %s hoort bij organisatie %s, niet bij %s; kies een CPA van uw eigen organisatie", ErrInvalid, r.CPA, c.Org, r.Org)
+		}
+	}
+	if r.Via == Digikoppeling && r.Status == Actief && r.CPA == "" {
+		return fmt.Errorf("%w: een actieve route via Digikoppeling heeft een CPA nodig; kies er een met --cpa (zie 'cpa list') of zet de status op inactief", ErrInvalid)
 	}
 	return nil
 }

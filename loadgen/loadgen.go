@@ -65,17 +65,17 @@ func Seed(dir string, gemeenten, aanbieders int) (*Setup, error) {
 	defer h.Close()
 	s := &Setup{}
 	add := func(code, name string) (Account, error) {
-		if _, err := h.CreateOrg(nil, code, name); err != nil && !errors.Is(err, exchange.ErrExists) {
+		if _, err := h.CreateOrg(exchange.System, code, name); err != nil && !errors.Is(err, exchange.ErrExists) {
 			return Account{}, err
 		}
 		seed := make([]byte, ed25519.SeedSize)
 		rand.Read(seed)
 		a := Account{Name: "lg" + code, Org: code, Seed: seed}
 		line := string(ssh.MarshalAuthorizedKey(a.Signer().PublicKey()))
-		err := h.CreateAccount(nil, exchange.Account{Name: a.Name, Org: code, Keys: []string{line},
+		err := h.CreateAccount(exchange.System, exchange.Account{Name: a.Name, Org: code, Keys: []string{line},
 			Products: []exchange.Product{exchange.IWmo}, Roles: []exchange.Role{exchange.Gebruiker}})
 		if errors.Is(err, exchange.ErrExists) {
-			if err = h.AddKey(nil, a.Name, line); err != nil {
+			if err = h.AddKey(exchange.System, a.Name, line); err != nil {
 				return Account{}, err
 			}
 		} else if err != nil {

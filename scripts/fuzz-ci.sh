@@ -13,6 +13,7 @@ targets=(
 	"./exchange FuzzReadUpload"
 	"./exchange FuzzDeliveryZip"
 	"./exchange FuzzReadBerichtHeader"
+	"./exchange/ebms FuzzParseMessage"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
 )

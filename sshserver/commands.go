@@ -87,6 +87,7 @@ func (in *input) flag(name string) string {
 type cmdCtx struct {
 	hub      *exchange.Hub
 	p        *exchange.Principal
+	in       io.Reader // the session's stdin: cpa import reads the document from it
 	out      io.Writer // text, through exchange.TextWriter: nothing in it steers the terminal
 	errOut   io.Writer // notes beside the result, so stdout stays machine-readable
 	raw      io.Writer // the session itself, for JSON through exchange.JSONWriter
@@ -144,7 +145,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
 	// Names, envelope fields and audit entries come from outside: what a command prints must
 	// not steer the terminal that shows it (issue 16).
-	c := &cmdCtx{hub: s.hub, p: p, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
+	c := &cmdCtx{hub: s.hub, p: p, in: sess, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
 	code, err := dispatch(c, argv)
 	c.flushNotes()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, auditCommands, backupCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, digikoppelingCommands, auditCommands, backupCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
@@ -245,10 +245,11 @@ type orgJSON struct {
 	Samenwerking map[string]string `json:"samenwerking"` // product -> the organisation that runs it for this one
 	// VoertUitVoor: product -> the organisations this one runs it for (the other side).
 	VoertUitVoor map[string][]string `json:"voert_uit_voor"`
+	OIN          string              `json:"oin"`
 }
 
 func orgOf(o exchange.Org, all []exchange.Org) orgJSON {
-	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}, VoertUitVoor: map[string][]string{}}
+	v := orgJSON{Code: o.Code, Naam: o.Name, Soort: string(o.Kind), Samenwerking: map[string]string{}, VoertUitVoor: map[string][]string{}, OIN: o.OIN}
 	for p, actor := range o.Samenwerking {
 		v.Samenwerking[string(p)] = actor
 	}

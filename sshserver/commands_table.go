@@ -16,9 +16,10 @@ import (
 var adminCommands = []command{
 	{
 		words: []string{"org", "add"}, args: "CODE NAAM…", minArgs: 2, maxArgs: -1,
-		help: "voegt een organisatie toe (gemeentecode, AGB-code, CAK of SVB) (beheerder)",
+		flags: []flagSpec{{name: "oin", value: "OIN"}},
+		help:  "voegt een organisatie toe (gemeentecode, AGB-code, CAK of SVB), met --oin haar OIN voor Digikoppeling (beheerder)",
 		run: func(c *cmdCtx, in *input) error {
-			o, err := c.hub.CreateOrg(c.p, in.args[0], strings.Join(in.args[1:], " "))
+			o, err := c.hub.CreateOrgOIN(c.p, in.args[0], strings.Join(in.args[1:], " "), in.flag("oin"))
 			if err != nil {
 				return err
 			}
@@ -41,10 +42,10 @@ var adminCommands = []command{
 			out := []orgJSON{}
 			for _, o := range visible {
 				v := orgOf(o, orgs)
-				rows = append(rows, []string{o.Code, string(o.Kind), o.Name, samenwerkingText(v)})
+				rows = append(rows, []string{o.Code, string(o.Kind), o.Name, dash(o.OIN), samenwerkingText(v)})
 				out = append(out, v)
 			}
-			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM\tSAMENWERKING", rows) })
+			return c.emit(out, func(io.Writer) { c.table("CODE\tSOORT\tNAAM\tOIN\tSAMENWERKING", rows) })
 		},
 	},
 	{

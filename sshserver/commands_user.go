@@ -82,7 +82,7 @@ var mailboxCommands = []command{
 	{
 		words: []string{"route", "zet"}, args: "UITWISSELING", minArgs: 1, maxArgs: -1,
 		flags: []flagSpec{productFlag, {name: "via", value: "portaal|digikoppeling", need: true}, {name: "status", value: "actief|inactief", need: true}, {name: "cpa", value: "ID"}},
-		help:  "wijzigt een route, bijvoorbeeld: route zet 'WMO 301/302' --via portaal --status actief (productbeheerder)",
+		help:  "wijzigt een route, bijvoorbeeld: route zet 'WMO 301/302' --via digikoppeling --status actief --cpa CPAID (productbeheerder); zonder --cpa blijft de CPA, --cpa - haalt hem weg",
 		run:   runRouteZet,
 	},
 }
@@ -630,6 +630,9 @@ var messageStatuses = map[string]exchange.MessageStatus{
 	"verwijderd": exchange.MsgVerwijderd,
 	"hersteld":   exchange.MsgHersteld,
 	"verlopen":   exchange.MsgVerlopen,
+	"verzonden":  exchange.MsgVerzondenDK,
+	"bevestigd":  exchange.MsgBevestigd,
+	"mislukt":    exchange.MsgMislukt,
 }
 
 type messageJSON struct {

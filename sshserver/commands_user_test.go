@@ -268,8 +268,8 @@ func TestMailboxCommands(t *testing.T) {
 	if len(routes) != len(th.hub.Catalogue().Exchanges(exchange.IWmo)) || routes[0].Uitwisseling != "WMO 301/302" || routes[0].Via != "Portaal" || routes[0].Status != "Actief" {
 		t.Fatalf("routes = %+v", routes)
 	}
-	th.runJSON(t, "gemeente", &routes, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")
-	if len(routes) != 1 || routes[0].Via != "Digikoppeling" || routes[0].CPA != "CPA-1" || routes[0].Door != "gemeente" {
+	th.runJSON(t, "gemeente", &routes, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", th.testCPA(t, "9999"), "--product", "iwmo")
+	if len(routes) != 1 || routes[0].Via != "Digikoppeling" || routes[0].CPA == "" || routes[0].Door != "gemeente" {
 		t.Fatalf("route zet = %+v", routes)
 	}
 	// One word works too, and the product follows from the exchange where only one has it.

@@ -55,7 +55,7 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	setup := hubSetup{hub: exchange.Config{DataDir: dir, Log: log}, cfg: Config{Log: log, MaxAuthFailures: 1000}}
+	setup := hubSetup{hub: exchange.Config{DataDir: dir, Log: log, OIN: exchange.DemoHubOIN}, cfg: Config{Log: log, MaxAuthFailures: 1000}}
 	for _, o := range opts {
 		o(&setup)
 	}

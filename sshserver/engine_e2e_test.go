@@ -539,7 +539,7 @@ func TestEngineDigikoppelingHoldOverSFTP(t *testing.T) {
 	if err := th.hub.SetRoles(exchange.System, "aanbieder", []exchange.Role{exchange.Gebruiker, exchange.Productbeheerder}); err != nil {
 		t.Fatal(err)
 	}
-	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")
+	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", th.testCPA(t, "12345678"), "--product", "iwmo")
 
 	held := env("WMO301", "9999", "12345678", uuid4(), "")
 	putGo(t, goClient(t, th, "gemeente"), "/iwmo/aanleveren/wacht.xml", held)

@@ -37,10 +37,11 @@ const (
 	tabRouteren
 	tabGebruikers
 	tabOrganisaties
+	tabCPAs
 )
 
 func (t tabKind) String() string {
-	return [...]string{"Aanleveren", "Berichtenlog", "Ophalen", "Routeren", "Gebruikers", "Organisaties"}[t]
+	return [...]string{"Aanleveren", "Berichtenlog", "Ophalen", "Routeren", "Gebruikers", "Organisaties", "CPA's"}[t]
 }
 
 // confirmation is a question the frame asks before an irreversible change.
@@ -85,6 +86,8 @@ func New(ctx context.Context, hub Hub, p *exchange.Principal, opts Options) *App
 	if p.Has(exchange.Beheerder) {
 		a.tabs = append(a.tabs, tabOrganisaties)
 		a.screens[tabOrganisaties] = newOrganisaties(c)
+		a.tabs = append(a.tabs, tabCPAs)
+		a.screens[tabCPAs] = newCPAs(c)
 	}
 	if code := p.Org.Code; code != "" {
 		a.events = hub.Subscribe(ctx, code)

@@ -37,7 +37,7 @@ func newBerichtenlog(c *Common) *berichtenlog {
 	in.Placeholder = "WMO301 afgekeurd Ameland uit 6f1c2a7e van:01-03-2026 tot:31-03-2026"
 	return &berichtenlog{
 		c: c, pg: newPager(), tbl: newTable(c), input: in,
-		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel naar ophalen")),
+		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel / opnieuw")),
 	}
 }
 
@@ -138,7 +138,7 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 		switch {
 		case key.Matches(km, k.Back):
 			s.detail = nil
-		case key.Matches(km, s.restore) && s.msg.Restorable(s.c.P):
+		case key.Matches(km, s.restore) && s.canR(s.msg):
 			s.askRestore()
 		default:
 			v, cmd := s.detail.Update(km)
@@ -165,7 +165,7 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 			s.open(s.rows[i].ID)
 		}
 	case key.Matches(km, s.restore):
-		if m, ok := s.current(); ok && m.Restorable(s.c.P) {
+		if m, ok := s.current(); ok && s.canR(m) {
 			s.msg = m
 			s.askRestore()
 		}
@@ -184,8 +184,20 @@ func (s *berichtenlog) current() (exchange.Message, bool) {
 	return exchange.Message{}, false
 }
 
+// canR tells whether r does something for m: herstel of a file deleted from one's own
+// ophalen, or sending again what Digikoppeling could not deliver (mislukt).
+func (s *berichtenlog) canR(m exchange.Message) bool {
+	return m.Restorable(s.c.P) || m.Status == exchange.MsgMislukt
+}
+
 func (s *berichtenlog) askRestore() {
 	c, m := s.c, s.msg
+	if m.Status == exchange.MsgMislukt {
+		c.Ask(fmt.Sprintf("Bericht %s (%s) opnieuw versturen via Digikoppeling?", m.Referentie, m.Functie),
+			"Bericht "+m.Referentie+" wordt opnieuw verstuurd.",
+			func() error { return c.Hub.Resend(c.P, c.Product, m.Referentie) })
+		return
+	}
 	c.Ask(fmt.Sprintf("Bericht %s (%s) terugzetten in ophalen?", m.Referentie, m.Functie),
 		"Bericht "+m.Referentie+" staat weer in ophalen.",
 		func() error { return c.Hub.Restore(c.P, c.Product, m.Referentie) })
@@ -247,10 +259,16 @@ func (s *berichtenlog) detailView(m exchange.Message) string {
 		if e.By != "" {
 			line += " (door " + e.By + ")"
 		}
+		if e.Detail != "" {
+			line += ": " + e.Detail
+		}
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	if m.Restorable(c.P) {
 		b.WriteString("\n" + st.Muted.Render("Dit bericht is "+string(m.Status)+"; druk op r om het terug te zetten in ophalen.") + "\n")
+	}
+	if m.Status == exchange.MsgMislukt {
+		b.WriteString("\n" + st.Muted.Render("Versturen via Digikoppeling is mislukt; druk op r om het opnieuw te versturen.") + "\n")
 	}
 	return b.String()
 }
@@ -271,7 +289,7 @@ func (s *berichtenlog) View(width, height int) string {
 		s.detail.SetWidth(width)
 		s.detail.SetHeight(height - 1)
 		help := "esc terug · ↑/↓ scrollen"
-		if s.msg.Restorable(c.P) {
+		if s.canR(s.msg) {
 			help += " · r herstel naar ophalen"
 		}
 		return s.detail.View() + "\n" + st.Muted.Render(help)
@@ -309,12 +327,12 @@ func (s *berichtenlog) ShortHelp() []key.Binding {
 			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "annuleren")),
 		}
 	case s.detail != nil:
-		if s.msg.Restorable(s.c.P) {
+		if s.canR(s.msg) {
 			return []key.Binding{k.Back, s.restore}
 		}
 		return []key.Binding{k.Back}
 	}
-	if m, ok := s.current(); ok && m.Restorable(s.c.P) {
+	if m, ok := s.current(); ok && s.canR(m) {
 		return []key.Binding{s.restore, k.Filter, k.Enter, k.NextPage}
 	}
 	return []key.Binding{k.Filter, k.Enter, k.NextPage}

@@ -299,3 +299,9 @@ func newFake() *fakeHub {
 	}
 	return f
 }
+
+func (f *fakeHub) CPAs(p *exchange.Principal, org string) ([]exchange.CPA, error) { return nil, nil }
+func (f *fakeHub) DeleteCPA(by *exchange.Principal, id string) error              { return nil }
+func (f *fakeHub) Resend(p *exchange.Principal, product exchange.Product, ref string) error {
+	return nil
+}

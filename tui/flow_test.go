@@ -85,16 +85,15 @@ func TestFlowEditRoute(t *testing.T) {
 	w := newWorld(t)
 	p := w.principal("gemeente")
 	tm, keys := w.run("gemeente")
-	keys("tab", "tab", "tab", "down", "enter", "space", "down")
-	tm.Type("cpa-9999-ggk")
-	keys("down", "space", "ctrl+s")
+	cpa := w.importCPA("9999")
+	keys("tab", "tab", "tab", "down", "enter", "space", "down", "space", "down", "space", "ctrl+s")
 	until(t, tm, "route saved", func() bool {
 		rs, err := w.h.Routes(p, exchange.IWmo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r := rs[1]
-		return r.Via == exchange.Digikoppeling && r.CPA == "cpa-9999-ggk" && r.Status == exchange.Inactief
+		return r.Via == exchange.Digikoppeling && r.CPA == cpa && r.Status == exchange.Inactief
 	})
 }
 

@@ -45,6 +45,10 @@ type Hub interface {
 	Restore(p *exchange.Principal, product exchange.Product, referentie string) error
 	Routes(p *exchange.Principal, product exchange.Product) ([]exchange.RouteView, error)
 	SetRoute(p *exchange.Principal, product exchange.Product, exchange string, via exchange.Via, status exchange.RouteStatus, cpa string) error
+
+	CPAs(p *exchange.Principal, org string) ([]exchange.CPA, error)
+	DeleteCPA(by *exchange.Principal, id string) error
+	Resend(p *exchange.Principal, product exchange.Product, referentie string) error
 }
 
 var _ Hub = (*exchange.Hub)(nil)

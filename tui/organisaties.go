@@ -44,7 +44,7 @@ func (s *organisaties) Reload() {
 	trows := make([]table.Row, len(s.rows))
 	for i, o := range s.rows {
 		s.c.orgNames[o.Code] = o.Name
-		trows[i] = table.Row{o.Code, o.Name, string(o.Kind), s.samenwerking(o)}
+		trows[i] = table.Row{o.Code, o.Name, string(o.Kind), o.OIN, s.samenwerking(o)}
 	}
 	s.tbl.SetColumns(s.cols(s.c.Width))
 	s.tbl.SetRows(trows)
@@ -202,10 +202,11 @@ func (s *organisaties) FullHelp() [][]key.Binding {
 }
 
 func (s *organisaties) cols(width int) []table.Column {
-	return columns(width, 3,
+	return columns(width, 4,
 		table.Column{Title: "Code", Width: 8},
 		table.Column{Title: "Naam", Width: min(30, max(16, width/4))},
 		table.Column{Title: "Soort", Width: 13},
+		table.Column{Title: "OIN", Width: 20},
 		table.Column{Title: "Samenwerking"},
 	)
 }

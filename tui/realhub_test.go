@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/ebms"
 )
 
 type testClock struct {
@@ -46,7 +47,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
 	clk := &testClock{t: time.Date(2026, 3, 12, 14, 30, 0, 0, time.UTC)}
-	h, err := exchange.Open(exchange.Config{DataDir: dir, Clock: clk, Workers: 1})
+	h, err := exchange.Open(exchange.Config{DataDir: dir, Clock: clk, Workers: 1, OIN: exchange.DemoHubOIN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,4 +243,26 @@ func TestGolden(t *testing.T) {
 		press(a, "tab", "tab", "tab", "down", "enter")
 		golden(t, fmt.Sprintf("routeren_samenwerking_%dx%d", size[0], size[1]), ascii(t, a))
 	}
+}
+
+// importCPA imports a CPA between the hub and a demo organisation and returns its id.
+func (w *world) importCPA(org string) string {
+	w.t.Helper()
+	o, err := w.h.Org(org)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	doc, err := ebms.NewCPA(ebms.CPASpec{
+		Hub:     ebms.PartySpec{OIN: w.h.OIN(), Endpoint: "https://knooppunt.test/ebms"},
+		Partner: ebms.PartySpec{OIN: o.OIN, Endpoint: "https://partner.test/ebms"},
+		Start:   w.clk.Now().Add(-time.Hour).Truncate(time.Second),
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c, err := w.h.ImportCPA(exchange.System, doc)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c.ID
 }

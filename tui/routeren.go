@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -93,13 +94,16 @@ func (s *routeren) expand(r exchange.RouteView) tea.Cmd {
 		f.note = "Alleen een productbeheerder van uw organisatie kan routeringen wijzigen."
 	default:
 		f.choice("Uitwisseling via", []string{string(exchange.Portaal), string(exchange.Digikoppeling)}, string(r.Via))
-		f.text("CPA profiel", r.CPA, "naam van het CPA profiel")
+		f.choice("CPA profiel", s.cpaChoices(r.CPA), cpaChoice(r.CPA))
 		f.choice("Status", []string{string(exchange.Actief), string(exchange.Inactief)}, string(r.Status))
 		name := r.Exchange.Name
 		f.submit = func(f *form) error {
 			via, cpa, status := exchange.Via(f.value(1)), f.value(2), exchange.RouteStatus(f.value(3))
-			if via == exchange.Digikoppeling && cpa == "" {
-				return fmt.Errorf("kies een CPA profiel: uitwisseling via Digikoppeling heeft er een nodig")
+			if cpa == noCPA {
+				cpa = exchange.NoCPA
+			}
+			if via == exchange.Digikoppeling && status == exchange.Actief && cpa == exchange.NoCPA {
+				return fmt.Errorf("kies een CPA profiel: een actieve route via Digikoppeling heeft er een nodig (de beheerder importeert CPA's)")
 			}
 			if err := c.Hub.SetRoute(c.P, c.Product, name, via, status, cpa); err != nil {
 				return err
@@ -111,6 +115,31 @@ func (s *routeren) expand(r exchange.RouteView) tea.Cmd {
 	}
 	s.open = f
 	return f.start()
+}
+
+// noCPA is the CPA choice "none".
+const noCPA = "(geen)"
+
+func cpaChoice(id string) string {
+	if id == "" {
+		return noCPA
+	}
+	return id
+}
+
+// cpaChoices are the organisation's imported CPAs, and the route's current one.
+func (s *routeren) cpaChoices(current string) []string {
+	out := []string{noCPA}
+	cpas, err := s.c.Hub.CPAs(s.c.P, s.c.P.Org.Code)
+	if err == nil {
+		for _, c := range cpas {
+			out = append(out, c.ID)
+		}
+	}
+	if current != "" && !slices.Contains(out, current) {
+		out = append(out, current)
+	}
+	return out
 }
 
 func (s *routeren) View(width, height int) string {

@@ -23,7 +23,7 @@ func TestGoldenSamenwerkingEnWachtend(t *testing.T) {
 	gem, aan := w.principal("gemeente"), w.principal("aanbieder")
 	w.upload(gem, exchange.IWmo, "0060_WMO301.xml", envelope("WMO301", "0060", "12345678", ref(1), ""))
 	w.upload(aan, exchange.IWmo, "12345678_WMO302.xml", envelope("WMO302", "12345678", "0060", ref(2), ref(1)))
-	if err := w.h.SetRoute(aan, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, "CPA-1"); err != nil {
+	if err := w.h.SetRoute(aan, exchange.IWmo, "WMO 301/302", exchange.Digikoppeling, exchange.Actief, w.importCPA("12345678")); err != nil {
 		t.Fatal(err)
 	}
 	w.upload(gem, exchange.IWmo, "wacht.zip", zipOf(t, map[string][]byte{

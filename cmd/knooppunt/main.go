@@ -77,6 +77,7 @@ Gebruik:
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
            [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
+           [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
   knooppunt hostkeys [--data DIR]
   knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
@@ -139,6 +140,14 @@ status vraagt een draaiende server via --metrics-listen of hij gereed is (exitco
 niet (1), en toont waarom, met de belangrijkste getallen. Het adres: --metrics, anders
 KNOOPPUNT_METRICS_LISTEN, anders uit /etc/knooppunt/knooppunt.env (--env).
 
+  --oin        OIN van het knooppunt (KNOOPPUNT_OIN); met --demo een test-OIN
+  --ebms-listen
+               Digikoppeling-endpoint, HTTPS met tweezijdig TLS (1.2/1.3), POST /ebms
+               (KNOOPPUNT_EBMS_LISTEN; uit als leeg; met --demo 127.0.0.1:8443)
+  --ebms-cert, --ebms-key, --ebms-ca, --ebms-crl
+               certificaat en sleutel van het knooppunt, de CA's van partners, hun CRL
+               (KNOOPPUNT_EBMS_CERT/_KEY/_CA/_CRL); met --demo een test-PKI in DIR/demo/pki
+
 audit verify controleert de hashketen van het auditlog; audit export geeft het als JSON-regels.
 Draait de server, dan via SSH: ssh -p 2222 beheer@knooppunt audit verify
 
@@ -171,6 +180,7 @@ type serveFlags struct {
 	monitor                monitorFlags
 	shutdownGrace          time.Duration
 	backend                backendFlags
+	ebms                   ebmsFlags
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -196,6 +206,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	readMonitor := addMonitorFlags(fs)
 	readBackend := addBackendFlags(fs)
 	shutdownGrace := fs.String("shutdown-grace", envOr("KNOOPPUNT_SHUTDOWN_GRACE", defaultShutdownGrace), "bij stoppen: zo lang mogen lopende overdrachten afronden (KNOOPPUNT_SHUTDOWN_GRACE)")
+	f.ebms.add(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, dutchFlagError(err)
 	}
@@ -222,6 +233,9 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 		return f, err
 	}
 	if f.memoryLimit, err = parseMemoryLimit(*memoryLimit); err != nil {
+		return f, err
+	}
+	if err := f.ebms.check(f.demo); err != nil {
 		return f, err
 	}
 	if f.listen == "" {
@@ -260,9 +274,13 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("gegevensmap %s aanmaken: %w", f.data, err)
 	}
+	if err := f.ebms.prepare(f.demo, f.data); err != nil {
+		return err
+	}
 	mon := newMonitor(f.monitor, log)
 	cfg := exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
-		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck}
+		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck,
+		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen)}
 	if err := f.backend.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
@@ -327,17 +345,27 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if !f.payloadCheck {
 		log.Warn("--payload-check=false: de Header van iWmo/iJw-berichten wordt niet tegen de envelop gecontroleerd")
 	}
-	if f.demo {
-		printDemo(stdout, demo, f.data, ln.Addr())
-	}
-
 	// A signal (or a failing engine) stops the server: no new connections, transfers in
 	// progress get --shutdown-grace. The engine stops after it, so that what those transfers
 	// hand in is queued while it still runs; an upload it has in hand then is parked: its
-	// queue key stays and the next start redoes it from its last committed step.
+	// queue key stays and the next start redoes it from its last committed step. The
+	// Digikoppeling endpoint stops with the server.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	context.AfterFunc(ctx, hub.SetShuttingDown) // /readyz: niet gereed while sessions drain
+	ebmsAddr, ebmsDone, err := f.ebms.start(ctx, hub, log)
+	if err != nil {
+		ln.Close()
+		stopMonitor()
+		closeHub()
+		return err
+	}
+	if f.demo {
+		printDemo(stdout, demo, f.data, ln.Addr())
+		if err := f.ebms.demo(stdout, hub, f.data, ebmsAddr); err != nil {
+			log.Error("Digikoppeling-demo", "err", err)
+		}
+	}
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	defer stopEngine()
 	engineDone := make(chan error, 1)
@@ -349,12 +377,22 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		cancel()
 		engineDone <- err
 	}()
-	serveErr := srv.Serve(ctx, ln)
+	// A signal during the demo's setup (its certificates take seconds) must not reach the
+	// SSH server before it serves: a Shutdown before Serve would leave Serve running.
+	var serveErr error
+	if ctx.Err() == nil {
+		serveErr = srv.Serve(ctx, ln)
+	} else {
+		ln.Close()
+	}
 	if serveErr != nil {
 		log.Error("ssh-server gestopt", "err", serveErr)
 	}
 	stopEngine()
 	engineErr := <-engineDone
+	if err := ebmsDone(); err != nil {
+		log.Error("Digikoppeling-endpoint gestopt", "err", err)
+	}
 	stopMonitor()
 	closeHub()
 	log.Info("knooppunt gestopt")
