@@ -368,6 +368,20 @@ func (m Message) logOrgs() []string {
 // putLogEntries adds m to the berichtenlog of each of orgs: its time index entry with the
 // summary, its referentienummer (and crossRefnummer) entries and the log's count.
 func putLogEntries(t storage.Txn, m Message, orgs []string) error {
+	c := logCounts{}
+	if err := c.putLogEntries(t, m, orgs); err != nil {
+		return err
+	}
+	return c.write(t)
+}
+
+// logCounts gathers the changes to berichtenlog counts (cnt/log/<org>/<product>) of one
+// transaction, so that a batch of a thousand messages reads and writes each count once
+// instead of once per message; write adds them before the transaction commits.
+type logCounts map[string]int64
+
+// putLogEntries is putLogEntries with the counts left in c.
+func (c logCounts) putLogEntries(t storage.Txn, m Message, orgs []string) error {
 	for _, org := range orgs {
 		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), nil); err != nil {
 			return err
@@ -386,10 +400,22 @@ func putLogEntries(t storage.Txn, m Message, orgs []string) error {
 				return err
 			}
 		}
-		if err := addCount(t, key(kLogCount, org, m.Product), 1); err != nil {
+		c[string(key(kLogCount, org, m.Product))]++
+	}
+	return nil
+}
+
+// write adds the gathered counts to the stored ones.
+func (c logCounts) write(t storage.Txn) error {
+	for k, n := range c {
+		if n == 0 {
+			continue
+		}
+		if err := addCount(t, []byte(k), n); err != nil {
 			return err
 		}
 	}
+	clear(c)
 	return nil
 }
 

@@ -281,7 +281,22 @@ func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 func timeKey(t time.Time) []byte { return be64(uint64(t.UnixNano())) }
 
 func key(parts ...any) []byte {
-	var b []byte
+	// One allocation of the right size: every key of a message's berichtenlog entries is
+	// built here, and growing the slice part by part cost several allocations per key.
+	n := len(parts)
+	for _, p := range parts {
+		switch v := p.(type) {
+		case string:
+			n += len(v)
+		case Product:
+			n += len(v)
+		case uint64, time.Time:
+			n += 8
+		case []byte:
+			n += len(v)
+		}
+	}
+	b := make([]byte, 0, n)
 	for i, p := range parts {
 		if i > 0 && b[len(b)-1] != '/' {
 			b = append(b, '/')
@@ -292,9 +307,9 @@ func key(parts ...any) []byte {
 		case Product:
 			b = append(b, v...)
 		case uint64:
-			b = append(b, be64(v)...)
+			b = binary.BigEndian.AppendUint64(b, v)
 		case time.Time:
-			b = append(b, timeKey(v)...)
+			b = binary.BigEndian.AppendUint64(b, uint64(v.UnixNano()))
 		case []byte:
 			b = append(b, v...)
 		default:

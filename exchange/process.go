@@ -273,6 +273,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		if err := storage.Prefetch(t, refKeys(batch)); err != nil {
 			return err
 		}
+		counts := logCounts{}
 		for _, v := range batch {
 			next.Counts.Aangeleverd++
 			rej := v.fout
@@ -295,7 +296,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 					m.Mailbox = ""
 					m.Status = MsgAfgekeurd
 					m.History = append(m.History, StatusEvent{At: prog.At, Status: MsgAfgekeurd, Code: rej.Code})
-					if err := h.putNewMessage(t, m, true, []string{u.Org}); err != nil {
+					if err := h.putNewMessageCounted(t, m, true, []string{u.Org}, counts); err != nil {
 						return err
 					}
 				}
@@ -321,10 +322,13 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 				m.Status = MsgWachtRoute
 			}
 			m.History = append(m.History, StatusEvent{At: prog.At, Status: m.Status})
-			if err := h.putNewMessage(t, m, v.noRef, m.orgs()); err != nil {
+			if err := h.putNewMessageCounted(t, m, v.noRef, m.orgs(), counts); err != nil {
 				return err
 			}
 			accepted = append(accepted, memberOf(m))
+		}
+		if err := counts.write(t); err != nil {
+			return err
 		}
 		if len(batch) > 0 {
 			next.Next = batch[len(batch)-1].index + 1
@@ -426,6 +430,16 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 // putNewMessage writes an accepted message with its indexes into every organisation's
 // berichtenlog it concerns: zender, ontvanger, the mailbox that receives it and the uploader.
 func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string) error {
+	c := logCounts{}
+	if err := h.putNewMessageCounted(t, m, noRef, orgs, c); err != nil {
+		return err
+	}
+	return c.write(t)
+}
+
+// putNewMessageCounted is putNewMessage with the berichtenlog counts left in c, for the
+// caller to write once per transaction.
+func (h *Hub) putNewMessageCounted(t storage.Txn, m Message, noRef bool, orgs []string, c logCounts) error {
 	if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
 		return err
 	}
@@ -434,7 +448,7 @@ func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string)
 			return err
 		}
 	}
-	return putLogEntries(t, m, orgs)
+	return c.putLogEntries(t, m, orgs)
 }
 
 // orgs lists the organisations whose berichtenlog shows m.

@@ -22,7 +22,7 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	if err := th.hub.SetSamenwerking(exchange.System, "0060", exchange.IWmo, "9999"); err != nil {
 		t.Fatal(err)
 	}
-	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", "CPA-1", "--product", "iwmo")
+	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", th.testCPA(t, "12345678"), "--product", "iwmo")
 	u, _ := th.sendWMO301(t, "wacht.zip", 3)
 
 	var routes []routeJSON

@@ -1,10 +1,13 @@
 // Command benchdata writes the upload for scripts/bench-sftp.sh: a ZIP of WMO301 envelopes
 // from gemeente 9999 to aanbieder 12345678 with random payloads, stored uncompressed, so that
-// the hub turns it into one delivery of about the same size to download again.
+// the hub turns it into one delivery of about the same size to download again. With -n it
+// writes that many envelopes of -kb KiB of payload each instead (scripts/bench-rss-1gb.sh:
+// -n 40000 -kb 17 is the 0.98 GB ZIP of BenchmarkPeakRSS1GBZip's shape).
 package main
 
 import (
 	"archive/zip"
+	"bufio"
 	"crypto/rand"
 	"flag"
 	"fmt"
@@ -16,8 +19,16 @@ import (
 func main() {
 	out := flag.String("o", "bench.zip", "output file")
 	mb := flag.Int("mb", 512, "size in MiB, at least")
+	n := flag.Int("n", 0, "number of envelopes (0: as many of 18 MiB as -mb needs)")
+	kb := flag.Int("kb", 17, "KiB of payload per envelope with -n (base64 makes it a third more)")
 	flag.Parse()
-	if err := write(*out, int64(*mb)<<20); err != nil {
+	var err error
+	if *n > 0 {
+		err = writeN(*out, *n, *kb<<10)
+	} else {
+		err = write(*out, int64(*mb)<<20)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchdata:", err)
 		os.Exit(1)
 	}
@@ -45,6 +56,36 @@ func write(name string, size int64) error {
 		written += int64(len(env))
 	}
 	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// writeN writes n envelopes of size bytes of random payload each, every one with its own
+// referentienummer.
+func writeN(name string, n, size int) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	zw := zip.NewWriter(bw)
+	payload := make([]byte, size)
+	for i := range n {
+		rand.Read(payload)
+		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%05d.xml", i), Method: zip.Store})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(env); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		return err
 	}
 	return f.Close()
