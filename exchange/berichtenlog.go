@@ -528,9 +528,10 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 	restored := 0
 	present, waiting := "", false // a file of the message that needs no restore, and where it is
 	for _, id := range ids {
-		did := false
+		did, queued := false, false
+		var dlv uint64
 		err := h.kv.Update(func(t storage.Txn) error {
-			did = false
+			did, queued = false, false
 			if _, err := authorize(t, p, ActionRestore, product); err != nil {
 				return err
 			}
@@ -573,11 +574,15 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 			if err := setJSON(t, key(kDelivery, d.ID), d); err != nil {
 				return err
 			}
-			did = true
-			return addHistory(t, d.Messages, StatusEvent{At: now, Status: MsgHersteld, By: p.Account.Name}, "")
+			did, dlv = true, d.ID
+			queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: MsgHersteld, By: p.Account.Name}})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("bericht %s herstellen: %w", referentie, err)
+		}
+		if queued {
+			h.afterHistory(dlv)
 		}
 		if did {
 			restored++

@@ -189,12 +189,13 @@ func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.
 func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen bool) error {
 	now := h.clock.Now()
 	for _, name := range names {
-		changed := false
+		changed, queued := false, false
+		var did uint64
 		var fp *Principal
 		// Lazy: a gelezen mark lost in a power cut leaves the file unread (downloadable again,
 		// kept longer); the next durable write or the store's periodic sync makes it durable.
 		err := h.kv.UpdateLazy(func(t storage.Txn) error {
-			changed = false
+			changed, queued = false, false
 			var err error
 			if fp, err = authorize(t, p, ActionMark, product); err != nil {
 				return err
@@ -225,13 +226,18 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 			if err := setJSON(t, key(kDelivery, d.ID), d); err != nil {
 				return err
 			}
-			return addHistory(t, d.Messages, StatusEvent{At: now, Status: status, By: p.Account.Name}, "")
+			did = d.ID
+			queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: status, By: p.Account.Name}})
+			return err
 		})
 		if fp == nil {
 			return err // refused
 		}
 		if err != nil {
 			return fmt.Errorf("markering gelezen van %s: %w", name, err)
+		}
+		if queued {
+			h.afterHistory(did)
 		}
 		if changed {
 			action := "gelezen"
@@ -281,6 +287,8 @@ func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) er
 	now := h.clock.Now()
 	for _, name := range names {
 		var fp *Principal
+		var did uint64
+		queued := false
 		err := h.kv.Update(func(t storage.Txn) error {
 			var err error
 			if fp, err = authorize(t, p, ActionDelete, product); err != nil {
@@ -290,8 +298,13 @@ func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) er
 			if err != nil {
 				return err
 			}
-			return h.hideDelivery(t, d, now, StatusEvent{At: now, Status: MsgVerwijderd, By: p.Account.Name})
+			did = d.ID
+			queued, err = h.hideDelivery(t, d, now, StatusEvent{At: now, Status: MsgVerwijderd, By: p.Account.Name})
+			return err
 		})
+		if queued && err == nil {
+			h.afterHistory(did)
+		}
 		if err != nil {
 			h.Audit(p, "verwijder", string(product)+"/ophalen/"+name, err.Error())
 			if fp == nil {
@@ -308,20 +321,21 @@ func (h *Hub) DeleteDeliveries(p *Principal, product Product, names []string) er
 }
 
 // hideDelivery takes a file out of ophalen/ while keeping it for the berichtenlog and Restore.
-func (h *Hub) hideDelivery(t storage.Txn, d Delivery, now time.Time, ev StatusEvent) error {
+// When it queued the messages' history, the caller calls afterHistory(d.ID) after the commit.
+func (h *Hub) hideDelivery(t storage.Txn, d Delivery, now time.Time, ev StatusEvent) (queued bool, err error) {
 	for _, k := range [][]byte{key(kInbox, d.Org, d.Product, d.CreatedAt, d.ID), key(kDlvName, d.Org, d.Product, d.Name)} {
 		if err := t.Delete(k); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if !d.GelezenAt.IsZero() {
 		if err := t.Delete(key(kGelezen, d.GelezenAt, d.ID)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	d.DeletedAt = now
 	if err := setJSON(t, key(kDelivery, d.ID), d); err != nil {
-		return err
+		return false, err
 	}
-	return addHistory(t, d.Messages, ev, "")
+	return deliveryHistory(t, &d, queuedEvent{Event: ev})
 }

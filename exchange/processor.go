@@ -22,6 +22,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.removeOrphans(); err != nil {
 		return fmt.Errorf("herstel na herstart: %w", err)
 	}
+	// Status history that a crash left half written (see historie.go); a failure here is not
+	// fatal: the delivery records are right, and every retention sweep tries again.
+	if err := h.finishAllHistory(); err != nil {
+		h.log.Error("herstel na herstart", "err", err)
+	}
 	workers := h.cfg.Workers
 	var wg sync.WaitGroup
 	wg.Go(func() { h.CheckFiles(ctx) })

@@ -50,6 +50,9 @@ func (h *Hub) sweep(ctx context.Context) error {
 	if err := h.releaseAllHeld(); err != nil {
 		return err
 	}
+	if err := h.finishAllHistory(); err != nil {
+		return err
+	}
 	if err := h.sweepAanleveren(now); err != nil {
 		return err
 	}
@@ -75,7 +78,9 @@ func (h *Hub) expireGelezen(now time.Time) error {
 	}
 	for _, id := range ids {
 		var d Delivery
+		queued := false
 		err := h.kv.Update(func(t storage.Txn) error {
+			queued = false
 			if err := getJSON(t, key(kDelivery, id), &d); err != nil {
 				if errors.Is(err, storage.ErrNotFound) {
 					return nil
@@ -85,10 +90,17 @@ func (h *Hub) expireGelezen(now time.Time) error {
 			if d.GelezenAt.IsZero() || d.GelezenAt.After(limit) || !d.DeletedAt.IsZero() {
 				return t.Delete(key(kGelezen, d.GelezenAt, id))
 			}
-			return h.hideDelivery(t, d, now, StatusEvent{At: now, Status: MsgVerlopen, By: "knooppunt"})
+			var err error
+			queued, err = h.hideDelivery(t, d, now, StatusEvent{At: now, Status: MsgVerlopen, By: "knooppunt"})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("gelezen bestand %d opruimen: %w", id, err)
+		}
+		if queued {
+			if err := h.finishHistory(id); err != nil {
+				return err
+			}
 		}
 		h.publish(Event{Org: d.Org, Product: d.Product, Kind: "delivery"})
 	}
@@ -194,7 +206,7 @@ func (h *Hub) purgeUpload(id uint64) error {
 				}
 				return err
 			}
-			ks := [][]byte{key(kDelivery, did), key(kHold, d.Org, d.Product, d.Exchange, did)}
+			ks := [][]byte{key(kDelivery, did), key(kHold, d.Org, d.Product, d.Exchange, did), key(kHistQ, did)}
 			if d.DeletedAt.IsZero() && !d.Held {
 				ks = append(ks, key(kInbox, d.Org, d.Product, d.CreatedAt, did), key(kDlvName, d.Org, d.Product, d.Name))
 			}

@@ -219,7 +219,9 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	uploaders := map[string]uint64{}
 	for _, id := range ids {
 		now := h.clock.Now()
+		queued := false
 		err := h.kv.Update(func(t storage.Txn) error {
+			queued = false
 			r, err := routeOf(t, org, product, exchange)
 			if err != nil || r.Via != Portaal || r.Status != Actief {
 				return err
@@ -248,10 +250,16 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 				}
 				uploaders[u.Org] = u.ID
 			}
-			return addHistory(t, d.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, MsgWachtRoute)
+			queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, OnlyIf: MsgWachtRoute})
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("wachtend bestand %d afleveren: %w", id, err)
+		}
+		if queued {
+			if err := h.finishHistory(id); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ids) > 0 {

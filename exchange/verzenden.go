@@ -293,7 +293,10 @@ func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
 		}
 	}
 	now := h.clock.Now()
-	return h.kv.Update(func(t storage.Txn) error {
+	queued := false
+	var target *Delivery
+	err := h.kv.Update(func(t storage.Txn) error {
+		queued = false
 		for _, s := range sends {
 			cur, err := txSend(t, s.ID)
 			if err != nil {
@@ -311,10 +314,13 @@ func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
 				return err
 			}
 		}
-		target := &d
+		// Copies: a retry after a conflict starts again from what was read, not from what the
+		// attempt before changed (d.Held false would make it skip the release).
+		dd, pp := d, part
+		target = &dd
 		if !whole {
-			target = &part
-		} else if !d.Held {
+			target = &pp
+		} else if !dd.Held {
 			return nil
 		}
 		target.Held = false
@@ -322,20 +328,14 @@ func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
 		if err := h.putDelivery(t, target); err != nil {
 			return err
 		}
-		for _, mid := range target.Messages {
-			var m Message
-			if err := getJSON(t, key(kMessage, mid), &m); err != nil {
-				return err
-			}
-			if m.DeliveryID != target.ID {
-				m.DeliveryID = target.ID
-				if err := setJSON(t, key(kMessage, mid), m); err != nil {
-					return err
-				}
-			}
-		}
-		return addHistory(t, target.Messages, StatusEvent{At: now, Status: MsgAfgeleverd}, "")
+		var err error
+		queued, err = deliveryHistory(t, target, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, Relink: true})
+		return err
 	})
+	if err != nil || !queued {
+		return err
+	}
+	return h.finishHistory(target.ID)
 }
 
 // copyEntries writes the entries idx of the delivery file from into a new file to, raw, and

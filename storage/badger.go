@@ -234,7 +234,7 @@ func (b *Badger) commit(fn func(Txn) error) error {
 	for attempt := 0; attempt < 50; attempt++ {
 		err = b.db.Update(func(t *badger.Txn) error { return fn(badgerTxn{t}) })
 		if !errors.Is(err, badger.ErrConflict) {
-			return err
+			return tooBig(err)
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
@@ -318,20 +318,19 @@ func (x badgerTxn) Get(key []byte) ([]byte, error) {
 func (x badgerTxn) Set(key, value []byte) error {
 	if len(value) > MaxValueSize {
 		// Badger's own message for this slices the key to 1 KB and panics on a shorter one.
-		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTxnTooBig, len(value), MaxValueSize)
+		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTooBig, len(value), MaxValueSize)
 	}
-	return badgerErr(x.t.Set(key, value))
+	return tooBig(x.t.Set(key, value))
 }
 
-func (x badgerTxn) Delete(key []byte) error { return badgerErr(x.t.Delete(key)) }
+func (x badgerTxn) Delete(key []byte) error { return tooBig(x.t.Delete(key)) }
 
-// badgerErr reports Badger's "too big" errors as ErrTxnTooBig, keeping Badger's text.
-func badgerErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, badger.ErrTxnTooBig) || strings.Contains(err.Error(), "exceeded") {
-		return fmt.Errorf("%w: %w", ErrTxnTooBig, err)
+// tooBig gives Badger's ErrTxnTooBig ("Txn is too big to fit into one request") and its
+// key-size error as ErrTooBig, which callers can recognise and which says in Dutch what
+// happened; Badger's own stays wrapped.
+func tooBig(err error) error {
+	if (errors.Is(err, badger.ErrTxnTooBig) || err != nil && strings.Contains(err.Error(), "exceeded")) && !errors.Is(err, ErrTooBig) {
+		return fmt.Errorf("%w (%w)", ErrTooBig, err)
 	}
 	return err
 }

@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +35,26 @@ func TestSequenceAcrossRestart(t *testing.T) {
 			t.Fatal("second counter starts at 0")
 		}
 		b.Close()
+	}
+}
+
+// A transaction beyond what Badger takes at once fails with ErrTooBig, which says so in Dutch.
+func TestTxnTooBig(t *testing.T) {
+	b, err := OpenBadger(t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	val := make([]byte, 512)
+	err = b.Update(func(tx Txn) error {
+		for i := range 20_000 {
+			if err := tx.Set(fmt.Appendf(nil, "k/%08d", i), val); err != nil {
+				return fmt.Errorf("schrijven: %w", err)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), "te groot") {
+		t.Fatalf("err = %v, want ErrTooBig", err)
 	}
 }

@@ -464,8 +464,8 @@ func kvTxnTooBig(t *testing.T, open kvBackend) {
 			written += len(val)
 		}
 	})
-	if !errors.Is(err, ErrTxnTooBig) {
-		t.Fatalf("Update returned %v, want ErrTxnTooBig", err)
+	if !errors.Is(err, ErrTooBig) {
+		t.Fatalf("Update returned %v, want ErrTooBig", err)
 	}
 	if written < MaxTxnBytes*8/10 || written > MaxTxnBytes {
 		t.Fatalf("too big after %d bytes of values, limit %d", written, MaxTxnBytes)
@@ -474,8 +474,8 @@ func kvTxnTooBig(t *testing.T, open kvBackend) {
 		t.Fatalf("a transaction that was too big left %d keys", len(got))
 	}
 	err = kv.Update(func(tx Txn) error { return tx.Set(bytes.Repeat([]byte("k"), MaxKeySize+1), nil) })
-	if !errors.Is(err, ErrTxnTooBig) {
-		t.Fatalf("key of %d bytes: %v, want ErrTxnTooBig", MaxKeySize+1, err)
+	if !errors.Is(err, ErrTooBig) {
+		t.Fatalf("key of %d bytes: %v, want ErrTooBig", MaxKeySize+1, err)
 	}
 }
 

@@ -365,10 +365,10 @@ func (t *pgTxn) budget(key, value []byte) error {
 		return errors.New("lege sleutel")
 	}
 	if len(key) > MaxKeySize {
-		return fmt.Errorf("%w: sleutel van %d bytes, ten hoogste %d", ErrTxnTooBig, len(key), MaxKeySize)
+		return fmt.Errorf("%w: sleutel van %d bytes, ten hoogste %d", ErrTooBig, len(key), MaxKeySize)
 	}
 	if len(value) > MaxValueSize {
-		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTxnTooBig, len(value), MaxValueSize)
+		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTooBig, len(value), MaxValueSize)
 	}
 	est := int64(len(key)) + 2 + 10
 	if len(value) < 1<<10 { // Badger's ValueThreshold: larger values are a 12-byte pointer
@@ -377,7 +377,7 @@ func (t *pgTxn) budget(key, value []byte) error {
 		est += 12
 	}
 	if t.count+1 >= maxTxnCount || t.size+est >= MaxTxnBytes {
-		return fmt.Errorf("%w: meer dan %d schrijfacties of %d bytes in één transactie", ErrTxnTooBig, maxTxnCount, MaxTxnBytes)
+		return fmt.Errorf("%w: meer dan %d schrijfacties of %d bytes in één transactie", ErrTooBig, maxTxnCount, MaxTxnBytes)
 	}
 	t.count++
 	t.size += est

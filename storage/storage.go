@@ -20,10 +20,11 @@ var ErrDamaged = errors.New("het bestand is beschadigd en wordt niet uitgeleverd
 // others after every retry (Badger's conflict, PostgreSQL's serialization failure or deadlock).
 var ErrConflict = errors.New("de transactie botste steeds met andere; probeer het opnieuw")
 
-// ErrTxnTooBig is returned by Set or Delete when the transaction cannot take more writes
-// (Badger: about 2.4 MB of keys and small values, see MaxTxnBytes), or a key or value is larger
-// than the store takes (MaxKeySize, MaxValueSize). Split the work over several transactions.
-var ErrTxnTooBig = errors.New("de transactie is te groot")
+// ErrTooBig is returned when one transaction writes more than the store takes at once (Badger:
+// about 15 % of its memtable, see MaxTxnBytes), or a key or value is larger than the store takes
+// (MaxKeySize, MaxValueSize). Every KV counts the same way. The caller must cut the change into
+// smaller transactions.
+var ErrTooBig = errors.New("de wijziging is te groot voor één transactie van de opslag")
 
 // Limits every KV keeps to, so that what works on one backend works on the other: Badger's,
 // with the options of OpenBadger (a value must fit a 64 MB value-log file; a transaction's
