@@ -58,6 +58,9 @@ func newEngineWith(t testing.TB, dir string, cfg Config) *testEngine {
 	}
 	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
 	cfg.DataDir, cfg.Clock, cfg.Workers = dir, clk, 2
+	if cfg.KV == nil && cfg.Files == nil {
+		cfg.KV, cfg.Files = testStores(t, dir, envBackend())
+	}
 	if cfg.OIN == "" {
 		cfg.OIN = testHubOIN
 	}

@@ -48,6 +48,12 @@ type Config struct {
 	// Observer hears of uploads, rejections, admission waits and retention runs, for
 	// monitoring; nil hears nothing.
 	Observer Observer
+	// KV and Files, when set, are the stores to use instead of Badger in DataDir/db and the
+	// file store in DataDir/files (PostgreSQL and S3, see cmd/knooppunt/backend.go). The hub
+	// closes KV with Close. StoreName names them in messages.
+	KV        storage.KV
+	Files     storage.Files
+	StoreName string
 	// SkipPayloadCheck turns off the check of an iWmo/iJw 3.x payload's header (BerichtCode,
 	// Afzender, Ontvanger) against its envelope (payloadcontrole.go); on by default.
 	SkipPayloadCheck bool
@@ -118,17 +124,8 @@ func Open(cfg Config) (*Hub, error) {
 	if cfg.UploadWait <= 0 {
 		cfg.UploadWait = DefaultUploadWait
 	}
-	db, err := storage.OpenBadger(filepath.Join(cfg.DataDir, "db"), cfg.Log)
+	db, files, err := openStores(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := upgradeStore(db, cfg.DataDir, cfg.Log); err != nil {
-		db.Close()
-		return nil, err
-	}
-	files, err := storage.OpenDisk(filepath.Join(cfg.DataDir, "files"))
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	h := &Hub{
@@ -140,17 +137,58 @@ func Open(cfg Config) (*Hub, error) {
 		cat:    NewCatalogue(),
 		events: newBroker(),
 		wake:   make(chan struct{}, 1),
-		gcKV:   db.RunGC,
+		gcKV:   func(context.Context, time.Duration) {},
 		quota:  newQuotaTracker(cfg.UploadQuota, db),
 
 		admission: newAdmission(cfg.MaxUploads, cfg.UploadWait, cfg.Log),
 		obs:       cfg.Observer,
-		kvSize:    db.Size,
 		sendWake:  make(chan struct{}, 1),
 		sends:     sender{inFlight: map[uint64]bool{}},
 	}
+	// Badger's value-log GC and its sizes on disk; a database server does both itself.
+	if g, ok := db.(interface {
+		RunGC(context.Context, time.Duration)
+	}); ok {
+		h.gcKV = g.RunGC
+	}
+	if z, ok := db.(interface {
+		Size() (lsm, vlog, other int64)
+	}); ok {
+		h.kvSize = z.Size
+	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
 	return h, nil
+}
+
+// openStores opens the stores of cfg: the given KV and Files, or Badger and the file store in
+// DataDir. A store too new for this version is refused (see upgradeStore).
+func openStores(cfg Config) (storage.KV, storage.Files, error) {
+	var db storage.KV = cfg.KV
+	where := cfg.StoreName
+	if db == nil {
+		b, err := storage.OpenBadger(filepath.Join(cfg.DataDir, "db"), cfg.Log)
+		if err != nil {
+			return nil, nil, err
+		}
+		db = b
+	}
+	if where == "" {
+		where = cfg.DataDir
+	}
+	if err := upgradeStore(db, where, cfg.Log); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	files := cfg.Files
+	if files == nil {
+		d, err := storage.OpenDisk(filepath.Join(cfg.DataDir, "files"))
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		files = d
+	}
+	return db, files, nil
 }
 
 // Catalogue returns the products and message types.

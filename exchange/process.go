@@ -270,6 +270,9 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		accepted = accepted[:0]
 		codes = codes[:0]
 		seen := map[string]bool{}
+		if err := storage.Prefetch(t, refKeys(batch)); err != nil {
+			return err
+		}
 		counts := logCounts{}
 		for _, v := range batch {
 			next.Counts.Aangeleverd++
@@ -356,6 +359,24 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 func foutOf(name string, r *Rejection) Fout {
 	// The detail may quote envelope fields (a functie, a file name): stored printable.
 	return Fout{Bestand: Printable(name), Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: Printable(r.Detail)}
+}
+
+// refKeys are the keys checkRefs reads for batch: on PostgreSQL read in one query, not one
+// round trip per message (3,000 of them in a large ZIP).
+func refKeys(batch []verdict) [][]byte {
+	var keys [][]byte
+	for _, v := range batch {
+		if v.fout != nil || v.msg == nil {
+			continue
+		}
+		if !v.noRef {
+			keys = append(keys, key(kRef, v.msg.Zender, v.msg.Referentie))
+		}
+		if v.heen != "" {
+			keys = append(keys, key(kRef, v.msg.Ontvanger, v.msg.CrossRef))
+		}
+	}
+	return keys
 }
 
 // checkRefs applies the rules that depend on other messages: IB016 and KP005.

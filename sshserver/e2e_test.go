@@ -19,6 +19,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/hostkeys"
+	"knooppunt/storage/backendtest"
 )
 
 // testHub is a real hub with the demo data behind a real SSH server on a loopback port.
@@ -57,6 +58,9 @@ func startHubIn(t testing.TB, dir string, opts ...hubOption) *testHub {
 	setup := hubSetup{hub: exchange.Config{DataDir: dir, Log: log, OIN: exchange.DemoHubOIN}, cfg: Config{Log: log, MaxAuthFailures: 1000}}
 	for _, o := range opts {
 		o(&setup)
+	}
+	if setup.hub.KV == nil && setup.hub.Files == nil {
+		setup.hub.KV, setup.hub.Files = backendtest.Stores(t, dir) // KNOOPPUNT_TEST_BACKEND
 	}
 	hub, err := exchange.Open(setup.hub)
 	if err != nil {

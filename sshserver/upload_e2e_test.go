@@ -19,6 +19,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/storage/backendtest"
 )
 
 func randomFile(t testing.TB, name string, size int) (string, []byte) {
@@ -94,6 +95,7 @@ func TestTooLargeXMLIsRefused(t *testing.T) {
 }
 
 func TestCutOffUploadIsNotRecordedAndResumes(t *testing.T) {
+	backendtest.BadgerOnly(t, "it watches the spool in DIR/files/tmp")
 	needOpenSSH(t)
 	th := startHub(t)
 	f, data := randomFile(t, "groot.zip", 8<<20)
@@ -361,6 +363,7 @@ func TestGoClient(t *testing.T) {
 }
 
 func TestShutdownCutsOffUploadsCleanly(t *testing.T) {
+	backendtest.BadgerOnly(t, "it reopens DIR with exchange.Open")
 	th := startHub(t, func(s *hubSetup) { s.cfg.ShutdownGrace = 50 * time.Millisecond })
 	c := goClient(t, th, "gemeente")
 	w, err := c.Create("/iwmo/aanleveren/laat.zip")

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,8 +39,7 @@ type Badger struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	seqMu sync.Mutex
-	seqs  map[string]*lease
+	seqs sequences
 }
 
 // OpenBadger opens (or creates) the database in dir, tuned for a small server: small
@@ -55,7 +53,7 @@ func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 		WithNumMemtables(3).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(8 << 20).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(MaxValueSize).
 		WithValueThreshold(1 << 10).
 		WithNumCompactors(2).
 		WithNumLevelZeroTables(3).
@@ -80,7 +78,7 @@ func OpenBadger(dir string, log *slog.Logger) (*Badger, error) {
 		}
 		return nil, fmt.Errorf("open badger in %s: %w", dir, err)
 	}
-	b := &Badger{db: db, dir: dir, log: log, seqs: map[string]*lease{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	b := &Badger{db: db, dir: dir, log: log, stop: make(chan struct{}), stopped: make(chan struct{})}
 	b.syncCond = sync.NewCond(&b.syncMu)
 	go b.syncLazy()
 	return b, nil
@@ -240,48 +238,10 @@ func (b *Badger) commit(fn func(Txn) error) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
-	return fmt.Errorf("transaction kept conflicting: %w", err)
+	return fmt.Errorf("transaction kept conflicting: %w: %w", ErrConflict, err)
 }
 
-// seqLease is how many numbers one synced write reserves: a busy server hands out ids from
-// memory instead of waiting for the disk on each one. The stored value is the highest number
-// reserved, so numbers reserved but not handed out before a stop are skipped, never reused.
-const seqLease = 64
-
-type lease struct{ next, last uint64 }
-
-func (b *Badger) Sequence(name string) (uint64, error) {
-	b.seqMu.Lock()
-	defer b.seqMu.Unlock()
-	l := b.seqs[name]
-	if l == nil {
-		l = &lease{}
-		b.seqs[name] = l
-	}
-	if l.next == 0 || l.next > l.last {
-		key := []byte("seq/" + name)
-		var last uint64
-		err := b.Update(func(t Txn) error {
-			v, err := t.Get(key)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				last = 0
-			case err != nil:
-				return err
-			default:
-				last = binary.BigEndian.Uint64(v)
-			}
-			return t.Set(key, binary.BigEndian.AppendUint64(nil, last+seqLease))
-		})
-		if err != nil {
-			return 0, err
-		}
-		l.next, l.last = last+1, last+seqLease
-	}
-	n := l.next
-	l.next++
-	return n, nil
-}
+func (b *Badger) Sequence(name string) (uint64, error) { return b.seqs.next(name, b.Update) }
 
 // Close syncs what UpdateLazy left in memory and closes the database.
 // Size returns the bytes the database takes on disk, as allocated (Badger preallocates its
@@ -355,14 +315,21 @@ func (x badgerTxn) Get(key []byte) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
-func (x badgerTxn) Set(key, value []byte) error { return tooBig(x.t.Set(key, value)) }
+func (x badgerTxn) Set(key, value []byte) error {
+	if len(value) > MaxValueSize {
+		// Badger's own message for this slices the key to 1 KB and panics on a shorter one.
+		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTooBig, len(value), MaxValueSize)
+	}
+	return tooBig(x.t.Set(key, value))
+}
 
 func (x badgerTxn) Delete(key []byte) error { return tooBig(x.t.Delete(key)) }
 
-// tooBig gives Badger's ErrTxnTooBig ("Txn is too big to fit into one request") as ErrTooBig,
-// which callers can recognise and which says in Dutch what happened; Badger's own stays wrapped.
+// tooBig gives Badger's ErrTxnTooBig ("Txn is too big to fit into one request") and its
+// key-size error as ErrTooBig, which callers can recognise and which says in Dutch what
+// happened; Badger's own stays wrapped.
 func tooBig(err error) error {
-	if errors.Is(err, badger.ErrTxnTooBig) && !errors.Is(err, ErrTooBig) {
+	if (errors.Is(err, badger.ErrTxnTooBig) || err != nil && strings.Contains(err.Error(), "exceeded")) && !errors.Is(err, ErrTooBig) {
 		return fmt.Errorf("%w (%w)", ErrTooBig, err)
 	}
 	return err

@@ -86,7 +86,11 @@ func (d *Disk) roomLeft(name string) error {
 	return nil
 }
 
-func (d *Disk) clean(name string) (string, error) {
+func (d *Disk) clean(name string) (string, error) { return checkName(name) }
+
+// checkName refuses a blob name that is not a clean, relative, slash-separated path, and
+// returns it in the local file system's form.
+func checkName(name string) (string, error) {
 	if name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name || strings.Contains(name, "..") || strings.ContainsRune(name, 0) {
 		return "", fmt.Errorf("ongeldige bestandsnaam in opslag: %q", name)
 	}

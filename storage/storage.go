@@ -16,9 +16,25 @@ var ErrNotFound = errors.New("niet gevonden")
 // aside and never served again.
 var ErrDamaged = errors.New("het bestand is beschadigd en wordt niet uitgeleverd; meld dit bij de beheerder van het knooppunt")
 
+// ErrConflict is returned by Update and UpdateLazy when the transaction kept conflicting with
+// others after every retry (Badger's conflict, PostgreSQL's serialization failure or deadlock).
+var ErrConflict = errors.New("de transactie botste steeds met andere; probeer het opnieuw")
+
 // ErrTooBig is returned when one transaction writes more than the store takes at once (Badger:
-// about 15 % of its memtable). The caller must cut the change into smaller transactions.
+// about 15 % of its memtable, see MaxTxnBytes), or a key or value is larger than the store takes
+// (MaxKeySize, MaxValueSize). Every KV counts the same way. The caller must cut the change into
+// smaller transactions.
 var ErrTooBig = errors.New("de wijziging is te groot voor één transactie van de opslag")
+
+// Limits every KV keeps to, so that what works on one backend works on the other: Badger's,
+// with the options of OpenBadger (a value must fit a 64 MB value-log file; a transaction's
+// batch is 15% of a 16 MB memtable, counting keys, small values and 12-byte pointers to large
+// ones).
+const (
+	MaxKeySize   = 65000
+	MaxValueSize = 64 << 20
+	MaxTxnBytes  = 15 * (16 << 20) / 100
+)
 
 // ErrLocked is returned when another process holds the data directory.
 var ErrLocked = errors.New("de gegevensmap is in gebruik door een andere knooppunt-server")
@@ -53,6 +69,22 @@ type Txn interface {
 	// opts.Reverse), starting at opts.Start when set. fn returns false to stop. key and value
 	// are only valid during the call.
 	Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error
+}
+
+// Prefetcher is a Txn that reads many keys in one go: PostgreSQL answers them in one query
+// instead of a round trip per Get. Prefetch only warms the transaction's later Gets of those
+// keys (found or not); Get stays the way to read.
+type Prefetcher interface {
+	Prefetch(keys [][]byte) error
+}
+
+// Prefetch warms t's Gets of keys when t can (a Prefetcher), and does nothing otherwise
+// (Badger reads from memory and its own caches).
+func Prefetch(t Txn, keys [][]byte) error {
+	if p, ok := t.(Prefetcher); ok && len(keys) > 0 {
+		return p.Prefetch(keys)
+	}
+	return nil
 }
 
 // ScanOptions narrow a Scan.

@@ -92,6 +92,9 @@ func audit(args []string, stdout, stderr io.Writer) int {
 // server holds it, it says so and how to ask that server instead: online has two %s, the port
 // and the host from KNOOPPUNT_LISTEN.
 func openStopped(data string, stderr io.Writer, online string) (*exchange.Hub, bool) {
+	if sharedStore(data, stderr, online) {
+		return nil, false
+	}
 	hub, err := exchange.Open(exchange.Config{DataDir: data, Log: slog.New(slog.DiscardHandler)})
 	if errors.Is(err, storage.ErrLocked) {
 		listen := envOr("KNOOPPUNT_LISTEN", defaultListen)

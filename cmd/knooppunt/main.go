@@ -75,6 +75,7 @@ Gebruik:
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
+           [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
            [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
   knooppunt hostkeys [--data DIR]
@@ -124,6 +125,12 @@ Gebruik:
   --min-free-disk
                onder deze vrije schijfruimte zegt /readyz "niet gereed"
                (KNOOPPUNT_MIN_FREE_DISK, standaard 1GiB; 0: geen grens)
+  --database   records in PostgreSQL in plaats van DIR/db (KNOOPPUNT_DATABASE_URL); het schema
+               wordt bij de start bijgewerkt
+  --files      bestanden in S3-compatibele opslag in plaats van DIR/files (KNOOPPUNT_FILES),
+               met --s3-endpoint (KNOOPPUNT_S3_ENDPOINT); sleutels uit AWS_ACCESS_KEY_ID en
+               AWS_SECRET_ACCESS_KEY of uit --s3-credentials (KNOOPPUNT_S3_CREDENTIALS);
+               hostsleutels blijven in DIR/hostkeys
   --shutdown-grace
                bij SIGTERM of SIGINT: zo lang mogen lopende overdrachten afronden
                (KNOOPPUNT_SHUTDOWN_GRACE, standaard 30s); verbindingen zonder overdracht
@@ -172,6 +179,7 @@ type serveFlags struct {
 	maxUploads             int // 0: exchange's default for the workers
 	monitor                monitorFlags
 	shutdownGrace          time.Duration
+	backend                backendFlags
 	ebms                   ebmsFlags
 }
 
@@ -196,6 +204,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	workers := fs.String("workers", os.Getenv("KNOOPPUNT_WORKERS"), fmt.Sprintf("aanleveringen tegelijk in verwerking (KNOOPPUNT_WORKERS), standaard 4 per CPU (%d)", exchange.DefaultWorkers()))
 	maxUploads := fs.String("max-uploads", os.Getenv("KNOOPPUNT_MAX_UPLOADS"), "aanleveringen tegelijk in behandeling, van openen tot verwerkt (KNOOPPUNT_MAX_UPLOADS), standaard 2 per worker")
 	readMonitor := addMonitorFlags(fs)
+	readBackend := addBackendFlags(fs)
 	shutdownGrace := fs.String("shutdown-grace", envOr("KNOOPPUNT_SHUTDOWN_GRACE", defaultShutdownGrace), "bij stoppen: zo lang mogen lopende overdrachten afronden (KNOOPPUNT_SHUTDOWN_GRACE)")
 	f.ebms.add(fs)
 	if err := fs.Parse(args); err != nil {
@@ -203,6 +212,9 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	}
 	var err error
 	if f.monitor, err = readMonitor(f.demo); err != nil {
+		return f, err
+	}
+	if f.backend, err = readBackend(); err != nil {
 		return f, err
 	}
 	if f.shutdownGrace, err = parseShutdownGrace(*shutdownGrace); err != nil {
@@ -266,9 +278,13 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	mon := newMonitor(f.monitor, log)
-	hub, err := openHub(exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
+	cfg := exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
 		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck,
-		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen)}, f.listen)
+		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen)}
+	if err := f.backend.apply(ctx, &cfg, log); err != nil {
+		return err
+	}
+	hub, err := openHub(cfg, f.listen)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,519 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Postgres is a KV on PostgreSQL: one table kv(key bytea primary key, value bytea), read-write
+// transactions SERIALIZABLE, reads in a REPEATABLE READ snapshot (what Badger's View is). Several
+// processes may share one database; there is no lock like Badger's on its directory.
+type Postgres struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	seqs sequences
+}
+
+// schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
+// another migrates waits for it, and then finds nothing left to do.
+const schemaLock = 0x6b6e6f6f70756e74 // "knoopunt"
+
+// migrations bring the schema from version i to i+1. Append, never change one that shipped.
+var migrations = []string{
+	`CREATE TABLE kv (key bytea PRIMARY KEY, value bytea NOT NULL)`,
+}
+
+// OpenPostgres connects to the database at url (postgres://…) and brings its schema up to date.
+// Update commits with synchronous_commit on, whatever the server's default, so a commit that
+// returned is on disk (and, with a synchronous standby, there too).
+func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database-adres: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// The engine's workers (4 per CPU), the SFTP sessions and the sweeps each hold one
+		// connection for a transaction at a time.
+		cfg.MaxConns = 32
+	}
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "knooppunt"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	p := &Postgres{pool: pool, log: log}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	return p, nil
+}
+
+// redactURL leaves the password out of a database address for messages.
+func redactURL(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return "(ongeldig adres)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(schemaLock)); err != nil {
+		return fmt.Errorf("schemaslot: %w", err)
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(schemaLock))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS knooppunt_schema (version integer NOT NULL)`); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	var version int
+	err = conn.QueryRow(ctx, `SELECT version FROM knooppunt_schema`).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, err = conn.Exec(ctx, `INSERT INTO knooppunt_schema (version) VALUES (0)`)
+	}
+	if err != nil {
+		return fmt.Errorf("schemaversie: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("het databaseschema heeft versie %d, deze knooppunt kent ten hoogste versie %d", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+			tx.Rollback(ctx)
+			return fmt.Errorf("schema naar versie %d: %w", v+1, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE knooppunt_schema SET version = $1`, v+1); err != nil {
+			tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("schema naar versie %d: %w", v+1, err)
+		}
+		if p.log != nil {
+			p.log.Info("databaseschema bijgewerkt", "versie", v+1)
+		}
+	}
+	return nil
+}
+
+func (p *Postgres) View(fn func(Txn) error) error {
+	ctx := context.Background()
+	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	return fn(&pgTxn{ctx: ctx, tx: tx, readOnly: true})
+}
+
+func (p *Postgres) Update(fn func(Txn) error) error { return p.commit(fn, true) }
+
+// UpdateLazy commits with synchronous_commit off: visible at once, on disk with the WAL
+// writer's next flush (wal_writer_delay, 200 ms by default) or the next Update.
+func (p *Postgres) UpdateLazy(fn func(Txn) error) error { return p.commit(fn, false) }
+
+// Sync makes every commit so far durable: a durable commit flushes the WAL up to its own
+// record, and with it every earlier (lazy) commit. A transaction writes a commit record only
+// when it has a transaction id, hence txid_current.
+func (p *Postgres) Sync() error {
+	_, err := p.pool.Exec(context.Background(), `SELECT txid_current()`)
+	if err != nil {
+		return fmt.Errorf("database synchroniseren: %w", err)
+	}
+	return nil
+}
+
+func (p *Postgres) Sequence(name string) (uint64, error) { return p.seqs.next(name, p.Update) }
+
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+// commit runs fn in a SERIALIZABLE transaction and retries it, like Badger's commit, when
+// PostgreSQL reports a serialization failure (40001) or a deadlock (40P01), at any statement
+// or at COMMIT.
+func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
+	ctx := context.Background()
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		var conflict bool
+		conflict, err = p.try(ctx, fn, durable)
+		if !conflict {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+	}
+	return fmt.Errorf("transaction kept conflicting: %w: %w", ErrConflict, err)
+}
+
+func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
+	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return false, fmt.Errorf("database: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if !durable {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return false, fmt.Errorf("database: %w", err)
+		}
+	}
+	t := &pgTxn{ctx: ctx, tx: tx}
+	err = fn(t)
+	if err == nil {
+		err = t.flush()
+	}
+	if t.conflict {
+		// fn may have wrapped or dropped the error; the transaction is lost either way.
+		return true, err
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return isConflict(err), fmt.Errorf("database: %w", err)
+	}
+	return false, nil
+}
+
+// begin starts a transaction. A BEGIN that fails did nothing, so it is tried again a few
+// times: after a restart or failover of PostgreSQL the pool still holds connections the server
+// dropped, and each fails once before the pool replaces it. A transaction that breaks after its
+// BEGIN fails with its error (its commit may or may not have happened, so it is not redone).
+func (p *Postgres) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	var err error
+	for attempt := range 8 {
+		var tx pgx.Tx
+		if tx, err = p.pool.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+			return tx, err
+		}
+		time.Sleep(time.Duration(attempt*25) * time.Millisecond)
+	}
+	return nil, err
+}
+
+func isConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+type pgTxn struct {
+	ctx      context.Context
+	tx       pgx.Tx
+	readOnly bool
+	conflict bool
+	// What Badger would count against its batch, so that a transaction too big for Badger
+	// is too big here as well.
+	count, size int64
+	// Writes not sent yet, the last one per key: sent in two statements before the next
+	// Scan and at commit, instead of a round trip each (a delivery writes thousands of
+	// keys). Get reads them first.
+	pending map[string]pgWrite
+	// Values read ahead by Prefetch (nil: not found); a write of the key drops it.
+	cache map[string][]byte
+}
+
+type pgWrite struct {
+	value []byte
+	del   bool
+}
+
+// flush sends the pending writes: one INSERT … ON CONFLICT of every set, one DELETE of every
+// delete.
+func (t *pgTxn) flush() error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	// In key order: the index's pages are then touched once each, in order (a delivery's
+	// keys cluster under a few prefixes).
+	keys := make([]string, 0, len(t.pending))
+	for k := range t.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var setKeys, setVals, delKeys [][]byte
+	for _, k := range keys {
+		if w := t.pending[k]; w.del {
+			delKeys = append(delKeys, []byte(k))
+		} else {
+			setKeys = append(setKeys, []byte(k))
+			setVals = append(setVals, w.value)
+		}
+	}
+	clear(t.pending)
+	if len(setKeys) > 0 {
+		_, err := t.tx.Exec(t.ctx, `INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, setKeys, setVals)
+		if err != nil {
+			return t.fail(err)
+		}
+	}
+	if len(delKeys) > 0 {
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM kv WHERE key = ANY($1::bytea[])`, delKeys); err != nil {
+			return t.fail(err)
+		}
+	}
+	return nil
+}
+
+func (t *pgTxn) write(key []byte, w pgWrite) {
+	if t.pending == nil {
+		t.pending = map[string]pgWrite{}
+	}
+	t.pending[string(key)] = w
+	delete(t.cache, string(key))
+}
+
+// Prefetch reads the keys not read ahead yet in one query, for the Gets that follow.
+func (t *pgTxn) Prefetch(keys [][]byte) error {
+	if t.cache == nil {
+		t.cache = make(map[string][]byte, len(keys))
+	}
+	var want [][]byte
+	for _, k := range keys {
+		if _, ok := t.pending[string(k)]; ok {
+			continue
+		}
+		if _, ok := t.cache[string(k)]; ok {
+			continue
+		}
+		t.cache[string(k)] = nil
+		want = append(want, k)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	rows, err := t.tx.Query(t.ctx, `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, want)
+	if err != nil {
+		return t.fail(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return t.fail(err)
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		t.cache[string(k)] = v
+	}
+	if err := rows.Err(); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+func (t *pgTxn) fail(err error) error {
+	if isConflict(err) {
+		t.conflict = true
+	}
+	return fmt.Errorf("database: %w", err)
+}
+
+func (t *pgTxn) Get(key []byte) ([]byte, error) {
+	if w, ok := t.pending[string(key)]; ok {
+		if w.del {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(w.value), nil
+	}
+	if v, ok := t.cache[string(key)]; ok {
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
+	}
+	var v []byte
+	err := t.tx.QueryRow(t.ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	return v, nil
+}
+
+// maxTxnCount is Badger's cap on a batch's entries: MaxTxnBytes over the size of a skiplist
+// node (96 bytes in badger v4).
+const maxTxnCount = MaxTxnBytes / 96
+
+// budget counts one write the way Badger's Txn.checkSize does.
+func (t *pgTxn) budget(key, value []byte) error {
+	if len(key) == 0 {
+		return errors.New("lege sleutel")
+	}
+	if len(key) > MaxKeySize {
+		return fmt.Errorf("%w: sleutel van %d bytes, ten hoogste %d", ErrTooBig, len(key), MaxKeySize)
+	}
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("%w: waarde van %d bytes, ten hoogste %d", ErrTooBig, len(value), MaxValueSize)
+	}
+	est := int64(len(key)) + 2 + 10
+	if len(value) < 1<<10 { // Badger's ValueThreshold: larger values are a 12-byte pointer
+		est += int64(len(value))
+	} else {
+		est += 12
+	}
+	if t.count+1 >= maxTxnCount || t.size+est >= MaxTxnBytes {
+		return fmt.Errorf("%w: meer dan %d schrijfacties of %d bytes in één transactie", ErrTooBig, maxTxnCount, MaxTxnBytes)
+	}
+	t.count++
+	t.size += est
+	return nil
+}
+
+func (t *pgTxn) Set(key, value []byte) error {
+	if t.readOnly {
+		return errors.New("schrijven in een alleen-lezen transactie")
+	}
+	if err := t.budget(key, value); err != nil {
+		return err
+	}
+	// A copy, NOT NULL: Badger stores an empty value for nil.
+	t.write(key, pgWrite{value: append(make([]byte, 0, len(value)), value...)})
+	return nil
+}
+
+func (t *pgTxn) Delete(key []byte) error {
+	if t.readOnly {
+		return errors.New("schrijven in een alleen-lezen transactie")
+	}
+	if err := t.budget(key, nil); err != nil {
+		return err
+	}
+	t.write(key, pgWrite{del: true})
+	return nil
+}
+
+// prefixEnd is the smallest key greater than every key that starts with prefix, or nil when
+// there is none (an empty prefix, or one of only 0xff bytes).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Scan mirrors badgerTxn.Scan exactly, as range queries fetched a batch at a time (fn may call
+// Get or Set between rows, which one connection cannot do while a query streams):
+//   - forward: from Start (default: prefix), ascending, while keys have the prefix. A Start
+//     below the prefix finds nothing when a key without the prefix lies between the two, as
+//     Badger's Seek does.
+//   - reverse: from Start (default: prefix + ff ff ff ff, so a key with more than four 0xff
+//     bytes right after the prefix is not seen, as in Badger), descending, while keys have
+//     the prefix.
+func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if prefix == nil {
+		prefix = []byte{} // a nil []byte is NULL to pgx, and nothing compares to NULL
+	}
+	start := opts.Start
+	if start == nil {
+		start = prefix
+		if opts.Reverse {
+			start = append(append([]byte{}, prefix...), 0xff, 0xff, 0xff, 0xff)
+		}
+	} else if len(start) == 0 {
+		start = prefix // Badger's Seek of an empty key seeks the prefix
+	}
+	cols := "key, value"
+	if opts.KeysOnly {
+		cols = "key, NULL::bytea"
+	}
+	// $1 is the key to continue from, $2 the limit, $3 the other end of the range.
+	var q string
+	bound := []any{prefix}
+	switch end := prefixEnd(prefix); {
+	case opts.Reverse:
+		q = `SELECT ` + cols + ` FROM kv WHERE key <= $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
+	case end != nil:
+		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2`
+		bound = []any{end}
+	default:
+		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 ORDER BY key LIMIT $2`
+		bound = nil
+	}
+	type row struct{ k, v []byte }
+	// Small first batch: many scans stop after a row or two (is there any, the newest one).
+	limit := 16
+	inclusive := true
+	for {
+		if !inclusive {
+			if opts.Reverse {
+				q = strings.Replace(q, "key <= $1", "key < $1", 1)
+			} else {
+				q = strings.Replace(q, "key >= $1", "key > $1", 1)
+			}
+		}
+		rows, err := t.tx.Query(t.ctx, q, append([]any{start, limit}, bound...)...)
+		if err != nil {
+			return t.fail(err)
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.k, &r.v); err != nil {
+				rows.Close()
+				return t.fail(err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return t.fail(err)
+		}
+		for _, r := range batch {
+			if !bytes.HasPrefix(r.k, prefix) {
+				return nil
+			}
+			v := r.v
+			if opts.KeysOnly {
+				v = nil
+			} else if v == nil {
+				v = []byte{}
+			}
+			more, err := fn(r.k, v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(batch) < limit {
+			return nil
+		}
+		start = batch[len(batch)-1].k
+		inclusive = false
+		if opts.KeysOnly {
+			limit = 1024
+		} else {
+			limit = 256
+		}
+	}
+}

@@ -1,0 +1,565 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"golang.org/x/sys/unix"
+)
+
+// S3 is a Files on S3-compatible object storage, with the Disk's semantics:
+//
+//   - A blob's bytes are spooled to a local file (pkg/sftp writes concurrently and out of
+//     order) and uploaded at Commit with one PUT, or a multipart upload that minio-go starts
+//     above 16 MB: either way the object appears under blobs/<name> whole, at once, or not.
+//   - Every object carries the SHA-256 and length of its content in its metadata
+//     (x-amz-meta-knooppunt-sha256, -size), taken while spooling. Open checks the length
+//     always and the checksum up to VerifyOnOpen before handing out a byte; a blob that fails
+//     is copied to damaged/<name>, removed from blobs/ and reported as ErrDamaged.
+//   - Keep uploads the spool as tmp/<name>, where Append (on any node) picks it up again and
+//     WalkUncommitted finds it. A blob being written lives only in the local spool, which
+//     OpenS3 empties: after a crash nothing of it exists, as after a crash of Disk's sweep.
+//   - Pin parks removed blobs under attic/ (a server-side copy) until the last release.
+//
+// Pins are per process: with several nodes on one bucket, a blob another node removes is not
+// kept for this node's backup (multi-node pins belong in the database).
+type S3 struct {
+	c      *minio.Client
+	bucket string
+	prefix string
+	spool  string
+
+	pinMu  sync.RWMutex
+	pinned int
+}
+
+// S3Config says where an S3 store keeps its blobs.
+type S3Config struct {
+	Endpoint  string // http(s)://host:port
+	Bucket    string
+	Prefix    string // key prefix inside the bucket, "" or ending in "/"
+	AccessKey string
+	SecretKey string
+	Region    string
+	// SpoolDir holds blobs being written until their Commit or Keep; one process per dir.
+	SpoolDir string
+}
+
+// OpenS3 connects to the bucket (which must exist) and empties the spool directory.
+func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("S3-adres %q: verwacht http(s)://host[:poort]", cfg.Endpoint)
+	}
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: u.Scheme == "https",
+		Region: cfg.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("S3 %s: %w", cfg.Endpoint, err)
+	}
+	ok, err := c.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("S3 %s, bucket %s: %w", cfg.Endpoint, cfg.Bucket, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("S3 %s: bucket %s bestaat niet; maak hem eerst aan", cfg.Endpoint, cfg.Bucket)
+	}
+	if err := os.RemoveAll(cfg.SpoolDir); err != nil {
+		return nil, fmt.Errorf("spoolmap %s: %w", cfg.SpoolDir, err)
+	}
+	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("spoolmap %s: %w", cfg.SpoolDir, err)
+	}
+	s := &S3{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir}
+	// Blobs parked for a backup that did not finish (a crash of this process): with one
+	// process per bucket, nothing points to them.
+	s.removeAll("attic/")
+	return s, nil
+}
+
+const (
+	metaSHA  = "knooppunt-sha256"
+	metaSize = "knooppunt-size"
+)
+
+func (s *S3) key(area, name string) string { return s.prefix + area + "/" + name }
+
+func isNoSuchKey(err error) bool {
+	code := minio.ToErrorResponse(err).Code
+	return code == minio.NoSuchKey || code == "NotFound"
+}
+
+func (s *S3) Create(name string) (Writer, error) {
+	if _, err := checkName(name); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(s.spool, "blob-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", name, err)
+	}
+	return &s3Writer{s: s, name: name, f: f, sum: sha256.New()}, nil
+}
+
+func (s *S3) Append(name string) (Writer, error) {
+	if _, err := checkName(name); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	obj, err := s.c.GetObject(ctx, s.bucket, s.key("tmp", name), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reopen %s: %w", name, err)
+	}
+	defer obj.Close()
+	f, err := os.CreateTemp(s.spool, "blob-*")
+	if err != nil {
+		return nil, fmt.Errorf("reopen %s: %w", name, err)
+	}
+	n, err := io.Copy(f, obj)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		if isNoSuchKey(err) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("reopen %s: %w", name, err)
+	}
+	return &s3Writer{s: s, name: name, f: f, size: n, off: n, sum: sha256.New(), mixed: true, staged: true}, nil
+}
+
+// head returns an object's size and the checksum and length recorded at Commit, or why it
+// does not carry them.
+func (s *S3) head(key string) (size int64, sum []byte, reason string, err error) {
+	info, err := s.c.StatObject(context.Background(), s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		if isNoSuchKey(err) {
+			return 0, nil, "", ErrNotFound
+		}
+		return 0, nil, "", err
+	}
+	var hexSum, sz string
+	for k, v := range info.UserMetadata {
+		switch strings.ToLower(k) {
+		case metaSHA:
+			hexSum = v
+		case metaSize:
+			sz = v
+		}
+	}
+	sum, herr := hex.DecodeString(hexSum)
+	recorded, serr := strconv.ParseInt(sz, 10, 64)
+	switch {
+	case herr != nil || len(sum) != sha256.Size || serr != nil:
+		return info.Size, nil, "geen geldig controlegetal in de metadata", nil
+	case recorded != info.Size:
+		return info.Size, nil, fmt.Sprintf("lengte %d bytes, vastgelegd was %d", info.Size, recorded), nil
+	}
+	return info.Size, sum, "", nil
+}
+
+// smallRead is the largest blob Open keeps in memory after checking it; larger checked
+// blobs go to an unlinked local file, so the object is read from S3 once.
+const smallRead = 1 << 20
+
+// openChecked checks a committed blob (length always; with full or up to VerifyOnOpen its
+// checksum too) and returns a reader on what it checked.
+func (s *S3) openChecked(name string, full bool) (Reader, error) {
+	if _, err := checkName(name); err != nil {
+		return nil, err
+	}
+	k := s.key("blobs", name)
+	size, want, reason, err := s.head(k)
+	if errors.Is(err, ErrNotFound) {
+		if _, _, _, derr := s.head(s.key("damaged", name)); derr == nil {
+			return nil, fmt.Errorf("%w (%s: eerder beschadigd gevonden en apart gezet)", ErrDamaged, name)
+		}
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if reason != "" {
+		return nil, s.quarantine(name, reason)
+	}
+	ctx := context.Background()
+	obj, err := s.c.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if !full && size > VerifyOnOpen {
+		// Checked by length here, by checksum in Verify (the integrity check), as Disk.
+		return &s3Reader{ReaderAt: obj, r: io.NewSectionReader(obj, 0, size), size: size, close: obj.Close}, nil
+	}
+	defer obj.Close()
+	h := sha256.New()
+	var (
+		file *os.File
+		mem  *bytes.Buffer
+		dst  io.Writer
+	)
+	if size <= smallRead {
+		mem = bytes.NewBuffer(make([]byte, 0, size))
+		dst = mem
+	} else {
+		if file, err = os.CreateTemp(s.spool, "read-*"); err != nil {
+			return nil, fmt.Errorf("open %s: %w", name, err)
+		}
+		os.Remove(file.Name()) // gone from the directory; readable until Close
+		dst = file
+	}
+	n, err := io.Copy(io.MultiWriter(h, dst), obj)
+	if err == nil && n != size {
+		err = fmt.Errorf("%d bytes gelezen, %d verwacht", n, size)
+	}
+	if err != nil {
+		if file != nil {
+			file.Close()
+		}
+		if isNoSuchKey(err) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if !bytes.Equal(h.Sum(nil), want) {
+		if file != nil {
+			file.Close()
+		}
+		return nil, s.quarantine(name, "SHA-256 klopt niet met het controlegetal")
+	}
+	if file != nil {
+		return &s3Reader{ReaderAt: file, r: io.NewSectionReader(file, 0, size), size: size, close: file.Close}, nil
+	}
+	data := mem.Bytes()
+	return &s3Reader{ReaderAt: bytes.NewReader(data), r: bytes.NewReader(data), size: size, close: func() error { return nil }}, nil
+}
+
+// quarantine moves a damaged blob out of blobs/ so it is never served, keeping it for
+// inspection under damaged/.
+func (s *S3) quarantine(name, reason string) error {
+	ctx := context.Background()
+	_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: s.key("damaged", name)},
+		minio.CopySrcOptions{Bucket: s.bucket, Object: s.key("blobs", name)})
+	if err == nil {
+		err = s.c.RemoveObject(ctx, s.bucket, s.key("blobs", name), minio.RemoveObjectOptions{})
+	}
+	if err != nil && !isNoSuchKey(err) {
+		return fmt.Errorf("%w (%s: %s; apart zetten mislukt: %v)", ErrDamaged, name, reason, err)
+	}
+	return fmt.Errorf("%w (%s: %s)", ErrDamaged, name, reason)
+}
+
+func (s *S3) Open(name string) (Reader, error) { return s.openChecked(name, false) }
+
+func (s *S3) Verify(name string) error {
+	r, err := s.openChecked(name, true)
+	if err != nil {
+		return err
+	}
+	return r.Close()
+}
+
+func (s *S3) Stat(name string) (int64, error) {
+	if _, err := checkName(name); err != nil {
+		return 0, err
+	}
+	info, err := s.c.StatObject(context.Background(), s.bucket, s.key("blobs", name), minio.StatObjectOptions{})
+	if err != nil {
+		if isNoSuchKey(err) {
+			return 0, ErrNotFound
+		}
+		return 0, err
+	}
+	return info.Size, nil
+}
+
+// Remove deletes a committed blob, any uncommitted one of the same name, and a damaged copy.
+func (s *S3) Remove(name string) error {
+	if _, err := checkName(name); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	found := false
+	var errs []error
+	for _, area := range []string{"blobs", "tmp", "damaged"} {
+		k := s.key(area, name)
+		_, err := s.c.StatObject(ctx, s.bucket, k, minio.StatObjectOptions{})
+		if isNoSuchKey(err) {
+			continue
+		}
+		if err == nil {
+			found = true
+			if area == "blobs" {
+				err = s.removeBlob(name)
+			} else {
+				err = s.c.RemoveObject(ctx, s.bucket, k, minio.RemoveObjectOptions{})
+			}
+		}
+		if err != nil && !isNoSuchKey(err) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if !found {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *S3) walk(area, prefix string, fn func(name string, size int64) error) error {
+	base := s.prefix + area + "/"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the listing when fn fails
+	for obj := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: base + prefix, Recursive: true}) {
+		if obj.Err != nil {
+			if isNoSuchKey(obj.Err) {
+				return nil
+			}
+			return obj.Err
+		}
+		if strings.HasSuffix(obj.Key, "/") {
+			continue // a directory marker of a posix-backed server
+		}
+		if err := fn(strings.TrimPrefix(obj.Key, base), obj.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Walk lists committed blobs in key order (Disk's Walk goes in directory order; callers
+// depend on neither).
+func (s *S3) Walk(prefix string, fn func(name string, size int64) error) error {
+	return s.walk("blobs", prefix, fn)
+}
+
+func (s *S3) WalkUncommitted(prefix string, fn func(name string) error) error {
+	return s.walk("tmp", prefix, func(name string, _ int64) error { return fn(name) })
+}
+
+// Free returns the space left for the local spool, where blobs wait for their upload: the
+// bucket itself has no notion of free space.
+func (s *S3) Free() (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.spool, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", s.spool, err)
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// removeAll deletes every object under area/ (best effort).
+func (s *S3) removeAll(area string) {
+	ctx := context.Background()
+	objs := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(objs)
+		for obj := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + area, Recursive: true}) {
+			if obj.Err != nil {
+				return
+			}
+			objs <- obj
+		}
+	}()
+	for range s.c.RemoveObjects(ctx, s.bucket, objs, minio.RemoveObjectsOptions{}) {
+	}
+}
+
+// Pin keeps the blobs committed now readable through OpenPinned until release is called: a
+// Remove meanwhile copies the blob to attic/ before deleting it, and the last release empties
+// the attic.
+func (s *S3) Pin() (release func()) {
+	s.pinMu.Lock()
+	s.pinned++
+	s.pinMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pinMu.Lock()
+			defer s.pinMu.Unlock()
+			s.pinned--
+			if s.pinned == 0 {
+				s.removeAll("attic/")
+			}
+		})
+	}
+}
+
+func (s *S3) removeBlob(name string) error {
+	s.pinMu.RLock()
+	defer s.pinMu.RUnlock()
+	ctx := context.Background()
+	if s.pinned > 0 {
+		_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: s.key("attic", name)},
+			minio.CopySrcOptions{Bucket: s.bucket, Object: s.key("blobs", name)})
+		if err != nil {
+			return err
+		}
+	}
+	return s.c.RemoveObject(ctx, s.bucket, s.key("blobs", name), minio.RemoveObjectOptions{})
+}
+
+// OpenPinned opens a committed blob for a copy, from the attic when it was removed since a
+// Pin, and returns the SHA-256 recorded at Commit (checked only for presence, like Disk's
+// trailer; the caller hashes what it copies).
+func (s *S3) OpenPinned(name string) (Reader, []byte, error) {
+	if _, err := checkName(name); err != nil {
+		return nil, nil, err
+	}
+	k := s.key("blobs", name)
+	size, sum, reason, err := s.head(k)
+	if errors.Is(err, ErrNotFound) {
+		k = s.key("attic", name)
+		size, sum, reason, err = s.head(k)
+	}
+	if err == nil && reason != "" {
+		err = fmt.Errorf("%w (%s: %s)", ErrDamaged, name, reason)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	obj, err := s.c.GetObject(context.Background(), s.bucket, k, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	return &s3Reader{ReaderAt: obj, r: io.NewSectionReader(obj, 0, size), size: size, close: obj.Close}, sum, nil
+}
+
+type s3Reader struct {
+	io.ReaderAt
+	r     io.Reader
+	size  int64
+	close func() error
+}
+
+func (r *s3Reader) Read(p []byte) (int, error) { return r.r.Read(p) }
+func (r *s3Reader) Size() int64                { return r.size }
+func (r *s3Reader) Close() error               { return r.close() }
+
+type s3Writer struct {
+	s    *S3
+	name string
+	f    *os.File
+	mu   sync.Mutex
+	size int64
+	off  int64
+	// sum hashes what Write appends in order; after WriteAt (or Append) Commit hashes the
+	// spool file instead, as diskWriter does.
+	sum    hash.Hash
+	mixed  bool
+	staged bool // continues tmp/<name>: Commit and Abort remove it
+}
+
+func (w *s3Writer) writeAt(p []byte, off int64) (int, error) {
+	n, err := w.f.WriteAt(p, off)
+	w.mu.Lock()
+	if end := off + int64(n); end > w.size {
+		w.size = end
+	}
+	w.mu.Unlock()
+	return n, err
+}
+
+func (w *s3Writer) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	w.mixed = true
+	w.mu.Unlock()
+	return w.writeAt(p, off)
+}
+
+func (w *s3Writer) Write(p []byte) (int, error) {
+	n, err := w.writeAt(p, w.off)
+	w.mu.Lock()
+	if !w.mixed {
+		w.sum.Write(p[:n])
+	}
+	w.mu.Unlock()
+	w.off += int64(n)
+	return n, err
+}
+
+func (w *s3Writer) Size() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.size
+}
+
+func (w *s3Writer) discard() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+// upload puts the spool file under key with its checksum in the metadata.
+func (w *s3Writer) upload(key string) error {
+	w.mu.Lock()
+	size, mixed := w.size, w.mixed
+	w.mu.Unlock()
+	sum := w.sum
+	if mixed {
+		sum = sha256.New()
+		if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
+			return fmt.Errorf("checksum %s: %w", w.name, err)
+		}
+	}
+	_, err := w.s.c.PutObject(context.Background(), w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
+		ContentType:  "application/octet-stream",
+		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(sum.Sum(nil)), metaSize: strconv.FormatInt(size, 10)},
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", w.name, err)
+	}
+	return nil
+}
+
+// Commit uploads the blob under blobs/<name>; the PUT (or the multipart upload's completion)
+// is the one atomic step that publishes it with its checksum.
+func (w *s3Writer) Commit() error {
+	defer w.discard()
+	if err := w.upload(w.s.key("blobs", w.name)); err != nil {
+		return err
+	}
+	if w.staged {
+		// Published; what remains under tmp/ is litter the sweep would also remove.
+		if err := w.s.c.RemoveObject(context.Background(), w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{}); err != nil && !isNoSuchKey(err) {
+			return fmt.Errorf("commit %s: %w", w.name, err)
+		}
+	}
+	return nil
+}
+
+// Keep uploads what was written as tmp/<name>, for Append on this node or another.
+func (w *s3Writer) Keep() error {
+	defer w.discard()
+	return w.upload(w.s.key("tmp", w.name))
+}
+
+func (w *s3Writer) Abort() error {
+	w.discard()
+	if w.staged {
+		err := w.s.c.RemoveObject(context.Background(), w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{})
+		if err != nil && !isNoSuchKey(err) {
+			return fmt.Errorf("abort %s: %w", w.name, err)
+		}
+	}
+	return nil
+}
