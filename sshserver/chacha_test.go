@@ -1,8 +1,9 @@
 package sshserver
 
 // The key stream of chacha20-poly1305@openssh.com comes from golang.org/x/crypto/chacha20,
-// which go.mod replaces with the fork in third_party/golang.org/x/crypto: AVX2 assembly on
-// amd64, eight blocks at a time, the generic code for the rest. These tests run that package
+// which go.mod replaces with the fork in third_party/golang.org/x/crypto: on amd64, AVX-512
+// assembly for runs of sixteen blocks and AVX2 for runs of eight, as the CPU has them, the
+// generic code for the rest. These tests run that package
 // as the SSH layer uses it, in this module so that 'go test ./...' covers the fork: the
 // vectors of RFC 8439, and a comparison with the block function written out below.
 
@@ -12,6 +13,8 @@ import (
 	"encoding/hex"
 	"math/bits"
 	"math/rand"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -221,8 +224,8 @@ func xorChunks(rng *rand.Rand, c *chacha20.Cipher, src []byte, inPlace bool) []b
 	return dst
 }
 
-// TestChaCha20MatchesReference compares the package (on amd64 the AVX2 code for runs of
-// eight blocks) with refXOR over every length up to 1100 bytes and larger ones, random keys,
+// TestChaCha20MatchesReference compares the package (on amd64 the assembly for runs of
+// 8 and 16 blocks) with refXOR over every length up to 1100 bytes and larger ones, random keys,
 // nonces and counters, split into random pieces, unaligned and in place.
 func TestChaCha20MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewSource(17))
@@ -250,7 +253,7 @@ func TestChaCha20MatchesReference(t *testing.T) {
 }
 
 // TestChaCha20CounterWrap: up to the last block of the 32-bit counter the stream matches the
-// reference, whether the last eight blocks go through the AVX2 code or the generic one; one
+// reference, whether the last blocks go through the assembly or the generic code; one
 // byte more panics, as upstream does.
 func TestChaCha20CounterWrap(t *testing.T) {
 	rng := rand.New(rand.NewSource(8439))
@@ -283,6 +286,23 @@ func TestChaCha20CounterWrap(t *testing.T) {
 			buf := make([]byte, 64*left+1)
 			c.XORKeyStream(buf, buf)
 		}()
+	}
+}
+
+// TestChaCha20EachPath runs the tests above again in a child process with AVX-512 turned
+// off (the AVX2 code does every run of eight blocks) and with AVX2 off too (the generic
+// code does all): golang.org/x/sys/cpu, which the fork asks, reads GODEBUG.
+func TestChaCha20EachPath(t *testing.T) {
+	if os.Getenv("KNOOPPUNT_CHACHA_CHILD") != "" {
+		t.Skip("in the child")
+	}
+	for _, godebug := range []string{"cpu.avx512f=off", "cpu.avx512f=off,cpu.avx2=off"} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestChaCha20(RFC8439|MatchesReference|CounterWrap)$", "-test.v")
+		cmd.Env = append(os.Environ(), "GODEBUG="+godebug, "KNOOPPUNT_CHACHA_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.Count(string(out), "--- PASS") != 3 {
+			t.Fatalf("GODEBUG=%s: %v\n%s", godebug, err, out)
+		}
 	}
 }
 
