@@ -235,8 +235,8 @@ GLOBL eight<>(SB), RODATA|NOPTR, $32
 // registers and VPROLD there is nothing to spill and every rotation is one
 // instruction; the four quarter rounds of a round go step by step together.
 
-// ARX4(a, b, r): a += b; b ^= a... spelled out: for each of four quarter
-// rounds, x += y; z ^= x; z <<<= r, where (x, y, z) are given per quarter.
+// ARX4 is one step of four quarter rounds at once: x += y; z ^= x; z <<<= r
+// for each of the four triples (x, y, z).
 #define ARX4(x0, y0, z0, x1, y1, z1, x2, y2, z2, x3, y3, z3, r) \
 	VPADDD y0, x0, x0; VPADDD y1, x1, x1; VPADDD y2, x2, x2; VPADDD y3, x3, x3; \
 	VPXORD x0, z0, z0; VPXORD x1, z1, z1; VPXORD x2, z2, z2; VPXORD x3, z3, z3; \
