@@ -13,6 +13,7 @@ targets=(
 	"./exchange FuzzReadUpload"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
+	"./sshserver FuzzChaCha20"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"

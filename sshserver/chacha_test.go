@@ -306,6 +306,33 @@ func TestChaCha20EachPath(t *testing.T) {
 	}
 }
 
+// FuzzChaCha20 is the comparison with the reference for inputs the fuzzer picks: the key and
+// nonce come from seed, the plaintext is msg, split in two at split.
+func FuzzChaCha20(f *testing.F) {
+	f.Add(uint64(1), uint32(0), []byte("hello"), uint16(2))
+	f.Add(uint64(2), uint32(1<<32-20), make([]byte, 20*64), uint16(1000))
+	f.Add(uint64(3), uint32(7), make([]byte, 3000), uint16(1025))
+	f.Fuzz(func(t *testing.T, seed uint64, counter uint32, msg []byte, split uint16) {
+		rng := rand.New(rand.NewSource(int64(seed)))
+		key, nonce := make([]byte, 32), make([]byte, 12)
+		rng.Read(key)
+		rng.Read(nonce)
+		want, ok := refXOR(key, nonce, counter, msg)
+		if !ok {
+			return
+		}
+		c, _ := chacha20.NewUnauthenticatedCipher(key, nonce)
+		c.SetCounter(counter)
+		got := make([]byte, len(msg))
+		k := min(int(split), len(msg))
+		c.XORKeyStream(got[:k], msg[:k])
+		c.XORKeyStream(got[k:], msg[k:])
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes at counter %#x, split at %d: differs at byte %d", len(msg), counter, k, firstDiff(got, want))
+		}
+	})
+}
+
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
