@@ -16,6 +16,7 @@ targets=(
 	"./exchange/ebms FuzzParseMessage"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"
+	"./sshserver FuzzChaCha20"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
