@@ -307,7 +307,7 @@ func (h *Hub) sendByMessageID(oin, mid string) (uint64, error) {
 			return err
 		}
 		if c.OIN != oin {
-			return ErrDenied
+			return fmt.Errorf("%w: het bericht met MessageId %s ging niet naar OIN %s, maar naar %s", ErrDenied, mid, oin, c.OIN)
 		}
 		return nil
 	})

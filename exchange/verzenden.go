@@ -703,29 +703,8 @@ func (h *Hub) endSend(id uint64, state SendState, reason string) error {
 // Acknowledged takes a partner's Acknowledgment for a message the hub sent: from is the
 // sender's OIN, as its certificate shows it.
 func (h *Hub) Acknowledged(fromOIN, refTo string) error {
-	var id uint64
-	err := h.kv.View(func(t storage.Txn) error {
-		v, err := t.Get(key(kSendMID, refTo))
-		if err != nil {
-			return err
-		}
-		id, err = idFromKey(v)
-		if err != nil {
-			return err
-		}
-		s, err := txSend(t, id)
-		if err != nil {
-			return err
-		}
-		c, err := txCPA(t, s.CPA)
-		if err != nil {
-			return err
-		}
-		if c.OIN != fromOIN {
-			return fmt.Errorf("%w: Acknowledgment voor %s komt van OIN %s, niet van %s", ErrDenied, refTo, fromOIN, c.OIN)
-		}
-		return nil
-	})
+	// Only the partner the message went to may acknowledge it.
+	id, err := h.sendByMessageID(fromOIN, refTo)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("%w: geen verzonden bericht met MessageId %s", ErrNotFound, refTo)
 	}
