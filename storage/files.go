@@ -117,7 +117,9 @@ func (d *Disk) Create(name string) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	return &diskWriter{d: d, rel: rel, f: f, sum: sha256.New()}, nil
+	w := &diskWriter{d: d, rel: rel, spool: spool{f: f, sum: sha256.New()}}
+	w.before = w.roomCheck
+	return w, nil
 }
 
 func (d *Disk) Append(name string) (Writer, error) {
@@ -138,7 +140,9 @@ func (d *Disk) Append(name string) (Writer, error) {
 		return nil, fmt.Errorf("reopen %s: %w", name, err)
 	}
 	// What was written before is hashed at Commit by reading it back.
-	return &diskWriter{d: d, rel: rel, f: f, size: st.Size(), sum: sha256.New(), mixed: true}, nil
+	w := &diskWriter{d: d, rel: rel, spool: spool{f: f, size: st.Size(), sum: sha256.New(), mixed: true}}
+	w.before = w.roomCheck
+	return w, nil
 }
 
 // openChecked opens a committed blob and checks its trailer; with full, its checksum too.
@@ -321,23 +325,31 @@ func (d *Disk) Free() (uint64, error) {
 }
 
 type diskWriter struct {
+	spool
 	d          *Disk
 	rel        string
-	f          *os.File
-	mu         sync.Mutex
-	size       int64
-	off        int64
 	sinceCheck atomic.Int64 // bytes written since the last look at the free space
-	// sum hashes what Write appends in order. Once WriteAt (or Append) is used, bytes may
-	// arrive out of order or overlap, so Commit hashes the file as written instead.
-	sum   hash.Hash
-	mixed bool
 }
 
-func (w *diskWriter) writeAt(p []byte, off int64) (int, error) {
-	if w.sinceCheck.Add(int64(len(p))) >= checkEvery {
-		w.sinceCheck.Store(0)
-		if err := w.d.roomLeft(w.rel); err != nil {
+// spool is the local file behind a Writer of either store. pkg/sftp writes it concurrently
+// and out of order, so it keeps the size; sum hashes what Write appends in order, and once
+// WriteAt (or Append) is used, bytes may arrive out of order or overlap, so Commit hashes the
+// file as written instead (mixed).
+type spool struct {
+	f     *os.File
+	mu    sync.Mutex
+	size  int64
+	off   int64
+	sum   hash.Hash
+	mixed bool
+	// before runs ahead of every write with its length (the disk store's free-space
+	// check); nil: nothing.
+	before func(n int) error
+}
+
+func (w *spool) writeAt(p []byte, off int64) (int, error) {
+	if w.before != nil {
+		if err := w.before(len(p)); err != nil {
 			return 0, err
 		}
 	}
@@ -350,14 +362,14 @@ func (w *diskWriter) writeAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (w *diskWriter) WriteAt(p []byte, off int64) (int, error) {
+func (w *spool) WriteAt(p []byte, off int64) (int, error) {
 	w.mu.Lock()
 	w.mixed = true
 	w.mu.Unlock()
 	return w.writeAt(p, off)
 }
 
-func (w *diskWriter) Write(p []byte) (int, error) {
+func (w *spool) Write(p []byte) (int, error) {
 	n, err := w.writeAt(p, w.off)
 	w.mu.Lock()
 	if !w.mixed {
@@ -368,10 +380,20 @@ func (w *diskWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *diskWriter) Size() int64 {
+func (w *spool) Size() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.size
+}
+
+// roomCheck is the disk writer's spool.before: every checkEvery bytes it looks at the free
+// space again.
+func (w *diskWriter) roomCheck(n int) error {
+	if w.sinceCheck.Add(int64(n)) >= checkEvery {
+		w.sinceCheck.Store(0)
+		return w.d.roomLeft(w.rel)
+	}
+	return nil
 }
 
 func (w *diskWriter) Commit() error {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/url"
 	"os"
@@ -118,7 +117,7 @@ func (s *S3) Create(name string) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	return &s3Writer{s: s, name: name, f: f, sum: sha256.New()}, nil
+	return &s3Writer{s: s, name: name, spool: spool{f: f, sum: sha256.New()}}, nil
 }
 
 func (s *S3) Append(name string) (Writer, error) {
@@ -144,7 +143,7 @@ func (s *S3) Append(name string) (Writer, error) {
 		}
 		return nil, fmt.Errorf("reopen %s: %w", name, err)
 	}
-	return &s3Writer{s: s, name: name, f: f, size: n, off: n, sum: sha256.New(), mixed: true, staged: true}, nil
+	return &s3Writer{s: s, name: name, spool: spool{f: f, size: n, off: n, sum: sha256.New(), mixed: true}, staged: true}, nil
 }
 
 // head returns an object's size and the checksum and length recorded at Commit, or why it
@@ -457,51 +456,10 @@ func (r *s3Reader) Size() int64                { return r.size }
 func (r *s3Reader) Close() error               { return r.close() }
 
 type s3Writer struct {
-	s    *S3
-	name string
-	f    *os.File
-	mu   sync.Mutex
-	size int64
-	off  int64
-	// sum hashes what Write appends in order; after WriteAt (or Append) Commit hashes the
-	// spool file instead, as diskWriter does.
-	sum    hash.Hash
-	mixed  bool
+	spool  // the local file the object is uploaded from at Commit
+	s      *S3
+	name   string
 	staged bool // continues tmp/<name>: Commit and Abort remove it
-}
-
-func (w *s3Writer) writeAt(p []byte, off int64) (int, error) {
-	n, err := w.f.WriteAt(p, off)
-	w.mu.Lock()
-	if end := off + int64(n); end > w.size {
-		w.size = end
-	}
-	w.mu.Unlock()
-	return n, err
-}
-
-func (w *s3Writer) WriteAt(p []byte, off int64) (int, error) {
-	w.mu.Lock()
-	w.mixed = true
-	w.mu.Unlock()
-	return w.writeAt(p, off)
-}
-
-func (w *s3Writer) Write(p []byte) (int, error) {
-	n, err := w.writeAt(p, w.off)
-	w.mu.Lock()
-	if !w.mixed {
-		w.sum.Write(p[:n])
-	}
-	w.mu.Unlock()
-	w.off += int64(n)
-	return n, err
-}
-
-func (w *s3Writer) Size() int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.size
 }
 
 func (w *s3Writer) discard() {
