@@ -50,7 +50,7 @@ func TestHugePtyDoesNotGrowHub(t *testing.T) {
 	w := newWorld(t)
 	w.seed()
 	ln := w.serveSSH()
-	pem, err := os.ReadFile(w.demoKey("gemeente"))
+	pem, err := os.ReadFile(w.keyFile("gemeente"))
 	if err != nil {
 		t.Fatal(err)
 	}

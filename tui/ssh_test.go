@@ -198,46 +198,6 @@ func sftpList(t *testing.T, addr, keyFile, dir string) []string {
 // serveSSH runs the real SSH server with the TUI in front of w's hub on a loopback port
 // until the test ends.
 func (w *world) serveSSH() net.Listener {
-	t := w.t
-	t.Helper()
-	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(hostKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sshserver.New(sshserver.Config{Hub: w.h, HostKeys: []gossh.Signer{signer},
-		TUI: Session(w.h, Options{HubName: "knooppunt-test"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	// Registered after newWorld, so it runs first: the server stops before the store closes.
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
-	return ln
-}
-
-// demoKey is the private key file of the demo account name.
-func (w *world) demoKey(name string) string {
 	w.t.Helper()
-	for _, d := range w.demo {
-		if d.Name == name {
-			return d.KeyFile
-		}
-	}
-	w.t.Fatalf("no demo key for %s", name)
-	return ""
+	return serveSSH(w.t, w, Options{HubName: "knooppunt-test"})
 }

@@ -1,9 +1,6 @@
 package tui
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -11,11 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	gossh "golang.org/x/crypto/ssh"
-
-	"knooppunt/sshserver"
 )
 
 // TestRefusedUploadInAanleveren: a put that OpenSSH's sftp answers only with "Permission
@@ -28,38 +20,8 @@ func TestRefusedUploadInAanleveren(t *testing.T) {
 		}
 	}
 	w := newWorld(t)
-	keyFile := ""
-	for _, d := range w.demo {
-		if d.Name == "gemeente" {
-			keyFile = d.KeyFile
-		}
-	}
-	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(hostKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sshserver.New(sshserver.Config{Hub: w.h, HostKeys: []gossh.Signer{signer},
-		TUI: Session(w.h, Options{HubName: "knooppunt-test"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
+	keyFile := w.keyFile("gemeente")
+	ln := serveSSH(t, w, Options{HubName: "knooppunt-test"})
 	port := ln.Addr().(*net.TCPAddr).Port
 	opts := fmt.Sprintf("-F /dev/null -i %s -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", keyFile)
 
@@ -73,31 +35,7 @@ func TestRefusedUploadInAanleveren(t *testing.T) {
 		t.Fatalf("sftp put notities.txt: %v %s", err, out)
 	}
 
-	sock := fmt.Sprintf("knooppunt-weiger-%d", os.Getpid())
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	tmux("new-session", "-d", "-s", "portaal", "-x", "100", "-y", "30", fmt.Sprintf("ssh -t %s -p %d gemeente@127.0.0.1; sleep 30", opts, port))
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
-	screen := func(want string) string {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got := tmux("capture-pane", "-p", "-t", "portaal")
-			if strings.Contains(got, want) {
-				return got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the screen never showed %q:\n%s", want, got)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	tmux, screen := startTmux(t, "portaal", 100, 30, fmt.Sprintf("ssh -t %s -p %d gemeente@127.0.0.1; sleep 30", opts, port))
 	list := screen("notities.txt")
 	if !strings.Contains(list, "Afgekeurd") {
 		t.Fatalf("Aanleveren does not show the refusal as Afgekeurd:\n%s", list)
