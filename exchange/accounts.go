@@ -432,18 +432,28 @@ func (h *Hub) Accounts(by *Principal, org string) ([]Account, error) {
 	return out, err
 }
 
+// txManaged reads the account name for a change by by, in t: by must be allowed to manage
+// accounts (fresh, in this transaction) and this account in particular.
+func txManaged(t storage.Txn, by *Principal, name string) (*Principal, Account, error) {
+	actor, err := authorize(t, by, ActionManageAccts, "")
+	if err != nil {
+		return nil, Account{}, err
+	}
+	a, err := txAccount(t, name)
+	if err != nil {
+		return nil, Account{}, err
+	}
+	if err := canManage(actor, a); err != nil {
+		return nil, Account{}, err
+	}
+	return actor, a, nil
+}
+
 // updateAccount applies change to a stored account after checking by may manage it.
 func (h *Hub) updateAccount(by *Principal, name string, change func(t storage.Txn, actor *Principal, a *Account) error) error {
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := authorize(t, by, ActionManageAccts, "")
+		actor, a, err := txManaged(t, by, name)
 		if err != nil {
-			return err
-		}
-		a, err := txAccount(t, name)
-		if err != nil {
-			return err
-		}
-		if err := canManage(actor, a); err != nil {
 			return err
 		}
 		before := slices.Clone(a.Keys)

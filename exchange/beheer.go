@@ -82,15 +82,8 @@ func (h *Hub) DeleteAccount(by *Principal, name string) (err error) {
 		}
 	}()
 	return h.kv.Update(func(t storage.Txn) error {
-		actor, err := authorize(t, by, ActionManageAccts, "")
+		actor, a, err := txManaged(t, by, name)
 		if err != nil {
-			return err
-		}
-		a, err := txAccount(t, name)
-		if err != nil {
-			return err
-		}
-		if err := canManage(actor, a); err != nil {
 			return err
 		}
 		if isSelf(actor, name) {
