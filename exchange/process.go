@@ -609,16 +609,21 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sour
 			return 0, mapNoSpace(err)
 		}
 	}
-	if err := zw.Close(); err != nil {
-		w.Abort()
-		return 0, mapNoSpace(err)
-	}
-	if err := bw.Flush(); err != nil {
-		w.Abort()
-		return 0, mapNoSpace(err)
+	return commitZip(w, zw, bw.Flush)
+}
+
+// commitZip ends a delivery ZIP: its central directory, flush (nil: none), then the
+// durable commit; on any failure the file is aborted and a full disk or quota named as such.
+func commitZip(w storage.Writer, zw *zip.Writer, flush func() error) (int64, error) {
+	err := zw.Close()
+	if err == nil && flush != nil {
+		err = flush()
 	}
 	size := w.Size()
-	if err := w.Commit(); err != nil {
+	if err == nil {
+		err = w.Commit()
+	}
+	if err != nil {
 		w.Abort()
 		return 0, mapNoSpace(err)
 	}

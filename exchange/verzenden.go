@@ -374,16 +374,7 @@ func (h *Hub) copyEntries(from, to string, idx []int) (int64, error) {
 			return 0, mapNoSpace(err)
 		}
 	}
-	if err := zw.Close(); err != nil {
-		w.Abort()
-		return 0, mapNoSpace(err)
-	}
-	size := w.Size()
-	if err := w.Commit(); err != nil {
-		w.Abort()
-		return 0, mapNoSpace(err)
-	}
-	return size, nil
+	return commitZip(w, zw, nil)
 }
 
 // Resend sends a mislukt message again, with the same MessageId: `opnieuw`. The organisation
