@@ -63,6 +63,7 @@ func TestKillNineDuringSending(t *testing.T) {
 	var mu sync.Mutex
 	idsOf := map[string]map[string]bool{} // referentienummer -> MessageIds
 	posts := 0
+	var lastPost time.Time
 	ep := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		m, err := ebms.ParseMessage(r.Header.Get("Content-Type"), body)
@@ -83,6 +84,7 @@ func TestKillNineDuringSending(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 		mu.Lock()
 		posts++
+		lastPost = time.Now()
 		if idsOf[string(ref[1])] == nil {
 			idsOf[string(ref[1])] = map[string]bool{}
 		}
@@ -177,7 +179,18 @@ func TestKillNineDuringSending(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // the last Acknowledgments are recorded
+	// The hub records an Acknowledgment after the partner's answer: stop it only once the
+	// partner has had no post for 5 s (more than the CPA's 2 s RetryInterval, so a retry of a send whose
+	// Acknowledgment a kill lost has come), and no send is stopped between answer and record
+	// (it would stay verzonden, and go again, under the same MessageId, at the next start).
+	for quiet := time.Now().Add(30 * time.Second); time.Now().Before(quiet); time.Sleep(100 * time.Millisecond) {
+		mu.Lock()
+		idle := time.Since(lastPost)
+		mu.Unlock()
+		if idle > 5*time.Second {
+			break
+		}
+	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
