@@ -2,8 +2,10 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/help"
@@ -71,24 +73,7 @@ func New(ctx context.Context, hub Hub, p *exchange.Principal, opts Options) *App
 	c := newCommon(ctx, hub, p, opts)
 	a := &App{c: c, screens: map[tabKind]screen{}, help: help.New()}
 	a.help.Styles = help.DefaultStyles(true)
-	if products := c.Products(); len(products) > 0 {
-		c.Product = products[0]
-		a.tabs = append(a.tabs, tabAanleveren, tabBerichtenlog, tabOphalen, tabRouteren)
-		a.screens[tabAanleveren] = newAanleveren(c)
-		a.screens[tabBerichtenlog] = newBerichtenlog(c)
-		a.screens[tabOphalen] = newOphalen(c)
-		a.screens[tabRouteren] = newRouteren(c)
-	}
-	if p.Has(exchange.Gebruikersbeheerder) || p.Has(exchange.Beheerder) {
-		a.tabs = append(a.tabs, tabGebruikers)
-		a.screens[tabGebruikers] = newGebruikers(c)
-	}
-	if p.Has(exchange.Beheerder) {
-		a.tabs = append(a.tabs, tabOrganisaties)
-		a.screens[tabOrganisaties] = newOrganisaties(c)
-		a.tabs = append(a.tabs, tabCPAs)
-		a.screens[tabCPAs] = newCPAs(c)
-	}
+	a.layout()
 	if code := p.Org.Code; code != "" {
 		a.events = hub.Subscribe(ctx, code)
 	}
@@ -96,6 +81,92 @@ func New(ctx context.Context, hub Hub, p *exchange.Principal, opts Options) *App
 		s.Reload()
 	}
 	return a
+}
+
+// layout sets the tabs and the product in view from the principal as last read: a tab for
+// each thing it may use, the tab and product in view kept where they still exist.
+func (a *App) layout() {
+	c := a.c
+	cur, hadTab := a.current()
+	var tabs []tabKind
+	if products := c.Products(); len(products) > 0 {
+		tabs = append(tabs, tabAanleveren, tabBerichtenlog, tabOphalen, tabRouteren)
+		if !slices.Contains(products, c.Product) {
+			c.Product = products[0]
+		}
+	} else {
+		c.Product = ""
+	}
+	if c.P.Has(exchange.Gebruikersbeheerder) || c.P.Has(exchange.Beheerder) {
+		tabs = append(tabs, tabGebruikers)
+	}
+	if c.P.Has(exchange.Beheerder) {
+		tabs = append(tabs, tabOrganisaties, tabCPAs)
+	}
+	for _, t := range tabs {
+		if a.screens[t] == nil {
+			a.screens[t] = newScreen(t, c)
+		}
+	}
+	a.tabs, a.tab = tabs, 0
+	if i := slices.Index(tabs, cur); hadTab && i >= 0 {
+		a.tab = i
+	}
+}
+
+func newScreen(t tabKind, c *Common) screen {
+	switch t {
+	case tabAanleveren:
+		return newAanleveren(c)
+	case tabBerichtenlog:
+		return newBerichtenlog(c)
+	case tabOphalen:
+		return newOphalen(c)
+	case tabRouteren:
+		return newRouteren(c)
+	case tabGebruikers:
+		return newGebruikers(c)
+	case tabOrganisaties:
+		return newOrganisaties(c)
+	default:
+		return newCPAs(c)
+	}
+}
+
+// current is the tab in view, if there is one.
+func (a *App) current() (tabKind, bool) {
+	if len(a.tabs) == 0 {
+		return 0, false
+	}
+	return a.tabs[a.tab], true
+}
+
+// refresh reads the principal again, so that the tabs and products follow a revoked role or
+// product, or a disabled account, at the next action in a portal that is already open. The
+// engine refuses such an action itself; this is what the portal shows. It tells whether the
+// tab or product in view changed, so that the caller reloads it.
+func (a *App) refresh() bool {
+	c := a.c
+	fp, err := c.Hub.Refresh(c.P)
+	switch {
+	case errors.Is(err, exchange.ErrDenied):
+		// Disabled or deleted: nothing left to use (the server closes the connection too).
+		// The name stays, so that a next refresh finds the account again if it is enabled.
+		fp = &exchange.Principal{Account: exchange.Account{Name: c.P.Account.Name, Org: c.P.Account.Org, Disabled: true},
+			Org: c.P.Org, Remote: c.P.Remote}
+		c.Fail(err)
+	case err != nil:
+		// A store that does not answer now: keep showing what was allowed; the engine decides
+		// each action anyway.
+		c.Opts.Log.Warn("tui: account opnieuw lezen", "account", c.P.Account.Name, "err", err)
+		return false
+	}
+	tab, had := a.current()
+	product := c.Product
+	c.P = fp
+	a.layout()
+	now, has := a.current()
+	return had != has || tab != now || product != c.Product
 }
 
 func (a *App) active() screen {
@@ -153,7 +224,8 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		a.help.Styles = help.DefaultStyles(msg.IsDark())
 		return nil
 	case eventMsg:
-		if s := a.active(); s != nil && (msg.Product == "" || msg.Product == a.c.Product) {
+		changed := a.refresh()
+		if s := a.active(); s != nil && (changed || msg.Product == "" || msg.Product == a.c.Product) {
 			s.Reload()
 		}
 		return a.listen()
@@ -180,6 +252,7 @@ func (a *App) key(msg tea.KeyPressMsg) tea.Cmd {
 			} else {
 				a.c.Flash("%s", q.done)
 			}
+			a.refresh()
 			if s := a.active(); s != nil {
 				s.Reload()
 			}
@@ -203,6 +276,14 @@ func (a *App) key(msg tea.KeyPressMsg) tea.Cmd {
 		return s.Update(msg)
 	}
 	a.c.clearStatus()
+	// Every key that is not typed into a form is an action: draw it with the account as the
+	// store has it now. A form keeps the keyboard; its save is decided by the engine.
+	if a.refresh() {
+		if s = a.active(); s != nil {
+			s.Reload()
+		}
+	}
+	s = a.active()
 	switch {
 	case key.Matches(msg, k.Quit):
 		return tea.Quit

@@ -38,6 +38,25 @@ func (f *fakeHub) Org(code string) (exchange.Org, error) {
 	return exchange.Org{}, exchange.ErrNotFound
 }
 func (f *fakeHub) Orgs() ([]exchange.Org, error) { return f.orgs, nil }
+
+// Refresh reads p's account and organisation from the fake as exchange.Hub reads them from
+// the store; a principal the fake does not hold stays as it is.
+func (f *fakeHub) Refresh(p *exchange.Principal) (*exchange.Principal, error) {
+	a := f.account(p.Account.Name)
+	if a == nil {
+		return p, nil
+	}
+	if a.Disabled {
+		return nil, fmt.Errorf("%w: uw account %q is geblokkeerd", exchange.ErrDenied, a.Name)
+	}
+	np := &exchange.Principal{Account: *a, Remote: p.Remote}
+	np.Account.Products = slices.Clone(a.Products)
+	np.Account.Roles = slices.Clone(a.Roles)
+	if o, err := f.Org(a.Org); err == nil {
+		np.Org = o
+	}
+	return np, nil
+}
 func (f *fakeHub) CreateOrg(by *exchange.Principal, code, name string) (exchange.Org, error) {
 	kind, err := exchange.KindOf(code)
 	if err != nil {

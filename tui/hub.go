@@ -17,6 +17,8 @@ type Hub interface {
 	Catalogue() *exchange.Catalogue
 	Now() time.Time
 	Subscribe(ctx context.Context, org string) <-chan exchange.Event
+	// Refresh reads the principal as the store has it now: the tabs and products follow it.
+	Refresh(p *exchange.Principal) (*exchange.Principal, error)
 
 	Org(code string) (exchange.Org, error)
 	Orgs() ([]exchange.Org, error)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
@@ -111,3 +112,48 @@ func TestDisabledAccountPortalIsClosed(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// Issue 11, item 1: the portal drew its tabs and products from the principal of the login, so
+// after the beheerder took a role or a product away an open portal still showed the tab
+// Gebruikers and the product, until the person logged in again. At the next key press the
+// portal draws what the store says the account may use now.
+func TestRevokedRoleAndProductTabsGoneFromOpenPortal(t *testing.T) {
+	w := newWorld(t)
+	a := w.app("gemeente", 120, 30)
+	before := ansi.Strip(ascii(t, a))
+	for _, want := range []string{"Gebruikers", "1 iWmo", "Routeren"} {
+		if !strings.Contains(before, want) {
+			t.Fatalf("the portal does not show %q before the revocation:\n%s", want, before)
+		}
+	}
+	beheer := w.principal("beheer")
+	if err := w.h.ChangeRoles(beheer, "gemeente", nil, []exchange.Role{exchange.Gebruikersbeheerder}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.h.Revoke(beheer, "gemeente", exchange.IWmo); err != nil {
+		t.Fatal(err)
+	}
+	press(a, "tab")
+	got := ansi.Strip(ascii(t, a))
+	tabs := strings.Split(got, "\n")[2]
+	if strings.Contains(tabs, "Gebruikers") {
+		t.Errorf("the tab Gebruikers is still shown after the role gebruikersbeheerder was taken away:\n%s", got)
+	}
+	if strings.Contains(got, "iWmo") {
+		t.Errorf("the product iWmo is still shown after it was revoked:\n%s", got)
+	}
+	if !strings.Contains(got, "1 iJw") {
+		t.Errorf("the products left are not shown from 1:\n%s", got)
+	}
+
+	// A disabled account's portal shows nothing it could use and says why (its connection
+	// is closed by the server as well: TestDisabledAccountPortalIsClosed).
+	if err := w.h.SetDisabled(beheer, "gemeente", true); err != nil {
+		t.Fatal(err)
+	}
+	press(a, "tab")
+	got = ansi.Strip(ascii(t, a))
+	if strings.Contains(got, "Berichtenlog") || strings.Contains(got, "iJw") || !strings.Contains(got, "geblokkeerd") {
+		t.Errorf("the portal of a disabled account still shows tabs or products, or does not say why:\n%s", got)
+	}
+}
