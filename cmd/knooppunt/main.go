@@ -76,8 +76,8 @@ Gebruik:
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
            [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
-  knooppunt status [--metrics ADRES] [--env BESTAND] [--json]
            [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
+  knooppunt status [--metrics ADRES] [--env BESTAND] [--json] [--timeout DUUR]
   knooppunt hostkeys [--data DIR]
   knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
