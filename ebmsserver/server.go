@@ -1,7 +1,3 @@
-// Package ebmsserver is the Digikoppeling door: an HTTPS endpoint (POST /ebms) that takes ebMS
-// 2.0 messages from partners over two-sided TLS, and the TLS client the hub sends with. It
-// only moves bytes and says who the client is (the OIN in its certificate); every rule lives
-// in exchange (Hub.ReceiveEbMS, the send queue), the message format in exchange/ebms.
 package ebmsserver
 
 import (

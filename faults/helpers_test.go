@@ -1,5 +1,3 @@
-// Package faults drives the real knooppunt binary through faults: kill -9 at random moments,
-// a full disk, damaged files. The full kill run is scripts/killtest.sh; CI runs reduced forms.
 package faults
 
 import (

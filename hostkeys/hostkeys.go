@@ -1,5 +1,3 @@
-// Package hostkeys keeps the hub's SSH host keys in its data directory: created once, reused
-// on every start, so clients that pinned the fingerprint keep trusting the hub.
 package hostkeys
 
 import (

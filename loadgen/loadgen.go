@@ -1,7 +1,3 @@
-// Package loadgen drives a real knooppunt server from outside, as organisations' clients do:
-// it seeds a data directory with organisations and accounts, builds ZIPs of envelopes, and
-// talks SFTP with x/crypto/ssh and pkg/sftp. The load generator (cmd/loadgen) and the fault
-// tests (kill -9, full disk, damaged files) share it.
 package loadgen
 
 import (

@@ -1,8 +1,3 @@
-// Package metrics serves the hub's Prometheus metrics and its health endpoints (/metrics,
-// /healthz, /readyz). It knows nothing of the hub: the engine and the SSH server report their
-// events through the methods of Metrics (they declare the interfaces they call, see
-// exchange.Observer and sshserver.Observer), and the state read at scrape time comes from a
-// function that returns a State. Every Metrics has a registry of its own.
 package metrics
 
 import (

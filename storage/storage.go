@@ -1,6 +1,3 @@
-// Package storage keeps bytes and records for the hub behind two small interfaces: a
-// transactional key-value store with prefix scans, and a file store with atomic puts. It knows
-// nothing of messages, organisations or SSH, so another backend can replace it.
 package storage
 
 import (

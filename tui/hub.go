@@ -1,7 +1,3 @@
-// Package tui is the portal in a terminal: the screens of the web portal (Aanleveren,
-// Berichtenlog, Ophalen, Routeren, and the administration of accounts and organisations),
-// served over SSH with Bubble Tea. It only translates key presses into calls on the exchange
-// and shows their answers: every rule and every permission check lives there.
 package tui
 
 import (

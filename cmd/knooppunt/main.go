@@ -1,5 +1,3 @@
-// Command knooppunt is the message hub: one binary that serves every organisation's SFTP
-// mailbox, the admin commands and the terminal UI over SSH.
 package main
 
 import (

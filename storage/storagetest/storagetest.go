@@ -1,6 +1,3 @@
-// Package storagetest finds the PostgreSQL and S3-compatible servers that tests of the second
-// storage backend run against: scripts/test-services.sh starts them and exports their
-// addresses. Without them such tests skip, except under CI, where they fail.
 package storagetest
 
 import (
