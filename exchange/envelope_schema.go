@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"unicode/utf8"
+
+	"knooppunt/exchange/codes"
 )
 
 // The ggk0210 envelope schema (ggk0210_msg_ggkberichten.xsd, ggk0210_stuf0301_msg_ggkberichten.xsd
@@ -223,7 +225,7 @@ func (p *envParser) schemaErr(format string, args ...any) {
 
 func (p *envParser) schemaErrAt(line int, format string, args ...any) {
 	if p.verr == nil {
-		p.verr = &Rejection{Code: IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", line)}
+		p.verr = &codes.Rejection{Code: codes.IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", line)}
 	}
 }
 

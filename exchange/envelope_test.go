@@ -14,9 +14,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"knooppunt/exchange/codes"
 )
 
-func parseBytes(b []byte) (Envelope, *Rejection) { return ParseEnvelope(bytes.NewReader(b)) }
+func parseBytes(b []byte) (Envelope, *codes.Rejection) { return ParseEnvelope(bytes.NewReader(b)) }
 
 func mustParse(t *testing.T, b []byte) Envelope {
 	t.Helper()
@@ -157,7 +159,7 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 			if rej == nil {
 				t.Fatalf("accepted:\n%s", tc.doc)
 			}
-			if rej.Code != IB001 || !strings.Contains(rej.Detail, tc.detail) {
+			if rej.Code != codes.IB001 || !strings.Contains(rej.Detail, tc.detail) {
 				t.Errorf("got %v, want IB001 with %q", rej, tc.detail)
 			}
 		})
@@ -280,10 +282,10 @@ func TestParseEnvelopeNotWellFormed(t *testing.T) {
 			// Not well-formed is IB001 (the national code: it cannot conform to the schema),
 			// with "niet welgevormd: regel N"; well-formed XML past a limit no valid envelope
 			// reaches is IB001 too; only what the national list has no code for is KP007.
-			want, prefix := IB001, "niet welgevormd: regel "
+			want, prefix := codes.IB001, "niet welgevormd: regel "
 			switch tc.detail {
 			case "DTD", "tekenset":
-				want, prefix = KP007, ""
+				want, prefix = codes.KP007, ""
 			case "dieper genest", "naam is langer", "attributen":
 				prefix = "regel "
 			}
@@ -299,20 +301,12 @@ func TestParseEnvelopeReadError(t *testing.T) {
 	doc := edit("", "")
 	boom := errors.New("schijf weg")
 	_, rej := ParseEnvelope(io.MultiReader(bytes.NewReader(doc[:300]), iotest.ErrReader(boom)))
-	if rej == nil || rej.Code != KP007 || !strings.Contains(rej.Detail, "schijf weg") {
+	if rej == nil || rej.Code != codes.KP007 || !strings.Contains(rej.Detail, "schijf weg") {
 		t.Errorf("got %v", rej)
 	}
 	_, rej = ParseEnvelope(iotest.TimeoutReader(bytes.NewReader(doc)))
 	if rej == nil || !strings.Contains(rej.Detail, "niet volledig gelezen") {
 		t.Errorf("got %v", rej)
-	}
-}
-
-func TestRejectionError(t *testing.T) {
-	var err error = &Rejection{Code: IB001, Detail: "StUF:functie ontbreekt"}
-	var r *Rejection
-	if !errors.As(fmt.Errorf("verwerken: %w", err), &r) || err.Error() != "IB001: Envelop voldoet niet aan het XSD: StUF:functie ontbreekt" {
-		t.Errorf("%v", err)
 	}
 }
 
@@ -361,19 +355,19 @@ func TestParseEnvelopeBoundedMemory(t *testing.T) {
 		pattern string
 		close   string
 		n       int64
-		code    Code
+		code    codes.Code
 	}{
 		{"25 MB payload", "</GGK:xmlBestand>", "", "QUJD\n", "</GGK:xmlBestand>", 25 << 20, ""},
-		{"20 MB attribute", "<GGK:bericht>", `<GGK:bericht a="`, "v", `">`, big, IB001},
-		{"20 MB namespace URI", "<GGK:bericht>", `<GGK:bericht xmlns:a="`, "v", `">`, big, KP007},
-		{"20 MB value", "</StUF:functie>", "", "W", "</StUF:functie>", big, IB001},
+		{"20 MB attribute", "<GGK:bericht>", `<GGK:bericht a="`, "v", `">`, big, codes.IB001},
+		{"20 MB namespace URI", "<GGK:bericht>", `<GGK:bericht xmlns:a="`, "v", `">`, big, codes.KP007},
+		{"20 MB value", "</StUF:functie>", "", "W", "</StUF:functie>", big, codes.IB001},
 		{"20 MB comment", "<GGK:bericht>", "<GGK:bericht><!--", "c", "-->", big, ""},
 		{"20 MB whitespace", "<GGK:bericht>", "<GGK:bericht>", " ", "", big, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, tail := at(tc.marker)
 			var e Envelope
-			var rej *Rejection
+			var rej *codes.Rejection
 			n := allocated(func() {
 				e, rej = ParseEnvelope(io.MultiReader(strings.NewReader(head+tc.open), &patternReader{pattern: []byte(tc.pattern), n: tc.n}, strings.NewReader(tc.close+tail)))
 			})
@@ -492,7 +486,7 @@ func TestParseEnvelopeAgreesWithXmllint(t *testing.T) {
 		lint := verdicts[files[i]]
 		ours := "valid"
 		if rej != nil {
-			ours = map[Code]string{IB001: "invalid", KP007: "malformed"}[rej.Code]
+			ours = map[codes.Code]string{codes.IB001: "invalid", codes.KP007: "malformed"}[rej.Code]
 			if strings.HasPrefix(rej.Detail, "niet welgevormd") {
 				ours = "malformed"
 			}
@@ -537,16 +531,16 @@ func TestParseEnvelopeDeliberateDifferencesFromXmllint(t *testing.T) {
 	cases := []struct {
 		why  string
 		doc  string
-		code Code
+		code codes.Code
 	}{
 		// libxml2 skips characters outside the base64 alphabet; the recipient could not decode them.
-		{"stray character in base64", strings.Replace(doc, "SGllciBz", "SGll!ciBz", 1), IB001},
+		{"stray character in base64", strings.Replace(doc, "SGllciBz", "SGll!ciBz", 1), codes.IB001},
 		// Fo01Bericht is a global element of stuf0301.xsd, so valid to xmllint, but no envelope.
-		{"StUF:Fo01Bericht root", string(fo01), IB001},
+		{"StUF:Fo01Bericht root", string(fo01), codes.IB001},
 		// A DTD is refused outright: nothing in it may be expanded.
-		{"DOCTYPE", strings.Replace(doc, "\n", "\n<!DOCTYPE x>\n", 1), KP007},
+		{"DOCTYPE", strings.Replace(doc, "\n", "\n<!DOCTYPE x>\n", 1), codes.KP007},
 		// StUF-GGk envelopes are UTF-8.
-		{"ISO-8859-1", strings.Replace(doc, "UTF-8", "ISO-8859-1", 1), KP007},
+		{"ISO-8859-1", strings.Replace(doc, "UTF-8", "ISO-8859-1", 1), codes.KP007},
 	}
 	tmp := t.TempDir()
 	var files []string
@@ -759,7 +753,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("chunking changes the result: %+v %v / %+v %v", e1, r1, e2, r2)
 		}
 		if r1 != nil {
-			if r1.Code != IB001 && r1.Code != KP007 || r1.Detail == "" {
+			if r1.Code != codes.IB001 && r1.Code != codes.KP007 || r1.Detail == "" {
 				t.Fatalf("bad rejection %v", r1)
 			}
 			return

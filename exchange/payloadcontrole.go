@@ -8,6 +8,8 @@ import (
 	"io"
 	"regexp"
 	"strings"
+
+	"knooppunt/exchange/codes"
 )
 
 // The payload check: an iWmo/iJw 3.x message carries its own header (BerichtCode, Afzender,
@@ -199,9 +201,9 @@ func readPayloadHeader(ep *EnvelopeParser) *payloadHeader {
 // examples: JW302's Afzender is the gemeente), so there Afzender is the envelope's ontvanger
 // and Ontvanger its zender. An organisation in the header agrees with one in the envelope
 // when it is the same, or when one acts for the other (samenwerking, sameParty).
-func (c *checker) payloadRule(ph *payloadHeader, env Envelope) *Rejection {
-	fail := func(format string, args ...any) *Rejection {
-		return &Rejection{Code: IB001, Detail: "payload-header: " + fmt.Sprintf(format, args...)}
+func (c *checker) payloadRule(ph *payloadHeader, env Envelope) *codes.Rejection {
+	fail := func(format string, args ...any) *codes.Rejection {
+		return &codes.Rejection{Code: codes.IB001, Detail: "payload-header: " + fmt.Sprintf(format, args...)}
 	}
 	if ph.problem != "" {
 		return fail("%s", ph.problem)

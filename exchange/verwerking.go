@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"knooppunt/exchange/codes"
 	"knooppunt/storage"
 )
 
@@ -96,7 +97,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 			sources[e.Index] = e
 			return nil
 		})
-		var rej *Rejection
+		var rej *codes.Rejection
 		if err != nil && !errors.As(err, &rej) {
 			return fmt.Errorf("aanlevering %s lezen: %w", u.Name, err)
 		}
@@ -140,7 +141,7 @@ func (h *Hub) startUpload(u *Upload) error {
 func (h *Hub) finishLost(u Upload) error {
 	h.log.Error("bestand van aanlevering ontbreekt", "upload", u.ID, "blob", u.Blob)
 	prog := progress{At: h.clock.Now()}
-	lost := &Rejection{Code: IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
+	lost := &codes.Rejection{Code: codes.IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
 	if err := h.commitBatch(&u, &prog, nil, true, lost, nil); err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (h *Hub) finishLost(u Upload) error {
 type verdict struct {
 	index int
 	name  string
-	fout  *Rejection
+	fout  *codes.Rejection
 	msg   *Message // accepted so far; references are checked when committing
 	group groupKey
 	heen  string // for a retour: the functie it answers
@@ -177,7 +178,7 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 			}
 		})
 	}
-	var whole *Rejection
+	var whole *codes.Rejection
 	var readErr error
 	go func() {
 		defer close(order)
@@ -189,7 +190,7 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 				return nil
 			}
 			if e.Index >= wholeUpload {
-				return &Rejection{Code: IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
+				return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
 			}
 			out := make(chan verdict, 1)
 			select {
@@ -256,10 +257,10 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 // commitBatch checks referentienummers and crossRefnummers of a batch of verdicts, and commits
 // the messages, log entries, fouten and progress in one transaction. The last batch also
 // carries the fout about the upload as a whole, if any.
-func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]member) error {
+func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *codes.Rejection, decided *[]member) error {
 	var next progress
 	var accepted []member
-	var codes []Code // of this batch's rejections, for the observer once committed
+	var codes []codes.Code // of this batch's rejections, for the observer once committed
 	// Lazy: a batch is durable with the upload's delivery or final transaction (a sync covers
 	// every earlier commit). Lost in a power cut, the redo decides the same entries again under
 	// the same message ids: the writes are idempotent, and no file or queue change depends on
@@ -356,7 +357,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 	return nil
 }
 
-func foutOf(name string, r *Rejection) Fout {
+func foutOf(name string, r *codes.Rejection) Fout {
 	// The detail may quote envelope fields (a functie, a file name): stored printable.
 	return Fout{Bestand: Printable(name), Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: Printable(r.Detail)}
 }
@@ -380,12 +381,12 @@ func refKeys(batch []verdict) [][]byte {
 }
 
 // checkRefs applies the rules that depend on other messages: IB016 and KP005.
-func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Rejection, error) {
+func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*codes.Rejection, error) {
 	m := v.msg
 	if !v.noRef {
 		k := string(key(kRef, m.Zender, m.Referentie))
 		if seen[k] {
-			return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s komt meer dan eens voor in deze aanlevering", m.Referentie)}, nil
+			return &codes.Rejection{Code: codes.IB016, Detail: fmt.Sprintf("referentienummer %s komt meer dan eens voor in deze aanlevering", m.Referentie)}, nil
 		}
 		val, err := t.Get([]byte(k))
 		switch {
@@ -394,7 +395,7 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 			return nil, err
 		default:
 			if other, _ := idFromKey(val); other != m.ID {
-				return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
+				return &codes.Rejection{Code: codes.IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
 			}
 		}
 		seen[k] = true
@@ -402,7 +403,7 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 	if v.heen == "" {
 		return nil, nil
 	}
-	noHeen := &Rejection{Code: KP005, Detail: fmt.Sprintf("crossRefnummer %s verwijst niet naar een %s van %s aan %s", m.CrossRef, v.heen, m.Ontvanger, m.Zender)}
+	noHeen := &codes.Rejection{Code: codes.KP005, Detail: fmt.Sprintf("crossRefnummer %s verwijst niet naar een %s van %s aan %s", m.CrossRef, v.heen, m.Ontvanger, m.Zender)}
 	val, err := t.Get(key(kRef, m.Ontvanger, m.CrossRef))
 	if errors.Is(err, storage.ErrNotFound) {
 		return noHeen, nil
