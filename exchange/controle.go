@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
 	"knooppunt/storage"
 )
 
@@ -119,9 +120,9 @@ func (c *checker) check(e Entry) verdict {
 		}
 		r = br
 	}
-	ep, _ := c.h.parsers.Get().(*EnvelopeParser)
+	ep, _ := c.h.parsers.Get().(*stuf.Parser)
 	if ep == nil {
-		ep = new(EnvelopeParser)
+		ep = new(stuf.Parser)
 	}
 	rr := &refusingReader{r: r}
 	env, rej := ep.Parse(rr)
@@ -169,7 +170,7 @@ func (x *refusingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *checker) rules(v *verdict, env Envelope) *codes.Rejection {
+func (c *checker) rules(v *verdict, env stuf.Envelope) *codes.Rejection {
 	cat, p := c.h.cat, c.u.Product
 	f, ok := cat.Functie(p, env.Functie)
 	if !ok {

@@ -9,10 +9,10 @@ cd "$(dirname "$0")/.."
 
 fuzztime="${FUZZTIME:-10s}"
 targets=(
-	"./exchange FuzzParseEnvelope"
+	"./exchange/stuf FuzzParseEnvelope"
 	"./exchange FuzzReadUpload"
 	"./exchange FuzzDeliveryZip"
-	"./exchange FuzzReadBerichtHeader"
+	"./exchange/stuf FuzzReadBerichtHeader"
 	"./exchange/ebms FuzzParseMessage"
 	"./sshserver FuzzResolve"
 	"./sshserver FuzzCommand"

@@ -23,6 +23,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
 )
 
 // zEntry is one entry of a ZIP a test builds: written raw (with the header as given) when raw
@@ -73,7 +74,7 @@ func uuid4() string {
 
 // env builds an envelope; crossRef makes it a Du01.
 func env(functie, zender, ontvanger, ref, crossRef string) []byte {
-	return exchange.BuildEnvelope(exchange.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
+	return stuf.Build(stuf.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
 		[]byte("<bericht ref=\""+ref+"\"/>"))
 }
 
@@ -266,8 +267,8 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 	}
 	// An envelope that is valid for its first 26 MB: only the bytes actually decompressed
 	// can tell it is too large, as its header claims 4 KB.
-	huge := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, make([]byte, 20<<20))
-	bad := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Tijdstip: "gisteren"}, []byte("<x/>"))
+	huge := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, make([]byte, 20<<20))
+	bad := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Tijdstip: "gisteren"}, []byte("<x/>"))
 	entries := []zEntry{
 		{name: "goed1.xml", data: good["goed1.xml"]},
 		{name: "map/goed2.xml", data: good["goed2.xml"], method: zip.Store}, // folders are dropped from the name

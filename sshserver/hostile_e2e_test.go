@@ -31,6 +31,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
 )
 
 const hostileMemBudget = 128 << 20
@@ -205,7 +206,7 @@ func bytesFile(name string, b []byte, codes ...codes.Code) hostileFile {
 }
 
 func hostileFiles(t testing.TB) []hostileFile {
-	env := string(exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "12345678", OntvangerOrg: "9999"}, []byte("<toewijzing/>")))
+	env := string(stuf.Build(stuf.Envelope{ZenderOrg: "12345678", OntvangerOrg: "9999"}, []byte("<toewijzing/>")))
 	comp, crc := repeatDeflate(t, 0, 10<<30)
 	// Spaces before the root element are well-formed XML, so a parser reads on: the size
 	// limits have to stop this one while it unpacks, the header says 1000 bytes.

@@ -1,4 +1,4 @@
-package exchange
+package stuf
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ type Envelope struct {
 
 // Namespaces the envelope schema uses.
 const (
-	NamespaceGGK  = "http://www.stufstandaarden.nl/koppelvlak/ggk0210"
-	NamespaceStUF = "http://www.egem.nl/StUF/StUF0301"
+	namespaceGGK  = "http://www.stufstandaarden.nl/koppelvlak/ggk0210"
+	namespaceStUF = "http://www.egem.nl/StUF/StUF0301"
 	namespaceXSI  = "http://www.w3.org/2001/XMLSchema-instance"
 	namespaceXML  = "http://www.w3.org/XML/1998/namespace"
 	namespaceNS   = "http://www.w3.org/2000/xmlns/"
@@ -53,7 +53,7 @@ const (
 	maxValue     = 1024 // bytes of an element's text kept (the payload is streamed, never kept)
 )
 
-// ParseEnvelope reads one envelope as a stream and checks it against the ggk0210 schema
+// Parse reads one envelope as a stream and checks it against the ggk0210 schema
 // (ggk0210_msg_ggkberichten.xsd with StUF 0301). It returns IB001 when the input is not
 // well-formed XML (detail "niet welgevormd: regel N: …") or is XML that the schema refuses, and
 // KP007 for what the national list has no code for: a DTD, another encoding than UTF-8, too
@@ -62,17 +62,17 @@ const (
 // streams by, never held. Business rules (known functie, ontvanger's applicatie GGk, …) are
 // the caller's: the verdict here is the schema's alone. On a rejection the Envelope holds the
 // fields read before it, which the caller may show but must not trust.
-func ParseEnvelope(r io.Reader) (Envelope, *codes.Rejection) {
+func Parse(r io.Reader) (Envelope, *codes.Rejection) {
 	return new(envParser).parse(r)
 }
 
-// EnvelopeParser is ParseEnvelope's state (about 10 KB) kept for reuse: a caller that parses
+// Parser is Parse's state (about 10 KB) kept for reuse: a caller that parses
 // many envelopes keeps a few of them (a sync.Pool) instead of allocating and collecting one per
-// envelope. The zero value is ready; one EnvelopeParser parses one envelope at a time.
-type EnvelopeParser struct{ p envParser }
+// envelope. The zero value is ready; one Parser parses one envelope at a time.
+type Parser struct{ p envParser }
 
-// Parse is ParseEnvelope on reused memory; the verdict is exactly ParseEnvelope's.
-func (ep *EnvelopeParser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
+// Parse is Parse on reused memory; the verdict is exactly Parse's.
+func (ep *Parser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
 	ep.p = envParser{} // the state of a fresh parser, without the allocation
 	env, rej := ep.p.parse(r)
 	ep.p.src, ep.p.rerr = nil, nil // keep no reader alive in a pool
@@ -895,9 +895,9 @@ func (p *envParser) declareNamespaces() *codes.Rejection {
 		uri := p.abuf[a.vs:a.ve]
 		id := nsOther + len(p.binds)
 		switch string(uri) {
-		case NamespaceGGK:
+		case namespaceGGK:
 			id = nsGGK
-		case NamespaceStUF:
+		case namespaceStUF:
 			id = nsStUF
 		case namespaceXSI:
 			id = nsXSI
@@ -954,9 +954,9 @@ func (p *envParser) lookup(prefix []byte) (int, bool) {
 func (p *envParser) nsURI(ns int) string {
 	switch ns {
 	case nsGGK:
-		return NamespaceGGK
+		return namespaceGGK
 	case nsStUF:
-		return NamespaceStUF
+		return namespaceStUF
 	case nsXSI:
 		return namespaceXSI
 	case nsXML:
