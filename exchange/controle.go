@@ -13,6 +13,7 @@ import (
 
 	"knooppunt/exchange/codes"
 	"knooppunt/exchange/stuf"
+	"knooppunt/exchange/zipintake"
 	"knooppunt/storage"
 )
 
@@ -97,7 +98,7 @@ func unknownOrg(code, role string) *codes.Rejection {
 
 // check decides one entry, except for the rules that depend on other messages (IB016, KP005),
 // which commitBatch applies inside its transaction.
-func (c *checker) check(e Entry) verdict {
+func (c *checker) check(e zipintake.Entry) verdict {
 	v := verdict{index: e.Index, name: e.Name}
 	if e.Rejection != nil {
 		v.fout = e.Rejection
@@ -235,7 +236,7 @@ var pgbName = regexp.MustCompile(`(?i)^([0-9]{4})_([a-z]+)_([0-9]{8})[^/]*\.xml$
 // checkPlain decides a PGB 1.0 file without a StUF envelope. The uploader is the zender; the
 // uploader's kind tells the berichttype: a gemeente sends a TKB to the SVB, the SVB sends a
 // BAB to the gemeente its file name names.
-func (c *checker) checkPlain(v verdict, e Entry, r io.Reader) verdict {
+func (c *checker) checkPlain(v verdict, e zipintake.Entry, r io.Reader) verdict {
 	if rej := wellFormed(r); rej != nil {
 		v.fout = rej
 		return v

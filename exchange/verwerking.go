@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/zipintake"
 	"knooppunt/storage"
 )
 
@@ -82,7 +83,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	}
 	defer blob.Close()
 
-	sources := map[int]Entry{}
+	sources := map[int]zipintake.Entry{}
 	// Decided in this run from the first entry: the accepted messages are in hand and need
 	// not be read back.
 	var decided []member
@@ -93,7 +94,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 		}
 	} else if !prog.Delivered {
 		// Only the entries' bytes are needed: their verdicts are committed.
-		err := ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+		err := zipintake.ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e zipintake.Entry) error {
 			sources[e.Index] = e
 			return nil
 		})
@@ -111,7 +112,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	return h.deliver(&u, &prog, sources, decided, fresh)
 }
 
-func (h *Hub) limits() Limits { return Limits{MaxEntries: h.cfg.MaxZipEntries} }
+func (h *Hub) limits() zipintake.Limits { return zipintake.Limits{MaxEntries: h.cfg.MaxZipEntries} }
 
 // startUpload moves an upload to Bezig with an expected end time.
 func (h *Hub) startUpload(u *Upload) error {
@@ -162,10 +163,10 @@ type verdict struct {
 
 // decide runs every check on the entries not decided yet and commits the verdicts in
 // batches, each with the progress marker.
-func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry, decided *[]member) error {
+func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]zipintake.Entry, decided *[]member) error {
 	c := h.newChecker(u)
 	type job struct {
-		e   Entry
+		e   zipintake.Entry
 		out chan verdict
 	}
 	jobs := make(chan job, 64)
@@ -184,7 +185,7 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 		defer close(order)
 		defer wg.Wait()
 		defer close(jobs)
-		readErr = ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+		readErr = zipintake.ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e zipintake.Entry) error {
 			sources[e.Index] = e
 			if e.Index < prog.Next {
 				return nil
@@ -500,7 +501,7 @@ func memberOf(m Message) member {
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
 // records, the messages' new status and the upload's final status.
-func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided []member, inHand bool) error {
+func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]zipintake.Entry, decided []member, inHand bool) error {
 	groups := make([][]member, len(prog.Groups))
 	for _, m := range decided {
 		groups[m.ord] = append(groups[m.ord], m)
@@ -590,7 +591,7 @@ var writeBufs = sync.Pool{New: func() any {
 // entry's compressed bytes are copied as they are, a plain .xml is stored. Every header is
 // the hub's own (addDeliveryEntry).
 // bw and buf are the caller's, reused from file to file.
-func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry, bw *bufio.Writer, buf []byte) (int64, error) {
+func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]zipintake.Entry, bw *bufio.Writer, buf []byte) (int64, error) {
 	w, err := h.files.Create(blob)
 	if err != nil {
 		return 0, mapNoSpace(err)
@@ -636,7 +637,7 @@ func commitZip(w storage.Writer, zw *zip.Writer, flush func() error) (int64, err
 // CRC and sizes of the bytes copied. A copied header let an Info-ZIP Unicode Path extra field
 // rename the file at the recipient's unzip, and let the sender's Unix mode make it a setuid
 // file or a symlink (TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode).
-func addDeliveryEntry(zw *zip.Writer, name string, src Entry, received time.Time, buf []byte) error {
+func addDeliveryEntry(zw *zip.Writer, name string, src zipintake.Entry, received time.Time, buf []byte) error {
 	modified := received.In(amsterdam)
 	if src.Raw == nil {
 		hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: modified}

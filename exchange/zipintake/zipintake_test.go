@@ -1,4 +1,4 @@
-package exchange
+package zipintake
 
 import (
 	"archive/zip"

@@ -1,4 +1,4 @@
-package exchange
+package zipintake
 
 import (
 	"archive/zip"
@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/tekst"
 )
 
 // Limits bound what one upload may cost to read. A zero field takes its default.
@@ -656,7 +657,7 @@ func displayName(s string) string {
 			b.WriteString("…")
 			break
 		}
-		if steers(r) {
+		if tekst.Steers(r) {
 			b.WriteByte('?')
 			continue
 		}
