@@ -10,6 +10,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/exchange/stuf"
 	"knooppunt/storage"
 )
 
@@ -70,7 +71,7 @@ func SetupDemo(hub *exchange.Hub, pki *TestPKI, demoDir, addr string) (Demo, err
 		if o.Code != "9999" {
 			continue
 		}
-		env := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte("<bericht>demo</bericht>"))
+		env := stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte("<bericht>demo</bericht>"))
 		b, err := pc.Binding(ebms.PartyID{Type: ebms.PartyTypeOIN, Value: o.OIN}, "", ebms.Service{Value: ebms.GGKService}, ebms.ActionDi01)
 		if err != nil {
 			return Demo{}, err

@@ -21,6 +21,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/exchange/stuf"
 )
 
 // Test OINs: the hub, a gemeente and a zorgaanbieder.
@@ -378,5 +379,5 @@ func (e *env) upload(p *exchange.Principal, name string, data []byte) {
 }
 
 func envelope(functie, zender, ontvanger, crossRef string) []byte {
-	return exchange.BuildEnvelope(exchange.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, CrossRef: crossRef}, []byte("<bericht>"+functie+"</bericht>"))
+	return stuf.Build(stuf.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, CrossRef: crossRef}, []byte("<bericht>"+functie+"</bericht>"))
 }

@@ -11,6 +11,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/exchange/stuf"
 )
 
 // TestDigikoppelingInSFTPOut: gemeente 9999 posts a WMO301 over Digikoppeling; the hub
@@ -161,7 +162,7 @@ func TestPartnerDownThenBevestigd(t *testing.T) {
 func TestFo01ForRejectedEnvelope(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	ref := "4f1e9a3c-1b2d-4c5e-8f90-123456789abc"
-	env := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "87654321", Referentie: ref}, []byte("<x/>"))
+	env := stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "87654321", Referentie: ref}, []byte("<x/>"))
 	out := e.gem.message(t, ebms.ActionDi01, env, e.clk.Now())
 	if _, ack := e.post(e.gem, out.ContentType, out.Body); ack == nil || ack.Kind() != ebms.KindAcknowledgment {
 		t.Fatalf("no ack: %+v", ack)
@@ -183,7 +184,7 @@ func TestFo01ForRejectedEnvelope(t *testing.T) {
 func TestDu01RetourToSFTPSender(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	ref := "7a1e9a3c-1b2d-4c5e-8f90-123456789abc"
-	e.upload(e.principal("gemeente"), "heen.xml", exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
+	e.upload(e.principal("gemeente"), "heen.xml", stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
 	if u := e.finalUpload(e.principal("gemeente")); u.Status != exchange.Afgeleverd {
 		t.Fatalf("heen %+v", u)
 	}
@@ -279,7 +280,7 @@ func TestMisluktOpnieuwAndPortaal(t *testing.T) {
 	}
 	e.zorg.fail400.Store(1)
 	ref := "5b1e9a3c-1b2d-4c5e-8f90-123456789abc"
-	e.upload(e.principal("gemeente"), "a.xml", exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
+	e.upload(e.principal("gemeente"), "a.xml", stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
 	status := func(ref string) exchange.Message {
 		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{Referentie: ref})
 		if len(ms) != 1 {
@@ -305,7 +306,7 @@ func TestMisluktOpnieuwAndPortaal(t *testing.T) {
 
 	e.zorg.fail400.Store(1)
 	ref2 := "6c1e9a3c-1b2d-4c5e-8f90-123456789abc"
-	env2 := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref2}, []byte("<y/>"))
+	env2 := stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref2}, []byte("<y/>"))
 	e.upload(e.principal("gemeente"), "b.xml", env2)
 	eventually(t, "second mislukt", func() bool { return status(ref2).Status == exchange.MsgMislukt })
 	if err := e.h.SetRoute(zorg, exchange.IWmo, "WMO 301/302", exchange.Portaal, exchange.Actief, ""); err != nil {
@@ -374,7 +375,7 @@ func TestPortaalReleasesOnlyUnsent(t *testing.T) {
 	var zb bytes.Buffer
 	zw := zip.NewWriter(&zb)
 	for i, ref := range []string{"1d1e9a3c-1b2d-4c5e-8f90-123456789abc", "2d1e9a3c-1b2d-4c5e-8f90-123456789abc"} {
-		envs[ref] = exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>"))
+		envs[ref] = stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>"))
 		w, _ := zw.Create(fmt.Sprintf("b%d.xml", i))
 		w.Write(envs[ref])
 	}

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"knooppunt/exchange/codes"
 )
 
 func aanlUploads(t testing.TB, h *Hub, p *Principal, product Product) []Upload {
@@ -141,7 +143,7 @@ func TestTooLargeXMLRefusedDuringWrite(t *testing.T) {
 	acctWant(t, s.Close(), ErrTooLarge)
 	// Refused at the door: recorded as Afgekeurd with IB003, never processed.
 	if us := aanlUploads(t, h, jan, IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Status != Afgekeurd || us[0].Blob != "" ||
-		len(us[0].Fouten) != 1 || us[0].Fouten[0].Code != IB003 {
+		len(us[0].Fouten) != 1 || us[0].Fouten[0].Code != codes.IB003 {
 		t.Fatalf("the refusal is not recorded as an Afgekeurd aanlevering with IB003: %+v", us)
 	}
 	if p, _ := h.Pending(jan, IWmo); len(p) != 0 {

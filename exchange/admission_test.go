@@ -8,6 +8,8 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"knooppunt/exchange/codes"
 )
 
 // admissionState is what the gate holds now.
@@ -274,7 +276,7 @@ func TestAdmissionRefusesAfterTheWait(t *testing.T) {
 			t.Errorf("%s is %s", u.Name, u.Status)
 		}
 	}
-	if us := aanlUploads(t, h, c, IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != KP012 {
+	if us := aanlUploads(t, h, c, IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != codes.KP012 {
 		t.Errorf("the refusal is not recorded as Afgekeurd with KP012: %+v", us)
 	}
 }

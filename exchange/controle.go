@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 
+	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
+	"knooppunt/exchange/zipintake"
 	"knooppunt/storage"
 )
 
@@ -86,16 +89,16 @@ func (c *checker) route(org, exchange string) (Route, error) {
 
 // unknownOrg is the rejection for an organisation the hub does not know: IB005 for a
 // gemeentecode, the hub's own KP001 for the rest.
-func unknownOrg(code, role string) *Rejection {
+func unknownOrg(code, role string) *codes.Rejection {
 	if kind, err := KindOf(code); err == nil && kind == Gemeente {
-		return &Rejection{Code: IB005, Detail: fmt.Sprintf("gemeentecode %s (%s) is onbekend bij het knooppunt", code, role)}
+		return &codes.Rejection{Code: codes.IB005, Detail: fmt.Sprintf("gemeentecode %s (%s) is onbekend bij het knooppunt", code, role)}
 	}
-	return &Rejection{Code: KP001, Detail: fmt.Sprintf("organisatie %q (%s) is onbekend bij het knooppunt", code, role)}
+	return &codes.Rejection{Code: codes.KP001, Detail: fmt.Sprintf("organisatie %q (%s) is onbekend bij het knooppunt", code, role)}
 }
 
 // check decides one entry, except for the rules that depend on other messages (IB016, KP005),
 // which commitBatch applies inside its transaction.
-func (c *checker) check(e Entry) verdict {
+func (c *checker) check(e zipintake.Entry) verdict {
 	v := verdict{index: e.Index, name: e.Name}
 	if e.Rejection != nil {
 		v.fout = e.Rejection
@@ -118,9 +121,9 @@ func (c *checker) check(e Entry) verdict {
 		}
 		r = br
 	}
-	ep, _ := c.h.parsers.Get().(*EnvelopeParser)
+	ep, _ := c.h.parsers.Get().(*stuf.Parser)
 	if ep == nil {
-		ep = new(EnvelopeParser)
+		ep = new(stuf.Parser)
 	}
 	rr := &refusingReader{r: r}
 	env, rej := ep.Parse(rr)
@@ -157,7 +160,7 @@ func (c *checker) check(e Entry) verdict {
 // refusingReader keeps the *Rejection an entry's reader failed with.
 type refusingReader struct {
 	r   io.Reader
-	rej *Rejection
+	rej *codes.Rejection
 }
 
 func (x *refusingReader) Read(p []byte) (int, error) {
@@ -168,42 +171,42 @@ func (x *refusingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *checker) rules(v *verdict, env Envelope) *Rejection {
+func (c *checker) rules(v *verdict, env stuf.Envelope) *codes.Rejection {
 	cat, p := c.h.cat, c.u.Product
 	f, ok := cat.Functie(p, env.Functie)
 	if !ok {
 		if other, ok := cat.FunctieAnywhere(env.Functie); ok {
-			return &Rejection{Code: KP006, Detail: fmt.Sprintf("functie %s hoort bij %s; lever het bericht aan in de map %s/aanleveren", env.Functie, other.Product, other.Product)}
+			return &codes.Rejection{Code: codes.KP006, Detail: fmt.Sprintf("functie %s hoort bij %s; lever het bericht aan in de map %s/aanleveren", env.Functie, other.Product, other.Product)}
 		}
-		return &Rejection{Code: IB004, Detail: fmt.Sprintf("functie %s wordt niet ondersteund", env.Functie)}
+		return &codes.Rejection{Code: codes.IB004, Detail: fmt.Sprintf("functie %s wordt niet ondersteund", env.Functie)}
 	}
 	if retour := env.Root == "Du01"; retour != (f.Direction == Retour) {
 		want := "een heenbericht (Di01)"
 		if f.Direction == Retour {
 			want = "een retourbericht (Du01)"
 		}
-		return &Rejection{Code: IB007, Detail: fmt.Sprintf("functie %s is %s, maar staat in een %s-envelop", f.Code, want, env.Root)}
+		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("functie %s is %s, maar staat in een %s-envelop", f.Code, want, env.Root)}
 	}
 	zender, ontvanger := env.ZenderOrg, env.OntvangerOrg
 	if c.actor(zender) != c.u.Org {
-		return &Rejection{Code: IB002, Detail: "Organisatie is niet geautoriseerd. Organisatie " + c.u.Org}
+		return &codes.Rejection{Code: codes.IB002, Detail: "Organisatie is niet geautoriseerd. Organisatie " + c.u.Org}
 	}
 	if !c.isKnown(zender) {
 		return unknownOrg(zender, "zender")
 	}
 	if kind, _ := KindOf(zender); kind != f.From {
-		return &Rejection{Code: IB007, Detail: fmt.Sprintf("een %s mag geen %s versturen; dat doet een %s", kindName(kind), f.Code, kindName(f.From))}
+		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("een %s mag geen %s versturen; dat doet een %s", kindName(kind), f.Code, kindName(f.From))}
 	}
 	return c.recipient(v, f, ontvanger, f.Answers)
 }
 
 // recipient checks the ontvanger and its route and sets where the message goes.
-func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *Rejection {
+func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *codes.Rejection {
 	if !c.isKnown(ontvanger) {
 		return unknownOrg(ontvanger, "ontvanger")
 	}
 	if kind, _ := KindOf(ontvanger); kind != f.To {
-		return &Rejection{Code: IB007, Detail: fmt.Sprintf("%s gaat naar een %s, niet naar een %s (%s)", f.Code, kindName(f.To), kindName(kind), ontvanger)}
+		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("%s gaat naar een %s, niet naar een %s (%s)", f.Code, kindName(f.To), kindName(kind), ontvanger)}
 	}
 	mailbox := c.actor(ontvanger)
 	r, err := c.route(mailbox, f.Exchange)
@@ -212,7 +215,7 @@ func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *R
 		return nil
 	}
 	if r.Status != Actief {
-		return &Rejection{Code: IB023, Detail: fmt.Sprintf("de route %s van ontvanger %s staat op %s", f.Exchange, mailbox, r.Status)}
+		return &codes.Rejection{Code: codes.IB023, Detail: fmt.Sprintf("de route %s van ontvanger %s staat op %s", f.Exchange, mailbox, r.Status)}
 	}
 	v.msg.Mailbox = mailbox
 	v.group = groupKey{Mailbox: mailbox, Functie: f.Code, Exchange: f.Exchange, Hold: r.Via != Portaal}
@@ -233,7 +236,7 @@ var pgbName = regexp.MustCompile(`(?i)^([0-9]{4})_([a-z]+)_([0-9]{8})[^/]*\.xml$
 // checkPlain decides a PGB 1.0 file without a StUF envelope. The uploader is the zender; the
 // uploader's kind tells the berichttype: a gemeente sends a TKB to the SVB, the SVB sends a
 // BAB to the gemeente its file name names.
-func (c *checker) checkPlain(v verdict, e Entry, r io.Reader) verdict {
+func (c *checker) checkPlain(v verdict, e zipintake.Entry, r io.Reader) verdict {
 	if rej := wellFormed(r); rej != nil {
 		v.fout = rej
 		return v
@@ -254,12 +257,12 @@ func (c *checker) checkPlain(v verdict, e Entry, r io.Reader) verdict {
 		functie = "BAB"
 		m := pgbName.FindStringSubmatch(e.Name)
 		if m == nil || !strings.EqualFold(m[2], "BAB") {
-			v.fout = &Rejection{Code: KP008, Detail: fmt.Sprintf("%s: noem een BAB-bestand <gemeentecode>_BAB_<datum>.xml, bijvoorbeeld 0363_BAB_20260128.xml", e.Name)}
+			v.fout = &codes.Rejection{Code: codes.KP008, Detail: fmt.Sprintf("%s: noem een BAB-bestand <gemeentecode>_BAB_<datum>.xml, bijvoorbeeld 0363_BAB_20260128.xml", e.Name)}
 			return v
 		}
 		ontvanger = m[1]
 	default:
-		v.fout = &Rejection{Code: IB007, Detail: fmt.Sprintf("een %s levert geen PGB-bestanden aan", kindName(kind))}
+		v.fout = &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("een %s levert geen PGB-bestanden aan", kindName(kind))}
 		return v
 	}
 	v.msg.Functie, v.msg.Ontvanger = functie, ontvanger
@@ -270,7 +273,7 @@ func (c *checker) checkPlain(v verdict, e Entry, r io.Reader) verdict {
 
 // wellFormed checks that r is one well-formed XML document without a DTD, which could
 // declare entities; nothing is expanded.
-func wellFormed(r io.Reader) *Rejection {
+func wellFormed(r io.Reader) *codes.Rejection {
 	d := xml.NewDecoder(r)
 	d.Strict = true
 	root := false
@@ -278,24 +281,24 @@ func wellFormed(r io.Reader) *Rejection {
 		tok, err := d.Token()
 		if err == io.EOF {
 			if !root {
-				return &Rejection{Code: IB001, Detail: "niet welgevormd: het bestand bevat geen XML-element"}
+				return &codes.Rejection{Code: codes.IB001, Detail: "niet welgevormd: het bestand bevat geen XML-element"}
 			}
 			return nil
 		}
 		if err != nil {
-			var rej *Rejection
+			var rej *codes.Rejection
 			if errors.As(err, &rej) {
 				return rej
 			}
 			var syn *xml.SyntaxError
 			if errors.As(err, &syn) {
-				return &Rejection{Code: IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: %s", syn.Line, syn.Msg)}
+				return &codes.Rejection{Code: codes.IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: %s", syn.Line, syn.Msg)}
 			}
-			return &Rejection{Code: IB001, Detail: "niet welgevormd: " + err.Error()}
+			return &codes.Rejection{Code: codes.IB001, Detail: "niet welgevormd: " + err.Error()}
 		}
 		switch tok.(type) {
 		case xml.Directive:
-			return &Rejection{Code: KP007, Detail: "het bestand bevat een DTD of entiteit; die worden niet geaccepteerd"}
+			return &codes.Rejection{Code: codes.KP007, Detail: "het bestand bevat een DTD of entiteit; die worden niet geaccepteerd"}
 		case xml.StartElement:
 			root = true
 		}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"knooppunt/exchange/zipintake"
 )
 
 // hostileHeaderZip is an upload whose one entry asks, in its header, for another name (an
@@ -42,7 +44,7 @@ func FuzzDeliveryZip(f *testing.F) {
 		f.Add(s)
 	}
 	f.Add(hostileHeaderZip(f))
-	lim := Limits{MaxEntries: 64, MaxEntry: 1 << 20, MaxTotal: 4 << 20, MaxRatio: 50}
+	lim := zipintake.Limits{MaxEntries: 64, MaxEntry: 1 << 20, MaxTotal: 4 << 20, MaxRatio: 50}
 	received := time.Date(2026, 12, 5, 17, 21, 33, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
@@ -51,7 +53,7 @@ func FuzzDeliveryZip(f *testing.F) {
 		var want []string
 		var content [][]byte
 		buf := make([]byte, 4096)
-		ReadUpload(bytes.NewReader(data), int64(len(data)), "f.zip", lim, func(e Entry) error {
+		zipintake.ReadUpload(bytes.NewReader(data), int64(len(data)), "f.zip", lim, func(e zipintake.Entry) error {
 			if e.Rejection != nil {
 				return nil
 			}

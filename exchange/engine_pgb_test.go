@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"knooppunt/exchange/codes"
 )
 
 // TestSeedBadZips builds the seed's three refused ZIPs: each ends Afgekeurd with a clear
@@ -17,18 +19,18 @@ func TestSeedBadZips(t *testing.T) {
 		ones = append(ones, zipFile{name: fmt.Sprintf("%d", i), data: []byte{0}})
 	}
 	u := e.process(gem, IJw, "zero_files_1000_x_1.zip", buildZip(t, ones...))
-	if u.Status != Afgekeurd || u.Counts.Incorrect != 1000 || u.Fouten[0].Code != KP002 {
+	if u.Status != Afgekeurd || u.Counts.Incorrect != 1000 || u.Fouten[0].Code != codes.KP002 {
 		t.Fatalf("zero_files_1000_x_1.zip: %s %+v %+v", u.Status, u.Counts, u.Fouten[0])
 	}
 	u = e.process(gem, IJw, "zero_files_1_x_10000000.zip", buildZip(t, zipFile{name: "0.xml", data: make([]byte, 10_000_000)}))
-	if u.Status != Afgekeurd || u.Fouten[0].Code != KP004 {
+	if u.Status != Afgekeurd || u.Fouten[0].Code != codes.KP004 {
 		t.Fatalf("zero_files_1_x_10000000.zip: %s %+v", u.Status, u.Fouten)
 	}
 	good := envelope("JW301", "0060", "12345678", newRef(), "")
 	u = e.process(gem, IJw, "evil.zip", buildZip(t,
 		zipFile{name: "../../../../tmp/evil.txt", data: []byte("x")},
 		zipFile{name: "../../evil.xml", data: good}))
-	if u.Status != Afgekeurd || foutCodes(u)["evil.txt"] != KP002 || u.Counts.Correct != 1 {
+	if u.Status != Afgekeurd || foutCodes(u)["evil.txt"] != codes.KP002 || u.Counts.Correct != 1 {
 		t.Fatalf("evil.zip: %s %+v %+v", u.Status, u.Counts, u.Fouten)
 	}
 	got := e.inbox(e.principal("12345678"), IJw)
@@ -43,7 +45,7 @@ func TestSeedBadZips(t *testing.T) {
 	}
 	// Whole-archive rejections: not a ZIP at all.
 	u = e.process(gem, IJw, "kapot.zip", []byte("dit is geen zip"))
-	if u.Status != Afgekeurd || foutCodes(u)["kapot.zip"] != IB901 {
+	if u.Status != Afgekeurd || foutCodes(u)["kapot.zip"] != codes.IB901 {
 		t.Fatalf("IB901: %+v", u.Fouten)
 	}
 }
@@ -67,7 +69,7 @@ func TestPGBWithoutEnvelope(t *testing.T) {
 		zipFile{name: "bab.xml", data: bab},
 		zipFile{name: "0001_BAB_20260128.xml", data: bab},
 		zipFile{name: "0363_BAB_20260129.xml", data: []byte(`<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`)}))
-	want := map[string]Code{"bab.xml": KP008, "0001_BAB_20260128.xml": IB005, "0363_BAB_20260129.xml": KP007}
+	want := map[string]codes.Code{"bab.xml": codes.KP008, "0001_BAB_20260128.xml": codes.IB005, "0363_BAB_20260129.xml": codes.KP007}
 	for name, code := range want {
 		if foutCodes(u)[name] != code {
 			t.Errorf("%s: %q, want %s", name, foutCodes(u)[name], code)
@@ -78,7 +80,7 @@ func TestPGBWithoutEnvelope(t *testing.T) {
 	}
 	// An aanbieder has no PGB files to send.
 	u = e.process(e.principal("12345678"), PGBWmo, "x.xml", tkb)
-	if foutCodes(u)["x.xml"] != IB007 {
+	if foutCodes(u)["x.xml"] != codes.IB007 {
 		t.Fatalf("aanbieder PGB: %+v", u.Fouten)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"knooppunt/exchange/codes"
 )
 
 type fakeClock struct {
@@ -251,8 +253,8 @@ func (e *testEngine) inbox(p *Principal, product Product) map[string]map[string]
 	return out
 }
 
-func foutCodes(u Upload) map[string]Code {
-	out := map[string]Code{}
+func foutCodes(u Upload) map[string]codes.Code {
+	out := map[string]codes.Code{}
 	for _, f := range u.Fouten {
 		out[f.Bestand] = f.Code
 	}
@@ -330,7 +332,7 @@ func TestRulesMixedZip(t *testing.T) {
 		{"malformed.xml", []byte("<a><b></a>")},
 	}
 	u := e.process(gem, IWmo, "gemengd.zip", zipOf(t, files...))
-	want := map[string]Code{"IMG_0463.PNG": KP002, "ib004.xml": IB004, "kp006.xml": KP006, "ib002.xml": IB002, "ib005.xml": IB005, "kp001.xml": KP001, "ib007-kind.xml": IB007, "ib007-from.xml": IB007, "ib016.xml": IB016, "kp005.xml": IB007, "malformed.xml": IB001}
+	want := map[string]codes.Code{"IMG_0463.PNG": codes.KP002, "ib004.xml": codes.IB004, "kp006.xml": codes.KP006, "ib002.xml": codes.IB002, "ib005.xml": codes.IB005, "kp001.xml": codes.KP001, "ib007-kind.xml": codes.IB007, "ib007-from.xml": codes.IB007, "ib016.xml": codes.IB016, "kp005.xml": codes.IB007, "malformed.xml": codes.IB001}
 	got := foutCodes(u)
 	for name, code := range want {
 		if got[name] != code {
@@ -352,7 +354,7 @@ func TestRulesMixedZip(t *testing.T) {
 	}
 	// Referentienummer already used in an earlier upload.
 	u = e.process(gem, IWmo, "again.xml", envelope("WMO301", "0363", "12345678", dup, ""))
-	if foutCodes(u)["again.xml"] != IB016 {
+	if foutCodes(u)["again.xml"] != codes.IB016 {
 		t.Fatalf("IB016 across uploads: %+v", u.Fouten)
 	}
 	// The report, both forms.
@@ -399,7 +401,7 @@ func TestRetourGoesBackToSender(t *testing.T) {
 	}
 	// A retour naming a heen message between other parties is refused.
 	u = e.process(e.principal("87654321"), IWmo, "vreemd.xml", envelope("WMO302", "87654321", "0363", newRef(), ref))
-	if foutCodes(u)["vreemd.xml"] != KP005 {
+	if foutCodes(u)["vreemd.xml"] != codes.KP005 {
 		t.Fatalf("KP005: %+v", u.Fouten)
 	}
 }
@@ -426,7 +428,7 @@ func TestEngineSamenwerking(t *testing.T) {
 	}
 	// Ameland itself may no longer send iWmo.
 	u = e.process(e.principal("0060"), IWmo, "zelf.xml", envelope("WMO301", "0060", "12345678", newRef(), ""))
-	if foutCodes(u)["zelf.xml"] != IB002 {
+	if foutCodes(u)["zelf.xml"] != codes.IB002 {
 		t.Fatalf("member sending itself: %+v", u.Fouten)
 	}
 	rs, err := e.h.Routes(e.principal("0060", Productbeheerder), IWmo)
@@ -454,7 +456,7 @@ func TestRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := e.process(gem, IWmo, "uit.xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
-	if foutCodes(u)["uit.xml"] != IB023 {
+	if foutCodes(u)["uit.xml"] != codes.IB023 {
 		t.Fatalf("IB023: %+v", u.Fouten)
 	}
 	// Digikoppeling: held, shown as waiting, delivered once the route is Portaal again.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"knooppunt/exchange/stuf"
 	"knooppunt/storage"
 )
 
@@ -111,10 +112,10 @@ func (h *Hub) acceptWith(p *Principal, product Product, name, blob string, size 
 // peekEnvelope reads what an envelope says about itself, for a door that has no folder to
 // tell the product: the functie's product (fallback when unreadable), referentienummer and
 // zender. The checks proper run later, as for every upload.
-func (h *Hub) peekEnvelope(data []byte, fallback Product) (Product, Envelope) {
-	ep, _ := h.parsers.Get().(*EnvelopeParser)
+func (h *Hub) peekEnvelope(data []byte, fallback Product) (Product, stuf.Envelope) {
+	ep, _ := h.parsers.Get().(*stuf.Parser)
 	if ep == nil {
-		ep = new(EnvelopeParser)
+		ep = new(stuf.Parser)
 	}
 	env, _ := ep.Parse(bytes.NewReader(data))
 	h.parsers.Put(ep)

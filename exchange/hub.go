@@ -82,7 +82,7 @@ type Hub struct {
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
-	parsers   sync.Pool // *EnvelopeParser: the checks of every upload reuse them
+	parsers   sync.Pool // *stuf.Parser: the checks of every upload reuse them
 	spools    openSpools
 	admission *admission
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"time"
+
+	"knooppunt/exchange/codes"
 )
 
 // Role is what an account may do beyond using its products.
@@ -134,10 +136,10 @@ type Counts struct {
 
 // Fout is one rejected file of an upload.
 type Fout struct {
-	Bestand      string `json:"bestand"`
-	Code         Code   `json:"code"`
-	Omschrijving string `json:"omschrijving"`
-	Detail       string `json:"detail"`
+	Bestand      string     `json:"bestand"`
+	Code         codes.Code `json:"code"`
+	Omschrijving string     `json:"omschrijving"`
+	Detail       string     `json:"detail"`
 }
 
 // MessageStatus is one step in a message's history in the berichtenlog.
@@ -159,7 +161,7 @@ const (
 type StatusEvent struct {
 	At     time.Time     `json:"tijd"`
 	Status MessageStatus `json:"status"`
-	Code   Code          `json:"code,omitempty"`
+	Code   codes.Code    `json:"code,omitempty"`
 	By     string        `json:"door,omitempty"`
 	Detail string        `json:"detail,omitempty"` // why, for mislukt
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"knooppunt/exchange/tekst"
 )
 
 // What a person reads cannot steer their terminal. Text from outside the hub (file names,
@@ -16,23 +17,15 @@ import (
 // U+009B works as ESC [ in many terminals) and bidirectional overrides (which make
 // "rapport\u202Egpj.zip" read as "rapportpiz.jpg") are refused in upload names and escaped
 // wherever such text is shown: Printable for text, JSONWriter for JSON. One predicate,
-// steers, decides for all of them.
-
-// steers reports whether r is a character that moves, recolours or reorders what a terminal
-// shows: C0 and C1 controls, DEL, and the bidirectional formatting characters (LRM, RLM, ALM,
-// the embeddings and overrides U+202A–U+202E and the isolates U+2066–U+2069).
-func steers(r rune) bool {
-	return unicode.IsControl(r) || r == 0x061c || r == 0x200e || r == 0x200f ||
-		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
-}
+// tekst.Steers, decides for all of them (the ZIP intake uses it too).
 
 // Printable returns s as it may be shown to a person: invalid UTF-8 and every character that
-// steers a terminal (see steers) replaced by '?'. Newlines and tabs go too: callers that show
+// steers a terminal (see tekst.Steers) replaced by '?'. Newlines and tabs go too: callers that show
 // several lines print them line by line.
 func Printable(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || steers(r) {
+		if r == utf8.RuneError || tekst.Steers(r) {
 			clean = false
 			break
 		}
@@ -42,7 +35,7 @@ func Printable(s string) string {
 	}
 	s = strings.ToValidUTF8(s, "?")
 	return strings.Map(func(r rune) rune {
-		if steers(r) || r == utf8.RuneError {
+		if tekst.Steers(r) || r == utf8.RuneError {
 			return '?'
 		}
 		return r
@@ -53,7 +46,7 @@ func Printable(s string) string {
 // what to change; "" when there is none.
 func steeringIn(s string) string {
 	for _, r := range s {
-		if steers(r) {
+		if tekst.Steers(r) {
 			return fmt.Sprintf("U+%04X", r)
 		}
 	}
@@ -72,7 +65,7 @@ func (j JSONWriter) Write(p []byte) (int, error) {
 	last := 0
 	for i := 0; i < len(p); {
 		r, size := utf8.DecodeRune(p[i:])
-		if r >= 0x7f && steers(r) {
+		if r >= 0x7f && tekst.Steers(r) {
 			if out == nil {
 				out = make([]byte, 0, len(p)+16)
 			}
@@ -115,7 +108,7 @@ func (t *TextWriter) Write(p []byte) (int, error) {
 	last := 0
 	for i := 0; i < len(p); {
 		r, size := utf8.DecodeRune(p[i:])
-		if r != '\n' && r != '\t' && (steers(r) || (r == utf8.RuneError && size == 1)) {
+		if r != '\n' && r != '\t' && (tekst.Steers(r) || (r == utf8.RuneError && size == 1)) {
 			if out == nil {
 				out = make([]byte, 0, len(p))
 			}

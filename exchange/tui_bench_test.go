@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/tui"
 )
 
@@ -116,9 +117,9 @@ func benchHub(b *testing.B) (*exchange.Hub, *exchange.Principal) {
 		heen, terug := map[string][]byte{}, map[string][]byte{}
 		for i := range benchPerUpload {
 			ref := fmt.Sprintf("6f1c2a7e-0b4d-4c1e-9a3b-%06d%06d", u, i)
-			heen[fmt.Sprintf("9999_WMO301_%d.xml", i)] = exchange.BuildEnvelope(exchange.Envelope{
+			heen[fmt.Sprintf("9999_WMO301_%d.xml", i)] = stuf.Build(stuf.Envelope{
 				ZenderOrg: "9999", OntvangerOrg: "12345678", Functie: "WMO301", Referentie: ref}, []byte("<toewijzing/>"))
-			terug[fmt.Sprintf("12345678_WMO302_%d.xml", i)] = exchange.BuildEnvelope(exchange.Envelope{
+			terug[fmt.Sprintf("12345678_WMO302_%d.xml", i)] = stuf.Build(stuf.Envelope{
 				ZenderOrg: "12345678", OntvangerOrg: "9999", Functie: "WMO302", CrossRef: ref}, []byte("<antwoord/>"))
 		}
 		benchPut(b, h, gem, fmt.Sprintf("toewijzingen_%02d.zip", u), heen)

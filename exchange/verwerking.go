@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"knooppunt/exchange/codes"
+	"knooppunt/exchange/zipintake"
 	"knooppunt/storage"
 )
 
@@ -81,7 +83,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	}
 	defer blob.Close()
 
-	sources := map[int]Entry{}
+	sources := map[int]zipintake.Entry{}
 	// Decided in this run from the first entry: the accepted messages are in hand and need
 	// not be read back.
 	var decided []member
@@ -92,11 +94,11 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 		}
 	} else if !prog.Delivered {
 		// Only the entries' bytes are needed: their verdicts are committed.
-		err := ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+		err := zipintake.ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e zipintake.Entry) error {
 			sources[e.Index] = e
 			return nil
 		})
-		var rej *Rejection
+		var rej *codes.Rejection
 		if err != nil && !errors.As(err, &rej) {
 			return fmt.Errorf("aanlevering %s lezen: %w", u.Name, err)
 		}
@@ -110,7 +112,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	return h.deliver(&u, &prog, sources, decided, fresh)
 }
 
-func (h *Hub) limits() Limits { return Limits{MaxEntries: h.cfg.MaxZipEntries} }
+func (h *Hub) limits() zipintake.Limits { return zipintake.Limits{MaxEntries: h.cfg.MaxZipEntries} }
 
 // startUpload moves an upload to Bezig with an expected end time.
 func (h *Hub) startUpload(u *Upload) error {
@@ -140,7 +142,7 @@ func (h *Hub) startUpload(u *Upload) error {
 func (h *Hub) finishLost(u Upload) error {
 	h.log.Error("bestand van aanlevering ontbreekt", "upload", u.ID, "blob", u.Blob)
 	prog := progress{At: h.clock.Now()}
-	lost := &Rejection{Code: IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
+	lost := &codes.Rejection{Code: codes.IB901, Detail: "het aangeleverde bestand is niet meer aanwezig op het knooppunt; lever het opnieuw aan"}
 	if err := h.commitBatch(&u, &prog, nil, true, lost, nil); err != nil {
 		return err
 	}
@@ -151,7 +153,7 @@ func (h *Hub) finishLost(u Upload) error {
 type verdict struct {
 	index int
 	name  string
-	fout  *Rejection
+	fout  *codes.Rejection
 	msg   *Message // accepted so far; references are checked when committing
 	group groupKey
 	heen  string // for a retour: the functie it answers
@@ -161,10 +163,10 @@ type verdict struct {
 
 // decide runs every check on the entries not decided yet and commits the verdicts in
 // batches, each with the progress marker.
-func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]Entry, decided *[]member) error {
+func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storage.Reader, par int, sources map[int]zipintake.Entry, decided *[]member) error {
 	c := h.newChecker(u)
 	type job struct {
-		e   Entry
+		e   zipintake.Entry
 		out chan verdict
 	}
 	jobs := make(chan job, 64)
@@ -177,19 +179,19 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 			}
 		})
 	}
-	var whole *Rejection
+	var whole *codes.Rejection
 	var readErr error
 	go func() {
 		defer close(order)
 		defer wg.Wait()
 		defer close(jobs)
-		readErr = ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e Entry) error {
+		readErr = zipintake.ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e zipintake.Entry) error {
 			sources[e.Index] = e
 			if e.Index < prog.Next {
 				return nil
 			}
 			if e.Index >= wholeUpload {
-				return &Rejection{Code: IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
+				return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
 			}
 			out := make(chan verdict, 1)
 			select {
@@ -256,10 +258,10 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 // commitBatch checks referentienummers and crossRefnummers of a batch of verdicts, and commits
 // the messages, log entries, fouten and progress in one transaction. The last batch also
 // carries the fout about the upload as a whole, if any.
-func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *Rejection, decided *[]member) error {
+func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool, whole *codes.Rejection, decided *[]member) error {
 	var next progress
 	var accepted []member
-	var codes []Code // of this batch's rejections, for the observer once committed
+	var codes []codes.Code // of this batch's rejections, for the observer once committed
 	// Lazy: a batch is durable with the upload's delivery or final transaction (a sync covers
 	// every earlier commit). Lost in a power cut, the redo decides the same entries again under
 	// the same message ids: the writes are idempotent, and no file or queue change depends on
@@ -356,7 +358,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 	return nil
 }
 
-func foutOf(name string, r *Rejection) Fout {
+func foutOf(name string, r *codes.Rejection) Fout {
 	// The detail may quote envelope fields (a functie, a file name): stored printable.
 	return Fout{Bestand: Printable(name), Code: r.Code, Omschrijving: r.Code.Omschrijving(), Detail: Printable(r.Detail)}
 }
@@ -380,12 +382,12 @@ func refKeys(batch []verdict) [][]byte {
 }
 
 // checkRefs applies the rules that depend on other messages: IB016 and KP005.
-func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Rejection, error) {
+func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*codes.Rejection, error) {
 	m := v.msg
 	if !v.noRef {
 		k := string(key(kRef, m.Zender, m.Referentie))
 		if seen[k] {
-			return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s komt meer dan eens voor in deze aanlevering", m.Referentie)}, nil
+			return &codes.Rejection{Code: codes.IB016, Detail: fmt.Sprintf("referentienummer %s komt meer dan eens voor in deze aanlevering", m.Referentie)}, nil
 		}
 		val, err := t.Get([]byte(k))
 		switch {
@@ -394,7 +396,7 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 			return nil, err
 		default:
 			if other, _ := idFromKey(val); other != m.ID {
-				return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
+				return &codes.Rejection{Code: codes.IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
 			}
 		}
 		seen[k] = true
@@ -402,7 +404,7 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 	if v.heen == "" {
 		return nil, nil
 	}
-	noHeen := &Rejection{Code: KP005, Detail: fmt.Sprintf("crossRefnummer %s verwijst niet naar een %s van %s aan %s", m.CrossRef, v.heen, m.Ontvanger, m.Zender)}
+	noHeen := &codes.Rejection{Code: codes.KP005, Detail: fmt.Sprintf("crossRefnummer %s verwijst niet naar een %s van %s aan %s", m.CrossRef, v.heen, m.Ontvanger, m.Zender)}
 	val, err := t.Get(key(kRef, m.Ontvanger, m.CrossRef))
 	if errors.Is(err, storage.ErrNotFound) {
 		return noHeen, nil
@@ -499,7 +501,7 @@ func memberOf(m Message) member {
 
 // deliver writes the delivery files of the decided messages, then commits the delivery
 // records, the messages' new status and the upload's final status.
-func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided []member, inHand bool) error {
+func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]zipintake.Entry, decided []member, inHand bool) error {
 	groups := make([][]member, len(prog.Groups))
 	for _, m := range decided {
 		groups[m.ord] = append(groups[m.ord], m)
@@ -589,7 +591,7 @@ var writeBufs = sync.Pool{New: func() any {
 // entry's compressed bytes are copied as they are, a plain .xml is stored. Every header is
 // the hub's own (addDeliveryEntry).
 // bw and buf are the caller's, reused from file to file.
-func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]Entry, bw *bufio.Writer, buf []byte) (int64, error) {
+func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sources map[int]zipintake.Entry, bw *bufio.Writer, buf []byte) (int64, error) {
 	w, err := h.files.Create(blob)
 	if err != nil {
 		return 0, mapNoSpace(err)
@@ -635,7 +637,7 @@ func commitZip(w storage.Writer, zw *zip.Writer, flush func() error) (int64, err
 // CRC and sizes of the bytes copied. A copied header let an Info-ZIP Unicode Path extra field
 // rename the file at the recipient's unzip, and let the sender's Unix mode make it a setuid
 // file or a symlink (TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode).
-func addDeliveryEntry(zw *zip.Writer, name string, src Entry, received time.Time, buf []byte) error {
+func addDeliveryEntry(zw *zip.Writer, name string, src zipintake.Entry, received time.Time, buf []byte) error {
 	modified := received.In(amsterdam)
 	if src.Raw == nil {
 		hdr := &zip.FileHeader{Name: name, Method: zip.Store, Modified: modified}

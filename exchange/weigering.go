@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"knooppunt/exchange/codes"
 	"knooppunt/storage"
 )
 
@@ -41,7 +42,7 @@ const (
 // still finds ErrDenied, ErrTooLarge, ErrQuota, ErrBusy or ErrInvalid; UploadID is the
 // Afgekeurd aanlevering that records it, 0 when the limits above kept it from being recorded.
 type Refused struct {
-	Rejection
+	codes.Rejection
 	UploadID uint64
 	Cause    error
 }
@@ -57,27 +58,27 @@ func (r *Refused) Unwrap() error { return r.Cause }
 
 // Temporary tells whether the same file may be accepted later without a change: the hub was
 // busy, or the day's quota was used up.
-func (r *Refused) Temporary() bool { return r.Code == KP012 || r.Code == KP011 }
+func (r *Refused) Temporary() bool { return r.Code == codes.KP012 || r.Code == codes.KP011 }
 
 // refusalOf names the code of a refusal at the door; ok is false for causes that are no
 // refusal of the upload itself (the client left, the store failed).
-func refusalOf(name string, cause error) (Code, bool) {
+func refusalOf(name string, cause error) (codes.Code, bool) {
 	switch {
 	case errors.Is(cause, ErrNotAanleveren):
-		return KP013, true
+		return codes.KP013, true
 	case errors.Is(cause, ErrDenied):
-		return IB002, true
+		return codes.IB002, true
 	case errors.Is(cause, ErrTooLarge):
 		if uploadLimit(name) == MaxXMLUpload {
-			return IB003, true
+			return codes.IB003, true
 		}
-		return KP010, true
+		return codes.KP010, true
 	case errors.Is(cause, ErrQuota):
-		return KP011, true
+		return codes.KP011, true
 	case errors.Is(cause, ErrBusy):
-		return KP012, true
+		return codes.KP012, true
 	case errors.Is(cause, ErrInvalid):
-		return KP009, true
+		return codes.KP009, true
 	}
 	return "", false
 }
@@ -109,7 +110,7 @@ func (h *Hub) RefuseUpload(p *Principal, product Product, name string, size int6
 		h.Audit(p, "aanleveren", path, "geweigerd: "+cause.Error())
 		return cause
 	}
-	r := &Refused{Rejection: Rejection{Code: code, Detail: detailOf(cause)}, Cause: cause}
+	r := &Refused{Rejection: codes.Rejection{Code: code, Detail: detailOf(cause)}, Cause: cause}
 	same := string(product) + "\x00" + name + "\x00" + string(code) // what makes two refusals the same
 	id, fresh, allowed := h.refusals.claim(h.clock.Now(), p.Account.Name, same)
 	switch {
@@ -154,7 +155,7 @@ func safeName(name string) string {
 
 // recordRefusal writes the Afgekeurd aanlevering of a refusal: final at once, with one fout
 // about the file as a whole, and purged after 60 days like every upload.
-func (h *Hub) recordRefusal(p *Principal, product Product, name string, size int64, rej *Rejection) (Upload, error) {
+func (h *Hub) recordRefusal(p *Principal, product Product, name string, size int64, rej *codes.Rejection) (Upload, error) {
 	id, err := h.kv.Sequence("upload")
 	if err != nil {
 		return Upload{}, fmt.Errorf("aanlevering nummeren: %w", err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"knooppunt/exchange/codes"
 )
 
 // TestRefusalRecordsAreBounded: a client that keeps being refused cannot fill the store. The
@@ -23,7 +25,7 @@ func TestRefusalRecordsAreBounded(t *testing.T) {
 		t.Helper()
 		_, err := h.StartUpload(context.Background(), p, IWmo, name, false)
 		var r *Refused
-		if !errors.As(err, &r) || r.Code != KP009 || !errors.Is(err, ErrInvalid) {
+		if !errors.As(err, &r) || r.Code != codes.KP009 || !errors.Is(err, ErrInvalid) {
 			t.Fatalf("%s: %v, want a KP009 refusal", name, err)
 		}
 		return r

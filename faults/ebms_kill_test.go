@@ -22,6 +22,7 @@ import (
 	"knooppunt/ebmsserver"
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/exchange/stuf"
 	"knooppunt/loadgen"
 )
 
@@ -135,7 +136,7 @@ func TestKillNineDuringSending(t *testing.T) {
 			ref := loadgen.NewRef()
 			refs[ref] = true
 			w, _ := zw.Create(fmt.Sprintf("b%03d.xml", i))
-			w.Write(exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
+			w.Write(stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
 		}
 		zw.Close()
 		gem, _ := h.Account("gemeente")

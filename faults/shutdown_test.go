@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/loadgen"
 )
 
@@ -30,7 +31,7 @@ func bigZip(t *testing.T, zender string, envs []loadgen.Envelope, size int) []by
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write(exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: zender, OntvangerOrg: e.Ontvanger, Referentie: e.Ref}, payload))
+		w.Write(stuf.Build(stuf.Envelope{ZenderOrg: zender, OntvangerOrg: e.Ontvanger, Referentie: e.Ref}, payload))
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

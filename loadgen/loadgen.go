@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/hostkeys"
 )
 
@@ -130,12 +131,12 @@ func BuildZip(zender string, envs []Envelope, payload []byte) []byte {
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)
 	for _, e := range envs {
-		env := exchange.Envelope{ZenderOrg: zender, OntvangerOrg: e.Ontvanger, Referentie: e.Ref}
+		env := stuf.Envelope{ZenderOrg: zender, OntvangerOrg: e.Ontvanger, Referentie: e.Ref}
 		if e.Bad {
 			env.Functie = "WMO399"
 		}
 		w, _ := zw.Create(EntryName(e.Ref))
-		w.Write(exchange.BuildEnvelope(env, payload))
+		w.Write(stuf.Build(env, payload))
 	}
 	zw.Close()
 	return b.Bytes()

@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
 )
 
 func withHub(f func(*exchange.Config)) hubOption { return func(s *hubSetup) { f(&s.hub) } }
@@ -127,7 +128,7 @@ func TestBusyHubRefusesThePutWithAFailureStatus(t *testing.T) {
 	}
 	// The first upload is not disturbed.
 	handIn(t, th, first, "gemeente", "9999", "eerste.zip")
-	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.KP012 {
+	if us := th.uploads(t, "ameland", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != codes.KP012 {
 		t.Fatalf("refused put not recorded as Afgekeurd with KP012: %+v", us)
 	}
 }

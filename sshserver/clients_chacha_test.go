@@ -20,7 +20,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/hostkeys"
 )
 
@@ -39,7 +39,7 @@ func bigEnvelope(t *testing.T, name string) string {
 	noise := make([]byte, 2<<20)
 	rand.Read(noise)
 	body := "<toewijzing>" + base64.StdEncoding.EncodeToString(noise) + "</toewijzing>"
-	return writeFile(t, name, exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte(body)))
+	return writeFile(t, name, stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte(body)))
 }
 
 // roundTrip has a client put a big envelope as name and get the delivery made of it from

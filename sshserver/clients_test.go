@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
 	"knooppunt/hostkeys"
 )
 
@@ -417,7 +418,7 @@ func TestClientPsftp(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "permission denied") {
 		t.Fatalf("psftp put notes.txt: %v %s", err, out)
 	}
-	if us := th.uploads(t, "gemeente", exchange.IWmo); us[0].Name != "notes.txt" || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.KP009 {
+	if us := th.uploads(t, "gemeente", exchange.IWmo); us[0].Name != "notes.txt" || !us[0].AtDoor || us[0].Fouten[0].Code != codes.KP009 {
 		t.Fatalf("psftp's refused put not recorded: %+v", us[0])
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/hostkeys"
 )
 
@@ -27,7 +28,7 @@ func wmo301Zip(t testing.TB, name string, n int) (string, []string) {
 		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
 		ref := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 		refs = append(refs, ref)
-		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref},
+		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref},
 			[]byte(fmt.Sprintf("<toewijzing nr=%q/>", ref)))
 		w, err := zw.Create(fmt.Sprintf("wmo301_%d.xml", i))
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/pkg/sftp"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
 )
 
 // zEntry is one entry of a ZIP a test builds: written raw (with the header as given) when raw
@@ -72,7 +74,7 @@ func uuid4() string {
 
 // env builds an envelope; crossRef makes it a Du01.
 func env(functie, zender, ontvanger, ref, crossRef string) []byte {
-	return exchange.BuildEnvelope(exchange.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
+	return stuf.Build(stuf.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
 		[]byte("<bericht ref=\""+ref+"\"/>"))
 }
 
@@ -265,8 +267,8 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 	}
 	// An envelope that is valid for its first 26 MB: only the bytes actually decompressed
 	// can tell it is too large, as its header claims 4 KB.
-	huge := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, make([]byte, 20<<20))
-	bad := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Tijdstip: "gisteren"}, []byte("<x/>"))
+	huge := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, make([]byte, 20<<20))
+	bad := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Tijdstip: "gisteren"}, []byte("<x/>"))
 	entries := []zEntry{
 		{name: "goed1.xml", data: good["goed1.xml"]},
 		{name: "map/goed2.xml", data: good["goed2.xml"], method: zip.Store}, // folders are dropped from the name
@@ -287,11 +289,11 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		{name: "kp006.xml", data: env("JW301", "9999", "12345678", uuid4(), "")},
 		{name: "malformed.xml", data: []byte("<a><b></a>")},
 	}
-	want := map[string]exchange.Code{
-		"IMG_0463.PNG": exchange.KP002, "genest.zip": exchange.KP003, "versleuteld.xml": exchange.IB903, "te-groot.xml": exchange.IB904,
-		"bom.xml": exchange.KP004, "ib001.xml": exchange.IB001, "ib002.xml": exchange.IB002, "ib004.xml": exchange.IB004,
-		"ib005.xml": exchange.IB005, "ib007.xml": exchange.IB007, "ib016.xml": exchange.IB016, "ib023.xml": exchange.IB023,
-		"kp001.xml": exchange.KP001, "kp006.xml": exchange.KP006, "malformed.xml": exchange.IB001,
+	want := map[string]codes.Code{
+		"IMG_0463.PNG": codes.KP002, "genest.zip": codes.KP003, "versleuteld.xml": codes.IB903, "te-groot.xml": codes.IB904,
+		"bom.xml": codes.KP004, "ib001.xml": codes.IB001, "ib002.xml": codes.IB002, "ib004.xml": codes.IB004,
+		"ib005.xml": codes.IB005, "ib007.xml": codes.IB007, "ib016.xml": codes.IB016, "ib023.xml": codes.IB023,
+		"kp001.xml": codes.KP001, "kp006.xml": codes.KP006, "malformed.xml": codes.IB001,
 	}
 
 	gem := goClient(t, th, "gemeente")
@@ -306,14 +308,14 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		v.Aangeleverd != len(entries) || v.Correct != 3 || v.Incorrect != len(want) || v.IngeleverdOp == "" || v.EindeVerwerking == "" || len(v.Verwerkingsduur) != 8 {
 		t.Fatalf("verslag: %+v", v)
 	}
-	codes, details := codesOf(v)
+	gotCodes, details := codesOf(v)
 	for name, code := range want {
-		if codes[name] != string(code) {
-			t.Errorf("%s: code %q, want %s (%s)", name, codes[name], code, details[name])
+		if gotCodes[name] != string(code) {
+			t.Errorf("%s: code %q, want %s (%s)", name, gotCodes[name], code, details[name])
 		}
 	}
 	for _, f := range v.Fouten {
-		if f.Omschrijving != exchange.Code(f.Code).Omschrijving() || f.Detail == "" {
+		if f.Omschrijving != codes.Code(f.Code).Omschrijving() || f.Detail == "" {
 			t.Errorf("fout %+v lacks its Dutch text or detail", f)
 		}
 	}
@@ -397,15 +399,15 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 	uploads := []struct {
 		name string
 		data []byte
-		code exchange.Code
+		code codes.Code
 	}{
-		{"kapot.zip", []byte("dit is geen zip"), exchange.IB901},
-		{"afgekapt.zip", buildTestZip(t, zEntry{name: "a.xml", data: evil})[:200], exchange.IB901},
-		{"leeg.zip", buildTestZip(t), exchange.IB905},
-		{"teveel.zip", buildTestZip(t, many...), exchange.IB902},
-		{"zero_files_1000_x_1.zip", buildTestZip(t, ones...), exchange.KP002},
-		{"zero_files_1_x_10000000.zip", buildTestZip(t, zEntry{name: "0.xml", data: make([]byte, 10_000_000)}), exchange.KP004},
-		{"evil.zip", buildTestZip(t, zEntry{name: "../../../../tmp/evil.txt", data: []byte("x")}, zEntry{name: "../../evil.xml", data: evil}), exchange.KP002},
+		{"kapot.zip", []byte("dit is geen zip"), codes.IB901},
+		{"afgekapt.zip", buildTestZip(t, zEntry{name: "a.xml", data: evil})[:200], codes.IB901},
+		{"leeg.zip", buildTestZip(t), codes.IB905},
+		{"teveel.zip", buildTestZip(t, many...), codes.IB902},
+		{"zero_files_1000_x_1.zip", buildTestZip(t, ones...), codes.KP002},
+		{"zero_files_1_x_10000000.zip", buildTestZip(t, zEntry{name: "0.xml", data: make([]byte, 10_000_000)}), codes.KP004},
+		{"evil.zip", buildTestZip(t, zEntry{name: "../../../../tmp/evil.txt", data: []byte("x")}, zEntry{name: "../../evil.xml", data: evil}), codes.KP002},
 	}
 	dir := t.TempDir()
 	var batch strings.Builder
@@ -462,7 +464,7 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("26 MB .xml accepted: %q", lines)
 	}
-	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != before+1 || !us[0].AtDoor || us[0].Fouten[0].Code != exchange.IB003 {
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != before+1 || !us[0].AtDoor || us[0].Fouten[0].Code != codes.IB003 {
 		t.Fatalf("the refused .xml: %d uploads, had %d; newest %+v", len(us), before, us[0])
 	}
 }

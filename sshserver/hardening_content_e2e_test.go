@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 )
 
 // unicodePathExtra is an Info-ZIP Unicode Path extra field (0x7075) that tells unzip to use
@@ -91,8 +92,8 @@ func TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode(t *testing.T) {
 // wmo builds an envelope around an iWmo 3.2 payload whose header says code, afzender and
 // ontvanger.
 func wmo(functie, zender, ontvanger, ref, crossRef, code, afzender, hdrOntvanger string) []byte {
-	return exchange.BuildEnvelope(exchange.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
-		exchange.BuildBericht(functie, code, afzender, hdrOntvanger))
+	return stuf.Build(stuf.Envelope{Functie: functie, ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: ref, CrossRef: crossRef},
+		stuf.BuildBericht(functie, code, afzender, hdrOntvanger))
 }
 
 // TestPayloadHeaderNamesAnotherAfzender: Ameland (0060) delivered a WMO301 whose iWmo header
@@ -102,12 +103,12 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 	heen := uuid4()
 	// 17 KB of comment hides the root past what the check reads.
 	hidden := append([]byte("<?xml version=\"1.0\"?><!--"+strings.Repeat("x", 17<<10)+"-->"),
-		exchange.BuildBericht("WMO301", "414", "9999", "12345678")[len("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"):]...)
+		stuf.BuildBericht("WMO301", "414", "9999", "12345678")[len("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"):]...)
 	files := map[string][]byte{
 		"afzender.xml":  wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678"),
 		"ontvanger.xml": wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0060", "87654321"),
 		"code.xml":      wmo("WMO301", "0060", "12345678", uuid4(), "", "418", "0060", "12345678"),
-		"verstopt.xml":  exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "0060", OntvangerOrg: "12345678"}, hidden),
+		"verstopt.xml":  stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "0060", OntvangerOrg: "12345678"}, hidden),
 		"goed.xml":      wmo("WMO301", "0060", "12345678", heen, "", "414", "0060", "12345678"),
 		"geen-iwmo.xml": env("WMO301", "0060", "12345678", uuid4(), ""),
 	}

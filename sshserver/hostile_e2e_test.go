@@ -30,6 +30,8 @@ import (
 	"github.com/pkg/sftp"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
+	"knooppunt/exchange/stuf"
 )
 
 const hostileMemBudget = 128 << 20
@@ -196,15 +198,15 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 type hostileFile struct {
 	name  string
 	open  func() io.Reader
-	codes []exchange.Code
+	codes []codes.Code
 }
 
-func bytesFile(name string, b []byte, codes ...exchange.Code) hostileFile {
+func bytesFile(name string, b []byte, codes ...codes.Code) hostileFile {
 	return hostileFile{name, func() io.Reader { return bytes.NewReader(b) }, codes}
 }
 
 func hostileFiles(t testing.TB) []hostileFile {
-	env := string(exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "12345678", OntvangerOrg: "9999"}, []byte("<toewijzing/>")))
+	env := string(stuf.Build(stuf.Envelope{ZenderOrg: "12345678", OntvangerOrg: "9999"}, []byte("<toewijzing/>")))
 	comp, crc := repeatDeflate(t, 0, 10<<30)
 	// Spaces before the root element are well-formed XML, so a parser reads on: the size
 	// limits have to stop this one while it unpacks, the header says 1000 bytes.
@@ -216,20 +218,20 @@ func hostileFiles(t testing.TB) []hostileFile {
 	laughs += `]><lolz>&lol9;</lolz>`
 	attrHead, attrTail, _ := strings.Cut(env, "<GGK:bericht>")
 	return []hostileFile{
-		bytesFile("nested42.zip", nested42(t), exchange.KP003),
-		bytesFile("overlap.zip", overlapBomb(t, 1000), exchange.KP004),
-		bytesFile("nul-10g.zip", zipRaw(t, "nul.xml", comp, crc, 10<<30), exchange.IB904, exchange.KP004),
-		bytesFile("spaties-10g-leugen.zip", zipRaw(t, "spaties.xml", spaces, spacesCRC, 1000), exchange.IB904, exchange.KP004, exchange.IB901),
-		bytesFile("billion-laughs.xml", []byte(laughs), exchange.KP007),
-		bytesFile("xxe.xml", []byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>`), exchange.KP007),
-		bytesFile("xxe-envelop.xml", []byte(strings.Replace(env, "?>", `?><!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`, 1)), exchange.KP007),
-		bytesFile("diep.xml", []byte(strings.Replace(env, "<GGK:parameters>", "<GGK:parameters>"+strings.Repeat("<a>", 10000)+strings.Repeat("</a>", 10000), 1)), exchange.IB001),
+		bytesFile("nested42.zip", nested42(t), codes.KP003),
+		bytesFile("overlap.zip", overlapBomb(t, 1000), codes.KP004),
+		bytesFile("nul-10g.zip", zipRaw(t, "nul.xml", comp, crc, 10<<30), codes.IB904, codes.KP004),
+		bytesFile("spaties-10g-leugen.zip", zipRaw(t, "spaties.xml", spaces, spacesCRC, 1000), codes.IB904, codes.KP004, codes.IB901),
+		bytesFile("billion-laughs.xml", []byte(laughs), codes.KP007),
+		bytesFile("xxe.xml", []byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><x>&xxe;</x>`), codes.KP007),
+		bytesFile("xxe-envelop.xml", []byte(strings.Replace(env, "?>", `?><!DOCTYPE e [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>`, 1)), codes.KP007),
+		bytesFile("diep.xml", []byte(strings.Replace(env, "<GGK:parameters>", "<GGK:parameters>"+strings.Repeat("<a>", 10000)+strings.Repeat("</a>", 10000), 1)), codes.IB001),
 		{"attribuut-20mb.xml", func() io.Reader {
 			return io.MultiReader(strings.NewReader(attrHead+`<GGK:bericht a="`), &repeatReader{'v', 20 << 20}, strings.NewReader(`">`+attrTail))
-		}, []exchange.Code{exchange.IB001}},
-		bytesFile("geen-utf8.xml", []byte(strings.Replace(env, "WMO301", "WMO\xff301", 1)), exchange.IB001),
-		bytesFile("leeg.xml", nil, exchange.IB001),
-		bytesFile("leeg.zip", nil, exchange.IB901),
+		}, []codes.Code{codes.IB001}},
+		bytesFile("geen-utf8.xml", []byte(strings.Replace(env, "WMO301", "WMO\xff301", 1)), codes.IB001),
+		bytesFile("leeg.xml", nil, codes.IB001),
+		bytesFile("leeg.zip", nil, codes.IB901),
 	}
 }
 
@@ -340,7 +342,7 @@ func TestHostileInputEndToEnd(t *testing.T) {
 	got := map[string]exchange.Upload{}
 	for _, u := range th.uploads(t, "aanbieder", exchange.IWmo) {
 		if u.AtDoor {
-			if u.Fouten[0].Code != exchange.KP009 || strings.ContainsFunc(u.Name, unicode.IsControl) || !utf8.ValidString(u.Name) {
+			if u.Fouten[0].Code != codes.KP009 || strings.ContainsFunc(u.Name, unicode.IsControl) || !utf8.ValidString(u.Name) {
 				t.Errorf("refused name recorded as %q with %+v", u.Name, u.Fouten)
 			}
 			continue

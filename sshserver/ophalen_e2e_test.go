@@ -15,6 +15,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 )
 
 func (th *testHub) inbox(t testing.TB, account string, product exchange.Product, onlyNew bool) []exchange.Delivery {
@@ -35,7 +36,7 @@ func deliver(t testing.TB, th *testHub) exchange.Delivery {
 
 func deliverBody(t testing.TB, th *testHub, body []byte) exchange.Delivery {
 	t.Helper()
-	env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, body)
+	env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, body)
 	f := writeFile(t, "wmo301.xml", env)
 	before := len(th.inbox(t, "aanbieder", exchange.IWmo, false))
 	if _, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/wmo301.xml\n"); err != nil {

@@ -19,6 +19,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
 	"knooppunt/storage/backendtest"
 )
 
@@ -62,7 +63,7 @@ func TestTooLargeXMLIsRefused(t *testing.T) {
 	if lines, err := th.sftp(t, "gemeente", "put "+f+" /iwmo/aanleveren/groot.xml\n"); err == nil {
 		t.Fatalf("30 MB .xml accepted: %q", lines)
 	}
-	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Blob != "" || us[0].Fouten[0].Code != exchange.IB003 {
+	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Blob != "" || us[0].Fouten[0].Code != codes.IB003 {
 		t.Fatalf("want only the refusal, recorded as Afgekeurd with IB003: %+v", us)
 	}
 	if ps := th.pending(t, "gemeente", exchange.IWmo); len(ps) != 0 {

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/codes"
 )
 
 // refusedUpload finds account's Afgekeurd aanlevering named name through the `aanleveringen
 // --json` command, and checks its verslag through `verslag ID --json` (text too): the code and
 // a detail that contains each of want.
-func (th *testHub) refusedUpload(t testing.TB, account, name string, code exchange.Code, want ...string) verslagJSON {
+func (th *testHub) refusedUpload(t testing.TB, account, name string, code codes.Code, want ...string) verslagJSON {
 	t.Helper()
 	var list []uploadJSON
 	th.runJSON(t, account, &list, "aanleveringen", "--status", "afgekeurd")
@@ -82,26 +83,26 @@ func TestRefusedUploadIsRecordedWithItsReason(t *testing.T) {
 
 	// A name that can never be an upload: permission denied at the open.
 	put("gemeente", local("notes.txt", 10), "/iwmo/aanleveren/", "Permission denied")
-	th.refusedUpload(t, "gemeente", "notes.txt", exchange.KP009, "lever een .xml- of .zip-bestand aan")
+	th.refusedUpload(t, "gemeente", "notes.txt", codes.KP009, "lever een .xml- of .zip-bestand aan")
 
 	// Past the size limit: refused during the write, permission denied.
 	put("gemeente", local("groot.xml", exchange.MaxXMLUpload+1<<20), "/iwmo/aanleveren/groot.xml", "Permission denied")
-	th.refusedUpload(t, "gemeente", "groot.xml", exchange.IB003, "25 MB", "splits de aanlevering")
+	th.refusedUpload(t, "gemeente", "groot.xml", codes.IB003, "25 MB", "splits de aanlevering")
 
 	// Outside aanleveren/: permission denied, and the verslag says where to upload.
 	put("gemeente", local("verkeerd.xml", 10), "/iwmo/ophalen/verkeerd.xml", "Permission denied")
-	th.refusedUpload(t, "gemeente", "verkeerd.xml", exchange.KP013, "lever aan in /iwmo/aanleveren/")
+	th.refusedUpload(t, "gemeente", "verkeerd.xml", codes.KP013, "lever aan in /iwmo/aanleveren/")
 	put("gemeente", local("verslag.xml", 10), "/iwmo/verslagen/verslag.xml", "Permission denied")
-	th.refusedUpload(t, "gemeente", "verslag.xml", exchange.KP013, "/iwmo/verslagen")
+	th.refusedUpload(t, "gemeente", "verslag.xml", codes.KP013, "/iwmo/verslagen")
 
 	// A product without access (ameland has iwmo and ijw): permission denied; its own
 	// aanleveringen list it, the verslag says whom to ask.
 	put("ameland", local("eigen-bijdrage.xml", 10), "/ieb/aanleveren/eigen-bijdrage.xml", "Permission denied")
-	th.refusedUpload(t, "ameland", "eigen-bijdrage.xml", exchange.IB002, "geen toegang tot /ieb", "gebruikersbeheerder")
+	th.refusedUpload(t, "ameland", "eigen-bijdrage.xml", codes.IB002, "geen toegang tot /ieb", "gebruikersbeheerder")
 
 	// The day's quota (40 MB here; the 26 MB above counted): failure, try again tomorrow.
 	put("gemeente", local("vol.zip", 20<<20), "/iwmo/aanleveren/vol.zip", "Failure")
-	th.refusedUpload(t, "gemeente", "vol.zip", exchange.KP011, "per dag", "00:00")
+	th.refusedUpload(t, "gemeente", "vol.zip", codes.KP011, "per dag", "00:00")
 
 	// The verslagen are in verslagen/ too, as .txt and .json with the verslag's keys.
 	lines, err := th.sftp(t, "gemeente", "ls -1 /iwmo/verslagen\n")
@@ -129,7 +130,7 @@ func TestRefusedUploadIsRecordedWithItsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v verslagJSON
-	if err := json.Unmarshal(readFile(t, got), &v); err != nil || v.Status != "Afgekeurd" || len(v.Fouten) != 1 || v.Fouten[0].Code != exchange.KP009 {
+	if err := json.Unmarshal(readFile(t, got), &v); err != nil || v.Status != "Afgekeurd" || len(v.Fouten) != 1 || v.Fouten[0].Code != codes.KP009 {
 		t.Fatalf("verslagen/%s: %v %+v", jsonName, err, v)
 	}
 
@@ -160,6 +161,6 @@ func TestBusyHubRefusalIsRecorded(t *testing.T) {
 	if err == nil || !strings.Contains(strings.Join(out, "\n"), "Failure") {
 		t.Fatalf("put into a busy hub: %v %q", err, out)
 	}
-	th.refusedUpload(t, "ameland", "druk.zip", exchange.KP012, "probeer het over enkele minuten opnieuw")
+	th.refusedUpload(t, "ameland", "druk.zip", codes.KP012, "probeer het over enkele minuten opnieuw")
 	handIn(t, th, first, "gemeente", "9999", "eerste.zip")
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/storage/storagetest"
 )
 
@@ -79,7 +79,7 @@ func TestServeOnPostgresAndS3(t *testing.T) {
 		c.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 		return c.CombinedOutput()
 	}
-	good := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678",
+	good := stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678",
 		Referentie: "0b3c7e1a-5d2f-4e8b-9a61-7c4d2e9f1a35"}, []byte("<bericht/>"))
 	up := t.TempDir()
 	os.WriteFile(filepath.Join(up, "goed.xml"), good, 0o600)

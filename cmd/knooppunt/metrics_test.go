@@ -19,7 +19,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 	"knooppunt/metrics"
 )
 
@@ -147,7 +147,7 @@ func TestMetricsMoveWithRealTraffic(t *testing.T) {
 		c.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 		return c.CombinedOutput()
 	}
-	good := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678",
+	good := stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678",
 		Referentie: "6f1c1f5e-3b0a-4c55-9d3e-2a9c4f7b8e01"}, []byte("<bericht/>"))
 	bad := []byte("<a><b></a>")
 	up := t.TempDir()

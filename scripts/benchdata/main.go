@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"os"
 
-	"knooppunt/exchange"
+	"knooppunt/exchange/stuf"
 )
 
 func main() {
@@ -45,7 +45,7 @@ func write(name string, size int64) error {
 	var written int64
 	for i := 0; written < size; i++ {
 		rand.Read(payload)
-		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%03d.xml", i), Method: zip.Store})
 		if err != nil {
 			return err
@@ -73,7 +73,7 @@ func writeN(name string, n, size int) error {
 	payload := make([]byte, size)
 	for i := range n {
 		rand.Read(payload)
-		env := exchange.BuildEnvelope(exchange.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%05d.xml", i), Method: zip.Store})
 		if err != nil {
 			return err

@@ -1,10 +1,12 @@
-package exchange
+package stuf
 
 import (
 	"bytes"
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"knooppunt/exchange/codes"
 )
 
 // Envelope is what the hub reads from a StUF-GGk ggk0210 envelope: the stuurgegevens and
@@ -20,8 +22,8 @@ type Envelope struct {
 
 // Namespaces the envelope schema uses.
 const (
-	NamespaceGGK  = "http://www.stufstandaarden.nl/koppelvlak/ggk0210"
-	NamespaceStUF = "http://www.egem.nl/StUF/StUF0301"
+	namespaceGGK  = "http://www.stufstandaarden.nl/koppelvlak/ggk0210"
+	namespaceStUF = "http://www.egem.nl/StUF/StUF0301"
 	namespaceXSI  = "http://www.w3.org/2001/XMLSchema-instance"
 	namespaceXML  = "http://www.w3.org/XML/1998/namespace"
 	namespaceNS   = "http://www.w3.org/2000/xmlns/"
@@ -51,7 +53,7 @@ const (
 	maxValue     = 1024 // bytes of an element's text kept (the payload is streamed, never kept)
 )
 
-// ParseEnvelope reads one envelope as a stream and checks it against the ggk0210 schema
+// Parse reads one envelope as a stream and checks it against the ggk0210 schema
 // (ggk0210_msg_ggkberichten.xsd with StUF 0301). It returns IB001 when the input is not
 // well-formed XML (detail "niet welgevormd: regel N: …") or is XML that the schema refuses, and
 // KP007 for what the national list has no code for: a DTD, another encoding than UTF-8, too
@@ -60,24 +62,24 @@ const (
 // streams by, never held. Business rules (known functie, ontvanger's applicatie GGk, …) are
 // the caller's: the verdict here is the schema's alone. On a rejection the Envelope holds the
 // fields read before it, which the caller may show but must not trust.
-func ParseEnvelope(r io.Reader) (Envelope, *Rejection) {
+func Parse(r io.Reader) (Envelope, *codes.Rejection) {
 	return new(envParser).parse(r)
 }
 
-// EnvelopeParser is ParseEnvelope's state (about 10 KB) kept for reuse: a caller that parses
+// Parser is Parse's state (about 10 KB) kept for reuse: a caller that parses
 // many envelopes keeps a few of them (a sync.Pool) instead of allocating and collecting one per
-// envelope. The zero value is ready; one EnvelopeParser parses one envelope at a time.
-type EnvelopeParser struct{ p envParser }
+// envelope. The zero value is ready; one Parser parses one envelope at a time.
+type Parser struct{ p envParser }
 
-// Parse is ParseEnvelope on reused memory; the verdict is exactly ParseEnvelope's.
-func (ep *EnvelopeParser) Parse(r io.Reader) (Envelope, *Rejection) {
+// Parse is Parse on reused memory; the verdict is exactly Parse's.
+func (ep *Parser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
 	ep.p = envParser{} // the state of a fresh parser, without the allocation
 	env, rej := ep.p.parse(r)
 	ep.p.src, ep.p.rerr = nil, nil // keep no reader alive in a pool
 	return env, rej
 }
 
-func (p *envParser) parse(r io.Reader) (Envelope, *Rejection) {
+func (p *envParser) parse(r io.Reader) (Envelope, *codes.Rejection) {
 	p.src, p.line = r, 1
 	p.buf = p.bufArr[:]
 	p.names = p.namesArr[:0]
@@ -120,7 +122,7 @@ type envParser struct {
 
 	// validator state
 	env     Envelope
-	verr    *Rejection
+	verr    *codes.Rejection
 	vstack  []vframe
 	val     []byte // text of the current simple element, up to maxValue bytes
 	valOver bool
@@ -203,33 +205,33 @@ func (p *envParser) hasPrefix(s string) bool {
 // document that is not well-formed does not conform to the schema either, with the detail
 // "niet welgevormd: regel N: …". A read error of the source takes precedence, as it is the
 // real cause of whatever looked wrong.
-func (p *envParser) fail(format string, args ...any) *Rejection {
+func (p *envParser) fail(format string, args ...any) *codes.Rejection {
 	if p.rerr != nil {
-		return &Rejection{Code: KP007, Detail: fmt.Sprintf("bestand kon niet volledig gelezen worden: %v", p.rerr)}
+		return &codes.Rejection{Code: codes.KP007, Detail: fmt.Sprintf("bestand kon niet volledig gelezen worden: %v", p.rerr)}
 	}
-	return &Rejection{Code: IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: ", p.line) + fmt.Sprintf(format, args...)}
+	return &codes.Rejection{Code: codes.IB001, Detail: fmt.Sprintf("niet welgevormd: regel %d: ", p.line) + fmt.Sprintf(format, args...)}
 }
 
 // beyondSchema is IB001 for well-formed XML past a limit no schema-valid envelope reaches
 // (nesting, a name's length, attributes on one element).
-func (p *envParser) beyondSchema(format string, args ...any) *Rejection {
+func (p *envParser) beyondSchema(format string, args ...any) *codes.Rejection {
 	if p.rerr != nil {
 		return p.fail("")
 	}
-	return &Rejection{Code: IB001, Detail: fmt.Sprintf("regel %d: ", p.line) + fmt.Sprintf(format, args...)}
+	return &codes.Rejection{Code: codes.IB001, Detail: fmt.Sprintf("regel %d: ", p.line) + fmt.Sprintf(format, args...)}
 }
 
 // unsupported is KP007, the hub's own code, for XML that may be well-formed and that the
 // national list has no code for, but that this hub does not process: a DTD (which could
 // declare entities), another encoding than UTF-8, namespace declarations past a limit.
-func (p *envParser) unsupported(format string, args ...any) *Rejection {
+func (p *envParser) unsupported(format string, args ...any) *codes.Rejection {
 	if p.rerr != nil {
 		return p.fail("")
 	}
-	return &Rejection{Code: KP007, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", p.line)}
+	return &codes.Rejection{Code: codes.KP007, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", p.line)}
 }
 
-func (p *envParser) failEOF(where string) *Rejection {
+func (p *envParser) failEOF(where string) *codes.Rejection {
 	return p.fail("bestand eindigt onverwacht %s", where)
 }
 
@@ -315,7 +317,7 @@ func isNameChar(r rune) bool {
 
 // ---- document structure ----
 
-func (p *envParser) document() *Rejection {
+func (p *envParser) document() *codes.Rejection {
 	if p.hasPrefix("\xEF\xBB\xBF") {
 		p.pos += 3
 	}
@@ -344,7 +346,7 @@ func (p *envParser) document() *Rejection {
 
 // misc skips whitespace, comments and processing instructions before (after=false) or after
 // the root element. Before it, it stops at the root's start tag.
-func (p *envParser) misc(after bool) *Rejection {
+func (p *envParser) misc(after bool) *codes.Rejection {
 	for {
 		p.skipSpace()
 		if !p.avail(1) {
@@ -399,7 +401,7 @@ func (p *envParser) skipSpace() bool {
 
 // xmlDecl reads <?xml version="1.0" encoding="…" standalone="…"?>; only UTF-8 is accepted,
 // the encoding the StUF-GGk standard prescribes.
-func (p *envParser) xmlDecl() *Rejection {
+func (p *envParser) xmlDecl() *codes.Rejection {
 	p.pos += 5
 	seen := 0
 	for {
@@ -499,7 +501,7 @@ func equalFoldASCII(a, b string) bool {
 }
 
 // comment skips <!-- … -->, which may not contain "--".
-func (p *envParser) comment() *Rejection {
+func (p *envParser) comment() *codes.Rejection {
 	p.pos += 4
 	for {
 		if !p.avail(1) {
@@ -525,7 +527,7 @@ func (p *envParser) comment() *Rejection {
 }
 
 // skipChar checks and steps over one character of markup that is not kept.
-func (p *envParser) skipChar() *Rejection {
+func (p *envParser) skipChar() *codes.Rejection {
 	c := p.buf[p.pos]
 	if c < 0x80 {
 		if textClass[c] == ccBad {
@@ -547,7 +549,7 @@ func (p *envParser) skipChar() *Rejection {
 }
 
 // pi skips a processing instruction <?target …?>; the target "xml" is reserved for the declaration.
-func (p *envParser) pi() *Rejection {
+func (p *envParser) pi() *codes.Rejection {
 	p.pos += 2
 	start := len(p.names)
 	if rej := p.name(&p.names); rej != nil {
@@ -583,7 +585,7 @@ func (p *envParser) pi() *Rejection {
 }
 
 // name reads an XML Name at pos and appends it to *dst.
-func (p *envParser) name(dst *[]byte) *Rejection {
+func (p *envParser) name(dst *[]byte) *codes.Rejection {
 	// Fast path: an ASCII name that is wholly buffered, the usual case.
 	if i := p.pos; i < p.end && asciiNameStart[p.buf[i]] {
 		for i++; i < p.end && asciiNameChar[p.buf[i]]; i++ {
@@ -647,7 +649,7 @@ func qnameColon(q []byte) (int, bool) {
 
 // startTag reads a start tag or empty-element tag at pos ('<' followed by a name character),
 // resolves its namespaces and hands it to the validator.
-func (p *envParser) startTag() *Rejection {
+func (p *envParser) startTag() *codes.Rejection {
 	if len(p.open) == maxDepth {
 		return p.beyondSchema("elementen zijn dieper genest dan %d niveaus", maxDepth)
 	}
@@ -714,7 +716,7 @@ func (p *envParser) startTag() *Rejection {
 }
 
 // attribute reads Name Eq AttValue, keeping at most maxAttrValue bytes of the normalised value.
-func (p *envParser) attribute() *Rejection {
+func (p *envParser) attribute() *codes.Rejection {
 	if len(p.attrs) == maxAttrs {
 		return p.beyondSchema("meer dan %d attributen op één element", maxAttrs)
 	}
@@ -804,7 +806,7 @@ var space = []byte{' '}
 
 // reference reads &name; or &#…; at pos and returns the character(s) it stands for. Only the five
 // predefined entities exist here: a document without DTD declares no others, and a DTD is refused.
-func (p *envParser) reference() ([]byte, *Rejection) {
+func (p *envParser) reference() ([]byte, *codes.Rejection) {
 	p.pos++
 	var nm [12]byte
 	n := 0
@@ -869,7 +871,7 @@ func (p *envParser) reference() ([]byte, *Rejection) {
 }
 
 // declareNamespaces pushes the bindings declared by the current tag's xmlns attributes.
-func (p *envParser) declareNamespaces() *Rejection {
+func (p *envParser) declareNamespaces() *codes.Rejection {
 	for i := range p.attrs {
 		a := &p.attrs[i]
 		q := p.abuf[a.qs:a.qe]
@@ -893,9 +895,9 @@ func (p *envParser) declareNamespaces() *Rejection {
 		uri := p.abuf[a.vs:a.ve]
 		id := nsOther + len(p.binds)
 		switch string(uri) {
-		case NamespaceGGK:
+		case namespaceGGK:
 			id = nsGGK
-		case NamespaceStUF:
+		case namespaceStUF:
 			id = nsStUF
 		case namespaceXSI:
 			id = nsXSI
@@ -952,9 +954,9 @@ func (p *envParser) lookup(prefix []byte) (int, bool) {
 func (p *envParser) nsURI(ns int) string {
 	switch ns {
 	case nsGGK:
-		return NamespaceGGK
+		return namespaceGGK
 	case nsStUF:
-		return NamespaceStUF
+		return namespaceStUF
 	case nsXSI:
 		return namespaceXSI
 	case nsXML:
@@ -977,7 +979,7 @@ func (p *envParser) sameNS(a, b int) bool {
 
 // resolveAttrs gives every attribute that is not a declaration its namespace and refuses two
 // attributes with the same expanded name.
-func (p *envParser) resolveAttrs() *Rejection {
+func (p *envParser) resolveAttrs() *codes.Rejection {
 	for i := range p.attrs {
 		a := &p.attrs[i]
 		if a.ns < 0 {
@@ -1005,7 +1007,7 @@ func (p *envParser) resolveAttrs() *Rejection {
 func (p *envParser) attrLocal(a *rawAttr) []byte { return p.abuf[a.qs+a.colon+1 : a.qe] }
 
 // endTag reads </name S?> and checks it closes the innermost open element.
-func (p *envParser) endTag() *Rejection {
+func (p *envParser) endTag() *codes.Rejection {
 	p.pos += 2
 	top := p.open[len(p.open)-1]
 	start := len(p.names)
@@ -1037,12 +1039,12 @@ func (p *envParser) closeElement() {
 }
 
 // content reads everything inside the root element up to and including its end tag.
-func (p *envParser) content() *Rejection {
+func (p *envParser) content() *codes.Rejection {
 	for len(p.open) > 0 {
 		if !p.avail(1) {
 			return p.failEOF(fmt.Sprintf("binnen element <%s>", p.names[p.open[len(p.open)-1].nameStart:]))
 		}
-		var rej *Rejection
+		var rej *codes.Rejection
 		switch p.buf[p.pos] {
 		case '<':
 			if !p.avail(2) {
@@ -1082,7 +1084,7 @@ func (p *envParser) content() *Rejection {
 
 // text hands character data up to the next '<' or '&' to the validator in chunks, checking
 // each character and normalising line ends, without copying it.
-func (p *envParser) text() *Rejection {
+func (p *envParser) text() *codes.Rejection {
 	for {
 		buf := p.buf[:p.end]
 		i := p.pos
@@ -1152,7 +1154,7 @@ var (
 )
 
 // cdataSection reads <![CDATA[ … ]]> and hands its text to the validator.
-func (p *envParser) cdataSection() *Rejection {
+func (p *envParser) cdataSection() *codes.Rejection {
 	p.pos += len("<![CDATA[")
 	p.vCDATA()
 	for {

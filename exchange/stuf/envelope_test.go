@@ -1,4 +1,4 @@
-package exchange
+package stuf
 
 import (
 	"bytes"
@@ -14,9 +14,11 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"knooppunt/exchange/codes"
 )
 
-func parseBytes(b []byte) (Envelope, *Rejection) { return ParseEnvelope(bytes.NewReader(b)) }
+func parseBytes(b []byte) (Envelope, *codes.Rejection) { return Parse(bytes.NewReader(b)) }
 
 func mustParse(t *testing.T, b []byte) Envelope {
 	t.Helper()
@@ -56,13 +58,13 @@ func TestParseEnvelopeBuilt(t *testing.T) {
 				FunctieVersie: "0003", FunctieSubversie: "0002", Kind: "tekstBestand", Bestandsnaam: "0363_TKB_20250101.csv", PayloadSize: int64(len(payload))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := BuildEnvelope(tc.in, payload)
+			doc := Build(tc.in, payload)
 			if got := mustParse(t, doc); got != tc.want {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 			// Any chunking of the input gives the same result.
 			for _, r := range []io.Reader{iotest.OneByteReader(bytes.NewReader(doc)), iotest.HalfReader(bytes.NewReader(doc)), iotest.DataErrReader(bytes.NewReader(doc))} {
-				if got, rej := ParseEnvelope(r); rej != nil || got != tc.want {
+				if got, rej := Parse(r); rej != nil || got != tc.want {
 					t.Errorf("chunked read: %+v %v", got, rej)
 				}
 			}
@@ -71,17 +73,17 @@ func TestParseEnvelopeBuilt(t *testing.T) {
 }
 
 func TestBuildEnvelopeDefaults(t *testing.T) {
-	e := mustParse(t, BuildEnvelope(Envelope{}, nil))
+	e := mustParse(t, Build(Envelope{}, nil))
 	if e.Root != "Di01" || !isUUIDv4([]byte(e.Referentie)) || e.PayloadSize != 0 || e.Kind != "xmlBestand" {
 		t.Errorf("defaults: %+v", e)
 	}
-	a, b := BuildEnvelope(Envelope{}, nil), BuildEnvelope(Envelope{}, nil)
+	a, b := Build(Envelope{}, nil), Build(Envelope{}, nil)
 	if bytes.Equal(a, b) {
 		t.Error("two envelopes without referentienummer got the same one")
 	}
 	for n := range 200 { // every payload length, across base64 padding and line breaks
 		p := bytes.Repeat([]byte{byte(n)}, n)
-		if e := mustParse(t, BuildEnvelope(heen(), p)); e.PayloadSize != int64(n) {
+		if e := mustParse(t, Build(heen(), p)); e.PayloadSize != int64(n) {
 			t.Fatalf("payload %d: size %d", n, e.PayloadSize)
 		}
 	}
@@ -89,7 +91,7 @@ func TestBuildEnvelopeDefaults(t *testing.T) {
 
 // edit replaces the first occurrence of old in the built heen envelope.
 func edit(old, new string) []byte {
-	doc := string(BuildEnvelope(heen(), []byte("Hier staat een iWmo-heenbericht.")))
+	doc := string(Build(heen(), []byte("Hier staat een iWmo-heenbericht.")))
 	if !strings.Contains(doc, old) {
 		panic("edit: " + old + " not in envelope")
 	}
@@ -97,7 +99,7 @@ func edit(old, new string) []byte {
 }
 
 func TestParseEnvelopeSchemaRejections(t *testing.T) {
-	retour := string(BuildEnvelope(Envelope{ZenderOrg: "12345678", OntvangerOrg: "0363", Referentie: testRetRef, CrossRef: testRef}, []byte("x")))
+	retour := string(Build(Envelope{ZenderOrg: "12345678", OntvangerOrg: "0363", Referentie: testRetRef, CrossRef: testRef}, []byte("x")))
 	for _, tc := range []struct {
 		name   string
 		doc    []byte
@@ -132,8 +134,8 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 		{"two bericht", edit("</GGK:parameters>", "<GGK:bericht><GGK:xmlBestand/></GGK:bericht></GGK:parameters>"), "GGK:bericht komt meer dan één keer voor"},
 		{"tekstBestand without bestandsnaam", []byte(strings.ReplaceAll(string(edit("", "")), "xmlBestand>", "tekstBestand>")), "attribuut bestandsnaam ontbreekt"},
 		{"bestandsnaam on xmlBestand", edit("<GGK:xmlBestand>", `<GGK:xmlBestand bestandsnaam="a.xml">`), "attribuut bestandsnaam is niet toegestaan"},
-		{"bestandsnaam with space", BuildEnvelope(Envelope{Kind: "tekstBestand", Bestandsnaam: "mijn bestand.txt"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
-		{"bestandsnaam too short", BuildEnvelope(Envelope{Kind: "tekstBestand", Bestandsnaam: "a.b"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
+		{"bestandsnaam with space", Build(Envelope{Kind: "tekstBestand", Bestandsnaam: "mijn bestand.txt"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
+		{"bestandsnaam too short", Build(Envelope{Kind: "tekstBestand", Bestandsnaam: "a.b"}, nil), "bestandsnaam moet 4 tot 255 tekens"},
 		{"text in element-only content", edit("<GGK:parameters>", "<GGK:parameters>tekst"), "GGK:parameters: tekst is hier niet toegestaan"},
 		{"CDATA in element-only content", edit("<GGK:parameters>", "<GGK:parameters><![CDATA[]]>"), "CDATA"},
 		{"element in simple content", edit(">WMO301<", ">WMO<b/>301<"), "StUF:functie mag geen elementen bevatten"},
@@ -157,7 +159,7 @@ func TestParseEnvelopeSchemaRejections(t *testing.T) {
 			if rej == nil {
 				t.Fatalf("accepted:\n%s", tc.doc)
 			}
-			if rej.Code != IB001 || !strings.Contains(rej.Detail, tc.detail) {
+			if rej.Code != codes.IB001 || !strings.Contains(rej.Detail, tc.detail) {
 				t.Errorf("got %v, want IB001 with %q", rej, tc.detail)
 			}
 		})
@@ -185,7 +187,7 @@ func TestParseEnvelopeRejectionLineIgnoresChunking(t *testing.T) {
 				"per byte": iotest.OneByteReader(bytes.NewReader(doc)),
 				"halves":   iotest.HalfReader(bytes.NewReader(doc)),
 			} {
-				if _, rej := ParseEnvelope(r); rej == nil || !strings.Contains(rej.Detail, tc.detail) || !strings.HasSuffix(rej.Detail, want) {
+				if _, rej := Parse(r); rej == nil || !strings.Contains(rej.Detail, tc.detail) || !strings.HasSuffix(rej.Detail, want) {
 					t.Errorf("%s: %v, want %q ending in %s", name, rej, tc.detail, want)
 				}
 			}
@@ -201,7 +203,7 @@ func TestParseEnvelopeAcceptsSchemaVariants(t *testing.T) {
 	}{
 		{"default namespace", []byte(strings.NewReplacer("<GGK:", "<", "</GGK:", "</", `xmlns:GGK=`, `xmlns=`).Replace(string(edit("", ""))))},
 		{"other prefixes", []byte(strings.NewReplacer("GGK:", "g:", "StUF:", "s:", "xmlns:GGK", "xmlns:g", "xmlns:StUF", "xmlns:s").Replace(string(edit("", ""))))},
-		{"namespace declared inside", edit("<StUF:functie>WMO301</StUF:functie>", `<f:functie xmlns:f="`+NamespaceStUF+`">WMO301</f:functie>`)},
+		{"namespace declared inside", edit("<StUF:functie>WMO301</StUF:functie>", `<f:functie xmlns:f="`+namespaceStUF+`">WMO301</f:functie>`)},
 		{"prefix rebound inside", edit("<GGK:parameters>", `<GGK:parameters xmlns:StUF="urn:iets-anders">`)},
 		{"no declaration, BOM", append([]byte("\xEF\xBB\xBF"), bytes.TrimPrefix(edit("", ""), []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n"))...)},
 		{"declaration variants", edit(`<?xml version="1.0" encoding="UTF-8"?>`, `<?xml version='1.0' encoding='utf-8' standalone='yes' ?>`)},
@@ -280,10 +282,10 @@ func TestParseEnvelopeNotWellFormed(t *testing.T) {
 			// Not well-formed is IB001 (the national code: it cannot conform to the schema),
 			// with "niet welgevormd: regel N"; well-formed XML past a limit no valid envelope
 			// reaches is IB001 too; only what the national list has no code for is KP007.
-			want, prefix := IB001, "niet welgevormd: regel "
+			want, prefix := codes.IB001, "niet welgevormd: regel "
 			switch tc.detail {
 			case "DTD", "tekenset":
-				want, prefix = KP007, ""
+				want, prefix = codes.KP007, ""
 			case "dieper genest", "naam is langer", "attributen":
 				prefix = "regel "
 			}
@@ -298,21 +300,13 @@ func TestParseEnvelopeNotWellFormed(t *testing.T) {
 func TestParseEnvelopeReadError(t *testing.T) {
 	doc := edit("", "")
 	boom := errors.New("schijf weg")
-	_, rej := ParseEnvelope(io.MultiReader(bytes.NewReader(doc[:300]), iotest.ErrReader(boom)))
-	if rej == nil || rej.Code != KP007 || !strings.Contains(rej.Detail, "schijf weg") {
+	_, rej := Parse(io.MultiReader(bytes.NewReader(doc[:300]), iotest.ErrReader(boom)))
+	if rej == nil || rej.Code != codes.KP007 || !strings.Contains(rej.Detail, "schijf weg") {
 		t.Errorf("got %v", rej)
 	}
-	_, rej = ParseEnvelope(iotest.TimeoutReader(bytes.NewReader(doc)))
+	_, rej = Parse(iotest.TimeoutReader(bytes.NewReader(doc)))
 	if rej == nil || !strings.Contains(rej.Detail, "niet volledig gelezen") {
 		t.Errorf("got %v", rej)
-	}
-}
-
-func TestRejectionError(t *testing.T) {
-	var err error = &Rejection{Code: IB001, Detail: "StUF:functie ontbreekt"}
-	var r *Rejection
-	if !errors.As(fmt.Errorf("verwerken: %w", err), &r) || err.Error() != "IB001: Envelop voldoet niet aan het XSD: StUF:functie ontbreekt" {
-		t.Errorf("%v", err)
 	}
 }
 
@@ -348,7 +342,7 @@ func allocated(fn func()) uint64 {
 // Large inputs stream through in bounded memory: a 25 MB payload, a 20 MB attribute value,
 // a 20 MB element text and a 20 MB comment each allocate less than 1 MB.
 func TestParseEnvelopeBoundedMemory(t *testing.T) {
-	doc := string(BuildEnvelope(heen(), nil))
+	doc := string(Build(heen(), nil))
 	at := func(marker string) (string, string) {
 		i := strings.Index(doc, marker)
 		return doc[:i], doc[i+len(marker):]
@@ -361,21 +355,21 @@ func TestParseEnvelopeBoundedMemory(t *testing.T) {
 		pattern string
 		close   string
 		n       int64
-		code    Code
+		code    codes.Code
 	}{
 		{"25 MB payload", "</GGK:xmlBestand>", "", "QUJD\n", "</GGK:xmlBestand>", 25 << 20, ""},
-		{"20 MB attribute", "<GGK:bericht>", `<GGK:bericht a="`, "v", `">`, big, IB001},
-		{"20 MB namespace URI", "<GGK:bericht>", `<GGK:bericht xmlns:a="`, "v", `">`, big, KP007},
-		{"20 MB value", "</StUF:functie>", "", "W", "</StUF:functie>", big, IB001},
+		{"20 MB attribute", "<GGK:bericht>", `<GGK:bericht a="`, "v", `">`, big, codes.IB001},
+		{"20 MB namespace URI", "<GGK:bericht>", `<GGK:bericht xmlns:a="`, "v", `">`, big, codes.KP007},
+		{"20 MB value", "</StUF:functie>", "", "W", "</StUF:functie>", big, codes.IB001},
 		{"20 MB comment", "<GGK:bericht>", "<GGK:bericht><!--", "c", "-->", big, ""},
 		{"20 MB whitespace", "<GGK:bericht>", "<GGK:bericht>", " ", "", big, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, tail := at(tc.marker)
 			var e Envelope
-			var rej *Rejection
+			var rej *codes.Rejection
 			n := allocated(func() {
-				e, rej = ParseEnvelope(io.MultiReader(strings.NewReader(head+tc.open), &patternReader{pattern: []byte(tc.pattern), n: tc.n}, strings.NewReader(tc.close+tail)))
+				e, rej = Parse(io.MultiReader(strings.NewReader(head+tc.open), &patternReader{pattern: []byte(tc.pattern), n: tc.n}, strings.NewReader(tc.close+tail)))
 			})
 			if n > 1<<20 {
 				t.Errorf("allocated %d bytes", n)
@@ -396,7 +390,7 @@ func TestParseEnvelopeBoundedMemory(t *testing.T) {
 // ---- agreement with xmllint on the reference schema and examples ----
 
 func sharedGGK(t testing.TB) string {
-	dir := filepath.Join("..", "..", "shared", "reference", "ggk0210")
+	dir := filepath.Join("..", "..", "..", "shared", "reference", "ggk0210")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skip("../shared is absent: skipping the tests against the reference schema and examples")
 	}
@@ -492,7 +486,7 @@ func TestParseEnvelopeAgreesWithXmllint(t *testing.T) {
 		lint := verdicts[files[i]]
 		ours := "valid"
 		if rej != nil {
-			ours = map[Code]string{IB001: "invalid", KP007: "malformed"}[rej.Code]
+			ours = map[codes.Code]string{codes.IB001: "invalid", codes.KP007: "malformed"}[rej.Code]
 			if strings.HasPrefix(rej.Detail, "niet welgevormd") {
 				ours = "malformed"
 			}
@@ -504,9 +498,9 @@ func TestParseEnvelopeAgreesWithXmllint(t *testing.T) {
 		ok := ours == lint || ours == "malformed" && lint == "invalid" && nsErr[files[i]]
 		if !ok {
 			if failed++; failed <= 3 {
-				t.Errorf("%s: xmllint %s, ParseEnvelope %s (%v)\n%s", m.what, lint, ours, rej, m.doc)
+				t.Errorf("%s: xmllint %s, Parse %s (%v)\n%s", m.what, lint, ours, rej, m.doc)
 			} else {
-				t.Errorf("%s: xmllint %s, ParseEnvelope %s (%v)", m.what, lint, ours, rej)
+				t.Errorf("%s: xmllint %s, Parse %s (%v)", m.what, lint, ours, rej)
 			}
 			continue
 		}
@@ -537,16 +531,16 @@ func TestParseEnvelopeDeliberateDifferencesFromXmllint(t *testing.T) {
 	cases := []struct {
 		why  string
 		doc  string
-		code Code
+		code codes.Code
 	}{
 		// libxml2 skips characters outside the base64 alphabet; the recipient could not decode them.
-		{"stray character in base64", strings.Replace(doc, "SGllciBz", "SGll!ciBz", 1), IB001},
+		{"stray character in base64", strings.Replace(doc, "SGllciBz", "SGll!ciBz", 1), codes.IB001},
 		// Fo01Bericht is a global element of stuf0301.xsd, so valid to xmllint, but no envelope.
-		{"StUF:Fo01Bericht root", string(fo01), IB001},
+		{"StUF:Fo01Bericht root", string(fo01), codes.IB001},
 		// A DTD is refused outright: nothing in it may be expanded.
-		{"DOCTYPE", strings.Replace(doc, "\n", "\n<!DOCTYPE x>\n", 1), KP007},
+		{"DOCTYPE", strings.Replace(doc, "\n", "\n<!DOCTYPE x>\n", 1), codes.KP007},
 		// StUF-GGk envelopes are UTF-8.
-		{"ISO-8859-1", strings.Replace(doc, "UTF-8", "ISO-8859-1", 1), KP007},
+		{"ISO-8859-1", strings.Replace(doc, "UTF-8", "ISO-8859-1", 1), codes.KP007},
 	}
 	tmp := t.TempDir()
 	var files []string
@@ -673,7 +667,7 @@ func mutants(name, doc string) []mutant {
 		})
 		mod("default namespace", func(l string) string {
 			l = retag(l, s.prefix, "")
-			uri := map[string]string{"GGK": NamespaceGGK, "StUF": NamespaceStUF}[s.prefix]
+			uri := map[string]string{"GGK": namespaceGGK, "StUF": namespaceStUF}[s.prefix]
 			return strings.Replace(l, "<"+s.local, `<`+s.local+` xmlns="`+uri+`"`, 1)
 		})
 		for _, a := range attrs {
@@ -709,7 +703,7 @@ func mutants(name, doc string) []mutant {
 		return strings.NewReplacer("GGK:", "a:", "StUF:", "b:", "xmlns:GGK", "xmlns:a", "xmlns:StUF", "xmlns:b").Replace(d)
 	})
 	all("swapped namespaces", func(d string) string {
-		return strings.NewReplacer(NamespaceGGK, NamespaceStUF, NamespaceStUF, NamespaceGGK).Replace(d)
+		return strings.NewReplacer(namespaceGGK, namespaceStUF, namespaceStUF, namespaceGGK).Replace(d)
 	})
 	all("swapped root", func(d string) string {
 		return strings.NewReplacer("envelopHeenbericht-ggk_Di01", "envelopRetourbericht-ggk_Du01", "envelopRetourbericht-ggk_Du01", "envelopHeenbericht-ggk_Di01").Replace(d)
@@ -735,7 +729,7 @@ func mutants(name, doc string) []mutant {
 	all("entity", func(d string) string { return strings.Replace(d, "GGk<", "&ggk;<", 1) })
 	all("tab in root tag", func(d string) string { return strings.Replace(d, " xmlns:StUF", "\n\txmlns:StUF", 1) })
 	all("inner redeclaration", func(d string) string {
-		return strings.Replace(d, "<GGK:parameters>", `<GGK:parameters xmlns:StUF="urn:x" xmlns:GGK="`+NamespaceGGK+`">`, 1)
+		return strings.Replace(d, "<GGK:parameters>", `<GGK:parameters xmlns:StUF="urn:x" xmlns:GGK="`+namespaceGGK+`">`, 1)
 	})
 	all("space in end tag", func(d string) string { return strings.Replace(d, "</GGK:parameters>", "</GGK:parameters \n>", 1) })
 	all("non-ASCII whitespace", func(d string) string { return strings.Replace(d, "<GGK:parameters>", "<GGK:parameters>\u00a0", 1) })
@@ -748,18 +742,18 @@ func mutants(name, doc string) []mutant {
 // ---- fuzzing and benchmark ----
 
 func FuzzParseEnvelope(f *testing.F) {
-	f.Add(BuildEnvelope(heen(), []byte("<Bericht/>")))
-	f.Add(BuildEnvelope(Envelope{CrossRef: testRef, Kind: "tekstBestand", Bestandsnaam: "abc.csv"}, []byte("a,b\n")))
+	f.Add(Build(heen(), []byte("<Bericht/>")))
+	f.Add(Build(Envelope{CrossRef: testRef, Kind: "tekstBestand", Bestandsnaam: "abc.csv"}, []byte("a,b\n")))
 	f.Add(edit("<GGK:parameters>", `<GGK:parameters xmlns:a="urn:a" a:b="&amp;&#x41;"><!-- c --><?p x?>`))
 	f.Add([]byte(strings.NewReplacer("GGK:", "", "xmlns:GGK", "xmlns").Replace(string(edit(">WMO301<", "><![CDATA[W]]>&#77;O301<")))))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		e1, r1 := ParseEnvelope(bytes.NewReader(doc))
-		e2, r2 := ParseEnvelope(iotest.OneByteReader(bytes.NewReader(doc)))
+		e1, r1 := Parse(bytes.NewReader(doc))
+		e2, r2 := Parse(iotest.OneByteReader(bytes.NewReader(doc)))
 		if e1 != e2 || (r1 == nil) != (r2 == nil) || r1 != nil && *r1 != *r2 {
 			t.Fatalf("chunking changes the result: %+v %v / %+v %v", e1, r1, e2, r2)
 		}
 		if r1 != nil {
-			if r1.Code != IB001 && r1.Code != KP007 || r1.Detail == "" {
+			if r1.Code != codes.IB001 && r1.Code != codes.KP007 || r1.Detail == "" {
 				t.Fatalf("bad rejection %v", r1)
 			}
 			return
@@ -768,7 +762,7 @@ func FuzzParseEnvelope(f *testing.F) {
 			t.Fatalf("accepted an invalid envelope: %+v", e1)
 		}
 		// What was accepted, rebuilt, is accepted with the same fields.
-		if e3 := mustParse(t, BuildEnvelope(e1, make([]byte, e1.PayloadSize%4096))); e3.Referentie != e1.Referentie || e3.Functie != e1.Functie {
+		if e3 := mustParse(t, Build(e1, make([]byte, e1.PayloadSize%4096))); e3.Referentie != e1.Referentie || e3.Functie != e1.Functie {
 			t.Fatalf("rebuilt envelope differs: %+v", e3)
 		}
 	})
@@ -777,7 +771,7 @@ func FuzzParseEnvelope(f *testing.F) {
 // benchEnvelope is a WMO301 envelope of about 4 KB, the size the throughput target assumes.
 func benchEnvelope() []byte {
 	payload := bytes.Repeat([]byte("<iwmo:Client><iwmo:Bsn>123456782</iwmo:Bsn></iwmo:Client>\n"), 48)
-	return BuildEnvelope(heen(), payload)
+	return Build(heen(), payload)
 }
 
 func BenchmarkParseEnvelope(b *testing.B) {
@@ -787,7 +781,7 @@ func BenchmarkParseEnvelope(b *testing.B) {
 	r := bytes.NewReader(doc)
 	for b.Loop() {
 		r.Reset(doc)
-		if _, rej := ParseEnvelope(r); rej != nil {
+		if _, rej := Parse(r); rej != nil {
 			b.Fatal(rej)
 		}
 	}

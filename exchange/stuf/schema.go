@@ -1,9 +1,11 @@
-package exchange
+package stuf
 
 import (
 	"bytes"
 	"fmt"
 	"unicode/utf8"
+
+	"knooppunt/exchange/codes"
 )
 
 // The ggk0210 envelope schema (ggk0210_msg_ggkberichten.xsd, ggk0210_stuf0301_msg_ggkberichten.xsd
@@ -223,7 +225,7 @@ func (p *envParser) schemaErr(format string, args ...any) {
 
 func (p *envParser) schemaErrAt(line int, format string, args ...any) {
 	if p.verr == nil {
-		p.verr = &Rejection{Code: IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", line)}
+		p.verr = &codes.Rejection{Code: codes.IB001, Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" (regel %d)", line)}
 	}
 }
 
@@ -237,12 +239,14 @@ func (p *envParser) schemaErrIn(b []byte, j int, format string, args ...any) {
 // fmtName names an element or attribute in a detail, with the conventional prefix.
 func (p *envParser) fmtName(ns int, local []byte) string {
 	if ns >= nsOther {
-		return fmt.Sprintf("{%s}%s", clip(p.nsURI(ns), 80), local)
+		return fmt.Sprintf("{%s}%s", Clip(p.nsURI(ns), 80), local)
 	}
 	return prefixOf(ns) + string(local)
 }
 
-func clip(s string, n int) string {
+// Clip shortens s to at most n bytes, on a rune boundary, with "…" when it cut: a detail that
+// quotes an untrusted value stays short and valid UTF-8.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -367,7 +371,7 @@ func (p *envParser) vAttrs(fr *vframe) bool {
 		a := &p.attrs[i]
 		if a.ns == nsXSI && string(p.attrLocal(a)) == "type" {
 			if fr.xt = p.xsiType(d, a); fr.xt == nil {
-				p.schemaErr("%s: xsi:type %q is hier niet toegestaan", d.field, clip(string(p.abuf[a.vs:a.ve]), 80))
+				p.schemaErr("%s: xsi:type %q is hier niet toegestaan", d.field, Clip(string(p.abuf[a.vs:a.ve]), 80))
 				return false
 			}
 		}
@@ -388,13 +392,13 @@ func (p *envParser) vAttrs(fr *vframe) bool {
 		case a.ns == nsNone && string(local) == "bestandsnaam" && d.named:
 			hasName = true
 			if a.over || !validBestandsnaam(v) {
-				p.schemaErr("%s: bestandsnaam moet 4 tot 255 tekens uit A-Z, a-z, 0-9, '-', '.' en '_' zijn, gevonden: %q", d.field, clip(string(v), 80))
+				p.schemaErr("%s: bestandsnaam moet 4 tot 255 tekens uit A-Z, a-z, 0-9, '-', '.' en '_' zijn, gevonden: %q", d.field, Clip(string(v), 80))
 				return false
 			}
 			p.env.Bestandsnaam = string(v)
 		case a.ns == nsStUF && fr.xt != nil && fr.xt.attrs != 0 && p.stufAttr(fr.xt.attrs, local):
 			if !validStufAttr(string(local), v) || a.over {
-				p.schemaErr("%s: ongeldige waarde %q voor attribuut StUF:%s", d.field, clip(string(v), 80), local)
+				p.schemaErr("%s: ongeldige waarde %q voor attribuut StUF:%s", d.field, Clip(string(v), 80), local)
 				return false
 			}
 		default:
@@ -571,16 +575,16 @@ func checkRule(d *decl, xt *xsiType, v []byte, over bool) string {
 			}
 		}
 		if len(enum) == 1 {
-			return fmt.Sprintf("%s moet %s zijn, gevonden: %q", d.field, enum[0], clip(string(v), 60))
+			return fmt.Sprintf("%s moet %s zijn, gevonden: %q", d.field, enum[0], Clip(string(v), 60))
 		}
-		return fmt.Sprintf("%s moet een van %v zijn, gevonden: %q", d.field, enum, clip(string(v), 60))
+		return fmt.Sprintf("%s moet een van %v zijn, gevonden: %q", d.field, enum, Clip(string(v), 60))
 	}
 	if r.pattern != nil {
 		if len(v) == 0 {
 			return fmt.Sprintf("%s: waarde ontbreekt; deze moet %s", d.field, r.want)
 		}
 		if !r.pattern(v) {
-			return fmt.Sprintf("%s moet %s, gevonden: %q", d.field, r.want, clip(string(v), 60))
+			return fmt.Sprintf("%s moet %s, gevonden: %q", d.field, r.want, Clip(string(v), 60))
 		}
 		return ""
 	}

@@ -1,6 +1,6 @@
-package exchange
+package codes
 
-// Rejection is why one file or message was refused: a code from codes.go and a Dutch detail
+// Rejection is why one file or message was refused: a Code and a Dutch detail
 // that names the offending field, as the verwerkingsverslag shows them.
 type Rejection struct {
 	Code   Code

@@ -1,4 +1,4 @@
-package exchange
+package zipintake
 
 import (
 	"archive/zip"
@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"unicode"
+
+	"knooppunt/exchange/codes"
 )
 
 // zipFile is one file to put in a test ZIP. raw files are written with CreateRaw exactly as
@@ -120,17 +122,17 @@ func readEntry(e Entry) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
-func codeOf(err error) Code {
-	var rej *Rejection
+func codeOf(err error) codes.Code {
+	var rej *codes.Rejection
 	if errors.As(err, &rej) {
 		return rej.Code
 	}
 	return ""
 }
 
-func wantRejection(t *testing.T, err error, code Code) *Rejection {
+func wantRejection(t *testing.T, err error, code codes.Code) *codes.Rejection {
 	t.Helper()
-	var rej *Rejection
+	var rej *codes.Rejection
 	if !errors.As(err, &rej) {
 		t.Fatalf("error = %v, want a Rejection %s", err, code)
 	}
@@ -144,7 +146,7 @@ func wantRejection(t *testing.T, err error, code Code) *Rejection {
 }
 
 // entryCode is the code an entry ended with: refused up front or while reading.
-func (g got) code() Code {
+func (g got) code() codes.Code {
 	if g.Rejection != nil {
 		return g.Rejection.Code
 	}
@@ -191,8 +193,8 @@ func TestReadUploadPlainXMLTooLarge(t *testing.T) {
 	if err != nil || len(gots) != 1 {
 		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 	}
-	wantRejection(t, gots[0].Rejection, IB003)
-	if _, err := gots[0].Open(); codeOf(err) != IB003 {
+	wantRejection(t, gots[0].Rejection, codes.IB003)
+	if _, err := gots[0].Open(); codeOf(err) != codes.IB003 {
 		t.Fatalf("Open = %v, want IB003", err)
 	}
 }
@@ -202,7 +204,7 @@ func TestReadUploadNeitherXMLNorZip(t *testing.T) {
 		t.Fatal("fn called for a .png upload")
 		return nil
 	})
-	rej := wantRejection(t, err, KP002)
+	rej := wantRejection(t, err, codes.KP002)
 	if !strings.Contains(rej.Detail, "IMG_0463.PNG") {
 		t.Fatalf("detail %q does not name the file", rej.Detail)
 	}
@@ -235,18 +237,18 @@ func TestReadUploadMixed(t *testing.T) {
 	}
 	want := []struct {
 		name string
-		code Code
+		code codes.Code
 		data []byte
 	}{
 		{"goed1.xml", "", good1},
-		{"IMG_0463.PNG", KP002, nil},
+		{"IMG_0463.PNG", codes.KP002, nil},
 		{"goed2.XML", "", good2},
-		{"binnen.zip", KP003, nil},
-		{"vermomd.xml", KP003, nil},
-		{"ingepakt.xml", KP003, nil},
-		{"geheim.xml", IB903, nil},
-		{"lzma.xml", IB901, nil},
-		{"crc.xml", IB901, nil},
+		{"binnen.zip", codes.KP003, nil},
+		{"vermomd.xml", codes.KP003, nil},
+		{"ingepakt.xml", codes.KP003, nil},
+		{"geheim.xml", codes.IB903, nil},
+		{"lzma.xml", codes.IB901, nil},
+		{"crc.xml", codes.IB901, nil},
 		{"goed1.xml", "", good1},
 	}
 	if len(gots) != len(want) {
@@ -287,7 +289,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
 		for _, g := range gots {
-			if g.code() != KP002 {
+			if g.code() != codes.KP002 {
 				t.Fatalf("entry %q = %s, want KP002", g.Name, g.code())
 			}
 		}
@@ -296,7 +298,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 	t.Run("zero_files_1_x_10000000.zip", func(t *testing.T) {
 		data := buildZip(t, zipFile{name: "0", data: zeros})
 		gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "zero_files_1_x_10000000.zip", Limits{})
-		if err != nil || len(gots) != 1 || gots[0].code() != KP002 {
+		if err != nil || len(gots) != 1 || gots[0].code() != codes.KP002 {
 			t.Fatalf("ReadUpload = %v, %+v", err, gots)
 		}
 	})
@@ -308,7 +310,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 		if err != nil || len(gots) != 1 {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
-		wantRejection(t, gots[0].Rejection, KP004)
+		wantRejection(t, gots[0].Rejection, codes.KP004)
 
 		comp := deflate(t, zeros)
 		data = buildZip(t, rawFile("0.xml", zip.Deflate, comp, crc32.ChecksumIEEE(zeros), 1000))
@@ -316,7 +318,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 		if err != nil || len(gots) != 1 {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
-		wantRejection(t, gots[0].readErr, KP004)
+		wantRejection(t, gots[0].readErr, codes.KP004)
 		if len(gots[0].data) > 2<<20 {
 			t.Fatalf("read %d bytes before stopping", len(gots[0].data))
 		}
@@ -350,7 +352,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 				t.Errorf("entry %d name %q, want %q", i, g.Name, wantNames[i])
 			}
 		}
-		if gots[0].code() != KP002 {
+		if gots[0].code() != codes.KP002 {
 			t.Errorf("evil.txt = %s, want KP002", gots[0].code())
 		}
 		if left, _ := os.ReadDir(dir); len(left) != 0 {
@@ -400,7 +402,7 @@ func TestReadUploadNestedArchives(t *testing.T) {
 		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 	}
 	for _, g := range gots {
-		if g.code() != KP003 {
+		if g.code() != codes.KP003 {
 			t.Fatalf("%q = %s, want KP003", g.Name, g.code())
 		}
 	}
@@ -453,7 +455,7 @@ func TestReadUploadOverlapBomb(t *testing.T) {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
 		for _, g := range gots {
-			if g.code() != KP004 {
+			if g.code() != codes.KP004 {
 				t.Fatalf("%q = %s, want KP004", g.Name, g.code())
 			}
 		}
@@ -488,7 +490,7 @@ func TestReadUploadOverlapBomb(t *testing.T) {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
 		for _, g := range gots {
-			if g.code() != KP004 {
+			if g.code() != codes.KP004 {
 				t.Fatalf("%q = %s, want KP004", g.Name, g.code())
 			}
 		}
@@ -583,7 +585,7 @@ func TestReadUploadTenGigabytesOfZeros(t *testing.T) {
 		if err != nil || len(gots) != 1 {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
-		wantRejection(t, gots[0].Rejection, IB904)
+		wantRejection(t, gots[0].Rejection, codes.IB904)
 		if n := cr.n.Load(); n > 256<<10 {
 			t.Fatalf("read %d bytes of the %d byte upload", n, size)
 		}
@@ -599,7 +601,7 @@ func TestReadUploadTenGigabytesOfZeros(t *testing.T) {
 		if err != nil || len(gots) != 1 {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 		}
-		wantRejection(t, gots[0].readErr, KP004)
+		wantRejection(t, gots[0].readErr, codes.KP004)
 		if n := cr.n.Load(); n > 256<<10 {
 			t.Fatalf("read %d bytes of the %d byte upload", n, size)
 		}
@@ -627,9 +629,9 @@ func TestReadUploadLyingSizes(t *testing.T) {
 		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 	}
 	// Measured on what is decompressed, whatever the header says.
-	wantRejection(t, gots[0].readErr, IB904)
+	wantRejection(t, gots[0].readErr, codes.IB904)
 	for _, g := range gots[1:] {
-		if g.code() != IB901 {
+		if g.code() != codes.IB901 {
 			t.Errorf("%s = %s, want IB901 (size does not match)", g.Name, g.code())
 		}
 	}
@@ -656,7 +658,7 @@ func TestReadUploadTotalLimit(t *testing.T) {
 			switch g.code() {
 			case "":
 				ok++
-			case KP004:
+			case codes.KP004:
 			default:
 				t.Fatalf("%s = %s", g.Name, g.code())
 			}
@@ -677,8 +679,8 @@ func TestReadUploadTotalLimit(t *testing.T) {
 		for round := range 2 {
 			for i, e := range entries {
 				_, err := readEntry(e)
-				if want := Code(""); i >= 3 {
-					want = KP004
+				if want := codes.Code(""); i >= 3 {
+					want = codes.KP004
 					if codeOf(err) != want {
 						t.Fatalf("round %d entry %d: %v, want KP004", round, i, err)
 					}
@@ -698,7 +700,7 @@ func TestReadUploadTooManyEntries(t *testing.T) {
 	files = append(files, zipFile{name: "map/"})
 	data := buildZip(t, files...)
 	_, err := walk(t, bytes.NewReader(data), int64(len(data)), "veel.zip", Limits{MaxEntries: 100})
-	wantRejection(t, err, IB902)
+	wantRejection(t, err, codes.IB902)
 	gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "veel.zip", Limits{MaxEntries: 101})
 	if err != nil || len(gots) != 101 {
 		t.Fatalf("with 101 allowed: %v, %d entries (folders are not counted)", err, len(gots))
@@ -731,7 +733,7 @@ func TestReadUploadHiddenRecords(t *testing.T) {
 		t.Fatal("fn called")
 		return nil
 	})
-	wantRejection(t, err, IB902)
+	wantRejection(t, err, codes.IB902)
 	if n := cr.n.Load(); n > 200<<10 {
 		t.Fatalf("read %d of %d bytes before refusing", n, len(data))
 	}
@@ -745,15 +747,15 @@ func TestReadUploadEmptyAndBroken(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		data []byte
-		code Code
+		code codes.Code
 	}{
-		{"empty", buildZip(t), IB905},
-		{"only folders", buildZip(t, zipFile{name: "a/"}, zipFile{name: "a/b/"}), IB905},
-		{"zero bytes", nil, IB901},
-		{"not a zip", []byte("<?xml version=\"1.0\"?><a/>"), IB901},
-		{"truncated at the end", good[:len(good)-1], IB901},
-		{"truncated halfway", good[:len(good)/2], IB901},
-		{"damaged directory", brokenDir, IB901},
+		{"empty", buildZip(t), codes.IB905},
+		{"only folders", buildZip(t, zipFile{name: "a/"}, zipFile{name: "a/b/"}), codes.IB905},
+		{"zero bytes", nil, codes.IB901},
+		{"not a zip", []byte("<?xml version=\"1.0\"?><a/>"), codes.IB901},
+		{"truncated at the end", good[:len(good)-1], codes.IB901},
+		{"truncated halfway", good[:len(good)/2], codes.IB901},
+		{"damaged directory", brokenDir, codes.IB901},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := walk(t, bytes.NewReader(tc.data), int64(len(tc.data)), "x.zip", Limits{})
@@ -774,7 +776,7 @@ func TestReadUploadDamagedEntry(t *testing.T) {
 	if err != nil || len(gots) != 2 {
 		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 	}
-	if gots[0].code() != IB901 {
+	if gots[0].code() != codes.IB901 {
 		t.Errorf("damaged entry = %v/%v, want IB901", gots[0].Rejection, gots[0].readErr)
 	}
 	if gots[1].code() != "" || !bytes.Equal(gots[1].data, envelopeBytes(2)) {

@@ -1,4 +1,4 @@
-package exchange
+package stuf
 
 import (
 	"bytes"
@@ -9,13 +9,13 @@ import (
 	"strings"
 )
 
-// BuildEnvelope writes a ggk0210 envelope around payload, for tests and fixtures of every
+// Build writes a ggk0210 envelope around payload, for tests and fixtures of every
 // package. Empty fields get a valid default: root Di01 (Du01 when CrossRef is set), berichtcode
 // matching the root, applicaties "Applicatie" and "GGk", a random UUID v4 referentienummer, a
 // fixed tijdstip, functie WMO301/WMO302, versions 0001/0000/0003/0002 and an xmlBestand
 // (tekstBestand when Kind says so, named Bestandsnaam or "bericht.txt"). Given values are
 // written as they are, XML-escaped, so a test can build an invalid envelope too.
-func BuildEnvelope(e Envelope, payload []byte) []byte {
+func Build(e Envelope, payload []byte) []byte {
 	def := func(v *string, d string) {
 		if *v == "" {
 			*v = d
@@ -52,7 +52,7 @@ func BuildEnvelope(e Envelope, payload []byte) []byte {
 		fmt.Fprintf(&b, "%s<%s>%s</%s>\n", indent, name, esc(v), name)
 	}
 	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
-	fmt.Fprintf(&b, "<GGK:%s xmlns:StUF=%q xmlns:GGK=%q>\n", root, NamespaceStUF, NamespaceGGK)
+	fmt.Fprintf(&b, "<GGK:%s xmlns:StUF=%q xmlns:GGK=%q>\n", root, namespaceStUF, namespaceGGK)
 	b.WriteString("\t<GGK:stuurgegevens>\n")
 	el("\t\t", "StUF:berichtcode", e.Berichtcode)
 	for _, s := range [][3]string{{"zender", e.ZenderOrg, e.ZenderApp}, {"ontvanger", e.OntvangerOrg, e.OntvangerApp}} {

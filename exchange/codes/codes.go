@@ -1,4 +1,4 @@
-package exchange
+package codes
 
 // Code is a rejection code shown in a verwerkingsverslag. The IB codes are the national hub's
 // (2025 list); the KP codes are this hub's own, for cases the national list does not name.

@@ -1,4 +1,4 @@
-package exchange
+package zipintake
 
 import (
 	"archive/zip"
@@ -19,6 +19,9 @@ import (
 	// compress/flate (its decoder specialises on *bufio.Reader); its error types are aliases of
 	// compress/flate's.
 	"github.com/klauspost/compress/flate"
+
+	"knooppunt/exchange/codes"
+	"knooppunt/exchange/tekst"
 )
 
 // Limits bound what one upload may cost to read. A zero field takes its default.
@@ -48,9 +51,9 @@ type Entry struct {
 	// goroutines, as long as the upload's io.ReaderAt stays open. The reader fails with a
 	// *Rejection when the entry breaks a limit, is corrupt or fails its CRC.
 	Open      func() (io.ReadCloser, error)
-	Size      int64      // the size the ZIP claims (untrusted); the file size for a plain .xml
-	Rejection *Rejection // set when the entry is refused without being opened; Open's reader may still refuse it (archive content, size, ratio, CRC)
-	Raw       *zip.File  // nil for a plain .xml: lets delivery copy the compressed bytes
+	Size      int64            // the size the ZIP claims (untrusted); the file size for a plain .xml
+	Rejection *codes.Rejection // set when the entry is refused without being opened; Open's reader may still refuse it (archive content, size, ratio, CRC)
+	Raw       *zip.File        // nil for a plain .xml: lets delivery copy the compressed bytes
 }
 
 const (
@@ -98,14 +101,14 @@ func ReadUpload(r io.ReaderAt, size int64, name string, lim Limits, fn func(e En
 	case ".zip":
 		return readZip(r, size, lim, fn)
 	default:
-		return &Rejection{Code: KP002, Detail: fmt.Sprintf("%s: lever een .xml-bestand of een .zip met .xml-bestanden aan", baseName(name))}
+		return &codes.Rejection{Code: codes.KP002, Detail: fmt.Sprintf("%s: lever een .xml-bestand of een .zip met .xml-bestanden aan", baseName(name))}
 	}
 }
 
 func plainEntry(r io.ReaderAt, size int64, name string, lim Limits) Entry {
 	e := Entry{Name: baseName(name), Size: size}
 	if size > lim.MaxEntry {
-		e.Rejection = &Rejection{Code: IB003, Detail: fmt.Sprintf("het bestand is %d bytes; de grens is %s", size, mib(lim.MaxEntry))}
+		e.Rejection = &codes.Rejection{Code: codes.IB003, Detail: fmt.Sprintf("het bestand is %d bytes; de grens is %s", size, mib(lim.MaxEntry))}
 		e.Open = func() (io.ReadCloser, error) { return nil, e.Rejection }
 		return e
 	}
@@ -145,7 +148,7 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 		if rec.err != nil {
 			return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
 		}
-		return &Rejection{Code: IB901, Detail: "de inhoudsopgave (central directory) ontbreekt of is beschadigd; maak het ZIP-bestand opnieuw aan"}
+		return &codes.Rejection{Code: codes.IB901, Detail: "de inhoudsopgave (central directory) ontbreekt of is beschadigd; maak het ZIP-bestand opnieuw aan"}
 	}
 
 	var files []*zip.File
@@ -159,11 +162,11 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 	}
 	switch {
 	case len(files) > lim.MaxEntries:
-		return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat %d bestanden; de grens is %d", len(files), lim.MaxEntries)}
+		return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat %d bestanden; de grens is %d", len(files), lim.MaxEntries)}
 	case dirs > lim.MaxEntries:
-		return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat %d mappen; de grens is %d", dirs, lim.MaxEntries)}
+		return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat %d mappen; de grens is %d", dirs, lim.MaxEntries)}
 	case len(files) == 0:
-		return &Rejection{Code: IB905, Detail: "het ZIP-bestand bevat geen bestanden"}
+		return &codes.Rejection{Code: codes.IB905, Detail: "het ZIP-bestand bevat geen bestanden"}
 	}
 
 	u := &upload{r: r, lim: lim, seen: make([]int64, len(files))}
@@ -186,7 +189,7 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 // span is where an entry's local header and compressed data lie in the upload.
 type span struct {
 	start, data, end int64
-	err              *Rejection // the local header is missing or points outside the file
+	err              *codes.Rejection // the local header is missing or points outside the file
 }
 
 // dataSpans reads each local header (through the upload's ioErrRecorder, the Files' ReaderAt).
@@ -197,9 +200,9 @@ func dataSpans(size int64, files []*zip.File) []span {
 		comp := int64(f.CompressedSize64)
 		switch {
 		case err != nil:
-			spans[i].err = &Rejection{Code: IB901, Detail: "de lokale kop van het bestand ontbreekt of is beschadigd"}
+			spans[i].err = &codes.Rejection{Code: codes.IB901, Detail: "de lokale kop van het bestand ontbreekt of is beschadigd"}
 		case comp < 0 || data > size || comp > size-data:
-			spans[i].err = &Rejection{Code: IB901, Detail: "het bestand loopt voorbij het einde van het ZIP-bestand; het is afgekapt"}
+			spans[i].err = &codes.Rejection{Code: codes.IB901, Detail: "het bestand loopt voorbij het einde van het ZIP-bestand; het is afgekapt"}
 		default:
 			// The local header holds at least its 30 fixed bytes and the name; counting only
 			// those never makes two honest entries overlap.
@@ -248,7 +251,7 @@ func (u *upload) entry(i int, f *zip.File, sp span, overlap bool) Entry {
 }
 
 // judge refuses what can be told without decompressing, the most telling reason first.
-func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *Rejection {
+func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *codes.Rejection {
 	shown := name
 	if shown == "" {
 		shown = "(bestand zonder naam)"
@@ -256,21 +259,21 @@ func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *Rejecti
 	ext := strings.ToLower(path.Ext(name))
 	switch {
 	case archiveExt[ext]:
-		return &Rejection{Code: KP003, Detail: fmt.Sprintf("%s is zelf een archief; zet de .xml-bestanden direct in het ZIP-bestand", shown)}
+		return &codes.Rejection{Code: codes.KP003, Detail: fmt.Sprintf("%s is zelf een archief; zet de .xml-bestanden direct in het ZIP-bestand", shown)}
 	case ext != ".xml":
-		return &Rejection{Code: KP002, Detail: fmt.Sprintf("%s: alleen .xml-bestanden worden verwerkt", shown)}
+		return &codes.Rejection{Code: codes.KP002, Detail: fmt.Sprintf("%s: alleen .xml-bestanden worden verwerkt", shown)}
 	case f.Flags&0x41 != 0: // bit 0: encrypted; bit 6: strong encryption
-		return &Rejection{Code: IB903, Detail: fmt.Sprintf("%s is versleuteld; lever het aan zonder wachtwoord", shown)}
+		return &codes.Rejection{Code: codes.IB903, Detail: fmt.Sprintf("%s is versleuteld; lever het aan zonder wachtwoord", shown)}
 	case sp.err != nil:
 		return sp.err
 	case overlap:
-		return &Rejection{Code: KP004, Detail: fmt.Sprintf("%s deelt zijn gegevens met een ander bestand in het ZIP-bestand (overlappende bestanden)", shown)}
+		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("%s deelt zijn gegevens met een ander bestand in het ZIP-bestand (overlappende bestanden)", shown)}
 	case f.Method != zip.Store && f.Method != zip.Deflate:
-		return &Rejection{Code: IB901, Detail: fmt.Sprintf("%s gebruikt compressiemethode %d; alleen Deflate en Store worden ondersteund", shown, f.Method)}
+		return &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s gebruikt compressiemethode %d; alleen Deflate en Store worden ondersteund", shown, f.Method)}
 	case f.UncompressedSize64 > uint64(u.lim.MaxEntry):
-		return &Rejection{Code: IB904, Detail: fmt.Sprintf("%s is volgens de ZIP %d bytes; de grens is %s", shown, f.UncompressedSize64, mib(u.lim.MaxEntry))}
+		return &codes.Rejection{Code: codes.IB904, Detail: fmt.Sprintf("%s is volgens de ZIP %d bytes; de grens is %s", shown, f.UncompressedSize64, mib(u.lim.MaxEntry))}
 	case f.UncompressedSize64 > ratioFloor && f.UncompressedSize64/max(f.CompressedSize64, 1) > uint64(u.lim.MaxRatio):
-		return &Rejection{Code: KP004, Detail: fmt.Sprintf("%s pakt volgens de ZIP uit van %d tot %d bytes (meer dan %d:1)", shown, f.CompressedSize64, f.UncompressedSize64, u.lim.MaxRatio)}
+		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("%s pakt volgens de ZIP uit van %d tot %d bytes (meer dan %d:1)", shown, f.CompressedSize64, f.UncompressedSize64, u.lim.MaxRatio)}
 	}
 	return nil
 }
@@ -326,7 +329,7 @@ func (r *entryReader) Read(p []byte) (int, error) {
 		r.sniffed = true
 		n, _ := io.ReadFull(readFunc(r.read), r.head[:])
 		if isArchive(r.head[:n]) {
-			r.err = &Rejection{Code: KP003, Detail: fmt.Sprintf("%s is geen XML maar een archief; zet de .xml-bestanden direct in het ZIP-bestand", r.name)}
+			r.err = &codes.Rejection{Code: codes.KP003, Detail: fmt.Sprintf("%s is geen XML maar een archief; zet de .xml-bestanden direct in het ZIP-bestand", r.name)}
 			return 0, r.err
 		}
 		r.pending = r.head[:n]
@@ -356,7 +359,7 @@ func (r *entryReader) read(p []byte) (int, error) {
 			err = rej
 		}
 	case err == io.ErrUnexpectedEOF || isCorrupt(err):
-		err = &Rejection{Code: IB901, Detail: fmt.Sprintf("%s is beschadigd en kan niet worden uitgepakt", r.name)}
+		err = &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s is beschadigd en kan niet worden uitgepakt", r.name)}
 	case err != nil:
 		err = fmt.Errorf("%s uitpakken: %w", r.name, err)
 	}
@@ -369,26 +372,26 @@ func isCorrupt(err error) bool {
 	return errors.As(err, &ce)
 }
 
-func (r *entryReader) check() *Rejection {
+func (r *entryReader) check() *codes.Rejection {
 	lim := r.u.lim
 	if r.n > lim.MaxEntry {
-		return &Rejection{Code: IB904, Detail: fmt.Sprintf("%s pakt uit tot meer dan %s", r.name, mib(lim.MaxEntry))}
+		return &codes.Rejection{Code: codes.IB904, Detail: fmt.Sprintf("%s pakt uit tot meer dan %s", r.name, mib(lim.MaxEntry))}
 	}
 	if r.n > ratioFloor && r.n/max(r.src.n, 1) > lim.MaxRatio {
-		return &Rejection{Code: KP004, Detail: fmt.Sprintf("%s pakt uit tot meer dan %d keer zijn gecomprimeerde grootte", r.name, lim.MaxRatio)}
+		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("%s pakt uit tot meer dan %d keer zijn gecomprimeerde grootte", r.name, lim.MaxRatio)}
 	}
 	if !r.u.charge(r.i, r.n) {
-		return &Rejection{Code: KP004, Detail: fmt.Sprintf("het ZIP-bestand pakt samen uit tot meer dan %s; %s is niet meer gelezen", mib(r.u.total), r.name)}
+		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("het ZIP-bestand pakt samen uit tot meer dan %s; %s is niet meer gelezen", mib(r.u.total), r.name)}
 	}
 	return nil
 }
 
-func (r *entryReader) verify() *Rejection {
+func (r *entryReader) verify() *codes.Rejection {
 	if uint64(r.n) != r.f.UncompressedSize64 {
-		return &Rejection{Code: IB901, Detail: fmt.Sprintf("%s pakt uit tot %d bytes, maar de ZIP noemt %d bytes", r.name, r.n, r.f.UncompressedSize64)}
+		return &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s pakt uit tot %d bytes, maar de ZIP noemt %d bytes", r.name, r.n, r.f.UncompressedSize64)}
 	}
 	if r.crc != r.f.CRC32 {
-		return &Rejection{Code: IB901, Detail: fmt.Sprintf("%s is beschadigd: het controlegetal (CRC-32) klopt niet", r.name)}
+		return &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s is beschadigd: het controlegetal (CRC-32) klopt niet", r.name)}
 	}
 	return nil
 }
@@ -460,17 +463,17 @@ func (e *ioErrRecorder) ReadAt(p []byte, off int64) (int, error) {
 // archive/zip's way of finding the directory and counts both places archive/zip may start
 // from, so its count is never below archive/zip's. When it cannot find the directory it leaves
 // the verdict to archive/zip.
-func guardDirectory(r io.ReaderAt, size int64, lim Limits) *Rejection {
+func guardDirectory(r io.ReaderAt, size int64, lim Limits) *codes.Rejection {
 	starts := directoryStarts(r, size)
 	for _, start := range starts {
 		files, dirs, dirBytes := countRecords(r, size, start, lim)
 		switch {
 		case files > lim.MaxEntries:
-			return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d bestanden", lim.MaxEntries)}
+			return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d bestanden", lim.MaxEntries)}
 		case dirs > lim.MaxEntries:
-			return &Rejection{Code: IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d mappen", lim.MaxEntries)}
+			return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("het ZIP-bestand bevat meer dan %d mappen", lim.MaxEntries)}
 		case dirBytes > maxDirectory:
-			return &Rejection{Code: IB901, Detail: fmt.Sprintf("de inhoudsopgave van het ZIP-bestand is groter dan %s", mib(maxDirectory))}
+			return &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("de inhoudsopgave van het ZIP-bestand is groter dan %s", mib(maxDirectory))}
 		}
 	}
 	return nil
@@ -654,7 +657,7 @@ func displayName(s string) string {
 			b.WriteString("…")
 			break
 		}
-		if steers(r) {
+		if tekst.Steers(r) {
 			b.WriteByte('?')
 			continue
 		}

@@ -1,0 +1,93 @@
+package stuf
+
+import (
+	"bytes"
+	"crypto/rand"
+	"strings"
+	"testing"
+)
+
+// TestPayloadHeadDecodesTheStartOfThePayload: what the parser keeps is the payload's first
+// bytes exactly, for every length of the last base64 group, and never more than the bound.
+func TestPayloadHeadDecodesTheStartOfThePayload(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 4, 100, payloadHeadLen - 1, payloadHeadLen, payloadHeadLen + 1, 1 << 20} {
+		payload := make([]byte, n)
+		rand.Read(payload)
+		var ep Parser
+		if _, rej := ep.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload))); rej != nil {
+			t.Fatalf("%d: %v", n, rej)
+		}
+		h := &ep.p.head
+		want := payload[:min(n, payloadHeadLen)]
+		if !bytes.Equal(h.buf[:h.n], want) || h.truncated != (n > payloadHeadLen) {
+			t.Fatalf("%d bytes: kept %d (truncated %v), want the first %d", n, h.n, h.truncated, len(want))
+		}
+	}
+}
+
+func TestReadBerichtHeaderLeavesOtherPayloadsAlone(t *testing.T) {
+	for _, p := range []string{"", "<bericht/>", "geen xml", "<Bericht xmlns=\"http://www.istandaarden.nl/iwmo/2_4/wmo301/schema\"><Header/></Bericht>",
+		"<Bericht xmlns=\"urn:iets\"><Header><BerichtCode>414</BerichtCode></Header></Bericht>", "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>"} {
+		if _, ok, problem := readBerichtHeader([]byte(p), false); ok {
+			t.Errorf("%q: checked (%s), want left alone", p, problem)
+		}
+	}
+	for p, want := range map[string]string{
+		`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Client/></w:Bericht>`:                                                                                              "niet Header",
+		`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Header><w:BerichtCode>414</w:BerichtCode><w:Afzender>1</w:Afzender></w:Header></w:Bericht>`:                        "Ontvanger ontbreekt",
+		`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Header><w:Afzender>1</w:Afzender><w:Afzender>2</w:Afzender></w:Header></w:Bericht>`:                                "twee keer",
+		`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Header><w:BerichtCode>414`:                                                                                         "houdt op",
+		`<Bericht xmlns="http://www.istandaarden.nl/ijw/3_3/jw301/schema"><Header><BerichtCode>436</BerichtCode><Afzender>0384</Afzender><Ontvanger>42420001</Ontvanger></Header><Client/></Bericht>`: "",
+	} {
+		_, ok, problem := readBerichtHeader([]byte(p), false)
+		if !ok || !strings.Contains(problem, want) || (want == "") != (problem == "") {
+			t.Errorf("%.60q: ok %v problem %q, want %q", p, ok, problem, want)
+		}
+	}
+}
+
+// BenchmarkPayloadCheck is the cost the check adds to one envelope: reading the header of a
+// WMO301 from what the parser kept (the base64 decoding happens during the parse).
+func BenchmarkPayloadCheck(b *testing.B) {
+	var ep Parser
+	env := Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, BuildBericht("WMO301", "414", "9999", "12345678"))
+	if _, rej := ep.Parse(bytes.NewReader(env)); rej != nil {
+		b.Fatal(rej)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, problem := ep.BerichtHeader(); !ok || problem != "" {
+			b.Fatal("no header")
+		}
+	}
+}
+
+// BenchmarkParseWithPayloadHead is a whole parse of the same envelope, for comparison.
+func BenchmarkParseWithPayloadHead(b *testing.B) {
+	var ep Parser
+	env := Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, BuildBericht("WMO301", "414", "9999", "12345678"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rej := ep.Parse(bytes.NewReader(env)); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
+
+// FuzzReadBerichtHeader: any decoded payload start, whole or cut off, gives a verdict (left
+// alone, a header, or a reason) without panicking; a header it reads has the three fields.
+func FuzzReadBerichtHeader(f *testing.F) {
+	f.Add(BuildBericht("WMO301", "414", "9999", "12345678"), false)
+	f.Add(BuildBericht("JW302", "437", "0384", "42420001"), true)
+	f.Add([]byte(`<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"><w:Header><w:Afzender>1</w:Afzender>`), true)
+	f.Add([]byte("<bericht/>"), false)
+	f.Fuzz(func(t *testing.T, head []byte, truncated bool) {
+		h, ok, problem := readBerichtHeader(head, truncated)
+		if !ok && problem != "" {
+			t.Fatalf("left alone with a problem: %q", problem)
+		}
+		if ok && problem == "" && (h.BerichtCode == "" && h.Afzender == "" && h.Ontvanger == "") {
+			t.Fatalf("a header without fields: %+v", h)
+		}
+	})
+}
