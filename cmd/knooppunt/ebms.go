@@ -24,6 +24,7 @@ type ebmsFlags struct {
 	cert, key, ca, crl string
 	tls                *ebmsserver.TLS
 	demoPKI            *ebmsserver.TestPKI
+	demoListen         bool // listen is the demo's default: when taken, another free port will do
 }
 
 func (e *ebmsFlags) add(fs *flag.FlagSet) {
@@ -46,7 +47,7 @@ func (e *ebmsFlags) check(demo bool) error {
 		}
 	}
 	if demo && e.listen == "" {
-		e.listen = defaultDemoEbMSListen
+		e.listen, e.demoListen = defaultDemoEbMSListen, true
 	}
 	if demo && e.cert == "" {
 		return nil // prepare makes a test PKI
@@ -112,6 +113,11 @@ func (e *ebmsFlags) start(ctx context.Context, hub *exchange.Hub, log *slog.Logg
 		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", e.listen)
+	if err != nil && e.demoListen {
+		// A second demo (or a test) on this machine must not fail on a port it never asked for.
+		log.Warn("Digikoppeling-adres van de demo bezet; een ander gekozen", "adres", e.listen, "err", err)
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("Digikoppeling: luisteren op %s: %w (kies een ander adres met --ebms-listen)", e.listen, err)
 	}

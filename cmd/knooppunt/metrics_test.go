@@ -255,7 +255,8 @@ func exitCode(err error) int {
 // inProcess is a server run by serveInProcess.
 type inProcess struct {
 	ssh, metrics, data string
-	stop               func() // cancels and waits for the server to end
+	out                *syncBuffer // what serve printed
+	stop               func()      // cancels and waits for the server to end
 }
 
 // serveInProcess runs serve with the demo data and monitoring on free ports.
@@ -289,7 +290,7 @@ func serveInProcess(t *testing.T, f serveFlags) inProcess {
 		}
 	}
 	t.Cleanup(stop)
-	return inProcess{ssh: "127.0.0.1:" + m[2], metrics: m[1], data: f.data, stop: stop}
+	return inProcess{ssh: "127.0.0.1:" + m[2], metrics: m[1], data: f.data, out: &out, stop: stop}
 }
 
 func TestReadyzIsNotReadyOnALowDisk(t *testing.T) {
@@ -367,6 +368,44 @@ func TestReadyzSaysStoppingWhileSessionsDrain(t *testing.T) {
 	<-stopped
 	if _, err := net.DialTimeout("tcp", maddr, time.Second); err == nil {
 		t.Error("the metrics listener outlived the server")
+	}
+}
+
+// TestDemoEbMSPortTakenFallsBack: the demo's Digikoppeling port (8443) may be taken by another
+// demo on the machine; a test failed on it ("address already in use"). The demo then takes a free
+// port and prints that one in its curl command; an address given with --ebms-listen is not replaced.
+func TestDemoEbMSPortTakenFallsBack(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var demo ebmsFlags
+	if err := demo.check(true); err != nil || !demo.demoListen {
+		t.Fatalf("the demo's default Digikoppeling address: %v, %+v", err, demo)
+	}
+	demo.listen = taken.Addr().String() // as if another demo held 8443
+	srv := serveInProcess(t, serveFlags{ebms: demo})
+	at := regexp.MustCompile(`Digikoppeling \(ebMS2\) op https://([0-9.:]+)/`)
+	var m []string
+	for end := time.Now().Add(time.Minute); m == nil && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		m = at.FindStringSubmatch(srv.out.String())
+	}
+	if m == nil {
+		t.Fatalf("no Digikoppeling address printed: %s", srv.out.String())
+	}
+	if m[1] == taken.Addr().String() {
+		t.Fatalf("Digikoppeling on the taken address %s", m[1])
+	}
+	srv.stop()
+	given := ebmsFlags{listen: taken.Addr().String()}
+	if err := given.check(true); err != nil {
+		t.Fatal(err)
+	}
+	err = runServer(context.Background(), serveFlags{data: t.TempDir(), listen: "127.0.0.1:0", demo: true, monitor: monitorFlags{listen: "127.0.0.1:0"}, ebms: given},
+		io.Discard, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "--ebms-listen") {
+		t.Fatalf("a taken --ebms-listen: %v", err)
 	}
 }
 
