@@ -87,7 +87,7 @@ func TestOINAndCPACommandsOverSSH(t *testing.T) {
 	}
 	doc, _ := ebms.NewCPA(spec)
 	out, _ := th.sshIn(t, "beheer", doc, exitOK, "cpa", "import", "--json")
-	var c opdrachten.CpaJSON
+	var c opdrachten.CPAJSON
 	if err := json.Unmarshal([]byte(out), &c); err != nil || c.Organisatie != "9999" || c.Profiel != "osb-rm" {
 		t.Fatalf("import: %v %q", err, out)
 	}
@@ -97,7 +97,7 @@ func TestOINAndCPACommandsOverSSH(t *testing.T) {
 		t.Fatalf("encrypted: %q", e)
 	}
 	th.sshIn(t, "gemeente", doc, exitDenied, "cpa", "import")
-	var list []opdrachten.CpaJSON
+	var list []opdrachten.CPAJSON
 	th.runJSON(t, "beheer", &list, "cpa", "list")
 	if len(list) != 1 || list[0].CPAID != c.CPAID {
 		t.Fatalf("cpa list: %+v", list)

@@ -1,6 +1,3 @@
-// Package sshserver is the hub's one door: an SSH server that gives each account its SFTP
-// mailbox, admin commands (ssh beheer@hub org list) and, through a hook, the terminal UI.
-// It only authenticates and translates; every rule lives in package exchange.
 package sshserver
 
 import (

@@ -53,16 +53,16 @@ func FuzzCommand(f *testing.F) {
 		var out bytes.Buffer
 		c := &cmdCtx{hub: hub, p: p, out: &out, errOut: io.Discard}
 		code, err := dispatch(c, argv)
-		if code < exitOK || code > exitDenied {
+		if code < ExitOK || code > ExitDenied {
 			t.Fatalf("%q: exit code %d", line, code)
 		}
-		if (code == exitOK) != (err == nil) {
+		if (code == ExitOK) != (err == nil) {
 			t.Fatalf("%q: exit code %d with error %v", line, code, err)
 		}
 		cmd, rest := findCommand(argv)
 		if cmd == nil {
-			if len(argv) > 0 && !slices.Contains([]string{"help", "--help", "-h"}, argv[0]) && code != exitUsage {
-				t.Fatalf("%q: unknown command gave exit %d (%v), want %d", line, code, err, exitUsage)
+			if len(argv) > 0 && !slices.Contains([]string{"help", "--help", "-h"}, argv[0]) && code != ExitUsage {
+				t.Fatalf("%q: unknown command gave exit %d (%v), want %d", line, code, err, ExitUsage)
 			}
 			return
 		}
@@ -74,8 +74,8 @@ func FuzzCommand(f *testing.F) {
 			if !errors.As(perr, &ue) {
 				t.Fatalf("%q: parse error %v is no usage error", line, perr)
 			}
-			if code != exitUsage || !strings.Contains(err.Error(), "gebruik: ") {
-				t.Fatalf("%q: wrong command line gave exit %d (%v), want %d with a usage line", line, code, err, exitUsage)
+			if code != ExitUsage || !strings.Contains(err.Error(), "gebruik: ") {
+				t.Fatalf("%q: wrong command line gave exit %d (%v), want %d with a usage line", line, code, err, ExitUsage)
 			}
 		}
 	})

@@ -71,7 +71,7 @@ func helpTopic(c *cmdCtx, topic []string) (int, error) {
 		}
 	}
 	if len(found) == 0 {
-		return exitUsage, usageError{fmt.Sprintf("geen opdracht %q; 'help' toont de opdrachten", strings.Join(topic, " "))}
+		return ExitUsage, usageError{fmt.Sprintf("geen opdracht %q; 'help' toont de opdrachten", strings.Join(topic, " "))}
 	}
 	for _, cmd := range found {
 		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
@@ -79,7 +79,7 @@ func helpTopic(c *cmdCtx, topic []string) (int, error) {
 			fmt.Fprintln(c.out, "  (uw account mag deze opdracht niet gebruiken)")
 		}
 	}
-	return exitOK, nil
+	return ExitOK, nil
 }
 
 type HelpJSON struct {

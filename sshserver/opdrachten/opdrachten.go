@@ -21,14 +21,6 @@ const (
 	ExitDenied = 3 // the account may not do this
 )
 
-// The short names inside this package.
-const (
-	exitOK     = ExitOK
-	exitError  = ExitError
-	exitUsage  = ExitUsage
-	exitDenied = ExitDenied
-)
-
 // Env is what a command needs from the door that runs it (the SSH server): the hub, who
 // asks, and the session. It holds nothing of the server itself.
 type Env struct {
@@ -70,7 +62,7 @@ var commands = slices.Concat(whoamiCommands, aanleverenCommands, ophalenCommands
 	orgCommands, withGebruiker(accountCommands), accountManageCommands, orgManageCommands, knooppuntCommands,
 	digikoppelingCommands, auditCommands, backupCommands)
 
-// command is one admin command: `ssh beheer@hub org add 0363 Amsterdam`. The table of them is
+// command is one command: `ssh beheer@hub org add 0363 Amsterdam`. The table of them is
 // the only place a command is defined; one parser serves all.
 type command struct {
 	words   []string // "org", "add"
@@ -207,20 +199,20 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 		}
 		if slices.Contains(argv, "--json") {
 			if err := printHelpJSON(c.jsonOut(), c); err != nil {
-				return exitError, err
+				return ExitError, err
 			}
-			return exitOK, nil
+			return ExitOK, nil
 		}
 		printHelp(c.out, c)
-		return exitOK, nil
+		return ExitOK, nil
 	}
 	cmd, rest := findCommand(argv)
 	if cmd == nil {
-		return exitUsage, usageError{unknownCommand(argv)}
+		return ExitUsage, usageError{unknownCommand(argv)}
 	}
 	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
 		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
-		return exitOK, nil
+		return ExitOK, nil
 	}
 	in, err := parse(cmd, rest)
 	if err == nil {
@@ -230,13 +222,13 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 	var ue usageError
 	switch {
 	case err == nil:
-		return exitOK, nil
+		return ExitOK, nil
 	case errors.As(err, &ue):
-		return exitUsage, fmt.Errorf("%s\ngebruik: %s", ue.msg, cmd.usage())
+		return ExitUsage, fmt.Errorf("%s\ngebruik: %s", ue.msg, cmd.usage())
 	case errors.Is(err, exchange.ErrDenied):
-		return exitDenied, err
+		return ExitDenied, err
 	}
-	return exitError, err
+	return ExitError, err
 }
 
 func findCommand(argv []string) (*command, []string) {

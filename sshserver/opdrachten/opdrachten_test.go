@@ -19,7 +19,7 @@ func TestParseKeepsKeysWhole(t *testing.T) {
 		t.Fatalf("parsed %+v", in)
 	}
 	var out bytes.Buffer
-	if code, err := dispatch(&cmdCtx{out: &out}, []string{"account", "add", "--help"}); code != exitOK || err != nil || !strings.Contains(out.String(), "gebruik: account add NAAM") {
+	if code, err := dispatch(&cmdCtx{out: &out}, []string{"account", "add", "--help"}); code != ExitOK || err != nil || !strings.Contains(out.String(), "gebruik: account add NAAM") {
 		t.Fatalf("--help: %d %v %q", code, err, out.String())
 	}
 }
@@ -40,7 +40,7 @@ func TestParseJSONAndSwitches(t *testing.T) {
 		t.Fatalf("key add = %+v", cmd)
 	}
 	var out bytes.Buffer
-	if code, err := dispatch(&cmdCtx{out: &out}, []string{"help"}); code != exitOK || err != nil ||
+	if code, err := dispatch(&cmdCtx{out: &out}, []string{"help"}); code != ExitOK || err != nil ||
 		!strings.Contains(out.String(), "gebruiker add NAAM") || !strings.Contains(out.String(), "--json") {
 		t.Fatalf("help: %d %v %q", code, err, out.String())
 	}
