@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -48,6 +49,15 @@ func TestBackupCommandOverSSH(t *testing.T) {
 	if _, err := exchange.RestoreBackup(context.Background(), &incr, exchange.Config{DataDir: filepath.Join(t.TempDir(), "t2"), Log: slog.New(slog.DiscardHandler)},
 		strings.NewReader(out)); err != nil {
 		t.Fatalf("restore of the incremental: %v", err)
+	}
+
+	// A backup is binary: on a terminal (ssh -tt) the server says so, and no tar comes out.
+	tty := exec.Command("ssh", append(th.sshOpts(th.keys["beheer"]), "-tt", "-p", th.port, "beheer@127.0.0.1", "--", "backup")...)
+	tty.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	ttyOut, err := tty.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(ttyOut), "zonder terminal") || bytes.Contains(ttyOut, []byte("manifest.json")) {
+		t.Fatalf("backup on a terminal: %v, %d bytes: %q", err, len(ttyOut), ttyOut[:min(len(ttyOut), 300)])
 	}
 
 	// Only the beheerder.

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"knooppunt/exchange"
 )
 
 // FuzzCommand checks the command parser and the commands behind it, run by an ordinary
@@ -27,24 +23,8 @@ func FuzzCommand(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	dir := f.TempDir()
-	hub, err := exchange.Open(exchange.Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { hub.Close() })
-	if _, err := hub.SeedDemo(filepath.Join(dir, "demo")); err != nil {
-		f.Fatal(err)
-	}
-	a, err := hub.Account("ameland")
-	if err != nil {
-		f.Fatal(err)
-	}
-	org, err := hub.Org(a.Org)
-	if err != nil {
-		f.Fatal(err)
-	}
-	p := &exchange.Principal{Account: a, Org: org, Remote: "fuzz"}
+	hub := demoHub(f)
+	p := principal(f, hub, "ameland")
 	f.Fuzz(func(t *testing.T, line string) {
 		argv := strings.Split(line, " ")
 		if line == "" {
