@@ -22,6 +22,7 @@ import (
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
 	"knooppunt/hostkeys"
+	"knooppunt/sshserver/opdrachten"
 )
 
 func needTool(t testing.TB, name string) string {
@@ -53,7 +54,7 @@ func client(t testing.TB, name string, args ...string) string {
 func (th *testHub) delivered(t testing.TB, name string, messages int) exchange.Delivery {
 	t.Helper()
 	u := th.awaitUpload(t, name)
-	var v verslagJSON
+	var v exchange.Verslag
 	th.runJSON(t, "gemeente", &v, "verslag", name)
 	if v.ID != u.ID || v.Status != "Afgeleverd" || v.Aangeleverd != messages || v.Correct != messages || v.Incorrect != 0 {
 		t.Fatalf("verslag of %s = %+v", name, v)
@@ -231,7 +232,7 @@ func TestClientRclone(t *testing.T) {
 	if slices.ContainsFunc(th.inbox(t, "aanbieder", exchange.IWmo, false), func(x exchange.Delivery) bool { return x.ID == d4.ID }) {
 		t.Fatal("rclone move left the file in ophalen/")
 	}
-	var msgs []messageJSON
+	var msgs []opdrachten.MessageJSON
 	th.runJSON(t, "aanbieder", &msgs, "berichtenlog", "--status", "verwijderd")
 	if len(msgs) != 1 || msgs[0].Aanlevering != d4.UploadID {
 		t.Fatalf("berichtenlog after rclone move = %+v", msgs)
@@ -358,7 +359,7 @@ func TestClientParamiko(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The job pins the host key 'hostkeys --json' shows, checked against the data dir here.
-	var hks []hostkeyJSON
+	var hks []opdrachten.HostkeyJSON
 	th.runJSON(t, "gemeente", &hks, "hostkeys")
 	if hks[0].Vingerafdruk != keys[0].Fingerprint() || hks[0].Type != "ED25519" {
 		t.Fatalf("hostkeys = %+v", hks)

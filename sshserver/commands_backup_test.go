@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
+	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"knooppunt/exchange"
 )
@@ -52,6 +51,15 @@ func TestBackupCommandOverSSH(t *testing.T) {
 		t.Fatalf("restore of the incremental: %v", err)
 	}
 
+	// A backup is binary: on a terminal (ssh -tt) the server says so, and no tar comes out.
+	tty := exec.Command("ssh", append(th.sshOpts(th.keys["beheer"]), "-tt", "-p", th.port, "beheer@127.0.0.1", "--", "backup")...)
+	tty.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	ttyOut, err := tty.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(ttyOut), "zonder terminal") || bytes.Contains(ttyOut, []byte("manifest.json")) {
+		t.Fatalf("backup on a terminal: %v, %d bytes: %q", err, len(ttyOut), ttyOut[:min(len(ttyOut), 300)])
+	}
+
 	// Only the beheerder.
 	for _, acct := range []string{"gemeente", "ameland"} {
 		for _, args := range [][]string{{"backup"}, {"backup", "--sinds", "-"}} {
@@ -60,30 +68,5 @@ func TestBackupCommandOverSSH(t *testing.T) {
 				t.Errorf("%s %v: exit %d, stdout %d bytes, stderr %q", acct, args, code, len(out), errOut)
 			}
 		}
-	}
-}
-
-// A backup whose reader stops is cut off after the stall limit, so its snapshot and parked
-// files do not stay forever.
-func TestStallWriterCutsOnce(t *testing.T) {
-	sw := &stallWriter{w: io.Discard}
-	sw.touch()
-	stop := make(chan struct{})
-	defer close(stop)
-	cut := make(chan struct{}, 2)
-	go sw.watch(stop, time.Second, func() { cut <- struct{}{} })
-	for range 5 {
-		sw.Write([]byte("x"))
-		time.Sleep(20 * time.Millisecond)
-	}
-	select {
-	case <-cut:
-		t.Fatal("cut while bytes were going out")
-	default:
-	}
-	select {
-	case <-cut:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not cut after the writes stopped")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"knooppunt/sshserver/opdrachten"
 )
 
 // TestManageAccountsAndOrgs (issue 13, item 7), through OpenSSH ssh: roles of an existing
@@ -22,9 +24,9 @@ func TestManageAccountsAndOrgs(t *testing.T) {
 		t.Fatalf("gebruiker rol +: %q", out)
 	}
 	th.run(t, "gemeente", exitOK, "gebruiker", "rol", "piet", "-gebruikersbeheerder")
-	var accts []accountJSON
+	var accts []opdrachten.AccountJSON
 	th.runJSON(t, "gemeente", &accts, "gebruiker", "list")
-	i := slices.IndexFunc(accts, func(a accountJSON) bool { return a.Naam == "piet" })
+	i := slices.IndexFunc(accts, func(a opdrachten.AccountJSON) bool { return a.Naam == "piet" })
 	if i < 0 || !slices.Contains(accts[i].Rollen, "productbeheerder") || slices.Contains(accts[i].Rollen, "gebruikersbeheerder") {
 		t.Fatalf("roles after +productbeheerder +gebruikersbeheerder -gebruikersbeheerder: %+v", accts)
 	}
@@ -50,7 +52,7 @@ func TestManageAccountsAndOrgs(t *testing.T) {
 		t.Errorf("a deleted account still logs in")
 	}
 	th.runJSON(t, "gemeente", &accts, "gebruiker", "list")
-	if slices.ContainsFunc(accts, func(a accountJSON) bool { return a.Naam == "piet" }) {
+	if slices.ContainsFunc(accts, func(a opdrachten.AccountJSON) bool { return a.Naam == "piet" }) {
 		t.Errorf("piet still listed: %+v", accts)
 	}
 	// The name is free again.

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+
+	"knooppunt/sshserver/opdrachten"
 )
 
 // TestOphalenReferentiesAndVerwijder (issue 13, item 5), through OpenSSH ssh: ophalen --json
@@ -14,7 +16,7 @@ func TestOphalenReferentiesAndVerwijder(t *testing.T) {
 	th := startHub(t, withEngine)
 	_, refs := th.sendWMO301(t, "refs.zip", 2)
 
-	var files []deliveryJSON
+	var files []opdrachten.DeliveryJSON
 	th.runJSON(t, "aanbieder", &files, "ophalen")
 	if len(files) != 1 {
 		t.Fatalf("ophalen = %+v", files)
@@ -41,7 +43,7 @@ func TestOphalenReferentiesAndVerwijder(t *testing.T) {
 	}
 
 	// verwijder --json lists them all.
-	var removed []removedJSON
+	var removed []opdrachten.RemovedJSON
 	th.runJSON(t, "aanbieder", &removed, "verwijder", name)
 	if len(removed) != 1 || len(removed[0].Referentienummers) != 2 {
 		t.Fatalf("verwijder --json = %+v", removed)

@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -149,24 +148,6 @@ func TestAdminCommandErrors(t *testing.T) {
 	out, _, code = th.ssh("cak", th.keys["cak"])
 	if code != exitOK || !strings.Contains(out, "sftp") {
 		t.Fatalf("plain session: exit %d %q", code, out)
-	}
-}
-
-func TestParseKeepsKeysWhole(t *testing.T) {
-	cmd, rest := findCommand(strings.Fields("account add jan --key ssh-ed25519 AAAAC3Nza jan@werkplek --product iwmo --key=ssh-rsa AAAAB3 --rol gebruiker"))
-	in, err := parse(cmd, rest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := in.flags["key"]; len(got) != 2 || got[0] != "ssh-ed25519 AAAAC3Nza jan@werkplek" || got[1] != "ssh-rsa AAAAB3" {
-		t.Fatalf("keys = %q", got)
-	}
-	if in.flag("product") != "iwmo" || in.flag("rol") != "gebruiker" || len(in.args) != 1 {
-		t.Fatalf("parsed %+v", in)
-	}
-	var out bytes.Buffer
-	if code, err := dispatch(&cmdCtx{out: &out}, []string{"account", "add", "--help"}); code != exitOK || err != nil || !strings.Contains(out.String(), "gebruik: account add NAAM") {
-		t.Fatalf("--help: %d %v %q", code, err, out.String())
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"knooppunt/exchange"
 	"knooppunt/exchange/stuf"
 	"knooppunt/hostkeys"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // wmo301Zip writes a ZIP of n WMO301 envelopes from gemeente 9999 to aanbieder 12345678 and
@@ -126,7 +127,7 @@ func TestMailboxCommands(t *testing.T) {
 	th := startHub(t, withEngine)
 	u, refs := th.sendWMO301(t, "batch.zip", 2)
 
-	var who whoamiJSON
+	var who opdrachten.WhoamiJSON
 	th.runJSON(t, "gemeente", &who, "whoami")
 	if who.Account != "gemeente" || who.Organisatie != "9999" || who.Soort != "gemeente" || len(who.Producten) != 5 || !slices.Contains(who.Rollen, "productbeheerder") {
 		t.Fatalf("whoami = %+v", who)
@@ -135,13 +136,13 @@ func TestMailboxCommands(t *testing.T) {
 		t.Fatalf("whoami beheer = %q", out)
 	}
 
-	var prods []productJSON
+	var prods []opdrachten.ProductJSON
 	th.runJSON(t, "aanbieder", &prods, "producten")
 	if len(prods) != 2 || prods[0].Product != "iwmo" || prods[0].Naam != "iWmo" || prods[1].Map != "/ijw" || prods[0].UitgevoerdDoor != "12345678" {
 		t.Fatalf("producten = %+v", prods)
 	}
 
-	var ups []uploadJSON
+	var ups []opdrachten.UploadJSON
 	th.runJSON(t, "gemeente", &ups, "aanleveringen")
 	if len(ups) != 1 || ups[0].ID != u.ID || ups[0].Bestandsnaam != "batch.zip" || ups[0].Status != "Afgeleverd" ||
 		ups[0].Aangeleverd != 2 || ups[0].Correct != 2 || ups[0].Product != "iwmo" || ups[0].EindeVerwerking == "" {
@@ -160,7 +161,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// verslag by number, by upload name and by report name: the same report.
-	var v verslagJSON
+	var v exchange.Verslag
 	th.runJSON(t, "gemeente", &v, "verslag", fmt.Sprint(u.ID))
 	if v.ID != u.ID || v.Status != "Afgeleverd" || v.Bestandsnaam != "batch.zip" || v.Aangeleverd != 2 || v.Correct != 2 || v.Incorrect != 0 ||
 		v.Fouten == nil || len(v.Fouten) != 0 || v.Verzender == "" || v.Verwerkingsduur == "" {
@@ -178,7 +179,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// ophalen, gelezen, ongelezen.
-	var files []deliveryJSON
+	var files []opdrachten.DeliveryJSON
 	th.runJSON(t, "aanbieder", &files, "ophalen")
 	if len(files) != 1 || files[0].Product != "iwmo" || files[0].Functie != "WMO301" || files[0].Van != "9999" || files[0].Gelezen ||
 		files[0].Pad != "/iwmo/ophalen/"+files[0].Naam || files[0].Grootte == 0 {
@@ -189,9 +190,9 @@ func TestMailboxCommands(t *testing.T) {
 	if len(files) != 1 || files[0].Pad != "/iwmo/ophalen/nieuw/"+name {
 		t.Fatalf("ophalen --nieuw = %+v", files)
 	}
-	var marks []markJSON
+	var marks []opdrachten.MarkJSON
 	th.runJSON(t, "aanbieder", &marks, "gelezen", name)
-	if len(marks) != 1 || marks[0] != (markJSON{"iwmo", name, true}) {
+	if len(marks) != 1 || marks[0] != (opdrachten.MarkJSON{Product: "iwmo", Naam: name, Gelezen: true}) {
 		t.Fatalf("gelezen = %+v", marks)
 	}
 	th.runJSON(t, "aanbieder", &files, "ophalen", "--nieuw")
@@ -212,7 +213,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// berichtenlog from both sides, with filters.
-	var msgs []messageJSON
+	var msgs []opdrachten.MessageJSON
 	th.runJSON(t, "aanbieder", &msgs, "berichtenlog")
 	if len(msgs) != 2 || msgs[0].Richting != "in" || msgs[0].Zender != "9999" || msgs[0].Ontvanger != "12345678" || msgs[0].Functie != "WMO301" {
 		t.Fatalf("berichtenlog aanbieder = %+v", msgs)
@@ -240,7 +241,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// verwijder and herstel.
-	var removed []removedJSON
+	var removed []opdrachten.RemovedJSON
 	th.runJSON(t, "aanbieder", &removed, "verwijder", "iwmo/"+name)
 	if len(removed) != 1 || !removed[0].Verwijderd || removed[0].Naam != name {
 		t.Fatalf("verwijder = %+v", removed)
@@ -253,9 +254,9 @@ func TestMailboxCommands(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("berichtenlog --status verwijderd = %+v", msgs)
 	}
-	var restored restoredJSON
+	var restored opdrachten.RestoredJSON
 	th.runJSON(t, "aanbieder", &restored, "herstel", refs[0])
-	if restored != (restoredJSON{"iwmo", refs[0], true}) {
+	if restored != (opdrachten.RestoredJSON{Product: "iwmo", Referentienummer: refs[0], Hersteld: true}) {
 		t.Fatalf("herstel = %+v", restored)
 	}
 	th.runJSON(t, "aanbieder", &files, "ophalen")
@@ -264,7 +265,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// routes.
-	var routes []routeJSON
+	var routes []opdrachten.RouteJSON
 	th.runJSON(t, "gemeente", &routes, "routes", "--product", "iwmo")
 	if len(routes) != len(th.hub.Catalogue().Exchanges(exchange.IWmo)) || routes[0].Uitwisseling != "WMO 301/302" || routes[0].Via != "Portaal" || routes[0].Status != "Actief" {
 		t.Fatalf("routes = %+v", routes)
@@ -280,7 +281,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 
 	// hostkeys, versie, help.
-	var hks []hostkeyJSON
+	var hks []opdrachten.HostkeyJSON
 	th.runJSON(t, "aanbieder", &hks, "hostkeys")
 	stored, err := hostkeys.Read(th.dir)
 	if err != nil || len(hks) != len(stored) {
@@ -294,12 +295,12 @@ func TestMailboxCommands(t *testing.T) {
 			t.Fatalf("hostkeys text %q lacks %q (the line of 'knooppunt hostkeys')", line, k.String())
 		}
 	}
-	var ver versieJSON
+	var ver opdrachten.VersieJSON
 	th.runJSON(t, "cak", &ver, "versie")
 	if ver.Versie == "" || !strings.HasPrefix(ver.Go, "go") {
 		t.Fatalf("versie = %+v", ver)
 	}
-	var help []helpJSON
+	var help []opdrachten.HelpJSON
 	th.runJSON(t, "cak", &help, "help")
 	var names []string
 	for _, h := range help {
@@ -329,7 +330,7 @@ func TestGebruikerAndOrgCommands(t *testing.T) {
 	_, pub, fp := newKey(t)
 	_, pub2, fp2 := newKey(t)
 
-	var done doneJSON
+	var done opdrachten.DoneJSON
 	th.runJSON(t, "gemeente", &done, "gebruiker", "add", "piet", "--key", pub, "--product", "iwmo")
 	if done.Resultaat != "ok" || !strings.Contains(done.Melding, "piet") {
 		t.Fatalf("gebruiker add = %+v", done)
@@ -339,9 +340,9 @@ func TestGebruikerAndOrgCommands(t *testing.T) {
 	th.runJSON(t, "gemeente", &done, "gebruiker", "key", "add", "piet", pub2)
 	th.runJSON(t, "gemeente", &done, "gebruiker", "key", "remove", "piet", fp)
 	th.runJSON(t, "gemeente", &done, "gebruiker", "disable", "piet")
-	var accts []accountJSON
+	var accts []opdrachten.AccountJSON
 	th.runJSON(t, "gemeente", &accts, "gebruiker", "list")
-	i := slices.IndexFunc(accts, func(a accountJSON) bool { return a.Naam == "piet" })
+	i := slices.IndexFunc(accts, func(a opdrachten.AccountJSON) bool { return a.Naam == "piet" })
 	if i < 0 || accts[i].Organisatie != "9999" || !slices.Equal(accts[i].Producten, []string{"ijw"}) || !accts[i].Geblokkeerd ||
 		len(accts[i].Sleutels) != 1 || accts[i].Sleutels[0].Vingerafdruk != fp2 || accts[i].Sleutels[0].Commentaar != "jan@werkplek" {
 		t.Fatalf("gebruiker list = %+v", accts)
@@ -359,28 +360,28 @@ func TestGebruikerAndOrgCommands(t *testing.T) {
 	wantKeys(t, old, "naam", "organisatie", "producten", "rollen", "geblokkeerd", "sleutels")
 	th.runJSON(t, "gemeente", &done, "gebruiker", "enable", "piet")
 
-	var org orgJSON
+	var org opdrachten.OrgJSON
 	th.runJSON(t, "beheer", &org, "org", "add", "0363", "Gemeente", "Amsterdam")
 	if org.Code != "0363" || org.Naam != "Gemeente Amsterdam" || org.Soort != "gemeente" || org.Samenwerking == nil {
 		t.Fatalf("org add = %+v", org)
 	}
-	var sw samenwerkingJSON
+	var sw opdrachten.SamenwerkingJSON
 	th.runJSON(t, "beheer", &sw, "org", "samenwerking", "0060", "iwmo", "9999")
-	if sw != (samenwerkingJSON{"0060", "iwmo", "9999"}) {
+	if sw != (opdrachten.SamenwerkingJSON{Organisatie: "0060", Product: "iwmo", UitgevoerdDoor: "9999"}) {
 		t.Fatalf("org samenwerking = %+v", sw)
 	}
-	var orgs []orgJSON
+	var orgs []opdrachten.OrgJSON
 	th.runJSON(t, "beheer", &orgs, "org", "list")
-	i = slices.IndexFunc(orgs, func(o orgJSON) bool { return o.Code == "0060" })
+	i = slices.IndexFunc(orgs, func(o opdrachten.OrgJSON) bool { return o.Code == "0060" })
 	if i < 0 || orgs[i].Samenwerking["iwmo"] != "9999" || len(orgs) != 6 {
 		t.Fatalf("org list = %+v", orgs)
 	}
-	var prods []productJSON
+	var prods []opdrachten.ProductJSON
 	th.runJSON(t, "ameland", &prods, "producten")
 	if prods[0].Product != "iwmo" || prods[0].UitgevoerdDoor != "9999" {
 		t.Fatalf("ameland's producten under samenwerking = %+v", prods)
 	}
-	var routes []routeJSON
+	var routes []opdrachten.RouteJSON
 	th.runJSON(t, "ameland", &routes, "routes", "--product", "iwmo")
 	if !routes[0].Vergrendeld || !strings.Contains(routes[0].Reden, "samenwerking") {
 		t.Fatalf("ameland's routes under samenwerking = %+v", routes)
@@ -480,26 +481,4 @@ func TestCommandDenialsAndUsageErrors(t *testing.T) {
 		t.Fatal("a refused gebruiker add made the account")
 	}
 	assertAudited(t, th.hub, "ameland", "route", "iwmo/routes/WMO 301/302", "productbeheerder")
-}
-
-// The parser without a server: --json anywhere, switches, and a quoted exchange name.
-func TestParseJSONAndSwitches(t *testing.T) {
-	cmd, rest := findCommand([]string{"ophalen", "--json", "--nieuw", "--product", "iwmo"})
-	in, err := parse(cmd, rest)
-	if err != nil || !in.json || in.flag("nieuw") == "" || in.flag("product") != "iwmo" {
-		t.Fatalf("parse = %+v, %v", in, err)
-	}
-	cmd, _ = findCommand([]string{"gebruiker", "key", "add"})
-	if cmd == nil || cmd.name() != "gebruiker key add" || cmd.alias {
-		t.Fatalf("gebruiker key add = %+v", cmd)
-	}
-	cmd, _ = findCommand([]string{"key", "add"})
-	if cmd == nil || !cmd.alias {
-		t.Fatalf("key add = %+v", cmd)
-	}
-	var out bytes.Buffer
-	if code, err := dispatch(&cmdCtx{out: &out}, []string{"help"}); code != exitOK || err != nil ||
-		!strings.Contains(out.String(), "gebruiker add NAAM") || !strings.Contains(out.String(), "--json") {
-		t.Fatalf("help: %d %v %q", code, err, out.String())
-	}
 }

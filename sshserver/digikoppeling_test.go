@@ -12,6 +12,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // testCPA imports a CPA between the hub and org (which has its demo OIN) and returns its id.
@@ -69,7 +70,7 @@ func TestOINAndCPACommandsOverSSH(t *testing.T) {
 	if _, e := th.sshIn(t, "beheer", nil, exitError, "org", "oin", "0060", "123"); !strings.Contains(e, "20 cijfers") {
 		t.Fatalf("bad OIN: %q", e)
 	}
-	var orgs []orgJSON
+	var orgs []opdrachten.OrgJSON
 	th.runJSON(t, "beheer", &orgs, "org", "list")
 	found := false
 	for _, o := range orgs {
@@ -86,7 +87,7 @@ func TestOINAndCPACommandsOverSSH(t *testing.T) {
 	}
 	doc, _ := ebms.NewCPA(spec)
 	out, _ := th.sshIn(t, "beheer", doc, exitOK, "cpa", "import", "--json")
-	var c cpaJSON
+	var c opdrachten.CPAJSON
 	if err := json.Unmarshal([]byte(out), &c); err != nil || c.Organisatie != "9999" || c.Profiel != "osb-rm" {
 		t.Fatalf("import: %v %q", err, out)
 	}
@@ -96,7 +97,7 @@ func TestOINAndCPACommandsOverSSH(t *testing.T) {
 		t.Fatalf("encrypted: %q", e)
 	}
 	th.sshIn(t, "gemeente", doc, exitDenied, "cpa", "import")
-	var list []cpaJSON
+	var list []opdrachten.CPAJSON
 	th.runJSON(t, "beheer", &list, "cpa", "list")
 	if len(list) != 1 || list[0].CPAID != c.CPAID {
 		t.Fatalf("cpa list: %+v", list)

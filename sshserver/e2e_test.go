@@ -298,17 +298,20 @@ func TestPutIntoAanleverenIsRecorded(t *testing.T) {
 	assertAudited(t, th.hub, "gemeente", "aanleveren", "iwmo/aanleveren/wmo301.xml", "ontvangen")
 }
 
-func assertAudited(t testing.TB, h *exchange.Hub, account, action, path, result string) {
-	t.Helper()
+// audited tells whether the audit log has an entry of account and action whose path and
+// result contain path and result.
+func audited(h *exchange.Hub, account, action, path, result string) bool {
 	found := false
 	h.AuditLog(0, func(e exchange.AuditEntry) bool {
-		if e.Account == account && e.Action == action && strings.Contains(e.Path, path) && strings.Contains(e.Result, result) {
-			found = true
-			return false
-		}
-		return true
+		found = e.Account == account && e.Action == action && strings.Contains(e.Path, path) && strings.Contains(e.Result, result)
+		return !found
 	})
-	if !found {
+	return found
+}
+
+func assertAudited(t testing.TB, h *exchange.Hub, account, action, path, result string) {
+	t.Helper()
+	if !audited(h, account, action, path, result) {
 		var all []string
 		h.AuditLog(0, func(e exchange.AuditEntry) bool {
 			all = append(all, fmt.Sprintf("%s %s %s %s", e.Account, e.Action, e.Path, e.Result))

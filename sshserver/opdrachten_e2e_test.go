@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // refuseAs makes an Afgekeurd aanlevering of account in product without a transfer: a name
@@ -35,7 +35,7 @@ func TestAantalIsATotal(t *testing.T) {
 		th.refuseAs(t, "gemeente", exchange.IWmo, n)
 		th.refuseAs(t, "gemeente", exchange.IJw, n)
 	}
-	var list []uploadJSON
+	var list []opdrachten.UploadJSON
 	th.runJSON(t, "gemeente", &list, "aanleveringen", "--aantal", "3")
 	if len(list) != 3 {
 		t.Fatalf("aanleveringen --aantal 3 gave %d rows: %+v", len(list), list)
@@ -109,7 +109,7 @@ func TestHelpListsOnlyWhatTheAccountMayDo(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t)
 	names := func(account string) []string {
-		var help []helpJSON
+		var help []opdrachten.HelpJSON
 		th.runJSON(t, account, &help, "help")
 		var out []string
 		for _, h := range help {
@@ -182,17 +182,17 @@ func TestJSONTimesAndVerslagKeys(t *testing.T) {
 		}
 	}
 	cmdOut := th.run(t, "gemeente", exitOK, "verslag", "tijden.zip", "--json")
-	var v verslagJSON
+	var v exchange.Verslag
 	if err := json.Unmarshal([]byte(cmdOut), &v); err != nil {
 		t.Fatal(err)
 	}
 	rfc("verslag ingeleverd_op", v.IngeleverdOp)
 	rfc("verslag einde_verwerking", v.EindeVerwerking)
-	var list []uploadJSON
+	var list []opdrachten.UploadJSON
 	th.runJSON(t, "gemeente", &list, "aanleveringen")
 	rfc("aanleveringen ontvangen_op", list[0].OntvangenOp)
 	rfc("aanleveringen einde_verwerking", list[0].EindeVerwerking)
-	var files []deliveryJSON
+	var files []opdrachten.DeliveryJSON
 	th.runJSON(t, "aanbieder", &files, "ophalen")
 	rfc("ophalen publicatiedatum", files[0].Publicatiedatum)
 
@@ -212,23 +212,5 @@ func TestJSONTimesAndVerslagKeys(t *testing.T) {
 	}
 	if a, b := keysOf(t, cmdOut), keysOf(t, string(fileOut)); !slices.Equal(a, b) {
 		t.Fatalf("verslag --json keys %q, verslagen/%s keys %q", a, name, b)
-	}
-}
-
-// TestVersionOf: the revision comes from the build information, "onbekend" without it; the
-// built binary is tested in cmd/knooppunt (TestVersieShowsTheCommit).
-func TestVersionOf(t *testing.T) {
-	bi := &debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
-		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"}, {Key: "vcs.time", Value: "2026-12-05T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
-	v := versionOf(bi, true)
-	if v.Revisie != "0123456789abcdef0123456789abcdef01234567" || v.Tijd != "2026-12-05T11:00:00+01:00" || !v.Gewijzigd ||
-		!strings.Contains(v.text(), "revisie 0123456789abcdef") {
-		t.Fatalf("versie = %+v %q", v, v.text())
-	}
-	if v := versionOf(nil, false); v.Revisie != "onbekend" || !strings.Contains(v.text(), "revisie onbekend") {
-		t.Fatalf("without build information: %+v", v)
-	}
-	if v := versionOf(&debug.BuildInfo{GoVersion: "go1.26"}, true); v.Revisie != "onbekend" {
-		t.Fatalf("without vcs: %+v", v)
 	}
 }

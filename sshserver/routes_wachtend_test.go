@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"knooppunt/exchange"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // TestRoutesSayWhatTheyDo (issue 13, item 8), through OpenSSH ssh and sftp: a route on
@@ -25,9 +26,9 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "digikoppeling", "--status", "actief", "--cpa", th.testCPA(t, "12345678"), "--product", "iwmo")
 	u, _ := th.sendWMO301(t, "wacht.zip", 3)
 
-	var routes []routeJSON
+	var routes []opdrachten.RouteJSON
 	th.runJSON(t, "aanbieder", &routes, "routes", "--product", "iwmo")
-	i := slices.IndexFunc(routes, func(r routeJSON) bool { return r.Uitwisseling == "WMO 301/302" })
+	i := slices.IndexFunc(routes, func(r opdrachten.RouteJSON) bool { return r.Uitwisseling == "WMO 301/302" })
 	if i < 0 || routes[i].Wachtend != 3 {
 		t.Fatalf("routes: WMO 301/302 does not count 3 waiting messages: %+v", routes)
 	}
@@ -35,7 +36,7 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 		t.Errorf("routes text has no WACHTEND column:\n%s", out)
 	}
 
-	var v verslagJSON
+	var v exchange.Verslag
 	th.runJSON(t, "gemeente", &v, "verslag", strconv.FormatUint(u.ID, 10))
 	if v.Status != "Afgeleverd" || len(v.Wachtend) != 1 || v.Wachtend[0] != (exchange.Wachtend{Organisatie: "12345678", Uitwisseling: "WMO 301/302", Berichten: 3}) {
 		t.Fatalf("verslag --json wachtend = %+v", v)
@@ -47,12 +48,12 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	// Released: the route's count goes back to 0.
 	th.run(t, "aanbieder", exitOK, "route", "zet", "WMO 301/302", "--via", "portaal", "--status", "actief", "--product", "iwmo")
 	th.runJSON(t, "aanbieder", &routes, "routes", "--product", "iwmo")
-	if i := slices.IndexFunc(routes, func(r routeJSON) bool { return r.Uitwisseling == "WMO 301/302" }); routes[i].Wachtend != 0 {
+	if i := slices.IndexFunc(routes, func(r opdrachten.RouteJSON) bool { return r.Uitwisseling == "WMO 301/302" }); routes[i].Wachtend != 0 {
 		t.Errorf("routes after the release: %+v", routes[i])
 	}
 	// ... and the upload no longer waits: its verslag is plain Afgeleverd again, and
 	// verslagen/ lists it with the size it now has.
-	v = verslagJSON{}
+	v = exchange.Verslag{}
 	th.runJSON(t, "gemeente", &v, "verslag", strconv.FormatUint(u.ID, 10))
 	if v.Status != "Afgeleverd" || len(v.Wachtend) != 0 {
 		t.Errorf("verslag after the release: %+v", v)
@@ -68,13 +69,13 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	}
 
 	// The samenwerking from both sides.
-	var prods []productJSON
+	var prods []opdrachten.ProductJSON
 	th.runJSON(t, "gemeente", &prods, "producten")
-	if i := slices.IndexFunc(prods, func(p productJSON) bool { return p.Product == "iwmo" }); i < 0 || !slices.Equal(prods[i].UitgevoerdVoor, []string{"0060"}) {
+	if i := slices.IndexFunc(prods, func(p opdrachten.ProductJSON) bool { return p.Product == "iwmo" }); i < 0 || !slices.Equal(prods[i].UitgevoerdVoor, []string{"0060"}) {
 		t.Errorf("producten of 9999 does not say it runs iwmo for 0060: %+v", prods)
 	}
 	th.runJSON(t, "ameland", &prods, "producten")
-	if i := slices.IndexFunc(prods, func(p productJSON) bool { return p.Product == "iwmo" }); i < 0 || prods[i].UitgevoerdDoor != "9999" {
+	if i := slices.IndexFunc(prods, func(p opdrachten.ProductJSON) bool { return p.Product == "iwmo" }); i < 0 || prods[i].UitgevoerdDoor != "9999" {
 		t.Errorf("producten of 0060 does not say 9999 runs iwmo: %+v", prods)
 	}
 	if out := th.run(t, "gemeente", exitOK, "org", "list"); !strings.Contains(out, "iwmo voor 0060") {
@@ -90,9 +91,9 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	th.awaitUpload(t, "ameland.xml")
-	var msgs []messageJSON
+	var msgs []opdrachten.MessageJSON
 	th.runJSON(t, "gemeente", &msgs, "berichtenlog", "--richting", "uit", "--product", "iwmo")
-	if i := slices.IndexFunc(msgs, func(m messageJSON) bool { return m.Zender == "0060" }); i < 0 || msgs[i].Namens != "0060" || msgs[i].Richting != "uit" {
+	if i := slices.IndexFunc(msgs, func(m opdrachten.MessageJSON) bool { return m.Zender == "0060" }); i < 0 || msgs[i].Namens != "0060" || msgs[i].Richting != "uit" {
 		t.Errorf("berichtenlog --richting uit of 9999 lacks the message for 0060, or its namens: %+v", msgs)
 	}
 }

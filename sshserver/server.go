@@ -1,6 +1,3 @@
-// Package sshserver is the hub's one door: an SSH server that gives each account its SFTP
-// mailbox, admin commands (ssh beheer@hub org list) and, through a hook, the terminal UI.
-// It only authenticates and translates; every rule lives in package exchange.
 package sshserver
 
 import (
@@ -19,6 +16,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // Config sets up a Server.
@@ -403,7 +401,7 @@ func (s *Server) handleSession(sess ssh.Session) {
 		s.cfg.TUI(sess, p)
 		return
 	}
-	fmt.Fprintf(sess, "Welkom bij knooppunt, %s (%s).\r\n", p.Account.Name, orgLabel(p))
+	fmt.Fprintf(sess, "Welkom bij knooppunt, %s (%s).\r\n", p.Account.Name, opdrachten.OrgLabel(p))
 	fmt.Fprintf(sess, "Het portaal opent in een terminal: ssh -t %s@<knooppunt> (zonder -t opent ssh geen terminal als er een opdracht of invoer bij is).\r\n", p.Account.Name)
 	fmt.Fprintf(sess, "Uw postbus bereikt u met sftp; opdrachten met: ssh %s@<knooppunt> help\r\n", p.Account.Name)
 	sess.Exit(0)
@@ -418,13 +416,6 @@ const legacySCP = "knooppunt: scp -O (het oude scp-protocol) wordt niet onderste
 func refuseLegacySCP(sess ssh.Session) {
 	fmt.Fprintf(sess, "\x01%s\n", legacySCP)
 	sess.Exit(1)
-}
-
-func orgLabel(p *exchange.Principal) string {
-	if p.Org.Code == "" {
-		return "beheerder van het knooppunt"
-	}
-	return p.Org.Code + " " + p.Org.Name
 }
 
 func (s *Server) handleSFTP(sess ssh.Session) {

@@ -12,14 +12,15 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
+	"knooppunt/sshserver/opdrachten"
 )
 
 // refusedUpload finds account's Afgekeurd aanlevering named name through the `aanleveringen
 // --json` command, and checks its verslag through `verslag ID --json` (text too): the code and
 // a detail that contains each of want.
-func (th *testHub) refusedUpload(t testing.TB, account, name string, code codes.Code, want ...string) verslagJSON {
+func (th *testHub) refusedUpload(t testing.TB, account, name string, code codes.Code, want ...string) exchange.Verslag {
 	t.Helper()
-	var list []uploadJSON
+	var list []opdrachten.UploadJSON
 	th.runJSON(t, account, &list, "aanleveringen", "--status", "afgekeurd")
 	id := uint64(0)
 	for _, u := range list {
@@ -34,7 +35,7 @@ func (th *testHub) refusedUpload(t testing.TB, account, name string, code codes.
 	if id == 0 {
 		t.Fatalf("%s: no Afgekeurd aanlevering %q in %+v", account, name, list)
 	}
-	var v verslagJSON
+	var v exchange.Verslag
 	th.runJSON(t, account, &v, "verslag", strconv.FormatUint(id, 10))
 	if v.Status != "Afgekeurd" || len(v.Fouten) != 1 || v.Fouten[0].Code != code || v.Fouten[0].Bestand != name {
 		t.Fatalf("verslag of %s: %+v", name, v)
@@ -129,7 +130,7 @@ func TestRefusedUploadIsRecordedWithItsReason(t *testing.T) {
 	if _, err := th.sftp(t, "gemeente", "get "+jsonName+" "+got+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	var v verslagJSON
+	var v exchange.Verslag
 	if err := json.Unmarshal(readFile(t, got), &v); err != nil || v.Status != "Afgekeurd" || len(v.Fouten) != 1 || v.Fouten[0].Code != codes.KP009 {
 		t.Fatalf("verslagen/%s: %v %+v", jsonName, err, v)
 	}

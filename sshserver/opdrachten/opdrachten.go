@@ -1,28 +1,68 @@
-package sshserver
+package opdrachten
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 
-	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
 )
 
-// Exit codes of the admin commands.
+// Exit codes of the commands.
 const (
-	exitOK     = 0
-	exitError  = 1 // the command ran into an error
-	exitUsage  = 2 // the command line is wrong
-	exitDenied = 3 // the account may not do this
+	ExitOK     = 0
+	ExitError  = 1 // the command ran into an error
+	ExitUsage  = 2 // the command line is wrong
+	ExitDenied = 3 // the account may not do this
 )
 
-// command is one admin command: `ssh beheer@hub org add 0363 Amsterdam`. The table of them is
+// Env is what a command needs from the door that runs it (the SSH server): the hub, who
+// asks, and the session. It holds nothing of the server itself.
+type Env struct {
+	Hub       *exchange.Hub
+	Principal *exchange.Principal
+	Stdin     io.Reader // cpa import and backup --sinds - read from it; nil: no stdin
+	// Stdout is the session itself: text goes out through exchange.TextWriter, JSON through
+	// exchange.JSONWriter, a backup as it is.
+	Stdout   io.Writer
+	Stderr   io.Writer      // notes and errors, through exchange.TextWriter
+	HostKeys []gossh.Signer // what 'hostkeys' shows
+	Listen   string         // host:port the connection came in on, for hints that name it
+	Terminal bool           // the session has a terminal: a backup (binary) is refused
+	// Hangup closes the whole connection, for a backup whose reader stops reading; nil: no
+	// such watch.
+	Hangup func()
+}
+
+// Run runs the command argv names for env.Principal and returns its exit code; the result
+// goes to env.Stdout, notes and the error to env.Stderr. ctx ends when the client goes away.
+func Run(ctx context.Context, env Env, argv []string) int {
+	// Names, envelope fields and audit entries come from outside: what a command prints must
+	// not steer the terminal that shows it (issue 16).
+	c := &cmdCtx{ctx: ctx, hub: env.Hub, p: env.Principal, in: env.Stdin, out: &exchange.TextWriter{W: env.Stdout},
+		errOut: &exchange.TextWriter{W: env.Stderr}, raw: env.Stdout, hostKeys: env.HostKeys, listen: env.Listen,
+		terminal: env.Terminal, hangup: env.Hangup}
+	code, err := dispatch(c, argv)
+	c.flushNotes()
+	if err != nil {
+		fmt.Fprintf(c.errOut, "fout: %v\n", err)
+		auditRefusedRead(c, argv, err)
+	}
+	return code
+}
+
+// commands is every command the one parser knows, in the order 'help' shows them; each area's
+// file holds its part of the table.
+var commands = slices.Concat(whoamiCommands, aanleverenCommands, ophalenCommands, berichtenlogCommands, routerenCommands,
+	orgCommands, withGebruiker(accountCommands), accountManageCommands, orgManageCommands, knooppuntCommands,
+	digikoppelingCommands, auditCommands, backupCommands)
+
+// command is one command: `ssh beheer@hub org add 0363 Amsterdam`. The table of them is
 // the only place a command is defined; one parser serves all.
 type command struct {
 	words   []string // "org", "add"
@@ -85,6 +125,7 @@ func (in *input) flag(name string) string {
 
 // cmdCtx is what a command runs with.
 type cmdCtx struct {
+	ctx      context.Context // nil: context.Background
 	hub      *exchange.Hub
 	p        *exchange.Principal
 	in       io.Reader // the session's stdin: cpa import reads the document from it
@@ -95,6 +136,8 @@ type cmdCtx struct {
 	hostKeys []gossh.Signer
 	notes    []string // written to errOut after the result, so a note never lands in a table
 	listen   string   // host:port the hub is reached at, for hints that name it
+	terminal bool     // the session has a terminal
+	hangup   func()   // closes the connection; nil: nothing to close
 }
 
 // note keeps a line for errOut until the result is out.
@@ -117,12 +160,12 @@ var readCommands = map[string]bool{
 	"berichtenlog": true, "routes": true, "org list": true, "account list": true, "gebruiker list": true,
 }
 
-func (s *Server) auditRefusedRead(p *exchange.Principal, argv []string, err error) {
+func auditRefusedRead(c *cmdCtx, argv []string, err error) {
 	if !errors.Is(err, exchange.ErrDenied) && !errors.Is(err, exchange.ErrNotFound) {
 		return
 	}
 	if cmd, _ := findCommand(argv); cmd != nil && readCommands[cmd.name()] {
-		s.hub.Audit(p, "opdracht", strings.Join(argv, " "), err.Error())
+		c.hub.Audit(c.p, "opdracht", strings.Join(argv, " "), err.Error())
 	}
 }
 
@@ -142,20 +185,6 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
-	// Names, envelope fields and audit entries come from outside: what a command prints must
-	// not steer the terminal that shows it (issue 16).
-	c := &cmdCtx{hub: s.hub, p: p, in: sess, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
-	code, err := dispatch(c, argv)
-	c.flushNotes()
-	if err != nil {
-		fmt.Fprintf(c.errOut, "fout: %v\n", err)
-		s.auditRefusedRead(p, argv, err)
-	}
-	s.log.Info("opdracht", "account", p.Account.Name, "opdracht", strings.Join(argv, " "), "exitcode", code)
-	return code
-}
-
 // dispatch finds and runs the command argv names, and maps its error onto an exit code.
 func dispatch(c *cmdCtx, argv []string) (int, error) {
 	if len(argv) == 0 || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
@@ -170,20 +199,20 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 		}
 		if slices.Contains(argv, "--json") {
 			if err := printHelpJSON(c.jsonOut(), c); err != nil {
-				return exitError, err
+				return ExitError, err
 			}
-			return exitOK, nil
+			return ExitOK, nil
 		}
 		printHelp(c.out, c)
-		return exitOK, nil
+		return ExitOK, nil
 	}
 	cmd, rest := findCommand(argv)
 	if cmd == nil {
-		return exitUsage, usageError{unknownCommand(argv)}
+		return ExitUsage, usageError{unknownCommand(argv)}
 	}
 	if slices.Contains(rest, "--help") || slices.Contains(rest, "-h") {
 		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
-		return exitOK, nil
+		return ExitOK, nil
 	}
 	in, err := parse(cmd, rest)
 	if err == nil {
@@ -193,13 +222,13 @@ func dispatch(c *cmdCtx, argv []string) (int, error) {
 	var ue usageError
 	switch {
 	case err == nil:
-		return exitOK, nil
+		return ExitOK, nil
 	case errors.As(err, &ue):
-		return exitUsage, fmt.Errorf("%s\ngebruik: %s", ue.msg, cmd.usage())
+		return ExitUsage, fmt.Errorf("%s\ngebruik: %s", ue.msg, cmd.usage())
 	case errors.Is(err, exchange.ErrDenied):
-		return exitDenied, err
+		return ExitDenied, err
 	}
-	return exitError, err
+	return ExitError, err
 }
 
 func findCommand(argv []string) (*command, []string) {
@@ -264,77 +293,6 @@ func commandAction(c *command) (a exchange.Action, ok bool) {
 		return exchange.ActionReadRoutes, true
 	}
 	return exchange.ActionFetch, true // the mailbox commands
-}
-
-// mayUse tells whether help shows command c: what exchange's policy lets the account do now.
-// It decides what help lists, nothing more; exchange checks every call itself.
-func mayUse(c *command, cc *cmdCtx) bool {
-	if cc == nil || cc.p == nil || cc.hub == nil {
-		return true // no account (a test of the table): everything
-	}
-	a, ok := commandAction(c)
-	return !ok || cc.hub.Can(cc.p, a)
-}
-
-// sshHint is how this account reaches the hub from where it connected: the address and port
-// the connection came in on, not a default.
-func sshHint(p *exchange.Principal, listen string) string {
-	account := "ACCOUNT"
-	if p != nil {
-		account = p.Account.Name
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil || host == "" {
-		return "ssh " + account + "@knooppunt"
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port == "22" {
-		return "ssh " + account + "@" + host
-	}
-	return "ssh -p " + port + " " + account + "@" + host
-}
-
-func printHelp(w io.Writer, cc *cmdCtx) {
-	fmt.Fprintf(w, "Opdrachten (%s OPDRACHT …):\n", sshHint(cc.p, cc.listen))
-	var old []string
-	for _, c := range commands {
-		if !mayUse(&c, cc) {
-			continue
-		}
-		if c.alias {
-			old = append(old, c.usage())
-			continue
-		}
-		fmt.Fprintf(w, "  %s\n      %s\n", c.usage(), c.help)
-	}
-	if len(old) > 0 {
-		fmt.Fprintf(w, "De oude namen van de gebruiker-opdrachten werken ook:\n  %s\n", strings.Join(old, "\n  "))
-	}
-	fmt.Fprintln(w, "'help OPDRACHT' toont één opdracht. Elke opdracht kent --json: het resultaat als JSON op stdout, voor scripts.")
-	fmt.Fprintln(w, "Exitcodes: 0 gelukt, 1 fout, 2 verkeerd gebruik, 3 geen toestemming.")
-}
-
-// helpTopic shows the commands topic names: 'help verslag', 'help gebruiker' (every
-// gebruiker subcommand), 'help gebruiker add'.
-func helpTopic(c *cmdCtx, topic []string) (int, error) {
-	var found []command
-	for _, cmd := range commands {
-		if len(cmd.words) >= len(topic) && slices.Equal(cmd.words[:len(topic)], topic) && (!cmd.alias || topic[0] == cmd.words[0]) {
-			found = append(found, cmd)
-		}
-	}
-	if len(found) == 0 {
-		return exitUsage, usageError{fmt.Sprintf("geen opdracht %q; 'help' toont de opdrachten", strings.Join(topic, " "))}
-	}
-	for _, cmd := range found {
-		fmt.Fprintf(c.out, "gebruik: %s\n  %s\n", cmd.usage(), cmd.help)
-		if !mayUse(&cmd, c) {
-			fmt.Fprintln(c.out, "  (uw account mag deze opdracht niet gebruiken)")
-		}
-	}
-	return exitOK, nil
 }
 
 // parse splits the words after the command into positional arguments and --flags (also
@@ -404,21 +362,4 @@ func joinKey(value string, words []string, i int) (string, int) {
 
 func isKeyType(s string) bool {
 	return strings.HasPrefix(s, "ssh-") || strings.HasPrefix(s, "ecdsa-sha2-") || strings.HasPrefix(s, "sk-")
-}
-
-func (c *cmdCtx) product(s string) (exchange.Product, error) {
-	p, err := c.hub.Catalogue().ParseProduct(s)
-	if err != nil {
-		return "", usageError{err.Error()}
-	}
-	return p, nil
-}
-
-func (c *cmdCtx) table(header string, rows [][]string) {
-	tw := newTable(c.out)
-	fmt.Fprintln(tw, header)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
 }

@@ -1,4 +1,4 @@
-package sshserver
+package opdrachten
 
 import (
 	"bufio"
@@ -7,8 +7,6 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
-
-	"charm.land/ssh"
 
 	"knooppunt/exchange"
 )
@@ -35,16 +33,12 @@ func runBackup(c *cmdCtx, in *input) error {
 	if out == nil {
 		out = c.out
 	}
-	ctx := context.Background()
-	if s, ok := out.(interface{ Context() ssh.Context }); ok {
-		ctx = s.Context() // ends when the client goes away
+	ctx := c.ctx // ends when the client goes away
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	if s, ok := out.(interface {
-		Pty() (ssh.Pty, <-chan ssh.Window, bool)
-	}); ok {
-		if _, _, tty := s.Pty(); tty {
-			return usagef("een backup is binair: vraag hem zonder terminal en stuur stdout naar een bestand, bijvoorbeeld: ssh beheer@knooppunt backup > knooppunt.tar")
-		}
+	if c.terminal {
+		return usagef("een backup is binair: vraag hem zonder terminal en stuur stdout naar een bestand, bijvoorbeeld: ssh beheer@knooppunt backup > knooppunt.tar")
 	}
 	if in.flag("sinds") != "" {
 		// Before reading a manifest from stdin; exchange decides again, in its transaction.
@@ -57,11 +51,10 @@ func runBackup(c *cmdCtx, in *input) error {
 	switch s := in.flag("sinds"); s {
 	case "":
 	case "-":
-		r, ok := out.(io.Reader)
-		if !ok {
+		if c.in == nil {
 			return fmt.Errorf("--sinds -: geen stdin")
 		}
-		m, err := exchange.ReadManifest(r)
+		m, err := exchange.ReadManifest(c.in)
 		if err != nil {
 			return err
 		}
@@ -75,12 +68,10 @@ func runBackup(c *cmdCtx, in *input) error {
 	sw.touch()
 	stop := make(chan struct{})
 	defer close(stop)
-	if s, ok := out.(interface{ Context() ssh.Context }); ok {
-		if conn, ok := s.Context().Value(ssh.ContextKeyConn).(io.Closer); ok {
-			// The whole connection: closing only the channel would not free a write that
-			// waits for a client that reads nothing.
-			go sw.watch(stop, backupStall, func() { conn.Close() })
-		}
+	if c.hangup != nil {
+		// The whole connection: closing only the channel would not free a write that waits
+		// for a client that reads nothing.
+		go sw.watch(stop, backupStall, c.hangup)
 	}
 	w := bufio.NewWriterSize(sw, 256<<10)
 	m, err := c.hub.Backup(ctx, c.p, w, prev)

@@ -1,4 +1,4 @@
-package sshserver
+package opdrachten
 
 import (
 	"encoding/json"

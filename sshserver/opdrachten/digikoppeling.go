@@ -1,4 +1,4 @@
-package sshserver
+package opdrachten
 
 import (
 	"fmt"
@@ -56,7 +56,7 @@ var digikoppelingCommands = []command{
 			if err != nil {
 				return err
 			}
-			out := []cpaJSON{}
+			out := []CPAJSON{}
 			var rows [][]string
 			for _, x := range cpas {
 				out = append(out, cpaOf(x))
@@ -117,7 +117,7 @@ var digikoppelingCommands = []command{
 	},
 }
 
-type cpaJSON struct {
+type CPAJSON struct {
 	CPAID         string   `json:"cpaid"`
 	Organisatie   string   `json:"organisatie"`
 	OIN           string   `json:"oin"`
@@ -138,8 +138,8 @@ type cpaJSON struct {
 	Door          string   `json:"door"`
 }
 
-func cpaOf(x exchange.CPA) cpaJSON {
-	return cpaJSON{CPAID: x.ID, Organisatie: x.Org, OIN: x.OIN, OINKnooppunt: x.HubOIN, Start: ts(x.Start), Einde: ts(x.End),
+func cpaOf(x exchange.CPA) CPAJSON {
+	return CPAJSON{CPAID: x.ID, Organisatie: x.Org, OIN: x.OIN, OINKnooppunt: x.HubOIN, Start: ts(x.Start), Einde: ts(x.End),
 		Service: x.Service, Rol: x.Role, RolKnooppunt: x.HubRole, Verstuurt: nonNil(x.Sends), Ontvangt: nonNil(x.Receives),
 		Endpoint: x.Endpoint, Profiel: x.Profile(), SyncReplyMode: x.SyncReply, Retries: x.Retries, RetryInterval: x.RetryInterval.String(),
 		Geimporteerd: ts(x.Imported), Door: x.By}
