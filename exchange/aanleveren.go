@@ -21,12 +21,6 @@ const (
 	MaxZipUpload int64 = 1 << 30  // a ZIP of envelopes
 )
 
-// kPending keys the files in aanleveren/ that are not uploads yet, per account:
-// pend/<org>/<product>/<account>/<name>. A staged file is its uploader's alone: a colleague
-// of the same organisation neither sees it nor appends to, renames or deletes it (issue 16;
-// TestColleagueCanTakeOverAStagedFile). Before that the key had no account.
-const kPending = "pend/"
-
 // PendingFile is a file in aanleveren/ that is not an upload (yet): staged under a temporary
 // name until the client renames it, or cut off mid-transfer and kept so that `reput` can
 // resume it. Its bytes are an uncommitted blob in the file store.
@@ -103,10 +97,6 @@ func storeErr(what string, err error) error {
 // that lost the product (or its account) since login cannot keep uploading.
 func (h *Hub) mayUpload(p *Principal, product Product) error {
 	return h.Allowed(p, ActionUpload, product)
-}
-
-func pendingKey(org string, product Product, account, name string) []byte {
-	return key(kPending, org, product, account, name)
 }
 
 // pending finds p's own pending file of this name.

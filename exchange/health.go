@@ -9,9 +9,6 @@ import (
 	"knooppunt/storage"
 )
 
-// kProbe is the record the readiness probe writes and reads back; it holds nothing else.
-const kProbe = "probe/ready"
-
 // probeBlob is the file the readiness probe writes, reads back and removes.
 const probeBlob = "probe/ready"
 

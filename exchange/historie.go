@@ -29,7 +29,6 @@ import (
 // Events queue per delivery in the order they were committed, so a file marked gelezen and
 // at once ongelezen ends "afgeleverd" in every message. A small file (the usual case) whose
 // queue is empty gets its events in the same transaction, as before.
-const kHistQ = "histq/" // histq/<delivery id> -> pendingHistory
 
 // histChunk is how many messages one transaction rewrites: with their index entries about
 // 0.5 MB, well below Badger's limit (15 % of the 16 MB memtable).

@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -14,34 +13,6 @@ type InboxOptions struct {
 	Limit, Offset int
 	OnlyNew       bool // only files not marked gelezen
 	Referenties   bool // fill each file's Referenties
-}
-
-func getJSON(t storage.Txn, k []byte, v any) error {
-	b, err := t.Get(k)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
-func setJSON(t storage.Txn, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return t.Set(k, b)
-}
-
-// page applies offset and limit to a running index: it tells whether item n (0-based) is on the
-// page and whether the scan may stop.
-func page(n, offset, limit int) (in bool, stop bool) {
-	if n < offset {
-		return false, false
-	}
-	if limit > 0 && n >= offset+limit {
-		return false, true
-	}
-	return true, false
 }
 
 // Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
@@ -92,17 +63,6 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 		return nil, 0, fmt.Errorf("ophalen/ van %s lezen: %w", product, err)
 	}
 	return out, total, nil
-}
-
-func idFromKey(k []byte) (uint64, error) {
-	if len(k) < 8 {
-		return 0, fmt.Errorf("index key %q is te kort", k)
-	}
-	var id uint64
-	for _, b := range k[len(k)-8:] {
-		id = id<<8 | uint64(b)
-	}
-	return id, nil
 }
 
 // referenties reads the referentienummers of the messages ids, in their order.
@@ -246,36 +206,6 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 			}
 			h.Audit(p, action, string(product)+"/ophalen/"+name, "ok")
 			h.publish(Event{Org: p.Org.Code, Product: product, Kind: "delivery"})
-		}
-	}
-	return nil
-}
-
-// addHistory appends ev to each message's history and makes it the current status. When
-// onlyIf is set, only messages whose status is onlyIf change.
-func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
-	for _, id := range ids {
-		var m Message
-		if err := getJSON(t, key(kMessage, id), &m); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-			return err
-		}
-		if onlyIf != "" && m.Status != onlyIf {
-			continue
-		}
-		old := m
-		m.History = append(m.History, ev)
-		m.Status = ev.Status
-		if ev.Status == MsgOngelezen {
-			m.Status = MsgAfgeleverd
-		}
-		if err := setJSON(t, key(kMessage, id), m); err != nil {
-			return err
-		}
-		if err := updateLogEntries(t, old, m); err != nil {
-			return err
 		}
 	}
 	return nil

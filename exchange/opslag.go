@@ -1,0 +1,71 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+
+	"knooppunt/storage"
+)
+
+// The store helpers every file of the engine uses: records are JSON under the keys of
+// sleutels.go.
+
+// getJSON reads the record at k into v; storage.ErrNotFound when there is none.
+func getJSON(t storage.Txn, k []byte, v any) error {
+	b, err := t.Get(k)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// setJSON writes v as the record at k.
+func setJSON(t storage.Txn, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return t.Set(k, b)
+}
+
+// page applies offset and limit to a running index: it tells whether item n (0-based) is on the
+// page and whether the scan may stop.
+func page(n, offset, limit int) (in bool, stop bool) {
+	if n < offset {
+		return false, false
+	}
+	if limit > 0 && n >= offset+limit {
+		return false, true
+	}
+	return true, false
+}
+
+// addHistory appends ev to each message's history and makes it the current status. When
+// onlyIf is set, only messages whose status is onlyIf change.
+func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
+	for _, id := range ids {
+		var m Message
+		if err := getJSON(t, key(kMessage, id), &m); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			return err
+		}
+		if onlyIf != "" && m.Status != onlyIf {
+			continue
+		}
+		old := m
+		m.History = append(m.History, ev)
+		m.Status = ev.Status
+		if ev.Status == MsgOngelezen {
+			m.Status = MsgAfgeleverd
+		}
+		if err := setJSON(t, key(kMessage, id), m); err != nil {
+			return err
+		}
+		if err := updateLogEntries(t, old, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
