@@ -178,7 +178,7 @@ func (e *testEngine) put(p *Principal, product Product, name string, data []byte
 	if err := w.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
-	u, err := e.h.accept(p, product, name, blob, int64(len(data)))
+	u, err := e.h.accept(p, product, name, blob, int64(len(data)), "", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
