@@ -115,6 +115,15 @@ func (h *Hub) pending(p *Principal, product Product, name string) (PendingFile, 
 	return f, true, nil
 }
 
+// FindPending finds p's own pending file of this name in product's aanleveren/: one record
+// read, for a stat.
+func (h *Hub) FindPending(p *Principal, product Product, name string) (PendingFile, bool, error) {
+	if err := h.mayUpload(p, product); err != nil {
+		return PendingFile{}, false, err
+	}
+	return h.pending(p, product, name)
+}
+
 // dropStaged removes an uncommitted blob, and only that: a blob that was committed in the
 // meantime belongs to an upload.
 func (h *Hub) dropStaged(blob string) {

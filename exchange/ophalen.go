@@ -123,8 +123,9 @@ func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) 
 	return d, nil
 }
 
-// OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
-func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
+// Delivery finds a file in p's ophalen/ of product by name: its record only, for a stat or
+// to resolve a name, without opening (and checksumming) its bytes.
+func (h *Hub) Delivery(p *Principal, product Product, name string) (Delivery, error) {
 	var d Delivery
 	err := h.kv.View(func(t storage.Txn) error {
 		if _, err := authorize(t, p, ActionFetch, product); err != nil {
@@ -134,6 +135,12 @@ func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.
 		d, err = h.delivery(t, p.Org.Code, product, name)
 		return err
 	})
+	return d, err
+}
+
+// OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
+func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
+	d, err := h.Delivery(p, product, name)
 	if err != nil {
 		return nil, Delivery{}, err
 	}

@@ -508,10 +508,9 @@ func (c *cmdCtx) files(args []string) ([]fileRef, error) {
 		}
 		var in []exchange.Product
 		for _, p := range candidates {
-			r, _, err := c.hub.OpenDelivery(c.p, p, name)
+			_, err := c.hub.Delivery(c.p, p, name)
 			switch {
 			case err == nil:
-				r.Close()
 				in = append(in, p)
 			case len(candidates) == 1 || !errors.Is(err, exchange.ErrNotFound):
 				return nil, err

@@ -596,14 +596,12 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 	}
 	switch l.folder {
 	case folderAanleveren:
-		files, err := m.hub.Pending(m.p, l.product)
+		f, found, err := m.hub.FindPending(m.p, l.product, l.name)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			if f.Name == l.name {
-				return &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime}, nil
-			}
+		if found {
+			return &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime}, nil
 		}
 		// A client checks its file right after the put (rclone): the upload answers for a
 		// while, though it is already on its way.
@@ -611,9 +609,8 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 			return &fileInfo{name: u.Name, size: u.Size, mode: 0o444, mtime: u.ReceivedAt}, nil
 		}
 	case folderOphalen, folderNieuw:
-		rd, d, err := m.hub.OpenDelivery(m.p, l.product, l.name)
+		d, err := m.hub.Delivery(m.p, l.product, l.name)
 		if err == nil {
-			rd.Close()
 			if l.folder == folderOphalen || d.GelezenAt.IsZero() {
 				return deliveryInfo(d), nil
 			}
@@ -621,14 +618,11 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 			return nil, err
 		}
 	case folderVerslagen:
-		rs, err := m.hub.Reports(m.p, l.product)
-		if err != nil {
+		r, _, err := m.hub.OpenReport(m.p, l.product, l.name)
+		if err == nil {
+			return &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime}, nil
+		} else if !errors.Is(err, exchange.ErrNotFound) {
 			return nil, err
-		}
-		for _, r := range rs {
-			if r.Name == l.name {
-				return &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime}, nil
-			}
 		}
 	}
 	return nil, notFound(l.path)
