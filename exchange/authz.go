@@ -324,7 +324,7 @@ func (h *Hub) checkProduct(org Org, p Product) error {
 		return fmt.Errorf("%w: een account zonder organisatie kan geen producten gebruiken", ErrInvalid)
 	}
 	if info.Parties[0] != org.Kind && info.Parties[1] != org.Kind {
-		return fmt.Errorf("%w: product %s is niet voor een %s; een %s kan kiezen uit %s", ErrInvalid, p, org.Kind, org.Kind, joinProducts(h.productsFor(org.Kind)))
+		return fmt.Errorf("%w: product %s is niet voor een %s; een %s kan kiezen uit %s", ErrInvalid, p, org.Kind, org.Kind, JoinProducts(h.productsFor(org.Kind)))
 	}
 	return nil
 }
@@ -348,15 +348,4 @@ func normProducts(ps []Product) []Product {
 		}
 	}
 	return out
-}
-
-func joinProducts(ps []Product) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += string(p)
-	}
-	return s
 }

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -253,4 +254,13 @@ type AuditEntry struct {
 	Result  string    `json:"resultaat"`
 	Prev    string    `json:"vorige"`
 	Hash    string    `json:"hash"`
+}
+
+// JoinProducts lists products as a sentence or a table cell reads them: "iwmo, ijw".
+func JoinProducts(ps []Product) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ", ")
 }

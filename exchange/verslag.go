@@ -11,6 +11,7 @@ import (
 	"time"
 	_ "time/tzdata" // report and file times are Dutch times, also on a server without zoneinfo
 
+	"knooppunt/exchange/tijdzone"
 	"knooppunt/storage"
 )
 
@@ -29,13 +30,7 @@ type ReportFile struct {
 }
 
 // amsterdam is the time zone of every time a person reads: file names, reports.
-var amsterdam = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}()
+var amsterdam = tijdzone.Amsterdam()
 
 // Uploads lists the organisation's uploads of product, newest first, with the total that
 // matches. Uploads hidden with HideUploads are left out.

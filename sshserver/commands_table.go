@@ -92,7 +92,7 @@ var adminCommands = []command{
 				if a.Disabled {
 					status = "geblokkeerd"
 				}
-				rows = append(rows, []string{a.Name, dash(a.Org), dash(joinProducts(a.Products)), dash(joinRoles(a.Roles)), status, dash(fingerprints(a.Keys))})
+				rows = append(rows, []string{a.Name, dash(a.Org), dash(exchange.JoinProducts(a.Products)), dash(joinRoles(a.Roles)), status, dash(fingerprints(a.Keys))})
 			}
 			return c.emit(out, func(io.Writer) { c.table("NAAM\tORGANISATIE\tPRODUCTEN\tROLLEN\tSTATUS\tSLEUTELS", rows) })
 		},
@@ -174,14 +174,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func joinProducts(ps []exchange.Product) string {
-	var s []string
-	for _, p := range ps {
-		s = append(s, string(p))
-	}
-	return strings.Join(s, ",")
 }
 
 func joinRoles(rs []exchange.Role) string {

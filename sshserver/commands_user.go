@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/tijdzone"
 )
 
 // mailboxCommands are what a person or a cron job does with its own mailbox, the portal's
@@ -117,27 +118,14 @@ func (c *cmdCtx) done(format string, a ...any) error {
 }
 
 // ts is a time as scripts read it: RFC 3339 in Dutch time, "" when unset.
-func ts(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(dutchTime()).Format(time.RFC3339)
-}
+func ts(t time.Time) string { return exchange.RFC3339(t) }
 
 // short is a time as people read it in a table.
 func short(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(dutchTime()).Format("02-01-2006 15:04:05")
-}
-
-func dutchTime() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
+	return t.In(tijdzone.Amsterdam()).Format("02-01-2006 15:04:05")
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -288,7 +276,7 @@ func uploadOf(u exchange.Upload) uploadJSON {
 // statusText is the portal's status column: "Bezig, verwachte aflevertijd 14:05".
 func statusText(u exchange.Upload) string {
 	if u.Status == exchange.Bezig && !u.ExpectedAt.IsZero() {
-		return "Bezig, verwachte aflevertijd " + u.ExpectedAt.In(dutchTime()).Format("15:04:05")
+		return "Bezig, verwachte aflevertijd " + u.ExpectedAt.In(tijdzone.Amsterdam()).Format("15:04:05")
 	}
 	return string(u.Status)
 }
@@ -522,7 +510,7 @@ func (c *cmdCtx) files(args []string) ([]fileRef, error) {
 		case 1:
 			refs = append(refs, fileRef{in[0], name})
 		default:
-			return nil, usagef("%s staat in ophalen/ van %s; schrijf product/naam, zoals %s/%s", name, joinProducts(in), in[0], name)
+			return nil, usagef("%s staat in ophalen/ van %s; schrijf product/naam, zoals %s/%s", name, exchange.JoinProducts(in), in[0], name)
 		}
 	}
 	return refs, nil
@@ -655,7 +643,7 @@ type messageJSON struct {
 // parseDate reads a day in Dutch time; end gives the last moment of that day.
 func parseDate(flag, s string, end bool) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02", "02-01-2006", "20060102"} {
-		if d, err := time.ParseInLocation(layout, s, dutchTime()); err == nil {
+		if d, err := time.ParseInLocation(layout, s, tijdzone.Amsterdam()); err == nil {
 			if d.Year() < 1970 || d.Year() > 2200 {
 				return time.Time{}, usagef("--%s %q: kies een datum tussen 1970 en 2200", flag, s)
 			}
@@ -775,7 +763,7 @@ func runHerstel(c *cmdCtx, in *input) error {
 		case 1:
 			product = found[0]
 		default:
-			return usagef("referentienummer %s komt voor in %s; kies er een met --product", ref, joinProducts(found))
+			return usagef("referentienummer %s komt voor in %s; kies er een met --product", ref, exchange.JoinProducts(found))
 		}
 	}
 	if err := c.hub.Restore(c.p, product, ref); err != nil {
@@ -884,10 +872,10 @@ func runRouteZet(c *cmdCtx, in *input) error {
 				names = append(names, "'"+ex.Name+"'")
 			}
 		}
-		return usagef("uitwisseling %q bestaat niet in %s; kies uit %s", name, joinProducts(products), strings.Join(slices.Compact(names), ", "))
+		return usagef("uitwisseling %q bestaat niet in %s; kies uit %s", name, exchange.JoinProducts(products), strings.Join(slices.Compact(names), ", "))
 	case 1:
 	default:
-		return usagef("uitwisseling %q hoort bij %s; kies er een met --product", exName, joinProducts(found))
+		return usagef("uitwisseling %q hoort bij %s; kies er een met --product", exName, exchange.JoinProducts(found))
 	}
 	if err := c.hub.SetRoute(c.p, found[0], exName, via, status, in.flag("cpa")); err != nil {
 		return err
