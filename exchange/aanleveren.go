@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -84,14 +83,6 @@ func tooLarge(name string, limit int64) error {
 		what = "een .xml-bestand mag"
 	}
 	return fmt.Errorf("%w: %s is groter dan %s ten hoogste %d MB zijn; splits de aanlevering", ErrTooLarge, name, what, limit>>20)
-}
-
-// storeErr turns a full disk into ErrNoSpace so every door can say so plainly.
-func storeErr(what string, err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %s is niet opgeslagen; probeer het later opnieuw of meld het de beheerder", ErrNoSpace, what)
-	}
-	return fmt.Errorf("%s opslaan: %w", what, err)
 }
 
 // mayUpload checks p's right to product against the account as stored now, so a session
