@@ -11,7 +11,9 @@ import (
 // A full disk and a used-up quota are the same to a person at every door (storeErr) and to
 // the engine, which waits (mapNoSpace); any other storage error stays what it was.
 func TestDiskFullAndQuotaMapToErrNoSpace(t *testing.T) {
-	wrapped := func(e error) error { return fmt.Errorf("write blob: %w", &fs.PathError{Op: "write", Path: "x", Err: e}) }
+	wrapped := func(e error) error {
+		return fmt.Errorf("write blob: %w", &fs.PathError{Op: "write", Path: "x", Err: e})
+	}
 	for _, c := range []struct {
 		name string
 		err  error

@@ -325,7 +325,8 @@ func (h *Hub) Report(p *Principal, id uint64) (Verslag, []byte, error) {
 	return v, txt, err
 }
 
-func duration(d time.Duration) string {
+// Duur is a duration as the verwerkingsverslag shows it, uu:mm:ss, in every door.
+func Duur(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
@@ -352,7 +353,7 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 		Verzender:       h.orgName(u.Org),
 		IngeleverdOp:    RFC3339(u.ReceivedAt),
 		EindeVerwerking: RFC3339(u.FinishedAt),
-		Verwerkingsduur: duration(u.FinishedAt.Sub(u.StartedAt)),
+		Verwerkingsduur: Duur(u.FinishedAt.Sub(u.StartedAt)),
 		Status:          string(u.Status),
 		Aangeleverd:     u.Counts.Aangeleverd,
 		Correct:         u.Counts.Correct,
