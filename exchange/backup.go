@@ -203,7 +203,7 @@ func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (Ba
 			return fmt.Errorf("kop van het auditlog lezen: %w", err)
 		}
 		m.AuditSeq, m.AuditHash = tip.Seq, tip.Hash
-		if blobs, err = backupBlobs(t); err != nil {
+		if blobs, err = backupBlobs(ctx, t); err != nil {
 			return err
 		}
 		meta, _ := json.MarshalIndent(m.BackupMeta, "", "  ")
@@ -289,7 +289,7 @@ func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (Ba
 
 // backupBlobs lists the blobs records point to, as the integrity check at start does:
 // delivery files and the uploads still in the queue. A final upload's blob is gone by design.
-func backupBlobs(t storage.Txn) ([]string, error) {
+func backupBlobs(ctx context.Context, t storage.Txn) ([]string, error) {
 	seen := map[string]bool{}
 	err := t.Scan([]byte(kDelivery), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
 		var d struct {
@@ -306,7 +306,7 @@ func backupBlobs(t storage.Txn) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
+	err = scanUploads(ctx, t, []byte(kQueue), false, func(u Upload) (bool, error) {
 		if u.Blob != "" {
 			seen[u.Blob] = true
 		}

@@ -165,7 +165,7 @@ func BenchmarkBerichtenlogNewest100(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		ms, n, err := e.h.Messages(p, IWmo, MessageFilter{Limit: 100})
+		ms, n, err := e.h.Messages(context.Background(), p, IWmo, MessageFilter{Limit: 100})
 		if err != nil || len(ms) != 100 || n != total {
 			b.Fatalf("%v %d %d", err, len(ms), n)
 		}

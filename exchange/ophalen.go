@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -17,7 +18,7 @@ type InboxOptions struct {
 
 // Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
 // with the total number of files that match.
-func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
+func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
 	var out []Delivery
 	total := 0
 	var fp *Principal
@@ -26,7 +27,7 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 		if fp, err = authorize(t, p, ActionFetch, product); err != nil {
 			return err
 		}
-		return t.Scan(key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		return scanCtx(ctx, t, key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			if err != nil {
 				return false, err

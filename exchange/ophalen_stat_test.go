@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -12,7 +13,7 @@ func TestDeliveryLookupReadsTheRecordNotTheFile(t *testing.T) {
 	e := newEngine(t, "")
 	gem, zorg := e.principal("0363"), e.principal("12345678")
 	e.process(gem, IWmo, "los.xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
-	ds, _, err := e.h.Inbox(zorg, IWmo, InboxOptions{})
+	ds, _, err := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("ophalen/: %v %+v", err, ds)
 	}

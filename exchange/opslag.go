@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 
@@ -69,3 +70,19 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 	}
 	return nil
 }
+
+// scanCtx is t.Scan for a read a door waits on: it stops when ctx ends (the session closed,
+// the person gave up), looking every scanCheckEvery keys so the check costs nothing.
+func scanCtx(ctx context.Context, t storage.Txn, prefix []byte, opts storage.ScanOptions, fn func(k, v []byte) (bool, error)) error {
+	n := 0
+	return t.Scan(prefix, opts, func(k, v []byte) (bool, error) {
+		if n++; n%scanCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
+		}
+		return fn(k, v)
+	})
+}
+
+const scanCheckEvery = 256

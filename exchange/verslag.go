@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,7 +35,7 @@ var amsterdam = tijdzone.Amsterdam()
 
 // Uploads lists the organisation's uploads of product, newest first, with the total that
 // matches. Uploads hidden with HideUploads are left out.
-func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
+func (h *Hub) Uploads(ctx context.Context, p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
 	var out []Upload
 	total := 0
 	var fp *Principal
@@ -43,7 +44,7 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
 			return err
 		}
-		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
+		return scanUploads(ctx, t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
 				return true, nil
 			}
@@ -143,8 +144,8 @@ func reportBase(u Upload) string {
 // Reports lists the verwerkingsverslagen in verslagen/: a .txt and a .json per final upload,
 // newest first. Two uploads with the same name in the same second get the upload id in the
 // name of the later one.
-func (h *Hub) Reports(p *Principal, product Product) ([]ReportFile, error) {
-	return h.reports(p, product, true)
+func (h *Hub) Reports(ctx context.Context, p *Principal, product Product) ([]ReportFile, error) {
+	return h.reports(ctx, p, product, true)
 }
 
 // reportSizes remembers the rendered sizes of final uploads' reports, so listing verslagen/
@@ -164,7 +165,7 @@ type reportKey struct {
 const reportSizesMax = 50_000
 
 // reports lists verslagen/; without sizes (for OpenReport) it renders nothing.
-func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, error) {
+func (h *Hub) reports(ctx context.Context, p *Principal, product Product, sizes bool) ([]ReportFile, error) {
 	var ups []Upload
 	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
@@ -172,7 +173,7 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
 			return err
 		}
-		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
+		return scanUploads(ctx, t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Status.Final() {
 				ups = append(ups, u)
 			}
@@ -250,8 +251,8 @@ func (h *Hub) reportSize(u Upload) ([2]int64, error) {
 }
 
 // OpenReport returns one verwerkingsverslag by its name in verslagen/.
-func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile, []byte, error) {
-	files, err := h.reports(p, product, false)
+func (h *Hub) OpenReport(ctx context.Context, p *Principal, product Product, name string) (ReportFile, []byte, error) {
+	files, err := h.reports(ctx, p, product, false)
 	if err != nil {
 		return ReportFile{}, nil, err
 	}
@@ -447,8 +448,8 @@ func (h *Hub) fouten(u Upload) ([]Fout, error) {
 
 // scanUploads calls fn with each upload an index under prefix names (an upload index key ends
 // in the upload's id; the queue's keys are just that), skipping ids whose record is gone.
-func scanUploads(t storage.Txn, prefix []byte, reverse bool, fn func(Upload) (bool, error)) error {
-	return t.Scan(prefix, storage.ScanOptions{Reverse: reverse, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+func scanUploads(ctx context.Context, t storage.Txn, prefix []byte, reverse bool, fn func(Upload) (bool, error)) error {
+	return scanCtx(ctx, t, prefix, storage.ScanOptions{Reverse: reverse, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		id, err := idFromKey(k)
 		if err != nil {
 			return false, err

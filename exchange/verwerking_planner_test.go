@@ -41,18 +41,8 @@ func TestSchedulerBackOffUsesTheHubClock(t *testing.T) {
 	}
 	files := &flakyFiles{Files: disk}
 	files.fail.Store(true)
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, amsterdam)}
-	h, err := Open(Config{DataDir: dir, Files: files, Clock: clk, Log: slog.New(slog.DiscardHandler), OIN: testHubOIN})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	for _, o := range []string{"0363", "12345678"} {
-		if _, err := h.CreateOrg(System, o, "Organisatie "+o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e := &testEngine{t: t, h: h, clk: clk, dir: dir}
+	e := idleEngine(t, dir, files)
+	h, clk := e.h, e.clk
 	gem := e.principal("0363")
 	u := e.put(gem, IWmo, "los.xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
 
@@ -116,4 +106,22 @@ func TestSchedulerBackOffUsesTheHubClock(t *testing.T) {
 	if r = s.retry[1]; r.delay != 5*time.Minute || !r.at.Equal(clk.Now().Add(5*time.Minute)) {
 		t.Fatalf("after 12 failures: %+v", r)
 	}
+}
+
+// idleEngine opens a hub with a fake clock, files (nil: the default store) and two
+// organisations, without running its engine: the test drives what it needs itself.
+func idleEngine(t *testing.T, dir string, files storage.Files) *testEngine {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, amsterdam)}
+	h, err := Open(Config{DataDir: dir, Files: files, Clock: clk, Log: slog.New(slog.DiscardHandler), OIN: testHubOIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	for _, o := range []string{"0363", "12345678"} {
+		if _, err := h.CreateOrg(System, o, "Organisatie "+o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &testEngine{t: t, h: h, clk: clk, dir: dir}
 }

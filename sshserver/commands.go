@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,7 @@ func (in *input) flag(name string) string {
 
 // cmdCtx is what a command runs with.
 type cmdCtx struct {
+	ctx      context.Context // the session's: a long read stops when the client leaves
 	hub      *exchange.Hub
 	p        *exchange.Principal
 	in       io.Reader // the session's stdin: cpa import reads the document from it
@@ -95,6 +97,15 @@ type cmdCtx struct {
 	hostKeys []gossh.Signer
 	notes    []string // written to errOut after the result, so a note never lands in a table
 	listen   string   // host:port the hub is reached at, for hints that name it
+}
+
+// context is the session's context; a command run without a session (a test of its
+// parsing, the fuzzer) has the background one.
+func (c *cmdCtx) context() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
 }
 
 // note keeps a line for errOut until the result is out.
@@ -145,7 +156,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 func (s *Server) runCommand(sess ssh.Session, p *exchange.Principal, argv []string) int {
 	// Names, envelope fields and audit entries come from outside: what a command prints must
 	// not steer the terminal that shows it (issue 16).
-	c := &cmdCtx{hub: s.hub, p: p, in: sess, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
+	c := &cmdCtx{ctx: sess.Context(), hub: s.hub, p: p, in: sess, out: &exchange.TextWriter{W: sess}, errOut: &exchange.TextWriter{W: sess.Stderr()}, raw: sess, hostKeys: s.cfg.HostKeys, listen: sess.LocalAddr().String()}
 	code, err := dispatch(c, argv)
 	c.flushNotes()
 	if err != nil {

@@ -304,7 +304,7 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	total := 0
 	for _, p := range products {
 		// Each product's newest `limit`: the newest `limit` of all are among them.
-		us, n, err := c.hub.Uploads(c.p, p, exchange.ListOptions{Limit: limit, Status: status})
+		us, n, err := c.hub.Uploads(c.context(), c.p, p, exchange.ListOptions{Limit: limit, Status: status})
 		if err != nil {
 			return err
 		}
@@ -314,7 +314,7 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	if in.flag("product") == "" && (status == "" || status == exchange.Afgekeurd) {
 		// Uploads refused because the account has no access to their product are listed in
 		// no product it can use; the person looks for them here.
-		us, err := c.hub.RefusedElsewhere(c.p)
+		us, err := c.hub.RefusedElsewhere(c.context(), c.p)
 		if err != nil {
 			return err
 		}
@@ -373,7 +373,7 @@ func (c *cmdCtx) findUpload(arg string, products []exchange.Product) (exchange.U
 	}
 	var found exchange.Upload
 	for _, p := range products {
-		reports, err := c.hub.Reports(c.p, p)
+		reports, err := c.hub.Reports(c.context(), c.p, p)
 		if err != nil {
 			return exchange.Upload{}, err
 		}
@@ -382,7 +382,7 @@ func (c *cmdCtx) findUpload(arg string, products []exchange.Product) (exchange.U
 				return c.hub.Upload(c.p, r.UploadID)
 			}
 		}
-		us, _, err := c.hub.Uploads(c.p, p, exchange.ListOptions{})
+		us, _, err := c.hub.Uploads(c.context(), c.p, p, exchange.ListOptions{})
 		if err != nil {
 			return exchange.Upload{}, err
 		}
@@ -431,7 +431,7 @@ func runOphalen(c *cmdCtx, in *input) error {
 	var all []exchange.Delivery
 	shown, total := 0, 0
 	for _, p := range products {
-		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
+		ds, n, err := c.hub.Inbox(c.context(), c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
 		if err != nil {
 			return err
 		}
@@ -697,7 +697,7 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 	var all []exchange.Message
 	shown, total, atLeast := 0, 0, false
 	for _, p := range products {
-		l, err := c.hub.MessageList(c.p, p, f)
+		l, err := c.hub.MessageList(c.context(), c.p, p, f)
 		if err != nil {
 			return err
 		}
@@ -749,7 +749,7 @@ func runHerstel(c *cmdCtx, in *input) error {
 		// The message tells which product's ophalen/ the file goes back to.
 		var found []exchange.Product
 		for _, p := range products {
-			ms, _, err := c.hub.Messages(c.p, p, exchange.MessageFilter{Referentie: ref, Limit: 1})
+			ms, _, err := c.hub.Messages(c.context(), c.p, p, exchange.MessageFilter{Referentie: ref, Limit: 1})
 			if err != nil {
 				return err
 			}

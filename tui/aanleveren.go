@@ -36,7 +36,7 @@ func (s *aanleveren) Editing() bool { return false }
 func (s *aanleveren) Reload() {
 	c := s.c
 	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Upload, int, bool, error) {
-		rows, total, err := c.Hub.Uploads(c.P, c.Product, exchange.ListOptions{Limit: limit, Offset: offset})
+		rows, total, err := c.Hub.Uploads(c.Ctx, c.P, c.Product, exchange.ListOptions{Limit: limit, Offset: offset})
 		return rows, total, false, err
 	})
 	s.fillTable()
