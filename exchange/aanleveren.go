@@ -584,7 +584,7 @@ func (h *Hub) lookAlikePending(p *Principal, product Product, name string) error
 // files of the product, on an error path only.
 func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
 	var owner string
-	h.kv.View(func(t storage.Txn) error {
+	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan(key(kPending, p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
 			var f PendingFile
 			if json.Unmarshal(v, &f) == nil && f.Name == name && f.Account != p.Account.Name {
@@ -594,6 +594,10 @@ func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
 			return true, nil
 		})
 	})
+	if err != nil {
+		// Only the clearer refusal is lost: the caller still says the file is not there.
+		h.log.Warn("tijdelijke bestanden van collega's lezen", "product", product, "err", err)
+	}
 	if owner == "" {
 		return nil
 	}
@@ -639,7 +643,7 @@ func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, 
 	var found Upload
 	ok := false
 	seen := 0
-	h.kv.View(func(t storage.Txn) error {
+	err := h.kv.View(func(t storage.Txn) error {
 		if _, err := authorize(t, p, ActionUpload, product); err != nil {
 			return err
 		}
@@ -663,6 +667,10 @@ func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, 
 			return true, nil
 		})
 	})
+	if err != nil && !errors.Is(err, ErrDenied) {
+		// A stat that misses the recent upload answers "not found", as after the hour.
+		h.log.Warn("recente aanlevering zoeken", "product", product, "naam", name, "err", err)
+	}
 	return found, ok
 }
 
@@ -696,9 +704,8 @@ func (h *Hub) HandIn(ctx context.Context, p *Principal, product Product, name st
 		return Upload{}, err
 	}
 	if _, err := w.WriteAt(data, 0); err != nil {
-		w.Abort()
 		sl.release()
-		return Upload{}, storeErr(name, err)
+		return Upload{}, storeErr(name, errors.Join(err, w.Abort()))
 	}
 	u, err := h.handIn(p, product, name, w, blob, int64(len(data)), sl, door, extra)
 	if err != nil {
@@ -796,6 +803,8 @@ func (h *Hub) peekEnvelope(data []byte, fallback Product) (Product, Envelope) {
 	if ep == nil {
 		ep = new(EnvelopeParser)
 	}
+	// A parse error is not this function's to report: it reads what it can, and the checks
+	// proper (controle.go) reject a bad envelope with its code, as for every upload.
 	env, _ := ep.Parse(bytes.NewReader(data))
 	h.parsers.Put(ep)
 	if f, ok := h.cat.FunctieAnywhere(env.Functie); ok {

@@ -124,12 +124,10 @@ func (h *Hub) writeDelivery(blob string, received time.Time, msgs []member, sour
 	for _, m := range msgs {
 		src, ok := sources[m.Entry]
 		if !ok {
-			w.Abort()
-			return 0, fmt.Errorf("bestand %d (%s) ontbreekt in de aanlevering", m.Entry, m.File)
+			return 0, errors.Join(fmt.Errorf("bestand %d (%s) ontbreekt in de aanlevering", m.Entry, m.File), w.Abort())
 		}
 		if err := addDeliveryEntry(zw, uniqueName(names, m.File), src, received, buf); err != nil {
-			w.Abort()
-			return 0, mapNoSpace(err)
+			return 0, mapNoSpace(errors.Join(err, w.Abort()))
 		}
 	}
 	return commitZip(w, zw, bw.Flush)
@@ -147,8 +145,7 @@ func commitZip(w storage.Writer, zw *zip.Writer, flush func() error) (int64, err
 		err = w.Commit()
 	}
 	if err != nil {
-		w.Abort()
-		return 0, mapNoSpace(err)
+		return 0, mapNoSpace(errors.Join(err, w.Abort()))
 	}
 	return size, nil
 }
@@ -171,7 +168,7 @@ func addDeliveryEntry(zw *zip.Writer, name string, src Entry, received time.Time
 		if err != nil {
 			return err
 		}
-		defer rc.Close()
+		defer rc.Close() // read only: its Close loses nothing
 		_, err = io.CopyBuffer(dst, rc, buf)
 		return err
 	}

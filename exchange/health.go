@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
@@ -59,18 +60,18 @@ func (h *Hub) probeFiles(want []byte) error {
 		return fmt.Errorf("bestanden schrijven: %w", err)
 	}
 	if _, err := w.Write(want); err != nil {
-		w.Abort()
-		return fmt.Errorf("bestanden schrijven: %w", err)
+		return fmt.Errorf("bestanden schrijven: %w", errors.Join(err, w.Abort()))
 	}
 	if err := w.Commit(); err != nil {
 		return fmt.Errorf("bestanden schrijven: %w", err)
 	}
-	defer h.files.Remove(probeBlob)
+	// A probe file left behind is overwritten by the next probe: nothing to report.
+	defer func() { _ = h.files.Remove(probeBlob) }()
 	r, err := h.files.Open(probeBlob)
 	if err != nil {
 		return fmt.Errorf("bestanden lezen: %w", err)
 	}
-	defer r.Close()
+	defer r.Close() // read only: its Close loses nothing
 	got, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("bestanden lezen: %w", err)

@@ -377,6 +377,8 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 	js = safe.Bytes()
 	human := func(t time.Time) string { return t.In(amsterdam).Format("02-01-2006 15:04:05") }
 
+	// Every write below goes to a bytes.Buffer (through a tabwriter), which cannot fail: their
+	// errors are not checked.
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -75,7 +75,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	if err != nil {
 		return fmt.Errorf("aanlevering %s openen: %w", u.Name, err)
 	}
-	defer blob.Close()
+	defer blob.Close() // read only: its Close loses nothing
 
 	sources := map[int]Entry{}
 	// Decided in this run from the first entry: the accepted messages are in hand and need
@@ -389,7 +389,7 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*Reject
 		case err != nil:
 			return nil, err
 		default:
-			if other, _ := idFromKey(val); other != m.ID {
+			if other, _ := idFromKey(val); other != m.ID { // a short value is no id: not this message either
 				return &Rejection{Code: IB016, Detail: fmt.Sprintf("referentienummer %s is al eerder gebruikt door zender %s", m.Referentie, m.Zender)}, nil
 			}
 		}
@@ -473,7 +473,7 @@ func addCount(t storage.Txn, k []byte, n int64) error {
 	case err != nil:
 		return err
 	default:
-		cur, _ = idFromKey(v)
+		cur, _ = idFromKey(v) // a counter is 8 bytes; anything shorter counts from 0
 	}
 	return t.Set(k, be64(uint64(max(int64(cur)+n, 0))))
 }
