@@ -32,27 +32,12 @@ type keyIndexEntry struct {
 }
 
 func txAccount(t storage.Txn, name string) (Account, error) {
-	var a Account
-	err := getJSON(t, key(kAccount, name), &a)
-	if errors.Is(err, storage.ErrNotFound) {
-		return a, fmt.Errorf("%w: account %q bestaat niet; bekijk de accounts met 'account list'", ErrNotFound, name)
-	}
-	if err != nil {
-		return a, fmt.Errorf("account %s lezen: %w", name, err)
-	}
-	return a, nil
+	return txRecord[Account](t, key(kAccount, name), "account", name, "de accounts met 'account list'")
 }
 
 // eachAccount calls fn with every account, by name.
 func eachAccount(t storage.Txn, fn func(Account)) error {
-	return t.Scan([]byte(kAccount), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-		var a Account
-		if err := json.Unmarshal(v, &a); err != nil {
-			return false, fmt.Errorf("account lezen: %w", err)
-		}
-		fn(a)
-		return true, nil
-	})
+	return eachJSON(t, []byte(kAccount), "account", fn)
 }
 
 // putAccount stores an account and points the key index at it, with its disabled flag.

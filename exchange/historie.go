@@ -67,14 +67,11 @@ func deliveryHistory(t storage.Txn, d *Delivery, q queuedEvent) (queued bool, er
 func applyHistory(t storage.Txn, did uint64, ids []uint64, q queuedEvent) error {
 	if q.Relink {
 		for _, id := range ids {
-			var m Message
-			if err := getJSON(t, key(kMessage, id), &m); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					continue
-				}
+			m, found, err := txMessage(t, id)
+			if err != nil {
 				return err
 			}
-			if m.DeliveryID != did {
+			if found && m.DeliveryID != did {
 				m.DeliveryID = did
 				if err := setJSON(t, key(kMessage, id), m); err != nil {
 					return err

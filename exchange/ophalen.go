@@ -70,14 +70,13 @@ func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts Inb
 func referenties(t storage.Txn, ids []uint64) ([]string, error) {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
-		var m Message
-		if err := getJSON(t, key(kMessage, id), &m); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
+		m, found, err := txMessage(t, id)
+		if err != nil {
 			return nil, fmt.Errorf("bericht %d lezen: %w", id, err)
 		}
-		out = append(out, m.Referentie)
+		if found {
+			out = append(out, m.Referentie)
+		}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"knooppunt/storage"
 )
@@ -29,6 +30,34 @@ func setJSON(t storage.Txn, k []byte, v any) error {
 	return t.Set(k, b)
 }
 
+// txRecord reads the record of the what called name at k. A missing one is ErrNotFound with
+// the sentence a person reads: `organisatie "0363" bestaat niet; bekijk de organisaties met
+// 'org list'` (list says where to look).
+func txRecord[T any](t storage.Txn, k []byte, what, name, list string) (T, error) {
+	var x T
+	err := getJSON(t, k, &x)
+	if errors.Is(err, storage.ErrNotFound) {
+		return x, fmt.Errorf("%w: %s %q bestaat niet; bekijk %s", ErrNotFound, what, name, list)
+	}
+	if err != nil {
+		return x, fmt.Errorf("%s %s lezen: %w", what, name, err)
+	}
+	return x, nil
+}
+
+// eachJSON calls fn with every record under prefix, in key order; what names the records in
+// an error ("organisatie", "account").
+func eachJSON[T any](t storage.Txn, prefix []byte, what string, fn func(T)) error {
+	return t.Scan(prefix, storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return false, fmt.Errorf("%s lezen: %w", what, err)
+		}
+		fn(x)
+		return true, nil
+	})
+}
+
 // page applies offset and limit to a running index: it tells whether item n (0-based) is on the
 // page and whether the scan may stop.
 func page(n, offset, limit int) (in bool, stop bool) {
@@ -41,18 +70,25 @@ func page(n, offset, limit int) (in bool, stop bool) {
 	return true, false
 }
 
+// txMessage reads message id; found is false when it is gone (purged after its bewaartijd),
+// which the lists that still name it skip.
+func txMessage(t storage.Txn, id uint64) (m Message, found bool, err error) {
+	err = getJSON(t, key(kMessage, id), &m)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Message{}, false, nil
+	}
+	return m, err == nil, err
+}
+
 // addHistory appends ev to each message's history and makes it the current status. When
 // onlyIf is set, only messages whose status is onlyIf change.
 func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
 	for _, id := range ids {
-		var m Message
-		if err := getJSON(t, key(kMessage, id), &m); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
+		m, found, err := txMessage(t, id)
+		if err != nil {
 			return err
 		}
-		if onlyIf != "" && m.Status != onlyIf {
+		if !found || onlyIf != "" && m.Status != onlyIf {
 			continue
 		}
 		old := m

@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,30 +15,13 @@ import (
 // beheerder adds, renames or deletes one; each change lands in the audit log, refused or not.
 
 func txOrg(t storage.Txn, code string) (Org, error) {
-	var o Org
-	err := getJSON(t, key(kOrg, code), &o)
-	if errors.Is(err, storage.ErrNotFound) {
-		return o, fmt.Errorf("%w: organisatie %q bestaat niet; bekijk de organisaties met 'org list'", ErrNotFound, code)
-	}
-	if err != nil {
-		return o, fmt.Errorf("organisatie %s lezen: %w", code, err)
-	}
-	return o, nil
+	return txRecord[Org](t, key(kOrg, code), "organisatie", code, "de organisaties met 'org list'")
 }
 
 func putOrg(t storage.Txn, o Org) error { return setJSON(t, key(kOrg, o.Code), o) }
 
 // eachOrg calls fn with every organisation, by code.
-func eachOrg(t storage.Txn, fn func(Org)) error {
-	return t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-		var o Org
-		if err := json.Unmarshal(v, &o); err != nil {
-			return false, fmt.Errorf("organisatie lezen: %w", err)
-		}
-		fn(o)
-		return true, nil
-	})
-}
+func eachOrg(t storage.Txn, fn func(Org)) error { return eachJSON(t, []byte(kOrg), "organisatie", fn) }
 
 // orgName is name as an organisation's name: trimmed, one line of 1 to 100 characters.
 func orgName(name string) (string, error) {
