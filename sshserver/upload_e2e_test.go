@@ -119,6 +119,15 @@ func TestCutOffUploadIsNotRecordedAndResumes(t *testing.T) {
 	if us := th.uploads(t, "gemeente", exchange.IWmo); len(us) != 0 {
 		t.Fatalf("a cut-off upload was recorded: %+v", us)
 	}
+	// The audit entry follows the pending record (Spool.close stages, then audits).
+	eventually(t, "the cut audited", func() bool {
+		found := false
+		th.hub.AuditLog(0, func(e exchange.AuditEntry) bool {
+			found = e.Account == "gemeente" && e.Action == "aanleveren" && strings.Contains(e.Result, "onderbroken")
+			return !found
+		})
+		return found
+	})
 	assertAudited(t, th.hub, "gemeente", "aanleveren", "iwmo/aanleveren/groot.zip", "onderbroken")
 
 	// reput continues where it stopped; then it is one whole upload.
