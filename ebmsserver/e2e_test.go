@@ -325,7 +325,7 @@ func (e *env) finalUpload(p *exchange.Principal) exchange.Upload {
 	e.t.Helper()
 	var u exchange.Upload
 	eventually(e.t, "a final upload", func() bool {
-		ups, _, err := e.h.Uploads(p, exchange.IWmo, exchange.ListOptions{Limit: 1})
+		ups, _, err := e.h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{Limit: 1})
 		if err != nil || len(ups) == 0 {
 			return false
 		}
@@ -338,7 +338,7 @@ func (e *env) finalUpload(p *exchange.Principal) exchange.Upload {
 // inboxEnvelopes reads every envelope in p's ophalen/.
 func (e *env) inboxEnvelopes(p *exchange.Principal) [][]byte {
 	e.t.Helper()
-	ds, _, err := e.h.Inbox(p, exchange.IWmo, exchange.InboxOptions{Limit: 100})
+	ds, _, err := e.h.Inbox(context.Background(), p, exchange.IWmo, exchange.InboxOptions{Limit: 100})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ebmsserver
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,7 +46,7 @@ func TestDuplicateMessageID(t *testing.T) {
 		t.Fatalf("acks differ: %+v %+v", first, second)
 	}
 	e.finalUpload(e.principal("gemeente"))
-	_, n, _ := e.h.Uploads(e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 10})
+	_, n, _ := e.h.Uploads(context.Background(), e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 10})
 	if n != 1 {
 		t.Fatalf("%d uploads", n)
 	}
@@ -61,7 +62,7 @@ func TestWrongOIN(t *testing.T) {
 		t.Fatalf("answer %d %+v", status, m)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if _, n, _ := e.h.Uploads(e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 1}); n != 0 {
+	if _, n, _ := e.h.Uploads(context.Background(), e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 1}); n != 0 {
 		t.Fatalf("%d uploads after a refused message", n)
 	}
 }
@@ -120,7 +121,7 @@ func TestSFTPInDigikoppelingOut(t *testing.T) {
 		t.Fatalf("sent %+v %v", m.Header, err)
 	}
 	eventually(t, "bevestigd", func() bool {
-		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		ms, _, _ := e.h.Messages(context.Background(), zorg, exchange.IWmo, exchange.MessageFilter{})
 		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
 	})
 	if got := e.inboxEnvelopes(zorg); len(got) != 0 {
@@ -145,7 +146,7 @@ func TestPartnerDownThenBevestigd(t *testing.T) {
 		e.clk.Add(61 * time.Second)
 	}
 	eventually(t, "bevestigd", func() bool {
-		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		ms, _, _ := e.h.Messages(context.Background(), zorg, exchange.IWmo, exchange.MessageFilter{})
 		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
 	})
 	if got := e.zorg.received(); len(got) != 1 {
@@ -229,7 +230,7 @@ func TestAsyncAcknowledgments(t *testing.T) {
 		t.Fatalf("ack answered %d", status)
 	}
 	eventually(t, "bevestigd", func() bool {
-		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		ms, _, _ := e.h.Messages(context.Background(), zorg, exchange.IWmo, exchange.MessageFilter{})
 		return len(ms) == 1 && ms[0].Status == exchange.MsgBevestigd
 	})
 }
@@ -282,7 +283,7 @@ func TestMisluktOpnieuwAndPortaal(t *testing.T) {
 	ref := "5b1e9a3c-1b2d-4c5e-8f90-123456789abc"
 	e.upload(e.principal("gemeente"), "a.xml", stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref}, []byte("<x/>")))
 	status := func(ref string) exchange.Message {
-		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{Referentie: ref})
+		ms, _, _ := e.h.Messages(context.Background(), zorg, exchange.IWmo, exchange.MessageFilter{Referentie: ref})
 		if len(ms) != 1 {
 			return exchange.Message{}
 		}
@@ -383,7 +384,7 @@ func TestPortaalReleasesOnlyUnsent(t *testing.T) {
 	e.upload(e.principal("gemeente"), "twee.zip", zb.Bytes())
 	states := func() map[exchange.MessageStatus]string {
 		out := map[exchange.MessageStatus]string{}
-		ms, _, _ := e.h.Messages(zorg, exchange.IWmo, exchange.MessageFilter{})
+		ms, _, _ := e.h.Messages(context.Background(), zorg, exchange.IWmo, exchange.MessageFilter{})
 		for _, m := range ms {
 			out[m.Status] = m.Referentie
 		}

@@ -117,7 +117,7 @@ func TestBadRequests(t *testing.T) {
 	if _, err := plain.Post("https://"+e.addr+Path, "text/xml", strings.NewReader("<x/>")); err == nil {
 		t.Error("a client without certificate got an answer")
 	}
-	if _, n, _ := e.h.Uploads(e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 1}); n != 0 {
+	if _, n, _ := e.h.Uploads(context.Background(), e.principal("gemeente"), exchange.IWmo, exchange.ListOptions{Limit: 1}); n != 0 {
 		t.Fatalf("%d uploads", n)
 	}
 }

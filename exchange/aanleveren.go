@@ -1,14 +1,15 @@
 package exchange
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"knooppunt/exchange/stuf"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -20,12 +21,6 @@ const (
 	MaxXMLUpload int64 = 25 << 20 // one envelope
 	MaxZipUpload int64 = 1 << 30  // a ZIP of envelopes
 )
-
-// kPending keys the files in aanleveren/ that are not uploads yet, per account:
-// pend/<org>/<product>/<account>/<name>. A staged file is its uploader's alone: a colleague
-// of the same organisation neither sees it nor appends to, renames or deletes it (issue 16;
-// TestColleagueCanTakeOverAStagedFile). Before that the key had no account.
-const kPending = "pend/"
 
 // PendingFile is a file in aanleveren/ that is not an upload (yet): staged under a temporary
 // name until the client renames it, or cut off mid-transfer and kept so that `reput` can
@@ -91,22 +86,10 @@ func tooLarge(name string, limit int64) error {
 	return fmt.Errorf("%w: %s is groter dan %s ten hoogste %d MB zijn; splits de aanlevering", ErrTooLarge, name, what, limit>>20)
 }
 
-// storeErr turns a full disk into ErrNoSpace so every door can say so plainly.
-func storeErr(what string, err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %s is niet opgeslagen; probeer het later opnieuw of meld het de beheerder", ErrNoSpace, what)
-	}
-	return fmt.Errorf("%s opslaan: %w", what, err)
-}
-
 // mayUpload checks p's right to product against the account as stored now, so a session
 // that lost the product (or its account) since login cannot keep uploading.
 func (h *Hub) mayUpload(p *Principal, product Product) error {
 	return h.Allowed(p, ActionUpload, product)
-}
-
-func pendingKey(org string, product Product, account, name string) []byte {
-	return key(kPending, org, product, account, name)
 }
 
 // pending finds p's own pending file of this name.
@@ -122,6 +105,15 @@ func (h *Hub) pending(p *Principal, product Product, name string) (PendingFile, 
 		return PendingFile{}, false, fmt.Errorf("aanleveren/%s lezen: %w", name, err)
 	}
 	return f, true, nil
+}
+
+// FindPending finds p's own pending file of this name in product's aanleveren/: one record
+// read, for a stat.
+func (h *Hub) FindPending(p *Principal, product Product, name string) (PendingFile, bool, error) {
+	if err := h.mayUpload(p, product); err != nil {
+		return PendingFile{}, false, err
+	}
+	return h.pending(p, product, name)
 }
 
 // dropStaged removes an uncommitted blob, and only that: a blob that was committed in the
@@ -191,19 +183,29 @@ func (s *Spool) open(resume bool) error {
 		}
 	}
 	if s.w == nil {
-		seq, err := h.kv.Sequence("spool")
-		if err != nil {
-			return fmt.Errorf("aanlevering %s starten: %w", name, err)
-		}
-		s.blob = fmt.Sprintf("aanleveren/%s/%s/%016x", p.Org.Code, product, seq)
-		if s.w, err = h.files.Create(s.blob); err != nil {
-			return storeErr(name, err)
+		if s.blob, s.w, err = h.createSpool(p, product, name); err != nil {
+			return err
 		}
 		if found {
 			s.replaces = old.Blob
 		}
 	}
 	return nil
+}
+
+// createSpool creates the blob a new file of p's organisation is written into, under a name
+// of its own so that files of the same name never share one.
+func (h *Hub) createSpool(p *Principal, product Product, name string) (string, storage.Writer, error) {
+	seq, err := h.kv.Sequence("spool")
+	if err != nil {
+		return "", nil, fmt.Errorf("aanlevering %s starten: %w", name, err)
+	}
+	blob := fmt.Sprintf("aanleveren/%s/%s/%016x", p.Org.Code, product, seq)
+	w, err := h.files.Create(blob)
+	if err != nil {
+		return "", nil, storeErr(name, err)
+	}
+	return blob, w, nil
 }
 
 // Spool receives one file written into aanleveren/. WriteAt may be called concurrently and
@@ -352,28 +354,12 @@ func (s *Spool) close() error {
 		h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("tijdelijk opgeslagen (%d bytes), wacht op hernoemen", s.w.Size()))
 		return nil
 	}
-	size := s.w.Size()
-	if err := s.w.Commit(); err != nil {
-		err = storeErr(s.name, err)
-		s.w.Abort()
-		s.forget()
-		h.Audit(s.p, "aanleveren", s.path, err.Error())
-		return err
-	}
-	h.admission.hand(s.slot, s.blob)
-	u, err := h.accept(s.p, s.product, s.name, s.blob, size)
+	_, err := h.handIn(s.p, s.product, s.name, s.w, s.blob, s.w.Size(), s.slot, "", nil)
+	s.forget()
 	if err != nil {
-		h.admission.unhand(s.blob)
-		if rmErr := h.files.Remove(s.blob); rmErr != nil {
-			h.log.Warn("bestand van mislukte aanlevering opruimen", "blob", s.blob, "err", rmErr)
-		}
-		h.Audit(s.p, "aanleveren", s.path, err.Error())
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
 	s.slot = nil // the engine releases it once the upload is final
-	s.forget()
-	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", s.path, "account", s.p.Account.Name, "bytes", size)
-	h.Audit(s.p, "aanleveren", s.path, fmt.Sprintf("ontvangen als aanlevering %d (%d bytes)", u.ID, size))
 	return nil
 }
 
@@ -500,33 +486,27 @@ func (h *Hub) RenameUpload(ctx context.Context, p *Principal, product Product, f
 		}
 		return nil
 	}
+	dropPending := func() {
+		if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) }); err != nil {
+			h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
+		}
+	}
 	w, err := h.files.Append(f.Blob)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
+		dropPending()
 		return fmt.Errorf("%w: de inhoud van %s is niet meer aanwezig; lever het bestand opnieuw aan", ErrNotFound, from)
 	}
 	if err != nil {
 		return storeErr(from, err)
 	}
-	if err := w.Commit(); err != nil {
-		w.Abort()
-		return storeErr(to, err)
-	}
-	h.admission.hand(sl, f.Blob)
-	u, err := h.accept(p, product, to, f.Blob, f.Size)
+	_, err = h.handIn(p, product, to, w, f.Blob, f.Size, sl, "", nil)
+	// Handed in, or its bytes gone (a failed commit aborts them, a failed record removes
+	// them): either way the file is no longer pending.
+	dropPending()
 	if err != nil {
-		h.admission.unhand(f.Blob)
-		// The bytes are committed but not recorded: nothing will process them, so the
-		// client must hand them in again.
-		h.files.Remove(f.Blob)
-		h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) })
 		return fmt.Errorf("%w; lever het bestand opnieuw aan", err)
 	}
-	sl = nil
-	if err := h.kv.Update(func(t storage.Txn) error { return t.Delete(pendingKey(org, product, p.Account.Name, from)) }); err != nil {
-		h.log.Warn("hernoemd bestand uit aanleveren/ halen", "pad", path, "err", err)
-	}
-	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", string(product)+"/aanleveren/"+to, "account", p.Account.Name, "bytes", f.Size)
+	sl = nil // the engine releases it once the upload is final
 	return nil
 }
 
@@ -605,7 +585,7 @@ func (h *Hub) lookAlikePending(p *Principal, product Product, name string) error
 // files of the product, on an error path only.
 func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
 	var owner string
-	h.kv.View(func(t storage.Txn) error {
+	err := h.kv.View(func(t storage.Txn) error {
 		return t.Scan(key(kPending, p.Org.Code, product, ""), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
 			var f PendingFile
 			if json.Unmarshal(v, &f) == nil && f.Name == name && f.Account != p.Account.Name {
@@ -615,6 +595,10 @@ func (h *Hub) colleaguesFile(p *Principal, product Product, name string) error {
 			return true, nil
 		})
 	})
+	if err != nil {
+		// Only the clearer refusal is lost: the caller still says the file is not there.
+		h.log.Warn("tijdelijke bestanden van collega's lezen", "product", product, "err", err)
+	}
 	if owner == "" {
 		return nil
 	}
@@ -660,7 +644,7 @@ func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, 
 	var found Upload
 	ok := false
 	seen := 0
-	h.kv.View(func(t storage.Txn) error {
+	err := h.kv.View(func(t storage.Txn) error {
 		if _, err := authorize(t, p, ActionUpload, product); err != nil {
 			return err
 		}
@@ -684,8 +668,148 @@ func (h *Hub) RecentUpload(p *Principal, product Product, name string) (Upload, 
 			return true, nil
 		})
 	})
+	if err != nil && !errors.Is(err, ErrDenied) {
+		// A stat that misses the recent upload answers "not found", as after the hour.
+		h.log.Warn("recente aanlevering zoeken", "product", product, "naam", name, "err", err)
+	}
 	return found, ok
 }
 
 // FreeSpace is the room left for uploads, in bytes.
 func (h *Hub) FreeSpace() (uint64, error) { return h.files.Free() }
+
+// DoorDigikoppeling marks an upload that came in over Digikoppeling.
+const DoorDigikoppeling = "Digikoppeling"
+
+// HandIn takes in one file that arrived whole through a door other than SFTP (Digikoppeling):
+// the same admission, the same upload record and queue, and so the same checks, routing,
+// delivery and verslag as an SFTP upload. The bytes are durable before the record that
+// names them; extra, when given, writes more in that record's transaction (the inbound ebMS
+// message's duplicate-elimination record, so that the message counts as received exactly when
+// its upload exists).
+func (h *Hub) HandIn(ctx context.Context, p *Principal, product Product, name string, data []byte, door string, extra func(t storage.Txn, u *Upload) error) (Upload, error) {
+	path := string(product) + "/" + door + "/" + name
+	if int64(len(data)) > MaxXMLUpload {
+		err := tooLarge(name, MaxXMLUpload)
+		h.Audit(p, "aanleveren", path, err.Error())
+		return Upload{}, err
+	}
+	sl, err := h.admit(ctx, p, path)
+	if err != nil {
+		h.Audit(p, "aanleveren", path, err.Error())
+		return Upload{}, err
+	}
+	blob, w, err := h.createSpool(p, product, name)
+	if err != nil {
+		sl.release()
+		return Upload{}, err
+	}
+	if _, err := w.WriteAt(data, 0); err != nil {
+		sl.release()
+		return Upload{}, storeErr(name, errors.Join(err, w.Abort()))
+	}
+	u, err := h.handIn(p, product, name, w, blob, int64(len(data)), sl, door, extra)
+	if err != nil {
+		sl.release()
+		return Upload{}, err
+	}
+	return u, nil
+}
+
+// handIn makes the bytes in w an upload: the one hand-in path of every door (an SFTP file
+// closed or renamed to its final name, a Digikoppeling message). The bytes are committed,
+// durable before the record that names them; the admission slot goes to the engine with the
+// upload; the upload is recorded as Ontvangen and queued. When a step fails, the bytes are
+// gone again and the slot stays the caller's. The audit log has the outcome either way.
+func (h *Hub) handIn(p *Principal, product Product, name string, w storage.Writer, blob string, size int64, sl *slot, door string, extra func(t storage.Txn, u *Upload) error) (Upload, error) {
+	folder := "aanleveren"
+	if door != "" {
+		folder = door
+	}
+	path := string(product) + "/" + folder + "/" + name
+	if err := w.Commit(); err != nil {
+		err = storeErr(name, err)
+		if abErr := w.Abort(); abErr != nil {
+			h.log.Warn("niet vastgelegde aanlevering opruimen", "blob", blob, "err", abErr)
+		}
+		h.Audit(p, "aanleveren", path, err.Error())
+		return Upload{}, err
+	}
+	h.admission.hand(sl, blob)
+	u, err := h.accept(p, product, name, blob, size, door, extra)
+	if err != nil {
+		h.admission.unhand(blob)
+		// The bytes are committed but not recorded: nothing would ever process them.
+		if rmErr := h.files.Remove(blob); rmErr != nil {
+			h.log.Warn("bestand van mislukte aanlevering opruimen", "blob", blob, "err", rmErr)
+		}
+		h.Audit(p, "aanleveren", path, err.Error())
+		return Upload{}, err
+	}
+	h.log.Info("aanlevering ontvangen", "id", u.ID, "pad", path, "account", p.Account.Name, "bytes", size)
+	h.Audit(p, "aanleveren", path, fmt.Sprintf("ontvangen als aanlevering %d (%d bytes)", u.ID, size))
+	return u, nil
+}
+
+// accept records a durable, cleanly closed upload as Ontvangen and queues it, in one
+// transaction, with extra's writes when given: from here on the processor owns it, across
+// restarts.
+func (h *Hub) accept(p *Principal, product Product, name, blob string, size int64, door string, extra func(t storage.Txn, u *Upload) error) (Upload, error) {
+	id, err := h.kv.Sequence("upload")
+	if err != nil {
+		return Upload{}, fmt.Errorf("aanlevering nummeren: %w", err)
+	}
+	u := Upload{ID: id, Org: p.Org.Code, Account: p.Account.Name, Product: product, Name: name, Size: size, Blob: blob,
+		Status: Ontvangen, ReceivedAt: h.clock.Now(), Door: door}
+	err = h.kv.Update(func(t storage.Txn) error {
+		// The hand-in is the action: an account that lost the product (or was disabled) while
+		// the bytes arrived does not get its upload processed.
+		if _, err := authorize(t, p, ActionUpload, product); err != nil {
+			return err
+		}
+		if extra != nil {
+			if err := extra(t, &u); err != nil {
+				return err
+			}
+		}
+		val, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		if err := t.Set(key(kUpload, id), val); err != nil {
+			return err
+		}
+		if err := t.Set(key(kQueue, id), nil); err != nil {
+			return err
+		}
+		return t.Set(key(kUploads, u.Org, product, u.ReceivedAt, id), nil)
+	})
+	if err != nil {
+		return Upload{}, fmt.Errorf("aanlevering %s vastleggen: %w", name, err)
+	}
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	h.publish(Event{Org: u.Org, Product: product, Kind: "upload", UploadID: id})
+	h.obs.UploadReceived(string(product))
+	return u, nil
+}
+
+// peekEnvelope reads what an envelope says about itself, for a door that has no folder to
+// tell the product: the functie's product (fallback when unreadable), referentienummer and
+// zender. The checks proper run later, as for every upload.
+func (h *Hub) peekEnvelope(data []byte, fallback Product) (Product, stuf.Envelope) {
+	ep, _ := h.parsers.Get().(*stuf.Parser)
+	if ep == nil {
+		ep = new(stuf.Parser)
+	}
+	// A parse error is not this function's to report: it reads what it can, and the checks
+	// proper (controle.go) reject a bad envelope with its code, as for every upload.
+	env, _ := ep.Parse(bytes.NewReader(data))
+	h.parsers.Put(ep)
+	if f, ok := h.cat.FunctieAnywhere(env.Functie); ok {
+		return f.Product, env
+	}
+	return fallback, env
+}

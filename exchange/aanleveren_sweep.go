@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,7 +129,8 @@ func (h *Hub) sweepAanleveren(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		return scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
+		// The queue is short and no door waits on the sweep: it runs to the end.
+		return scanUploads(context.Background(), t, []byte(kQueue), false, func(u Upload) (bool, error) {
 			referenced[u.Blob] = true
 			return true, nil
 		})

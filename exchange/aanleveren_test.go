@@ -14,7 +14,7 @@ import (
 
 func aanlUploads(t testing.TB, h *Hub, p *Principal, product Product) []Upload {
 	t.Helper()
-	us, _, err := h.Uploads(p, product, ListOptions{})
+	us, _, err := h.Uploads(context.Background(), p, product, ListOptions{})
 	acctMust(t, err)
 	return us
 }

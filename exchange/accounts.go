@@ -31,30 +31,13 @@ type keyIndexEntry struct {
 	Disabled bool   `json:"geblokkeerd,omitempty"`
 }
 
-func txOrg(t storage.Txn, code string) (Org, error) {
-	var o Org
-	err := getJSON(t, key(kOrg, code), &o)
-	if errors.Is(err, storage.ErrNotFound) {
-		return o, fmt.Errorf("%w: organisatie %q bestaat niet; bekijk de organisaties met 'org list'", ErrNotFound, code)
-	}
-	if err != nil {
-		return o, fmt.Errorf("organisatie %s lezen: %w", code, err)
-	}
-	return o, nil
+func txAccount(t storage.Txn, name string) (Account, error) {
+	return txRecord[Account](t, key(kAccount, name), "account", name, "de accounts met 'account list'")
 }
 
-func putOrg(t storage.Txn, o Org) error { return setJSON(t, key(kOrg, o.Code), o) }
-
-func txAccount(t storage.Txn, name string) (Account, error) {
-	var a Account
-	err := getJSON(t, key(kAccount, name), &a)
-	if errors.Is(err, storage.ErrNotFound) {
-		return a, fmt.Errorf("%w: account %q bestaat niet; bekijk de accounts met 'account list'", ErrNotFound, name)
-	}
-	if err != nil {
-		return a, fmt.Errorf("account %s lezen: %w", name, err)
-	}
-	return a, nil
+// eachAccount calls fn with every account, by name.
+func eachAccount(t storage.Txn, fn func(Account)) error {
+	return eachJSON(t, []byte(kAccount), "account", fn)
 }
 
 // putAccount stores an account and points the key index at it, with its disabled flag.
@@ -131,188 +114,6 @@ func (h *Hub) auditChange(by *Principal, action, path string, err error) {
 		result = err.Error()
 	}
 	h.Audit(by, action, path, result)
-}
-
-// CreateOrg connects an organisation to the hub. Only a beheerder may.
-func (h *Hub) CreateOrg(by *Principal, code, name string) (o Org, err error) {
-	return h.CreateOrgOIN(by, code, name, "")
-}
-
-// CreateOrgOIN connects an organisation with its OIN ("" for none). Only a beheerder may.
-func (h *Hub) CreateOrgOIN(by *Principal, code, name, oin string) (o Org, err error) {
-	defer func() { h.auditChange(by, "org add", code, err) }()
-	if oin != "" {
-		if err := CheckOIN(oin); err != nil {
-			return Org{}, err
-		}
-	}
-	kind, err := KindOf(code)
-	if err != nil {
-		return Org{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 100 || strings.ContainsAny(name, "\r\n\t") {
-		return Org{}, fmt.Errorf("%w: geef de organisatie een naam van 1 tot 100 tekens op één regel, zoals \"Gemeente Ameland\"", ErrInvalid)
-	}
-	o = Org{Code: code, Name: name, Kind: kind, Created: h.clock.Now(), OIN: oin}
-	err = h.kv.Update(func(t storage.Txn) error {
-		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
-			return err
-		}
-		if _, err := txOrg(t, code); err == nil {
-			return fmt.Errorf("%w: organisatie %s bestaat al; bekijk haar met 'org list'", ErrExists, code)
-		} else if !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if err := claimOIN(t, oin, code); err != nil {
-			return err
-		}
-		return putOrg(t, o)
-	})
-	if err != nil {
-		return Org{}, err
-	}
-	return o, nil
-}
-
-// Org returns an organisation.
-func (h *Hub) Org(code string) (Org, error) {
-	var o Org
-	err := h.kv.View(func(t storage.Txn) error {
-		var err error
-		o, err = txOrg(t, code)
-		return err
-	})
-	return o, err
-}
-
-// Orgs lists every organisation by code.
-func (h *Hub) Orgs() ([]Org, error) {
-	var out []Org
-	err := h.kv.View(func(t storage.Txn) error {
-		out = nil
-		return t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-			var o Org
-			if err := json.Unmarshal(v, &o); err != nil {
-				return false, fmt.Errorf("organisatie lezen: %w", err)
-			}
-			out = append(out, o)
-			return true, nil
-		})
-	})
-	return out, err
-}
-
-// OrgList lists the organisations by may see, by code: every one for a beheerder, its own for
-// a gebruikersbeheerder ('org list').
-func (h *Hub) OrgList(by *Principal) ([]Org, error) {
-	var out []Org
-	var fp *Principal
-	err := h.kv.View(func(t storage.Txn) error {
-		out = nil
-		var err error
-		if fp, err = authorize(t, by, ActionReadOrgs, ""); err != nil {
-			return err
-		}
-		return t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-			var o Org
-			if err := json.Unmarshal(v, &o); err != nil {
-				return false, fmt.Errorf("organisatie lezen: %w", err)
-			}
-			if isBeheerder(fp) || o.Code == fp.Account.Org {
-				out = append(out, o)
-			}
-			return true, nil
-		})
-	})
-	return out, err
-}
-
-// SetSamenwerking lets actor run org's product on its behalf; actor "" ends the samenwerking.
-// Only a beheerder may. The actor is an organisation of the same kind, and delegation does
-// not chain: an actor runs the product itself.
-func (h *Hub) SetSamenwerking(by *Principal, org string, product Product, actor string) (err error) {
-	defer func() { h.auditChange(by, "samenwerking", org+"/"+string(product)+"->"+actor, err) }()
-	return h.kv.Update(func(t storage.Txn) error {
-		if _, err := authorize(t, by, ActionManageOrgs, ""); err != nil {
-			return err
-		}
-		o, err := txOrg(t, org)
-		if err != nil {
-			return err
-		}
-		if err := h.checkProduct(o, product); err != nil {
-			return err
-		}
-		if actor == "" {
-			if o.Samenwerking[product] == "" {
-				return nil
-			}
-			delete(o.Samenwerking, product)
-			return putOrg(t, o)
-		}
-		if actor == org {
-			return fmt.Errorf("%w: een organisatie kan niet met zichzelf samenwerken; geef een andere organisatie op of \"\" om de samenwerking te beëindigen", ErrInvalid)
-		}
-		a, err := txOrg(t, actor)
-		if err != nil {
-			return err
-		}
-		if a.Kind != o.Kind {
-			return fmt.Errorf("%w: %s (%s) kan %s niet uitvoeren voor %s (%s): kies een organisatie van dezelfde soort", ErrInvalid, actor, a.Kind, product, org, o.Kind)
-		}
-		if next := a.Samenwerking[product]; next != "" {
-			return fmt.Errorf("%w: %s laat %s zelf al uitvoeren door %s; kies die organisatie", ErrInvalid, actor, product, next)
-		}
-		var principals []string
-		err = t.Scan([]byte(kOrg), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-			var other Org
-			if err := json.Unmarshal(v, &other); err != nil {
-				return false, err
-			}
-			if other.Samenwerking[product] == org {
-				principals = append(principals, other.Code)
-			}
-			return true, nil
-		})
-		if err != nil {
-			return fmt.Errorf("samenwerkingen lezen: %w", err)
-		}
-		if len(principals) > 0 {
-			return fmt.Errorf("%w: %s voert %s al uit voor %s en kan het daarom niet uitbesteden; beëindig eerst die samenwerking", ErrInvalid, org, product, strings.Join(principals, ", "))
-		}
-		if o.Samenwerking == nil {
-			o.Samenwerking = map[Product]string{}
-		}
-		o.Samenwerking[product] = actor
-		return putOrg(t, o)
-	})
-}
-
-// ActorFor tells which organisation sends and receives org's messages of product: the one it
-// works together with, or org itself.
-func (h *Hub) ActorFor(org string, product Product) string {
-	o, err := h.Org(org)
-	if err != nil || o.Samenwerking[product] == "" {
-		return org
-	}
-	return o.Samenwerking[product]
-}
-
-// ActsFor lists the organisations that let org run product for them (samenwerking): the
-// other side of ActorFor, so that both organisations see the samenwerking.
-func (h *Hub) ActsFor(org string, product Product) []string {
-	orgs, err := h.Orgs()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, o := range orgs {
-		if o.Code != org && o.Samenwerking[product] == org {
-			out = append(out, o.Code)
-		}
-	}
-	return out
 }
 
 // CreateAccount adds a login. A beheerder may add one to any organisation (a beheerder
@@ -418,15 +219,10 @@ func (h *Hub) Accounts(by *Principal, org string) ([]Account, error) {
 				return err
 			}
 		}
-		return t.Scan([]byte(kAccount), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
-			var a Account
-			if err := json.Unmarshal(v, &a); err != nil {
-				return false, fmt.Errorf("account lezen: %w", err)
-			}
+		return eachAccount(t, func(a Account) {
 			if org == "" || a.Org == org {
 				out = append(out, a)
 			}
-			return true, nil
 		})
 	})
 	return out, err
@@ -729,4 +525,92 @@ func (h *Hub) Bootstrap(adminAuthorizedKey string) error {
 		}
 	}
 	return fmt.Errorf("%w: dit knooppunt heeft al accounts, maar geen beheerder met sleutel %s; laat een beheerder de sleutel toevoegen met 'ssh %s@<knooppunt> key add <account> \"<sleutel>\"', of start zonder --admin-key", ErrExists, ssh.FingerprintSHA256(pk), AdminAccount)
+}
+
+// The changes to accounts beyond adding them (issue 13): roles of an existing account and
+// deleting an account. Each is decided against the acting account as the store has it in the
+// same transaction, and each lands in the audit log, refused or not.
+
+// ChangeRoles adds and takes away roles of an existing account in one step, with the rules
+// of SetRoles; a gebruikersbeheerder does not take that role from themselves (the
+// organisation could end up without one).
+func (h *Hub) ChangeRoles(by *Principal, name string, add, remove []Role) (err error) {
+	var words []string
+	for _, r := range add {
+		words = append(words, "+"+string(r))
+	}
+	for _, r := range remove {
+		words = append(words, "-"+string(r))
+	}
+	defer func() { h.auditChange(by, "roles change", name+" "+strings.Join(words, ","), err) }()
+	if len(add) == 0 && len(remove) == 0 {
+		return fmt.Errorf("%w: noem een rol om toe te voegen (+productbeheerder) of af te nemen (-productbeheerder)", ErrInvalid)
+	}
+	if err := checkRoles(System, append(slices.Clone(add), remove...)); err != nil {
+		return err
+	}
+	if slices.Contains(remove, Gebruiker) {
+		return fmt.Errorf("%w: elk account is gebruiker; blokkeer of verwijder het account om de toegang te beëindigen", ErrInvalid)
+	}
+	return h.updateAccount(by, name, func(_ storage.Txn, actor *Principal, a *Account) error {
+		next := slices.DeleteFunc(slices.Concat(a.Roles, add), func(r Role) bool { return slices.Contains(remove, r) })
+		if err := checkRoles(actor, next); err != nil {
+			return err
+		}
+		if isSelf(actor, name) && slices.Contains(remove, Gebruikersbeheerder) && slices.Contains(a.Roles, Gebruikersbeheerder) && !isBeheerder(actor) {
+			return fmt.Errorf("%w: u kunt uw eigen rol gebruikersbeheerder niet afnemen; vraag dit aan een andere gebruikersbeheerder of de beheerder", ErrDenied)
+		}
+		return applyRoles(actor, a, name, next)
+	})
+}
+
+// applyRoles sets a's roles to next after the checks every role change shares.
+func applyRoles(actor *Principal, a *Account, name string, next []Role) error {
+	next = normRoles(next)
+	had := slices.Contains(a.Roles, Beheerder)
+	has := slices.Contains(next, Beheerder)
+	if had && !has {
+		if !isBeheerder(actor) {
+			return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag de rol beheerder afnemen", ErrDenied)
+		}
+		if isSelf(actor, name) {
+			return fmt.Errorf("%w: u kunt uw eigen rol beheerder niet afnemen; vraag dit aan een andere beheerder", ErrDenied)
+		}
+		if a.Org == "" {
+			return fmt.Errorf("%w: account %q hoort bij geen organisatie en moet beheerder blijven; blokkeer het account als het niet meer nodig is", ErrInvalid, name)
+		}
+	}
+	a.Roles = next
+	return nil
+}
+
+// DeleteAccount removes an account and its keys: it can no longer log in, and its name is
+// free again. What it did stays in the audit log and in the records of its uploads. Nobody
+// deletes their own account.
+func (h *Hub) DeleteAccount(by *Principal, name string) (err error) {
+	defer func() { h.auditChange(by, "account delete", name, err) }()
+	defer func() {
+		if err == nil {
+			h.accountClosed(name)
+		}
+	}()
+	return h.kv.Update(func(t storage.Txn) error {
+		actor, a, err := txManaged(t, by, name)
+		if err != nil {
+			return err
+		}
+		if isSelf(actor, name) {
+			return fmt.Errorf("%w: u kunt uw eigen account niet verwijderen; vraag dit aan een andere gebruikersbeheerder of de beheerder", ErrDenied)
+		}
+		for _, line := range a.Keys {
+			pk, _, err := parseKey(line)
+			if err != nil {
+				return err
+			}
+			if err := t.Delete(key(kKeyIndex, ssh.FingerprintSHA256(pk))); err != nil {
+				return err
+			}
+		}
+		return t.Delete(key(kAccount, name))
+	})
 }

@@ -209,7 +209,9 @@ func (h *Hub) Allowed(p *Principal, action Action, product Product) error {
 // each call itself again.
 func (h *Hub) Can(p *Principal, action Action) bool {
 	ok := false
-	h.kv.View(func(t storage.Txn) error {
+	// An error (the account gone, the store failing) leaves ok false: the menu shows less,
+	// and the engine decides each call itself anyway.
+	_ = h.kv.View(func(t storage.Txn) error {
 		fp, err := fresh(t, p)
 		if err != nil {
 			return err
@@ -324,7 +326,7 @@ func (h *Hub) checkProduct(org Org, p Product) error {
 		return fmt.Errorf("%w: een account zonder organisatie kan geen producten gebruiken", ErrInvalid)
 	}
 	if info.Parties[0] != org.Kind && info.Parties[1] != org.Kind {
-		return fmt.Errorf("%w: product %s is niet voor een %s; een %s kan kiezen uit %s", ErrInvalid, p, org.Kind, org.Kind, joinProducts(h.productsFor(org.Kind)))
+		return fmt.Errorf("%w: product %s is niet voor een %s; een %s kan kiezen uit %s", ErrInvalid, p, org.Kind, org.Kind, JoinProducts(h.productsFor(org.Kind)))
 	}
 	return nil
 }
@@ -348,15 +350,4 @@ func normProducts(ps []Product) []Product {
 		}
 	}
 	return out
-}
-
-func joinProducts(ps []Product) string {
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ", "
-		}
-		s += string(p)
-	}
-	return s
 }

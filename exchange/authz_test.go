@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,7 +143,7 @@ func TestNilPrincipalIsNotTheSystem(t *testing.T) {
 	acctWant(t, err, ErrDenied)
 	_, err = h.CheckAudit(nil, nil)
 	acctWant(t, err, ErrDenied)
-	_, _, err = h.Inbox(nil, IWmo, InboxOptions{})
+	_, _, err = h.Inbox(context.Background(), nil, IWmo, InboxOptions{})
 	acctWant(t, err, ErrDenied)
 	acctWant(t, h.SetRoute(nil, IWmo, "WMO 301/302", Portaal, Inactief, ""), ErrDenied)
 	if _, err := h.Mailboxes(nil); err == nil {
@@ -163,10 +164,10 @@ func TestRevokedPowersEndAtTheNextCall(t *testing.T) {
 	acctMust(t, h.SetRoute(jan, IWmo, "WMO 301/302", Portaal, Actief, ""))
 	acctMust(t, h.ChangeRoles(beheer, "jan", nil, []Role{Productbeheerder}))
 	acctWant(t, h.SetRoute(jan, IWmo, "WMO 301/302", Portaal, Inactief, ""), ErrDenied, "productbeheerder")
-	_, _, err := h.Inbox(jan, IWmo, InboxOptions{})
+	_, _, err := h.Inbox(context.Background(), jan, IWmo, InboxOptions{})
 	acctMust(t, err)
 	acctMust(t, h.Revoke(beheer, "jan", IWmo))
-	_, _, err = h.Inbox(jan, IWmo, InboxOptions{})
+	_, _, err = h.Inbox(context.Background(), jan, IWmo, InboxOptions{})
 	acctWant(t, err, ErrDenied, "geen toegang tot iwmo")
 	if ps, err := h.Mailboxes(jan); err != nil || len(ps) != 0 {
 		t.Errorf("Mailboxes after revoke = %v, %v", ps, err)
@@ -176,7 +177,7 @@ func TestRevokedPowersEndAtTheNextCall(t *testing.T) {
 	_, err = h.Accounts(gb, "9999")
 	acctWant(t, err, ErrDenied, "geblokkeerd")
 	acctMust(t, h.DeleteAccount(beheer, "jan"))
-	_, _, err = h.Uploads(jan, IWmo, ListOptions{})
+	_, _, err = h.Uploads(context.Background(), jan, IWmo, ListOptions{})
 	acctWant(t, err, ErrDenied, "bestaat niet meer")
 	if got := strings.Join(closed, ","); got != "gb,jan" {
 		t.Errorf("accounts reported closed: %q, want gb,jan", got)

@@ -86,7 +86,7 @@ func sameBlob(files storage.Files, name string, p BackupPart) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer r.Close()
+	defer r.Close() // read only: its Close loses nothing
 	return r.Size() == p.Size && hex.EncodeToString(sum) == p.SHA256, nil
 }
 
@@ -98,7 +98,7 @@ func ReadManifest(r io.Reader) (BackupManifest, error) {
 	var m BackupManifest
 	first, err := br.Peek(1)
 	for err == nil && (first[0] == ' ' || first[0] == '\n' || first[0] == '\t' || first[0] == '\r') {
-		br.ReadByte()
+		_, _ = br.ReadByte() // the byte Peek just returned: cannot fail
 		first, err = br.Peek(1)
 	}
 	if err != nil {
@@ -126,6 +126,8 @@ func ReadManifest(r io.Reader) (BackupManifest, error) {
 					return m, fmt.Errorf("vorige backup lezen: %w", err)
 				}
 			case backupManiSum:
+				// A read error leaves b short: the checksum below then does not match, and
+				// the backup is refused as damaged.
 				b, _ := io.ReadAll(io.LimitReader(tr, 4096))
 				sum := sha256.Sum256(mj)
 				if mj == nil || !strings.HasPrefix(string(b), hex.EncodeToString(sum[:])) {
@@ -203,10 +205,10 @@ func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (Ba
 			return fmt.Errorf("kop van het auditlog lezen: %w", err)
 		}
 		m.AuditSeq, m.AuditHash = tip.Seq, tip.Hash
-		if blobs, err = backupBlobs(t); err != nil {
+		if blobs, err = backupBlobs(ctx, t); err != nil {
 			return err
 		}
-		meta, _ := json.MarshalIndent(m.BackupMeta, "", "  ")
+		meta, _ := json.MarshalIndent(m.BackupMeta, "", "  ") // plain fields: cannot fail
 		if err := bw.part(backupMeta, meta, m.Moment); err != nil {
 			return err
 		}
@@ -273,7 +275,7 @@ func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (Ba
 		m.Bytes += size
 	}
 	m.Parts = bw.parts
-	mj, _ := json.MarshalIndent(m, "", "  ")
+	mj, _ := json.MarshalIndent(m, "", "  ") // plain fields: cannot fail
 	if err := bw.part(backupManifest, mj, m.Moment); err != nil {
 		return m, err
 	}
@@ -289,7 +291,7 @@ func (h *Hub) backup(ctx context.Context, w io.Writer, prev *BackupManifest) (Ba
 
 // backupBlobs lists the blobs records point to, as the integrity check at start does:
 // delivery files and the uploads still in the queue. A final upload's blob is gone by design.
-func backupBlobs(t storage.Txn) ([]string, error) {
+func backupBlobs(ctx context.Context, t storage.Txn) ([]string, error) {
 	seen := map[string]bool{}
 	err := t.Scan([]byte(kDelivery), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
 		var d struct {
@@ -306,7 +308,7 @@ func backupBlobs(t storage.Txn) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
+	err = scanUploads(ctx, t, []byte(kQueue), false, func(u Upload) (bool, error) {
 		if u.Blob != "" {
 			seen[u.Blob] = true
 		}
@@ -351,7 +353,7 @@ func (b *backupWriter) blob(files storage.Files, name string, at time.Time, buf 
 	if err != nil {
 		return 0, false, err
 	}
-	defer r.Close()
+	defer r.Close() // read only: its Close loses nothing
 	part := backupFiles + name
 	if err := b.tw.WriteHeader(&tar.Header{Name: part, Mode: 0o600, Size: r.Size(), ModTime: at, Typeflag: tar.TypeReg}); err != nil {
 		return 0, false, fmt.Errorf("backup schrijven: %w", err)

@@ -139,12 +139,12 @@ func TestMeasureBackupRestore1M(t *testing.T) {
 	}
 	defer h2.Close()
 	p := e.principal("12345678")
-	_, n1, err := h.Messages(p, IWmo, MessageFilter{Limit: 10})
+	_, n1, err := h.Messages(context.Background(), p, IWmo, MessageFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	began = time.Now()
-	ms, n2, err := h2.Messages(p, IWmo, MessageFilter{Limit: 100})
+	ms, n2, err := h2.Messages(context.Background(), p, IWmo, MessageFilter{Limit: 100})
 	if err != nil || n1 != n2 || len(ms) != 100 {
 		t.Fatalf("berichtenlog of 12345678: original %d, restored %d (%v)", n1, n2, err)
 	}

@@ -21,21 +21,21 @@ func (e *testEngine) state(h *Hub, orgs ...string) string {
 	for _, org := range orgs {
 		p := storedPrincipal(e.t, h, e.principal(org))
 		for _, prod := range []Product{"iwmo", "ijw"} {
-			ups, _, err := h.Uploads(p, prod, ListOptions{Limit: 1000})
+			ups, _, err := h.Uploads(context.Background(), p, prod, ListOptions{Limit: 1000})
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			for _, u := range ups {
 				fmt.Fprintf(&b, "upload %s %d %s %s %+v\n", org, u.ID, u.Name, u.Status, u.Counts)
 			}
-			ms, _, err := h.Messages(p, prod, MessageFilter{Limit: 1000})
+			ms, _, err := h.Messages(context.Background(), p, prod, MessageFilter{Limit: 1000})
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			for _, m := range ms {
 				fmt.Fprintf(&b, "bericht %s %s %s %s→%s %s\n", org, m.Referentie, m.Functie, m.Zender, m.Ontvanger, m.Status)
 			}
-			ds, _, err := h.Inbox(p, prod, InboxOptions{Limit: 1000})
+			ds, _, err := h.Inbox(context.Background(), p, prod, InboxOptions{Limit: 1000})
 			if err != nil {
 				e.t.Fatal(err)
 			}
@@ -49,12 +49,12 @@ func (e *testEngine) state(h *Hub, orgs ...string) string {
 				r.Close()
 				fmt.Fprintf(&b, "ophalen %s %s %d %x\n", org, d.Name, len(buf), buf)
 			}
-			rs, err := h.Reports(p, prod)
+			rs, err := h.Reports(context.Background(), p, prod)
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			for _, r := range rs {
-				_, txt, err := h.OpenReport(p, prod, r.Name)
+				_, txt, err := h.OpenReport(context.Background(), p, prod, r.Name)
 				if err != nil {
 					e.t.Fatal(err)
 				}

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -92,8 +93,8 @@ type MessageList struct {
 // Messages lists the organisation's berichtenlog of product, newest first, with the number
 // that match; see MessageList, which also tells whether that number was cut off at
 // MessageCountCap (then it is a lower bound).
-func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Message, int, error) {
-	l, err := h.MessageList(p, product, f)
+func (h *Hub) Messages(ctx context.Context, p *Principal, product Product, f MessageFilter) ([]Message, int, error) {
+	l, err := h.MessageList(ctx, p, product, f)
 	return l.Messages, l.Total, err
 }
 
@@ -104,7 +105,7 @@ func (h *Hub) Messages(p *Principal, product Product, f MessageFilter) ([]Messag
 // matching the other fields against the summary its entries carry (logSummary). Only the
 // messages of the page are read. The count stops at MessageCountCap (or the page's end)
 // unless f.Limit is 0 (all).
-func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (MessageList, error) {
+func (h *Hub) MessageList(ctx context.Context, p *Principal, product Product, f MessageFilter) (MessageList, error) {
 	if f.Referentie != "" && len(f.Referentie) < MinRefPrefix {
 		return MessageList{}, fmt.Errorf("%w: referentienummer %q is te kort om op te zoeken: geef ten minste de eerste %d tekens", ErrInvalid, f.Referentie, MinRefPrefix)
 	}
@@ -116,9 +117,9 @@ func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (Messa
 			return err
 		}
 		if f.Referentie != "" {
-			return messagesByRef(t, p.Org.Code, product, f, &l)
+			return messagesByRef(ctx, t, p.Org.Code, product, f, &l)
 		}
-		return messagesByTime(t, p.Org.Code, product, f, &l)
+		return messagesByTime(ctx, t, p.Org.Code, product, f, &l)
 	})
 	if fp == nil {
 		return MessageList{}, err // refused
@@ -130,7 +131,7 @@ func (h *Hub) MessageList(p *Principal, product Product, f MessageFilter) (Messa
 }
 
 // messagesByTime pages through a time-ordered index of org's log of product.
-func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
+func messagesByTime(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	prefix := key(kLog, org, product, "")
 	start := func(prefix []byte) []byte {
 		if f.To.IsZero() {
@@ -145,7 +146,7 @@ func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter,
 		for _, v := range vs {
 			vp := key(kLogV, org, product, v, "")
 			n := 0
-			err := t.Scan(vp, storage.ScanOptions{Reverse: true, KeysOnly: true, Start: start(vp)}, func(k, _ []byte) (bool, error) {
+			err := scanCtx(ctx, t, vp, storage.ScanOptions{Reverse: true, KeysOnly: true, Start: start(vp)}, func(k, _ []byte) (bool, error) {
 				if len(k) >= len(vp)+8 && !f.From.IsZero() && int64(binary.BigEndian.Uint64(k[len(vp):])) < f.From.UnixNano() {
 					return false, nil
 				}
@@ -176,7 +177,7 @@ func messagesByTime(t storage.Txn, org string, product Product, f MessageFilter,
 		enough = max(MessageCountCap, f.Offset+f.Limit)
 	}
 	n := 0
-	err := t.Scan(prefix, opts, func(k, v []byte) (bool, error) {
+	err := scanCtx(ctx, t, prefix, opts, func(k, v []byte) (bool, error) {
 		if len(k) < len(prefix)+16 {
 			return true, nil
 		}
@@ -244,10 +245,10 @@ const maxRefMatches = MessageCountCap
 // messagesByRef finds the messages of org's log of product whose referentienummer or
 // crossRefnummer starts with f.Referentie through their index entries: a handful of
 // messages, read whole and matched against the rest of f.
-func messagesByRef(t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
+func messagesByRef(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	var ids []uint64
 	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie), key(kLogXRef, org, product, f.Referentie)} {
-		err := t.Scan(prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		err := scanCtx(ctx, t, prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			ids = append(ids, id)
 			return err == nil && len(ids) < maxRefMatches, err

@@ -104,7 +104,7 @@ func TestBerichtenlogFilters(t *testing.T) {
 				var got []Message
 				for off := 0; ; off += limit {
 					f.Offset, f.Limit = off, limit
-					l, err := e.h.MessageList(p, IWmo, f)
+					l, err := e.h.MessageList(context.Background(), p, IWmo, f)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -128,7 +128,7 @@ func TestBerichtenlogFilters(t *testing.T) {
 		})
 	}
 	// Another organisation sees none of it.
-	if l, err := e.h.MessageList(e.principal("0060"), IWmo, MessageFilter{Functie: "WMO301", Limit: 10}); err != nil || l.Total != 0 {
+	if l, err := e.h.MessageList(context.Background(), e.principal("0060"), IWmo, MessageFilter{Functie: "WMO301", Limit: 10}); err != nil || l.Total != 0 {
 		t.Fatalf("0060: %+v %v", l, err)
 	}
 }
@@ -157,7 +157,7 @@ func TestBerichtenlogCappedTotal(t *testing.T) {
 		{MessageFilter{From: e.clk.Now().Add(-time.Duration(n) * time.Minute), Limit: 10}, MessageCountCap, true},
 		{MessageFilter{From: e.clk.Now().Add(-100 * time.Minute), Limit: 10}, 100, false},
 	} {
-		l, err := e.h.MessageList(p, IWmo, c.f)
+		l, err := e.h.MessageList(context.Background(), p, IWmo, c.f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +182,7 @@ func TestBerichtenlogSummaryFollowsStatus(t *testing.T) {
 	count := func(p *Principal, f MessageFilter) int {
 		t.Helper()
 		f.Limit = 10
-		l, err := e.h.MessageList(p, IWmo, f)
+		l, err := e.h.MessageList(context.Background(), p, IWmo, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +288,7 @@ func BenchmarkBerichtenlogFiltered(b *testing.B) {
 			var l MessageList
 			for b.Loop() {
 				var err error
-				if l, err = e.h.MessageList(p, IWmo, c.f); err != nil {
+				if l, err = e.h.MessageList(context.Background(), p, IWmo, c.f); err != nil {
 					b.Fatal(err)
 				}
 			}

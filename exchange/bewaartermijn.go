@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"knooppunt/storage"
@@ -292,13 +291,4 @@ func (h *Hub) removeOrphans() error {
 		}
 	}
 	return nil
-}
-
-// mapNoSpace turns a full disk into ErrNoSpace, so the upload waits for space instead of
-// failing: nothing accepted is lost.
-func mapNoSpace(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w: %w", ErrNoSpace, err)
-	}
-	return err
 }

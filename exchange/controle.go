@@ -111,11 +111,11 @@ func (c *checker) check(e zipintake.Entry) verdict {
 		}
 		return v
 	}
-	defer rc.Close()
+	defer rc.Close() // read only: its Close loses nothing
 	var r io.Reader = rc
 	if !c.info.Envelope {
 		br := bufio.NewReaderSize(rc, 4096)
-		head, _ := br.Peek(4096)
+		head, _ := br.Peek(4096) // a shorter file gives what it has, with io.EOF: enough to look at
 		if !bytes.Contains(head, []byte("ggk0210")) {
 			return c.checkPlain(v, e, br)
 		}
@@ -194,6 +194,7 @@ func (c *checker) rules(v *verdict, env stuf.Envelope) *codes.Rejection {
 	if !c.isKnown(zender) {
 		return unknownOrg(zender, "zender")
 	}
+	// An unknown code has no kind (KindOf's error): it does not match f.From either.
 	if kind, _ := KindOf(zender); kind != f.From {
 		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("een %s mag geen %s versturen; dat doet een %s", kindName(kind), f.Code, kindName(f.From))}
 	}
@@ -205,6 +206,7 @@ func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *c
 	if !c.isKnown(ontvanger) {
 		return unknownOrg(ontvanger, "ontvanger")
 	}
+	// As for the zender: an unknown code matches no kind.
 	if kind, _ := KindOf(ontvanger); kind != f.To {
 		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("%s gaat naar een %s, niet naar een %s (%s)", f.Code, kindName(f.To), kindName(kind), ontvanger)}
 	}
@@ -248,7 +250,7 @@ func (c *checker) checkPlain(v verdict, e zipintake.Entry, r io.Reader) verdict 
 		UploadID: u.ID, Entry: e.Index, File: e.Name, Size: e.Size, ReceivedAt: u.ReceivedAt,
 		Status: MsgOntvangen, History: []StatusEvent{{At: u.ReceivedAt, Status: MsgOntvangen}},
 	}
-	kind, _ := KindOf(u.Org)
+	kind, _ := KindOf(u.Org) // an uploader's code was checked when its organisation was added
 	var functie, ontvanger string
 	switch kind {
 	case Gemeente:

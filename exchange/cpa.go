@@ -10,12 +10,6 @@ import (
 	"knooppunt/storage"
 )
 
-// Keys of the CPAs.
-const (
-	kCPA    = "cpa/"        // cpa/<cpaid> -> CPA
-	kCPAOrg = "idx/cpaorg/" // idx/cpaorg/<org>/<cpaid>: the CPAs of an organisation
-)
-
 // CPA is an imported Collaboration Protocol Agreement between the hub and one organisation:
 // what the hub needs of it to receive and send over Digikoppeling. XML is the document as
 // imported; the rest is read from it at import.

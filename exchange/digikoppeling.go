@@ -43,12 +43,6 @@ type EbMSIn struct {
 	ZenderApp      string `json:"zender_applicatie,omitempty"`
 }
 
-// Keys of the inbound side.
-const (
-	kEbIn    = "ebin/"        // ebin/<from OIN>/<MessageId> -> received: duplicate elimination
-	kEbInExp = "idx/ebinexp/" // idx/ebinexp/<until>/<from OIN>/<MessageId>: when to forget it
-)
-
 // received is a user message the hub took in: enough to answer a duplicate with the same
 // Acknowledgment and a StatusRequest with its status.
 type received struct {

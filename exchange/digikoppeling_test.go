@@ -218,7 +218,7 @@ func TestHeldMessagesSentWhenRouteGetsCPA(t *testing.T) {
 	}
 	zorg := e.principal("12345678", Productbeheerder)
 	status := func() MessageStatus {
-		ms, _, _ := h.Messages(zorg, IWmo, MessageFilter{Referentie: ref})
+		ms, _, _ := h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: ref})
 		if len(ms) != 1 {
 			return ""
 		}

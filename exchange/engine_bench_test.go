@@ -64,7 +64,7 @@ func benchThroughput(b *testing.B, withBackup bool) {
 		blob, size := storeUpload(b, e, fmt.Sprintf("bench%d.zip", blobSeq.Add(1)), func(w *bufio.Writer) { w.Write(data) })
 		b.StartTimer()
 		start, cpu0 := time.Now(), cpuTime()
-		u, err := e.h.accept(gem, IWmo, "bench.zip", blob, size)
+		u, err := e.h.accept(gem, IWmo, "bench.zip", blob, size, "", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func BenchmarkBerichtenlogNewest100(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		ms, n, err := e.h.Messages(p, IWmo, MessageFilter{Limit: 100})
+		ms, n, err := e.h.Messages(context.Background(), p, IWmo, MessageFilter{Limit: 100})
 		if err != nil || len(ms) != 100 || n != total {
 			b.Fatalf("%v %d %d", err, len(ms), n)
 		}

@@ -138,7 +138,7 @@ func crashFixtures(t *testing.T, h *Hub) (good map[string]bool, bad int, ids []u
 		if err := w.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		up, err := h.accept(gem, IWmo, fmt.Sprintf("crash%d.zip", u), blob, int64(len(data)))
+		up, err := h.accept(gem, IWmo, fmt.Sprintf("crash%d.zip", u), blob, int64(len(data)), "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -86,7 +86,7 @@ func BenchmarkPeakRSS1GBZip(b *testing.B) {
 		})
 		b.StartTimer()
 		peakGrowth(b, func() {
-			u, err := e.h.accept(gem, IWmo, "groot.zip", blob, size)
+			u, err := e.h.accept(gem, IWmo, "groot.zip", blob, size, "", nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func BenchmarkPeakRSS25MBEnvelope(b *testing.B) {
 		env = nil
 		b.StartTimer()
 		peakGrowth(b, func() {
-			u, err := e.h.accept(gem, IWmo, "groot.xml", blob, size)
+			u, err := e.h.accept(gem, IWmo, "groot.xml", blob, size, "", nil)
 			if err != nil {
 				b.Fatal(err)
 			}

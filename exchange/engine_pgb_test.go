@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func TestSeedBadZips(t *testing.T) {
 			t.Fatalf("evil.zip delivery: %v", keys(files))
 		}
 	}
-	_, txt, err := e.h.OpenReport(gem, IJw, "20260128_174411_zero_files_1000_x_1.zip.txt")
+	_, txt, err := e.h.OpenReport(context.Background(), gem, IJw, "20260128_174411_zero_files_1000_x_1.zip.txt")
 	if err != nil || !strings.Contains(string(txt), "KP002") {
 		t.Fatalf("report: %v\n%s", err, txt)
 	}

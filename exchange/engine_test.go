@@ -180,7 +180,7 @@ func (e *testEngine) put(p *Principal, product Product, name string, data []byte
 	if err := w.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
-	u, err := e.h.accept(p, product, name, blob, int64(len(data)))
+	u, err := e.h.accept(p, product, name, blob, int64(len(data)), "", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func (e *testEngine) process(p *Principal, product Product, name string, data []
 // inbox returns the files in org's ophalen/ with their envelopes by entry name.
 func (e *testEngine) inbox(p *Principal, product Product) map[string]map[string][]byte {
 	e.t.Helper()
-	ds, total, err := e.h.Inbox(p, product, InboxOptions{})
+	ds, total, err := e.h.Inbox(context.Background(), p, product, InboxOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -293,11 +293,11 @@ func TestDeliverZipToRecipients(t *testing.T) {
 		t.Fatalf("second file in the same second: %v", keys(got))
 	}
 	// The berichtenlog of sender and recipient.
-	ms, total, err := e.h.Messages(a, IWmo, MessageFilter{Limit: 10})
+	ms, total, err := e.h.Messages(context.Background(), a, IWmo, MessageFilter{Limit: 10})
 	if err != nil || total != 3 || len(ms) != 3 || ms[0].Status != MsgAfgeleverd {
 		t.Fatalf("berichtenlog: %d %v %+v", total, err, ms)
 	}
-	ms, total, _ = e.h.Messages(gem, IWmo, MessageFilter{Counterpart: "87654321", Direction: "uit"})
+	ms, total, _ = e.h.Messages(context.Background(), gem, IWmo, MessageFilter{Counterpart: "87654321", Direction: "uit"})
 	if total != 1 || ms[0].Ontvanger != "87654321" {
 		t.Fatalf("filtered berichtenlog: %d %+v", total, ms)
 	}
@@ -358,27 +358,27 @@ func TestRulesMixedZip(t *testing.T) {
 		t.Fatalf("IB016 across uploads: %+v", u.Fouten)
 	}
 	// The report, both forms.
-	files2, err := e.h.Reports(gem, IWmo)
+	files2, err := e.h.Reports(context.Background(), gem, IWmo)
 	if err != nil || len(files2) != 4 {
 		t.Fatalf("reports: %v %+v", err, files2)
 	}
-	_, txt, err := e.h.OpenReport(gem, IWmo, "20260128_174411_gemengd.zip.txt")
+	_, txt, err := e.h.OpenReport(context.Background(), gem, IWmo, "20260128_174411_gemengd.zip.txt")
 	if err != nil || !bytes.Contains(txt, []byte("IMG_0463.PNG")) || !bytes.Contains(txt, []byte("Gemeente Amsterdam")) || !bytes.Contains(txt, []byte("Aantal bestanden aangeleverd")) {
 		t.Fatalf("txt report: %v\n%s", err, txt)
 	}
-	_, js, err := e.h.OpenReport(gem, IWmo, "20260128_174411_gemengd.zip.json")
+	_, js, err := e.h.OpenReport(context.Background(), gem, IWmo, "20260128_174411_gemengd.zip.json")
 	var r map[string]any
 	if err != nil || json.Unmarshal(js, &r) != nil || r["incorrect"] != float64(11) || r["verzender"] != "Gemeente Amsterdam" || len(r["fouten"].([]any)) != 11 {
 		t.Fatalf("json report: %v\n%s", err, js)
 	}
 	// Listing sizes (rendered once, then remembered) match what an open serves, listed again too.
 	for range 2 {
-		list, err := e.h.Reports(gem, IWmo)
+		list, err := e.h.Reports(context.Background(), gem, IWmo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range list {
-			got, body, err := e.h.OpenReport(gem, IWmo, f.Name)
+			got, body, err := e.h.OpenReport(context.Background(), gem, IWmo, f.Name)
 			if err != nil || got.Size != f.Size || int64(len(body)) != f.Size || f.Size == 0 {
 				t.Fatalf("%s: listed %d bytes, opened %d (%d served): %v", f.Name, f.Size, got.Size, len(body), err)
 			}
@@ -471,7 +471,7 @@ func TestRoutes(t *testing.T) {
 	if got := e.inbox(zorg, IWmo); len(got) != 0 {
 		t.Fatalf("held message delivered: %v", keys(got))
 	}
-	ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{Status: string(MsgWachtRoute)})
+	ms, _, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Status: string(MsgWachtRoute)})
 	if len(ms) != 1 {
 		t.Fatalf("waiting messages: %+v", ms)
 	}
@@ -482,7 +482,7 @@ func TestRoutes(t *testing.T) {
 	if got := e.inbox(zorg, IWmo); !bytes.Equal(got["20260128_184411_12345678_WMO301.ZIP"]["wacht.xml"], held) {
 		t.Fatalf("released: %v", keys(got))
 	}
-	ms, _, _ = e.h.Messages(zorg, IWmo, MessageFilter{Referentie: ms[0].Referentie})
+	ms, _, _ = e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: ms[0].Referentie})
 	if ms[0].Status != MsgAfgeleverd {
 		t.Fatalf("after release: %+v", ms[0])
 	}
@@ -495,13 +495,13 @@ func TestRetention(t *testing.T) {
 	e.process(gem, IWmo, "een.xml", envelope("WMO301", "0363", "12345678", ref1, ""))
 	e.clk.Add(time.Second)
 	e.process(gem, IWmo, "twee.xml", envelope("WMO303", "0363", "12345678", ref2, ""))
-	ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{})
+	ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
 	if len(ds) != 1 {
 		// WMO303 goes from aanbieder to gemeente: refused, so one file.
 		t.Fatalf("inbox: %+v", ds)
 	}
 	e.process(gem, IWmo, "twee.xml", envelope("WMO319", "0363", "12345678", ref2, ""))
-	ds, _, _ = e.h.Inbox(zorg, IWmo, InboxOptions{})
+	ds, _, _ = e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
 	if len(ds) != 2 {
 		t.Fatalf("inbox: %+v", ds)
 	}
@@ -509,7 +509,7 @@ func TestRetention(t *testing.T) {
 	if err := e.h.SetGelezen(zorg, IWmo, []string{read}, true); err != nil {
 		t.Fatal(err)
 	}
-	if new, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{OnlyNew: true}); len(new) != 1 || new[0].Name != other {
+	if new, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{OnlyNew: true}); len(new) != 1 || new[0].Name != other {
 		t.Fatalf("only new: %+v", new)
 	}
 	ctx := context.Background()
@@ -517,17 +517,17 @@ func TestRetention(t *testing.T) {
 	if err := e.h.sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 2 {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 2 {
 		t.Fatalf("gelezen file left too early: %+v", ds)
 	}
 	e.clk.Add(2 * time.Minute)
 	if err := e.h.sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 1 || ds[0].Name != other {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 1 || ds[0].Name != other {
 		t.Fatalf("gelezen file stayed: %+v", ds)
 	}
-	ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{Referentie: ref1})
+	ms, _, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: ref1})
 	if len(ms) != 1 || ms[0].Status != MsgVerlopen {
 		t.Fatalf("berichtenlog after expiry: %+v", ms)
 	}
@@ -535,16 +535,16 @@ func TestRetention(t *testing.T) {
 	if err := e.h.DeleteDeliveries(zorg, IWmo, []string{other}); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 0 {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 0 {
 		t.Fatalf("deleted file stayed: %+v", ds)
 	}
 	if err := e.h.Restore(zorg, IWmo, ref2); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 1 || ds[0].Name != other {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 1 || ds[0].Name != other {
 		t.Fatalf("restored: %+v", ds)
 	}
-	ms, _, _ = e.h.Messages(zorg, IWmo, MessageFilter{Referentie: ref2})
+	ms, _, _ = e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: ref2})
 	if ms[0].Status != MsgHersteld {
 		t.Fatalf("history: %+v", ms[0].History)
 	}
@@ -553,10 +553,10 @@ func TestRetention(t *testing.T) {
 	if err := e.h.sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 0 {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 0 {
 		t.Fatalf("purged file stayed: %+v", ds)
 	}
-	if ms, total, _ := e.h.Messages(zorg, IWmo, MessageFilter{}); len(ms) != 0 || total != 0 {
+	if ms, total, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{}); len(ms) != 0 || total != 0 {
 		t.Fatalf("purged messages stayed: %d %+v", total, ms)
 	}
 	if err := e.h.Restore(zorg, IWmo, ref2); err == nil {

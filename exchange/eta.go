@@ -13,8 +13,7 @@ import (
 // were processed: per size class (a factor of four), an exponentially weighted average of
 // the bytes per second, stored so it survives restarts.
 const (
-	kETA         = "eta/" // eta/<size class>
-	etaWeight    = 0.3    // weight of the newest upload in the average
+	etaWeight    = 0.3 // weight of the newest upload in the average
 	etaDefaultBs = 2 << 20
 )
 

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 
 	"fmt"
@@ -22,7 +23,7 @@ func uploadBigDelivery(t *testing.T, e *testEngine, n int) (gem, zorg *Principal
 	if len(u.Fouten) != 0 {
 		t.Fatalf("fouten: %+v", u.Fouten[:min(3, len(u.Fouten))])
 	}
-	ds, _, err := e.h.Inbox(zorg, IWmo, InboxOptions{})
+	ds, _, err := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
 	if err != nil || len(ds) != 1 || len(ds[0].Messages) != n {
 		t.Fatalf("inbox: %v %d files", err, len(ds))
 	}
@@ -34,7 +35,7 @@ func uploadBigDelivery(t *testing.T, e *testEngine, n int) (gem, zorg *Principal
 func wantStatus(t *testing.T, e *testEngine, n int, st MessageStatus, ps ...*Principal) {
 	t.Helper()
 	for _, p := range ps {
-		ms, total, err := e.h.Messages(p, IWmo, MessageFilter{Status: string(st), Limit: 10})
+		ms, total, err := e.h.Messages(context.Background(), p, IWmo, MessageFilter{Status: string(st), Limit: 10})
 		if err != nil || total != n {
 			t.Fatalf("%s: %d berichten met status %q, want %d (%v)", p.Org.Code, total, st, n, err)
 		}
@@ -43,7 +44,7 @@ func wantStatus(t *testing.T, e *testEngine, n int, st MessageStatus, ps ...*Pri
 				t.Fatalf("%s: bericht %s: status %q, historie %+v", p.Org.Code, m.Referentie, m.Status, m.History)
 			}
 		}
-		_, all, err := e.h.Messages(p, IWmo, MessageFilter{})
+		_, all, err := e.h.Messages(context.Background(), p, IWmo, MessageFilter{})
 		if err != nil || all != n {
 			t.Fatalf("%s: %d berichten, want %d (%v)", p.Org.Code, all, n, err)
 		}
@@ -65,7 +66,7 @@ func TestGelezenOfABigDelivery(t *testing.T) {
 	if err := e.h.SetGelezen(zorg, IWmo, []string{name}, true); err != nil {
 		t.Fatal(err)
 	}
-	if nw, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 0 {
+	if nw, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 0 {
 		t.Fatalf("gelezen file still new: %d", len(nw))
 	}
 	wantStatus(t, e, n, MsgGelezen, zorg, gem)
@@ -73,11 +74,11 @@ func TestGelezenOfABigDelivery(t *testing.T) {
 	if err := e.h.SetGelezen(zorg, IWmo, []string{name}, false); err != nil {
 		t.Fatal(err)
 	}
-	if nw, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 1 {
+	if nw, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 1 {
 		t.Fatalf("ongelezen file not new: %d", len(nw))
 	}
 	wantStatus(t, e, n, MsgAfgeleverd, zorg, gem)
-	ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{Referentie: refs[n-1]})
+	ms, _, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: refs[n-1]})
 	if len(ms) != 1 || len(ms[0].History) < 2 || ms[0].History[len(ms[0].History)-1].Status != MsgOngelezen {
 		t.Fatalf("historie na ongelezen: %+v", ms)
 	}
@@ -85,7 +86,7 @@ func TestGelezenOfABigDelivery(t *testing.T) {
 	if err := e.h.DeleteDeliveries(zorg, IWmo, []string{name}); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 0 {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 0 {
 		t.Fatalf("deleted file stayed: %d", len(ds))
 	}
 	wantStatus(t, e, n, MsgVerwijderd, zorg, gem)
@@ -93,7 +94,7 @@ func TestGelezenOfABigDelivery(t *testing.T) {
 	if err := e.h.Restore(zorg, IWmo, refs[n/2]); err != nil {
 		t.Fatal(err)
 	}
-	if ds, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{}); len(ds) != 1 || len(ds[0].Messages) != n {
+	if ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{}); len(ds) != 1 || len(ds[0].Messages) != n {
 		t.Fatalf("restored: %d files", len(ds))
 	}
 	wantStatus(t, e, n, MsgHersteld, zorg, gem)
@@ -116,10 +117,10 @@ func TestGelezenOfABigDeliveryCutShort(t *testing.T) {
 	if err := e.h.SetGelezen(zorg, IWmo, []string{name}, true); err != nil {
 		t.Fatal(err)
 	}
-	if nw, _, _ := e.h.Inbox(zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 0 {
+	if nw, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{OnlyNew: true}); len(nw) != 0 {
 		t.Fatalf("gelezen file still new: %d", len(nw))
 	}
-	if _, total, _ := e.h.Messages(zorg, IWmo, MessageFilter{Status: string(MsgGelezen)}); total != histChunk {
+	if _, total, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Status: string(MsgGelezen)}); total != histChunk {
 		t.Fatalf("after one chunk: %d gelezen, want %d", total, histChunk)
 	}
 	// The next action on the file first finishes what is queued.
@@ -128,7 +129,7 @@ func TestGelezenOfABigDeliveryCutShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStatus(t, e, n, MsgAfgeleverd, zorg, gem)
-	ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{Referentie: refs[n-1]})
+	ms, _, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Referentie: refs[n-1]})
 	if h := ms[0].History; len(h) < 2 || h[len(h)-2].Status != MsgGelezen || h[len(h)-1].Status != MsgOngelezen {
 		t.Fatalf("historie: %+v", h)
 	}
@@ -138,7 +139,7 @@ func TestGelezenOfABigDeliveryCutShort(t *testing.T) {
 	if err := e.h.DeleteDeliveries(zorg, IWmo, []string{name}); err != nil {
 		t.Fatal(err)
 	}
-	if _, total, _ := e.h.Messages(gem, IWmo, MessageFilter{Status: string(MsgVerwijderd)}); total != histChunk {
+	if _, total, _ := e.h.Messages(context.Background(), gem, IWmo, MessageFilter{Status: string(MsgVerwijderd)}); total != histChunk {
 		t.Fatalf("after one chunk: %d verwijderd, want %d", total, histChunk)
 	}
 	histChunkHook = nil
@@ -172,13 +173,13 @@ func TestReleaseOfABigHeldDelivery(t *testing.T) {
 		files[i] = file{fmt.Sprintf("w%05d.xml", i), envelope("WMO301", "0363", "12345678", newRef(), "")}
 	}
 	e.process(gem, IWmo, "wacht.zip", zipOf(t, files...))
-	if _, total, _ := e.h.Messages(zorg, IWmo, MessageFilter{Status: string(MsgWachtRoute)}); total != n {
+	if _, total, _ := e.h.Messages(context.Background(), zorg, IWmo, MessageFilter{Status: string(MsgWachtRoute)}); total != n {
 		t.Fatalf("%d waiting, want %d", total, n)
 	}
 	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Portaal, Actief, ""); err != nil {
 		t.Fatal(err)
 	}
-	ds, _, err := e.h.Inbox(zorg, IWmo, InboxOptions{})
+	ds, _, err := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
 	if err != nil || len(ds) != 1 || len(ds[0].Messages) != n {
 		t.Fatalf("released: %v %+v", err, len(ds))
 	}

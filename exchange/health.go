@@ -3,14 +3,12 @@ package exchange
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 
 	"knooppunt/storage"
 )
-
-// kProbe is the record the readiness probe writes and reads back; it holds nothing else.
-const kProbe = "probe/ready"
 
 // probeBlob is the file the readiness probe writes, reads back and removes.
 const probeBlob = "probe/ready"
@@ -62,18 +60,18 @@ func (h *Hub) probeFiles(want []byte) error {
 		return fmt.Errorf("bestanden schrijven: %w", err)
 	}
 	if _, err := w.Write(want); err != nil {
-		w.Abort()
-		return fmt.Errorf("bestanden schrijven: %w", err)
+		return fmt.Errorf("bestanden schrijven: %w", errors.Join(err, w.Abort()))
 	}
 	if err := w.Commit(); err != nil {
 		return fmt.Errorf("bestanden schrijven: %w", err)
 	}
-	defer h.files.Remove(probeBlob)
+	// A probe file left behind is overwritten by the next probe: nothing to report.
+	defer func() { _ = h.files.Remove(probeBlob) }()
 	r, err := h.files.Open(probeBlob)
 	if err != nil {
 		return fmt.Errorf("bestanden lezen: %w", err)
 	}
-	defer r.Close()
+	defer r.Close() // read only: its Close loses nothing
 	got, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("bestanden lezen: %w", err)

@@ -29,7 +29,6 @@ import (
 // Events queue per delivery in the order they were committed, so a file marked gelezen and
 // at once ongelezen ends "afgeleverd" in every message. A small file (the usual case) whose
 // queue is empty gets its events in the same transaction, as before.
-const kHistQ = "histq/" // histq/<delivery id> -> pendingHistory
 
 // histChunk is how many messages one transaction rewrites: with their index entries about
 // 0.5 MB, well below Badger's limit (15 % of the 16 MB memtable).
@@ -68,14 +67,11 @@ func deliveryHistory(t storage.Txn, d *Delivery, q queuedEvent) (queued bool, er
 func applyHistory(t storage.Txn, did uint64, ids []uint64, q queuedEvent) error {
 	if q.Relink {
 		for _, id := range ids {
-			var m Message
-			if err := getJSON(t, key(kMessage, id), &m); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					continue
-				}
+			m, found, err := txMessage(t, id)
+			if err != nil {
 				return err
 			}
-			if m.DeliveryID != did {
+			if found && m.DeliveryID != did {
 				m.DeliveryID = did
 				if err := setJSON(t, key(kMessage, id), m); err != nil {
 					return err

@@ -5,6 +5,7 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -176,15 +177,13 @@ func openStores(cfg Config) (storage.KV, storage.Files, error) {
 		where = cfg.DataDir
 	}
 	if err := upgradeStore(db, where, cfg.Log); err != nil {
-		db.Close()
-		return nil, nil, err
+		return nil, nil, errors.Join(err, db.Close())
 	}
 	files := cfg.Files
 	if files == nil {
 		d, err := storage.OpenDisk(filepath.Join(cfg.DataDir, "files"))
 		if err != nil {
-			db.Close()
-			return nil, nil, err
+			return nil, nil, errors.Join(err, db.Close())
 		}
 		files = d
 	}

@@ -44,7 +44,7 @@ func (h *Hub) CheckFiles(ctx context.Context) (checked, bad int) {
 		if err != nil {
 			return err
 		}
-		return scanUploads(t, []byte(kQueue), false, func(u Upload) (bool, error) {
+		return scanUploads(ctx, t, []byte(kQueue), false, func(u Upload) (bool, error) {
 			if u.Blob != "" {
 				what := fmt.Sprintf("aanlevering %d (%s van %s)", u.ID, u.Name, u.Org)
 				refs = append(refs, ref{blob: u.Blob, what: what, size: u.Size, key: key(kQueue, u.ID)})

@@ -1,8 +1,8 @@
 package exchange
 
 import (
-	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"knooppunt/exchange/codes"
@@ -258,65 +258,11 @@ type AuditEntry struct {
 	Hash    string    `json:"hash"`
 }
 
-// Keys. One prefix per kind; ids are fixed-width big-endian so that key order is id order,
-// and times are big-endian unix nanoseconds so that key order is time order.
-const (
-	kOrg      = "org/"       // org/<code>
-	kAccount  = "acct/"      // acct/<name>
-	kKeyIndex = "idx/key/"   // idx/key/<sha256 fingerprint> -> account name
-	kUpload   = "upload/"    // upload/<id>
-	kQueue    = "queue/"     // queue/<id>: uploads not yet final
-	kUploads  = "idx/upl/"   // idx/upl/<org>/<product>/<time>/<id>
-	kMessage  = "msg/"       // msg/<id>
-	kLog      = "idx/log/"   // idx/log/<org>/<product>/<time>/<id>
-	kRef      = "idx/ref/"   // idx/ref/<zender>/<referentienummer> -> message id (IB016)
-	kDelivery = "dlv/"       // dlv/<id>
-	kInbox    = "idx/inbox/" // idx/inbox/<org>/<product>/<time>/<id>
-	kDlvName  = "idx/dname/" // idx/dname/<org>/<product>/<name> -> delivery id
-	kRoute    = "route/"     // route/<org>/<product>/<exchange>
-	kAudit    = "audit/"     // audit/<seq>
-	kAuditTip = "audithead"  // hash and seq of the newest audit entry
-)
-
-func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
-
-func timeKey(t time.Time) []byte { return be64(uint64(t.UnixNano())) }
-
-func key(parts ...any) []byte {
-	// One allocation of the right size: every key of a message's berichtenlog entries is
-	// built here, and growing the slice part by part cost several allocations per key.
-	n := len(parts)
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			n += len(v)
-		case Product:
-			n += len(v)
-		case uint64, time.Time:
-			n += 8
-		case []byte:
-			n += len(v)
-		}
+// JoinProducts lists products as a sentence or a table cell reads them: "iwmo, ijw".
+func JoinProducts(ps []Product) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
 	}
-	b := make([]byte, 0, n)
-	for i, p := range parts {
-		if i > 0 && b[len(b)-1] != '/' {
-			b = append(b, '/')
-		}
-		switch v := p.(type) {
-		case string:
-			b = append(b, v...)
-		case Product:
-			b = append(b, v...)
-		case uint64:
-			b = binary.BigEndian.AppendUint64(b, v)
-		case time.Time:
-			b = binary.BigEndian.AppendUint64(b, uint64(v.UnixNano()))
-		case []byte:
-			b = append(b, v...)
-		default:
-			panic("exchange: unsupported key part")
-		}
-	}
-	return b
+	return strings.Join(s, ", ")
 }

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"testing"
@@ -21,7 +22,7 @@ func TestSameSecondNamesKeepTheirExtension(t *testing.T) {
 			t.Errorf("ophalen/ lacks %s: %v", name, keys(inbox))
 		}
 	}
-	reports, err := e.h.Reports(gem, IWmo)
+	reports, err := e.h.Reports(context.Background(), gem, IWmo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestSameSecondNamesKeepTheirExtension(t *testing.T) {
 			t.Errorf("verslagen/ lacks %s: %v", want, names)
 		}
 	}
-	if _, _, err := e.h.OpenReport(gem, IWmo, second+".txt"); err != nil {
+	if _, _, err := e.h.OpenReport(context.Background(), gem, IWmo, second+".txt"); err != nil {
 		t.Errorf("open %s.txt: %v", second, err)
 	}
 }

@@ -80,7 +80,10 @@ func (h *Hub) Stats() Stats {
 	if h.kvSize != nil {
 		st.StoreIndexBytes, st.StoreValueBytes, st.StoreOtherBytes = h.kvSize()
 	}
-	st.Queued, _ = h.countQueue()
+	var err error
+	if st.Queued, err = h.countQueue(); err != nil {
+		h.log.Warn("wachtrij tellen voor de metrics", "err", err)
+	}
 	st.FreeBytes, st.FreeErr = h.files.Free()
 	return st
 }

@@ -7,10 +7,6 @@ import (
 	"knooppunt/storage"
 )
 
-// kOIN indexes organisations by OIN: idx/oin/<oin> -> organisation code. The hub's own OIN
-// is not in it: it is configuration (Config.OIN).
-const kOIN = "idx/oin/"
-
 // CheckOIN tells whether s is an OIN: 20 digits.
 func CheckOIN(s string) error {
 	if len(s) != 20 {

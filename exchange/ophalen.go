@@ -1,7 +1,7 @@
 package exchange
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -16,37 +16,9 @@ type InboxOptions struct {
 	Referenties   bool // fill each file's Referenties
 }
 
-func getJSON(t storage.Txn, k []byte, v any) error {
-	b, err := t.Get(k)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}
-
-func setJSON(t storage.Txn, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return t.Set(k, b)
-}
-
-// page applies offset and limit to a running index: it tells whether item n (0-based) is on the
-// page and whether the scan may stop.
-func page(n, offset, limit int) (in bool, stop bool) {
-	if n < offset {
-		return false, false
-	}
-	if limit > 0 && n >= offset+limit {
-		return false, true
-	}
-	return true, false
-}
-
 // Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
 // with the total number of files that match.
-func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
+func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
 	var out []Delivery
 	total := 0
 	var fp *Principal
@@ -55,7 +27,7 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 		if fp, err = authorize(t, p, ActionFetch, product); err != nil {
 			return err
 		}
-		return t.Scan(key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		return scanCtx(ctx, t, key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			if err != nil {
 				return false, err
@@ -94,29 +66,17 @@ func (h *Hub) Inbox(p *Principal, product Product, opts InboxOptions) ([]Deliver
 	return out, total, nil
 }
 
-func idFromKey(k []byte) (uint64, error) {
-	if len(k) < 8 {
-		return 0, fmt.Errorf("index key %q is te kort", k)
-	}
-	var id uint64
-	for _, b := range k[len(k)-8:] {
-		id = id<<8 | uint64(b)
-	}
-	return id, nil
-}
-
 // referenties reads the referentienummers of the messages ids, in their order.
 func referenties(t storage.Txn, ids []uint64) ([]string, error) {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
-		var m Message
-		if err := getJSON(t, key(kMessage, id), &m); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
+		m, found, err := txMessage(t, id)
+		if err != nil {
 			return nil, fmt.Errorf("bericht %d lezen: %w", id, err)
 		}
-		out = append(out, m.Referentie)
+		if found {
+			out = append(out, m.Referentie)
+		}
 	}
 	return out, nil
 }
@@ -163,8 +123,9 @@ func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) 
 	return d, nil
 }
 
-// OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
-func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
+// Delivery finds a file in p's ophalen/ of product by name: its record only, for a stat or
+// to resolve a name, without opening (and checksumming) its bytes.
+func (h *Hub) Delivery(p *Principal, product Product, name string) (Delivery, error) {
 	var d Delivery
 	err := h.kv.View(func(t storage.Txn) error {
 		if _, err := authorize(t, p, ActionFetch, product); err != nil {
@@ -174,6 +135,12 @@ func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.
 		d, err = h.delivery(t, p.Org.Code, product, name)
 		return err
 	})
+	return d, err
+}
+
+// OpenDelivery opens a file in ophalen/ for reading. The caller closes the reader.
+func (h *Hub) OpenDelivery(p *Principal, product Product, name string) (storage.Reader, Delivery, error) {
+	d, err := h.Delivery(p, product, name)
 	if err != nil {
 		return nil, Delivery{}, err
 	}
@@ -246,36 +213,6 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 			}
 			h.Audit(p, action, string(product)+"/ophalen/"+name, "ok")
 			h.publish(Event{Org: p.Org.Code, Product: product, Kind: "delivery"})
-		}
-	}
-	return nil
-}
-
-// addHistory appends ev to each message's history and makes it the current status. When
-// onlyIf is set, only messages whose status is onlyIf change.
-func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
-	for _, id := range ids {
-		var m Message
-		if err := getJSON(t, key(kMessage, id), &m); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				continue
-			}
-			return err
-		}
-		if onlyIf != "" && m.Status != onlyIf {
-			continue
-		}
-		old := m
-		m.History = append(m.History, ev)
-		m.Status = ev.Status
-		if ev.Status == MsgOngelezen {
-			m.Status = MsgAfgeleverd
-		}
-		if err := setJSON(t, key(kMessage, id), m); err != nil {
-			return err
-		}
-		if err := updateLogEntries(t, old, m); err != nil {
-			return err
 		}
 	}
 	return nil

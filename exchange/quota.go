@@ -19,9 +19,6 @@ const DefaultUploadQuota int64 = 10 << 30
 // ErrQuota is an upload refused because the organisation's daily quota is used up.
 var ErrQuota = errors.New("dagquotum voor aanleveren bereikt")
 
-// kQuota keys the bytes an organisation's uploads wrote on a day: quota/<org>/<yyyy-mm-dd>.
-const kQuota = "quota/"
-
 // quotaTracker enforces the daily upload quota per organisation. Every byte written into
 // aanleveren/ counts, whatever becomes of the file (accepted, staged under a temporary name,
 // cut off, refused): the quota protects the disk and the engine, which see them all. Bytes

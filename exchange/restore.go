@@ -56,11 +56,11 @@ func RestoreBackup(ctx context.Context, r io.Reader, cfg Config, bases ...io.Rea
 		if err == nil {
 			return
 		}
-		// Only what this restore made: the directory was empty or did not exist.
-		os.RemoveAll(filepath.Join(dir, "db"))
-		os.RemoveAll(filepath.Join(dir, "files"))
+		// Only what this restore made: the directory was empty or did not exist. What
+		// cannot be removed is named beside the restore's own error.
+		err = errors.Join(err, os.RemoveAll(filepath.Join(dir, "db")), os.RemoveAll(filepath.Join(dir, "files")))
 		if created {
-			os.Remove(dir)
+			err = errors.Join(err, os.Remove(dir))
 		}
 	}()
 	rr := &restoreReader{tr: tar.NewReader(bufio.NewReaderSize(r, 1<<20)), seen: map[string]BackupPart{}}
@@ -360,7 +360,7 @@ func (rr *restoreReader) restoreBlob(files storage.Files, hdr *tar.Header, buf [
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		w.Abort()
+		err = errors.Join(err, w.Abort())
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return rr.damaged(hdr.Name, hr.n, hdr.Size, err)
 		}
@@ -407,8 +407,8 @@ func restoreBasis(ctx context.Context, files storage.Files, m BackupManifest, ba
 				return n, size, fmt.Errorf("eerdere backup %d: %w", i+1, err)
 			}
 			if got := rr.seen[hdr.Name]; got.Size != p.Size || got.SHA256 != p.SHA256 {
-				files.Remove(strings.TrimPrefix(hdr.Name, backupFiles))
-				return n, size, fmt.Errorf("backupdeel %s in eerdere backup %d is beschadigd: SHA-256 klopt niet met het manifest van de aanvulling", hdr.Name, i+1)
+				return n, size, errors.Join(fmt.Errorf("backupdeel %s in eerdere backup %d is beschadigd: SHA-256 klopt niet met het manifest van de aanvulling", hdr.Name, i+1),
+					files.Remove(strings.TrimPrefix(hdr.Name, backupFiles)))
 			}
 			delete(need, hdr.Name)
 			n++

@@ -154,7 +154,7 @@ func benchPut(b *testing.B, h *exchange.Hub, p *exchange.Principal, name string,
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{Limit: 1})
+	ups, _, err := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{Limit: 1})
 	if err != nil || len(ups) == 0 {
 		b.Fatalf("upload %s not listed: %v", name, err)
 	}

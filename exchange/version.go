@@ -13,9 +13,6 @@ import (
 // key is version 0: everything written before versions existed.
 const StoreVersion = 1
 
-// kVersion holds the store's format version, in decimal.
-const kVersion = "meta/version"
-
 // ErrStoreTooNew is returned by Open for a store written by a newer knooppunt.
 var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie")
 

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 	_ "time/tzdata" // report and file times are Dutch times, also on a server without zoneinfo
 
+	"knooppunt/exchange/tijdzone"
 	"knooppunt/storage"
 )
 
@@ -29,17 +31,11 @@ type ReportFile struct {
 }
 
 // amsterdam is the time zone of every time a person reads: file names, reports.
-var amsterdam = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}()
+var amsterdam = tijdzone.Amsterdam()
 
 // Uploads lists the organisation's uploads of product, newest first, with the total that
 // matches. Uploads hidden with HideUploads are left out.
-func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
+func (h *Hub) Uploads(ctx context.Context, p *Principal, product Product, opts ListOptions) ([]Upload, int, error) {
 	var out []Upload
 	total := 0
 	var fp *Principal
@@ -48,7 +44,7 @@ func (h *Hub) Uploads(p *Principal, product Product, opts ListOptions) ([]Upload
 		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
 			return err
 		}
-		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
+		return scanUploads(ctx, t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Deleted || (opts.Status != "" && u.Status != opts.Status) {
 				return true, nil
 			}
@@ -148,8 +144,8 @@ func reportBase(u Upload) string {
 // Reports lists the verwerkingsverslagen in verslagen/: a .txt and a .json per final upload,
 // newest first. Two uploads with the same name in the same second get the upload id in the
 // name of the later one.
-func (h *Hub) Reports(p *Principal, product Product) ([]ReportFile, error) {
-	return h.reports(p, product, true)
+func (h *Hub) Reports(ctx context.Context, p *Principal, product Product) ([]ReportFile, error) {
+	return h.reports(ctx, p, product, true)
 }
 
 // reportSizes remembers the rendered sizes of final uploads' reports, so listing verslagen/
@@ -169,7 +165,7 @@ type reportKey struct {
 const reportSizesMax = 50_000
 
 // reports lists verslagen/; without sizes (for OpenReport) it renders nothing.
-func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, error) {
+func (h *Hub) reports(ctx context.Context, p *Principal, product Product, sizes bool) ([]ReportFile, error) {
 	var ups []Upload
 	var fp *Principal
 	err := h.kv.View(func(t storage.Txn) error {
@@ -177,7 +173,7 @@ func (h *Hub) reports(p *Principal, product Product, sizes bool) ([]ReportFile, 
 		if fp, err = authorize(t, p, ActionReadVerslag, product); err != nil {
 			return err
 		}
-		return scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
+		return scanUploads(ctx, t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 			if u.Status.Final() {
 				ups = append(ups, u)
 			}
@@ -255,8 +251,8 @@ func (h *Hub) reportSize(u Upload) ([2]int64, error) {
 }
 
 // OpenReport returns one verwerkingsverslag by its name in verslagen/.
-func (h *Hub) OpenReport(p *Principal, product Product, name string) (ReportFile, []byte, error) {
-	files, err := h.reports(p, product, false)
+func (h *Hub) OpenReport(ctx context.Context, p *Principal, product Product, name string) (ReportFile, []byte, error) {
+	files, err := h.reports(ctx, p, product, false)
 	if err != nil {
 		return ReportFile{}, nil, err
 	}
@@ -330,7 +326,8 @@ func (h *Hub) Report(p *Principal, id uint64) (Verslag, []byte, error) {
 	return v, txt, err
 }
 
-func duration(d time.Duration) string {
+// Duur is a duration as the verwerkingsverslag shows it, uu:mm:ss, in every door.
+func Duur(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
@@ -357,7 +354,7 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 		Verzender:       h.orgName(u.Org),
 		IngeleverdOp:    RFC3339(u.ReceivedAt),
 		EindeVerwerking: RFC3339(u.FinishedAt),
-		Verwerkingsduur: duration(u.FinishedAt.Sub(u.StartedAt)),
+		Verwerkingsduur: Duur(u.FinishedAt.Sub(u.StartedAt)),
 		Status:          string(u.Status),
 		Aangeleverd:     u.Counts.Aangeleverd,
 		Correct:         u.Counts.Correct,
@@ -380,6 +377,8 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 	js = safe.Bytes()
 	human := func(t time.Time) string { return t.In(amsterdam).Format("02-01-2006 15:04:05") }
 
+	// Every write below goes to a bytes.Buffer (through a tabwriter), which cannot fail: their
+	// errors are not checked.
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Verwerkingsverslag %s\n\n", u.Product)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -451,8 +450,8 @@ func (h *Hub) fouten(u Upload) ([]Fout, error) {
 
 // scanUploads calls fn with each upload an index under prefix names (an upload index key ends
 // in the upload's id; the queue's keys are just that), skipping ids whose record is gone.
-func scanUploads(t storage.Txn, prefix []byte, reverse bool, fn func(Upload) (bool, error)) error {
-	return t.Scan(prefix, storage.ScanOptions{Reverse: reverse, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+func scanUploads(ctx context.Context, t storage.Txn, prefix []byte, reverse bool, fn func(Upload) (bool, error)) error {
+	return scanCtx(ctx, t, prefix, storage.ScanOptions{Reverse: reverse, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 		id, err := idFromKey(k)
 		if err != nil {
 			return false, err

@@ -27,15 +27,13 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.finishAllHistory(); err != nil {
 		h.log.Error("herstel na herstart", "err", err)
 	}
-	workers := h.cfg.Workers
 	var wg sync.WaitGroup
 	wg.Go(func() { h.CheckFiles(ctx) })
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
 	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })
 	wg.Go(func() { h.sendLoop(ctx, sendPoll) })
-	s := &scheduler{h: h, workers: workers, queued: map[uint64]string{}, busy: map[string]int{}, served: map[string]uint64{}, retry: map[uint64]retryState{}}
-	err := s.run(ctx)
+	err := newScheduler(h, h.cfg.Workers).run(ctx)
 	wg.Wait()
 	return err
 }
@@ -59,6 +57,11 @@ type scheduler struct {
 	retry   map[uint64]retryState
 }
 
+func newScheduler(h *Hub, workers int) *scheduler {
+	return &scheduler{h: h, workers: workers, queued: map[uint64]string{}, running: map[uint64]bool{},
+		busy: map[string]int{}, served: map[string]uint64{}, retry: map[uint64]retryState{}}
+}
+
 type retryState struct {
 	at    time.Time
 	delay time.Duration
@@ -71,7 +74,6 @@ type done struct {
 }
 
 func (s *scheduler) run(ctx context.Context) error {
-	s.running = map[uint64]bool{}
 	finished := make(chan done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -117,7 +119,7 @@ func (s *scheduler) finish(d done) {
 	// A failed upload keeps its slot while it waits for its retry: it is still work in hand.
 	r := s.retry[d.id]
 	r.delay = min(max(2*r.delay, time.Second), 5*time.Minute)
-	r.at = time.Now().Add(r.delay)
+	r.at = s.h.clock.Now().Add(r.delay)
 	s.retry[d.id] = r
 	s.h.log.Error("aanlevering verwerken mislukt; later opnieuw", "upload", d.id, "opnieuw_over", r.delay, "err", d.err)
 }
@@ -153,10 +155,12 @@ func (s *scheduler) refill() error {
 }
 
 // dispatch starts uploads on free workers and tells when the next retry is due (0: none).
+// Retries are due by the hub's clock, so a test drives the back-off by moving it; run's timer
+// only wakes the scheduler to look again.
 func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, finished chan<- done) time.Duration {
 	var wait time.Duration
 	for len(s.running) < s.workers {
-		now := time.Now()
+		now := s.h.clock.Now()
 		var cands []uint64
 		for id := range s.queued {
 			if s.running[id] {

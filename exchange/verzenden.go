@@ -20,13 +20,6 @@ import (
 // it is queued; every attempt, after a crash too, uses that MessageId, so the partner's
 // duplicate elimination sees one message. Each attempt is recorded (attempts, next try)
 // before the bytes leave, so a kill -9 mid-send means one more attempt, never a lost one.
-const (
-	kSend      = "send/"          // send/<id> -> Send
-	kSendDue   = "idx/sendq/"     // idx/sendq/<next try>/<id>: sends waiting for an attempt or an Acknowledgment
-	kSendMID   = "idx/sendmid/"   // idx/sendmid/<ebMS MessageId> -> send id
-	kSendMsg   = "idx/sendmsg/"   // idx/sendmsg/<message id> -> send id
-	kSendRoute = "idx/sendroute/" // idx/sendroute/<org>/<product>/<exchange>/<id>: not yet bevestigd
-)
 
 // SendState is where an outbound Digikoppeling message is.
 type SendState string

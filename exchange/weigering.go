@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -248,7 +249,7 @@ func (l *refusalLimiter) forget(account, k string) {
 // RefusedElsewhere lists p's own uploads refused at the door in products p cannot use (the
 // refusal was exactly that), newest first: the uploads lists of the products it can use do not
 // show them. It looks at the newest refusalScan entries of each such product only.
-func (h *Hub) RefusedElsewhere(p *Principal) ([]Upload, error) {
+func (h *Hub) RefusedElsewhere(ctx context.Context, p *Principal) ([]Upload, error) {
 	if p == nil || p.Org.Code == "" {
 		return nil, nil
 	}
@@ -264,7 +265,7 @@ func (h *Hub) RefusedElsewhere(p *Principal) ([]Upload, error) {
 				continue
 			}
 			seen := 0
-			err := scanUploads(t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
+			err := scanUploads(ctx, t, key(kUploads, p.Org.Code, product, ""), true, func(u Upload) (bool, error) {
 				seen++
 				if u.AtDoor && u.Account == p.Account.Name && !u.Deleted {
 					out = append(out, u)

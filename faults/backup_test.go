@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,7 +48,7 @@ func showAll(t *testing.T, dir string, setup *loadgen.Setup) map[uint64]*shown {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{Limit: 100000})
+		ups, _, err := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{Limit: 100000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,18 +59,18 @@ func showAll(t *testing.T, dir string, setup *loadgen.Setup) map[uint64]*shown {
 			}
 			get(u.ID).upload = full
 		}
-		reps, err := h.Reports(p, exchange.IWmo)
+		reps, err := h.Reports(context.Background(), p, exchange.IWmo)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range reps {
-			_, b, err := h.OpenReport(p, exchange.IWmo, r.Name)
+			_, b, err := h.OpenReport(context.Background(), p, exchange.IWmo, r.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
 			get(r.UploadID).verslag[r.Name] = b
 		}
-		ms, _, err := h.Messages(p, exchange.IWmo, exchange.MessageFilter{Limit: 1 << 30})
+		ms, _, err := h.Messages(context.Background(), p, exchange.IWmo, exchange.MessageFilter{Limit: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func showAll(t *testing.T, dir string, setup *loadgen.Setup) map[uint64]*shown {
 			s := get(m.UploadID)
 			s.log = append(s.log, fmt.Sprintf("%s %s %s %s→%s %s", a.Org, m.Referentie, m.Functie, m.Zender, m.Ontvanger, m.Status))
 		}
-		ds, _, err := h.Inbox(p, exchange.IWmo, exchange.InboxOptions{Limit: 1 << 30})
+		ds, _, err := h.Inbox(context.Background(), p, exchange.IWmo, exchange.InboxOptions{Limit: 1 << 30})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -137,7 +137,7 @@ func finish(t *testing.T, dir string, setup *loadgen.Setup) hubState {
 	for _, g := range setup.Gemeenten {
 		p := login(g)
 		for {
-			ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{})
+			ups, _, err := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func finish(t *testing.T, dir string, setup *loadgen.Setup) hubState {
 					st.uploads[u.Name] = u
 				}
 				// The upload record keeps the first 100 fouten; the report has them all.
-				reps, err := h.Reports(p, exchange.IWmo)
+				reps, err := h.Reports(context.Background(), p, exchange.IWmo)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -166,7 +166,7 @@ func finish(t *testing.T, dir string, setup *loadgen.Setup) hubState {
 					if !strings.HasSuffix(rf.Name, ".json") {
 						continue
 					}
-					_, js, err := h.OpenReport(p, exchange.IWmo, rf.Name)
+					_, js, err := h.OpenReport(context.Background(), p, exchange.IWmo, rf.Name)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -190,7 +190,7 @@ func finish(t *testing.T, dir string, setup *loadgen.Setup) hubState {
 	}
 	for _, a := range setup.Aanbieders {
 		p := login(a)
-		ds, _, err := h.Inbox(p, exchange.IWmo, exchange.InboxOptions{})
+		ds, _, err := h.Inbox(context.Background(), p, exchange.IWmo, exchange.InboxOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

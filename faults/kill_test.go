@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -161,7 +162,7 @@ func statusCounts(t *testing.T, dir string, setup *loadgen.Setup) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{})
+		ups, _, err := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package sshserver
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -169,7 +170,7 @@ func TestMailboxCommands(t *testing.T) {
 	}
 	raw := th.run(t, "gemeente", exitOK, "verslag", "batch.zip", "--json")
 	wantKeys(t, raw, "id", "product", "bestandsnaam", "verzender", "ingeleverd_op", "einde_verwerking", "verwerkingsduur", "status", "aangeleverd", "correct", "incorrect", "fouten")
-	reports, err := th.hub.Reports(th.principal(t, "gemeente"), exchange.IWmo)
+	reports, err := th.hub.Reports(context.Background(), th.principal(t, "gemeente"), exchange.IWmo)
 	if err != nil || len(reports) != 2 {
 		t.Fatalf("reports = %+v, %v", reports, err)
 	}

@@ -138,7 +138,7 @@ func (th *testHub) principal(t testing.TB, account string) *exchange.Principal {
 
 func (th *testHub) uploads(t testing.TB, account string, product exchange.Product) []exchange.Upload {
 	t.Helper()
-	us, _, err := th.hub.Uploads(th.principal(t, account), product, exchange.ListOptions{})
+	us, _, err := th.hub.Uploads(context.Background(), th.principal(t, account), product, exchange.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ package sshserver
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -358,14 +359,14 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 		t.Fatalf("ophalen after reading: %q", files)
 	}
 	// Nothing reached the aanbieder whose route is Inactief, nor the sender.
-	if ds, _, err := th.hub.Inbox(orgPrincipal(t, th, "87654321"), exchange.IWmo, exchange.InboxOptions{}); err != nil || len(ds) != 0 {
+	if ds, _, err := th.hub.Inbox(context.Background(), orgPrincipal(t, th, "87654321"), exchange.IWmo, exchange.InboxOptions{}); err != nil || len(ds) != 0 {
 		t.Fatalf("87654321's ophalen: %v %+v", err, ds)
 	}
 	if files := ophalenFiles(t, gem, "/iwmo/ophalen"); len(files) != 0 {
 		t.Fatalf("the sender's ophalen: %q", files)
 	}
 	// The sender's berichtenlog shows the refused message with its code.
-	ms, _, err := th.hub.Messages(th.principal(t, "gemeente"), exchange.IWmo, exchange.MessageFilter{Status: string(exchange.MsgAfgekeurd)})
+	ms, _, err := th.hub.Messages(context.Background(), th.principal(t, "gemeente"), exchange.IWmo, exchange.MessageFilter{Status: string(exchange.MsgAfgekeurd)})
 	if err != nil || len(ms) == 0 {
 		t.Fatalf("afgekeurd in the berichtenlog: %v %d", err, len(ms))
 	}
@@ -552,7 +553,7 @@ func TestEngineDigikoppelingHoldOverSFTP(t *testing.T) {
 	if files := ophalenFiles(t, aan, "/iwmo/ophalen"); len(files) != 0 {
 		t.Fatalf("held message in ophalen: %q", files)
 	}
-	ms, _, err := th.hub.Messages(th.principal(t, "aanbieder"), exchange.IWmo, exchange.MessageFilter{Status: string(exchange.MsgWachtRoute)})
+	ms, _, err := th.hub.Messages(context.Background(), th.principal(t, "aanbieder"), exchange.IWmo, exchange.MessageFilter{Status: string(exchange.MsgWachtRoute)})
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("waiting messages: %v %+v", err, ms)
 	}
@@ -573,7 +574,7 @@ func TestEngineDigikoppelingHoldOverSFTP(t *testing.T) {
 	if nieuw := ophalenFiles(t, aan, "/iwmo/ophalen/nieuw"); len(nieuw) != 0 {
 		t.Fatalf("not gelezen after the download: %q", nieuw)
 	}
-	ms, _, _ = th.hub.Messages(th.principal(t, "aanbieder"), exchange.IWmo, exchange.MessageFilter{Referentie: ms[0].Referentie})
+	ms, _, _ = th.hub.Messages(context.Background(), th.principal(t, "aanbieder"), exchange.IWmo, exchange.MessageFilter{Referentie: ms[0].Referentie})
 	var steps []exchange.MessageStatus
 	for _, e := range ms[0].History {
 		steps = append(steps, e.Status)

@@ -196,7 +196,7 @@ func TestJSONTimesAndVerslagKeys(t *testing.T) {
 	th.runJSON(t, "aanbieder", &files, "ophalen")
 	rfc("ophalen publicatiedatum", files[0].Publicatiedatum)
 
-	reports, err := th.hub.Reports(th.principal(t, "gemeente"), exchange.IWmo)
+	reports, err := th.hub.Reports(context.Background(), th.principal(t, "gemeente"), exchange.IWmo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestJSONTimesAndVerslagKeys(t *testing.T) {
 			name = r.Name
 		}
 	}
-	_, fileOut, err := th.hub.OpenReport(th.principal(t, "gemeente"), exchange.IWmo, name)
+	_, fileOut, err := th.hub.OpenReport(context.Background(), th.principal(t, "gemeente"), exchange.IWmo, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"io"
@@ -20,7 +21,7 @@ import (
 
 func (th *testHub) inbox(t testing.TB, account string, product exchange.Product, onlyNew bool) []exchange.Delivery {
 	t.Helper()
-	ds, _, err := th.hub.Inbox(th.principal(t, account), product, exchange.InboxOptions{OnlyNew: onlyNew})
+	ds, _, err := th.hub.Inbox(context.Background(), th.principal(t, account), product, exchange.InboxOptions{OnlyNew: onlyNew})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package sshserver
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,12 +59,12 @@ func TestRoutesSayWhatTheyDo(t *testing.T) {
 	if v.Status != "Afgeleverd" || len(v.Wachtend) != 0 {
 		t.Errorf("verslag after the release: %+v", v)
 	}
-	reports, err := th.hub.Reports(th.principal(t, "gemeente"), "iwmo")
+	reports, err := th.hub.Reports(context.Background(), th.principal(t, "gemeente"), "iwmo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range reports {
-		if _, body, err := th.hub.OpenReport(th.principal(t, "gemeente"), "iwmo", r.Name); err != nil || int64(len(body)) != r.Size {
+		if _, body, err := th.hub.OpenReport(context.Background(), th.principal(t, "gemeente"), "iwmo", r.Name); err != nil || int64(len(body)) != r.Size {
 			t.Errorf("%s: listed %d bytes, serves %d (%v)", r.Name, r.Size, len(body), err)
 		}
 	}

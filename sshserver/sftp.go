@@ -217,7 +217,9 @@ func (m *mailbox) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		if err := m.openHandle(l.path); err != nil {
 			return nil, err
 		}
-		_, b, err := m.hub.OpenReport(m.p, l.product, l.name)
+		ctx, cancel := m.connContext()
+		_, b, err := m.hub.OpenReport(ctx, m.p, l.product, l.name)
+		cancel()
 		if err != nil {
 			m.closeHandle()
 			return nil, m.refuse("download", l.path, err)
@@ -529,6 +531,8 @@ func (m *mailbox) dir(name string, writable bool) os.FileInfo {
 }
 
 func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
+	ctx, cancel := m.connContext() // a long listing stops when the client leaves
+	defer cancel()
 	switch l.kind {
 	case locRoot:
 		mine, err := m.products()
@@ -555,7 +559,7 @@ func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
 		}
 		return out, nil
 	case folderOphalen, folderNieuw:
-		ds, _, err := m.hub.Inbox(m.p, l.product, exchange.InboxOptions{OnlyNew: l.folder == folderNieuw})
+		ds, _, err := m.hub.Inbox(ctx, m.p, l.product, exchange.InboxOptions{OnlyNew: l.folder == folderNieuw})
 		if err != nil {
 			return nil, err
 		}
@@ -568,7 +572,7 @@ func (m *mailbox) list(l loc) ([]os.FileInfo, error) {
 		}
 		return out, nil
 	case folderVerslagen:
-		rs, err := m.hub.Reports(m.p, l.product)
+		rs, err := m.hub.Reports(ctx, m.p, l.product)
 		if err != nil {
 			return nil, err
 		}
@@ -586,6 +590,8 @@ func deliveryInfo(d exchange.Delivery) os.FileInfo {
 }
 
 func (m *mailbox) stat(l loc) (os.FileInfo, error) {
+	ctx, cancel := m.connContext()
+	defer cancel()
 	switch l.kind {
 	case locRoot:
 		return m.dir("/", false), nil
@@ -596,14 +602,12 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 	}
 	switch l.folder {
 	case folderAanleveren:
-		files, err := m.hub.Pending(m.p, l.product)
+		f, found, err := m.hub.FindPending(m.p, l.product, l.name)
 		if err != nil {
 			return nil, err
 		}
-		for _, f := range files {
-			if f.Name == l.name {
-				return &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime}, nil
-			}
+		if found {
+			return &fileInfo{name: f.Name, size: f.Size, mode: 0o644, mtime: f.ModTime}, nil
 		}
 		// A client checks its file right after the put (rclone): the upload answers for a
 		// while, though it is already on its way.
@@ -611,9 +615,8 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 			return &fileInfo{name: u.Name, size: u.Size, mode: 0o444, mtime: u.ReceivedAt}, nil
 		}
 	case folderOphalen, folderNieuw:
-		rd, d, err := m.hub.OpenDelivery(m.p, l.product, l.name)
+		d, err := m.hub.Delivery(m.p, l.product, l.name)
 		if err == nil {
-			rd.Close()
 			if l.folder == folderOphalen || d.GelezenAt.IsZero() {
 				return deliveryInfo(d), nil
 			}
@@ -621,14 +624,11 @@ func (m *mailbox) stat(l loc) (os.FileInfo, error) {
 			return nil, err
 		}
 	case folderVerslagen:
-		rs, err := m.hub.Reports(m.p, l.product)
-		if err != nil {
+		r, _, err := m.hub.OpenReport(ctx, m.p, l.product, l.name)
+		if err == nil {
+			return &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime}, nil
+		} else if !errors.Is(err, exchange.ErrNotFound) {
 			return nil, err
-		}
-		for _, r := range rs {
-			if r.Name == l.name {
-				return &fileInfo{name: r.Name, size: r.Size, mode: 0o444, mtime: r.ModTime}, nil
-			}
 		}
 	}
 	return nil, notFound(l.path)

@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -393,7 +394,7 @@ func TestShutdownCutsOffUploadsCleanly(t *testing.T) {
 	if err != nil || len(ps) != 1 || !ps[0].Partial || ps[0].Size != 1<<20 {
 		t.Fatalf("pending after shutdown = %+v, %v", ps, err)
 	}
-	if us, _, _ := h.Uploads(p, exchange.IWmo, exchange.ListOptions{}); len(us) != 0 {
+	if us, _, _ := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{}); len(us) != 0 {
 		t.Fatalf("recorded: %+v", us)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/table"
@@ -37,7 +36,7 @@ func (s *aanleveren) Editing() bool { return false }
 func (s *aanleveren) Reload() {
 	c := s.c
 	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Upload, int, bool, error) {
-		rows, total, err := c.Hub.Uploads(c.P, c.Product, exchange.ListOptions{Limit: limit, Offset: offset})
+		rows, total, err := c.Hub.Uploads(c.Ctx, c.P, c.Product, exchange.ListOptions{Limit: limit, Offset: offset})
 		return rows, total, false, err
 	})
 	s.fillTable()
@@ -183,7 +182,7 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 		return b.String()
 	}
 	row("Einde verwerking", c.dateSec(u.FinishedAt))
-	row("Verwerkingsduur", duration(u.FinishedAt.Sub(u.ReceivedAt)))
+	row("Verwerkingsduur", exchange.Duur(u.FinishedAt.Sub(u.ReceivedAt)))
 	row("Status", string(u.Status))
 	for _, w := range u.Wachtend {
 		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
@@ -217,15 +216,6 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 	}
 	b.WriteString(errs.String() + "\n")
 	return b.String()
-}
-
-// duration is the report's uu:mm:ss.
-func duration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int(d.Round(time.Second) / time.Second)
-	return fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60)
 }
 
 func (s *aanleveren) View(width, height int) string {

@@ -48,7 +48,7 @@ func (s *berichtenlog) Reload() {
 	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Message, int, bool, error) {
 		f := s.filter
 		f.Limit, f.Offset = limit, offset
-		l, err := c.Hub.MessageList(c.P, c.Product, f)
+		l, err := c.Hub.MessageList(c.Ctx, c.P, c.Product, f)
 		return l.Messages, l.Total, l.AtLeast, err
 	})
 	s.fillTable(s.c.Width)

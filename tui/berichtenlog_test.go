@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func TestBerichtenlogDirectionSamenwerking(t *testing.T) {
 	}
 	gem := w.principal("gemeente")
 	w.upload(gem, exchange.IWmo, "0060_WMO301.xml", envelope("WMO301", "0060", "12345678", ref(7), ""))
-	l, err := w.h.MessageList(gem, exchange.IWmo, exchange.MessageFilter{Direction: "uit", Limit: 10})
+	l, err := w.h.MessageList(context.Background(), gem, exchange.IWmo, exchange.MessageFilter{Direction: "uit", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/tijdzone"
 )
 
 // Options describe the session around the screens.
@@ -53,7 +54,7 @@ type Common struct {
 
 func newCommon(ctx context.Context, hub Hub, p *exchange.Principal, opts Options) *Common {
 	if opts.Location == nil {
-		opts.Location = amsterdam()
+		opts.Location = tijdzone.Amsterdam()
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -297,13 +298,4 @@ func newStyles(dark bool) Styles {
 		HelpDesc:      s.Foreground(muted),
 		HelpSep:       s.Foreground(faint),
 	}
-}
-
-// amsterdam is where the people reading the portal live; UTC where the zone database is absent.
-func amsterdam() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
 }

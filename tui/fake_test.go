@@ -151,7 +151,7 @@ func pageOf[T any](all []T, limit, offset int) []T {
 	return all[offset:min(len(all), offset+limit)]
 }
 
-func (f *fakeHub) Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error) {
+func (f *fakeHub) Uploads(_ context.Context, p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error) {
 	var all []exchange.Upload
 	for _, u := range f.uploads {
 		if u.Product == product && !u.Deleted {
@@ -176,7 +176,7 @@ func (f *fakeHub) HideUploads(p *exchange.Principal, ids []uint64) error {
 	}
 	return nil
 }
-func (f *fakeHub) Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error) {
+func (f *fakeHub) Inbox(_ context.Context, p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error) {
 	var all []exchange.Delivery
 	for _, d := range f.inbox {
 		if d.Product == product && d.DeletedAt.IsZero() {
@@ -204,7 +204,7 @@ func (f *fakeHub) DeleteDeliveries(p *exchange.Principal, product exchange.Produ
 	}
 	return nil
 }
-func (f *fakeHub) MessageList(p *exchange.Principal, product exchange.Product, mf exchange.MessageFilter) (exchange.MessageList, error) {
+func (f *fakeHub) MessageList(_ context.Context, p *exchange.Principal, product exchange.Product, mf exchange.MessageFilter) (exchange.MessageList, error) {
 	var all []exchange.Message
 	for _, m := range f.messages {
 		if m.Product == product && (mf.Functie == "" || m.Functie == mf.Functie) {

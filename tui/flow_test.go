@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"slices"
@@ -36,7 +37,7 @@ func until(t *testing.T, tm *teatest.TestModel, what string, cond func() bool) {
 }
 
 func (w *world) inbox(p *exchange.Principal) []exchange.Delivery {
-	ds, _, err := w.h.Inbox(p, exchange.IWmo, exchange.InboxOptions{Limit: 100})
+	ds, _, err := w.h.Inbox(context.Background(), p, exchange.IWmo, exchange.InboxOptions{Limit: 100})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestFlowAanleverenDelete(t *testing.T) {
 	tm, keys := w.run("gemeente")
 	keys("space", "x", "j")
 	until(t, tm, "upload hidden", func() bool {
-		ups, total, err := w.h.Uploads(p, exchange.IWmo, exchange.ListOptions{Limit: 10})
+		ups, total, err := w.h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{Limit: 10})
 		return err == nil && total == 2 && ups[0].Name == "bijlagen (1).zip"
 	})
 }

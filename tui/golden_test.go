@@ -108,7 +108,7 @@ func TestGoldenFake(t *testing.T) {
 // panicHub fails the way a bug would: the session must survive it.
 type panicHub struct{ *fakeHub }
 
-func (panicHub) Inbox(*exchange.Principal, exchange.Product, exchange.InboxOptions) ([]exchange.Delivery, int, error) {
+func (panicHub) Inbox(context.Context, *exchange.Principal, exchange.Product, exchange.InboxOptions) ([]exchange.Delivery, int, error) {
 	panic("kapot")
 }
 

@@ -32,13 +32,13 @@ type Hub interface {
 	RemoveKey(by *exchange.Principal, name, keyOrFingerprint string) error
 	DeleteAccount(by *exchange.Principal, name string) error
 
-	Uploads(p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error)
+	Uploads(ctx context.Context, p *exchange.Principal, product exchange.Product, opts exchange.ListOptions) ([]exchange.Upload, int, error)
 	Upload(p *exchange.Principal, id uint64) (exchange.Upload, error)
 	HideUploads(p *exchange.Principal, ids []uint64) error
-	Inbox(p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error)
+	Inbox(ctx context.Context, p *exchange.Principal, product exchange.Product, opts exchange.InboxOptions) ([]exchange.Delivery, int, error)
 	SetGelezen(p *exchange.Principal, product exchange.Product, names []string, gelezen bool) error
 	DeleteDeliveries(p *exchange.Principal, product exchange.Product, names []string) error
-	MessageList(p *exchange.Principal, product exchange.Product, f exchange.MessageFilter) (exchange.MessageList, error)
+	MessageList(ctx context.Context, p *exchange.Principal, product exchange.Product, f exchange.MessageFilter) (exchange.MessageList, error)
 	Message(p *exchange.Principal, id uint64) (exchange.Message, error)
 	Restore(p *exchange.Principal, product exchange.Product, referentie string) error
 	Routes(p *exchange.Principal, product exchange.Product) ([]exchange.RouteView, error)

@@ -57,7 +57,7 @@ func (s *ophalen) showCommand() tea.Cmd {
 func (s *ophalen) Reload() {
 	c := s.c
 	s.rows = loadPage(c, &s.pg, func(limit, offset int) ([]exchange.Delivery, int, bool, error) {
-		rows, total, err := c.Hub.Inbox(c.P, c.Product, exchange.InboxOptions{Limit: limit, Offset: offset})
+		rows, total, err := c.Hub.Inbox(c.Ctx, c.P, c.Product, exchange.InboxOptions{Limit: limit, Offset: offset})
 		return rows, total, false, err
 	})
 	s.fillTable()

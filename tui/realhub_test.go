@@ -100,7 +100,7 @@ func (w *world) upload(p *exchange.Principal, product exchange.Product, name str
 	if err := s.Close(); err != nil {
 		w.t.Fatal(err)
 	}
-	ups, _, err := w.h.Uploads(p, product, exchange.ListOptions{Limit: 1})
+	ups, _, err := w.h.Uploads(context.Background(), p, product, exchange.ListOptions{Limit: 1})
 	if err != nil || len(ups) == 0 {
 		w.t.Fatalf("upload %s not listed: %v", name, err)
 	}

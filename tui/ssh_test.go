@@ -36,7 +36,7 @@ func TestSSHSession(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	tmux, screen := startTmux(t, "portaal", 100, 30,
 		fmt.Sprintf("ssh -t -F /dev/null -i %s -p %d -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null gemeente@127.0.0.1; sleep 30", keyFile, port))
-	ds, _, err := w.h.Inbox(w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
+	ds, _, err := w.h.Inbox(context.Background(), w.principal("gemeente"), exchange.IWmo, exchange.InboxOptions{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -510,19 +510,11 @@ func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.
 			fmt.Fprintf(w, "  ssh -i %s -p %s %s@%s help\n", key, port, a.Name, host)
 			continue
 		}
-		fmt.Fprintf(w, "\n%s (organisatie %s: %s)\n", a.Name, a.Org, joinProducts(a.Products))
+		fmt.Fprintf(w, "\n%s (organisatie %s: %s)\n", a.Name, a.Org, exchange.JoinProducts(a.Products))
 		fmt.Fprintf(w, "  sftp -i %s -P %s %s@%s\n", key, port, a.Name, host)
 		fmt.Fprintf(w, "  ssh -t -i %s -p %s %s@%s\n", key, port, a.Name, host)
 	}
 	fmt.Fprintln(w)
-}
-
-func joinProducts(ps []exchange.Product) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = string(p)
-	}
-	return strings.Join(s, ", ")
 }
 
 func showHostKeys(args []string, stdout, stderr io.Writer) int {

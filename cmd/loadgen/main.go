@@ -343,7 +343,7 @@ func latencies(dir string, setup *loadgen.Setup) ([]time.Duration, map[exchange.
 		if err != nil {
 			return nil, nil, err
 		}
-		ups, _, err := h.Uploads(p, exchange.IWmo, exchange.ListOptions{})
+		ups, _, err := h.Uploads(context.Background(), p, exchange.IWmo, exchange.ListOptions{})
 		if err != nil {
 			return nil, nil, err
 		}

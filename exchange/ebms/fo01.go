@@ -5,6 +5,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"time"
+
+	"knooppunt/exchange/tijdzone"
 )
 
 // NamespaceStUF is the StUF 03.01 namespace of the Fo01 foutbericht.
@@ -86,7 +88,7 @@ func BuildFo01(f Fo01) []byte {
 	party("zender", f.Zender)
 	party("ontvanger", f.Ontvanger)
 	el("\t\t", "referentienummer", f.Referentie)
-	el("\t\t", "tijdstipBericht", f.Tijdstip.In(amsterdam()).Format("20060102150405"))
+	el("\t\t", "tijdstipBericht", f.Tijdstip.In(tijdzone.Amsterdam()).Format("20060102150405"))
 	if f.CrossRef != "" {
 		el("\t\t", "crossRefnummer", f.CrossRef)
 	}
@@ -108,11 +110,4 @@ func cut(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
-}
-
-func amsterdam() *time.Location {
-	if loc, err := time.LoadLocation("Europe/Amsterdam"); err == nil {
-		return loc
-	}
-	return time.UTC
 }

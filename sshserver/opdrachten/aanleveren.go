@@ -3,6 +3,7 @@ package opdrachten
 import (
 	"fmt"
 	"io"
+	"knooppunt/exchange/tijdzone"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func uploadOf(u exchange.Upload) UploadJSON {
 // statusText is the portal's status column: "Bezig, verwachte aflevertijd 14:05".
 func statusText(u exchange.Upload) string {
 	if u.Status == exchange.Bezig && !u.ExpectedAt.IsZero() {
-		return "Bezig, verwachte aflevertijd " + u.ExpectedAt.In(dutchTime()).Format("15:04:05")
+		return "Bezig, verwachte aflevertijd " + u.ExpectedAt.In(tijdzone.Amsterdam()).Format("15:04:05")
 	}
 	return string(u.Status)
 }
@@ -78,7 +79,7 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	total := 0
 	for _, p := range products {
 		// Each product's newest `limit`: the newest `limit` of all are among them.
-		us, n, err := c.hub.Uploads(c.p, p, exchange.ListOptions{Limit: limit, Status: status})
+		us, n, err := c.hub.Uploads(c.context(), c.p, p, exchange.ListOptions{Limit: limit, Status: status})
 		if err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func runAanleveringen(c *cmdCtx, in *input) error {
 	if in.flag("product") == "" && (status == "" || status == exchange.Afgekeurd) {
 		// Uploads refused because the account has no access to their product are listed in
 		// no product it can use; the person looks for them here.
-		us, err := c.hub.RefusedElsewhere(c.p)
+		us, err := c.hub.RefusedElsewhere(c.context(), c.p)
 		if err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func (c *cmdCtx) findUpload(arg string, products []exchange.Product) (exchange.U
 	}
 	var found exchange.Upload
 	for _, p := range products {
-		reports, err := c.hub.Reports(c.p, p)
+		reports, err := c.hub.Reports(c.context(), c.p, p)
 		if err != nil {
 			return exchange.Upload{}, err
 		}
@@ -155,7 +156,7 @@ func (c *cmdCtx) findUpload(arg string, products []exchange.Product) (exchange.U
 				return c.hub.Upload(c.p, r.UploadID)
 			}
 		}
-		us, _, err := c.hub.Uploads(c.p, p, exchange.ListOptions{})
+		us, _, err := c.hub.Uploads(c.context(), c.p, p, exchange.ListOptions{})
 		if err != nil {
 			return exchange.Upload{}, err
 		}

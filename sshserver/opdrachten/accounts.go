@@ -72,7 +72,7 @@ var accountCommands = []command{
 				if a.Disabled {
 					status = "geblokkeerd"
 				}
-				rows = append(rows, []string{a.Name, dash(a.Org), dash(joinProducts(a.Products)), dash(joinRoles(a.Roles)), status, dash(fingerprints(a.Keys))})
+				rows = append(rows, []string{a.Name, dash(a.Org), dash(exchange.JoinProducts(a.Products)), dash(joinRoles(a.Roles)), status, dash(fingerprints(a.Keys))})
 			}
 			return c.emit(out, func(io.Writer) { c.table("NAAM\tORGANISATIE\tPRODUCTEN\tROLLEN\tSTATUS\tSLEUTELS", rows) })
 		},

@@ -3,6 +3,7 @@ package opdrachten
 import (
 	"fmt"
 	"io"
+	"knooppunt/exchange/tijdzone"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +65,7 @@ type MessageJSON struct {
 // parseDate reads a day in Dutch time; end gives the last moment of that day.
 func parseDate(flag, s string, end bool) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02", "02-01-2006", "20060102"} {
-		if d, err := time.ParseInLocation(layout, s, dutchTime()); err == nil {
+		if d, err := time.ParseInLocation(layout, s, tijdzone.Amsterdam()); err == nil {
 			if d.Year() < 1970 || d.Year() > 2200 {
 				return time.Time{}, usagef("--%s %q: kies een datum tussen 1970 en 2200", flag, s)
 			}
@@ -118,7 +119,7 @@ func runBerichtenlog(c *cmdCtx, in *input) error {
 	var all []exchange.Message
 	shown, total, atLeast := 0, 0, false
 	for _, p := range products {
-		l, err := c.hub.MessageList(c.p, p, f)
+		l, err := c.hub.MessageList(c.context(), c.p, p, f)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func runHerstel(c *cmdCtx, in *input) error {
 		// The message tells which product's ophalen/ the file goes back to.
 		var found []exchange.Product
 		for _, p := range products {
-			ms, _, err := c.hub.Messages(c.p, p, exchange.MessageFilter{Referentie: ref, Limit: 1})
+			ms, _, err := c.hub.Messages(c.context(), c.p, p, exchange.MessageFilter{Referentie: ref, Limit: 1})
 			if err != nil {
 				return err
 			}
@@ -184,7 +185,7 @@ func runHerstel(c *cmdCtx, in *input) error {
 		case 1:
 			product = found[0]
 		default:
-			return usagef("referentienummer %s komt voor in %s; kies er een met --product", ref, joinProducts(found))
+			return usagef("referentienummer %s komt voor in %s; kies er een met --product", ref, exchange.JoinProducts(found))
 		}
 	}
 	if err := c.hub.Restore(c.p, product, ref); err != nil {

@@ -140,6 +140,15 @@ type cmdCtx struct {
 	hangup   func()   // closes the connection; nil: nothing to close
 }
 
+// context is the session's context; a command run without a session (a test of its
+// parsing, the fuzzer) has the background one.
+func (c *cmdCtx) context() context.Context {
+	if c.ctx == nil {
+		return context.Background()
+	}
+	return c.ctx
+}
+
 // note keeps a line for errOut until the result is out.
 func (c *cmdCtx) note(format string, a ...any) { c.notes = append(c.notes, fmt.Sprintf(format, a...)) }
 

@@ -74,7 +74,7 @@ func runOphalen(c *cmdCtx, in *input) error {
 	var all []exchange.Delivery
 	shown, total := 0, 0
 	for _, p := range products {
-		ds, n, err := c.hub.Inbox(c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
+		ds, n, err := c.hub.Inbox(c.context(), c.p, p, exchange.InboxOptions{Limit: limit, OnlyNew: onlyNew, Referenties: c.json})
 		if err != nil {
 			return err
 		}
@@ -139,10 +139,9 @@ func (c *cmdCtx) files(args []string) ([]fileRef, error) {
 		}
 		var in []exchange.Product
 		for _, p := range candidates {
-			r, _, err := c.hub.OpenDelivery(c.p, p, name)
+			_, err := c.hub.Delivery(c.p, p, name)
 			switch {
 			case err == nil:
-				r.Close()
 				in = append(in, p)
 			case len(candidates) == 1 || !errors.Is(err, exchange.ErrNotFound):
 				return nil, err
@@ -154,7 +153,7 @@ func (c *cmdCtx) files(args []string) ([]fileRef, error) {
 		case 1:
 			refs = append(refs, fileRef{in[0], name})
 		default:
-			return nil, usagef("%s staat in ophalen/ van %s; schrijf product/naam, zoals %s/%s", name, joinProducts(in), in[0], name)
+			return nil, usagef("%s staat in ophalen/ van %s; schrijf product/naam, zoals %s/%s", name, exchange.JoinProducts(in), in[0], name)
 		}
 	}
 	return refs, nil

@@ -120,10 +120,10 @@ func runRouteZet(c *cmdCtx, in *input) error {
 				names = append(names, "'"+ex.Name+"'")
 			}
 		}
-		return usagef("uitwisseling %q bestaat niet in %s; kies uit %s", name, joinProducts(products), strings.Join(slices.Compact(names), ", "))
+		return usagef("uitwisseling %q bestaat niet in %s; kies uit %s", name, exchange.JoinProducts(products), strings.Join(slices.Compact(names), ", "))
 	case 1:
 	default:
-		return usagef("uitwisseling %q hoort bij %s; kies er een met --product", exName, joinProducts(found))
+		return usagef("uitwisseling %q hoort bij %s; kies er een met --product", exName, exchange.JoinProducts(found))
 	}
 	if err := c.hub.SetRoute(c.p, found[0], exName, via, status, in.flag("cpa")); err != nil {
 		return err

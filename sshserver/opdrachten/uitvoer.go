@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/exchange/tijdzone"
 )
 
 var (
@@ -59,36 +60,15 @@ func dash(s string) string {
 	return s
 }
 
-func joinProducts(ps []exchange.Product) string {
-	var s []string
-	for _, p := range ps {
-		s = append(s, string(p))
-	}
-	return strings.Join(s, ",")
-}
-
 // ts is a time as scripts read it: RFC 3339 in Dutch time, "" when unset.
-func ts(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(dutchTime()).Format(time.RFC3339)
-}
+func ts(t time.Time) string { return exchange.RFC3339(t) }
 
 // short is a time as people read it in a table.
 func short(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(dutchTime()).Format("02-01-2006 15:04:05")
-}
-
-func dutchTime() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
+	return t.In(tijdzone.Amsterdam()).Format("02-01-2006 15:04:05")
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
