@@ -118,6 +118,9 @@ func (h *Hub) startUpload(u *Upload) error {
 	// Lazy: Bezig only shows progress. Lost in a power cut, the upload is Ontvangen again and
 	// the redo starts it anew; the upload's next durable write syncs it along.
 	err := h.kv.UpdateLazy(func(t storage.Txn) error {
+		if err := h.holdClaim(t, u.ID); err != nil {
+			return err
+		}
 		var cur Upload
 		if err := getJSON(t, key(kUpload, u.ID), &cur); err != nil {
 			return err
@@ -270,6 +273,9 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		accepted = accepted[:0]
 		codes = codes[:0]
 		seen := map[string]bool{}
+		if err := h.holdClaim(t, u.ID); err != nil {
+			return err
+		}
 		if err := storage.Prefetch(t, refKeys(batch)); err != nil {
 			return err
 		}
@@ -556,6 +562,9 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]Entry, decided 
 		put := func(t storage.Txn) error { return h.putDeliveries(t, u, prog, groups, sizes) }
 		if len(decided) > bigDelivery || !inHand {
 			err := h.kv.Update(func(t storage.Txn) error {
+				if err := h.holdClaim(t, u.ID); err != nil {
+					return err
+				}
 				if err := put(t); err != nil {
 					return err
 				}
@@ -851,6 +860,9 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	now := h.clock.Now()
 	var final Upload
 	err := h.kv.Update(func(t storage.Txn) error {
+		if err := h.dropClaim(t, u.ID); err != nil {
+			return err
+		}
 		if deliveries != nil {
 			if err := deliveries(t); err != nil {
 				return err
