@@ -343,9 +343,8 @@ func (h *Hub) leave() {
 	n.mu.Unlock()
 }
 
-// Nodes lists the nodes that share this hub's store, this one among them, by name: a node
-// without a heartbeat for NodeStale (by this hub's clock) is listed as not reachable until it
-// is forgotten. Beheerder only.
+// Nodes lists the nodes that share this hub's store, this one among them (see ListNodes).
+// Beheerder only.
 func (h *Hub) Nodes(p *Principal) ([]NodeInfo, error) {
 	var recs []nodeRecord
 	err := h.kv.View(func(t storage.Txn) error {
@@ -359,11 +358,30 @@ func (h *Hub) Nodes(p *Principal) ([]NodeInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := h.clock.Now()
+	return nodeInfos(recs, h.clock.Now(), h.node.stale, h.node.rec.Instance), nil
+}
+
+// ListNodes lists the nodes whose records are in kv, for `knooppunt nodes` on a machine that
+// reaches the database but runs no node. A node without a heartbeat for DefaultNodeStale (by
+// now, the reader's clock) is listed as not reachable until the others forget it.
+func ListNodes(kv storage.KV, now time.Time) ([]NodeInfo, error) {
+	var recs []nodeRecord
+	err := kv.View(func(t storage.Txn) error {
+		var err error
+		recs, err = readNodes(t)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("knooppunten lezen: %w", err)
+	}
+	return nodeInfos(recs, now, DefaultNodeStale, ""), nil
+}
+
+func nodeInfos(recs []nodeRecord, now time.Time, stale time.Duration, self string) []NodeInfo {
 	out := make([]NodeInfo, 0, len(recs))
 	for _, r := range recs {
 		out = append(out, NodeInfo{Name: r.Name, Instance: r.Instance, Host: r.Host, Pid: r.Pid, Started: r.Started,
-			LastBeat: r.Beat, Reachable: now.Sub(r.Beat) < h.node.stale, Self: r.Instance == h.node.rec.Instance})
+			LastBeat: r.Beat, Reachable: now.Sub(r.Beat) < stale, Self: r.Instance == self})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
@@ -371,7 +389,7 @@ func (h *Hub) Nodes(p *Principal) ([]NodeInfo, error) {
 		}
 		return out[i].Started.Before(out[j].Started)
 	})
-	return out, nil
+	return out
 }
 
 // lease tells whether this node runs periodic job now, taking the job's lease when it is free

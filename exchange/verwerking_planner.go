@@ -120,6 +120,7 @@ func (s *scheduler) finish(d done) {
 	s.busy[d.org]--
 	if errors.Is(d.err, errClaimLost) {
 		// Another node has it: this one lets go; refill leaves it alone while that node lives.
+		s.h.log.Info("aanlevering losgelaten: een ander knooppunt verwerkt haar", "upload", d.id, "knooppunt", s.h.node.rec.Name)
 		delete(s.retry, d.id)
 		delete(s.queued, d.id)
 		s.h.admission.finished(d.id)

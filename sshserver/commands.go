@@ -251,6 +251,8 @@ func commandAction(c *command) (a exchange.Action, ok bool) {
 		return exchange.ActionReadAudit, true
 	case "backup":
 		return exchange.ActionBackup, true
+	case "nodes":
+		return exchange.ActionReadNodes, true
 	case "org":
 		if c.name() == "org list" {
 			return exchange.ActionReadOrgs, true

@@ -16,7 +16,7 @@ import (
 )
 
 // commands is every command the one parser knows, in the order 'help' shows them.
-var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, digikoppelingCommands, auditCommands, backupCommands)
+var commands = slices.Concat(mailboxCommands, withGebruiker(adminCommands), manageCommands, serverCommands, digikoppelingCommands, auditCommands, backupCommands, nodesCommands)
 
 // gebruikerWords gives the admin table's account, key and product commands their Dutch
 // names: the gebruiker family of the gebruikersbeheerder. Both names run the same entry.
