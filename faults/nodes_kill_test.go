@@ -222,4 +222,3 @@ func uploadStatus(t *testing.T, kv storage.KV, k []byte) exchange.UploadStatus {
 	}
 	return u.Status
 }
-
