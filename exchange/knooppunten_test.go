@@ -348,6 +348,30 @@ func TestOneNodeOnBadger(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A node without a heartbeat change for nodeForget is forgotten; one that still beats
+	// is not.
+	gone := nodeRecord{Name: "weg", Instance: "weg.000000000000", Beats: 7}
+	if err := e.h.kv.Update(func(t storage.Txn) error { return setJSON(t, key(kNode, gone.Instance), gone) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.watchNodes(); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := e.h.Nodes(beheer); len(nodes) != 2 {
+		t.Fatalf("the record of node weg is not listed: %+v", nodes)
+	}
+	e.h.node.mu.Lock()
+	for inst, s := range e.h.node.seen {
+		s.changed = s.changed.Add(-2 * nodeForget)
+		e.h.node.seen[inst] = s
+	}
+	e.h.node.mu.Unlock()
+	if err := e.h.watchNodes(); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := e.h.Nodes(beheer); len(nodes) != 1 || nodes[0].Name != "enkel" {
+		t.Fatalf("after nodeForget: %+v", nodes)
+	}
 	if err := CheckNodeName("a/b"); err == nil {
 		t.Fatal("a node name with a slash was accepted")
 	}

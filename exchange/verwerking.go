@@ -273,10 +273,11 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		accepted = accepted[:0]
 		codes = codes[:0]
 		seen := map[string]bool{}
-		if err := h.holdClaim(t, u.ID); err != nil {
+		// The claim is read with the references: one round trip to PostgreSQL for both.
+		if err := storage.Prefetch(t, append(refKeys(batch), key(kClaim, u.ID))); err != nil {
 			return err
 		}
-		if err := storage.Prefetch(t, refKeys(batch)); err != nil {
+		if err := h.holdClaim(t, u.ID); err != nil {
 			return err
 		}
 		counts := logCounts{}
