@@ -47,13 +47,16 @@ func (p sharedPlace) open(t *testing.T, dir string) (storage.KV, storage.Files) 
 // quickBeats are heartbeat timings for tests: a takeover in about a second.
 var quickBeats = Config{NodeBeat: 200 * time.Millisecond, NodeStale: time.Second}
 
+// newNodeEngine runs a node on p; kv, when given, is its store (opened on p).
 func newNodeEngine(t *testing.T, p sharedPlace, name string, kv storage.KV, log *slog.Logger) *testEngine {
 	t.Helper()
 	dir := t.TempDir()
 	k, files := p.open(t, dir)
-	if kv == nil {
-		kv = k
+	if kv != nil {
+		k.Close()
+		k = kv
 	}
+	kv = k
 	cfg := quickBeats
 	cfg.KV, cfg.Files, cfg.Node, cfg.Log = kv, files, name, log
 	return newEngineWith(t, dir, cfg)
@@ -209,8 +212,8 @@ func (l *logLines) has(s string) bool {
 // once, and the upload's counts are those of one run.
 func TestPausedNodeLosesItsUploadToAnother(t *testing.T) {
 	p := newSharedPlace(t)
-	dirKV, _ := p.open(t, t.TempDir())
-	fk := &freezingKV{KV: dirKV, gate: make(chan struct{})}
+	aKV, _ := p.open(t, t.TempDir())
+	fk := &freezingKV{KV: aKV, gate: make(chan struct{})}
 	var aLog logLines
 	a := newNodeEngine(t, p, "a", fk, slog.New(slog.NewTextHandler(&aLog, nil)))
 	t.Cleanup(fk.thaw) // before A's engine stops (cleanups run last first)
