@@ -440,3 +440,22 @@ func (h *Hub) lease(job string) bool {
 	}
 	return held
 }
+
+// leaseSoon is lease for a job that runs once at start (the integrity check): when a node is
+// restarted after kill -9, its former self still holds the lease until the others judge it
+// dead, so a refusal is asked again once after NodeStale. Still refused: a live node has it.
+func (h *Hub) leaseSoon(ctx context.Context, job string) bool {
+	if h.lease(job) {
+		return true
+	}
+	n := h.node
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(n.stale + n.beat):
+	}
+	n.mu.Lock()
+	delete(n.leases, job)
+	n.mu.Unlock()
+	return h.lease(job)
+}

@@ -326,6 +326,25 @@ func TestPeriodicJobOnOneNode(t *testing.T) {
 	if !b.h.lease("proef") {
 		t.Fatal("B did not get the lease A gave up")
 	}
+
+	// A job that runs once at start: a lease held by a node killed before (its record still
+	// there, no longer beating) is taken after NodeStale; one held by a live node is not.
+	dead := nodeRecord{Name: "oud", Instance: "oud.000000000000", Beats: 3}
+	err := b.h.kv.Update(func(t storage.Txn) error {
+		if err := setJSON(t, key(kNode, dead.Instance), dead); err != nil {
+			return err
+		}
+		return setJSON(t, key(kLease, "eenmalig"), holder{Node: dead.Name, Instance: dead.Instance})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.h.leaseSoon(context.Background(), "eenmalig") {
+		t.Fatal("B did not take the lease of a dead node")
+	}
+	if a.h.leaseSoon(context.Background(), "eenmalig") {
+		t.Fatal("A took the lease B holds")
+	}
 }
 
 // On Badger the hub is one node: it lists itself, and claims nothing.

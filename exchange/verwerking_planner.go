@@ -36,7 +36,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	go func() { defer close(beatDone); h.heartbeatLoop(beatCtx) }()
 	defer func() { stopBeat(); <-beatDone; h.leave() }()
 	wg.Go(func() {
-		if h.lease("integriteit") {
+		if h.leaseSoon(ctx, "integriteit") {
 			h.CheckFiles(ctx)
 		}
 	})
