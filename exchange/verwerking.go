@@ -53,15 +53,22 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 		prog, err = loadProgress(t, id)
 		return err
 	})
+	// Nothing left to do: the queue entry goes, and with it this node's claim (claims.go).
+	unqueue := func(t storage.Txn) error {
+		if err := t.Delete(key(kClaim, id)); err != nil {
+			return err
+		}
+		return t.Delete(key(kQueue, id))
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		// Purged or never complete: nothing to deliver, so drop the queue entry.
-		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+		return h.kv.Update(unqueue)
 	}
 	if err != nil {
 		return fmt.Errorf("aanlevering %d lezen: %w", id, err)
 	}
 	if u.Status.Final() {
-		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+		return h.kv.Update(unqueue)
 	}
 	if u.Status == Ontvangen {
 		if err := h.startUpload(&u); err != nil {
