@@ -68,6 +68,16 @@ func (h *Hub) claimUpload(id uint64) (bool, error) {
 	return took, nil
 }
 
+// claimAccepted gives the upload id being accepted in t to this node: the node that took the
+// client's bytes (and holds the upload's admission slot) processes it, and no other node that
+// happens to look at the queue first takes it.
+func (h *Hub) claimAccepted(t storage.Txn, id uint64) error {
+	if h.node.exclusive {
+		return nil
+	}
+	return setJSON(t, key(kClaim, id), h.node.self(h.clock.Now().UTC()))
+}
+
 // holdClaim checks, inside the transaction t that commits part of upload id's processing,
 // that this node still holds its claim, and rewrites the claim so that a takeover running at
 // the same time conflicts with t. errClaimLost when another node holds it.
