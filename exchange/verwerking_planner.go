@@ -19,6 +19,13 @@ import (
 func (h *Hub) Run(ctx context.Context) error {
 	h.admission.start()
 	defer h.admission.stop()
+	// The heartbeat begins first, so that the uploads this node accepts (and claims) are seen
+	// as held by a live node, and outlives the workers: their last commits check claims it
+	// keeps alive, and only then does the node leave (knooppunten.go).
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	beatDone := make(chan struct{})
+	go func() { defer close(beatDone); h.heartbeatLoop(beatCtx) }()
+	defer func() { stopBeat(); <-beatDone; h.leave() }()
 	if err := h.removeOrphans(); err != nil {
 		return fmt.Errorf("herstel na herstart: %w", err)
 	}
@@ -29,12 +36,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	workers := h.cfg.Workers
 	var wg sync.WaitGroup
-	// The heartbeat outlives the workers: their last commits check claims it keeps alive, and
-	// only then does the node leave (knooppunten.go).
-	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
-	beatDone := make(chan struct{})
-	go func() { defer close(beatDone); h.heartbeatLoop(beatCtx) }()
-	defer func() { stopBeat(); <-beatDone; h.leave() }()
 	wg.Go(func() {
 		if h.leaseSoon(ctx, "integriteit") {
 			h.CheckFiles(ctx)
