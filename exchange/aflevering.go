@@ -80,6 +80,9 @@ func (h *Hub) deliver(u *Upload, prog *progress, sources map[int]zipintake.Entry
 		put := func(t storage.Txn) error { return h.putDeliveries(t, u, prog, groups, sizes) }
 		if len(decided) > bigDelivery || !inHand {
 			err := h.kv.Update(func(t storage.Txn) error {
+				if err := h.holdClaim(t, u.ID); err != nil {
+					return err
+				}
 				if err := put(t); err != nil {
 					return err
 				}

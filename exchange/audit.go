@@ -75,7 +75,21 @@ func (h *Hub) appendAudit(e AuditEntry) {
 	// Lazy: the entry is durable with the next durable write (the upload's acceptance, a
 	// delivery) or within a fraction of a second; waiting for the disk here, under auditMu,
 	// would serialise every session's logins and transfers behind one fsync each.
-	err := h.kv.UpdateLazy(func(t storage.Txn) error {
+	// The tip is one record that every node's appends read and write: nodes appending at the
+	// same moment conflict, and the store's retries (then these) put them one after the other.
+	var err error
+	for range 5 {
+		if err = h.appendAuditOnce(e); !errors.Is(err, storage.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		h.log.Error("auditlog schrijven mislukt", "account", e.Account, "actie", e.Action, "pad", e.Path, "resultaat", e.Result, "err", err)
+	}
+}
+
+func (h *Hub) appendAuditOnce(e AuditEntry) error {
+	return h.kv.UpdateLazy(func(t storage.Txn) error {
 		var tip auditTip
 		v, err := t.Get([]byte(kAuditTip))
 		switch {
@@ -106,9 +120,6 @@ func (h *Hub) appendAudit(e AuditEntry) {
 		}
 		return t.Set([]byte(kAuditTip), head)
 	})
-	if err != nil {
-		h.log.Error("auditlog schrijven mislukt", "account", e.Account, "actie", e.Action, "pad", e.Path, "resultaat", e.Result, "err", err)
-	}
 }
 
 // auditPage is how many entries are read per transaction, so that a slow reader does not

@@ -38,13 +38,14 @@ const (
 	ActionManageOrgs  Action = "organisaties beheren" // add, rename, delete, samenwerking
 	ActionReadAudit   Action = "auditlog lezen"       // audit verify, audit export
 	ActionBackup      Action = "backup maken"
+	ActionReadNodes   Action = "knooppunten bekijken" // the nodes sharing the store and their heartbeats
 )
 
 // Actions lists every action, in the order of the permission table.
 var Actions = []Action{
 	ActionUpload, ActionFetch, ActionDelete, ActionMark, ActionRestore, ActionReadVerslag,
 	ActionReadLog, ActionReadRoutes, ActionEditRoute, ActionImportCPA, ActionManageAccts,
-	ActionReadOrgs, ActionManageOrgs, ActionReadAudit, ActionBackup,
+	ActionReadOrgs, ActionManageOrgs, ActionReadAudit, ActionBackup, ActionReadNodes,
 }
 
 // mailboxAction tells whether a is done in a product's mailbox of the principal's own
@@ -181,7 +182,7 @@ func decide(fp *Principal, action Action, product Product) error {
 		if !beheerder && !slices.Contains(fp.Account.Roles, Gebruikersbeheerder) {
 			return fmt.Errorf("%w: alleen een beheerder of gebruikersbeheerder mag organisaties bekijken", ErrDenied)
 		}
-	case ActionManageOrgs, ActionReadAudit, ActionBackup:
+	case ActionManageOrgs, ActionReadAudit, ActionBackup, ActionReadNodes:
 		if !beheerder {
 			return fmt.Errorf("%w: alleen een beheerder van het knooppunt mag %s", ErrDenied, action)
 		}

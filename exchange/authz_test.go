@@ -19,7 +19,7 @@ func TestPermissionTable(t *testing.T) {
 	mailbox := []Action{ActionUpload, ActionFetch, ActionDelete, ActionMark, ActionRestore, ActionReadVerslag, ActionReadLog, ActionReadRoutes}
 	route := []Action{ActionEditRoute, ActionImportCPA}
 	accounts := []Action{ActionManageAccts, ActionReadOrgs}
-	hub := []Action{ActionManageAccts, ActionReadOrgs, ActionManageOrgs, ActionReadAudit, ActionBackup}
+	hub := []Action{ActionManageAccts, ActionReadOrgs, ActionManageOrgs, ActionReadAudit, ActionBackup, ActionReadNodes}
 	all := func(sets ...[]Action) []Action { return slices.Concat(sets...) }
 
 	const (

@@ -18,7 +18,9 @@ func logFixture(t testing.TB, e *testEngine, org string, n int, mk func(i int, m
 	var all []Message
 	const batch = 2000
 	for i := 0; i < n; i += batch {
+		kept := len(all)
 		err := e.h.kv.Update(func(tx storage.Txn) error {
+			all = all[:kept] // a conflict runs this again: keep each message once
 			for j := i; j < min(i+batch, n); j++ {
 				m := Message{ID: msgID(500_000+uint64(j/100_000), j%100_000), Product: IWmo, Functie: "WMO301",
 					Referentie: fmt.Sprintf("ref-%07d", j), Zender: org, Uploader: org, Ontvanger: "12345678", Mailbox: "12345678",

@@ -23,13 +23,16 @@ func (h *Hub) retentionLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		began := time.Now()
-		err := h.sweep(ctx)
-		if err != nil {
-			h.log.Error("bewaartermijnen toepassen", "err", err)
-		}
-		if ctx.Err() == nil {
-			h.obs.RetentionRun(time.Since(began), err)
+		// One node at a time sweeps (knooppunten.go); the others wait for its lease.
+		if h.lease("bewaartermijn") {
+			began := time.Now()
+			err := h.sweep(ctx)
+			if err != nil {
+				h.log.Error("bewaartermijnen toepassen", "err", err)
+			}
+			if ctx.Err() == nil {
+				h.obs.RetentionRun(time.Since(began), err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -63,6 +63,12 @@ type Config struct {
 	// Digikoppeling is how the hub reaches partners over Digikoppeling; nil: messages for a
 	// Digikoppeling route wait until it is set.
 	Digikoppeling *DigikoppelingConfig
+	// Node names this process among the nodes sharing one store (serve --node); "" means
+	// DefaultNodeName. NodeBeat and NodeStale time its heartbeat (knooppunten.go); 0 means
+	// DefaultNodeBeat and DefaultNodeStale.
+	Node      string
+	NodeBeat  time.Duration
+	NodeStale time.Duration
 }
 
 // Hub is the message hub's engine. All its methods are safe for concurrent use.
@@ -79,7 +85,7 @@ type Hub struct {
 	events *broker
 	wake   chan struct{} // nudges the processor when an upload is queued
 
-	auditMu sync.Mutex // serialises the audit chain's head
+	auditMu sync.Mutex // this process's appends one at a time; across nodes the tip's transaction orders them
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
@@ -99,6 +105,7 @@ type Hub struct {
 	sendWake     chan struct{}          // nudges the Digikoppeling send loop
 	sends        sender
 	cpas         cpaCache
+	node         *node // this process among the nodes sharing the store
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -129,6 +136,13 @@ func Open(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Badger admits one process (it locks its directory): nothing to share, no claims.
+	_, exclusive := db.(*storage.Badger)
+	self, err := newNode(cfg, exclusive)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	h := &Hub{
 		cfg:    cfg,
 		kv:     db,
@@ -145,6 +159,7 @@ func Open(cfg Config) (*Hub, error) {
 		obs:       cfg.Observer,
 		sendWake:  make(chan struct{}, 1),
 		sends:     sender{inFlight: map[uint64]bool{}},
+		node:      self,
 	}
 	// Badger's value-log GC and its sizes on disk; a database server does both itself.
 	if g, ok := db.(interface {

@@ -70,6 +70,13 @@ const (
 	kSendRoute = "idx/sendroute/" // idx/sendroute/<org>/<product>/<exchange>/<id>: not yet bevestigd
 )
 
+// More than one node on one store (knooppunten.go, claims.go).
+const (
+	kNode  = "node/"  // node/<instance> -> nodeRecord: a running hub process and its heartbeat
+	kLease = "lease/" // lease/<job> -> holder: which node runs a periodic job
+	kClaim = "claim/" // claim/<upload id> -> holder: the node processing the upload
+)
+
 // The hub itself.
 const (
 	kAudit    = "audit/"       // audit/<seq>

@@ -51,15 +51,22 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 		prog, err = loadProgress(t, id)
 		return err
 	})
+	// Nothing left to do: the queue entry goes, and with it this node's claim (claims.go).
+	unqueue := func(t storage.Txn) error {
+		if err := t.Delete(key(kClaim, id)); err != nil {
+			return err
+		}
+		return t.Delete(key(kQueue, id))
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		// Purged or never complete: nothing to deliver, so drop the queue entry.
-		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+		return h.kv.Update(unqueue)
 	}
 	if err != nil {
 		return fmt.Errorf("aanlevering %d lezen: %w", id, err)
 	}
 	if u.Status.Final() {
-		return h.kv.Update(func(t storage.Txn) error { return t.Delete(key(kQueue, id)) })
+		return h.kv.Update(unqueue)
 	}
 	if u.Status == Ontvangen {
 		if err := h.startUpload(&u); err != nil {
@@ -116,6 +123,9 @@ func (h *Hub) startUpload(u *Upload) error {
 	// Lazy: Bezig only shows progress. Lost in a power cut, the upload is Ontvangen again and
 	// the redo starts it anew; the upload's next durable write syncs it along.
 	err := h.kv.UpdateLazy(func(t storage.Txn) error {
+		if err := h.holdClaim(t, u.ID); err != nil {
+			return err
+		}
 		var cur Upload
 		if err := getJSON(t, key(kUpload, u.ID), &cur); err != nil {
 			return err
@@ -268,7 +278,11 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		accepted = accepted[:0]
 		codes = codes[:0]
 		seen := map[string]bool{}
-		if err := storage.Prefetch(t, refKeys(batch)); err != nil {
+		// The claim is read with the references: one round trip to PostgreSQL for both.
+		if err := storage.Prefetch(t, append(refKeys(batch), key(kClaim, u.ID))); err != nil {
+			return err
+		}
+		if err := h.holdClaim(t, u.ID); err != nil {
 			return err
 		}
 		counts := logCounts{}
@@ -500,6 +514,9 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	now := h.clock.Now()
 	var final Upload
 	err := h.kv.Update(func(t storage.Txn) error {
+		if err := h.dropClaim(t, u.ID); err != nil {
+			return err
+		}
 		if deliveries != nil {
 			if err := deliveries(t); err != nil {
 				return err

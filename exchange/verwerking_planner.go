@@ -19,6 +19,13 @@ import (
 func (h *Hub) Run(ctx context.Context) error {
 	h.admission.start()
 	defer h.admission.stop()
+	// The heartbeat begins first, so that the uploads this node accepts (and claims) are seen
+	// as held by a live node, and outlives the workers: their last commits check claims it
+	// keeps alive, and only then does the node leave (knooppunten.go).
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	beatDone := make(chan struct{})
+	go func() { defer close(beatDone); h.heartbeatLoop(beatCtx) }()
+	defer func() { stopBeat(); <-beatDone; h.leave() }()
 	if err := h.removeOrphans(); err != nil {
 		return fmt.Errorf("herstel na herstart: %w", err)
 	}
@@ -28,7 +35,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Error("herstel na herstart", "err", err)
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { h.CheckFiles(ctx) })
+	wg.Go(func() {
+		if h.leaseSoon(ctx, "integriteit") {
+			h.CheckFiles(ctx)
+		}
+	})
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
 	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })
@@ -110,6 +121,14 @@ func (s *scheduler) run(ctx context.Context) error {
 func (s *scheduler) finish(d done) {
 	delete(s.running, d.id)
 	s.busy[d.org]--
+	if errors.Is(d.err, errClaimLost) {
+		// Another node has it: this one lets go; refill leaves it alone while that node lives.
+		s.h.log.Info("aanlevering losgelaten: een ander knooppunt verwerkt haar", "upload", d.id, "knooppunt", s.h.node.rec.Name)
+		delete(s.retry, d.id)
+		delete(s.queued, d.id)
+		s.h.admission.finished(d.id)
+		return
+	}
 	if d.err == nil {
 		delete(s.retry, d.id)
 		delete(s.queued, d.id)
@@ -128,12 +147,17 @@ func (s *scheduler) finish(d done) {
 func (s *scheduler) refill() error {
 	var fresh []uint64
 	err := s.h.kv.View(func(t storage.Txn) error {
+		fresh = fresh[:0]
+		elsewhere, err := s.h.claimedElsewhere(t)
+		if err != nil {
+			return err
+		}
 		return t.Scan([]byte(kQueue), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			if err != nil {
 				return false, err
 			}
-			if _, ok := s.queued[id]; !ok {
+			if _, ok := s.queued[id]; !ok && !elsewhere[id] {
 				fresh = append(fresh, id)
 			}
 			return true, nil
@@ -200,7 +224,12 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, finished c
 		}
 		wg.Go(func() {
 			s.h.processing.Add(1)
-			err := s.h.process(ctx, id, par)
+			err := errClaimLost
+			if ok, cerr := s.h.claimUpload(id); cerr != nil {
+				err = cerr
+			} else if ok {
+				err = s.h.process(ctx, id, par)
+			}
 			s.h.processing.Add(-1)
 			if ctx.Err() != nil && err != nil {
 				err = nil // stopping, not failing: the queue key keeps it for the next start

@@ -460,7 +460,8 @@ func (h *Hub) sendLoop(ctx context.Context, poll time.Duration) {
 			lastHold = time.Time{}
 		case <-timer.C:
 		}
-		if h.cfg.Digikoppeling != nil {
+		// One node at a time sends (knooppunten.go): each batch asks for the lease.
+		if h.cfg.Digikoppeling != nil && h.lease("verzenden") {
 			if time.Since(lastHold) > 5*time.Second {
 				if err := h.queueHeld(); err != nil {
 					h.log.Error("verzendwachtrij vullen", "err", err)

@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return audit(args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
+	case "nodes", "knooppunten":
+		return nodesCmd(args[1:], stdout, stderr)
 	case "backup":
 		return backupCmd(args[1:], stdout, stderr)
 	case "restore":
@@ -75,7 +77,10 @@ Gebruik:
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
            [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
            [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
+           [--node NAAM]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json] [--timeout DUUR]
+  knooppunt nodes --database postgres://… [--json]
+           (draaiende server: ssh beheer@knooppunt nodes)
   knooppunt hostkeys [--data DIR]
   knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
@@ -179,6 +184,7 @@ type serveFlags struct {
 	shutdownGrace          time.Duration
 	backend                backendFlags
 	ebms                   ebmsFlags
+	node                   string // name among the nodes sharing a database
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -187,6 +193,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	// The flag package's own messages are English: errors are reported by serve, in Dutch.
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&f.data, "data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
+	fs.StringVar(&f.node, "node", os.Getenv("KNOOPPUNT_NODE"), "naam van dit knooppunt naast andere op dezelfde database (KNOOPPUNT_NODE), standaard HOSTNAAM-PID")
 	fs.StringVar(&f.listen, "listen", os.Getenv("KNOOPPUNT_LISTEN"), "luisteradres (KNOOPPUNT_LISTEN), standaard :2222, met --demo 127.0.0.1:2222")
 	fs.BoolVar(&f.demo, "demo", false, "demo-gegevens aanmaken (in een lege opslag) en alleen op 127.0.0.1 luisteren")
 	fs.StringVar(&f.adminKey, "admin-key", "", "openbare sleutel (.pub) van de eerste beheerder, account \"beheer\"")
@@ -236,6 +243,11 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	if err := f.ebms.check(f.demo); err != nil {
 		return f, err
 	}
+	if f.node != "" {
+		if err := exchange.CheckNodeName(f.node); err != nil {
+			return f, fmt.Errorf("--node: %w", err)
+		}
+	}
 	if f.listen == "" {
 		f.listen = defaultListen
 		if f.demo {
@@ -278,7 +290,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	mon := newMonitor(f.monitor, log)
 	cfg := exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
 		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck,
-		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen)}
+		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen), Node: f.node}
 	if err := f.backend.apply(ctx, &cfg, log); err != nil {
 		return err
 	}

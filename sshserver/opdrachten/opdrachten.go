@@ -60,7 +60,7 @@ func Run(ctx context.Context, env Env, argv []string) int {
 // file holds its part of the table.
 var commands = slices.Concat(whoamiCommands, aanleverenCommands, ophalenCommands, berichtenlogCommands, routerenCommands,
 	orgCommands, withGebruiker(accountCommands), accountManageCommands, orgManageCommands, knooppuntCommands,
-	digikoppelingCommands, auditCommands, backupCommands)
+	digikoppelingCommands, auditCommands, backupCommands, nodesCommands)
 
 // command is one command: `ssh beheer@hub org add 0363 Amsterdam`. The table of them is
 // the only place a command is defined; one parser serves all.
@@ -289,6 +289,8 @@ func commandAction(c *command) (a exchange.Action, ok bool) {
 		return exchange.ActionReadAudit, true
 	case "backup":
 		return exchange.ActionBackup, true
+	case "nodes":
+		return exchange.ActionReadNodes, true
 	case "org":
 		if c.name() == "org list" {
 			return exchange.ActionReadOrgs, true

@@ -1,0 +1,135 @@
+package exchange
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"knooppunt/storage"
+)
+
+// An upload is processed by exactly one node: the one whose claim (claim/<upload>) names it.
+// The scheduler takes the claim before it starts the upload; the claim lives as long as the
+// holder's heartbeat (knooppunten.go) and goes with the upload's final transaction. Every
+// transaction that commits part of the processing (Bezig, a batch of verdicts, the delivery
+// records, the final status) first checks the claim and rewrites it: a node that takes the
+// claim over writes it too, so of the two transactions one fails its serializable commit, and
+// the loser, when it is the old holder, finds the claim gone on its retry and stops. The new
+// holder redoes the upload from the progress record (prog/) the old one committed last, which
+// is how a restart after kill -9 already redoes it exactly once.
+//
+// On a store of one process (Badger) there is no one to share with: claims are not written.
+
+// errClaimLost: another node holds the upload now (it took it over from this one, which it
+// thought dead, or finished it). Not a failure of the upload: this node leaves it alone.
+var errClaimLost = errors.New("de aanlevering wordt door een ander knooppunt verwerkt")
+
+// claimUpload takes the claim of queued upload id for this node: when nobody holds it, this
+// node does already, or its holder is dead. false: another node has it, or it left the queue.
+func (h *Hub) claimUpload(id uint64) (bool, error) {
+	n := h.node
+	if n.exclusive {
+		return true, nil
+	}
+	var took bool
+	var from holder
+	err := h.kv.Update(func(t storage.Txn) error {
+		took, from = false, holder{}
+		if _, err := t.Get(key(kQueue, id)); errors.Is(err, storage.ErrNotFound) {
+			return nil // finished meanwhile (by whoever): a claim now would stay behind
+		} else if err != nil {
+			return err
+		}
+		err := getJSON(t, key(kClaim, id), &from)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return err
+		case from.Instance == n.rec.Instance:
+			took = true
+			return nil
+		default:
+			ok, err := n.takeable(t, from.Instance)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		took = true
+		return setJSON(t, key(kClaim, id), n.self(h.clock.Now().UTC()))
+	})
+	if err != nil {
+		return false, fmt.Errorf("aanlevering %d toewijzen aan dit knooppunt: %w", id, err)
+	}
+	if took && from.Instance != "" && from.Instance != n.rec.Instance {
+		h.log.Info("aanlevering overgenomen van een knooppunt zonder hartslag", "upload", id, "van", from.Node, "knooppunt", n.rec.Name)
+	}
+	return took, nil
+}
+
+// claimAccepted gives the upload id being accepted in t to this node: the node that took the
+// client's bytes (and holds the upload's admission slot) processes it, and no other node that
+// happens to look at the queue first takes it.
+func (h *Hub) claimAccepted(t storage.Txn, id uint64) error {
+	if h.node.exclusive {
+		return nil
+	}
+	return setJSON(t, key(kClaim, id), h.node.self(h.clock.Now().UTC()))
+}
+
+// holdClaim checks, inside the transaction t that commits part of upload id's processing,
+// that this node still holds its claim, and rewrites the claim so that a takeover running at
+// the same time conflicts with t. errClaimLost when another node holds it.
+func (h *Hub) holdClaim(t storage.Txn, id uint64) error {
+	if h.node.exclusive {
+		return nil
+	}
+	k := key(kClaim, id)
+	v, err := t.Get(k)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errClaimLost
+	}
+	if err != nil {
+		return err
+	}
+	var c holder
+	if err := json.Unmarshal(v, &c); err != nil {
+		return fmt.Errorf("toewijzing van aanlevering %d lezen: %w", id, err)
+	}
+	if c.Instance != h.node.rec.Instance {
+		return errClaimLost
+	}
+	return t.Set(k, v)
+}
+
+// dropClaim is holdClaim for the upload's final transaction: the claim goes with it.
+func (h *Hub) dropClaim(t storage.Txn, id uint64) error {
+	if err := h.holdClaim(t, id); err != nil || h.node.exclusive {
+		return err
+	}
+	return t.Delete(key(kClaim, id))
+}
+
+// claimedElsewhere returns the queued uploads that a live other node holds, read in t: the
+// scheduler leaves them alone (nil on a store of one process).
+func (h *Hub) claimedElsewhere(t storage.Txn) (map[uint64]bool, error) {
+	n := h.node
+	if n.exclusive {
+		return nil, nil
+	}
+	out := map[uint64]bool{}
+	err := t.Scan([]byte(kClaim), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
+		id, err := idFromKey(k)
+		if err != nil {
+			return false, err
+		}
+		var c holder
+		if err := json.Unmarshal(v, &c); err != nil {
+			return false, fmt.Errorf("toewijzing %q lezen: %w", k, err)
+		}
+		if c.Instance != n.rec.Instance && n.alive(c.Instance) {
+			out[id] = true
+		}
+		return true, nil
+	})
+	return out, err
+}
