@@ -19,8 +19,8 @@ import (
 
 // backendFlags choose where the hub keeps its records and bytes: Badger in DIR/db and the
 // file store in DIR/files (the default), or PostgreSQL (--database) and S3-compatible object
-// storage (--files s3://…). Either may be chosen alone. Host keys stay in DIR/hostkeys; with
-// several nodes they will move into the database.
+// storage (--files s3://…). Either may be chosen alone. With --database the SSH host keys live in
+// the database too (hostkeys.LoadShared), so every node presents the same fingerprints.
 type backendFlags struct {
 	database    string // postgres://…
 	files       string // s3://BUCKET[/PREFIX]

@@ -293,7 +293,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 			log.Error("opslag sluiten", "err", err)
 		}
 	}
-	keys, err := hostkeys.Load(f.data)
+	keys, err := loadHostKeys(f.data, cfg)
 	if err != nil {
 		closeHub()
 		return err
