@@ -76,6 +76,7 @@ type Hub struct {
 	cat   *Catalogue
 
 	events *broker
+	remote *remoteEvents // events to and from other nodes on the same store; nil: none
 	wake   chan struct{} // nudges the processor when an upload is queued
 
 	auditMu sync.Mutex // serialises the audit chain's head
@@ -157,6 +158,7 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
+	h.remote = startRemoteEvents(db, h.events, cfg.Log)
 	return h, nil
 }
 
@@ -200,6 +202,7 @@ func (h *Hub) Now() time.Time { return h.clock.Now() }
 // Close closes the store. Call it after every goroutine started by Run has stopped.
 func (h *Hub) Close() error {
 	h.sends.closeAll()
+	h.remote.stop()
 	if err := h.kv.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -220,7 +223,10 @@ func (h *Hub) Subscribe(ctx context.Context, org string) <-chan Event {
 	return h.events.subscribe(ctx, org)
 }
 
-func (h *Hub) publish(e Event) { h.events.publish(e) }
+func (h *Hub) publish(e Event) {
+	h.events.publish(e)
+	h.remote.publish(e)
+}
 
 // OnAccountClosed registers fn to hear the name of an account that was disabled or deleted,
 // once the change has committed, so that a door can close the account's open connections. A
