@@ -33,8 +33,8 @@ type quotaTracker struct {
 	kv    storage.KV
 	// shared: other nodes use kv too; the counts live there (quota_shared.go).
 	shared bool
-	mu    sync.Mutex
-	orgs  map[string]*orgQuota
+	mu     sync.Mutex
+	orgs   map[string]*orgQuota
 }
 
 // orgQuota is one organisation's use today. Its lock is held across the store write that
