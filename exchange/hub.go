@@ -77,7 +77,9 @@ type Hub struct {
 
 	events *broker
 	remote *remoteEvents // events to and from other nodes on the same store; nil: none
-	wake   chan struct{} // nudges the processor when an upload is queued
+
+	authFailCount atomic.Int64  // failed logins counted in the store, to prune now and then
+	wake          chan struct{} // nudges the processor when an upload is queued
 
 	auditMu sync.Mutex // serialises the audit chain's head
 	quota   *quotaTracker
