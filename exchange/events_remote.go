@@ -24,6 +24,7 @@ const eventsChannel = "events"
 type remoteEvents struct {
 	n      storage.Notifier
 	local  *broker
+	wake   chan<- struct{} // the engine's nudge: an upload at another node may be queued
 	self   string // this hub's id in payloads: its own events come back and are skipped
 	log    *slog.Logger
 	out    chan Event
@@ -42,7 +43,7 @@ type remoteEvent struct {
 
 // startRemoteEvents starts carrying events over kv when it is a Notifier; nil otherwise (a
 // store of one process: the local broker is enough). Its goroutines stop with stop.
-func startRemoteEvents(kv storage.KV, local *broker, log *slog.Logger) *remoteEvents {
+func startRemoteEvents(kv storage.KV, local *broker, wake chan<- struct{}, log *slog.Logger) *remoteEvents {
 	n, ok := kv.(storage.Notifier)
 	if !ok {
 		return nil
@@ -50,7 +51,7 @@ func startRemoteEvents(kv storage.KV, local *broker, log *slog.Logger) *remoteEv
 	var id [8]byte
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &remoteEvents{n: n, local: local, self: hex.EncodeToString(id[:]), log: log,
+	r := &remoteEvents{n: n, local: local, wake: wake, self: hex.EncodeToString(id[:]), log: log,
 		out: make(chan Event, 1024), cancel: cancel}
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.send(ctx) }()
@@ -137,6 +138,14 @@ func (r *remoteEvents) receive(ctx context.Context) {
 			return
 		}
 		r.local.publish(Event{Org: e.Org, Product: e.Product, Kind: e.Kind, UploadID: e.UploadID})
+		if e.Kind == "upload" {
+			// The upload may have been queued at that node: this node's engine looks too,
+			// at once rather than at its next round.
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
 	})
 }
 

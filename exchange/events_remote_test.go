@@ -15,7 +15,13 @@ import (
 // stores of n nodes of one hub.
 func sharedStores(t *testing.T, n int) (kvs []storage.KV, files []storage.Files) {
 	t.Helper()
-	url, s3 := storagetest.DatabaseURL(t), storagetest.S3Bucket(t)
+	return sharedStoresOn(t, storagetest.DatabaseURL(t), n)
+}
+
+// sharedStoresOn is sharedStores on the database at url.
+func sharedStoresOn(t *testing.T, url string, n int) (kvs []storage.KV, files []storage.Files) {
+	t.Helper()
+	s3 := storagetest.S3Bucket(t)
 	for i := range n {
 		kv, err := storage.OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
 		if err != nil {

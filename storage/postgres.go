@@ -129,7 +129,7 @@ func (p *Postgres) View(fn func(Txn) error) error {
 	ctx := context.Background()
 	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return dbErr(err)
 	}
 	defer p.rollback(tx)
 	return fn(&pgTxn{ctx: ctx, tx: tx, readOnly: true, timeout: p.timeout})
@@ -188,7 +188,7 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
 	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return false, fmt.Errorf("database: %w", err)
+		return false, dbErr(err)
 	}
 	defer p.rollback(tx)
 	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout}
@@ -214,7 +214,7 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	cctx, cancel := t.bound()
 	defer cancel()
 	if err := tx.Commit(cctx); err != nil {
-		return isConflict(err), fmt.Errorf("database: %w", err)
+		return isConflict(err), dbErr(err)
 	}
 	return false, nil
 }
@@ -362,7 +362,7 @@ func (t *pgTxn) fail(err error) error {
 	if isConflict(err) {
 		t.conflict = true
 	}
-	return fmt.Errorf("database: %w", err)
+	return dbErr(err)
 }
 
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
