@@ -25,7 +25,7 @@ type remoteEvents struct {
 	n      storage.Notifier
 	local  *broker
 	wake   chan<- struct{} // the engine's nudge: an upload at another node may be queued
-	self   string // this hub's id in payloads: its own events come back and are skipped
+	self   string          // this hub's id in payloads: its own events come back and are skipped
 	log    *slog.Logger
 	out    chan Event
 	cancel context.CancelFunc
