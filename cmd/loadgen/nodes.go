@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"knooppunt/exchange"
+	"knooppunt/hostkeys"
 	"knooppunt/loadgen"
 	"knooppunt/storage"
 )
@@ -32,6 +33,10 @@ func (s shared) flags() []string {
 
 // migrate copies the seeded hub in data into the shared stores.
 func (s shared) migrate(bin, data string) error {
+	// The host keys the clients check against: made here, taken into the database by migrate.
+	if _, err := hostkeys.Load(data); err != nil {
+		return err
+	}
 	out, err := exec.Command(bin, append([]string{"migrate", "--data", data}, s.flags()...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("migrate: %w\n%s", err, out)
