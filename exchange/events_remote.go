@@ -25,6 +25,8 @@ type remoteEvents struct {
 	n      storage.Notifier
 	local  *broker
 	wake   chan<- struct{} // the engine's nudge: an upload at another node may be queued
+	// settled hears of another node's upload event, for the admission slot (admission_shared.go).
+	settled func(id uint64)
 	self   string          // this hub's id in payloads: its own events come back and are skipped
 	log    *slog.Logger
 	out    chan Event
@@ -43,7 +45,7 @@ type remoteEvent struct {
 
 // startRemoteEvents starts carrying events over kv when it is a Notifier; nil otherwise (a
 // store of one process: the local broker is enough). Its goroutines stop with stop.
-func startRemoteEvents(kv storage.KV, local *broker, wake chan<- struct{}, log *slog.Logger) *remoteEvents {
+func startRemoteEvents(kv storage.KV, local *broker, wake chan<- struct{}, settled func(uint64), log *slog.Logger) *remoteEvents {
 	n, ok := kv.(storage.Notifier)
 	if !ok {
 		return nil
@@ -51,7 +53,7 @@ func startRemoteEvents(kv storage.KV, local *broker, wake chan<- struct{}, log *
 	var id [8]byte
 	rand.Read(id[:])
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &remoteEvents{n: n, local: local, wake: wake, self: hex.EncodeToString(id[:]), log: log,
+	r := &remoteEvents{n: n, local: local, wake: wake, settled: settled, self: hex.EncodeToString(id[:]), log: log,
 		out: make(chan Event, 1024), cancel: cancel}
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.send(ctx) }()
@@ -145,6 +147,7 @@ func (r *remoteEvents) receive(ctx context.Context) {
 			case r.wake <- struct{}{}:
 			default:
 			}
+			r.settled(e.UploadID)
 		}
 	})
 }

@@ -160,7 +160,7 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
-	h.remote = startRemoteEvents(db, h.events, h.wake, cfg.Log)
+	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	return h, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"knooppunt/storage"
 )
 
 // quotaNodes is quotaWorld on n nodes sharing one database and bucket.
@@ -80,4 +82,53 @@ func TestQuotaHoldsAcrossNodes(t *testing.T) {
 	if got := quotaUsed(t, a, "9999"); got != 800<<10 {
 		t.Fatalf("used the next day: %d, want 800 KB", got)
 	}
+}
+
+// An upload handed in at node A and finished by node B gives its admission slot at A back:
+// otherwise A's gate fills with slots nobody releases. B's event says when; the store says
+// the upload is final.
+func TestAdmissionSlotFreedWhenAnotherNodeFinishes(t *testing.T) {
+	kvs, files := sharedStores(t, 2)
+	a := newEngineWith(t, "", Config{KV: kvs[0], Files: files[0], MaxUploads: 1})
+	b := openNode(t, kvs[1], files[1], a.clk)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var s *slot
+	for s == nil { // the gate shuts when A's engine has started
+		var err error
+		if s, err = a.h.admission.acquire(ctx, "0363"); err != nil {
+			t.Fatal(err)
+		}
+		if s == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	a.h.admission.hand(s, "elders/0001")
+	if held, _, _ := a.h.admission.stats(); held != 1 {
+		t.Fatalf("held %d, want 1", held)
+	}
+	// B processed it (as a claim lets it) and recorded it final.
+	u := Upload{ID: 900001, Org: "0363", Product: IWmo, Name: "elders.xml", Blob: "elders/0001", Status: Afgeleverd}
+	if err := b.kv.Update(func(t storage.Txn) error { return setJSON(t, key(kUpload, u.ID), u) }); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		b.publish(Event{Org: "0363", Product: IWmo, Kind: "upload", UploadID: u.ID})
+		if held, _, _ := a.h.admission.stats(); held == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the slot at A was not given back")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// The slot is free for the next upload at A at once (capacity 1).
+	short, cancelShort := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelShort()
+	next, err := a.h.admission.acquire(short, "0363")
+	if err != nil || next == nil {
+		t.Fatalf("next upload at A: %v %v", next, err)
+	}
+	next.release()
 }
