@@ -22,16 +22,16 @@ const eventsChannel = "events"
 // A processes without polling. An event stays a hint to look again: one lost while the
 // database restarts is made up for by a "reconnect" event to every subscriber.
 type remoteEvents struct {
-	n      storage.Notifier
-	local  *broker
-	wake   chan<- struct{} // the engine's nudge: an upload at another node may be queued
+	n     storage.Notifier
+	local *broker
+	wake  chan<- struct{} // the engine's nudge: an upload at another node may be queued
 	// settled hears of another node's upload event, for the admission slot (admission_shared.go).
 	settled func(id uint64)
-	self   string          // this hub's id in payloads: its own events come back and are skipped
-	log    *slog.Logger
-	out    chan Event
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	self    string // this hub's id in payloads: its own events come back and are skipped
+	log     *slog.Logger
+	out     chan Event
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // remoteEvent is an Event on the wire, with the id of the hub that published it.
