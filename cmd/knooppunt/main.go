@@ -136,6 +136,10 @@ Gebruik:
                AWS_SECRET_ACCESS_KEY of uit --s3-credentials (KNOOPPUNT_S3_CREDENTIALS);
                met --database staan ook de hostsleutels in de database, zodat elk
                knooppunt dezelfde vingerafdruk toont
+  --storage-timeout
+               hoe lang één aanroep naar PostgreSQL of S3 mag duren voordat hij mislukt
+               (KNOOPPUNT_STORAGE_TIMEOUT, standaard 30s); een bestandsoverdracht krijgt een
+               seconde per MB extra
   --shutdown-grace
                bij SIGTERM of SIGINT: zo lang mogen lopende overdrachten afronden
                (KNOOPPUNT_SHUTDOWN_GRACE, standaard 30s); verbindingen zonder overdracht
