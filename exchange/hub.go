@@ -83,7 +83,10 @@ type Hub struct {
 	cat   *Catalogue
 
 	events *broker
-	wake   chan struct{} // nudges the processor when an upload is queued
+	remote *remoteEvents // events to and from other nodes on the same store; nil: none
+
+	authFailCount atomic.Int64  // failed logins counted in the store, to prune now and then
+	wake          chan struct{} // nudges the processor when an upload is queued
 
 	auditMu sync.Mutex // this process's appends one at a time; across nodes the tip's transaction orders them
 	quota   *quotaTracker
@@ -173,6 +176,7 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
+	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	return h, nil
 }
 
@@ -214,6 +218,7 @@ func (h *Hub) Now() time.Time { return h.clock.Now() }
 // Close closes the store. Call it after every goroutine started by Run has stopped.
 func (h *Hub) Close() error {
 	h.sends.closeAll()
+	h.remote.stop()
 	if err := h.kv.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -234,7 +239,10 @@ func (h *Hub) Subscribe(ctx context.Context, org string) <-chan Event {
 	return h.events.subscribe(ctx, org)
 }
 
-func (h *Hub) publish(e Event) { h.events.publish(e) }
+func (h *Hub) publish(e Event) {
+	h.events.publish(e)
+	h.remote.publish(e)
+}
 
 // OnAccountClosed registers fn to hear the name of an account that was disabled or deleted,
 // once the change has committed, so that a door can close the account's open connections. A

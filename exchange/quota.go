@@ -28,8 +28,10 @@ var ErrQuota = errors.New("dagquotum voor aanleveren bereikt")
 type quotaTracker struct {
 	limit int64 // <= 0: no quota
 	kv    storage.KV
-	mu    sync.Mutex
-	orgs  map[string]*orgQuota
+	// shared: other nodes use kv too; the counts live there (quota_shared.go).
+	shared bool
+	mu     sync.Mutex
+	orgs   map[string]*orgQuota
 }
 
 // orgQuota is one organisation's use today. Its lock is held across the store write that
@@ -39,13 +41,17 @@ type orgQuota struct {
 	day      string
 	recorded int64 // bytes of finished files, as stored
 	inflight int64 // bytes reserved by files still being written
+	// On a shared store: bytes taken from the store's count and not written yet, and the
+	// day they count on.
+	granted  int64
+	grantDay string
 }
 
 func newQuotaTracker(limit int64, kv storage.KV) *quotaTracker {
 	if limit == 0 {
 		limit = DefaultUploadQuota
 	}
-	return &quotaTracker{limit: limit, kv: kv, orgs: map[string]*orgQuota{}}
+	return &quotaTracker{limit: limit, kv: kv, shared: sharedStore(kv), orgs: map[string]*orgQuota{}}
 }
 
 func quotaDay(t time.Time) string { return t.In(amsterdam).Format(time.DateOnly) }
@@ -100,19 +106,27 @@ func (q *quotaTracker) reserve(org string, now time.Time, n int64) error {
 	o := q.org(org)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if q.shared {
+		return q.reserveShared(o, org, now, n)
+	}
 	day := quotaDay(now)
 	if err := q.load(o, org, day); err != nil {
 		return err
 	}
 	used := o.recorded + o.inflight
 	if used+n > q.limit {
-		midnight := time.Date(now.In(amsterdam).Year(), now.In(amsterdam).Month(), now.In(amsterdam).Day()+1, 0, 0, 0, 0, amsterdam)
-		return fmt.Errorf("%w: organisatie %s mag per dag %s aanleveren en heeft vandaag (%s) al %s verstuurd; "+
-			"het quotum begint opnieuw op %s om 00:00 (Nederlandse tijd). Lever daarna opnieuw aan, of vraag de beheerder van het knooppunt om een hoger quotum",
-			ErrQuota, org, FormatBytes(q.limit), day, FormatBytes(used), midnight.Format(time.DateOnly))
+		return q.refuse(org, now, day, used)
 	}
 	o.inflight += n
 	return nil
+}
+
+// refuse is the error for a write past org's quota, which has used bytes today.
+func (q *quotaTracker) refuse(org string, now time.Time, day string, used int64) error {
+	midnight := time.Date(now.In(amsterdam).Year(), now.In(amsterdam).Month(), now.In(amsterdam).Day()+1, 0, 0, 0, 0, amsterdam)
+	return fmt.Errorf("%w: organisatie %s mag per dag %s aanleveren en heeft vandaag (%s) al %s verstuurd; "+
+		"het quotum begint opnieuw op %s om 00:00 (Nederlandse tijd). Lever daarna opnieuw aan, of vraag de beheerder van het knooppunt om een hoger quotum",
+		ErrQuota, org, FormatBytes(q.limit), day, FormatBytes(used), midnight.Format(time.DateOnly))
 }
 
 // settle ends a file that reserved n bytes: they move from in flight to recorded, in the
@@ -124,6 +138,9 @@ func (q *quotaTracker) settle(org string, now time.Time, n int64) error {
 	o := q.org(org)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if q.shared {
+		return q.settleShared(o, org, n)
+	}
 	o.inflight = max(o.inflight-n, 0)
 	day := quotaDay(now)
 	if err := q.load(o, org, day); err != nil {
@@ -157,6 +174,10 @@ func (h *Hub) UploadQuota(org string) (limit, used int64, err error) {
 	o := q.org(org)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if q.shared {
+		used, err := q.usedShared(o, org, h.clock.Now())
+		return q.limit, used, err
+	}
 	if err := q.load(o, org, quotaDay(h.clock.Now())); err != nil {
 		return 0, 0, err
 	}

@@ -127,6 +127,22 @@ func read(path string, s spec) (Key, error) {
 			return Key{}, fmt.Errorf("rechten van hostsleutel %s herstellen: %w", path, err)
 		}
 	}
+	return parse(b, path, s)
+}
+
+func readFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("hostsleutel %s lezen: %w", path, err)
+	}
+	return b, nil
+}
+
+func pemEncode(block *pem.Block) []byte { return pem.EncodeToMemory(block) }
+
+// parse makes a Key of a private key in OpenSSH PEM; path says where it came from (a file, or
+// a key in the shared store).
+func parse(b []byte, path string, s spec) (Key, error) {
 	signer, err := gossh.ParsePrivateKey(b)
 	if err != nil {
 		return Key{}, fmt.Errorf("hostsleutel %s is onleesbaar (%w); zet een geldige sleutel terug of verwijder het bestand, dan maakt knooppunt een nieuwe (clients zien dan een andere vingerafdruk)", path, err)

@@ -103,11 +103,11 @@ type Server struct {
 	hub     *exchange.Hub
 	log     *slog.Logger
 	srv     *ssh.Server
-	limiter *authLimiter
+	limiter failLimiter
 	// accounts counts failed logins per account name, pairs per address and account name
 	// (see accountLocked); connLimit open connections per address.
-	accounts  *authLimiter
-	pairs     *authLimiter
+	accounts  failLimiter
+	pairs     failLimiter
 	connLimit *connLimiter
 	handles   *handleLimiter
 	corkBufs  *sync.Pool
@@ -170,9 +170,9 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		hub:       cfg.Hub,
 		log:       cfg.Log,
-		limiter:   newAuthLimiter(cfg.MaxAuthFailures, cfg.AuthFailureWindow, cfg.Hub.Now),
-		accounts:  newAuthLimiter(cfg.MaxAccountFailures, cfg.AccountFailureWindow, cfg.Hub.Now),
-		pairs:     newAuthLimiter(1, cfg.AccountFailureWindow, cfg.Hub.Now),
+		limiter:   newFailLimiter(cfg.Hub, cfg.Log, "adres", cfg.MaxAuthFailures, cfg.AuthFailureWindow),
+		accounts:  newFailLimiter(cfg.Hub, cfg.Log, "account", cfg.MaxAccountFailures, cfg.AccountFailureWindow),
+		pairs:     newFailLimiter(cfg.Hub, cfg.Log, "paar", 1, cfg.AccountFailureWindow),
 		connLimit: newConnLimiter(cfg.MaxConnsPerAddr),
 		handles:   newHandleLimiter(cfg.MaxHandlesPerSession, cfg.MaxHandlesPerAccount, cfg.MaxOpenHandles),
 		corkBufs:  newCorkBufs(),

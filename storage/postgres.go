@@ -22,6 +22,11 @@ type Postgres struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	seqs sequences
+	// timeout bounds each call to the server (a statement, BEGIN, COMMIT), so that a hung
+	// database fails the call instead of holding its caller for ever; see SetTimeout.
+	timeout time.Duration
+	// prefix scopes Notifier channels to the store's schema (notify.go).
+	prefix string
 }
 
 // schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
@@ -52,8 +57,12 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	p := &Postgres{pool: pool, log: log}
+	p := &Postgres{pool: pool, log: log, timeout: DefaultCallTimeout}
 	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	if err := p.scopeChannels(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
@@ -120,10 +129,17 @@ func (p *Postgres) View(fn func(Txn) error) error {
 	ctx := context.Background()
 	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("database: %w", err)
+		return dbErr(err)
 	}
-	defer tx.Rollback(ctx)
-	return fn(&pgTxn{ctx: ctx, tx: tx, readOnly: true})
+	defer p.rollback(tx)
+	return fn(&pgTxn{ctx: ctx, tx: tx, readOnly: true, timeout: p.timeout})
+}
+
+// rollback ends a transaction that did not commit; bounded, as every call.
+func (p *Postgres) rollback(tx pgx.Tx) {
+	ctx, cancel := p.bound(context.Background())
+	defer cancel()
+	tx.Rollback(ctx)
 }
 
 func (p *Postgres) Update(fn func(Txn) error) error { return p.commit(fn, true) }
@@ -136,7 +152,9 @@ func (p *Postgres) UpdateLazy(fn func(Txn) error) error { return p.commit(fn, fa
 // record, and with it every earlier (lazy) commit. A transaction writes a commit record only
 // when it has a transaction id, hence txid_current.
 func (p *Postgres) Sync() error {
-	_, err := p.pool.Exec(context.Background(), `SELECT txid_current()`)
+	ctx, cancel := p.bound(context.Background())
+	defer cancel()
+	_, err := p.pool.Exec(ctx, `SELECT txid_current()`)
 	if err != nil {
 		return fmt.Errorf("database synchroniseren: %w", err)
 	}
@@ -170,15 +188,18 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
 	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
-		return false, fmt.Errorf("database: %w", err)
+		return false, dbErr(err)
 	}
-	defer tx.Rollback(ctx)
+	defer p.rollback(tx)
+	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout}
 	if !durable {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return false, fmt.Errorf("database: %w", err)
+		sctx, cancel := t.bound()
+		_, err := tx.Exec(sctx, `SET LOCAL synchronous_commit = off`)
+		cancel()
+		if err != nil {
+			return false, t.fail(err)
 		}
 	}
-	t := &pgTxn{ctx: ctx, tx: tx}
 	err = fn(t)
 	if err == nil {
 		err = t.flush()
@@ -190,8 +211,10 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	if err != nil {
 		return false, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return isConflict(err), fmt.Errorf("database: %w", err)
+	cctx, cancel := t.bound()
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return isConflict(err), dbErr(err)
 	}
 	return false, nil
 }
@@ -204,7 +227,10 @@ func (p *Postgres) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error
 	var err error
 	for attempt := range 8 {
 		var tx pgx.Tx
-		if tx, err = p.pool.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+		bctx, cancel := p.bound(ctx)
+		tx, err = p.pool.BeginTx(bctx, opts)
+		cancel() // the transaction's connection does not keep BEGIN's context
+		if err == nil || ctx.Err() != nil {
 			return tx, err
 		}
 		time.Sleep(time.Duration(attempt*25) * time.Millisecond)
@@ -219,6 +245,7 @@ func isConflict(err error) bool {
 
 type pgTxn struct {
 	ctx      context.Context
+	timeout  time.Duration // bounds each statement
 	tx       pgx.Tx
 	readOnly bool
 	conflict bool
@@ -262,14 +289,19 @@ func (t *pgTxn) flush() error {
 	}
 	clear(t.pending)
 	if len(setKeys) > 0 {
-		_, err := t.tx.Exec(t.ctx, `INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+		ctx, cancel := t.bound()
+		_, err := t.tx.Exec(ctx, `INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, setKeys, setVals)
+		cancel()
 		if err != nil {
 			return t.fail(err)
 		}
 	}
 	if len(delKeys) > 0 {
-		if _, err := t.tx.Exec(t.ctx, `DELETE FROM kv WHERE key = ANY($1::bytea[])`, delKeys); err != nil {
+		ctx, cancel := t.bound()
+		_, err := t.tx.Exec(ctx, `DELETE FROM kv WHERE key = ANY($1::bytea[])`, delKeys)
+		cancel()
+		if err != nil {
 			return t.fail(err)
 		}
 	}
@@ -303,7 +335,9 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 	if len(want) == 0 {
 		return nil
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, want)
+	ctx, cancel := t.bound()
+	defer cancel()
+	rows, err := t.tx.Query(ctx, `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, want)
 	if err != nil {
 		return t.fail(err)
 	}
@@ -328,7 +362,7 @@ func (t *pgTxn) fail(err error) error {
 	if isConflict(err) {
 		t.conflict = true
 	}
-	return fmt.Errorf("database: %w", err)
+	return dbErr(err)
 }
 
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
@@ -345,7 +379,9 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 		return bytes.Clone(v), nil
 	}
 	var v []byte
-	err := t.tx.QueryRow(t.ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)
+	ctx, cancel := t.bound()
+	defer cancel()
+	err := t.tx.QueryRow(ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -473,8 +509,10 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 				q = strings.Replace(q, "key >= $1", "key > $1", 1)
 			}
 		}
-		rows, err := t.tx.Query(t.ctx, q, append([]any{start, limit}, bound...)...)
+		ctx, cancel := t.bound()
+		rows, err := t.tx.Query(ctx, q, append([]any{start, limit}, bound...)...)
 		if err != nil {
+			cancel()
 			return t.fail(err)
 		}
 		var batch []row
@@ -482,11 +520,13 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 			var r row
 			if err := rows.Scan(&r.k, &r.v); err != nil {
 				rows.Close()
+				cancel()
 				return t.fail(err)
 			}
 			batch = append(batch, r)
 		}
 		rows.Close()
+		cancel()
 		if err := rows.Err(); err != nil {
 			return t.fail(err)
 		}

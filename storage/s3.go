@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -40,6 +41,8 @@ type S3 struct {
 	bucket string
 	prefix string
 	spool  string
+	// timeout bounds each call to the server (timeout.go).
+	timeout time.Duration
 
 	pinMu  sync.RWMutex
 	pinned int
@@ -90,7 +93,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spoolmap %s: %w", cfg.SpoolDir, err)
 	}
-	s := &S3{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir}
+	s := &S3{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir, timeout: DefaultCallTimeout}
 	// Blobs parked for a backup that did not finish (a crash of this process): with one
 	// process per bucket, nothing points to them.
 	s.removeAll("attic/")
@@ -124,7 +127,17 @@ func (s *S3) Append(name string) (Writer, error) {
 	if _, err := checkName(name); err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
+	sctx, scancel := s.bound()
+	info, err := s.c.StatObject(sctx, s.bucket, s.key("tmp", name), minio.StatObjectOptions{})
+	scancel()
+	if err != nil {
+		if isNoSuchKey(err) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("reopen %s: %w", name, err)
+	}
+	ctx, cancel := s.transferTimeout(info.Size)
+	defer cancel()
 	obj, err := s.c.GetObject(ctx, s.bucket, s.key("tmp", name), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reopen %s: %w", name, err)
@@ -149,7 +162,9 @@ func (s *S3) Append(name string) (Writer, error) {
 // head returns an object's size and the checksum and length recorded at Commit, or why it
 // does not carry them.
 func (s *S3) head(key string) (size int64, sum []byte, reason string, err error) {
-	info, err := s.c.StatObject(context.Background(), s.bucket, key, minio.StatObjectOptions{})
+	ctx, cancel := s.bound()
+	defer cancel()
+	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		if isNoSuchKey(err) {
 			return 0, nil, "", ErrNotFound
@@ -200,14 +215,21 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 	if reason != "" {
 		return nil, s.quarantine(name, reason)
 	}
-	ctx := context.Background()
+	if !full && size > VerifyOnOpen {
+		// The caller reads at its own pace (an SFTP client's download): no deadline on the
+		// whole; each request to the server is still bounded by the transport's time-outs.
+		obj, err := s.c.GetObject(context.Background(), s.bucket, k, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", name, err)
+		}
+		// Checked by length here, by checksum in Verify (the integrity check), as Disk.
+		return &s3Reader{ReaderAt: obj, r: io.NewSectionReader(obj, 0, size), size: size, close: obj.Close}, nil
+	}
+	ctx, cancel := s.transferTimeout(size)
+	defer cancel()
 	obj, err := s.c.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	if !full && size > VerifyOnOpen {
-		// Checked by length here, by checksum in Verify (the integrity check), as Disk.
-		return &s3Reader{ReaderAt: obj, r: io.NewSectionReader(obj, 0, size), size: size, close: obj.Close}, nil
 	}
 	defer obj.Close()
 	h := sha256.New()
@@ -255,7 +277,8 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 // quarantine moves a damaged blob out of blobs/ so it is never served, keeping it for
 // inspection under damaged/.
 func (s *S3) quarantine(name, reason string) error {
-	ctx := context.Background()
+	ctx, cancel := s.bound()
+	defer cancel()
 	_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: s.key("damaged", name)},
 		minio.CopySrcOptions{Bucket: s.bucket, Object: s.key("blobs", name)})
 	if err == nil {
@@ -281,7 +304,9 @@ func (s *S3) Stat(name string) (int64, error) {
 	if _, err := checkName(name); err != nil {
 		return 0, err
 	}
-	info, err := s.c.StatObject(context.Background(), s.bucket, s.key("blobs", name), minio.StatObjectOptions{})
+	ctx, cancel := s.bound()
+	defer cancel()
+	info, err := s.c.StatObject(ctx, s.bucket, s.key("blobs", name), minio.StatObjectOptions{})
 	if err != nil {
 		if isNoSuchKey(err) {
 			return 0, ErrNotFound
@@ -296,7 +321,8 @@ func (s *S3) Remove(name string) error {
 	if _, err := checkName(name); err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx, cancel := s.bound()
+	defer cancel()
 	found := false
 	var errs []error
 	for _, area := range []string{"blobs", "tmp", "damaged"} {
@@ -407,7 +433,8 @@ func (s *S3) Pin() (release func()) {
 func (s *S3) removeBlob(name string) error {
 	s.pinMu.RLock()
 	defer s.pinMu.RUnlock()
-	ctx := context.Background()
+	ctx, cancel := s.bound()
+	defer cancel()
 	if s.pinned > 0 {
 		_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: s.key("attic", name)},
 			minio.CopySrcOptions{Bucket: s.bucket, Object: s.key("blobs", name)})
@@ -479,7 +506,9 @@ func (w *s3Writer) upload(key string) error {
 			return fmt.Errorf("checksum %s: %w", w.name, err)
 		}
 	}
-	_, err := w.s.c.PutObject(context.Background(), w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
+	ctx, cancel := w.s.transferTimeout(size)
+	defer cancel()
+	_, err := w.s.c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
 		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(sum.Sum(nil)), metaSize: strconv.FormatInt(size, 10)},
 	})
@@ -498,7 +527,9 @@ func (w *s3Writer) Commit() error {
 	}
 	if w.staged {
 		// Published; what remains under tmp/ is litter the sweep would also remove.
-		if err := w.s.c.RemoveObject(context.Background(), w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{}); err != nil && !isNoSuchKey(err) {
+		ctx, cancel := w.s.bound()
+		defer cancel()
+		if err := w.s.c.RemoveObject(ctx, w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{}); err != nil && !isNoSuchKey(err) {
 			return fmt.Errorf("commit %s: %w", w.name, err)
 		}
 	}
@@ -514,7 +545,9 @@ func (w *s3Writer) Keep() error {
 func (w *s3Writer) Abort() error {
 	w.discard()
 	if w.staged {
-		err := w.s.c.RemoveObject(context.Background(), w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{})
+		ctx, cancel := w.s.bound()
+		defer cancel()
+		err := w.s.c.RemoveObject(ctx, w.s.bucket, w.s.key("tmp", w.name), minio.RemoveObjectOptions{})
 		if err != nil && !isNoSuchKey(err) {
 			return fmt.Errorf("abort %s: %w", w.name, err)
 		}

@@ -19,13 +19,15 @@ import (
 
 // backendFlags choose where the hub keeps its records and bytes: Badger in DIR/db and the
 // file store in DIR/files (the default), or PostgreSQL (--database) and S3-compatible object
-// storage (--files s3://…). Either may be chosen alone. Host keys stay in DIR/hostkeys; with
-// several nodes they will move into the database.
+// storage (--files s3://…). Either may be chosen alone. With --database the SSH host keys live in
+// the database too (hostkeys.LoadShared), so every node presents the same fingerprints.
 type backendFlags struct {
 	database    string // postgres://…
 	files       string // s3://BUCKET[/PREFIX]
 	s3Endpoint  string
 	credentials string // file with AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=…
+	// timeout bounds one call to PostgreSQL or S3 (storage.DefaultCallTimeout when 0).
+	timeout time.Duration
 }
 
 func addBackendFlags(fs *flag.FlagSet) func() (backendFlags, error) {
@@ -38,7 +40,14 @@ func addBackendFlags(fs *flag.FlagSet) func() (backendFlags, error) {
 		"adres van de S3-opslag (KNOOPPUNT_S3_ENDPOINT), bijvoorbeeld https://s3.example.nl")
 	fs.StringVar(&b.credentials, "s3-credentials", os.Getenv("KNOOPPUNT_S3_CREDENTIALS"),
 		"bestand met AWS_ACCESS_KEY_ID=… en AWS_SECRET_ACCESS_KEY=… (KNOOPPUNT_S3_CREDENTIALS); anders uit de omgeving")
+	timeout := fs.String("storage-timeout", envOr("KNOOPPUNT_STORAGE_TIMEOUT", storage.DefaultCallTimeout.String()),
+		"hoe lang één aanroep naar PostgreSQL of S3 mag duren (KNOOPPUNT_STORAGE_TIMEOUT)")
 	return func() (backendFlags, error) {
+		d, err := time.ParseDuration(*timeout)
+		if err != nil || d <= 0 {
+			return b, fmt.Errorf("--storage-timeout %q is geen duur; schrijf bijvoorbeeld 30s of 1m", *timeout)
+		}
+		b.timeout = d
 		if b.database != "" && !strings.HasPrefix(b.database, "postgres://") && !strings.HasPrefix(b.database, "postgresql://") {
 			return b, fmt.Errorf("--database %q: verwacht postgres://GEBRUIKER@HOST[:POORT]/DATABASE", redactDatabase(b.database))
 		}
@@ -119,6 +128,7 @@ func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog
 		if err != nil {
 			return err
 		}
+		db.SetTimeout(b.timeout)
 		cfg.KV, cfg.StoreName = db, redactDatabase(b.database)
 		log.Info("records in PostgreSQL", "database", cfg.StoreName)
 	}
@@ -129,6 +139,9 @@ func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog
 			cfg.Files, err = storage.OpenS3(ctx, storage.S3Config{Endpoint: b.s3Endpoint, Bucket: bucket, Prefix: prefix,
 				AccessKey: access, SecretKey: secret, Region: os.Getenv("AWS_REGION"),
 				SpoolDir: filepath.Join(cfg.DataDir, "s3-spool")})
+		}
+		if err == nil {
+			cfg.Files.(*storage.S3).SetTimeout(b.timeout)
 		}
 		if err != nil {
 			if cfg.KV != nil {

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	"knooppunt/exchange/stuf"
+	"knooppunt/storage"
 	"knooppunt/storage/storagetest"
 )
 
 func TestBackendFlags(t *testing.T) {
-	for _, k := range []string{"KNOOPPUNT_DATABASE_URL", "KNOOPPUNT_FILES", "KNOOPPUNT_S3_ENDPOINT", "KNOOPPUNT_S3_CREDENTIALS"} {
+	for _, k := range []string{"KNOOPPUNT_DATABASE_URL", "KNOOPPUNT_FILES", "KNOOPPUNT_S3_ENDPOINT", "KNOOPPUNT_S3_CREDENTIALS", "KNOOPPUNT_STORAGE_TIMEOUT"} {
 		t.Setenv(k, "")
 	}
 	f, err := parseServe(nil, io.Discard)
-	if err != nil || f.backend != (backendFlags{}) {
+	if err != nil || f.backend != (backendFlags{timeout: storage.DefaultCallTimeout}) {
 		t.Fatalf("default: %+v %v, want Badger and DIR/files", f.backend, err)
 	}
 	f, err = parseServe([]string{"--database", "postgres://kp:geheim@db/kp", "--files", "s3://bak/hub1", "--s3-endpoint", "https://s3.example.nl"}, io.Discard)
@@ -33,7 +34,12 @@ func TestBackendFlags(t *testing.T) {
 		t.Fatalf("from the environment: %+v %v", f.backend, err)
 	}
 	t.Setenv("KNOOPPUNT_DATABASE_URL", "")
+	if f, err := parseServe([]string{"--storage-timeout", "5s"}, io.Discard); err != nil || f.backend.timeout != 5*time.Second {
+		t.Fatalf("--storage-timeout 5s: %v %v", f.backend.timeout, err)
+	}
 	for _, bad := range [][]string{
+		{"--storage-timeout", "0"},
+		{"--storage-timeout", "lang"},
 		{"--database", "mysql://kp:geheim@db/kp"},
 		{"--files", "s3://bak"},                                // no endpoint
 		{"--files", "/srv/files", "--s3-endpoint", "http://x"}, // not s3://

@@ -55,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return backupCmd(args[1:], stdout, stderr)
 	case "restore":
 		return restoreCmd(args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -88,6 +90,8 @@ Gebruik:
   knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]
            (draaiende server: ssh beheer@knooppunt backup > BESTAND)
   knooppunt restore --from BESTAND [--from EERDERE.tar …] --data NIEUWEMAP
+  knooppunt migrate --data DIR --database postgres://… --files s3://BUCKET[/PREFIX] --s3-endpoint URL
+           (kopieert een gestopte hub naar PostgreSQL en S3, en controleert de kopie)
 
   --data       gegevensmap (KNOOPPUNT_DATA, standaard ./knooppunt-data)
   --listen     luisteradres (KNOOPPUNT_LISTEN, standaard :2222; met --demo 127.0.0.1:2222)
@@ -133,7 +137,12 @@ Gebruik:
   --files      bestanden in S3-compatibele opslag in plaats van DIR/files (KNOOPPUNT_FILES),
                met --s3-endpoint (KNOOPPUNT_S3_ENDPOINT); sleutels uit AWS_ACCESS_KEY_ID en
                AWS_SECRET_ACCESS_KEY of uit --s3-credentials (KNOOPPUNT_S3_CREDENTIALS);
-               hostsleutels blijven in DIR/hostkeys
+               met --database staan ook de hostsleutels in de database, zodat elk
+               knooppunt dezelfde vingerafdruk toont
+  --storage-timeout
+               hoe lang één aanroep naar PostgreSQL of S3 mag duren voordat hij mislukt
+               (KNOOPPUNT_STORAGE_TIMEOUT, standaard 30s); een bestandsoverdracht krijgt een
+               seconde per MB extra
   --shutdown-grace
                bij SIGTERM of SIGINT: zo lang mogen lopende overdrachten afronden
                (KNOOPPUNT_SHUTDOWN_GRACE, standaard 30s); verbindingen zonder overdracht
@@ -303,7 +312,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 			log.Error("opslag sluiten", "err", err)
 		}
 	}
-	keys, err := hostkeys.Load(f.data)
+	keys, err := loadHostKeys(f.data, cfg)
 	if err != nil {
 		closeHub()
 		return err

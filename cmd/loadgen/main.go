@@ -30,6 +30,7 @@ type options struct {
 	zips, messages, payload int
 	recipients, workers     int
 	maxUploads              int
+	shared                  shared
 }
 
 func main() {
@@ -45,7 +46,15 @@ func main() {
 	flag.IntVar(&o.messages, "messages", 100, "envelopes per ZIP")
 	flag.IntVar(&o.payload, "payload", 1500, "bytes of message per envelope")
 	flag.IntVar(&o.recipients, "recipients", 5, "aanbieders each gemeente sends to")
+	flag.StringVar(&o.shared.database, "database", "", "run on PostgreSQL (postgres://…) and S3 (--files): the seeded hub is migrated there")
+	flag.StringVar(&o.shared.files, "files", "", "s3://BUCKET[/PREFIX], with --database")
+	flag.StringVar(&o.shared.s3Endpoint, "s3-endpoint", "", "the S3 server, with --files (keys from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
+	flag.IntVar(&o.shared.nodes, "nodes", 1, "with --database: nodes on the shared stores; sessions are spread over them")
 	flag.Parse()
+	if o.shared.on() && (o.shared.files == "" || o.shared.s3Endpoint == "" || o.bin == "") {
+		fmt.Fprintln(os.Stderr, "gebruik: --database vraagt ook --files, --s3-endpoint en --bin")
+		os.Exit(2)
+	}
 	if o.data == "" || (o.bin == "" && o.profile == "") {
 		fmt.Fprintln(os.Stderr, "gebruik: loadgen --data DIR (--bin KNOOPPUNT | --cpuprofile BESTAND) [opties]")
 		flag.PrintDefaults()
@@ -162,11 +171,34 @@ func run(o options) error {
 	}
 	fmt.Printf("fixtures: %d ZIPs, %d berichten\n", o.uploaders*o.zips, total)
 
-	srv, err := startServer(o)
-	if err != nil {
-		return err
+	var nodes []*server
+	if o.shared.on() {
+		if err := o.shared.migrate(o.bin, o.data); err != nil {
+			return err
+		}
+		if nodes, err = o.shared.startNodes(o); err != nil {
+			return err
+		}
+		fmt.Printf("%d knooppunten op PostgreSQL + S3\n", len(nodes))
+	} else {
+		srv, err := startServer(o)
+		if err != nil {
+			return err
+		}
+		nodes = []*server{srv}
 	}
-	before, _ := loadgen.ProcUsage(srv.pid)
+	usage := func() loadgen.Usage {
+		var sum loadgen.Usage
+		for _, n := range nodes {
+			u, _ := loadgen.ProcUsage(n.pid)
+			sum.CPU += u.CPU
+			sum.RSS += u.RSS
+			sum.PeakRSS += u.PeakRSS
+		}
+		return sum
+	}
+	addr := func(i int) string { return nodes[i%len(nodes)].addr }
+	before := usage()
 	loadBefore := loadgen.LoadAverage()
 	var peakRSS atomic.Int64
 	sampleDone := make(chan struct{})
@@ -174,7 +206,7 @@ func run(o options) error {
 	go func() {
 		defer close(samplerStopped)
 		for {
-			if u, err := loadgen.ProcUsage(srv.pid); err == nil && u.RSS > peakRSS.Load() {
+			if u := usage(); u.RSS > peakRSS.Load() {
 				peakRSS.Store(u.RSS)
 			}
 			select {
@@ -193,7 +225,7 @@ func run(o options) error {
 	puts := make([][]loadgen.PutTiming, len(setup.Gemeenten)) // each session writes its own
 	for gi, g := range setup.Gemeenten {
 		wg.Go(func() {
-			c, err := loadgen.DialFrom(srv.addr, o.data, g, source(gi))
+			c, err := loadgen.DialFrom(addr(gi), o.data, g, source(gi))
 			if err != nil {
 				errs.add("inloggen %s: %v", g.Name, err)
 				return
@@ -217,7 +249,7 @@ func run(o options) error {
 	var downloaded, dlBytes atomic.Int64
 	for ai, a := range setup.Aanbieders {
 		wg.Go(func() {
-			c, err := loadgen.DialFrom(srv.addr, o.data, a, source(len(setup.Gemeenten)+ai))
+			c, err := loadgen.DialFrom(addr(ai+1), o.data, a, source(len(setup.Gemeenten)+ai))
 			if err != nil {
 				errs.add("inloggen %s: %v", a.Name, err)
 				return
@@ -286,13 +318,15 @@ func run(o options) error {
 	elapsed := time.Since(start)
 	close(sampleDone)
 	<-samplerStopped
-	after, _ := loadgen.ProcUsage(srv.pid)
+	after := usage()
 	loadAfter := loadgen.LoadAverage()
-	if err := srv.stop(); err != nil {
-		errs.add("server stoppen: %v", err)
+	for _, n := range nodes {
+		if err := n.stop(); err != nil {
+			errs.add("server stoppen: %v", err)
+		}
 	}
 
-	lat, statuses, err := latencies(o.data, setup)
+	lat, statuses, err := latencies(o.shared, o.data, setup)
 	if err != nil {
 		return err
 	}
@@ -316,6 +350,9 @@ func run(o options) error {
 		fmt.Printf("  client put (openen tot close beantwoord): p50 %v, p99 %v, max %v; waarvan openen (wachten op toelating): p50 %v, p99 %v\n",
 			pct(putTotal, 50), pct(putTotal, 99), putTotal[len(putTotal)-1].Round(time.Millisecond), pct(putOpen, 50), pct(putOpen, 99))
 	}
+	if len(nodes) > 1 {
+		fmt.Printf("  %d knooppunten; RSS en CPU hieronder opgeteld\n", len(nodes))
+	}
 	fmt.Printf("  server: RSS piek %d MB (VmHWM %d MB), CPU %.1fs = %.2f kernen gemiddeld\n", peakRSS.Load()>>20, after.PeakRSS>>20, cpu.Seconds(), cpu.Seconds()/elapsed.Seconds())
 	fmt.Printf("  load average (1 min): %s bij de start, %s aan het eind\n", loadBefore, loadAfter)
 	fmt.Printf("  fouten: %d\n", errs.n())
@@ -330,8 +367,8 @@ func run(o options) error {
 
 // latencies reads every upload of the run from the stopped server's store: the time from its
 // receipt (the client's close) to its end.
-func latencies(dir string, setup *loadgen.Setup) ([]time.Duration, map[exchange.UploadStatus]int, error) {
-	h, err := exchange.Open(exchange.Config{DataDir: dir, Log: slog.New(slog.DiscardHandler)})
+func latencies(sh shared, dir string, setup *loadgen.Setup) ([]time.Duration, map[exchange.UploadStatus]int, error) {
+	h, err := sh.openHub(dir)
 	if err != nil {
 		return nil, nil, err
 	}

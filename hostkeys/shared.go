@@ -1,0 +1,111 @@
+package hostkeys
+
+import (
+	"errors"
+	"fmt"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"knooppunt/storage"
+)
+
+// kShared keys the host keys kept in a shared store: hostkeys/<file name>, the private key in
+// OpenSSH PEM. The exchange keeps no key under this prefix.
+const kShared = "hostkeys/"
+
+// LoadShared reads the host keys from kv, the store every node of one hub shares, generating
+// the missing ones: the first node to start makes them, the others load them, so every node
+// presents the same fingerprints. Two nodes that start at once may both generate a key; the
+// store's serializable transaction lets one of them write it and the other read it back.
+// where names the store in messages (no password).
+func LoadShared(kv storage.KV, where string) ([]Key, error) {
+	keys := make([]Key, 0, len(specs))
+	for _, s := range specs {
+		k, err := loadOrCreateShared(kv, s, where)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func loadOrCreateShared(kv storage.KV, s spec, where string) (Key, error) {
+	name := []byte(kShared + s.file)
+	label := where + " (" + kShared + s.file + ")"
+	var stored []byte
+	err := kv.View(func(t storage.Txn) error {
+		var err error
+		stored, err = t.Get(name)
+		return err
+	})
+	if err == nil {
+		return parse(stored, label, s)
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return Key{}, fmt.Errorf("hostsleutel %s lezen uit %s: %w", s.typ, where, err)
+	}
+	// Generated outside the transaction: an RSA key takes a second, and a transaction may run
+	// again after a conflict.
+	priv, err := s.gen()
+	if err != nil {
+		return Key{}, fmt.Errorf("hostsleutel %s maken: %w", s.typ, err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return Key{}, fmt.Errorf("hostsleutel %s opslaan: %w", s.typ, err)
+	}
+	mine := pemEncode(block)
+	err = kv.Update(func(t storage.Txn) error {
+		v, err := t.Get(name)
+		switch {
+		case err == nil:
+			stored = v // another node was first: its key is the hub's
+			return nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		stored = mine
+		return t.Set(name, mine)
+	})
+	if err != nil {
+		return Key{}, fmt.Errorf("hostsleutel %s opslaan in %s: %w", s.typ, where, err)
+	}
+	return parse(stored, label, s)
+}
+
+// Import copies the host keys of dataDir into kv, so that a hub moved onto a shared store
+// keeps the fingerprints its clients pinned. A key already in kv is kept; it reports how many
+// keys it copied.
+func Import(dataDir string, kv storage.KV) (int, error) {
+	keys, err := Read(dataDir)
+	if err != nil {
+		return 0, err
+	}
+	copied := 0
+	for i, s := range specs {
+		b, err := readFile(keys[i].Path)
+		if err != nil {
+			return copied, err
+		}
+		name := []byte(kShared + s.file)
+		var did bool
+		err = kv.Update(func(t storage.Txn) error {
+			did = false
+			if _, err := t.Get(name); err == nil {
+				return nil
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			did = true
+			return t.Set(name, b)
+		})
+		if err != nil {
+			return copied, fmt.Errorf("hostsleutel %s kopiëren: %w", s.typ, err)
+		}
+		if did {
+			copied++
+		}
+	}
+	return copied, nil
+}
