@@ -160,25 +160,19 @@ func (s *gebruikers) productsForm(a exchange.Account) tea.Cmd {
 	f.note = "spatie zet een product aan of uit."
 	name := a.Name
 	f.submit = func(f *form) error {
-		changed := 0
-		for i, p := range exchange.Products {
-			want, has := f.value(i) != "", slices.Contains(a.Products, p)
-			var err error
-			switch {
-			case want && !has:
-				err = c.Hub.Grant(c.P, name, p)
-			case !want && has:
-				err = c.Hub.Revoke(c.P, name, p)
-			default:
-				continue
+		changes := toggled(f, exchange.Products, a.Products)
+		for _, ch := range changes {
+			grantOrRevoke := c.Hub.Revoke
+			if ch.on {
+				grantOrRevoke = c.Hub.Grant
 			}
+			err := grantOrRevoke(c.P, name, ch.value)
 			if err != nil {
 				s.Reload()
 				return err
 			}
-			changed++
 		}
-		c.Flash("Producten van %s opgeslagen (%d gewijzigd).", name, changed)
+		c.Flash("Producten van %s opgeslagen (%d gewijzigd).", name, len(changes))
 		s.Reload()
 		return nil
 	}
@@ -201,13 +195,11 @@ func (s *gebruikers) rolesForm(a exchange.Account) tea.Cmd {
 	name := a.Name
 	f.submit = func(f *form) error {
 		var add, remove []exchange.Role
-		for i, r := range choices {
-			want, has := f.value(i) != "", slices.Contains(a.Roles, r)
-			switch {
-			case want && !has:
-				add = append(add, r)
-			case !want && has:
-				remove = append(remove, r)
+		for _, ch := range toggled(f, choices, a.Roles) {
+			if ch.on {
+				add = append(add, ch.value)
+			} else {
+				remove = append(remove, ch.value)
 			}
 		}
 		if len(add)+len(remove) == 0 {
@@ -260,6 +252,24 @@ func (s *gebruikers) keysForm(a exchange.Account) tea.Cmd {
 		return nil
 	}
 	return s.show(f)
+}
+
+// change is a check field changed in a form: its value turned on or off.
+type change[T any] struct {
+	value T
+	on    bool
+}
+
+// toggled compares the check fields of f, one for each of choices from the first field on,
+// with the values set now, and lists what changed in the order of choices.
+func toggled[T comparable](f *form, choices, set []T) []change[T] {
+	var out []change[T]
+	for i, v := range choices {
+		if want := f.value(i) != ""; want != slices.Contains(set, v) {
+			out = append(out, change[T]{value: v, on: want})
+		}
+	}
+	return out
 }
 
 // keyLabel names a key as ssh-keygen -l does, the fingerprint cut to what tells keys apart
