@@ -16,23 +16,16 @@ KB=${KB:-17}
 CIPHER=${CIPHER:-aes128-gcm@openssh.com}
 
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 ROOT=$(mktemp -d /tmp/kp-rss.XXXXXX)
 SHM=$(mktemp -d /dev/shm/kp-rss.XXXXXX)
 HUB_PID=""
 cleanup() {
-	[ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null
+	stop_server "$HUB_PID"
 	rm -rf "$ROOT" "$SHM"
 }
 trap cleanup EXIT
 
-wait_port() {
-	for _ in $(seq 1 300); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "port $1 opent niet" >&2
-	return 1
-}
 kb_of() { awk -v f="$2" '$1 == f":" { print $2 }' "/proc/$1/status"; }
 
 BIN=${BIN:-}
@@ -51,7 +44,7 @@ for run in $(seq 1 "$RUNS"); do
 	DATA="$ROOT/hub$run"
 	"$BIN" serve --demo --data "$DATA" --listen "127.0.0.1:$PORT" --metrics-listen uit >"$ROOT/hub.out" 2>"$ROOT/hub.log" &
 	HUB_PID=$!
-	wait_port "$PORT"
+	wait_port "$PORT" 30
 	sleep 5
 	BASE=$(kb_of "$HUB_PID" VmRSS)
 	DEMO="$DATA/demo"
@@ -84,8 +77,7 @@ for run in $(seq 1 "$RUNS"); do
 	t2=$(date +%s.%N)
 	HWM=$(kb_of "$HUB_PID" VmHWM)
 	CPU=$(awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$HUB_PID/stat")
-	kill "$HUB_PID"
-	wait "$HUB_PID" 2>/dev/null || true
+	stop_server "$HUB_PID"
 	HUB_PID=""
 	wait "$SAMPLER" 2>/dev/null || true
 	read -r MAXA MAXF <"$ROOT/rss.max"

@@ -16,25 +16,17 @@ SSHD_PORT=${SSHD_PORT:-22221}
 CIPHERS=${CIPHERS:-"aes128-gcm@openssh.com chacha20-poly1305@openssh.com"}
 
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 ROOT=$(mktemp -d /tmp/kp-bench.XXXXXX)
 SHM=$(mktemp -d /dev/shm/kp-bench.XXXXXX)
 HUB_PID=""
 SSHD_PID=""
 cleanup() {
-	[ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null
-	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
+	stop_server "$HUB_PID"
+	stop_server "$SSHD_PID"
 	rm -rf "$ROOT" "$SHM"
 }
 trap cleanup EXIT
-
-wait_port() {
-	for _ in $(seq 1 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "port $1 opent niet" >&2
-	return 1
-}
 
 rss_mb() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 

@@ -267,19 +267,29 @@ func (d *Disk) Remove(name string) error {
 	if err != nil {
 		return err
 	}
+	// A copy that is not there is no failure; whether any was there is what tells ErrNotFound.
+	gone := func(err error) (bool, error) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return removeCopies(name,
+		func() (bool, error) { return gone(d.removeBlob(rel)) },
+		func() (bool, error) { return gone(os.Remove(d.temp(rel))) },
+		func() (bool, error) { return gone(os.Remove(d.damaged(rel))) })
+}
+
+// removeCopies is Remove of either store: it removes every copy of a blob (committed,
+// uncommitted, damaged), each remover telling whether its copy was there, and goes on past a
+// failure so that one stuck copy does not keep the others; ErrNotFound when none was there.
+func removeCopies(name string, removers ...func() (found bool, err error)) error {
 	found := false
 	var errs []error
-	for i, p := range []string{d.blob(rel), d.temp(rel), d.damaged(rel)} {
-		var err error
-		if i == 0 {
-			err = d.removeBlob(rel)
-		} else {
-			err = os.Remove(p)
-		}
-		switch {
-		case err == nil:
-			found = true
-		case !errors.Is(err, fs.ErrNotExist):
+	for _, remove := range removers {
+		was, err := remove()
+		found = found || was
+		if err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
 		}
 	}
@@ -380,6 +390,22 @@ func (w *spool) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// content is the spool's size and the checksum of its bytes: the one Write kept in order,
+// or, once bytes came out of order, one read back from the file as written.
+func (w *spool) content() (int64, hash.Hash, error) {
+	w.mu.Lock()
+	size, mixed := w.size, w.mixed
+	w.mu.Unlock()
+	if !mixed {
+		return size, w.sum, nil
+	}
+	sum := sha256.New()
+	if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
+		return 0, nil, err
+	}
+	return size, sum, nil
+}
+
 func (w *spool) Size() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -397,16 +423,10 @@ func (w *diskWriter) roomCheck(n int) error {
 }
 
 func (w *diskWriter) Commit() error {
-	w.mu.Lock()
-	size, mixed := w.size, w.mixed
-	w.mu.Unlock()
-	sum := w.sum
-	if mixed {
-		sum = sha256.New()
-		if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
-			w.f.Close()
-			return fmt.Errorf("checksum %s: %w", w.rel, err)
-		}
+	size, sum, err := w.content()
+	if err != nil {
+		w.f.Close()
+		return fmt.Errorf("checksum %s: %w", w.rel, err)
 	}
 	t := make([]byte, 0, trailerLen)
 	t = append(t, trailerMagic...)

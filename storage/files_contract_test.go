@@ -103,31 +103,39 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// writeData writes data to w in one Write, or with outOfOrder in chunks of chunk bytes sent
+// concurrently and shuffled, as pkg/sftp's WriteAt does.
+func writeData(t *testing.T, w Writer, data []byte, outOfOrder bool, chunk int) {
+	t.Helper()
+	if !outOfOrder {
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	var offs []int
+	for o := 0; o < len(data); o += chunk {
+		offs = append(offs, o)
+	}
+	rand.Shuffle(len(offs), func(i, j int) { offs[i], offs[j] = offs[j], offs[i] })
+	var wg sync.WaitGroup
+	for _, o := range offs {
+		wg.Go(func() {
+			if _, err := w.WriteAt(data[o:min(o+chunk, len(data))], int64(o)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func putBlob(t *testing.T, f Files, name string, data []byte, outOfOrder bool) {
 	t.Helper()
 	w, err := f.Create(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outOfOrder {
-		const chunk = 32 << 10 // pkg/sftp's packets, concurrent and shuffled
-		var offs []int
-		for o := 0; o < len(data); o += chunk {
-			offs = append(offs, o)
-		}
-		rand.Shuffle(len(offs), func(i, j int) { offs[i], offs[j] = offs[j], offs[i] })
-		var wg sync.WaitGroup
-		for _, o := range offs {
-			wg.Go(func() {
-				if _, err := w.WriteAt(data[o:min(o+chunk, len(data))], int64(o)); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-	} else if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	writeData(t, w, data, outOfOrder, 32<<10) // pkg/sftp's packets
 	if w.Size() != int64(len(data)) {
 		t.Fatalf("Size %d, wrote %d", w.Size(), len(data))
 	}

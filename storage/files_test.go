@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -20,26 +19,7 @@ func put(t *testing.T, d *Disk, name string, data []byte, outOfOrder bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if outOfOrder {
-		// Concurrent, shuffled chunks, like pkg/sftp's WriteAt.
-		const chunk = 4096
-		var offs []int
-		for o := 0; o < len(data); o += chunk {
-			offs = append(offs, o)
-		}
-		rand.Shuffle(len(offs), func(i, j int) { offs[i], offs[j] = offs[j], offs[i] })
-		var wg sync.WaitGroup
-		for _, o := range offs {
-			wg.Go(func() {
-				if _, err := w.WriteAt(data[o:min(o+chunk, len(data))], int64(o)); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-	} else if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
+	writeData(t, w, data, outOfOrder, 4096)
 	if err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -323,33 +323,30 @@ func (s *S3) Remove(name string) error {
 	}
 	ctx, cancel := s.bound()
 	defer cancel()
-	found := false
-	var errs []error
-	for _, area := range []string{"blobs", "tmp", "damaged"} {
-		k := s.key(area, name)
-		_, err := s.c.StatObject(ctx, s.bucket, k, minio.StatObjectOptions{})
-		if isNoSuchKey(err) {
-			continue
-		}
-		if err == nil {
-			found = true
+	// S3 deletes a missing key without a word, so a copy is looked at first: that tells
+	// whether any was there.
+	copyIn := func(area string) func() (bool, error) {
+		return func() (bool, error) {
+			k := s.key(area, name)
+			_, err := s.c.StatObject(ctx, s.bucket, k, minio.StatObjectOptions{})
+			if isNoSuchKey(err) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
 			if area == "blobs" {
 				err = s.removeBlob(name)
 			} else {
 				err = s.c.RemoveObject(ctx, s.bucket, k, minio.RemoveObjectOptions{})
 			}
+			if isNoSuchKey(err) {
+				err = nil
+			}
+			return true, err
 		}
-		if err != nil && !isNoSuchKey(err) {
-			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
-		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if !found {
-		return ErrNotFound
-	}
-	return nil
+	return removeCopies(name, copyIn("blobs"), copyIn("tmp"), copyIn("damaged"))
 }
 
 func (s *S3) walk(area, prefix string, fn func(name string, size int64) error) error {
@@ -496,19 +493,13 @@ func (w *s3Writer) discard() {
 
 // upload puts the spool file under key with its checksum in the metadata.
 func (w *s3Writer) upload(key string) error {
-	w.mu.Lock()
-	size, mixed := w.size, w.mixed
-	w.mu.Unlock()
-	sum := w.sum
-	if mixed {
-		sum = sha256.New()
-		if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
-			return fmt.Errorf("checksum %s: %w", w.name, err)
-		}
+	size, sum, err := w.content()
+	if err != nil {
+		return fmt.Errorf("checksum %s: %w", w.name, err)
 	}
 	ctx, cancel := w.s.transferTimeout(size)
 	defer cancel()
-	_, err := w.s.c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
+	_, err = w.s.c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
 		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(sum.Sum(nil)), metaSize: strconv.FormatInt(size, 10)},
 	})

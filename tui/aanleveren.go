@@ -18,17 +18,16 @@ import (
 // aanleveren lists the organisation's uploads of the product, newest first, with their
 // status as the engine reports it, and opens each one's verwerkingsverslag.
 type aanleveren struct {
-	c       *Common
-	pg      pager
-	rows    []exchange.Upload
-	tbl     table.Model
+	c  *Common
+	pg pager
+	list[exchange.Upload]
 	sel     map[uint64]bool
 	verslag *viewport.Model
 	openID  uint64
 }
 
 func newAanleveren(c *Common) *aanleveren {
-	return &aanleveren{c: c, pg: newPager(), tbl: newTable(c), sel: map[uint64]bool{}}
+	return &aanleveren{c: c, pg: newPager(), list: newList[exchange.Upload](c), sel: map[uint64]bool{}}
 }
 
 func (s *aanleveren) Editing() bool { return false }
@@ -46,12 +45,9 @@ func (s *aanleveren) Reload() {
 }
 
 func (s *aanleveren) fillTable() {
-	rows := make([]table.Row, len(s.rows))
-	for i, u := range s.rows {
-		rows[i] = table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), exchange.Printable(u.Name), s.c.uploadStatus(u)}
-	}
-	s.tbl.SetColumns(s.cols(s.c.Width))
-	s.tbl.SetRows(rows)
+	s.fill(s.cols(s.c.Width), func(u exchange.Upload) table.Row {
+		return table.Row{mark(s.sel[u.ID]), s.c.date(u.ReceivedAt), s.c.OrgName(u.Org), exchange.Printable(u.Name), s.c.uploadStatus(u)}
+	})
 }
 
 // uploadStatus is the portal's status column: Bezig shows when the engine expects to finish.
@@ -67,14 +63,6 @@ func (c *Common) uploadStatus(u exchange.Upload) string {
 		return fmt.Sprintf("%s; %d wachten", u.Status, n)
 	}
 	return string(u.Status)
-}
-
-func (s *aanleveren) current() (exchange.Upload, bool) {
-	i := s.tbl.Cursor()
-	if i < 0 || i >= len(s.rows) {
-		return exchange.Upload{}, false
-	}
-	return s.rows[i], true
 }
 
 func (s *aanleveren) Update(msg tea.Msg) tea.Cmd {
@@ -113,9 +101,7 @@ func (s *aanleveren) Update(msg tea.Msg) tea.Cmd {
 	case key.Matches(km, k.Delete):
 		s.askDelete()
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
 }

@@ -17,10 +17,9 @@ import (
 // berichtenlog pages through the product's messages from the engine's index, narrowed by a
 // filter line, and shows one message with its status history.
 type berichtenlog struct {
-	c      *Common
-	pg     pager
-	rows   []exchange.Message
-	tbl    table.Model
+	c  *Common
+	pg pager
+	list[exchange.Message]
 	filter exchange.MessageFilter
 	query  string
 	input  textinput.Model
@@ -36,7 +35,7 @@ func newBerichtenlog(c *Common) *berichtenlog {
 	in.Prompt = "/ "
 	in.Placeholder = "WMO301 afgekeurd Ameland uit 6f1c2a7e van:01-03-2026 tot:31-03-2026"
 	return &berichtenlog{
-		c: c, pg: newPager(), tbl: newTable(c), input: in,
+		c: c, pg: newPager(), list: newList[exchange.Message](c), input: in,
 		restore: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "herstel / opnieuw")),
 	}
 }
@@ -161,8 +160,8 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 		s.pg.Page = 0
 		s.Reload()
 	case key.Matches(km, k.Enter):
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			s.open(s.rows[i].ID)
+		if m, ok := s.current(); ok {
+			s.open(m.ID)
 		}
 	case key.Matches(km, s.restore):
 		if m, ok := s.current(); ok && s.canR(m) {
@@ -170,18 +169,9 @@ func (s *berichtenlog) Update(msg tea.Msg) tea.Cmd {
 			s.askRestore()
 		}
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
-}
-
-func (s *berichtenlog) current() (exchange.Message, bool) {
-	if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-		return s.rows[i], true
-	}
-	return exchange.Message{}, false
 }
 
 // canR tells whether r does something for m: herstel of a file deleted from one's own

@@ -150,26 +150,19 @@ func explain(err error) string {
 	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
-func (c *Common) date(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(c.Opts.Location).Format("02-01-2006 15:04")
-}
+func (c *Common) date(t time.Time) string { return c.local(t, "02-01-2006 15:04") }
 
 // shortDate leaves out the year, for narrow tables: 12-03 15:34.
-func (c *Common) shortDate(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(c.Opts.Location).Format("02-01 15:04")
-}
+func (c *Common) shortDate(t time.Time) string { return c.local(t, "02-01 15:04") }
 
-func (c *Common) dateSec(t time.Time) string {
+func (c *Common) dateSec(t time.Time) string { return c.local(t, "02-01-2006 15:04:05") }
+
+// local is t in the reader's time zone laid out as layout; "" for a time never set.
+func (c *Common) local(t time.Time, layout string) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(c.Opts.Location).Format("02-01-2006 15:04:05")
+	return t.In(c.Opts.Location).Format(layout)
 }
 
 // sftpTarget is the user@host part of the commands shown on screen, with the port option.

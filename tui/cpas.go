@@ -14,33 +14,25 @@ import (
 // cpas shows the beheerder the imported CPAs (Digikoppeling): a list, and a CPA's details on
 // enter. Importing goes over ssh (cpa import < cpa.xml): a terminal has no file picker.
 type cpas struct {
-	c    *Common
-	rows []exchange.CPA
-	tbl  table.Model
-	open *form
+	c *Common
+	list[exchange.CPA]
+	formHost
 
 	del key.Binding
 }
 
 func newCPAs(c *Common) *cpas {
-	return &cpas{c: c, tbl: newTable(c), del: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "verwijderen"))}
+	return &cpas{c: c, list: newList[exchange.CPA](c), del: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "verwijderen"))}
 }
 
 func (s *cpas) Editing() bool { return s.open != nil && s.open.submit != nil }
 
 func (s *cpas) Reload() {
 	rows, err := s.c.Hub.CPAs(s.c.P, "")
-	if err != nil {
-		s.c.Fail(err)
-		rows = nil
-	}
-	s.rows = rows
-	trows := make([]table.Row, len(rows))
-	for i, x := range rows {
-		trows[i] = table.Row{x.ID, x.Org, x.Profile(), s.c.date(x.End), x.Endpoint}
-	}
-	s.tbl.SetColumns(s.cols(s.c.Width))
-	s.tbl.SetRows(trows)
+	s.set(s.c, rows, err)
+	s.fill(s.cols(s.c.Width), func(x exchange.CPA) table.Row {
+		return table.Row{x.ID, x.Org, x.Profile(), s.c.date(x.End), x.Endpoint}
+	})
 }
 
 func (s *cpas) cols(width int) []table.Column {
@@ -54,27 +46,18 @@ func (s *cpas) cols(width int) []table.Column {
 }
 
 func (s *cpas) Update(msg tea.Msg) tea.Cmd {
-	if s.open != nil {
-		closed, cmd := s.open.update(msg)
-		if closed {
-			s.open = nil
-		}
+	km, cmd, ok := s.keyPress(msg)
+	if !ok {
 		return cmd
 	}
-	km, ok := msg.(tea.KeyPressMsg)
-	if !ok {
-		return nil
-	}
-	i := s.tbl.Cursor()
 	switch {
 	case key.Matches(km, s.c.Keys.Enter):
-		if i >= 0 && i < len(s.rows) {
-			s.open = s.detail(s.rows[i])
-			return s.open.start()
+		if x, ok := s.current(); ok {
+			return s.show(s.detail(x))
 		}
 	case key.Matches(km, s.del):
-		if i >= 0 && i < len(s.rows) {
-			id := s.rows[i].ID
+		if x, ok := s.current(); ok {
+			id := x.ID
 			if err := s.c.Hub.DeleteCPA(s.c.P, id); err != nil {
 				s.c.Fail(err)
 				return nil
@@ -83,9 +66,7 @@ func (s *cpas) Update(msg tea.Msg) tea.Cmd {
 			s.Reload()
 		}
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
 }

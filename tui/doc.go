@@ -20,5 +20,6 @@
 //	Organisaties (and samenwerking)        organisaties.go  organisaties
 //	CPA's (Digikoppeling)                  cpas.go          cpas
 //	a form, a page of a list, a selection  form.go, pager.go, selection.go
+//	a table screen's rows, its open form   list.go          list[T], formHost
 //	the SSH session around the portal      ssh.go           Session
 package tui

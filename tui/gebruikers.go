@@ -18,16 +18,15 @@ import (
 // beheerder every account): add one with a pasted public key, grant and revoke products,
 // change roles and keys, block and unblock, delete.
 type gebruikers struct {
-	c    *Common
-	rows []exchange.Account
-	tbl  table.Model
-	open *form
+	c *Common
+	list[exchange.Account]
+	formHost
 
 	block, roles, keys, remove key.Binding
 }
 
 func newGebruikers(c *Common) *gebruikers {
-	return &gebruikers{c: c, tbl: newTable(c),
+	return &gebruikers{c: c, list: newList[exchange.Account](c),
 		block:  key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "blokkeren/deblokkeren")),
 		roles:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rollen")),
 		keys:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sleutels")),
@@ -45,14 +44,8 @@ func (s *gebruikers) Reload() {
 		org = ""
 	}
 	rows, err := s.c.Hub.Accounts(s.c.P, org)
-	if err != nil {
-		s.c.Fail(err)
-		s.rows = nil
-	} else {
-		s.rows = rows
-	}
-	trows := make([]table.Row, len(s.rows))
-	for i, a := range s.rows {
+	s.set(s.c, rows, err)
+	s.fill(s.cols(s.c.Width), func(a exchange.Account) table.Row {
 		status := "actief"
 		if a.Disabled {
 			status = "geblokkeerd"
@@ -70,10 +63,8 @@ func (s *gebruikers) Reload() {
 		if s.all() {
 			row = append(row, a.Org)
 		}
-		trows[i] = append(row, s.productList(a.Products), strings.Join(roles, ", "), fmt.Sprint(len(a.Keys)), status)
-	}
-	s.tbl.SetColumns(s.cols(s.c.Width))
-	s.tbl.SetRows(trows)
+		return append(row, s.productList(a.Products), strings.Join(roles, ", "), fmt.Sprint(len(a.Keys)), status)
+	})
 }
 
 func (s *gebruikers) productList(ps []exchange.Product) string {
@@ -89,25 +80,10 @@ func (s *gebruikers) productList(ps []exchange.Product) string {
 	return strings.Join(names, " ")
 }
 
-func (s *gebruikers) current() (exchange.Account, bool) {
-	i := s.tbl.Cursor()
-	if i < 0 || i >= len(s.rows) {
-		return exchange.Account{}, false
-	}
-	return s.rows[i], true
-}
-
 func (s *gebruikers) Update(msg tea.Msg) tea.Cmd {
-	if s.open != nil {
-		closed, cmd := s.open.update(msg)
-		if closed {
-			s.open = nil
-		}
-		return cmd
-	}
-	km, ok := msg.(tea.KeyPressMsg)
+	km, cmd, ok := s.keyPress(msg)
 	if !ok {
-		return nil
+		return cmd
 	}
 	k := s.c.Keys
 	switch {
@@ -137,9 +113,7 @@ func (s *gebruikers) Update(msg tea.Msg) tea.Cmd {
 				func() error { return c.Hub.DeleteAccount(c.P, a.Name) })
 		}
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
 }
@@ -174,8 +148,7 @@ func (s *gebruikers) addForm() tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 func (s *gebruikers) productsForm(a exchange.Account) tea.Cmd {
@@ -187,30 +160,23 @@ func (s *gebruikers) productsForm(a exchange.Account) tea.Cmd {
 	f.note = "spatie zet een product aan of uit."
 	name := a.Name
 	f.submit = func(f *form) error {
-		changed := 0
-		for i, p := range exchange.Products {
-			want, has := f.value(i) != "", slices.Contains(a.Products, p)
-			var err error
-			switch {
-			case want && !has:
-				err = c.Hub.Grant(c.P, name, p)
-			case !want && has:
-				err = c.Hub.Revoke(c.P, name, p)
-			default:
-				continue
+		changes := toggled(f, exchange.Products, a.Products)
+		for _, ch := range changes {
+			grantOrRevoke := c.Hub.Revoke
+			if ch.on {
+				grantOrRevoke = c.Hub.Grant
 			}
+			err := grantOrRevoke(c.P, name, ch.value)
 			if err != nil {
 				s.Reload()
 				return err
 			}
-			changed++
 		}
-		c.Flash("Producten van %s opgeslagen (%d gewijzigd).", name, changed)
+		c.Flash("Producten van %s opgeslagen (%d gewijzigd).", name, len(changes))
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 // rolesForm turns roles on and off; the exchange decides who may hand out which (only a
@@ -229,13 +195,11 @@ func (s *gebruikers) rolesForm(a exchange.Account) tea.Cmd {
 	name := a.Name
 	f.submit = func(f *form) error {
 		var add, remove []exchange.Role
-		for i, r := range choices {
-			want, has := f.value(i) != "", slices.Contains(a.Roles, r)
-			switch {
-			case want && !has:
-				add = append(add, r)
-			case !want && has:
-				remove = append(remove, r)
+		for _, ch := range toggled(f, choices, a.Roles) {
+			if ch.on {
+				add = append(add, ch.value)
+			} else {
+				remove = append(remove, ch.value)
 			}
 		}
 		if len(add)+len(remove) == 0 {
@@ -250,8 +214,7 @@ func (s *gebruikers) rolesForm(a exchange.Account) tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 // keysForm lists the account's keys, each to keep or take off, and takes a new one.
@@ -288,8 +251,25 @@ func (s *gebruikers) keysForm(a exchange.Account) tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
+}
+
+// change is a check field changed in a form: its value turned on or off.
+type change[T any] struct {
+	value T
+	on    bool
+}
+
+// toggled compares the check fields of f, one for each of choices from the first field on,
+// with the values set now, and lists what changed in the order of choices.
+func toggled[T comparable](f *form, choices, set []T) []change[T] {
+	var out []change[T]
+	for i, v := range choices {
+		if want := f.value(i) != ""; want != slices.Contains(set, v) {
+			out = append(out, change[T]{value: v, on: want})
+		}
+	}
+	return out
 }
 
 // keyLabel names a key as ssh-keygen -l does, the fingerprint cut to what tells keys apart
@@ -332,11 +312,7 @@ func (s *gebruikers) View(width, height int) string {
 func (s *gebruikers) ShortHelp() []key.Binding {
 	k := s.c.Keys
 	if s.open != nil {
-		return []key.Binding{
-			k.NextField,
-			k.Save,
-			k.Back,
-		}
+		return k.formHelp()
 	}
 	edit := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "producten"))
 	return []key.Binding{k.Add, edit, s.roles, s.keys, s.block, s.remove}

@@ -118,3 +118,28 @@ func TestGoldenBeheerStart(t *testing.T) {
 		}
 	}
 }
+
+// TestGebruikersProductsFormGrantsAndRevokes: one save of the products form (enter) both
+// revokes a product turned off and grants one turned on, and says how many changed.
+func TestGebruikersProductsFormGrantsAndRevokes(t *testing.T) {
+	w := newWorld(t)
+	gem := w.principal("gemeente")
+	if err := w.h.CreateAccount(gem, exchange.Account{Name: "piet", Keys: []string{newPub(t, "piet@p")}, Products: []exchange.Product{exchange.IWmo}}); err != nil {
+		t.Fatal(err)
+	}
+	a := w.app("gemeente", 100, 30)
+	// The form lists exchange.Products in order: iWmo first, iJw second.
+	press(a, "shift+tab", "down", "enter", "space", "down", "space", "ctrl+s")
+	acc, err := w.h.Account("piet")
+	if err != nil || !slices.Equal(acc.Products, []exchange.Product{exchange.IJw}) {
+		t.Fatalf("products of piet %v (%v), want only ijw\n%s", acc.Products, err, ascii(t, a))
+	}
+	if screen := ascii(t, a); !strings.Contains(screen, "Producten van piet opgeslagen (2 gewijzigd).") {
+		t.Errorf("no confirmation of two changes:\n%s", screen)
+	}
+	// Saving again unchanged changes nothing and says so.
+	press(a, "enter", "ctrl+s")
+	if screen := ascii(t, a); !strings.Contains(screen, "(0 gewijzigd)") {
+		t.Errorf("unchanged save:\n%s", screen)
+	}
+}

@@ -16,11 +16,10 @@ import (
 // ophalen lists the files waiting in the organisation's ophalen/ of the product (figure 5):
 // select, mark or unmark gelezen, delete, and the sftp command that fetches the selection.
 type ophalen struct {
-	c    *Common
-	pg   pager
-	rows []exchange.Delivery
-	tbl  table.Model
-	sel  map[string]bool
+	c  *Common
+	pg pager
+	list[exchange.Delivery]
+	sel map[string]bool
 
 	markRead, markUnread key.Binding
 	download             key.Binding
@@ -30,7 +29,7 @@ type ophalen struct {
 
 func newOphalen(c *Common) *ophalen {
 	return &ophalen{
-		c: c, pg: newPager(), tbl: newTable(c), sel: map[string]bool{},
+		c: c, pg: newPager(), list: newList[exchange.Delivery](c), sel: map[string]bool{},
 		markRead:   key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "markeer gelezen")),
 		markUnread: key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "markering gelezen weg")),
 		download:   key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "download-opdracht")),
@@ -64,16 +63,13 @@ func (s *ophalen) Reload() {
 }
 
 func (s *ophalen) fillTable() {
-	rows := make([]table.Row, len(s.rows))
-	for i, d := range s.rows {
+	s.fill(s.cols(s.c.Width), func(d exchange.Delivery) table.Row {
 		got := ""
 		if !d.GelezenAt.IsZero() {
 			got = "✓"
 		}
-		rows[i] = table.Row{mark(s.sel[d.Name]), got, s.c.date(d.CreatedAt), s.organisatie(d), d.Name}
-	}
-	s.tbl.SetColumns(s.cols(s.c.Width))
-	s.tbl.SetRows(rows)
+		return table.Row{mark(s.sel[d.Name]), got, s.c.date(d.CreatedAt), s.organisatie(d), d.Name}
+	})
 }
 
 // organisatie names who sent the file and, when it came in for another organisation under
@@ -104,8 +100,8 @@ func (s *ophalen) selection() []string {
 		}
 	}
 	if len(names) == 0 {
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			names = append(names, s.rows[i].Name)
+		if d, ok := s.current(); ok {
+			names = append(names, d.Name)
 		}
 	}
 	return names
@@ -142,8 +138,8 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 	c := s.c
 	switch {
 	case key.Matches(km, k.Select):
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			toggle(s.sel, s.rows[i].Name)
+		if d, ok := s.current(); ok {
+			toggle(s.sel, d.Name)
 			s.fillTable()
 			s.tbl.MoveDown(1)
 		}
@@ -185,9 +181,7 @@ func (s *ophalen) Update(msg tea.Msg) tea.Cmd {
 				return nil
 			})
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
 }

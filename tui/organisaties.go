@@ -15,16 +15,15 @@ import (
 // organisaties lets the hub's beheerder list, add, rename and delete organisations and set
 // a samenwerking: another organisation that runs a product on one's behalf.
 type organisaties struct {
-	c    *Common
-	rows []exchange.Org
-	tbl  table.Model
-	open *form
+	c *Common
+	list[exchange.Org]
+	formHost
 
 	samen, rename, remove key.Binding
 }
 
 func newOrganisaties(c *Common) *organisaties {
-	return &organisaties{c: c, tbl: newTable(c),
+	return &organisaties{c: c, list: newList[exchange.Org](c),
 		samen:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "samenwerking")),
 		rename: key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "naam wijzigen")),
 		remove: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "verwijderen")),
@@ -35,19 +34,11 @@ func (s *organisaties) Editing() bool { return s.open != nil }
 
 func (s *organisaties) Reload() {
 	rows, err := s.c.Hub.Orgs()
-	if err != nil {
-		s.c.Fail(err)
-		s.rows = nil
-	} else {
-		s.rows = rows
-	}
-	trows := make([]table.Row, len(s.rows))
-	for i, o := range s.rows {
+	s.set(s.c, rows, err)
+	s.fill(s.cols(s.c.Width), func(o exchange.Org) table.Row {
 		s.c.orgNames[o.Code] = o.Name
-		trows[i] = table.Row{o.Code, o.Name, string(o.Kind), o.OIN, s.samenwerking(o)}
-	}
-	s.tbl.SetColumns(s.cols(s.c.Width))
-	s.tbl.SetRows(trows)
+		return table.Row{o.Code, o.Name, string(o.Kind), o.OIN, s.samenwerking(o)}
+	})
 }
 
 func (s *organisaties) samenwerking(o exchange.Org) string {
@@ -67,39 +58,30 @@ func (s *organisaties) samenwerking(o exchange.Org) string {
 }
 
 func (s *organisaties) Update(msg tea.Msg) tea.Cmd {
-	if s.open != nil {
-		closed, cmd := s.open.update(msg)
-		if closed {
-			s.open = nil
-		}
-		return cmd
-	}
-	km, ok := msg.(tea.KeyPressMsg)
+	km, cmd, ok := s.keyPress(msg)
 	if !ok {
-		return nil
+		return cmd
 	}
 	k := s.c.Keys
 	switch {
 	case key.Matches(km, k.Add):
 		return s.addForm()
 	case key.Matches(km, s.samen, k.Enter):
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			return s.samenForm(s.rows[i])
+		if o, ok := s.current(); ok {
+			return s.samenForm(o)
 		}
 	case key.Matches(km, s.rename):
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			return s.renameForm(s.rows[i])
+		if o, ok := s.current(); ok {
+			return s.renameForm(o)
 		}
 	case key.Matches(km, s.remove):
-		if i := s.tbl.Cursor(); i >= 0 && i < len(s.rows) {
-			c, o := s.c, s.rows[i]
+		if o, ok := s.current(); ok {
+			c := s.c
 			c.Ask(fmt.Sprintf("Organisatie %s (%s) verwijderen?", o.Name, o.Code), "Organisatie "+o.Code+" verwijderd.",
 				func() error { return c.Hub.DeleteOrg(c.P, o.Code) })
 		}
 	default:
-		var cmd tea.Cmd
-		s.tbl, cmd = s.tbl.Update(km)
-		return cmd
+		return s.scroll(km)
 	}
 	return nil
 }
@@ -121,8 +103,7 @@ func (s *organisaties) addForm() tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 func (s *organisaties) renameForm(o exchange.Org) tea.Cmd {
@@ -140,8 +121,7 @@ func (s *organisaties) renameForm(o exchange.Org) tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 func (s *organisaties) samenForm(o exchange.Org) tea.Cmd {
@@ -175,8 +155,7 @@ func (s *organisaties) samenForm(o exchange.Org) tea.Cmd {
 		s.Reload()
 		return nil
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 func (s *organisaties) View(width, height int) string {
@@ -187,11 +166,7 @@ func (s *organisaties) View(width, height int) string {
 func (s *organisaties) ShortHelp() []key.Binding {
 	k := s.c.Keys
 	if s.open != nil {
-		return []key.Binding{
-			k.NextField,
-			k.Save,
-			k.Back,
-		}
+		return k.formHelp()
 	}
 	return []key.Binding{k.Add, s.samen, s.rename, s.remove}
 }

@@ -19,8 +19,8 @@ type routeren struct {
 	c      *Common
 	rows   []exchange.RouteView
 	cursor int
-	open   *form
 	offset int
+	formHost
 }
 
 func newRouteren(c *Common) *routeren { return &routeren{c: c} }
@@ -50,11 +50,7 @@ func routeLine(r exchange.RouteView) string {
 
 func (s *routeren) Update(msg tea.Msg) tea.Cmd {
 	if s.Editing() {
-		closed, cmd := s.open.update(msg)
-		if closed {
-			s.open = nil
-		}
-		return cmd
+		return s.feed(msg)
 	}
 	km, ok := msg.(tea.KeyPressMsg)
 	if !ok {
@@ -113,8 +109,7 @@ func (s *routeren) expand(r exchange.RouteView) tea.Cmd {
 			return nil
 		}
 	}
-	s.open = f
-	return f.start()
+	return s.show(f)
 }
 
 // noCPA is the CPA choice "none".

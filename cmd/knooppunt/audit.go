@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,19 +22,12 @@ func audit(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // the flag package's own messages are English
-	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
+	fs := newSubFlags("audit "+sub, "gebruik: knooppunt audit verify [--data DIR] [--anker REGEL:HASH]\n       knooppunt audit export [--data DIR] [--van REGEL]", stdout, stderr)
+	data := fs.data()
 	anker := fs.String("anker", "", "REGEL:HASH, de kop die een eerdere 'audit verify' toonde")
 	van := fs.String("van", "1", "eerste regel van de export")
-	auditUsage := "gebruik: knooppunt audit verify [--data DIR] [--anker REGEL:HASH]\n       knooppunt audit export [--data DIR] [--van REGEL]"
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, auditUsage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "fout: %v\n%s\n", dutchFlagError(err), auditUsage)
-		return 2
+	if exit, ok := fs.parse(args[1:]); !ok {
+		return exit
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "fout: onverwacht argument %q\n", fs.Arg(0))

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,16 +22,12 @@ import (
 // The CLI does not connect over SSH itself: it would need the beheerder's private key on
 // the server, and the SSH form works from any machine the beheerder's key is on.
 func backupCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
+	fs := newSubFlags("backup", "", stdout, stderr)
+	data := fs.data()
 	to := fs.String("to", "", "backupbestand (tar); - voor stdout")
 	since := fs.String("sinds", "", "een aanvulling op deze eerdere backup (het tar-bestand of zijn manifest.json): alleen nieuwe bestanden")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if fs.NArg() > 0 || *to == "" {
 		fmt.Fprintln(stderr, "gebruik: knooppunt backup --to BESTAND [--data DIR] [--sinds VORIGE.tar]   (een draaiende server: ssh beheer@knooppunt backup > BESTAND)")
@@ -115,16 +109,12 @@ func backupToFile(ctx context.Context, hub *exchange.Hub, name string, prev *exc
 // restoreCmd fills a new data directory from a backup and proves it: every checksum, then
 // audit verify and the integrity check at start, whose results it prints.
 func restoreCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newSubFlags("restore", "", stdout, stderr)
 	var from multiFlag
 	fs.Var(&from, "from", "backupbestand (tar), - voor stdin; herhaal voor een aanvulling: eerst de aanvulling, dan de backups waarop die voortbouwt")
 	data := fs.String("data", "", "nieuwe, lege gegevensmap")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if fs.NArg() > 0 || len(from) == 0 || *data == "" {
 		fmt.Fprintln(stderr, "gebruik: knooppunt restore --from BESTAND [--from EERDERE-BACKUP…] --data NIEUWEMAP")

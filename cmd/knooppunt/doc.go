@@ -16,4 +16,5 @@
 //	limits (--quota, --max-conns, …)         limits.go     parseLimits
 //	the memory limit (--memory-limit)        memlimit.go
 //	stopping (SIGTERM, --shutdown-grace)     shutdown.go
+//	the options of the offline subcommands   flags.go      newSubFlags
 package main

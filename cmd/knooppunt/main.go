@@ -539,16 +539,10 @@ func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.
 }
 
 func showHostKeys(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hostkeys", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // the flag package's own messages are English
-	data := fs.String("data", envOr("KNOOPPUNT_DATA", defaultData), "gegevensmap (KNOOPPUNT_DATA)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, "gebruik: knooppunt hostkeys [--data DIR]")
-			return 0
-		}
-		fmt.Fprintf(stderr, "fout: %v\ngebruik: knooppunt hostkeys [--data DIR]\n", dutchFlagError(err))
-		return 2
+	fs := newSubFlags("hostkeys", "gebruik: knooppunt hostkeys [--data DIR]", stdout, stderr)
+	data := fs.data()
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	keys, err := hostkeys.Read(*data)
 	if err != nil {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,17 +18,13 @@ import (
 // answer for a person, with a few numbers from /metrics. Exit 0: gereed; 1: niet gereed or
 // not reachable; 2: wrong usage.
 func status(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newSubFlags("status", "", stdout, stderr)
 	addr := fs.String("metrics", os.Getenv("KNOOPPUNT_METRICS_LISTEN"), "adres van de metrics van de server (--metrics-listen; KNOOPPUNT_METRICS_LISTEN, anders uit --env)")
 	envFile := fs.String("env", defaultEnvFile, "omgevingsbestand van de dienst, voor KNOOPPUNT_METRICS_LISTEN als --metrics ontbreekt")
 	asJSON := fs.Bool("json", false, "het antwoord van /readyz als JSON")
 	timeout := fs.Duration("timeout", 10*time.Second, "hoe lang te wachten op een antwoord")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if exit, ok := fs.parse(args); !ok {
+		return exit
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "fout: onverwacht argument %q\ngebruik: knooppunt status [--metrics ADRES] [--json]\n", fs.Arg(0))

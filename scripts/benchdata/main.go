@@ -44,16 +44,11 @@ func write(name string, size int64) error {
 	payload := make([]byte, 18<<20)
 	var written int64
 	for i := 0; written < size; i++ {
-		rand.Read(payload)
-		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%03d.xml", i), Method: zip.Store})
+		n, err := addEnvelope(zw, fmt.Sprintf("wmo301-%03d.xml", i), payload)
 		if err != nil {
 			return err
 		}
-		if _, err := w.Write(env); err != nil {
-			return err
-		}
-		written += int64(len(env))
+		written += int64(n)
 	}
 	if err := zw.Close(); err != nil {
 		return err
@@ -72,13 +67,7 @@ func writeN(name string, n, size int) error {
 	zw := zip.NewWriter(bw)
 	payload := make([]byte, size)
 	for i := range n {
-		rand.Read(payload)
-		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("wmo301-%05d.xml", i), Method: zip.Store})
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(env); err != nil {
+		if _, err := addEnvelope(zw, fmt.Sprintf("wmo301-%05d.xml", i), payload); err != nil {
 			return err
 		}
 	}
@@ -89,4 +78,16 @@ func writeN(name string, n, size int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// addEnvelope fills payload with random bytes and stores it, uncompressed, as the envelope
+// entry name; it returns the envelope's length.
+func addEnvelope(zw *zip.Writer, name string, payload []byte) (int, error) {
+	rand.Read(payload)
+	env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+	if err != nil {
+		return 0, err
+	}
+	return w.Write(env)
 }

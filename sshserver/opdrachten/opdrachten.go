@@ -123,6 +123,21 @@ func (in *input) flag(name string) string {
 	return ""
 }
 
+// oneOf is the value of option name among choices, typed in any case; the usage error lists
+// the choices in lower case, as people type them.
+func oneOf[T ~string](in *input, name string, choices ...T) (T, error) {
+	v := strings.ToLower(in.flag(name))
+	names := make([]string, len(choices))
+	for i, ch := range choices {
+		names[i] = strings.ToLower(string(ch))
+		if v == names[i] {
+			return ch, nil
+		}
+	}
+	var none T
+	return none, usagef("--%s %q: kies %s", name, in.flag(name), strings.Join(names, " of "))
+}
+
 // cmdCtx is what a command runs with.
 type cmdCtx struct {
 	ctx      context.Context // nil: context.Background

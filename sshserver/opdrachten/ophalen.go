@@ -87,9 +87,9 @@ func runOphalen(c *cmdCtx, in *input) error {
 	c.more(shown, total, "bestanden")
 	out := make([]DeliveryJSON, 0, len(all))
 	for _, d := range all {
-		folder := "/ophalen/"
+		folder := "/" + folderOphalen + "/"
 		if onlyNew {
-			folder = "/ophalen/nieuw/"
+			folder += folderNieuw + "/"
 		}
 		out = append(out, DeliveryJSON{Product: string(d.Product), Naam: d.Name, Pad: "/" + string(d.Product) + folder + d.Name,
 			Functie: d.Functie, Van: d.From, Grootte: d.Size, Publicatiedatum: ts(d.CreatedAt), Gelezen: !d.GelezenAt.IsZero(), GelezenOp: ts(d.GelezenAt),

@@ -81,23 +81,13 @@ func runRoutes(c *cmdCtx, in *input) error {
 func runRouteZet(c *cmdCtx, in *input) error {
 	// ssh joins the words of a command with spaces, so 'WMO 301/302' may arrive as two words.
 	name := strings.Join(in.args, " ")
-	var via exchange.Via
-	switch strings.ToLower(in.flag("via")) {
-	case "portaal":
-		via = exchange.Portaal
-	case "digikoppeling":
-		via = exchange.Digikoppeling
-	default:
-		return usagef("--via %q: kies portaal of digikoppeling", in.flag("via"))
+	via, err := oneOf(in, "via", exchange.Portaal, exchange.Digikoppeling)
+	if err != nil {
+		return err
 	}
-	var status exchange.RouteStatus
-	switch strings.ToLower(in.flag("status")) {
-	case "actief":
-		status = exchange.Actief
-	case "inactief":
-		status = exchange.Inactief
-	default:
-		return usagef("--status %q: kies actief of inactief", in.flag("status"))
+	status, err := oneOf(in, "status", exchange.Actief, exchange.Inactief)
+	if err != nil {
+		return err
 	}
 	products, err := c.products(in)
 	if err != nil {
