@@ -41,9 +41,8 @@ func (h *Hub) verifySignature(m *ebms.Message, pc *ebms.CPA) error {
 }
 
 // buildFo01 is the StUF Fo01 that answers a rejected upload.
-func (h *Hub) buildFo01(u *Upload) ([]byte, error) {
-	f := u.Fouten[0]
-	in := u.EbMS
+func (h *Hub) buildFo01(u *Upload, in *EbMSIn, fouten []Fout) ([]byte, error) {
+	f := fouten[0]
 	zender := ebms.StUFParty{Organisatie: in.Zender, Applicatie: in.ZenderApp}
 	if zender.Organisatie == "" {
 		zender.Organisatie = u.Org

@@ -98,6 +98,7 @@ type Hub struct {
 	sendWake     chan struct{}          // nudges the Digikoppeling send loop
 	sends        sender
 	cpas         cpaCache
+	inbox        inbox // inbound Digikoppeling messages waiting to be handed in together
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
