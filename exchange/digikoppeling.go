@@ -119,7 +119,7 @@ func (h *Hub) ReceiveEbMS(ctx context.Context, req EbMSRequest) EbMSAnswer {
 	var c CPA
 	err = h.kv.View(func(t storage.Txn) error {
 		var err error
-		c, err = txCPA(t, hd.CPAID)
+		c, err = h.txCPACached(t, hd.CPAID)
 		return err
 	})
 	if err != nil {
@@ -286,7 +286,7 @@ func (h *Hub) sendByMessageID(oin, mid string) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		c, err := txCPA(t, s.CPA)
+		c, err := h.txCPACached(t, s.CPA)
 		if err != nil {
 			return err
 		}

@@ -98,7 +98,8 @@ type Hub struct {
 	sendWake     chan struct{}          // nudges the Digikoppeling send loop
 	sends        sender
 	cpas         cpaCache
-	inbox        inbox // inbound Digikoppeling messages waiting to be handed in together
+	inbox        inbox   // inbound Digikoppeling messages waiting to be handed in together
+	sendTx       txGroup // the outbound queue's writes, committed in groups
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process

@@ -129,7 +129,7 @@ func (h *Hub) sendable(t storage.Txn, org string, product Product, exchange stri
 	if err != nil || r.Via != Digikoppeling || r.Status != Actief || r.CPA == "" || h.cfg.Digikoppeling == nil {
 		return r, CPA{}, false, err
 	}
-	c, err := txCPA(t, r.CPA)
+	c, err := h.txCPACached(t, r.CPA)
 	if errors.Is(err, ErrNotFound) {
 		return r, CPA{}, false, nil
 	}
@@ -438,6 +438,7 @@ type sender struct {
 	mu       sync.Mutex
 	inFlight map[uint64]bool
 	blobs    map[string]*openBlob // delivery files being sent from, by blob name
+	blobOf   map[uint64]string    // delivery id -> its blob (deliveryBlob)
 }
 
 func (h *Hub) inFlight(id uint64) bool {
@@ -542,7 +543,8 @@ func (h *Hub) attempt(ctx context.Context, id uint64) error {
 	var s Send
 	var c CPA
 	var giveUp string
-	err := h.kv.Update(func(t storage.Txn) error {
+	err := h.groupUpdate(func(t storage.Txn) error {
+		giveUp = ""
 		var err error
 		if s, err = txSend(t, id); err != nil {
 			return err
@@ -552,7 +554,7 @@ func (h *Hub) attempt(ctx context.Context, id uint64) error {
 			return nil
 		}
 		old := s
-		if c, err = txCPA(t, s.CPA); err != nil {
+		if c, err = h.txCPACached(t, s.CPA); err != nil {
 			return err
 		}
 		if !c.ValidAt(now) {
@@ -642,7 +644,7 @@ type PostResult struct {
 
 // noteRetry records why an attempt failed; the next try is already set.
 func (h *Hub) noteRetry(id uint64, reason string) error {
-	return h.kv.Update(func(t storage.Txn) error {
+	return h.groupUpdate(func(t storage.Txn) error {
 		s, err := txSend(t, id)
 		if err != nil || !s.pending() {
 			return err
@@ -657,7 +659,7 @@ func (h *Hub) noteRetry(id uint64, reason string) error {
 func (h *Hub) endSend(id uint64, state SendState, reason string) error {
 	now := h.clock.Now()
 	var s Send
-	err := h.kv.Update(func(t storage.Txn) error {
+	err := h.groupUpdate(func(t storage.Txn) error {
 		var err error
 		if s, err = txSend(t, id); err != nil {
 			return err
@@ -709,17 +711,17 @@ func (h *Hub) Acknowledged(fromOIN, refTo string) error {
 // opened once for all its messages (an open verifies its checksum, 3 MB for 2,000 envelopes)
 // and where each entry lies is read once: per message, both made sending quadratic.
 func (h *Hub) envelopeOf(s Send) ([]byte, error) {
-	var d Delivery
-	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, s.Delivery), &d) }); err != nil {
+	blob, err := h.deliveryBlob(s.Delivery)
+	if err != nil {
 		return nil, err
 	}
-	b, err := h.sends.open(h.files, d.Blob)
+	b, err := h.sends.open(h.files, blob)
 	if err != nil {
 		return nil, err
 	}
 	defer h.sends.release(b)
 	if s.Entry >= len(b.locs) {
-		return nil, fmt.Errorf("bestand %d ontbreekt in %s", s.Entry, d.Blob)
+		return nil, fmt.Errorf("bestand %d ontbreekt in %s", s.Entry, blob)
 	}
 	l := b.locs[s.Entry]
 	if l.size > uint64(MaxXMLUpload) {
@@ -743,6 +745,35 @@ func (h *Hub) envelopeOf(s Send) ([]byte, error) {
 		return nil, fmt.Errorf("bestand %d: %d bytes in plaats van %d", s.Entry, buf.Len(), l.size)
 	}
 	return buf.Bytes(), nil
+}
+
+// deliveryBlob is the blob of a delivery, remembered: a delivery's record lists every one of
+// its messages (2,000 in a large one), and decoding it for each message sent made sending
+// quadratic. A delivery keeps its blob for life; a removed one fails at the open.
+func (h *Hub) deliveryBlob(id uint64) (string, error) {
+	sd := &h.sends
+	sd.mu.Lock()
+	blob, ok := sd.blobOf[id]
+	sd.mu.Unlock()
+	if ok {
+		return blob, nil
+	}
+	var d struct {
+		Blob string `json:"blob"`
+	}
+	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, id), &d) }); err != nil {
+		return "", err
+	}
+	sd.mu.Lock()
+	if len(sd.blobOf) >= 4096 {
+		clear(sd.blobOf) // a bound, not an eviction policy: one more read each after a clear
+	}
+	if sd.blobOf == nil {
+		sd.blobOf = map[uint64]string{}
+	}
+	sd.blobOf[id] = d.Blob
+	sd.mu.Unlock()
+	return d.Blob, nil
 }
 
 // entryLoc is where one entry of a delivery file lies.
