@@ -1,0 +1,177 @@
+package exchange
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// inItemFor is the message ReceiveEbMS would hand in for an envelope of org's.
+func (e *testEngine) inItemFor(org, cpa, mid string, env []byte) *inItem {
+	e.t.Helper()
+	o, err := e.h.Org(org)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := e.h.GetCPA(System, cpa)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, envl := e.h.peekEnvelope(env, IWmo)
+	now := e.clk.Now()
+	return &inItem{ctx: context.Background(), p: &Principal{Account: Account{Name: "digikoppeling"}, Org: o, partner: true},
+		product: IWmo, name: "ebms-" + fileNameOf(mid) + ".xml", data: env, oin: o.OIN, mid: mid,
+		in:  &EbMSIn{MessageID: mid, ConversationID: "conv-" + mid, CPA: cpa, OIN: o.OIN, Action: "ggk_Di01", Referentie: envl.Referentie, Zender: envl.ZenderOrg, ZenderApp: envl.ZenderApp},
+		rec: received{At: now, Until: now.Add(time.Hour), AckSyncSent: true}, c: c, sync: true, done: make(chan inResult, 1)}
+}
+
+// fo01Sends are the queued Fo01s, by their crossRefnummer.
+func (e *testEngine) fo01Sends() map[string]Send {
+	e.t.Helper()
+	out := map[string]Send{}
+	err := e.h.kv.View(func(t storage.Txn) error {
+		return t.Scan([]byte(kSend), storage.ScanOptions{}, func(_, v []byte) (bool, error) {
+			var s Send
+			if err := json.Unmarshal(v, &s); err != nil {
+				return false, err
+			}
+			if s.Kind == sendFo01 {
+				i := bytes.Index(s.Payload, []byte("<StUF:crossRefnummer>"))
+				j := bytes.Index(s.Payload, []byte("</StUF:crossRefnummer>"))
+				if i < 0 || j < i {
+					return false, fmt.Errorf("Fo01 zonder crossRefnummer: %s", s.Payload)
+				}
+				out[string(s.Payload[i+len("<StUF:crossRefnummer>"):j])] = s
+			}
+			return true, nil
+		})
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// TestInboundBatchIsOneAanlevering: messages handed in together (the group commit of
+// concurrent Digikoppeling messages) are one aanlevering of the sender: every accepted
+// envelope reaches its recipient byte for byte, each rejected one gets a Fo01 of its own
+// with its own crossRefnummer and conversation, every message is recorded for duplicate
+// elimination under that aanlevering, and a MessageId twice in one batch is processed once.
+func TestInboundBatchIsOneAanlevering(t *testing.T) {
+	e := newEngine(t, "")
+	cpa := e.importCPA("0363")
+	var items []*inItem
+	var good [][]byte
+	bad := map[string]string{} // referentienummer -> MessageId
+	for i := range 6 {
+		ref, ontvanger := newRef(), "12345678"
+		if i%3 == 1 {
+			ontvanger = "11111111" // unknown: rejected
+		}
+		env := envelope("WMO301", "0363", ontvanger, ref, "")
+		mid := fmt.Sprintf("m%d@partner.test", i)
+		if ontvanger == "12345678" {
+			good = append(good, env)
+		} else {
+			bad[ref] = mid
+		}
+		items = append(items, e.inItemFor("0363", cpa, mid, env))
+	}
+	twice := e.inItemFor("0363", cpa, "m0@partner.test", items[0].data)
+	e.h.handInGroup(append(items, twice))
+	for i, it := range items {
+		if r := <-it.done; r.err != nil || r.dup {
+			t.Fatalf("message %d: %+v", i, r)
+		}
+	}
+	if r := <-twice.done; !r.dup {
+		t.Fatalf("the same MessageId twice in a batch: %+v", r)
+	}
+
+	gem := e.principal("0363")
+	ups, n, err := e.h.Uploads(gem, IWmo, ListOptions{Limit: 10})
+	if err != nil || n != 1 {
+		t.Fatalf("%d aanleveringen (%v), want 1", n, err)
+	}
+	u := e.wait(gem, ups[0].ID)
+	if u.Status != Afgekeurd || u.Counts.Correct != len(good) || u.Counts.Incorrect != len(bad) || u.Door != DoorDigikoppeling ||
+		len(u.EbMSBatch) != len(items) || !strings.HasSuffix(u.Name, ".zip") {
+		t.Fatalf("aanlevering %+v", u)
+	}
+	for _, it := range items {
+		rec, ok, err := e.h.receivedBefore(it.oin, it.mid)
+		if err != nil || !ok || rec.Upload != u.ID {
+			t.Fatalf("%s not recorded for duplicate elimination: %+v %v %v", it.mid, rec, ok, err)
+		}
+	}
+	var got [][]byte
+	for _, files := range e.inbox(e.principal("12345678"), IWmo) {
+		for _, b := range files {
+			got = append(got, b)
+		}
+	}
+	if len(got) != len(good) {
+		t.Fatalf("%d envelopes in ophalen, want %d", len(got), len(good))
+	}
+	for _, g := range good {
+		found := false
+		for _, b := range got {
+			found = found || bytes.Equal(b, g)
+		}
+		if !found {
+			t.Fatalf("envelope not delivered byte for byte:\n%s", g)
+		}
+	}
+	fo := e.fo01Sends()
+	if len(fo) != len(bad) {
+		t.Fatalf("%d Fo01s, want %d: %v", len(fo), len(bad), fo)
+	}
+	for ref, mid := range bad {
+		s, ok := fo[ref]
+		if !ok || s.ConversationID != "conv-"+mid || s.CPA != cpa {
+			t.Fatalf("Fo01 for %s (%s): %+v", ref, mid, s)
+		}
+	}
+}
+
+// TestInboundBatchWithEarlierDuplicate: a batch holding a message that was made durable
+// before (a retry that raced its first try) is handed in message by message: the duplicate
+// is recognised and not processed again, the others are each their own aanlevering.
+func TestInboundBatchWithEarlierDuplicate(t *testing.T) {
+	e := newEngine(t, "")
+	cpa := e.importCPA("0363")
+	first := e.inItemFor("0363", cpa, "eerder@partner.test", envelope("WMO301", "0363", "12345678", newRef(), ""))
+	if r := e.h.handInOne(first); r.err != nil || r.dup {
+		t.Fatalf("first: %+v", r)
+	}
+	again := e.inItemFor("0363", cpa, "eerder@partner.test", first.data)
+	a := e.inItemFor("0363", cpa, "a@partner.test", envelope("WMO301", "0363", "12345678", newRef(), ""))
+	b := e.inItemFor("0363", cpa, "b@partner.test", envelope("WMO301", "0363", "12345678", newRef(), ""))
+	e.h.handInGroup([]*inItem{a, again, b})
+	if r := <-again.done; !r.dup {
+		t.Fatalf("duplicate: %+v", r)
+	}
+	for _, it := range []*inItem{a, b} {
+		if r := <-it.done; r.err != nil || r.dup {
+			t.Fatalf("%s: %+v", it.mid, r)
+		}
+	}
+	ups, n, err := e.h.Uploads(e.principal("0363"), IWmo, ListOptions{Limit: 10})
+	if err != nil || n != 3 {
+		t.Fatalf("%d aanleveringen (%v), want 3", n, err)
+	}
+	for _, u := range ups {
+		if u = e.wait(e.principal("0363"), u.ID); u.Status != Afgeleverd || u.EbMS == nil || len(u.EbMSBatch) != 0 {
+			t.Fatalf("aanlevering %+v", u)
+		}
+	}
+	if got := e.inbox(e.principal("12345678"), IWmo); len(got) != 3 {
+		t.Fatalf("%d files in ophalen, want 3", len(got))
+	}
+}
