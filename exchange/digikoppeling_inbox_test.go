@@ -175,3 +175,75 @@ func TestInboundBatchWithEarlierDuplicate(t *testing.T) {
 		t.Fatalf("%d files in ophalen, want 3", len(got))
 	}
 }
+
+// TestPurgeSendsAndMessageIds: an ended send (bevestigd, mislukt) is kept for Bewaartijd
+// after it ended and then forgotten with its indexes, a pending one never; a received
+// MessageId is kept for its duplicate-elimination window and then forgotten, after which the
+// same MessageId would be a new message.
+func TestPurgeSendsAndMessageIds(t *testing.T) {
+	e := newEngine(t, "")
+	cpa := e.importCPA("0363")
+	now := e.clk.Now()
+	mk := func(id uint64) Send {
+		return Send{ID: id, Kind: sendFo01, Org: "0363", Product: IWmo, CPA: cpa, Action: "Fo01", MessageID: fmt.Sprintf("s%d@knooppunt.test", id),
+			Payload: []byte("<x/>"), State: SendWachtend, NextTry: now, Created: now}
+	}
+	for _, id := range []uint64{901, 902, 903} {
+		if err := e.h.kv.Update(func(tx storage.Txn) error { return putSend(tx, nil, mk(id)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.h.endSend(901, SendBevestigd, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.endSend(902, SendMislukt, "HTTP 400"); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(k []byte) bool {
+		err := e.h.kv.View(func(tx storage.Txn) error { _, err := tx.Get(k); return err })
+		return err == nil
+	}
+	if err := e.h.purgeSends(now.Add(Bewaartijd - time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{901, 902, 903} {
+		if !exists(key(kSend, id)) {
+			t.Fatalf("send %d purged before its time", id)
+		}
+	}
+	if err := e.h.purgeSends(now.Add(Bewaartijd + time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{901, 902} {
+		if exists(key(kSend, id)) || exists(key(kSendMID, mk(id).MessageID)) {
+			t.Fatalf("ended send %d not purged", id)
+		}
+	}
+	if !exists(key(kSend, uint64(903))) || !exists(key(kSendMID, mk(903).MessageID)) {
+		t.Fatal("a pending send was purged")
+	}
+	var left int
+	e.h.kv.View(func(tx storage.Txn) error {
+		return tx.Scan([]byte(kSendDone), storage.ScanOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) { left++; return true, nil })
+	})
+	if left != 0 {
+		t.Fatalf("%d done-index keys left", left)
+	}
+
+	it := e.inItemFor("0363", cpa, "eens@partner.test", envelope("WMO301", "0363", "12345678", newRef(), ""))
+	if r := e.h.handInOne(it); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := e.h.purgeReceived(it.rec.Until.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := e.h.receivedBefore(it.oin, it.mid); !ok {
+		t.Fatal("MessageId forgotten inside its window")
+	}
+	if err := e.h.purgeReceived(it.rec.Until.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := e.h.receivedBefore(it.oin, it.mid); ok {
+		t.Fatal("MessageId kept after its window")
+	}
+}

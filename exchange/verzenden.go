@@ -26,6 +26,7 @@ const (
 	kSendMID   = "idx/sendmid/"   // idx/sendmid/<ebMS MessageId> -> send id
 	kSendMsg   = "idx/sendmsg/"   // idx/sendmsg/<message id> -> send id
 	kSendRoute = "idx/sendroute/" // idx/sendroute/<org>/<product>/<exchange>/<id>: not yet bevestigd
+	kSendDone  = "idx/senddone/"  // idx/senddone/<done>/<id>: ended sends, purged after Bewaartijd
 )
 
 // SendState is where an outbound Digikoppeling message is.
@@ -89,8 +90,17 @@ func putSend(t storage.Txn, old *Send, s Send) error {
 			return err
 		}
 	}
+	if old != nil && !old.pending() && !old.Done.IsZero() && !old.Done.Equal(s.Done) {
+		if err := t.Delete(key(kSendDone, old.Done, old.ID)); err != nil {
+			return err
+		}
+	}
 	if s.pending() {
 		if err := t.Set(key(kSendDue, s.NextTry, s.ID), nil); err != nil {
+			return err
+		}
+	} else if !s.Done.IsZero() {
+		if err := t.Set(key(kSendDone, s.Done, s.ID), nil); err != nil {
 			return err
 		}
 	}
@@ -121,6 +131,64 @@ func txSend(t storage.Txn, id uint64) (Send, error) {
 	var s Send
 	err := getJSON(t, key(kSend, id), &s)
 	return s, err
+}
+
+// purgeSends forgets the sends that ended (bevestigd, afgegeven, mislukt) more than
+// Bewaartijd ago, with their indexes: by then the message they carried is purged from the
+// berichtenlog too, and nothing can send it again. At most 1,000 per transaction.
+func (h *Hub) purgeSends(now time.Time) error {
+	limit := now.Add(-Bewaartijd).UnixNano()
+	for {
+		var ids []uint64
+		err := h.kv.View(func(t storage.Txn) error {
+			return t.Scan([]byte(kSendDone), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				// <done>/<id>; key() leaves the '/' out after a time whose last byte is one.
+				rest := k[len(kSendDone):]
+				if len(rest) < 16 || int64(beUint(rest[:8])) > limit {
+					return false, nil
+				}
+				id, err := idFromKey(k)
+				ids = append(ids, id)
+				return err == nil && len(ids) < 1000, err
+			})
+		})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		err = h.kv.Update(func(t storage.Txn) error {
+			for _, id := range ids {
+				s, err := txSend(t, id)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if s.pending() {
+					continue // sent again (opnieuw) since: its index went with that
+				}
+				keys := [][]byte{key(kSend, id), key(kSendMID, s.MessageID), key(kSendDone, s.Done, id)}
+				if v, err := t.Get(key(kSendMsg, s.Message)); err == nil && bytes.Equal(v, be64(id)) {
+					keys = append(keys, key(kSendMsg, s.Message))
+				}
+				if s.Exchange != "" {
+					keys = append(keys, key(kSendRoute, s.Org, s.Product, s.Exchange, id))
+				}
+				for _, k := range keys {
+					if err := t.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("oude Digikoppeling-verzendingen vergeten: %w", err)
+		}
+		if len(ids) < 1000 {
+			return nil
+		}
+	}
 }
 
 // sendable tells whether a route carries messages over Digikoppeling now.
