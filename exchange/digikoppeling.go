@@ -188,6 +188,9 @@ func (h *Hub) receiveUserMessage(ctx context.Context, m *ebms.Message, c CPA, pc
 		return EbMSAnswer{Status: http.StatusServiceUnavailable}
 	} else if ok {
 		audit("dubbel bericht " + hd.MessageID + ": opgeslagen bevestiging opnieuw")
+		if len(prev.Ack) > 0 {
+			h.dkObs.EbMSAcknowledged()
+		}
 		if sync && len(prev.Ack) > 0 {
 			return EbMSAnswer{Status: http.StatusOK, ContentType: prev.AckType, Body: prev.Ack}
 		}
@@ -232,6 +235,10 @@ func (h *Hub) receiveUserMessage(ctx context.Context, m *ebms.Message, c CPA, pc
 			return EbMSAnswer{Status: http.StatusServiceUnavailable}
 		}
 		return h.refuseWith(m, pc, audit, &ebms.Error{Code: ebms.CodeDeliveryFailure, Severity: ebms.SeverityError, Description: err.Error()})
+	}
+	h.dkObs.EbMSReceived()
+	if ack != nil {
+		h.dkObs.EbMSAcknowledged()
 	}
 	if !sync {
 		h.kickSender()

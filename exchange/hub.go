@@ -100,6 +100,7 @@ type Hub struct {
 	cpas         cpaCache
 	inbox        inbox   // inbound Digikoppeling messages waiting to be handed in together
 	sendTx       txGroup // the outbound queue's writes, committed in groups
+	dkObs        DigikoppelingObserver
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -159,6 +160,10 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
+	h.dkObs = nopObserver{}
+	if o, ok := cfg.Observer.(DigikoppelingObserver); ok {
+		h.dkObs = o
+	}
 	return h, nil
 }
 

@@ -681,6 +681,9 @@ func (h *Hub) attempt(ctx context.Context, id uint64) error {
 	if ctx.Err() != nil {
 		return nil // the record says when to try again
 	}
+	if err == nil {
+		h.dkObs.EbMSSent(s.Attempts > 1)
+	}
 	switch {
 	case err != nil:
 		return h.noteRetry(id, "netwerkfout: "+err.Error())
@@ -754,6 +757,7 @@ func (h *Hub) endSend(id uint64, state SendState, reason string) error {
 		return addHistory(t, []uint64{s.Message}, StatusEvent{At: now, Status: st, Detail: reason}, "")
 	})
 	if err == nil && s.ID != 0 {
+		h.dkObs.EbMSSendEnded(string(state))
 		h.log.Info("Digikoppeling-bericht "+string(state), "message_id", s.MessageID, "organisatie", s.Org, "reden", reason)
 		h.Audit(System, "digikoppeling uit", s.Org+" "+s.MessageID, string(state)+" "+reason)
 		h.publish(Event{Org: s.Org, Product: s.Product, Kind: "delivery"})
