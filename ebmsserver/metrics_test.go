@@ -80,9 +80,9 @@ func TestDigikoppelingMetrics(t *testing.T) {
 		"knooppunt_ebms_refused_total|reason=Inconsistent":    0,
 		"knooppunt_ebms_sent_total":                           2,
 		"knooppunt_ebms_retries_total":                        1,
-		"knooppunt_ebms_sends_ended_total|state=bevestigd":    1,
-		"knooppunt_ebms_sends_ended_total|state=mislukt":      1,
-		"knooppunt_ebms_sends_ended_total|state=afgegeven":    0,
+		"knooppunt_ebms_sends_ended_total|status=bevestigd":   1,
+		"knooppunt_ebms_sends_ended_total|status=mislukt":     1,
+		"knooppunt_ebms_sends_ended_total|status=afgegeven":   0,
 	} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("%s = %v (%v), want %v", k, v, ok, want)

@@ -90,7 +90,7 @@ func New() *Metrics {
 	m.ebmsRefused = f.counterVec("ebms_refused_total", "Digikoppeling: berichten geweigerd met een MessageError, per ebMS-foutcode.", "reason")
 	m.ebmsSent = f.counter("ebms_sent_total", "Digikoppeling: berichten die het knooppunt voor het eerst verstuurde (berichten, Fo01's, losse bevestigingen).")
 	m.ebmsRetries = f.counter("ebms_retries_total", "Digikoppeling: herhaalde verzendpogingen (met hetzelfde MessageId).")
-	m.ebmsEnded = f.counterVec("ebms_sends_ended_total", "Digikoppeling: verzonden berichten die afliepen, per afloop (bevestigd, mislukt, afgegeven).", "state")
+	m.ebmsEnded = f.counterVec("ebms_sends_ended_total", "Digikoppeling: verzonden berichten die afliepen, per afloop (bevestigd, mislukt, afgegeven).", "status")
 	for _, c := range EbMSErrorCodes {
 		m.ebmsRefused.WithLabelValues(c)
 	}
