@@ -353,10 +353,8 @@ func (h *Hub) queueFo01(t storage.Txn, u *Upload) error {
 	}
 	for i := range u.EbMSBatch {
 		in := &u.EbMSBatch[i]
-		fs := byFile[in.Bestand]
-		if len(fs) == 0 {
-			fs = byFile[u.Name] // the aanlevering as a whole was refused
-		}
+		// Its own fout, and the aanlevering's as a whole when there is one.
+		fs := append(append([]Fout(nil), byFile[in.Bestand]...), byFile[u.Name]...)
 		if len(fs) == 0 {
 			continue
 		}

@@ -52,5 +52,9 @@ func (h *Hub) buildFo01(u *Upload, in *EbMSIn, fouten []Fout) ([]byte, error) {
 	}
 	fo := ebms.NewFo01(zender, ebms.StUFParty{Organisatie: "knooppunt", Applicatie: "GGk"}, in.Referentie,
 		string(f.Code), f.Omschrijving, f.Detail, h.clock.Now())
+	// Every fout of the message: the first in the body, the rest in its detailsXML.
+	for _, g := range fouten[1:] {
+		fo.More = append(fo.More, ebms.FoutDetail{Code: string(g.Code), Omschrijving: g.Omschrijving, Details: g.Detail})
+	}
 	return ebms.BuildFo01(fo), nil
 }
