@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"knooppunt/exchange/ebms"
 	"knooppunt/storage"
 )
 
@@ -245,5 +247,71 @@ func TestPurgeSendsAndMessageIds(t *testing.T) {
 	}
 	if _, ok, _ := e.h.receivedBefore(it.oin, it.mid); ok {
 		t.Fatal("MessageId kept after its window")
+	}
+}
+
+// TestHeldDeliveriesQueuedTogether: several delivery files held on a Digikoppeling route
+// without a CPA are queued in one go (queueHeld batches them) once the route has a CPA: every
+// message gets one send, each is sent and bevestigd once.
+func TestHeldDeliveriesQueuedTogether(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	post := func(_ context.Context, c CPA, ct string, body []byte) (PostResult, error) {
+		m, err := ebms.ParseMessage(ct, body)
+		if err != nil {
+			return PostResult{Status: 400}, nil
+		}
+		mu.Lock()
+		seen[m.Header.MessageID]++
+		mu.Unlock()
+		ack, _ := ebms.BuildAcknowledgment(&m.Header, nil, ebms.Reply{})
+		return PostResult{Status: 200, ContentType: ack.ContentType, Body: ack.Body}, nil
+	}
+	e := newEngineWith(t, "", Config{Digikoppeling: &DigikoppelingConfig{Post: post, Host: "test"}})
+	old := Route{Org: "12345678", Product: IWmo, Exchange: "WMO 301/302", Via: Digikoppeling, Status: Actief}
+	if err := e.h.kv.Update(func(tx storage.Txn) error { return setJSON(tx, key(kRoute, old.Org, IWmo, old.Exchange), old) }); err != nil {
+		t.Fatal(err)
+	}
+	const files, per = 5, 3
+	for i := range files {
+		var fs []file
+		for j := range per {
+			fs = append(fs, file{fmt.Sprintf("b%d.xml", j), envelope("WMO301", "0363", "12345678", newRef(), "")})
+		}
+		if u := e.process(e.principal("0363"), IWmo, fmt.Sprintf("wacht%d.zip", i), zipOf(t, fs...)); u.Status != Afgeleverd {
+			t.Fatalf("upload %+v", u)
+		}
+	}
+	zorg := e.principal("12345678", Productbeheerder)
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	e.h.kickSender()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{})
+		done := 0
+		for _, m := range ms {
+			if m.Status == MsgBevestigd {
+				done++
+			}
+		}
+		if done == files*per {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bevestigd", done, files*per)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != files*per {
+		t.Fatalf("%d MessageIds posted, want %d", len(seen), files*per)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s posted %d times", id, n)
+		}
 	}
 }

@@ -225,55 +225,75 @@ func (h *Hub) queueHeld() error {
 	if err != nil {
 		return fmt.Errorf("wachtende berichten lezen: %w", err)
 	}
-	queued := 0
-	for _, id := range ids {
+	// Several deliveries per transaction (a sync each was the cost of many small ones); one
+	// that makes the transaction too big goes on its own.
+	const perTxn = 32
+	for len(ids) > 0 {
+		chunk := ids[:min(perTxn, len(ids))]
 		err := h.kv.Update(func(t storage.Txn) error {
-			var d Delivery
-			if err := getJSON(t, key(kDelivery, id), &d); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return nil
-				}
-				return err
-			}
-			hk := key(kHold, d.Org, d.Product, d.Exchange, d.ID)
-			if _, err := t.Get(hk); err != nil {
-				if errors.Is(err, storage.ErrNotFound) {
-					return nil // taken off hold meanwhile
-				}
-				return err
-			}
-			_, c, ok, err := h.sendable(t, d.Org, d.Product, d.Exchange)
-			if err != nil || !ok {
-				return err
-			}
-			if err := t.Delete(hk); err != nil {
-				return err
-			}
-			now := h.clock.Now()
-			for i, mid := range d.Messages {
-				var m Message
-				if err := getJSON(t, key(kMessage, mid), &m); err != nil {
+			for _, id := range chunk {
+				if err := h.queueHeldDelivery(t, id); err != nil {
 					return err
 				}
-				if _, err := t.Get(key(kSendMsg, mid)); err == nil {
-					continue
-				}
-				sid, err := h.kv.Sequence("send")
-				if err != nil {
-					return err
-				}
-				s := Send{ID: sid, Kind: sendBericht, Message: mid, Org: d.Org, Product: d.Product, Exchange: d.Exchange,
-					CPA: c.ID, Action: actionFor(m), MessageID: h.newMessageID(), ConversationID: m.Referentie,
-					Delivery: d.ID, Entry: i, State: SendWachtend, NextTry: now, Created: now}
-				if err := putSend(t, nil, s); err != nil {
-					return err
-				}
-				queued++
 			}
 			return nil
 		})
+		if errors.Is(err, storage.ErrTooBig) && len(chunk) > 1 {
+			for _, id := range chunk {
+				if err := h.kv.Update(func(t storage.Txn) error { return h.queueHeldDelivery(t, id) }); err != nil {
+					return fmt.Errorf("bestand %d in de verzendwachtrij zetten: %w", id, err)
+				}
+			}
+		} else if err != nil {
+			return fmt.Errorf("bestanden in de verzendwachtrij zetten: %w", err)
+		}
+		ids = ids[len(chunk):]
+	}
+	return nil
+}
+
+// queueHeldDelivery queues the messages of one held delivery whose route now carries
+// Digikoppeling, in t.
+func (h *Hub) queueHeldDelivery(t storage.Txn, id uint64) error {
+	var d Delivery
+	if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	hk := key(kHold, d.Org, d.Product, d.Exchange, d.ID)
+	if _, err := t.Get(hk); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // taken off hold meanwhile
+		}
+		return err
+	}
+	_, c, ok, err := h.sendable(t, d.Org, d.Product, d.Exchange)
+	if err != nil || !ok {
+		return err
+	}
+	if err := t.Delete(hk); err != nil {
+		return err
+	}
+	now := h.clock.Now()
+	for i, mid := range d.Messages {
+		var m Message
+		if err := getJSON(t, key(kMessage, mid), &m); err != nil {
+			return err
+		}
+		if _, err := t.Get(key(kSendMsg, mid)); err == nil {
+			continue
+		}
+		sid, err := h.kv.Sequence("send")
 		if err != nil {
-			return fmt.Errorf("bestand %d in de verzendwachtrij zetten: %w", id, err)
+			return err
+		}
+		s := Send{ID: sid, Kind: sendBericht, Message: mid, Org: d.Org, Product: d.Product, Exchange: d.Exchange,
+			CPA: c.ID, Action: actionFor(m), MessageID: h.newMessageID(), ConversationID: m.Referentie,
+			Delivery: d.ID, Entry: i, State: SendWachtend, NextTry: now, Created: now}
+		if err := putSend(t, nil, s); err != nil {
+			return err
 		}
 	}
 	return nil
