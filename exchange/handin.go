@@ -36,6 +36,12 @@ func (h *Hub) HandIn(ctx context.Context, p *Principal, product Product, name st
 		return Upload{}, fmt.Errorf("aanlevering %s starten: %w", name, err)
 	}
 	blob := fmt.Sprintf("aanleveren/%s/%s/%016x", p.Org.Code, product, seq)
+	// Open until the record that names the blob is committed: the sweep of aanleveren/ must
+	// not take it for litter in between. Without this, a sweep at a restart removed the
+	// committed blob of a Digikoppeling message that was then acknowledged and found lost
+	// (faults.TestKillNineDuringReceiving).
+	h.spools.add(blob)
+	defer h.spools.done(blob)
 	w, err := h.files.Create(blob)
 	if err != nil {
 		sl.release()

@@ -1,15 +1,10 @@
 package faults
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
-	"io"
+	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,121 +14,59 @@ import (
 	"knooppunt/exchange/ebms"
 )
 
+// ebmsURL waits for the endpoint of a server started with --ebms-listen and returns its URL.
+func ebmsURL(t *testing.T, logf func() string, wait func(string, time.Duration) bool) string {
+	t.Helper()
+	if !wait("Digikoppeling-endpoint luistert", 30*time.Second) {
+		t.Fatalf("no endpoint:\n%s", logf())
+	}
+	m := regexp.MustCompile(`Digikoppeling-endpoint luistert" adres=(https://\S+/ebms)`).FindAllStringSubmatch(logf(), -1)
+	if m == nil {
+		t.Fatalf("no endpoint address:\n%s", logf())
+	}
+	return m[len(m)-1][1]
+}
+
 // TestRSSWith200PartnerConnections measures the real binary, out of process (issue 12: RSS
 // with 200 concurrent partner connections ≤ 256 MB): `serve --demo` with the Digikoppeling
 // endpoint, 200 partner connections over two-sided TLS with the demo gemeente's certificate,
-// each answered a Ping and kept alive, then each posting one message at once. The server's
-// VmRSS and VmHWM come from /proc/<pid>/status; the clients live in this test process.
+// each answered a Ping and kept alive, then each posting one message at once (each must be
+// acknowledged). The server's VmRSS and VmHWM come from /proc/<pid>/status; the clients live
+// in this test process.
 func TestRSSWith200PartnerConnections(t *testing.T) {
 	needBinary(t)
 	dir := t.TempDir()
 	s := start(t, dir, "--demo", "--ebms-listen", "127.0.0.1:0")
 	defer s.Stop()
-	if !s.WaitLog("Digikoppeling-endpoint luistert", 30*time.Second) {
-		t.Fatalf("no endpoint:\n%s", s.Log())
-	}
-	m := regexp.MustCompile(`Digikoppeling-endpoint luistert" adres=https://(\S+)/ebms`).FindStringSubmatch(s.Log())
-	if m == nil {
-		t.Fatalf("no endpoint address:\n%s", s.Log())
-	}
-	url := "https://" + m[1] + "/ebms"
-	pkiDir := filepath.Join(dir, "demo", "pki")
-	// The demo writes the partners' certificates and CPAs once its endpoint listens.
-	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(pkiDir, "cpa-9999.xml")); err == nil {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("no demo CPA in %s:\n%s", pkiDir, s.Log())
-		}
-	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pkiDir, "9999.pem"), filepath.Join(pkiDir, "9999-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(filepath.Join(pkiDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	doc, err := os.ReadFile(filepath.Join(pkiDir, "cpa-9999.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := ebms.ParseCPA(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
-	oin := strings.TrimPrefix(leaf.Subject.SerialNumber, "OIN:")
-	me := ebms.PartyID{Type: ebms.PartyTypeOIN, Value: oin}
-	from := ebms.Party{PartyIDs: []ebms.PartyID{me}}
-	to := ebms.Party{PartyIDs: []ebms.PartyID{{Type: ebms.PartyTypeOIN, Value: exchange.DemoHubOIN}}}
-	b, err := pc.Binding(me, "", ebms.Service{Value: ebms.GGKService}, ebms.ActionDi01)
-	if err != nil {
-		t.Fatal(err)
-	}
-	status := func() (rss, hwm int) {
-		st, err := os.ReadFile("/proc/" + strconv.Itoa(s.Pid()) + "/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(st), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 2 && f[0] == "VmRSS:" {
-				rss, _ = strconv.Atoi(f[1])
-			}
-			if len(f) >= 2 && f[0] == "VmHWM:" {
-				hwm, _ = strconv.Atoi(f[1])
-			}
-		}
-		return rss, hwm
-	}
-	rss0, _ := status()
+	url := ebmsURL(t, s.Log, s.WaitLog)
+	g := loadDemoGemeente(t, dir, s.Log)
+	rss0, _ := procStatus(t, s.Pid())
 
 	const n = 200
-	post := func(c *http.Client, ct string, body []byte) error {
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("SOAPAction", `"ebXML"`)
-		resp, err := c.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return &httpError{resp.StatusCode}
-		}
-		return nil
-	}
 	clients := make([]*http.Client, n)
 	for i := range clients {
-		clients[i] = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}}, Timeout: time.Minute}
-		ping, err := ebms.BuildPing(ebms.Signal{CPAID: pc.ID, From: from, To: to, Timestamp: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = post(clients[i], ping.ContentType, ping.Body)
+		clients[i] = g.client()
+		status, m, err := postEbMS(clients[i], url, g.ping(t))
 		// The demo writes the CPA file just before it imports it.
-		for end := time.Now().Add(10 * time.Second); err != nil && i == 0 && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-			err = post(clients[i], ping.ContentType, ping.Body)
+		for end := time.Now().Add(10 * time.Second); (err != nil || status != http.StatusOK) && i == 0 && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			status, m, err = postEbMS(clients[i], url, g.ping(t))
 		}
-		if err != nil {
-			t.Fatalf("ping %d: %v", i, err)
+		if err != nil || status != http.StatusOK || m == nil || m.Kind() != ebms.KindPong {
+			t.Fatalf("ping %d: %d %v %+v", i, status, err, m)
 		}
 	}
-	rss1, _ := status()
+	rss1, _ := procStatus(t, s.Pid())
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i, c := range clients {
-		env := exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte("<bericht>rss</bericht>"))
-		out, err := ebms.BuildUserMessage(b.UserMessage(ebms.NewMessageID("rss.test"), ebms.Part{ContentType: "application/xml", Data: env}, time.Now()), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() { errs[i] = post(c, out.ContentType, out.Body) })
+		out := g.message(t, exchange.BuildEnvelope(exchange.Envelope{Functie: "WMO301", ZenderOrg: "9999", OntvangerOrg: "12345678"}, []byte("<bericht>rss</bericht>")))
+		wg.Go(func() {
+			status, m, err := postEbMS(c, url, out)
+			if err == nil && (status != http.StatusOK || m == nil || m.Kind() != ebms.KindAcknowledgment) {
+				err = fmt.Errorf("answer %d %+v", status, m)
+			}
+			errs[i] = err
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -141,7 +74,7 @@ func TestRSSWith200PartnerConnections(t *testing.T) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	rss2, hwm := status()
+	rss2, hwm := procStatus(t, s.Pid())
 	la, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("server VmRSS: %d MB after start, %d MB with %d connections open (one Ping each), %d MB after each posted a message at once; VmHWM %d MB; load %s",
 		rss0>>10, rss1>>10, n, rss2>>10, hwm>>10, strings.TrimSpace(string(la)))
@@ -152,7 +85,3 @@ func TestRSSWith200PartnerConnections(t *testing.T) {
 		t.Fatalf("VmHWM %d MB > 256 MB", hwm>>10)
 	}
 }
-
-type httpError struct{ status int }
-
-func (e *httpError) Error() string { return "HTTP " + strconv.Itoa(e.status) }
