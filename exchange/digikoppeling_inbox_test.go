@@ -315,3 +315,67 @@ func TestHeldDeliveriesQueuedTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestMisluktDeliveriesReleasedTogether: messages of several delivery files that ended
+// mislukt on a Digikoppeling route are all released to the recipient's ophalen/ when the route
+// goes back to Portaal (releaseSends commits several files per transaction), each once.
+func TestMisluktDeliveriesReleasedTogether(t *testing.T) {
+	post := func(context.Context, CPA, string, []byte) (PostResult, error) { return PostResult{Status: 400}, nil }
+	e := newEngineWith(t, "", Config{Digikoppeling: &DigikoppelingConfig{Post: post, Host: "test"}})
+	zorg := e.principal("12345678", Productbeheerder)
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Digikoppeling, Actief, e.importCPA("12345678")); err != nil {
+		t.Fatal(err)
+	}
+	const files, per = 20, 2
+	var refs []string
+	for i := range files {
+		var fs []file
+		for j := range per {
+			ref := newRef()
+			refs = append(refs, ref)
+			fs = append(fs, file{fmt.Sprintf("b%d.xml", j), envelope("WMO301", "0363", "12345678", ref, "")})
+		}
+		if u := e.process(e.principal("0363"), IWmo, fmt.Sprintf("uit%d.zip", i), zipOf(t, fs...)); u.Status != Afgeleverd {
+			t.Fatalf("upload %+v", u)
+		}
+	}
+	count := func(st MessageStatus) int {
+		ms, _, _ := e.h.Messages(zorg, IWmo, MessageFilter{})
+		k := 0
+		for _, m := range ms {
+			if m.Status == st {
+				k++
+			}
+		}
+		return k
+	}
+	for deadline := time.Now().Add(20 * time.Second); count(MsgMislukt) != files*per; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d mislukt", count(MsgMislukt), files*per)
+		}
+	}
+	if err := e.h.SetRoute(zorg, IWmo, "WMO 301/302", Portaal, Actief, ""); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ds, _, err := e.h.Inbox(zorg, IWmo, InboxOptions{Limit: 1000, Referenties: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(seen)
+		for _, d := range ds {
+			for _, r := range d.Referenties {
+				seen[r]++
+			}
+		}
+		if len(seen) == len(refs) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, r := range refs {
+		if seen[r] != 1 {
+			t.Fatalf("message %s %d times in ophalen (%d of %d there)", r, seen[r], len(seen), len(refs))
+		}
+	}
+}

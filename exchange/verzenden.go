@@ -330,9 +330,47 @@ func (h *Hub) releaseSends(org string, product Product, exchange string) error {
 	if err != nil {
 		return err
 	}
+	// The files first (a partial release copies its envelopes into a file of its own), then
+	// the records of up to releasePerTxn deliveries in one transaction; when one of them
+	// fails, each of that group goes on its own so the others are not held up by it.
+	var rs []*release
 	for _, did := range order {
-		if err := h.releaseDelivery(did, byDelivery[did]); err != nil {
+		r, err := h.prepareRelease(did, byDelivery[did])
+		if err != nil {
 			return fmt.Errorf("bestand %d naar ophalen: %w", did, err)
+		}
+		rs = append(rs, r)
+	}
+	now := h.clock.Now()
+	for len(rs) > 0 {
+		chunk := rs[:min(releasePerTxn, len(rs))]
+		rs = rs[len(chunk):]
+		err := h.kv.Update(func(t storage.Txn) error {
+			for _, r := range chunk {
+				if err := r.apply(h, t, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && len(chunk) > 1 {
+			for _, r := range chunk {
+				if err := h.kv.Update(func(t storage.Txn) error { return r.apply(h, t, now) }); err != nil {
+					return fmt.Errorf("bestand %d naar ophalen: %w", r.d.ID, err)
+				}
+				if err := r.finish(h); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("bestand %d naar ophalen: %w", chunk[0].d.ID, err)
+		}
+		for _, r := range chunk {
+			if err := r.finish(h); err != nil {
+				return err
+			}
 		}
 	}
 	if len(order) > 0 {
@@ -341,20 +379,34 @@ func (h *Hub) releaseSends(org string, product Product, exchange string) error {
 	return nil
 }
 
-func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
-	var d Delivery
-	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, did), &d) }); err != nil {
-		return err
+// releasePerTxn bounds the deliveries released in one transaction.
+const releasePerTxn = 16
+
+// release is one delivery file going back to ophalen/ (whole, or the part not acknowledged).
+type release struct {
+	d      Delivery
+	part   Delivery // the new file of a partial release
+	whole  bool
+	sends  []Send
+	target *Delivery
+	queued bool // history to finish after the commit
+}
+
+// prepareRelease reads the delivery and, for a partial release, writes the new file.
+func (h *Hub) prepareRelease(did uint64, sends []Send) (*release, error) {
+	r := &release{sends: sends}
+	if err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kDelivery, did), &r.d) }); err != nil {
+		return nil, err
 	}
+	d := r.d
 	release := map[uint64]bool{}
 	for _, s := range sends {
 		release[s.Message] = true
 	}
-	whole := len(release) == len(d.Messages)
-	var part Delivery
-	if !whole {
+	r.whole = len(release) == len(d.Messages)
+	if !r.whole {
 		// The released messages' envelopes, raw, into a file of their own.
-		part = Delivery{Org: d.Org, Product: d.Product, Functie: d.Functie, From: d.From, UploadID: d.UploadID, Exchange: d.Exchange}
+		part := Delivery{Org: d.Org, Product: d.Product, Functie: d.Functie, From: d.From, UploadID: d.UploadID, Exchange: d.Exchange}
 		err := h.kv.View(func(t storage.Txn) error {
 			for g := uint64(1); ; g++ {
 				part.ID = d.ID | g<<56
@@ -366,7 +418,7 @@ func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
 			}
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		part.Blob = fmt.Sprintf("dlv/vrij/%d.zip", part.ID)
 		var idx []int
@@ -377,53 +429,58 @@ func (h *Hub) releaseDelivery(did uint64, sends []Send) error {
 			}
 		}
 		if part.Size, err = h.copyEntries(d.Blob, part.Blob, idx); err != nil {
+			return nil, err
+		}
+		r.part = part
+	}
+	return r, nil
+}
+
+// apply ends the sends as mislukt and puts the delivery (or its part) in ophalen/, in t.
+func (r *release) apply(h *Hub, t storage.Txn, now time.Time) error {
+	r.queued, r.target = false, nil
+	for _, s := range r.sends {
+		cur, err := txSend(t, s.ID)
+		if err != nil {
+			return err
+		}
+		if !cur.pending() && cur.State != SendMislukt {
+			return fmt.Errorf("bericht %d is intussen %s", cur.Message, cur.State)
+		}
+		old := cur
+		cur.State, cur.Reason, cur.Done = SendMislukt, "route staat weer op Portaal", now
+		if err := putSend(t, &old, cur); err != nil {
+			return err
+		}
+		if err := t.Delete(key(kSendRoute, cur.Org, cur.Product, cur.Exchange, cur.ID)); err != nil {
 			return err
 		}
 	}
-	now := h.clock.Now()
-	queued := false
-	var target *Delivery
-	err := h.kv.Update(func(t storage.Txn) error {
-		queued = false
-		for _, s := range sends {
-			cur, err := txSend(t, s.ID)
-			if err != nil {
-				return err
-			}
-			if !cur.pending() && cur.State != SendMislukt {
-				return fmt.Errorf("bericht %d is intussen %s", cur.Message, cur.State)
-			}
-			old := cur
-			cur.State, cur.Reason, cur.Done = SendMislukt, "route staat weer op Portaal", now
-			if err := putSend(t, &old, cur); err != nil {
-				return err
-			}
-			if err := t.Delete(key(kSendRoute, cur.Org, cur.Product, cur.Exchange, cur.ID)); err != nil {
-				return err
-			}
-		}
-		// Copies: a retry after a conflict starts again from what was read, not from what the
-		// attempt before changed (d.Held false would make it skip the release).
-		dd, pp := d, part
-		target = &dd
-		if !whole {
-			target = &pp
-		} else if !dd.Held {
-			return nil
-		}
-		target.Held = false
-		target.CreatedAt = now
-		if err := h.putDelivery(t, target); err != nil {
-			return err
-		}
-		var err error
-		queued, err = deliveryHistory(t, target, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, Relink: true})
-		return err
-	})
-	if err != nil || !queued {
+	// Copies: a retry after a conflict starts again from what was read, not from what the
+	// attempt before changed (d.Held false would make it skip the release).
+	dd, pp := r.d, r.part
+	target := &dd
+	if !r.whole {
+		target = &pp
+	} else if !dd.Held {
+		return nil
+	}
+	target.Held = false
+	target.CreatedAt = now
+	if err := h.putDelivery(t, target); err != nil {
 		return err
 	}
-	return h.finishHistory(target.ID)
+	queued, err := deliveryHistory(t, target, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, Relink: true})
+	r.queued, r.target = queued, target
+	return err
+}
+
+// finish completes the history of a committed release.
+func (r *release) finish(h *Hub) error {
+	if !r.queued || r.target == nil {
+		return nil
+	}
+	return h.finishHistory(r.target.ID)
 }
 
 // copyEntries writes the entries idx of the delivery file from into a new file to, raw, and
