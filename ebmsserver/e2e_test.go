@@ -86,6 +86,7 @@ type envOpts struct {
 	profile   string
 	workers   int // 0 → 2
 	ackSigned bool
+	observer  exchange.Observer
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -124,7 +125,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.workers == 0 {
 		o.workers = 2
 	}
-	h, err := exchange.Open(exchange.Config{DataDir: filepath.Join(dir, "data"), Clock: e.clk, Log: log, Workers: o.workers, OIN: hubOIN,
+	h, err := exchange.Open(exchange.Config{DataDir: filepath.Join(dir, "data"), Clock: e.clk, Log: log, Workers: o.workers, OIN: hubOIN, Observer: o.observer,
 		Digikoppeling: &exchange.DigikoppelingConfig{Post: NewClient(hubTLS).Post, Key: hubTLS.Cert.PrivateKey.(crypto.Signer), Cert: hubTLS.Leaf(), Host: "knooppunt.test"}})
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func (c *Client) client(certs [][]byte) *http.Client {
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 2 * time.Minute,
-		MaxIdleConnsPerHost:   32,
+		MaxIdleConnsPerHost:   64, // exchange's sendWorkers: a send never waits for a new handshake
 		IdleConnTimeout:       90 * time.Second,
 	}
 	hc := &http.Client{Transport: tr, Timeout: 5 * time.Minute}

@@ -704,6 +704,12 @@ func (h *Hub) HandIn(ctx context.Context, p *Principal, product Product, name st
 		sl.release()
 		return Upload{}, err
 	}
+	// Open until the record that names the blob is committed: the sweep of aanleveren/ must
+	// not take it for litter in between. Without this, a sweep at a restart removed the
+	// committed blob of a Digikoppeling message that was then acknowledged and found lost
+	// (faults.TestKillNineDuringReceiving).
+	h.spools.add(blob)
+	defer h.spools.done(blob)
 	if _, err := w.WriteAt(data, 0); err != nil {
 		sl.release()
 		return Upload{}, storeErr(name, errors.Join(err, w.Abort()))

@@ -58,6 +58,9 @@ func (h *Hub) sweep(ctx context.Context) error {
 	if err := h.sweepAanleveren(now); err != nil {
 		return err
 	}
+	if err := h.purgeSends(now); err != nil {
+		return err
+	}
 	return h.purge(ctx, now)
 }
 

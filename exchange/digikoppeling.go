@@ -41,6 +41,8 @@ type EbMSIn struct {
 	Functie        string `json:"functie,omitempty"`
 	Zender         string `json:"zender,omitempty"`
 	ZenderApp      string `json:"zender_applicatie,omitempty"`
+	// Bestand is the message's file in the ZIP of a batched aanlevering (Upload.EbMSBatch).
+	Bestand string `json:"bestand,omitempty"`
 }
 
 // received is a user message the hub took in: enough to answer a duplicate with the same
@@ -111,7 +113,7 @@ func (h *Hub) ReceiveEbMS(ctx context.Context, req EbMSRequest) EbMSAnswer {
 	var c CPA
 	err = h.kv.View(func(t storage.Txn) error {
 		var err error
-		c, err = txCPA(t, hd.CPAID)
+		c, err = h.txCPACached(t, hd.CPAID)
 		return err
 	})
 	if err != nil {
@@ -180,6 +182,9 @@ func (h *Hub) receiveUserMessage(ctx context.Context, m *ebms.Message, c CPA, pc
 		return EbMSAnswer{Status: http.StatusServiceUnavailable}
 	} else if ok {
 		audit("dubbel bericht " + hd.MessageID + ": opgeslagen bevestiging opnieuw")
+		if len(prev.Ack) > 0 {
+			h.dkObs.EbMSAcknowledged()
+		}
 		if sync && len(prev.Ack) > 0 {
 			return EbMSAnswer{Status: http.StatusOK, ContentType: prev.AckType, Body: prev.Ack}
 		}
@@ -212,27 +217,9 @@ func (h *Hub) receiveUserMessage(ctx context.Context, m *ebms.Message, c CPA, pc
 	}
 	p := &Principal{Account: Account{Name: "digikoppeling"}, Org: org, Remote: req.Remote, partner: true}
 	name := "ebms-" + fileNameOf(hd.MessageID) + ".xml"
-	dup := false
-	_, err = h.HandIn(ctx, p, product, name, part.Data, DoorDigikoppeling, func(t storage.Txn, u *Upload) error {
-		k := key(kEbIn, req.OIN, hd.MessageID)
-		if _, err := t.Get(k); err == nil {
-			dup = true
-			return errDuplicate
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		u.EbMS = in
-		rec.Upload = u.ID
-		if !sync && ack != nil {
-			if err := h.putSignal(t, c, ack.ContentType, ack.Body, hd.MessageID); err != nil {
-				return err
-			}
-		}
-		if err := setJSON(t, k, rec); err != nil {
-			return err
-		}
-		return t.Set(key(kEbInExp, rec.Until, req.OIN, hd.MessageID), nil)
-	})
+	res := h.handInEbMS(&inItem{ctx: ctx, p: p, product: product, name: name, data: part.Data, oin: req.OIN, mid: hd.MessageID,
+		in: in, rec: rec, c: c, ack: ack, sync: sync})
+	dup, err := res.dup, res.err
 	if dup {
 		return h.receiveUserMessage(ctx, m, c, pc, b, req, audit)
 	}
@@ -242,6 +229,10 @@ func (h *Hub) receiveUserMessage(ctx context.Context, m *ebms.Message, c CPA, pc
 			return EbMSAnswer{Status: http.StatusServiceUnavailable}
 		}
 		return h.refuseWith(m, pc, audit, &ebms.Error{Code: ebms.CodeDeliveryFailure, Severity: ebms.SeverityError, Description: err.Error()})
+	}
+	h.dkObs.EbMSReceived()
+	if ack != nil {
+		h.dkObs.EbMSAcknowledged()
 	}
 	if !sync {
 		h.kickSender()
@@ -296,7 +287,7 @@ func (h *Hub) sendByMessageID(oin, mid string) (uint64, error) {
 		if err != nil {
 			return err
 		}
-		c, err := txCPA(t, s.CPA)
+		c, err := h.txCPACached(t, s.CPA)
 		if err != nil {
 			return err
 		}
@@ -330,20 +321,55 @@ func (h *Hub) putSignal(t storage.Txn, c CPA, ct string, body []byte, ref string
 }
 
 // queueFo01 answers a rejected Digikoppeling upload with a StUF Fo01 to its sender, in the
-// transaction that ends the upload.
+// transaction that ends the upload: one Fo01 for the message of an .xml, one for each
+// rejected message of a batched aanlevering (with that message's own crossRefnummer).
 func (h *Hub) queueFo01(t storage.Txn, u *Upload) error {
-	if u.Door != DoorDigikoppeling || u.EbMS == nil || u.Status != Afgekeurd || len(u.Fouten) == 0 {
+	if u.Door != DoorDigikoppeling || u.Status != Afgekeurd {
 		return nil
 	}
-	c, err := txCPA(t, u.EbMS.CPA)
+	if u.EbMS != nil {
+		if len(u.Fouten) == 0 {
+			return nil
+		}
+		return h.putFo01(t, u, u.EbMS, u.Fouten)
+	}
+	if len(u.EbMSBatch) == 0 {
+		return nil
+	}
+	// Every fout, not only the first hundred the upload record keeps.
+	fouten, err := firstFouten(t, u.ID, wholeUpload+1)
+	if err != nil {
+		return err
+	}
+	byFile := map[string][]Fout{}
+	for _, f := range fouten {
+		byFile[f.Bestand] = append(byFile[f.Bestand], f)
+	}
+	for i := range u.EbMSBatch {
+		in := &u.EbMSBatch[i]
+		// Its own fout, and the aanlevering's as a whole when there is one.
+		fs := append(append([]Fout(nil), byFile[in.Bestand]...), byFile[u.Name]...)
+		if len(fs) == 0 {
+			continue
+		}
+		if err := h.putFo01(t, u, in, fs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putFo01 queues the Fo01 for one rejected message.
+func (h *Hub) putFo01(t storage.Txn, u *Upload, in *EbMSIn, fouten []Fout) error {
+	c, err := txCPA(t, in.CPA)
 	if errors.Is(err, ErrNotFound) {
-		h.log.Warn("Fo01 niet te versturen: CPA is weg", "upload", u.ID, "cpa", u.EbMS.CPA)
+		h.log.Warn("Fo01 niet te versturen: CPA is weg", "upload", u.ID, "cpa", in.CPA)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	body, err := h.buildFo01(u)
+	body, err := h.buildFo01(u, in, fouten)
 	if err != nil {
 		return err
 	}
@@ -353,7 +379,7 @@ func (h *Hub) queueFo01(t storage.Txn, u *Upload) error {
 	}
 	now := h.clock.Now()
 	s := Send{ID: sid, Kind: sendFo01, Org: c.Org, Product: u.Product, CPA: c.ID, Action: ebms.ActionFo01, MessageID: h.newMessageID(),
-		ConversationID: u.EbMS.ConversationID, Payload: body, State: SendWachtend, NextTry: now, Created: now}
+		ConversationID: in.ConversationID, Payload: body, State: SendWachtend, NextTry: now, Created: now}
 	return putSend(t, nil, s)
 }
 

@@ -22,6 +22,7 @@ func (h *Hub) soapFault(err error) EbMSAnswer {
 
 // messageError answers m with a MessageError; signed when the CPA signs the hub's messages.
 func (h *Hub) messageError(m *ebms.Message, pc *ebms.CPA, e *ebms.Error) EbMSAnswer {
+	h.dkObs.EbMSRefused(e.Code)
 	r := h.reply()
 	r.Signer = h.signerFor(pc)
 	out, err := ebms.BuildMessageError(&m.Header, []*ebms.Error{e}, r)

@@ -41,9 +41,8 @@ func (h *Hub) verifySignature(m *ebms.Message, pc *ebms.CPA) error {
 }
 
 // buildFo01 is the StUF Fo01 that answers a rejected upload.
-func (h *Hub) buildFo01(u *Upload) ([]byte, error) {
-	f := u.Fouten[0]
-	in := u.EbMS
+func (h *Hub) buildFo01(u *Upload, in *EbMSIn, fouten []Fout) ([]byte, error) {
+	f := fouten[0]
 	zender := ebms.StUFParty{Organisatie: in.Zender, Applicatie: in.ZenderApp}
 	if zender.Organisatie == "" {
 		zender.Organisatie = u.Org
@@ -53,5 +52,9 @@ func (h *Hub) buildFo01(u *Upload) ([]byte, error) {
 	}
 	fo := ebms.NewFo01(zender, ebms.StUFParty{Organisatie: "knooppunt", Applicatie: "GGk"}, in.Referentie,
 		string(f.Code), f.Omschrijving, f.Detail, h.clock.Now())
+	// Every fout of the message: the first in the body, the rest in its detailsXML.
+	for _, g := range fouten[1:] {
+		fo.More = append(fo.More, ebms.FoutDetail{Code: string(g.Code), Omschrijving: g.Omschrijving, Details: g.Detail})
+	}
 	return ebms.BuildFo01(fo), nil
 }

@@ -109,6 +109,9 @@ type Hub struct {
 	sends        sender
 	cpas         cpaCache
 	node         *node // this process among the nodes sharing the store
+	inbox        inbox   // inbound Digikoppeling messages waiting to be handed in together
+	sendTx       txGroup // the outbound queue's writes, committed in groups
+	dkObs        DigikoppelingObserver
 }
 
 // Open opens the store in cfg.DataDir. It fails with storage.ErrLocked when another process
@@ -177,6 +180,10 @@ func Open(cfg Config) (*Hub, error) {
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
 	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
+	h.dkObs = nopObserver{}
+	if o, ok := cfg.Observer.(DigikoppelingObserver); ok {
+		h.dkObs = o
+	}
 	return h, nil
 }
 

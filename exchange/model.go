@@ -96,6 +96,9 @@ type Upload struct {
 	// Door is how the upload came in: "" (SFTP or the portal) or DoorDigikoppeling.
 	Door string  `json:"kanaal,omitempty"`
 	EbMS *EbMSIn `json:"ebms,omitempty"` // the ebMS message it came in, over Digikoppeling
+	// EbMSBatch: the ebMS messages of an aanlevering that several Digikoppeling messages
+	// made together (digikoppeling_inbox.go), one per file of its ZIP (EbMSIn.Bestand).
+	EbMSBatch []EbMSIn `json:"ebms_berichten,omitempty"`
 }
 
 // Wachtend is how many messages of an upload wait for one recipient's route.

@@ -26,7 +26,33 @@ type Observer interface {
 	RetentionRun(took time.Duration, err error)
 }
 
+// DigikoppelingObserver hears of the Digikoppeling door's messages. It is apart from
+// Observer so that an Observer without it stays one; an Observer that also implements it
+// (package metrics does) is told. Same rules: after the change is committed, quick, safe for
+// concurrent use.
+type DigikoppelingObserver interface {
+	// EbMSReceived: a user message was taken in (durable); a duplicate is not counted again.
+	EbMSReceived()
+	// EbMSAcknowledged: a received user message got its Acknowledgment (in the HTTP response
+	// or queued to be sent on its own), also again for a duplicate.
+	EbMSAcknowledged()
+	// EbMSRefused: a message was answered with a MessageError; reason is its ebMS error code
+	// (SecurityFailure, Inconsistent, TimeToLiveExpired, …).
+	EbMSRefused(reason string)
+	// EbMSSent: an attempt of an outbound message went out; retry tells whether it was a
+	// repeat (same MessageId) of an earlier attempt.
+	EbMSSent(retry bool)
+	// EbMSSendEnded: an outbound message ended: "bevestigd", "mislukt" or "afgegeven".
+	EbMSSendEnded(state string)
+}
+
 type nopObserver struct{}
+
+func (nopObserver) EbMSReceived()        {}
+func (nopObserver) EbMSAcknowledged()    {}
+func (nopObserver) EbMSRefused(string)   {}
+func (nopObserver) EbMSSent(bool)        {}
+func (nopObserver) EbMSSendEnded(string) {}
 
 func (nopObserver) UploadReceived(string)                                            {}
 func (nopObserver) UploadFinished(string, string, time.Duration, time.Duration, int) {}

@@ -68,6 +68,7 @@ const (
 	kSendMID   = "idx/sendmid/"   // idx/sendmid/<ebMS MessageId> -> send id
 	kSendMsg   = "idx/sendmsg/"   // idx/sendmsg/<message id> -> send id
 	kSendRoute = "idx/sendroute/" // idx/sendroute/<org>/<product>/<exchange>/<id>: not yet bevestigd
+	kSendDone  = "idx/senddone/"  // idx/senddone/<done>/<id>: ended sends, purged after Bewaartijd
 )
 
 // More than one node on one store (knooppunten.go, claims.go).

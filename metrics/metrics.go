@@ -29,6 +29,13 @@ type Metrics struct {
 	sessions        *prometheus.CounterVec
 	sessionsOpen    *prometheus.GaugeVec
 	sftpIn, sftpOut prometheus.Counter
+
+	ebmsReceived prometheus.Counter
+	ebmsAcked    prometheus.Counter
+	ebmsRefused  *prometheus.CounterVec
+	ebmsSent     prometheus.Counter
+	ebmsRetries  prometheus.Counter
+	ebmsEnded    *prometheus.CounterVec
 }
 
 // Label values the hub uses, so that each series exists from the first scrape (at 0) rather
@@ -39,6 +46,10 @@ var (
 	SessionKinds   = []string{"sftp", "tui", "command", "other"}
 	WaitOutcomes   = []string{"toegelaten", "bezet", "afgebroken"}
 	RefuseReasons  = []string{"max_verbindingen", "adres_geblokkeerd"}
+	// EbMSErrorCodes are the ebMS 2.0 error codes a MessageError of the hub carries.
+	EbMSErrorCodes = []string{"ValueNotRecognized", "NotSupported", "Inconsistent", "OtherXml", "DeliveryFailure",
+		"TimeToLiveExpired", "SecurityFailure", "MimeProblem", "Unknown"}
+	SendEndStates = []string{"bevestigd", "mislukt", "afgegeven"}
 )
 
 // durationBuckets span a small upload's tens of milliseconds to a 1 GB ZIP's minutes.
@@ -69,6 +80,18 @@ func New() *Metrics {
 	m.sftpIn = f.counter("sftp_received_bytes_total", "Bytes van bestanden die over SFTP binnenkwamen (aanleveren).")
 	m.sftpOut = f.counter("sftp_sent_bytes_total", "Bytes van bestanden die over SFTP zijn verstuurd (ophalen, verslagen).")
 
+	m.ebmsReceived = f.counter("ebms_received_total", "Digikoppeling: ontvangen berichten (met een envelop) die vastgelegd en aangenomen zijn; een dubbel bericht telt niet opnieuw.")
+	m.ebmsAcked = f.counter("ebms_acknowledged_total", "Digikoppeling: ontvangen berichten die hun bevestiging (Acknowledgment) kregen, ook opnieuw voor een dubbel bericht.")
+	m.ebmsRefused = f.counterVec("ebms_refused_total", "Digikoppeling: berichten geweigerd met een MessageError, per ebMS-foutcode.", "reason")
+	m.ebmsSent = f.counter("ebms_sent_total", "Digikoppeling: berichten die het knooppunt voor het eerst verstuurde (berichten, Fo01's, losse bevestigingen).")
+	m.ebmsRetries = f.counter("ebms_retries_total", "Digikoppeling: herhaalde verzendpogingen (met hetzelfde MessageId).")
+	m.ebmsEnded = f.counterVec("ebms_sends_ended_total", "Digikoppeling: verzonden berichten die afliepen, per afloop (bevestigd, mislukt, afgegeven).", "status")
+	for _, c := range EbMSErrorCodes {
+		m.ebmsRefused.WithLabelValues(c)
+	}
+	for _, st := range SendEndStates {
+		m.ebmsEnded.WithLabelValues(st)
+	}
 	for _, p := range Products {
 		m.uploadsReceived.WithLabelValues(p)
 		m.delivered.WithLabelValues(p)
@@ -125,6 +148,20 @@ func (m *Metrics) RetentionRun(_ time.Duration, err error) {
 	}
 	m.retentionRuns.WithLabelValues("ok").Inc()
 	m.retentionLast.SetToCurrentTime()
+}
+
+// --- the Digikoppeling door's events (exchange.DigikoppelingObserver) ---
+
+func (m *Metrics) EbMSReceived()              { m.ebmsReceived.Inc() }
+func (m *Metrics) EbMSAcknowledged()          { m.ebmsAcked.Inc() }
+func (m *Metrics) EbMSRefused(reason string)  { m.ebmsRefused.WithLabelValues(reason).Inc() }
+func (m *Metrics) EbMSSendEnded(state string) { m.ebmsEnded.WithLabelValues(state).Inc() }
+func (m *Metrics) EbMSSent(retry bool) {
+	if retry {
+		m.ebmsRetries.Inc()
+		return
+	}
+	m.ebmsSent.Inc()
 }
 
 // --- the SSH server's events (sshserver.Observer) ---

@@ -74,6 +74,10 @@ func newMonitor(f monitorFlags, log *slog.Logger) *monitor {
 }
 
 // engine is the hub's observer; nil without monitoring.
+// The engine's observer also hears of the Digikoppeling door (an optional interface, found
+// by a type assertion): this keeps the metrics implementing it.
+var _ exchange.DigikoppelingObserver = (*metrics.Metrics)(nil)
+
 func (mon *monitor) engine() exchange.Observer {
 	if mon == nil {
 		return nil

@@ -31,7 +31,19 @@ type Fo01 struct {
 	Plek              string    // "client" (the sender's fault) or "server"
 	Omschrijving      string    // the IB code's text
 	Details           string    // optional, e.g. the file or element at fault
+	// More are further fouten of the same message. StUF's Foutbericht has one code, plek and
+	// omschrijving (stuf0301.xsd), so these go into its detailsXML, which takes any elements:
+	// <fouten xmlns="urn:knooppunt:fo01"><fout><code/><omschrijving/><details/></fout>…</fouten>.
+	More []FoutDetail
 }
+
+// FoutDetail is one more fout of a Fo01.
+type FoutDetail struct {
+	Code, Omschrijving, Details string
+}
+
+// NamespaceFouten is the namespace of the hub's list of further fouten in a Fo01's detailsXML.
+const NamespaceFouten = "urn:knooppunt:fo01"
 
 // NewFo01 answers a rejected envelope: zender and ontvanger swapped (the Fo01 goes from the
 // envelope's ontvanger back to its zender), crossRefnummer the envelope's referentienummer, a
@@ -98,6 +110,24 @@ func BuildFo01(f Fo01) []byte {
 	el("\t\t", "omschrijving", cut(f.Omschrijving, 200))
 	if f.Details != "" {
 		el("\t\t", "details", cut(f.Details, 1000))
+	}
+	if len(f.More) > 0 {
+		fmt.Fprintf(&b, "\t\t<StUF:detailsXML>\n\t\t\t<fouten xmlns=%q>\n", NamespaceFouten)
+		plain := func(name, v string) {
+			fmt.Fprintf(&b, "\t\t\t\t\t<%s>", name)
+			_ = xml.EscapeText(&b, []byte(v)) // a bytes.Buffer never fails
+			fmt.Fprintf(&b, "</%s>\n", name)
+		}
+		for _, m := range f.More {
+			b.WriteString("\t\t\t\t<fout>\n")
+			plain("code", m.Code)
+			plain("omschrijving", m.Omschrijving)
+			if m.Details != "" {
+				plain("details", m.Details)
+			}
+			b.WriteString("\t\t\t\t</fout>\n")
+		}
+		b.WriteString("\t\t\t</fouten>\n\t\t</StUF:detailsXML>\n")
 	}
 	b.WriteString("\t</StUF:body>\n</StUF:Fo01Bericht>\n")
 	return b.Bytes()

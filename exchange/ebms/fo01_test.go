@@ -3,6 +3,7 @@ package ebms
 import (
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,4 +122,49 @@ func names(t *testing.T, data []byte) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// TestFo01EveryFout: a message with several fouten gets them all in one Fo01: the first as
+// the body's code, omschrijving and details (StUF's Foutbericht has room for one), the rest in
+// detailsXML; the result is valid against StUF 03.01's schema (xmllint, when the reference
+// set and xmllint are there).
+func TestFo01EveryFout(t *testing.T) {
+	f := NewFo01(StUFParty{Organisatie: "0363", Applicatie: "Wmo"}, StUFParty{Organisatie: "knooppunt", Applicatie: "GGk"},
+		"9c0f7b90-5c69-11e5-a837-0800200c9a66", "IB005", "Gemeentecode onbekend", "ontvanger 1111", time.Date(2026, 1, 28, 17, 0, 0, 0, time.UTC))
+	f.More = []FoutDetail{{Code: "IB023", Omschrijving: "Functie niet actief", Details: "route <uit> & weg"}, {Code: "IB016", Omschrijving: "Referentienummer niet uniek"}}
+	out := BuildFo01(f)
+	var got struct {
+		Body struct {
+			Code  string `xml:"code"`
+			Extra []struct {
+				Code         string `xml:"code"`
+				Omschrijving string `xml:"omschrijving"`
+				Details      string `xml:"details"`
+			} `xml:"detailsXML>fouten>fout"`
+		} `xml:"body"`
+	}
+	if err := xml.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got.Body.Code != "IB005" || len(got.Body.Extra) != 2 || got.Body.Extra[0].Code != "IB023" || got.Body.Extra[0].Details != "route <uit> & weg" ||
+		got.Body.Extra[1].Code != "IB016" || got.Body.Extra[1].Omschrijving != "Referentienummer niet uniek" {
+		t.Fatalf("fouten %+v\n%s", got.Body, out)
+	}
+	if _, err := parseTree(out); err != nil {
+		t.Error(err)
+	}
+	xsd := filepath.Join(referenceDir(t, "ggk0210/xsd/0301"), "stuf0301.xsd")
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Skip("xmllint not installed")
+	}
+	for _, doc := range [][]byte{out, BuildFo01(Fo01{Code: "IB001", Omschrijving: "één fout", CrossRef: f.CrossRef, Zender: f.Zender, Ontvanger: f.Ontvanger})} {
+		file := filepath.Join(t.TempDir(), "fo01.xml")
+		if err := os.WriteFile(file, doc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := exec.Command(xmllint, "--noout", "--schema", xsd, file).CombinedOutput(); err != nil {
+			t.Fatalf("xmllint: %v\n%s\n%s", err, res, doc)
+		}
+	}
 }
