@@ -108,7 +108,7 @@ type Hub struct {
 	sendWake     chan struct{}          // nudges the Digikoppeling send loop
 	sends        sender
 	cpas         cpaCache
-	node         *node // this process among the nodes sharing the store
+	node         *node   // this process among the nodes sharing the store
 	inbox        inbox   // inbound Digikoppeling messages waiting to be handed in together
 	sendTx       txGroup // the outbound queue's writes, committed in groups
 	dkObs        DigikoppelingObserver
