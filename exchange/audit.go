@@ -198,19 +198,9 @@ func (h *Hub) VerifyAudit() (uint64, error) {
 	if err != nil || broken != 0 {
 		return broken, err
 	}
-	var tip auditTip
-	err = h.kv.View(func(t storage.Txn) error {
-		v, err := t.Get([]byte(kAuditTip))
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(v, &tip)
-	})
+	tip, err := h.auditHead()
 	if err != nil {
-		return 0, fmt.Errorf("kop van het auditlog lezen: %w", err)
+		return 0, err
 	}
 	if tip.Seq != want-1 || tip.Hash != prev {
 		return want, nil
