@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"knooppunt/exchange"
+	"knooppunt/hostkeys"
 	"knooppunt/loadgen"
 	"knooppunt/storage"
 	"knooppunt/storage/storagetest"
@@ -88,7 +89,7 @@ func TestKillNineOfANodeOthersFinish(t *testing.T) {
 	for i := range envs {
 		envs[i] = loadgen.Envelope{Ref: loadgen.NewRef(), Ontvanger: zorg[i%len(zorg)].Org}
 	}
-	up := dial(t, a, dirA, gem)
+	up := dialShared(t, a, kv, gem)
 	if err := up.Put("iwmo", "groot.zip", loadgen.BuildZip(gem.Org, envs, loadgen.Payload(200))); err != nil {
 		t.Fatalf("upload at A: %v\n%s", err, a.Log())
 	}
@@ -137,7 +138,7 @@ func TestKillNineOfANodeOthersFinish(t *testing.T) {
 	// Every envelope once, in the delivery ZIPs the recipients fetch at B.
 	seen := map[string]int{}
 	for _, z := range zorg {
-		c := dial(t, b, dirB, z)
+		c := dialShared(t, b, kv, z)
 		fis, err := c.SFTP.ReadDir("/iwmo/ophalen")
 		if err != nil {
 			t.Fatal(err)
@@ -221,4 +222,20 @@ func uploadStatus(t *testing.T, kv storage.KV, k []byte) exchange.UploadStatus {
 		t.Fatal(fmt.Errorf("aanlevering lezen: %w", err))
 	}
 	return u.Status
+}
+
+// dialShared logs in at s as a, checking the host key against the keys the nodes share in the
+// database: with --database there are none in the data directory.
+func dialShared(t *testing.T, s *loadgen.Server, kv storage.KV, a loadgen.Account) *loadgen.Client {
+	t.Helper()
+	keys, err := hostkeys.LoadShared(kv, "test")
+	if err != nil {
+		t.Fatalf("gedeelde hostsleutels: %v", err)
+	}
+	c, err := loadgen.DialKeys(s.Addr, keys, a, nil)
+	if err != nil {
+		t.Fatalf("inloggen als %s: %v", a.Name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -199,6 +199,12 @@ func DialFrom(addr, dataDir string, a Account, from net.IP) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	return DialKeys(addr, keys, a, from)
+}
+
+// DialKeys is DialFrom with the host keys in hand: nodes that share a database keep theirs
+// there (hostkeys.LoadShared), not in a data directory.
+func DialKeys(addr string, keys []hostkeys.Key, a Account, from net.IP) (*Client, error) {
 	known := map[string]bool{}
 	for _, k := range keys {
 		known[string(k.Signer.PublicKey().Marshal())] = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,15 +49,28 @@ func (p *Postgres) Notify(ctx context.Context, channel string, payloads ...strin
 			return fmt.Errorf("bericht van %d bytes op kanaal %s: ten hoogste %d", len(pl), channel, MaxNotifyPayload)
 		}
 	}
-	ctx, cancel := p.bound(ctx)
-	defer cancel()
 	ch := p.prefix + channel
-	// One statement, one transaction: the payloads arrive in order, together.
-	_, err := p.pool.Exec(ctx, `SELECT pg_notify($1, pl) FROM unnest($2::text[]) WITH ORDINALITY AS u(pl, i) ORDER BY i`, ch, payloads)
-	if err != nil {
-		return fmt.Errorf("database: melding op %s: %w", channel, err)
+	var err error
+	// After a restart of the database the pool still holds connections that broke; the first
+	// statement on one fails and the pool drops it. A few more tries on fresh connections keep
+	// the events of that moment from being lost (a CI run lost every event of an upload so).
+	for try, wait := 0, 50*time.Millisecond; try < 4; try, wait = try+1, 2*wait {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("database: melding op %s: %w", channel, errors.Join(err, ctx.Err()))
+			case <-time.After(wait):
+			}
+		}
+		bctx, cancel := p.bound(ctx)
+		// One statement, one transaction: the payloads arrive in order, together.
+		_, err = p.pool.Exec(bctx, `SELECT pg_notify($1, pl) FROM unnest($2::text[]) WITH ORDINALITY AS u(pl, i) ORDER BY i`, ch, payloads)
+		cancel()
+		if err == nil {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("database: melding op %s: %w", channel, err)
 }
 
 func (p *Postgres) Listen(ctx context.Context, channel string, fn func(payload *string)) error {
