@@ -79,7 +79,7 @@ Gebruik:
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
            [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
            [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
-           [--node NAAM]
+           [--node NAAM] [--storage-timeout DUUR]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json] [--timeout DUUR]
   knooppunt nodes --database postgres://… [--json]
            (draaiende server: ssh beheer@knooppunt nodes)
