@@ -30,6 +30,32 @@ func LoadShared(kv storage.KV, where string) ([]Key, error) {
 	return keys, nil
 }
 
+// ReadShared reads the host keys the nodes keep in kv without making any: for a command that
+// shows them, where a missing key means no node has started on this store yet.
+func ReadShared(kv storage.KV, where string) ([]Key, error) {
+	keys := make([]Key, 0, len(specs))
+	for _, s := range specs {
+		var stored []byte
+		err := kv.View(func(t storage.Txn) error {
+			var err error
+			stored, err = t.Get([]byte(kShared + s.file))
+			return err
+		})
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("geen hostsleutel %s in %s: de hostsleutels ontstaan bij de eerste start van een knooppunt met deze database", s.typ, where)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("hostsleutel %s lezen uit %s: %w", s.typ, where, err)
+		}
+		k, err := parse(stored, where+" ("+kShared+s.file+")", s)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 func loadOrCreateShared(kv storage.KV, s spec, where string) (Key, error) {
 	name := []byte(kShared + s.file)
 	label := where + " (" + kShared + s.file + ")"

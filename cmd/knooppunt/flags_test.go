@@ -18,8 +18,8 @@ func TestSubcommandFlags(t *testing.T) {
 	}{
 		{[]string{"audit", "verify", "-h"}, 0, "gebruik: knooppunt audit verify [--data DIR]", "", ""},
 		{[]string{"audit", "export", "--bogus"}, 2, "", "fout: onbekende optie --bogus\ngebruik: knooppunt audit verify", "flag provided"},
-		{[]string{"hostkeys", "--help"}, 0, "gebruik: knooppunt hostkeys [--data DIR]\n", "", ""},
-		{[]string{"hostkeys", "--data"}, 2, "", "fout: optie --data heeft een waarde nodig, bijvoorbeeld --data=WAARDE\ngebruik: knooppunt hostkeys [--data DIR]\n", ""},
+		{[]string{"hostkeys", "--help"}, 0, "gebruik: knooppunt hostkeys [--data DIR | --database postgres://…]\n", "", ""},
+		{[]string{"hostkeys", "--data"}, 2, "", "fout: optie --data heeft een waarde nodig, bijvoorbeeld --data=WAARDE\ngebruik: knooppunt hostkeys [--data DIR | --database postgres://…]\n", ""},
 		{[]string{"backup", "-h"}, 0, "", "gegevensmap (KNOOPPUNT_DATA)", ""},
 		{[]string{"backup", "--bogus"}, 2, "", "flag provided but not defined: -bogus", ""},
 		{[]string{"restore", "--bogus"}, 2, "", "nieuwe, lege gegevensmap", ""},

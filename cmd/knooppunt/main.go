@@ -83,7 +83,7 @@ Gebruik:
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json] [--timeout DUUR]
   knooppunt nodes --database postgres://… [--json]
            (draaiende server: ssh beheer@knooppunt nodes)
-  knooppunt hostkeys [--data DIR]
+  knooppunt hostkeys [--data DIR | --database postgres://…]
   knooppunt versie
   knooppunt audit verify [--data DIR] [--anker REGEL:HASH]
   knooppunt audit export [--data DIR] [--van REGEL]
@@ -539,13 +539,22 @@ func printDemo(w io.Writer, accts []exchange.DemoAccount, data string, addr net.
 }
 
 func showHostKeys(args []string, stdout, stderr io.Writer) int {
-	fs := newSubFlags("hostkeys", "gebruik: knooppunt hostkeys [--data DIR]", stdout, stderr)
+	fs := newSubFlags("hostkeys", "gebruik: knooppunt hostkeys [--data DIR | --database postgres://…]", stdout, stderr)
 	data := fs.data()
+	database := fs.String("database", os.Getenv("KNOOPPUNT_DATABASE_URL"), "de hostsleutels die de knooppunten in PostgreSQL delen (KNOOPPUNT_DATABASE_URL)")
 	if exit, ok := fs.parse(args); !ok {
 		return exit
 	}
-	keys, err := hostkeys.Read(*data)
-	if err != nil {
+	var keys []hostkeys.Key
+	var err error
+	if *database != "" {
+		// With --database the nodes keep their keys there, not in a data directory.
+		keys, err = sharedHostKeys(*database)
+		if err != nil {
+			fmt.Fprintf(stderr, "fout: %v\n", err)
+			return 1
+		}
+	} else if keys, err = hostkeys.Read(*data); err != nil {
 		fmt.Fprintf(stderr, "fout: %v\n(de hostsleutels ontstaan bij de eerste start van 'knooppunt serve --data %s')\n", err, *data)
 		return 1
 	}
@@ -553,4 +562,16 @@ func showHostKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, k.String())
 	}
 	return 0
+}
+
+// sharedHostKeys reads, without making any, the host keys the nodes on database share.
+func sharedHostKeys(database string) ([]hostkeys.Key, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := storage.OpenPostgres(ctx, database, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return hostkeys.ReadShared(db, redactDatabase(database))
 }

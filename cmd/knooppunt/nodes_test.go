@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"knooppunt/exchange"
+	"knooppunt/hostkeys"
 	"knooppunt/storage"
 	"knooppunt/storage/storagetest"
 )
@@ -65,5 +66,36 @@ func TestNodesCommand(t *testing.T) {
 	}
 	if _, err := parseServe([]string{"--node", "a b"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--node") {
 		t.Fatalf("serve --node 'a b': %v", err)
+	}
+}
+
+// knooppunt hostkeys --database shows the keys the nodes share, as every node presents them;
+// before any node started it says so and makes none (a command that shows must not create).
+func TestHostkeysFromTheDatabase(t *testing.T) {
+	url := storagetest.DatabaseURL(t)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"hostkeys", "--database", url}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "eerste start van een knooppunt") {
+		t.Fatalf("no node yet: exit %d %q %q", code, out.String(), errOut.String())
+	}
+	kv, err := storage.OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kv.Close()
+	if _, err := hostkeys.ReadShared(kv, "test"); err == nil {
+		t.Fatal("hostkeys --database made keys")
+	}
+	keys, err := hostkeys.LoadShared(kv, "test") // what a node does at its start
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, k := range keys {
+		want.WriteString(k.String() + "\n")
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"hostkeys", "--database", url}, &out, &errOut); code != 0 || out.String() != want.String() {
+		t.Fatalf("hostkeys --database: exit %d\n%s\nwant\n%s%s", code, out.String(), want.String(), errOut.String())
 	}
 }
