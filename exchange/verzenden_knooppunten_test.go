@@ -22,6 +22,9 @@ type dkReceiver struct {
 	payloads map[[32]byte]map[string]bool // payload -> MessageIds that carried it
 	total    int
 	onPost   func(node string, total int) // called, unlocked, before the answer goes back
+	frozenAt time.Time                    // when the test froze a node (zero: not yet)
+	takenAt  time.Time                    // the first post after frozenAt by another node
+	frozen   string
 }
 
 func newDKReceiver() *dkReceiver {
@@ -48,6 +51,9 @@ func (r *dkReceiver) post(node string) func(context.Context, CPA, string, []byte
 		}
 		r.payloads[sum][mid] = true
 		r.total++
+		if !r.frozenAt.IsZero() && r.takenAt.IsZero() && node != r.frozen {
+			r.takenAt = time.Now()
+		}
 		total := r.total
 		onPost := r.onPost
 		r.mu.Unlock()
@@ -130,6 +136,7 @@ func TestTwoNodesSendEachMessageOnce(t *testing.T) {
 				fks[node].frozen.Store(true)
 				recv.mu.Lock()
 				frozen = node
+				recv.frozen, recv.frozenAt = node, time.Now()
 				recv.mu.Unlock()
 			})
 		}
@@ -186,6 +193,9 @@ func TestTwoNodesSendEachMessageOnce(t *testing.T) {
 		}
 		return true
 	})
+	recv.mu.Lock()
+	takeover := recv.takenAt.Sub(recv.frozenAt)
+	recv.mu.Unlock()
 	o.clk.Add(2 * time.Minute)
 	pollUntil(t, "alle berichten bevestigd", func() bool {
 		for _, s := range messageSends(t, fo.KV) {
@@ -267,6 +277,7 @@ func TestTwoNodesSendEachMessageOnce(t *testing.T) {
 	if recv.total != before {
 		t.Errorf("the node that came back posted %d more", recv.total-before)
 	}
-	t.Logf("%d posts of %d messages: %s %d, %s %d; %d sent again after the freeze", recv.total, n,
-		frozen, len(recv.byNode[frozen]), other, len(recv.byNode[other]), again)
+	t.Logf("%d posts of %d messages: %s %d, %s %d; %d sent again after the freeze; first post by %s %v after the freeze (NodeStale %v)",
+		recv.total, n, frozen, len(recv.byNode[frozen]), other, len(recv.byNode[other]), again, other,
+		takeover.Round(time.Millisecond), quickBeats.NodeStale)
 }
