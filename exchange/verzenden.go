@@ -222,9 +222,13 @@ func (h *Hub) queueHeld() error {
 	const perTxn = 32
 	for len(ids) > 0 {
 		chunk := ids[:min(perTxn, len(ids))]
-		err := h.kv.Update(func(t storage.Txn) error {
+		msgs, err := h.readHeld(chunk)
+		if err != nil {
+			return fmt.Errorf("wachtende berichten lezen: %w", err)
+		}
+		err = h.kv.Update(func(t storage.Txn) error {
 			for _, id := range chunk {
-				if err := h.queueHeldDelivery(t, id); err != nil {
+				if err := h.queueHeldDelivery(t, id, msgs); err != nil {
 					return err
 				}
 			}
@@ -232,7 +236,7 @@ func (h *Hub) queueHeld() error {
 		})
 		if errors.Is(err, storage.ErrTooBig) && len(chunk) > 1 {
 			for _, id := range chunk {
-				if err := h.kv.Update(func(t storage.Txn) error { return h.queueHeldDelivery(t, id) }); err != nil {
+				if err := h.kv.Update(func(t storage.Txn) error { return h.queueHeldDelivery(t, id, msgs) }); err != nil {
 					return fmt.Errorf("bestand %d in de verzendwachtrij zetten: %w", id, err)
 				}
 			}
@@ -244,9 +248,69 @@ func (h *Hub) queueHeld() error {
 	return nil
 }
 
+// heldMessage is what queueing a held message needs of it, read before the transaction that
+// queues it.
+type heldMessage struct {
+	msg  Message
+	sent bool // it has a send already
+}
+
+// readHeld reads the messages of the held deliveries ids, and whether each has a send, in a
+// read-only transaction of its own. Read inside the queueing transaction, several hundred
+// records made PostgreSQL widen that transaction's read locks to the whole table, so that any
+// write by another node (a heartbeat) broke its serializable commit, every time: 50
+// conflicts in a row and nothing ever sent (TestTwoNodesSendEachMessageOnce). Reading them
+// here is safe: a message's Functie and Referentie do not change, and a send is only ever made
+// in the transaction that deletes its delivery's hold key, which the queueing transaction
+// reads and deletes, so two of them cannot both make one.
+func (h *Hub) readHeld(ids []uint64) (map[uint64]heldMessage, error) {
+	out := map[uint64]heldMessage{}
+	err := h.kv.View(func(t storage.Txn) error {
+		clear(out)
+		keys := make([][]byte, 0, len(ids))
+		for _, id := range ids {
+			keys = append(keys, key(kDelivery, id))
+		}
+		if err := storage.Prefetch(t, keys); err != nil {
+			return err
+		}
+		var mids []uint64
+		for _, id := range ids {
+			var d Delivery
+			if err := getJSON(t, key(kDelivery, id), &d); errors.Is(err, storage.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			mids = append(mids, d.Messages...)
+		}
+		keys = keys[:0]
+		for _, mid := range mids {
+			keys = append(keys, key(kMessage, mid), key(kSendMsg, mid))
+		}
+		if err := storage.Prefetch(t, keys); err != nil {
+			return err
+		}
+		for _, mid := range mids {
+			var hm heldMessage
+			if err := getJSON(t, key(kMessage, mid), &hm.msg); err != nil {
+				return err
+			}
+			_, err := t.Get(key(kSendMsg, mid))
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			hm.sent = err == nil
+			out[mid] = hm
+		}
+		return nil
+	})
+	return out, err
+}
+
 // queueHeldDelivery queues the messages of one held delivery whose route now carries
-// Digikoppeling, in t.
-func (h *Hub) queueHeldDelivery(t storage.Txn, id uint64) error {
+// Digikoppeling, in t; msgs is what readHeld read of its messages (one it lacks is read in t).
+func (h *Hub) queueHeldDelivery(t storage.Txn, id uint64, msgs map[uint64]heldMessage) error {
 	var d Delivery
 	if err := getJSON(t, key(kDelivery, id), &d); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -270,13 +334,21 @@ func (h *Hub) queueHeldDelivery(t storage.Txn, id uint64) error {
 	}
 	now := h.clock.Now()
 	for i, mid := range d.Messages {
-		var m Message
-		if err := getJSON(t, key(kMessage, mid), &m); err != nil {
-			return err
+		hm, ok := msgs[mid]
+		if !ok {
+			if err := getJSON(t, key(kMessage, mid), &hm.msg); err != nil {
+				return err
+			}
+			_, err := t.Get(key(kSendMsg, mid))
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+			hm.sent = err == nil
 		}
-		if _, err := t.Get(key(kSendMsg, mid)); err == nil {
+		if hm.sent {
 			continue
 		}
+		m := hm.msg
 		sid, err := h.kv.Sequence("send")
 		if err != nil {
 			return err
