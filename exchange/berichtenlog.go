@@ -408,6 +408,17 @@ func (c logCounts) putLogEntries(t storage.Txn, m Message, orgs []string) error 
 
 // write adds the gathered counts to the stored ones.
 func (c logCounts) write(t storage.Txn) error {
+	// One round trip for every counter instead of one each: a batch of an upload to many
+	// aanbieders touches a counter per aanbieder (PostgreSQL; a no-op on Badger).
+	keys := make([][]byte, 0, len(c))
+	for k, n := range c {
+		if n != 0 {
+			keys = append(keys, []byte(k))
+		}
+	}
+	if err := storage.Prefetch(t, keys); err != nil {
+		return err
+	}
 	for k, n := range c {
 		if n == 0 {
 			continue
