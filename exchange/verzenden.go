@@ -255,6 +255,20 @@ type heldMessage struct {
 	sent bool // it has a send already
 }
 
+// readHeldMessage reads message mid and whether it has a send already.
+func readHeldMessage(t storage.Txn, mid uint64) (heldMessage, error) {
+	var hm heldMessage
+	if err := getJSON(t, key(kMessage, mid), &hm.msg); err != nil {
+		return hm, err
+	}
+	_, err := t.Get(key(kSendMsg, mid))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return hm, err
+	}
+	hm.sent = err == nil
+	return hm, nil
+}
+
 // readHeld reads the messages of the held deliveries ids, and whether each has a send, in a
 // read-only transaction of its own. Read inside the queueing transaction, several hundred
 // records made PostgreSQL widen that transaction's read locks to the whole table, so that any
@@ -292,15 +306,10 @@ func (h *Hub) readHeld(ids []uint64) (map[uint64]heldMessage, error) {
 			return err
 		}
 		for _, mid := range mids {
-			var hm heldMessage
-			if err := getJSON(t, key(kMessage, mid), &hm.msg); err != nil {
+			hm, err := readHeldMessage(t, mid)
+			if err != nil {
 				return err
 			}
-			_, err := t.Get(key(kSendMsg, mid))
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			hm.sent = err == nil
 			out[mid] = hm
 		}
 		return nil
@@ -336,14 +345,10 @@ func (h *Hub) queueHeldDelivery(t storage.Txn, id uint64, msgs map[uint64]heldMe
 	for i, mid := range d.Messages {
 		hm, ok := msgs[mid]
 		if !ok {
-			if err := getJSON(t, key(kMessage, mid), &hm.msg); err != nil {
+			var err error
+			if hm, err = readHeldMessage(t, mid); err != nil {
 				return err
 			}
-			_, err := t.Get(key(kSendMsg, mid))
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-			hm.sent = err == nil
 		}
 		if hm.sent {
 			continue

@@ -94,22 +94,18 @@ func loadOrCreate(path string, s spec) (Key, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return k, err
 	}
-	priv, err := s.gen()
-	if err != nil {
-		return Key{}, fmt.Errorf("hostsleutel %s maken: %w", s.typ, err)
-	}
-	block, err := gossh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return Key{}, fmt.Errorf("hostsleutel %s opslaan: %w", s.typ, err)
-	}
-	if err := storage.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		return Key{}, err
-	}
-	signer, err := gossh.NewSignerFromSigner(priv)
+	b, err := s.generate()
 	if err != nil {
 		return Key{}, err
 	}
-	pub := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment + "\n"
+	if err := storage.WriteFile(path, b, 0o600); err != nil {
+		return Key{}, err
+	}
+	made, err := parse(b, path, s)
+	if err != nil {
+		return Key{}, err
+	}
+	pub := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(made.Signer.PublicKey()))) + " " + comment + "\n"
 	if err := storage.WriteFile(path+".pub", []byte(pub), 0o644); err != nil {
 		return Key{}, err
 	}
@@ -139,6 +135,20 @@ func readFile(path string) ([]byte, error) {
 }
 
 func pemEncode(block *pem.Block) []byte { return pem.EncodeToMemory(block) }
+
+// generate makes a new key of kind s, as OpenSSH PEM: the same for a key file and for the
+// store the nodes share.
+func (s spec) generate() ([]byte, error) {
+	priv, err := s.gen()
+	if err != nil {
+		return nil, fmt.Errorf("hostsleutel %s maken: %w", s.typ, err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, fmt.Errorf("hostsleutel %s opslaan: %w", s.typ, err)
+	}
+	return pemEncode(block), nil
+}
 
 // parse makes a Key of a private key in OpenSSH PEM; path says where it came from (a file, or
 // a key in the shared store).

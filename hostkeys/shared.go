@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	gossh "golang.org/x/crypto/ssh"
-
 	"knooppunt/storage"
 )
 
@@ -35,12 +33,7 @@ func LoadShared(kv storage.KV, where string) ([]Key, error) {
 func ReadShared(kv storage.KV, where string) ([]Key, error) {
 	keys := make([]Key, 0, len(specs))
 	for _, s := range specs {
-		var stored []byte
-		err := kv.View(func(t storage.Txn) error {
-			var err error
-			stored, err = t.Get([]byte(kShared + s.file))
-			return err
-		})
+		stored, err := getShared(kv, s)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("geen hostsleutel %s in %s: de hostsleutels ontstaan bij de eerste start van een knooppunt met deze database", s.typ, where)
 		}
@@ -56,15 +49,21 @@ func ReadShared(kv storage.KV, where string) ([]Key, error) {
 	return keys, nil
 }
 
-func loadOrCreateShared(kv storage.KV, s spec, where string) (Key, error) {
-	name := []byte(kShared + s.file)
-	label := where + " (" + kShared + s.file + ")"
+// getShared reads the stored PEM of key s; storage.ErrNotFound when no node made it yet.
+func getShared(kv storage.KV, s spec) ([]byte, error) {
 	var stored []byte
 	err := kv.View(func(t storage.Txn) error {
 		var err error
-		stored, err = t.Get(name)
+		stored, err = t.Get([]byte(kShared + s.file))
 		return err
 	})
+	return stored, err
+}
+
+func loadOrCreateShared(kv storage.KV, s spec, where string) (Key, error) {
+	name := []byte(kShared + s.file)
+	label := where + " (" + kShared + s.file + ")"
+	stored, err := getShared(kv, s)
 	if err == nil {
 		return parse(stored, label, s)
 	}
@@ -73,15 +72,10 @@ func loadOrCreateShared(kv storage.KV, s spec, where string) (Key, error) {
 	}
 	// Generated outside the transaction: an RSA key takes a second, and a transaction may run
 	// again after a conflict.
-	priv, err := s.gen()
+	mine, err := s.generate()
 	if err != nil {
-		return Key{}, fmt.Errorf("hostsleutel %s maken: %w", s.typ, err)
+		return Key{}, err
 	}
-	block, err := gossh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return Key{}, fmt.Errorf("hostsleutel %s opslaan: %w", s.typ, err)
-	}
-	mine := pemEncode(block)
 	err = kv.Update(func(t storage.Txn) error {
 		v, err := t.Get(name)
 		switch {
