@@ -58,9 +58,19 @@ func TestDigikoppelingMetrics(t *testing.T) {
 	e.upload(e.principal("gemeente"), "uit2.xml", envelope("WMO301", "9999", "12345678", ""))
 	eventually(t, "mislukt", status(exchange.MsgMislukt, 1))
 
-	w := httptest.NewRecorder()
-	metrics.Handler(m, nil, nil).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	body := w.Body.Bytes()
+	scrape := func() []byte {
+		w := httptest.NewRecorder()
+		metrics.Handler(m, nil, nil).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return w.Body.Bytes()
+	}
+	// The counter moves after the status is committed (a counted end is a durable end), so the
+	// status can be seen a moment before the counter: wait for the counter, not only the status.
+	eventually(t, "mislukt counted", func() bool {
+		got, err := metrics.Parse(bytes.NewReader(scrape()))
+		return err == nil && got["knooppunt_ebms_sends_ended_total|status=mislukt"] == 1 &&
+			got["knooppunt_ebms_sends_ended_total|status=bevestigd"] == 1
+	})
+	body := scrape()
 	if path, err := exec.LookPath("promtool"); err == nil {
 		cmd := exec.Command(path, "check", "metrics")
 		cmd.Stdin = bytes.NewReader(body)
