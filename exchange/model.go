@@ -101,6 +101,22 @@ type Upload struct {
 	EbMSBatch []EbMSIn `json:"ebms_berichten,omitempty"`
 }
 
+// Verwerkingsduur is how long the engine worked on u: from Bezig to Afgeleverd or Afgekeurd.
+// The wait for admission and in the queue is not processing. It is the one definition: the
+// verslag, the TUI's verslag screen and the processing metric all show this (the TUI used to
+// count from the receipt and disagreed with the verslag). An upload refused before the engine
+// saw it has no start: its duration counts from the receipt.
+func (u Upload) Verwerkingsduur() time.Duration {
+	start := u.StartedAt
+	if start.IsZero() {
+		start = u.ReceivedAt
+	}
+	if u.FinishedAt.IsZero() || u.FinishedAt.Before(start) {
+		return 0
+	}
+	return u.FinishedAt.Sub(start)
+}
+
 // Wachtend is how many messages of an upload wait for one recipient's route.
 type Wachtend struct {
 	Organisatie  string `json:"organisatie"`

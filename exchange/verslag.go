@@ -354,7 +354,7 @@ func (h *Hub) renderReportData(u Upload) (txt, js []byte, r Verslag, err error) 
 		Verzender:       h.orgName(u.Org),
 		IngeleverdOp:    RFC3339(u.ReceivedAt),
 		EindeVerwerking: RFC3339(u.FinishedAt),
-		Verwerkingsduur: Duur(u.FinishedAt.Sub(u.StartedAt)),
+		Verwerkingsduur: Duur(u.Verwerkingsduur()),
 		Status:          string(u.Status),
 		Aangeleverd:     u.Counts.Aangeleverd,
 		Correct:         u.Counts.Correct,

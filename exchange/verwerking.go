@@ -557,7 +557,7 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	}
 	*u = final
 	h.learn(final)
-	h.obs.UploadFinished(string(u.Product), strings.ToLower(string(u.Status)), final.FinishedAt.Sub(final.StartedAt),
+	h.obs.UploadFinished(string(u.Product), strings.ToLower(string(u.Status)), final.Verwerkingsduur(),
 		final.FinishedAt.Sub(final.ReceivedAt), final.Counts.Correct)
 	if u.Blob != "" {
 		// Every accepted envelope now lives in a delivery file; the upload's bytes are done.

@@ -168,7 +168,7 @@ func (c *Common) verslagView(u exchange.Upload, width int) string {
 		return b.String()
 	}
 	row("Einde verwerking", c.dateSec(u.FinishedAt))
-	row("Verwerkingsduur", exchange.Duur(u.FinishedAt.Sub(u.ReceivedAt)))
+	row("Verwerkingsduur", exchange.Duur(u.Verwerkingsduur()))
 	row("Status", string(u.Status))
 	for _, w := range u.Wachtend {
 		text := fmt.Sprintf("%d bericht(en) voor %s (%s), %s: de ontvanger ontvangt die via Digikoppeling",
