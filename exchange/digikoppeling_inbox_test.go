@@ -379,3 +379,59 @@ func TestMisluktDeliveriesReleasedTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestSendsEndedBeforeTheDoneIndexArePurged: sends that ended before idx/senddone existed
+// had no entry in it and were kept for ever; the first sweep indexes them once (and marks the
+// store), after which they are purged like any other.
+func TestSendsEndedBeforeTheDoneIndexArePurged(t *testing.T) {
+	e := newEngine(t, "")
+	cpa := e.importCPA("0363")
+	now := e.clk.Now()
+	old := func(id uint64, st SendState) Send {
+		return Send{ID: id, Kind: sendFo01, Org: "0363", Product: IWmo, CPA: cpa, Action: "Fo01", MessageID: fmt.Sprintf("o%d@knooppunt.test", id),
+			Payload: []byte("<x/>"), State: st, Created: now, Done: now}
+	}
+	// Written as the code before the index did: the record and its MessageId, no done entry,
+	// and no marker (a fresh store's first sweep sets it).
+	if err := e.h.kv.Update(func(tx storage.Txn) error {
+		if err := tx.Delete([]byte(kSendDoneIndexed)); err != nil {
+			return err
+		}
+		for _, s := range []Send{old(801, SendBevestigd), old(802, SendMislukt)} {
+			if err := setJSON(tx, key(kSend, s.ID), s); err != nil {
+				return err
+			}
+			if err := tx.Set(key(kSendMID, s.MessageID), be64(s.ID)); err != nil {
+				return err
+			}
+		}
+		pending := old(803, SendWachtend)
+		pending.Done, pending.NextTry = time.Time{}, now
+		return putSend(tx, nil, pending)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(k []byte) bool {
+		return e.h.kv.View(func(tx storage.Txn) error { _, err := tx.Get(k); return err }) == nil
+	}
+	if err := e.h.purgeSends(now.Add(Bewaartijd - time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(key(kSend, uint64(801))) || !exists(key(kSendDone, now, uint64(801))) || !exists([]byte(kSendDoneIndexed)) {
+		t.Fatal("an old ended send was not indexed (or purged before its time)")
+	}
+	if exists(key(kSendDone, time.Time{}, uint64(803))) {
+		t.Fatal("a pending send got a done entry")
+	}
+	if err := e.h.purgeSends(now.Add(Bewaartijd + time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uint64{801, 802} {
+		if exists(key(kSend, id)) || exists(key(kSendMID, old(id, SendBevestigd).MessageID)) {
+			t.Errorf("old ended send %d not purged", id)
+		}
+	}
+	if !exists(key(kSend, uint64(803))) {
+		t.Error("a pending send was purged")
+	}
+}

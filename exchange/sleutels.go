@@ -84,6 +84,9 @@ const (
 	kAuditTip = "audithead"    // hash and seq of the newest audit entry
 	kVersion  = "meta/version" // the store's format version, in decimal
 	kProbe    = "probe/ready"  // the record the readiness probe writes and reads back; it holds nothing else
+	// kSendDoneIndexed marks a store whose ended sends all have their idx/senddone entry: sends
+	// that ended before that index existed (5 Dec 2026) get one once (indexEndedSends).
+	kSendDoneIndexed = "meta/senddone-indexed"
 )
 
 func pendingKey(org string, product Product, account, name string) []byte {

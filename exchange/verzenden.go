@@ -125,10 +125,77 @@ func txSend(t storage.Txn, id uint64) (Send, error) {
 	return s, err
 }
 
+// indexEndedSends gives every ended send without an idx/senddone entry one, once per store: a
+// send that ended before the index existed would otherwise be kept for ever. A marker
+// (meta/senddone-indexed) says it was done, so the scan of every send runs once, not at
+// every sweep; it walks the sends in bounded transactions and may be cut off and redone.
+func (h *Hub) indexEndedSends() error {
+	if err := h.kv.View(func(t storage.Txn) error { _, err := t.Get([]byte(kSendDoneIndexed)); return err }); err == nil {
+		return nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	start := []byte(kSend)
+	for {
+		var ended []Send
+		var next []byte
+		err := h.kv.View(func(t storage.Txn) error {
+			return t.Scan([]byte(kSend), storage.ScanOptions{Start: start}, func(k, v []byte) (bool, error) {
+				if len(ended) == 1000 {
+					next = bytes.Clone(k)
+					return false, nil
+				}
+				var s Send
+				if err := json.Unmarshal(v, &s); err != nil {
+					return false, fmt.Errorf("verzending %x lezen: %w", k, err)
+				}
+				if !s.pending() && !s.Done.IsZero() {
+					ended = append(ended, s)
+				}
+				return true, nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("beëindigde Digikoppeling-verzendingen indexeren: %w", err)
+		}
+		err = h.kv.Update(func(t storage.Txn) error {
+			for _, e := range ended {
+				// Read again: a send sent again (opnieuw) since the scan is pending now.
+				s, err := txSend(t, e.ID)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if s.pending() || s.Done.IsZero() {
+					continue
+				}
+				if err := t.Set(key(kSendDone, s.Done, s.ID), nil); err != nil {
+					return err
+				}
+			}
+			if next == nil {
+				return t.Set([]byte(kSendDoneIndexed), nil)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("beëindigde Digikoppeling-verzendingen indexeren: %w", err)
+		}
+		if next == nil {
+			return nil
+		}
+		start = next
+	}
+}
+
 // purgeSends forgets the sends that ended (bevestigd, afgegeven, mislukt) more than
 // Bewaartijd ago, with their indexes: by then the message they carried is purged from the
 // berichtenlog too, and nothing can send it again. At most 1,000 per transaction.
 func (h *Hub) purgeSends(now time.Time) error {
+	if err := h.indexEndedSends(); err != nil {
+		return err
+	}
 	limit := now.Add(-Bewaartijd).UnixNano()
 	for {
 		var ids []uint64
