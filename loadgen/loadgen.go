@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
@@ -143,13 +145,7 @@ func BuildZip(zender string, envs []Envelope, payload []byte) []byte {
 }
 
 // NewRef returns a fresh referentienummer (a UUID v4).
-func NewRef() string {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func NewRef() string { return uuid.NewString() }
 
 var refPattern = regexp.MustCompile(`<StUF:referentienummer>([^<]+)<`)
 

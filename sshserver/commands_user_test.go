@@ -4,12 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/stuf"
@@ -25,10 +26,7 @@ func wmo301Zip(t testing.TB, name string, n int) (string, []string) {
 	zw := zip.NewWriter(&buf)
 	var refs []string
 	for i := range n {
-		var b [16]byte
-		rand.Read(b[:])
-		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-		ref := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+		ref := uuid.NewString()
 		refs = append(refs, ref)
 		env := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Referentie: ref},
 			[]byte(fmt.Sprintf("<toewijzing nr=%q/>", ref)))

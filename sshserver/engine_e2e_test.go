@@ -9,7 +9,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/pkg/sftp"
 
@@ -66,12 +67,7 @@ func buildTestZip(t testing.TB, entries ...zEntry) []byte {
 	return b.Bytes()
 }
 
-func uuid4() string {
-	var u [16]byte
-	rand.Read(u[:])
-	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func uuid4() string { return uuid.NewString() }
 
 // env builds an envelope; crossRef makes it a Du01.
 func env(functie, zender, ontvanger, ref, crossRef string) []byte {

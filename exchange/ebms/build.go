@@ -2,11 +2,12 @@ package ebms
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // UserMessage is what BuildUserMessage needs. Binding.UserMessage fills it from a CPA.
@@ -68,13 +69,7 @@ func NewMessageID(host string) string {
 	return newUUID() + "@" + host
 }
 
-func newUUID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func newUUID() string { return uuid.NewString() }
 
 // BuildUserMessage writes a user message: the SOAP envelope (MessageHeader, AckRequested,
 // SyncReply, Manifest), signed when s is not nil, packaged as multipart/related with the

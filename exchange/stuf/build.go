@@ -2,11 +2,12 @@ package stuf
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Build writes a ggk0210 envelope around payload, for tests and fixtures of every
@@ -88,14 +89,9 @@ func Build(e Envelope, payload []byte) []byte {
 	return b.Bytes()
 }
 
-// newUUIDv4 returns a random version 4 UUID in the lower-case form the envelope requires.
-func newUUIDv4() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+// newUUIDv4 returns a random version 4 UUID in the lower-case form the envelope requires
+// (google/uuid writes lower case).
+func newUUIDv4() string { return uuid.NewString() }
 
 // BuildBericht writes an iWmo/iJw 3.2 message with only its Header, in the shape of the 3.2
 // examples, for tests and fixtures: functie WMO301 or JW301 picks the namespace, berichtCode,
