@@ -129,7 +129,10 @@ func Open(cfg Config) (*Hub, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers()
 	}
-	if cfg.MaxUploads <= 0 {
+	if cfg.MaxUploads < 0 {
+		return nil, fmt.Errorf("%w: MaxUploads %d: het aantal aanleveringen tegelijk (--max-uploads) moet minstens 1 zijn", ErrInvalid, cfg.MaxUploads)
+	}
+	if cfg.MaxUploads == 0 {
 		cfg.MaxUploads = DefaultMaxUploads(cfg.Workers)
 	}
 	if cfg.Observer == nil {
@@ -179,6 +182,7 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
+	h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Log)
 	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	h.dkObs = nopObserver{}
 	if o, ok := cfg.Observer.(DigikoppelingObserver); ok {
