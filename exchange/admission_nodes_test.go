@@ -1,0 +1,332 @@
+package exchange
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// newAdmissionNode runs a node on p with an admission limit of k; kv, when given, is its
+// store (opened on p).
+func newAdmissionNode(t *testing.T, p sharedPlace, name string, kv storage.KV, k int) *testEngine {
+	t.Helper()
+	dir := t.TempDir()
+	own, files := p.open(t, dir)
+	if kv != nil {
+		own.Close()
+		own = kv
+	}
+	cfg := quickBeats
+	cfg.KV, cfg.Files, cfg.Node, cfg.MaxUploads = own, files, name, k
+	e := newEngineWith(t, dir, cfg)
+	pollUntil(t, "de poort van "+name+" dicht", func() bool { return e.h.admission.state().Active })
+	return e
+}
+
+// storeSlots counts the slot records in kv per holder instance.
+func storeSlots(t testing.TB, kv storage.KV) (total int, byInstance map[string]int) {
+	t.Helper()
+	byInstance = map[string]int{}
+	err := kv.View(func(tx storage.Txn) error {
+		return tx.Scan([]byte(kSlot), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
+			var r slotRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return false, fmt.Errorf("%q: %w", k, err)
+			}
+			byInstance[r.Instance]++
+			total++
+			return true, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total, byInstance
+}
+
+func waitingAt(h *Hub) int {
+	_, w, _ := h.admission.stats()
+	return w
+}
+
+// With a limit of K on two nodes the hub has K uploads in hand, not 2K: when K are open
+// across both nodes, a new upload waits at either node, also at the node that holds fewer
+// than K itself. Each upload that ends admits one waiter, at whichever node; when all are
+// final no slot is left in the store.
+func TestAdmissionLimitHoldsAcrossNodes(t *testing.T) {
+	const k = 4 // an organisation's share is 2
+	p := newSharedPlace(t)
+	a := newAdmissionNode(t, p, "a", nil, k)
+	b := newAdmissionNode(t, p, "b", nil, k)
+	ga, ha, ja := a.principal("0363"), a.principal("0060"), a.principal("9999")
+	gb, hb, jb := b.principal("0363"), b.principal("0060"), b.principal("9999")
+
+	open := []*Spool{mustStart(t, a.h, ga, "a1.zip"), mustStart(t, a.h, ha, "a2.zip"),
+		mustStart(t, b.h, jb, "b1.zip"), mustStart(t, b.h, gb, "b2.zip")}
+	if n, _ := storeSlots(t, a.h.kv); n != k {
+		t.Fatalf("%d slots in the store with %d uploads open, want %d", n, k, k)
+	}
+	// B holds two of its own four: counted per node it would admit at once.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	atA := startAsync(ctx, a.h, ja, "a3.zip")
+	atB := startAsync(ctx, b.h, hb, "b3.zip")
+	pollUntil(t, "een wachtende op A en op B", func() bool { return waitingAt(a.h) == 1 && waitingAt(b.h) == 1 })
+	select {
+	case r := <-atA:
+		t.Fatalf("fifth upload admitted at A: %v", r.err)
+	case r := <-atB:
+		t.Fatalf("fifth upload admitted at B: %v", r.err)
+	default:
+	}
+	if n, _ := storeSlots(t, a.h.kv); n != k {
+		t.Fatalf("%d slots in the store while two wait, want %d", n, k)
+	}
+
+	// One upload at A ends: exactly one of the two waiters gets its slot.
+	finish(t, open[0], admissionZip(t, "0363"))
+	var admittedFirst *Spool
+	var second <-chan started
+	var other *Hub
+	select {
+	case r := <-atA:
+		acctMust(t, r.err)
+		admittedFirst, second, other = r.s, atB, b.h
+	case r := <-atB:
+		acctMust(t, r.err)
+		admittedFirst, second, other = r.s, atA, a.h
+	case <-ctx.Done():
+		t.Fatal("no waiter admitted after an upload ended")
+	}
+	if w := waitingAt(other); w != 1 {
+		t.Fatalf("the other waiter (at %s) no longer waits: %d", other.NodeName(), w)
+	}
+	if n, _ := storeSlots(t, a.h.kv); n != k {
+		t.Fatalf("%d slots after one ended and one was admitted, want %d", n, k)
+	}
+	finish(t, open[3], admissionZip(t, "0363")) // b2.zip at B admits the other
+	rest := []*Spool{open[1], open[2], admittedFirst, admitted(t, second)}
+	for _, s := range rest {
+		finish(t, s, admissionZip(t, s.p.Org.Code))
+	}
+	uploads := 0
+	for _, pr := range []*Principal{ga, ha, ja} {
+		for _, u := range aanlUploads(t, a.h, pr, IWmo) {
+			uploads++
+			if got := a.wait(pr, u.ID); got.Status != Afgeleverd {
+				t.Errorf("%s of %s: %s %+v", u.Name, pr.Org.Code, got.Status, got.Fouten)
+			}
+		}
+	}
+	if uploads != 6 {
+		t.Fatalf("%d uploads, want 6", uploads)
+	}
+	if n, by := storeSlots(t, a.h.kv); n != 0 {
+		t.Fatalf("slots left after every upload is final: %v", by)
+	}
+}
+
+// Many uploads started at once on both nodes: at no moment does the store hold more than K
+// slots, nor are more than K files open for writing across the hub.
+func TestAdmissionLimitHoldsUnderConcurrentUploads(t *testing.T) {
+	const k, perNode, rounds = 3, 4, 3
+	p := newSharedPlace(t)
+	nodes := []*testEngine{newAdmissionNode(t, p, "a", nil, k), newAdmissionNode(t, p, "b", nil, k)}
+	orgs := []string{"0363", "0060", "9999"}
+
+	var openNow, maxOpen, maxStore atomic.Int64
+	note := func(m *atomic.Int64, v int64) {
+		for cur := m.Load(); v > cur && !m.CompareAndSwap(cur, v); cur = m.Load() {
+		}
+	}
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			n, _ := storeSlots(t, nodes[0].h.kv)
+			note(&maxStore, int64(n))
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(nodes)*perNode*rounds)
+	names := make(chan [2]string, len(nodes)*perNode*rounds) // org, name
+	for ni, e := range nodes {
+		for w := range perNode {
+			org := orgs[(ni*perNode+w)%len(orgs)]
+			pr := e.principal(org)
+			wg.Go(func() {
+				for r := range rounds {
+					name := fmt.Sprintf("%s-%d-%d.zip", e.h.NodeName(), w, r)
+					s, err := e.h.StartUpload(context.Background(), pr, IWmo, name, false)
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", name, err)
+						return
+					}
+					note(&maxOpen, openNow.Add(1))
+					if n, _ := storeSlots(t, e.h.kv); n > k {
+						errs <- fmt.Errorf("%s admitted with %d slots in the store", name, n)
+					}
+					data := admissionZip(t, org)
+					if _, err := s.WriteAt(data, 0); err != nil {
+						errs <- err
+					}
+					time.Sleep(5 * time.Millisecond) // a transfer takes a while: let the others pile up
+					openNow.Add(-1)
+					if err := s.Close(); err != nil {
+						errs <- fmt.Errorf("%s: %w", name, err)
+					}
+					names <- [2]string{org, name}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	close(names)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Every upload ends, and with it its slot.
+	for on := range names {
+		pr := nodes[0].principal(on[0])
+		u := uploadNamed(t, nodes[0].h, pr, on[1])
+		if got := nodes[0].wait(pr, u.ID); got.Status != Afgeleverd {
+			t.Errorf("%s: %s %+v", on[1], got.Status, got.Fouten)
+		}
+	}
+	close(stopWatch)
+	<-watched
+	t.Logf("hoogste aantal plaatsen in de opslag %d, open bestanden %d (grens %d)", maxStore.Load(), maxOpen.Load(), k)
+	if maxStore.Load() > k || maxOpen.Load() > k {
+		t.Fatalf("limit %d passed: %d slots in the store, %d files open at once", k, maxStore.Load(), maxOpen.Load())
+	}
+	if n, by := storeSlots(t, nodes[0].h.kv); n != 0 {
+		t.Fatalf("slots left after every upload is final: %v", by)
+	}
+}
+
+// A node that stops (kill -9: no heartbeat, nothing given back) holds its slot only until the
+// others judge it dead: then the slot is free, and a client waiting at another node gets it.
+func TestAdmissionSlotOfDeadNodeComesFree(t *testing.T) {
+	p := newSharedPlace(t)
+	aKV, _ := p.open(t, t.TempDir())
+	fk := &freezingKV{KV: aKV, gate: make(chan struct{})}
+	a := newAdmissionNode(t, p, "a", fk, 1)
+	t.Cleanup(fk.thaw) // before A's engine stops (cleanups run last first)
+	b := newAdmissionNode(t, p, "b", nil, 1)
+
+	sa := mustStart(t, a.h, a.principal("0363"), "a.zip")
+	t.Cleanup(func() { fk.thaw(); cutOff(sa) }) // A's store answers again first
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	atB := startAsync(ctx, b.h, b.principal("0060"), "b.zip")
+	pollUntil(t, "B wacht op de plaats van A", func() bool { return waitingAt(b.h) == 1 })
+	if _, by := storeSlots(t, b.h.kv); by[a.h.node.rec.Instance] != 1 {
+		t.Fatalf("slots while A lives: %v", by)
+	}
+
+	fk.frozen.Store(true) // A stops answering: no heartbeat, no release
+	stopped := time.Now()
+	sb := admitted(t, atB)
+	t.Logf("plaats van het gestopte knooppunt vrij na %v (NodeStale %v, NodeBeat %v)", time.Since(stopped).Round(time.Millisecond), quickBeats.NodeStale, quickBeats.NodeBeat)
+	n, by := storeSlots(t, b.h.kv)
+	if n != 1 || by[b.h.node.rec.Instance] != 1 {
+		t.Fatalf("slots after A was judged dead: %v, want only B's", by)
+	}
+	finish(t, sb, admissionZip(t, "0060"))
+	gem := b.principal("0060")
+	if u := b.wait(gem, uploadNamed(t, b.h, gem, "b.zip").ID); u.Status != Afgeleverd {
+		t.Fatalf("b.zip: %s %+v", u.Status, u.Fouten)
+	}
+}
+
+// A slot freed at node A admits a client waiting at node B: the upload at A ends (it is
+// final), its final transaction removes the slot, and B hears of it through A's event.
+func TestAdmissionSlotFreedAtAAdmitsWaiterAtB(t *testing.T) {
+	p := newSharedPlace(t)
+	a := newAdmissionNode(t, p, "a", nil, 1)
+	b := newAdmissionNode(t, p, "b", nil, 1)
+	gemA, gemB := a.principal("0363"), b.principal("0060")
+
+	sa := mustStart(t, a.h, gemA, "eerst.zip")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	atB := startAsync(ctx, b.h, gemB, "daarna.zip")
+	pollUntil(t, "B wacht", func() bool { return waitingAt(b.h) == 1 })
+	finish(t, sa, admissionZip(t, "0363"))
+	sb := admitted(t, atB)
+	// Only the end of eerst.zip can have made room.
+	if u := uploadNamed(t, a.h, gemA, "eerst.zip"); u.Status != Afgeleverd {
+		t.Fatalf("B admitted while eerst.zip at A is %s", u.Status)
+	}
+	if w := waitingAt(b.h); w != 0 {
+		t.Fatalf("%d still waiting at B", w)
+	}
+	finish(t, sb, admissionZip(t, "0060"))
+	if u := b.wait(gemB, uploadNamed(t, b.h, gemB, "daarna.zip").ID); u.Status != Afgeleverd {
+		t.Fatalf("daarna.zip: %s %+v", u.Status, u.Fouten)
+	}
+	if n, by := storeSlots(t, a.h.kv); n != 0 {
+		t.Fatalf("slots left: %v", by)
+	}
+}
+
+// On Badger (one process) the same slot records are written and removed: by the final
+// transaction of an upload, by the end of a transfer that never became one, and those of a
+// previous run (kill -9, then a restart) are not counted and are removed.
+func TestAdmissionSlotRecordsOnBadger(t *testing.T) {
+	h := admissionWorld(t, 1, 0)
+	// A slot of the previous run of this data directory, whose process was killed.
+	old := slotRecord{holder: holder{Node: "vorige", Instance: "vorige.0123456789ab"}, Org: "0363"}
+	acctMust(t, h.kv.Update(func(tx storage.Txn) error { return setJSON(tx, key(kSlot, "t", old.Instance, uint64(1)), old) }))
+	runEngine(t, h)
+	g := acctAs(t, h, "g0363")
+
+	s := mustStart(t, h, g, "weg.zip") // capacity 1: the old slot does not count
+	if n, by := storeSlots(t, h.kv); n != 1 || by[h.node.rec.Instance] != 1 {
+		t.Fatalf("slots with one transfer open: %v", by)
+	}
+	cutOff(s)
+	if n, by := storeSlots(t, h.kv); n != 0 {
+		t.Fatalf("slots after a cut-off transfer: %v", by)
+	}
+	s = mustStart(t, h, g, "a.zip")
+	finish(t, s, admissionZip(t, "0363"))
+	waitFor(t, h, "every slot back", held(0))
+	if u := uploadNamed(t, h, g, "a.zip"); u.Status != Afgeleverd {
+		t.Fatalf("a.zip: %s", u.Status)
+	}
+	if n, by := storeSlots(t, h.kv); n != 0 {
+		t.Fatalf("slots after the upload is final: %v", by)
+	}
+}
+
+// A negative limit is refused at start with what to do; 0 means the default.
+func TestAdmissionLimitRefusedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(Config{DataDir: dir, Log: slog.New(slog.DiscardHandler), MaxUploads: -2})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "--max-uploads") || !strings.Contains(err.Error(), "minstens 1") {
+		t.Fatalf("MaxUploads -2: %v", err)
+	}
+	h, err := Open(Config{DataDir: dir, Log: slog.New(slog.DiscardHandler), Workers: 3})
+	acctMust(t, err)
+	defer h.Close()
+	if _, _, c := h.admission.stats(); c != DefaultMaxUploads(3) {
+		t.Fatalf("capacity %d, want the default %d", c, DefaultMaxUploads(3))
+	}
+}
