@@ -185,7 +185,7 @@ func TestAdmissionLimitHoldsUnderConcurrentUploads(t *testing.T) {
 					if _, err := s.WriteAt(data, 0); err != nil {
 						errs <- err
 					}
-					time.Sleep(5 * time.Millisecond) // a transfer takes a while: let the others pile up
+					time.Sleep(20 * time.Millisecond) // a transfer takes a while: let the others pile up
 					openNow.Add(-1)
 					if err := s.Close(); err != nil {
 						errs <- fmt.Errorf("%s: %w", name, err)
