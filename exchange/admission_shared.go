@@ -13,12 +13,17 @@ import (
 	"knooppunt/storage"
 )
 
-// The configured limits hold for the whole hub, not per node: every admission slot is also a
-// record in the store (slot/), and a slot is only taken when the store holds fewer than
-// MaxUploads live records (and the organisation fewer than its share). With several nodes on
-// PostgreSQL the count and the insert run in one serializable transaction, so two nodes
-// taking the last slot at once conflict and one of them counts again. On Badger (one process)
-// the same code runs; the in-process gate already bounds the count there.
+// The configured limits hold for the whole hub, not per node: on a store that several nodes
+// share, every admission slot is also a record in the store (slot/), and a slot is only taken
+// when the store holds fewer than MaxUploads live records (and the organisation fewer than its
+// share). The count and the insert run in one serializable transaction, so two nodes taking
+// the last slot at once conflict and one of them counts again. The gate in admission.go stays
+// in front of it on every node: the order of arrival, an organisation's share and the wait
+// are decided there, and the store only adds the other nodes' slots.
+//
+// On Badger the hub is one process and its gate counts every slot already: no records are
+// written. Writing them cost 0.2 ms per upload there, growing with the deleted records that
+// the scan has to pass until Badger compacts them (BENCHMARKS.md, issue 14).
 //
 // A record lives as long as its holder: it names the node instance, and a slot of an
 // instance whose heartbeat stopped (knooppunten.go) is not counted and is removed by the next

@@ -117,7 +117,10 @@ func (h *Hub) dropClaim(t storage.Txn, id uint64) error {
 	if err := h.holdClaim(t, id); err != nil {
 		return err
 	}
-	if err := dropUploadSlot(t, id); err != nil || h.node.exclusive {
+	if h.node.exclusive {
+		return nil
+	}
+	if err := dropUploadSlot(t, id); err != nil {
 		return err
 	}
 	return t.Delete(key(kClaim, id))

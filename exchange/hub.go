@@ -182,7 +182,10 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
-	h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Log)
+	if !exclusive {
+		// Several nodes may share the store: the limit is counted there (admission_shared.go).
+		h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Log)
+	}
 	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	h.dkObs = nopObserver{}
 	if o, ok := cfg.Observer.(DigikoppelingObserver); ok {
