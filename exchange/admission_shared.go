@@ -96,6 +96,10 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 	for {
 		wake := ss.wakeup() // before looking, so that a slot freed meanwhile is not missed
 		k, ok, err := ss.tryTake(org)
+		if errors.Is(err, storage.ErrConflict) {
+			// Many nodes taking at once, every retry lost: the slots are busy; wait and look again.
+			ok, err = false, nil
+		}
 		if err != nil {
 			return waited, fmt.Errorf("plaats voor een aanlevering vastleggen: %w", err)
 		}
