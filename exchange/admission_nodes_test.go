@@ -36,8 +36,17 @@ func newAdmissionNode(t *testing.T, p sharedPlace, name string, kv storage.KV, k
 // storeSlots counts the slot records in kv per holder instance.
 func storeSlots(t testing.TB, kv storage.KV) (total int, byInstance map[string]int) {
 	t.Helper()
+	total, byInstance, err := countSlots(kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total, byInstance
+}
+
+// countSlots is storeSlots for a goroutine of a test: it returns the error.
+func countSlots(kv storage.KV) (total int, byInstance map[string]int, err error) {
 	byInstance = map[string]int{}
-	err := kv.View(func(tx storage.Txn) error {
+	err = kv.View(func(tx storage.Txn) error {
 		return tx.Scan([]byte(kSlot), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
 			var r slotRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -48,10 +57,7 @@ func storeSlots(t testing.TB, kv storage.KV) (total int, byInstance map[string]i
 			return true, nil
 		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return total, byInstance
+	return total, byInstance, err
 }
 
 func waitingAt(h *Hub) int {
@@ -151,10 +157,15 @@ func TestAdmissionLimitHoldsUnderConcurrentUploads(t *testing.T) {
 	}
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
+	var watchErr error // read after watched is closed
 	go func() {
 		defer close(watched)
 		for {
-			n, _ := storeSlots(t, nodes[0].h.kv)
+			n, _, err := countSlots(nodes[0].h.kv)
+			if err != nil {
+				watchErr = err
+				return
+			}
 			note(&maxStore, int64(n))
 			select {
 			case <-stopWatch:
@@ -179,8 +190,8 @@ func TestAdmissionLimitHoldsUnderConcurrentUploads(t *testing.T) {
 						return
 					}
 					note(&maxOpen, openNow.Add(1))
-					if n, _ := storeSlots(t, e.h.kv); n > k {
-						errs <- fmt.Errorf("%s admitted with %d slots in the store", name, n)
+					if n, _, err := countSlots(e.h.kv); err != nil || n > k {
+						errs <- fmt.Errorf("%s admitted with %d slots in the store (%v)", name, n, err)
 					}
 					data := admissionZip(t, org)
 					if _, err := s.WriteAt(data, 0); err != nil {
@@ -212,6 +223,9 @@ func TestAdmissionLimitHoldsUnderConcurrentUploads(t *testing.T) {
 	}
 	close(stopWatch)
 	<-watched
+	if watchErr != nil {
+		t.Fatal(watchErr)
+	}
 	t.Logf("hoogste aantal plaatsen in de opslag %d, open bestanden %d (grens %d)", maxStore.Load(), maxOpen.Load(), k)
 	if maxStore.Load() > k || maxOpen.Load() > k {
 		t.Fatalf("limit %d passed: %d slots in the store, %d files open at once", k, maxStore.Load(), maxOpen.Load())
