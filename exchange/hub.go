@@ -38,7 +38,9 @@ type Config struct {
 	MaxZipEntries int
 	// MaxUploads is how many uploads the hub takes on at once while the engine runs: being
 	// written, queued or processed. More clients wait before their upload begins. 0 means
-	// DefaultMaxUploads(Workers).
+	// DefaultMaxUploads(Workers); a negative number is refused. On a store that several nodes
+	// share it is the limit of all of them together (admission_shared.go): give every node the
+	// same value.
 	MaxUploads int
 	// UploadWait is how long an upload waits for admission before it is refused with
 	// ErrBusy; 0 means DefaultUploadWait.
