@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"knooppunt/exchange/codes"
 	"knooppunt/storage"
 	"knooppunt/storage/storagetest"
 )
@@ -20,6 +21,12 @@ import (
 // store (opened on p).
 func newAdmissionNode(t *testing.T, p sharedPlace, name string, kv storage.KV, k int) *testEngine {
 	t.Helper()
+	return newAdmissionNodeWaiting(t, p, name, kv, k, 0)
+}
+
+// newAdmissionNodeWaiting is newAdmissionNode with an UploadWait of its own (0: the default).
+func newAdmissionNodeWaiting(t *testing.T, p sharedPlace, name string, kv storage.KV, k int, wait time.Duration) *testEngine {
+	t.Helper()
 	dir := t.TempDir()
 	own, files := p.open(t, dir)
 	if kv != nil {
@@ -27,7 +34,7 @@ func newAdmissionNode(t *testing.T, p sharedPlace, name string, kv storage.KV, k
 		own = kv
 	}
 	cfg := quickBeats
-	cfg.KV, cfg.Files, cfg.Node, cfg.MaxUploads = own, files, name, k
+	cfg.KV, cfg.Files, cfg.Node, cfg.MaxUploads, cfg.UploadWait = own, files, name, k, wait
 	e := newEngineWith(t, dir, cfg)
 	pollUntil(t, "de poort van "+name+" dicht", func() bool { return e.h.admission.state().Active })
 	return e
@@ -267,6 +274,38 @@ func TestAdmissionSlotOfDeadNodeComesFree(t *testing.T) {
 	gem := b.principal("0060")
 	if u := b.wait(gem, uploadNamed(t, b.h, gem, "b.zip").ID); u.Status != Afgeleverd {
 		t.Fatalf("b.zip: %s %+v", u.Status, u.Fouten)
+	}
+}
+
+// A client at node B whose wait ends while node A holds the hub's only slot is refused as on
+// one machine: ErrBusy with what to do, audited, recorded as Afgekeurd with KP012; the
+// upload at A goes through, and B admits again once it is final.
+func TestAdmissionBusyAtBWhileAHoldsTheSlot(t *testing.T) {
+	p := newSharedPlace(t)
+	a := newAdmissionNode(t, p, "a", nil, 1)
+	b := newAdmissionNodeWaiting(t, p, "b", nil, 1, 200*time.Millisecond)
+	gemA, gemB := a.principal("0363"), b.principal("0060")
+
+	sa := mustStart(t, a.h, gemA, "a.zip")
+	_, err := b.h.StartUpload(context.Background(), gemB, IWmo, "b.zip", false)
+	acctWant(t, err, ErrBusy, "iwmo/aanleveren/b.zip is niet aangenomen", "probeer het over enkele minuten opnieuw")
+	if !auditHas(t, b.h, gemB.Account.Name, "aanleveren", "geweigerd: "+ErrBusy.Error()) {
+		t.Error("the refusal is not audited")
+	}
+	if us := aanlUploads(t, b.h, gemB, IWmo); len(us) != 1 || !us[0].AtDoor || us[0].Fouten[0].Code != codes.KP012 {
+		t.Fatalf("the refusal is not recorded as Afgekeurd with KP012: %+v", us)
+	}
+	if n, by := storeSlots(t, b.h.kv); n != 1 || by[a.h.node.rec.Instance] != 1 {
+		t.Fatalf("slots after the refusal: %v, want only A's", by)
+	}
+	finish(t, sa, admissionZip(t, "0363"))
+	if u := a.wait(gemA, uploadNamed(t, a.h, gemA, "a.zip").ID); u.Status != Afgeleverd {
+		t.Fatalf("a.zip: %s %+v", u.Status, u.Fouten)
+	}
+	sb := mustStart(t, b.h, gemB, "b2.zip")
+	finish(t, sb, admissionZip(t, "0060"))
+	if u := b.wait(gemB, uploadNamed(t, b.h, gemB, "b2.zip").ID); u.Status != Afgeleverd {
+		t.Fatalf("b2.zip: %s %+v", u.Status, u.Fouten)
 	}
 }
 
