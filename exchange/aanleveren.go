@@ -787,7 +787,7 @@ func (h *Hub) accept(p *Principal, product Product, name, blob string, size int6
 		}
 		// The node that accepts an upload processes it (its admission slot is here); another
 		// takes it only when this one dies (claims.go).
-		if err := h.claimAccepted(t, id); err != nil {
+		if err := h.claimAccepted(t, id, blob); err != nil {
 			return err
 		}
 		if err := t.Set(key(kQueue, id), nil); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,6 +45,9 @@ type admission struct {
 	wait     time.Duration
 	log      *slog.Logger
 	observe  func(wait time.Duration, outcome string) // nil: nobody listens
+	// shared counts the slots in the store, for the whole hub (admission_shared.go); nil
+	// until Open sets it, and in tests of the gate alone.
+	shared *sharedSlots
 
 	mu      sync.Mutex
 	active  bool
@@ -66,6 +70,9 @@ type slot struct {
 	org  string
 	gen  uint64
 	once sync.Once
+	rec  []byte // its record in the store (admission_shared.go); nil when it has none
+	// moved: the record went to the accepted upload, whose final transaction removes it.
+	moved atomic.Bool
 }
 
 func newAdmission(capacity int, wait time.Duration, log *slog.Logger) *admission {
@@ -110,18 +117,39 @@ func (a *admission) reset() {
 }
 
 // acquire waits for a slot for org, at most a.wait; nil (and no error) while the gate is open.
+// With a store shared by several nodes the slot is then also taken in the store, within the
+// same wait: the limit holds for the whole hub.
 func (a *admission) acquire(ctx context.Context, org string) (*slot, error) {
+	began := time.Now()
+	s, waited, err := a.acquireHere(ctx, org, began)
+	if err == nil && s != nil && a.shared != nil {
+		var w bool
+		w, err = a.shared.take(ctx, s, org, began.Add(a.wait))
+		waited = waited || w
+		if err != nil {
+			s.release()
+			s = nil
+		}
+	}
+	if waited {
+		a.waited(began, err)
+	}
+	return s, err
+}
+
+// acquireHere waits for a slot of this process's gate; waited tells whether it had to.
+func (a *admission) acquireHere(ctx context.Context, org string, began time.Time) (*slot, bool, error) {
 	a.mu.Lock()
 	if !a.active {
 		a.mu.Unlock()
-		return nil, nil
+		return nil, false, nil
 	}
 	// Every waiter left is held back by the total or by its organisation's share (grant runs
 	// at each release), so taking a free slot here jumps no one who could have used it.
 	if a.held < a.capacity && a.byOrg[org] < a.perOrg {
 		s := a.take(org)
 		a.mu.Unlock()
-		return s, nil
+		return s, false, nil
 	}
 	w := &waiter{org: org, ready: make(chan *slot, 1)}
 	a.waiters = append(a.waiters, w)
@@ -129,14 +157,12 @@ func (a *admission) acquire(ctx context.Context, org string) (*slot, error) {
 	a.mu.Unlock()
 	a.log.Debug("aanlevering wacht op ruimte", "organisatie", org, "in_behandeling", inHand, "wachtend", waiting)
 
-	began := time.Now()
-	timer := time.NewTimer(a.wait)
+	timer := time.NewTimer(a.wait - time.Since(began))
 	defer timer.Stop()
 	var err error
 	select {
 	case s := <-w.ready:
-		a.waited(began, nil)
-		return s, nil
+		return s, true, nil
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
@@ -152,13 +178,11 @@ func (a *admission) acquire(ctx context.Context, org string) (*slot, error) {
 		// Granted while giving up: use it unless the client is gone.
 		s := <-w.ready
 		if ctx.Err() == nil {
-			a.waited(began, nil)
-			return s, nil
+			return s, true, nil
 		}
 		s.release()
 	}
-	a.waited(began, err)
-	return nil, err
+	return nil, true, err
 }
 
 // waited tells the observer how a wait for a slot ended.
@@ -176,11 +200,16 @@ func (a *admission) waited(began time.Time, err error) {
 	a.observe(time.Since(began), outcome)
 }
 
-// stats returns the slots in hand, the clients waiting and the capacity.
+// stats returns the slots in hand at this node, the clients waiting here (for this node's
+// gate or for a slot in the store) and the capacity.
 func (a *admission) stats() (held, waiting, capacity int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.held, len(a.waiters), a.capacity
+	waiting = len(a.waiters)
+	if a.shared != nil {
+		waiting += int(a.shared.waiting.Load())
+	}
+	return a.held, waiting, a.capacity
 }
 
 // take counts a slot for org; the caller holds a.mu.
@@ -210,6 +239,10 @@ func (s *slot) release() {
 	}
 	s.once.Do(func() {
 		a := s.a
+		if s.rec != nil && !s.moved.Load() {
+			a.shared.drop(s.rec)
+		}
+		defer a.shared.nudge()
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if s.gen != a.gen {
@@ -238,9 +271,13 @@ func (a *admission) hand(s *slot, blob string) {
 }
 
 // unhand takes a parked slot back when recording the upload failed; its owner releases it.
+// Its store record did not move with the upload after all (bindSlot).
 func (a *admission) unhand(blob string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if s := a.handed[blob]; s != nil {
+		s.moved.Store(false)
+	}
 	delete(a.handed, blob)
 }
 

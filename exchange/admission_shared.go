@@ -1,6 +1,247 @@
 package exchange
 
-import "knooppunt/storage"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"knooppunt/storage"
+)
+
+// The configured limits hold for the whole hub, not per node: on a store that several nodes
+// share, every admission slot is also a record in the store (slot/), and a slot is only taken
+// when the store holds fewer than MaxUploads live records (and the organisation fewer than its
+// share). The count and the insert run in one serializable transaction, so two nodes taking
+// the last slot at once conflict and one of them counts again. The gate in admission.go stays
+// in front of it on every node: the order of arrival, an organisation's share and the wait
+// are decided there, and the store only adds the other nodes' slots.
+//
+// On Badger the hub is one process and its gate counts every slot already: no records are
+// written. Writing them cost 0.2 ms per upload there, growing with the deleted records that
+// the scan has to pass until Badger compacts them (BENCHMARKS.md, issue 14).
+//
+// A record lives as long as its holder: it names the node instance, and a slot of an
+// instance whose heartbeat stopped (knooppunten.go) is not counted and is removed by the next
+// take, so a node killed with kill -9 frees its slots after NodeStale, as it frees its claims.
+//
+// Cost on the hot path: one small transaction per upload, the take. The record goes with the
+// upload's own transactions after that: accept moves it to slot/u/<upload> (claimAccepted),
+// the final transaction of whichever node finishes the upload removes it (dropClaim), and a
+// node that takes the upload over names itself in it (claimUpload). Only an upload that
+// never becomes one (cut off, refused, staged under a temporary name) costs a second
+// transaction, to give the slot back.
+//
+// A waiting client learns that a slot came free on another node from that node's events
+// (remoteEvents: the final status of an upload), and otherwise by looking again, with
+// back-off up to sharedPollMax: a slot given back without an upload (a cut-off transfer)
+// sends no event.
+
+// sharedPollMax is the longest a client waiting for a slot held at another node goes without
+// looking at the store again.
+const sharedPollMax = 500 * time.Millisecond
+
+// slotRecord is the value of a slot/ record: its holder and the organisation it counts for.
+// holder's fields come first, so leave (knooppunten.go) reads it as a holder.
+type slotRecord struct {
+	holder
+	Org string `json:"organisatie"`
+}
+
+// sharedSlots counts admission slots in the store.
+type sharedSlots struct {
+	kv       storage.KV
+	node     *node
+	clock    Clock
+	log      *slog.Logger
+	capacity int
+	perOrg   int
+	seq      atomic.Uint64 // numbers this instance's slot records
+	waiting  atomic.Int32  // clients that hold a slot here and wait for one in the store
+
+	mu    sync.Mutex
+	freed chan struct{} // closed (and replaced) when a slot may have come free
+}
+
+func newSharedSlots(kv storage.KV, n *node, clock Clock, capacity int, log *slog.Logger) *sharedSlots {
+	return &sharedSlots{kv: kv, node: n, clock: clock, log: log, capacity: capacity, perOrg: max(1, capacity/2),
+		freed: make(chan struct{})}
+}
+
+// nudge wakes the clients waiting for a slot in the store, to look again.
+func (ss *sharedSlots) nudge() {
+	if ss == nil || ss.waiting.Load() == 0 {
+		return
+	}
+	ss.mu.Lock()
+	close(ss.freed)
+	ss.freed = make(chan struct{})
+	ss.mu.Unlock()
+}
+
+func (ss *sharedSlots) wakeup() <-chan struct{} {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.freed
+}
+
+// take waits until s (a slot of this node's gate, for org) also has its record in the store,
+// at most until deadline (ErrBusy) or until ctx ends. waited tells whether it had to wait.
+func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline time.Time) (waited bool, err error) {
+	delay := 10 * time.Millisecond
+	for {
+		wake := ss.wakeup() // before looking, so that a slot freed meanwhile is not missed
+		k, ok, err := ss.tryTake(org)
+		if errors.Is(err, storage.ErrConflict) {
+			// Many nodes taking at once, every retry lost: the slots are busy; wait and look again.
+			ok, err = false, nil
+		}
+		if err != nil {
+			return waited, fmt.Errorf("plaats voor een aanlevering vastleggen: %w", err)
+		}
+		if ok {
+			s.rec = k
+			return waited, nil
+		}
+		if !waited {
+			waited = true
+			ss.waiting.Add(1)
+			defer ss.waiting.Add(-1)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return waited, ErrBusy
+		}
+		timer := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return waited, ctx.Err()
+		case <-wake:
+		case <-timer.C:
+			delay = min(2*delay, sharedPollMax)
+		}
+		timer.Stop()
+	}
+}
+
+// tryTake writes a slot record for org when the store holds fewer live ones than the
+// capacity and org fewer than its share; it removes the records of dead instances on the way.
+func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
+	n := ss.node
+	k = key(kSlot, "t", n.rec.Instance, ss.seq.Add(1))
+	rec := slotRecord{holder: n.self(ss.clock.Now().UTC()), Org: org}
+	err = ss.kv.UpdateLazy(func(t storage.Txn) error {
+		ok = false
+		total, mine, err := ss.count(t, org)
+		if err != nil || total >= ss.capacity || mine >= ss.perOrg {
+			return err
+		}
+		ok = true
+		return setJSON(t, k, rec)
+	})
+	return k, ok, err
+}
+
+// count returns the live slot records in t, in all and of org, and deletes those of dead
+// instances (kill -9, a node that stopped beating).
+func (ss *sharedSlots) count(t storage.Txn, org string) (total, mine int, err error) {
+	n := ss.node
+	live := map[string]bool{}
+	var gone [][]byte
+	err = t.Scan([]byte(kSlot), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
+		var r slotRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return false, fmt.Errorf("plaats %q lezen: %w", k, err)
+		}
+		alive, ok := live[r.Instance]
+		if !ok {
+			alive = true
+			if r.Instance != n.rec.Instance {
+				dead, err := n.takeable(t, r.Instance)
+				if err != nil {
+					return false, err
+				}
+				alive = !dead
+			}
+			live[r.Instance] = alive
+		}
+		if !alive {
+			gone = append(gone, append([]byte(nil), k...))
+			return true, nil
+		}
+		total++
+		if r.Org == org {
+			mine++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, k := range gone {
+		if err := t.Delete(k); err != nil {
+			return 0, 0, err
+		}
+	}
+	return total, mine, nil
+}
+
+// drop removes the record of a slot given back without becoming an upload.
+func (ss *sharedSlots) drop(k []byte) {
+	err := ss.kv.UpdateLazy(func(t storage.Txn) error { return t.Delete(k) })
+	if err != nil {
+		// It stays counted until this node stops or is judged dead.
+		ss.log.Warn("plaats voor een aanlevering teruggeven", "plaats", string(k), "err", err)
+	}
+}
+
+// bindSlot moves the store record of the slot parked under blob to upload id, inside the
+// transaction t that accepts the upload: from here on the upload's own transactions carry it.
+func (a *admission) bindSlot(t storage.Txn, blob string, id uint64) error {
+	a.mu.Lock()
+	s := a.handed[blob]
+	a.mu.Unlock()
+	if s == nil || s.rec == nil {
+		return nil
+	}
+	v, err := t.Get(s.rec)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // judged dead and removed meanwhile: nothing to carry
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.Delete(s.rec); err != nil {
+		return err
+	}
+	// Until t commits this is a guess; unhand undoes it when accepting failed.
+	s.moved.Store(true)
+	return t.Set(key(kSlot, "u", id), v)
+}
+
+// rebindSlot names this node in the slot record of upload id that it takes over from a dead
+// node, in the claim's transaction t: the slot stays counted until the upload is final.
+func (h *Hub) rebindSlot(t storage.Txn, id uint64) error {
+	k := key(kSlot, "u", id)
+	var r slotRecord
+	err := getJSON(t, k, &r)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.holder = h.node.self(h.clock.Now().UTC())
+	return setJSON(t, k, r)
+}
+
+// dropUploadSlot removes the slot record of upload id in its final transaction t.
+func dropUploadSlot(t storage.Txn, id uint64) error { return t.Delete(key(kSlot, "u", id)) }
 
 // With several nodes on one store, an upload handed in at this node may be processed by
 // another (whichever claims it first). The slot it took here must then be given back when
@@ -30,8 +271,10 @@ func (a *admission) finishedElsewhere(id uint64, blob string) {
 }
 
 // uploadSettledElsewhere is called for another node's event about upload id: when the upload
-// is final, the slot this node took for it (if any) is given back.
+// is final, the slot this node took for it (if any) is given back. A client here waiting for a
+// slot in the store looks again: the final transaction removed that upload's record.
 func (h *Hub) uploadSettledElsewhere(id uint64) {
+	h.admission.shared.nudge()
 	if id == 0 || !h.admission.holds() {
 		return
 	}

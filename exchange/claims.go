@@ -55,6 +55,12 @@ func (h *Hub) claimUpload(id uint64) (bool, error) {
 			}
 		}
 		took = true
+		if from.Instance != "" {
+			// Taken over from a dead node: the upload's admission slot is this node's now.
+			if err := h.rebindSlot(t, id); err != nil {
+				return err
+			}
+		}
 		return setJSON(t, key(kClaim, id), n.self(h.clock.Now().UTC()))
 	})
 	if err != nil {
@@ -68,8 +74,12 @@ func (h *Hub) claimUpload(id uint64) (bool, error) {
 
 // claimAccepted gives the upload id being accepted in t to this node: the node that took the
 // client's bytes (and holds the upload's admission slot) processes it, and no other node that
-// happens to look at the queue first takes it.
-func (h *Hub) claimAccepted(t storage.Txn, id uint64) error {
+// happens to look at the queue first takes it. The slot's record in the store (written as
+// blob) moves to the upload, so that whichever node finishes it gives the slot back.
+func (h *Hub) claimAccepted(t storage.Txn, id uint64, blob string) error {
+	if err := h.admission.bindSlot(t, blob, id); err != nil {
+		return err
+	}
 	if h.node.exclusive {
 		return nil
 	}
@@ -101,9 +111,16 @@ func (h *Hub) holdClaim(t storage.Txn, id uint64) error {
 	return t.Set(k, v)
 }
 
-// dropClaim is holdClaim for the upload's final transaction: the claim goes with it.
+// dropClaim is holdClaim for the upload's final transaction: the claim goes with it, and so
+// does the upload's admission slot in the store (admission_shared.go).
 func (h *Hub) dropClaim(t storage.Txn, id uint64) error {
-	if err := h.holdClaim(t, id); err != nil || h.node.exclusive {
+	if err := h.holdClaim(t, id); err != nil {
+		return err
+	}
+	if h.node.exclusive {
+		return nil
+	}
+	if err := dropUploadSlot(t, id); err != nil {
 		return err
 	}
 	return t.Delete(key(kClaim, id))

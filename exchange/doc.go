@@ -18,6 +18,7 @@
 //	                                             and HandIn (Digikoppeling) all end in handIn:
 //	                                             commit, admission slot, accept (Ontvangen, queued)
 //	                      admission.go           how many uploads may be in hand at once
+//	                      admission_shared.go    the same limit for all nodes of a shared store
 //	                      quota.go               the daily bytes per organisation
 //	                      weigering.go           an upload refused at the door, with its verslag
 //	verwerking            verwerking_planner.go  the scheduler hands queued uploads to workers;

@@ -38,7 +38,9 @@ type Config struct {
 	MaxZipEntries int
 	// MaxUploads is how many uploads the hub takes on at once while the engine runs: being
 	// written, queued or processed. More clients wait before their upload begins. 0 means
-	// DefaultMaxUploads(Workers).
+	// DefaultMaxUploads(Workers); a negative number is refused. On a store that several nodes
+	// share it is the limit of all of them together (admission_shared.go): give every node the
+	// same value.
 	MaxUploads int
 	// UploadWait is how long an upload waits for admission before it is refused with
 	// ErrBusy; 0 means DefaultUploadWait.
@@ -129,7 +131,10 @@ func Open(cfg Config) (*Hub, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers()
 	}
-	if cfg.MaxUploads <= 0 {
+	if cfg.MaxUploads < 0 {
+		return nil, fmt.Errorf("%w: MaxUploads %d: het aantal aanleveringen tegelijk (--max-uploads) moet minstens 1 zijn", ErrInvalid, cfg.MaxUploads)
+	}
+	if cfg.MaxUploads == 0 {
 		cfg.MaxUploads = DefaultMaxUploads(cfg.Workers)
 	}
 	if cfg.Observer == nil {
@@ -179,6 +184,10 @@ func Open(cfg Config) (*Hub, error) {
 		h.kvSize = z.Size
 	}
 	h.admission.observe = cfg.Observer.AdmissionWaited
+	if !exclusive {
+		// Several nodes may share the store: the limit is counted there (admission_shared.go).
+		h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Log)
+	}
 	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	h.dkObs = nopObserver{}
 	if o, ok := cfg.Observer.(DigikoppelingObserver); ok {

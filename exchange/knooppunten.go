@@ -305,13 +305,13 @@ func (h *Hub) watchNodes() error {
 	return nil
 }
 
-// leave removes this node's record and gives up its claims and leases, at a clean stop: the
-// other nodes take its work at once instead of after NodeStale.
+// leave removes this node's record and gives up its claims, leases and admission slots, at a
+// clean stop: the other nodes take its work (and slots) at once instead of after NodeStale.
 func (h *Hub) leave() {
 	n := h.node
 	err := h.kv.Update(func(t storage.Txn) error {
 		var mine [][]byte
-		for _, prefix := range []string{kClaim, kLease} {
+		for _, prefix := range []string{kClaim, kLease, kSlot} {
 			err := t.Scan([]byte(prefix), storage.ScanOptions{}, func(k, v []byte) (bool, error) {
 				var c holder
 				if json.Unmarshal(v, &c) == nil && c.Instance == n.rec.Instance {

@@ -76,6 +76,9 @@ const (
 	kNode  = "node/"  // node/<instance> -> nodeRecord: a running hub process and its heartbeat
 	kLease = "lease/" // lease/<job> -> holder: which node runs a periodic job
 	kClaim = "claim/" // claim/<upload id> -> holder: the node processing the upload
+	// kSlot: an admission slot (admission_shared.go), slot/t/<instance>/<n> while the file
+	// is written, slot/u/<upload id> once it is an upload -> slotRecord.
+	kSlot = "slot/"
 )
 
 // The hub itself.
