@@ -11,7 +11,7 @@ import (
 
 // StoreVersion is the format of the records this binary writes. A store without a version
 // key is version 0: everything written before versions existed.
-const StoreVersion = 1
+const StoreVersion = 2
 
 // ErrStoreTooNew is returned by Open for a store written by a newer knooppunt.
 var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie")
@@ -21,6 +21,16 @@ var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie"
 var migrations = []func(t storage.Txn) error{
 	// 0 → 1: the records are unchanged; from now on the store says what it is.
 	func(storage.Txn) error { return nil },
+	// 1 → 2: the berichtenlog keeps groups instead of an entry per message; bulk[1] did the
+	// work.
+	func(storage.Txn) error { return nil },
+}
+
+// bulk[v], when set, runs before migrations[v]: work too large for one transaction, done in
+// transactions of its own that may be redone (a crash before the version moves on runs it
+// again at the next start).
+var bulk = map[int]func(kv storage.KV) error{
+	1: migrateLog2,
 }
 
 func readVersion(t storage.Txn) (int, bool, error) {
@@ -72,6 +82,11 @@ func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
 			return kv.Update(func(t storage.Txn) error {
 				return t.Set([]byte(kVersion), []byte(strconv.Itoa(StoreVersion)))
 			})
+		}
+		if step := bulk[from]; step != nil {
+			if err := step(kv); err != nil {
+				return fmt.Errorf("opslag bijwerken van versie %d naar %d: %w", from, from+1, err)
+			}
 		}
 		err = kv.Update(func(t storage.Txn) error {
 			cur, _, err := readVersion(t)
