@@ -48,9 +48,10 @@ func readVersion(t storage.Txn) (int, bool, error) {
 	return n, true, nil
 }
 
-// upgradeStore writes the version into a new store, migrates an older one (each step logged
-// once, because the step's transaction also moves the version on), and refuses a newer one.
+// upgradeStore writes the version into a new store, migrates an older one (logged once, when
+// it reaches this binary's version), and refuses a newer one.
 func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
+	first := -1 // the version a migration started from
 	for {
 		var (
 			from  int
@@ -77,6 +78,9 @@ func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
 				"met deze versie is gemaakt (knooppunt restore); de opslag is niet aangeraakt",
 				ErrStoreTooNew, dir, from, StoreVersion)
 		case from == StoreVersion:
+			if first >= 0 {
+				log.Info("opslag bijgewerkt", "van_versie", first, "naar_versie", from, "map", dir)
+			}
 			return nil
 		case !known && empty:
 			return kv.Update(func(t storage.Txn) error {
@@ -104,6 +108,8 @@ func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("opslag bijwerken van versie %d naar %d: %w", from, from+1, err)
 		}
-		log.Info("opslag bijgewerkt", "van_versie", from, "naar_versie", from+1, "map", dir)
+		if first < 0 {
+			first = from
+		}
 	}
 }
