@@ -225,9 +225,15 @@ func newLogBatch() *logBatch {
 	return &logBatch{counts: logCounts{}, groups: map[groupAt][]logMember{}}
 }
 
-// add puts m into the group of org's log it belongs to in this transaction.
+// add puts m into the group of org's log it belongs to in this transaction. A message that
+// waits for its route (a Digikoppeling send, one per message) is a group of its own: its
+// status changes one by one, in transactions that run at once, and a shared group would make
+// them conflict.
 func (b *logBatch) add(org string, m Message) {
 	g := groupAt{org, m.Product, m.ReceivedAt.UnixNano(), m.ID >> (entryBits + 1)}
+	if m.Status == MsgWachtRoute {
+		g.upload = m.ID | 1<<63
+	}
 	ms, ok := b.groups[g]
 	if !ok {
 		b.order = append(b.order, g)
