@@ -225,15 +225,9 @@ func newLogBatch() *logBatch {
 	return &logBatch{counts: logCounts{}, groups: map[groupAt][]logMember{}}
 }
 
-// add puts m into the group of org's log it belongs to in this transaction. A message that
-// waits for its route (a Digikoppeling send, one per message) is a group of its own: its
-// status changes one by one, in transactions that run at once, and a shared group would make
-// them conflict.
+// add puts m into the group of org's log it belongs to in this transaction.
 func (b *logBatch) add(org string, m Message) {
 	g := groupAt{org, m.Product, m.ReceivedAt.UnixNano(), m.ID >> (entryBits + 1)}
-	if m.Status == MsgWachtRoute {
-		g.upload = m.ID | 1<<63
-	}
 	ms, ok := b.groups[g]
 	if !ok {
 		b.order = append(b.order, g)
@@ -260,13 +254,27 @@ func (b *logBatch) putLogEntries(t storage.Txn, m Message, orgs []string) error 
 }
 
 // writeGroups stores the groups formed so far. A message put twice (a redo) is a member once.
+// A message that waits for its route (a Digikoppeling send, one per message) is a group of
+// its own, and splits the run it is in: its status changes one by one, in transactions that
+// run at once, which a shared group would make conflict; and the groups of one time must not
+// interleave in ids, or the log would not be in id order.
 func (b *logBatch) writeGroups(t storage.Txn) error {
 	for _, g := range b.order {
 		ms := b.groups[g]
 		slices.SortStableFunc(ms, func(x, y logMember) int { return cmp.Compare(x.id, y.id) })
 		ms = slices.CompactFunc(ms, func(x, y logMember) bool { return x.id == y.id })
-		if err := writeGroup(t, g.org, g.product, time.Unix(0, g.at), ms[0].id, ms, nil); err != nil {
-			return err
+		at := time.Unix(0, g.at)
+		for len(ms) > 0 {
+			n := 1
+			if ms[0].sum.status != string(MsgWachtRoute) {
+				for n < len(ms) && ms[n].sum.status != string(MsgWachtRoute) {
+					n++
+				}
+			}
+			if err := writeGroup(t, g.org, g.product, at, ms[0].id, ms[:n], nil); err != nil {
+				return err
+			}
+			ms = ms[n:]
 		}
 	}
 	clear(b.groups)
