@@ -371,20 +371,22 @@ func (c logCounts) write(t storage.Txn) error {
 }
 
 // updateLogEntries gives m's member of each berichtenlog it is in the summary of m (its new
-// status), moving its group's value-index counts along; it never adds an entry to a log.
-func updateLogEntries(t storage.Txn, old, m Message) error {
+// status), moving its group's value-index counts along; it never adds an entry to a log. The
+// groups are written by c.flush.
+func (c *logChanges) updateLogEntries(t storage.Txn, old, m Message) error {
 	for _, org := range old.logOrgs() {
-		if _, err := changeMember(t, org, m, false); err != nil {
+		if _, err := c.change(t, org, m, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deleteLogEntries removes m from every berichtenlog it is in, with its count.
-func deleteLogEntries(t storage.Txn, m Message) error {
+// deleteLogEntries removes m from every berichtenlog it is in, with its count; the groups are
+// written by c.flush.
+func (c *logChanges) deleteLogEntries(t storage.Txn, m Message) error {
 	for _, org := range m.logOrgs() {
-		had, err := changeMember(t, org, m, true)
+		had, err := c.change(t, org, m, true)
 		if err != nil {
 			return err
 		}
@@ -404,6 +406,15 @@ func deleteLogEntries(t storage.Txn, m Message) error {
 		}
 	}
 	return nil
+}
+
+// deleteLogEntries removes m from every berichtenlog it is in, with its count.
+func deleteLogEntries(t storage.Txn, m Message) error {
+	var c logChanges
+	if err := c.deleteLogEntries(t, m); err != nil {
+		return err
+	}
+	return c.flush(t)
 }
 
 // Message returns one message of the caller's berichtenlog.

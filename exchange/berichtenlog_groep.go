@@ -290,21 +290,77 @@ func (b *logBatch) write(t storage.Txn) error {
 	return b.counts.write(t)
 }
 
-// changeMember rewrites message m's member of its group in org's log: with m's summary, or
-// without it when remove is set. It reports whether the log had m.
-func changeMember(t storage.Txn, org string, m Message, remove bool) (bool, error) {
-	gid, ms, i, found, err := findGroup(t, org, m.Product, m.ReceivedAt, m.ID)
+// logChanges gathers the changes of one transaction to members of berichtenlog groups
+// (status changes, purges): each group is read once and written once, whatever number of its
+// members change; a file of a thousand messages marked gelezen rewrites its groups, not a
+// group per message. flush writes them before the transaction commits.
+type logChanges struct {
+	groups []*changedGroup
+}
+
+type changedGroup struct {
+	org     string
+	product Product
+	at      time.Time
+	gid     uint64
+	ms      []logMember
+	before  map[string]uint64
+	dirty   bool
+}
+
+// find returns the group of org's log that holds message id received at at, from those read
+// before or else from the store.
+func (c *logChanges) find(t storage.Txn, org string, product Product, at time.Time, id uint64) (*changedGroup, int, error) {
+	byID := func(m logMember, id uint64) int { return cmp.Compare(m.id, id) }
+	for _, g := range c.groups {
+		if g.org == org && g.product == product && g.at.Equal(at) {
+			if i, ok := slices.BinarySearchFunc(g.ms, id, byID); ok {
+				return g, i, nil
+			}
+		}
+	}
+	gid, ms, i, found, err := findGroup(t, org, product, at, id)
 	if err != nil || !found {
+		return nil, 0, err
+	}
+	for _, g := range c.groups {
+		if g.org == org && g.product == product && g.at.Equal(at) && g.gid == gid {
+			return nil, 0, nil // read before, and id has left it since
+		}
+	}
+	g := &changedGroup{org: org, product: product, at: at, gid: gid, ms: ms, before: valueCounts(ms)}
+	c.groups = append(c.groups, g)
+	return g, i, nil
+}
+
+// change gives m's member in org's log m's summary, or removes it when remove is set. It
+// reports whether the log had m.
+func (c *logChanges) change(t storage.Txn, org string, m Message, remove bool) (bool, error) {
+	g, i, err := c.find(t, org, m.Product, m.ReceivedAt, m.ID)
+	if err != nil || g == nil {
 		return false, err
 	}
-	before := valueCounts(ms)
 	if remove {
-		ms = slices.Delete(ms, i, i+1)
+		g.ms = slices.Delete(g.ms, i, i+1)
 	} else {
-		ms[i].sum = summaryOf(m, org)
+		g.ms[i].sum = summaryOf(m, org)
 	}
-	// The group keeps its id when its first member goes: its key does not move.
-	return true, writeGroup(t, org, m.Product, m.ReceivedAt, gid, ms, before)
+	g.dirty = true
+	return true, nil
+}
+
+// flush writes the changed groups. A group keeps its id when its first member goes: its key
+// does not move.
+func (c *logChanges) flush(t storage.Txn) error {
+	for _, g := range c.groups {
+		if g.dirty {
+			if err := writeGroup(t, g.org, g.product, g.at, g.gid, g.ms, g.before); err != nil {
+				return err
+			}
+		}
+	}
+	c.groups = c.groups[:0]
+	return nil
 }
 
 // groupKeyParts reads the time and group id of a time- or value-index key under prefix.
