@@ -102,7 +102,7 @@ func (h *Hub) Messages(ctx context.Context, p *Principal, product Product, f Mes
 // the whole log: a referentienummer goes straight to its index entries; otherwise it walks a
 // time-ordered index backwards from f.To and stops at f.From: without a filter the log's
 // own, else the value index (idx/logv2) of the filter's field value with the fewest groups,
-// matching the other fields against the summaries its groups carry (logGroup). Only the
+// matching the other fields against the summaries its groups carry (berichtenlog_groep.go). Only the
 // messages of the page are read. The count stops at MessageCountCap (or the page's end)
 // unless f.Limit is 0 (all).
 func (h *Hub) MessageList(ctx context.Context, p *Principal, product Product, f MessageFilter) (MessageList, error) {
@@ -133,8 +133,7 @@ func (h *Hub) MessageList(ctx context.Context, p *Principal, product Product, f 
 // messagesByTime pages through a time-ordered index of org's log of product: its groups
 // (see logBatch), newest first, and within each its members, highest id first.
 func messagesByTime(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
-	logPrefix := key(kLog, org, product, "")
-	prefix := logPrefix
+	prefix := key(kLog, org, product, "")
 	start := func(prefix []byte) []byte {
 		if f.To.IsZero() {
 			return nil
