@@ -20,45 +20,8 @@ const migrateChunk = 500
 // meanwhile: Open has not returned.
 func migrateLog2(kv storage.KV) error {
 	for more := true; more; {
-		err := kv.Update(func(t storage.Txn) error {
-			var ks [][]byte
-			more = false
-			err := t.Scan([]byte(kLogV1), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-				if len(ks) == migrateChunk {
-					more = true
-					return false, nil
-				}
-				ks = append(ks, bytes.Clone(k))
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-			b := newLogBatch()
-			for _, k := range ks {
-				if err := t.Delete(k); err != nil {
-					return err
-				}
-				org, ok := v1LogOrg(k)
-				if !ok {
-					continue // not a log entry: nothing to keep
-				}
-				id, err := idFromKey(k)
-				if err != nil {
-					return err
-				}
-				var m Message
-				if err := getJSON(t, key(kMessage, id), &m); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						continue // purged: its entry was stray
-					}
-					return err
-				}
-				b.add(org, m)
-			}
-			return b.writeGroups(t)
-		})
-		if err != nil {
+		var err error
+		if more, err = migrateLog2Step(kv); err != nil {
 			return err
 		}
 	}
@@ -90,6 +53,50 @@ func migrateLog2(kv storage.KV) error {
 		}
 	}
 	return nil
+}
+
+// migrateLog2Step turns up to migrateChunk version-1 time-index entries into group members,
+// in one transaction that also deletes them; more tells whether entries are left.
+func migrateLog2Step(kv storage.KV) (more bool, err error) {
+	err = kv.Update(func(t storage.Txn) error {
+		var ks [][]byte
+		more = false
+		err := t.Scan([]byte(kLogV1), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			if len(ks) == migrateChunk {
+				more = true
+				return false, nil
+			}
+			ks = append(ks, bytes.Clone(k))
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		b := newLogBatch()
+		for _, k := range ks {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+			org, ok := v1LogOrg(k)
+			if !ok {
+				continue // not a log entry: nothing to keep
+			}
+			id, err := idFromKey(k)
+			if err != nil {
+				return err
+			}
+			var m Message
+			if err := getJSON(t, key(kMessage, id), &m); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					continue // purged: its entry was stray
+				}
+				return err
+			}
+			b.add(org, m)
+		}
+		return b.writeGroups(t)
+	})
+	return more, err
 }
 
 // v1LogOrg reads the organisation of a version-1 time-index key,

@@ -120,7 +120,8 @@ func countPrefix(t *testing.T, kv storage.KV, prefix []byte) (n int) {
 // version 2, and finds everything afterwards: every berichtenlog filter gives what it gave
 // before, herstel puts a deleted file back, ophalen lists the files, verslagen open; no
 // version-1 entry is left. The log holds more entries than one migration transaction
-// handles, and groups of the engine with read and deleted members.
+// handles, and groups of the engine with read and deleted members; the migration was cut
+// short after its first transaction.
 func TestStoreV1BerichtenlogMigrates(t *testing.T) {
 	dir := t.TempDir()
 	const org = "0363"
@@ -220,8 +221,17 @@ func TestStoreV1BerichtenlogMigrates(t *testing.T) {
 			t.Fatalf("fixture lacks matches: %v", before.totals)
 		}
 		downgradeToV1(t, e.h.kv)
-		if n := countPrefix(t, e.h.kv, []byte(kLogV1)); n < 1200 {
+		n := countPrefix(t, e.h.kv, []byte(kLogV1))
+		if n < 1200 {
 			t.Fatalf("downgrade: %d version-1 entries", n)
+		}
+		// A migration cut short (a kill after its first transaction): the next start goes on
+		// from there.
+		if more, err := migrateLog2Step(e.h.kv); err != nil || !more {
+			t.Fatalf("first migration step: more %v, %v", more, err)
+		}
+		if left := countPrefix(t, e.h.kv, []byte(kLogV1)); left != n-migrateChunk {
+			t.Fatalf("after one step %d of %d version-1 entries left, want %d", left, n, n-migrateChunk)
 		}
 	})
 
