@@ -17,7 +17,7 @@ import (
 // entries are members of large groups with varied summaries. Then some messages change
 // status (addHistory) and some are purged (deleteLogEntries), the first member of a group
 // among them.
-func groupedFixture(t *testing.T, e *testEngine, org string, n int) {
+func groupedFixture(t testing.TB, e *testEngine, org string, n int) {
 	t.Helper()
 	sizes := []int{1, 37, 1000, 1500, 3, 250, 2, 2400, 11}
 	start := e.clk.Now().Add(-30 * 24 * time.Hour)
@@ -245,5 +245,44 @@ func TestBerichtenlogGroupUnreadable(t *testing.T) {
 	got, err := decodeGroup(5, encodeGroup(5, ms))
 	if err != nil || !slices.Equal(got, ms) {
 		t.Fatalf("round trip: %v %v", got, err)
+	}
+}
+
+// BenchmarkBerichtenlogGrouped opens the first page (100) of a filtered berichtenlog of
+// 200,000 entries in the engine's groups (uploads of 1 to 2,400 messages, groups of up to
+// 1,000), with rare values inside large groups: a filter reads a group for one member.
+func BenchmarkBerichtenlogGrouped(b *testing.B) {
+	e := newEngine(b, "")
+	const org = "0363"
+	seedStart := time.Now()
+	groupedFixture(b, e, org, 200_000)
+	b.Logf("200,000 entries in %s", time.Since(seedStart).Round(time.Second))
+	p := e.principal(org)
+	for _, c := range []struct {
+		name string
+		f    MessageFilter
+	}{
+		{"geen", MessageFilter{}},
+		{"functie_WMO302", MessageFilter{Functie: "WMO302"}},
+		{"functie_WMO301", MessageFilter{Functie: "WMO301"}},
+		{"status_verwijderd", MessageFilter{Status: string(MsgVerwijderd)}},
+		{"status_afgekeurd", MessageFilter{Status: string(MsgAfgekeurd)}},
+		{"status_wacht", MessageFilter{Status: string(MsgWachtRoute)}},
+		{"tegenpartij_CAK", MessageFilter{Counterpart: "CAK"}},
+		{"richting_in", MessageFilter{Direction: "in"}},
+		{"samen", MessageFilter{Functie: "WMO301", Status: string(MsgGelezen), Direction: "uit"}},
+		{"pagina_50", MessageFilter{Status: string(MsgGelezen), Offset: 5000}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.f.Limit = 100
+			var l MessageList
+			for b.Loop() {
+				var err error
+				if l, err = e.h.MessageList(context.Background(), p, IWmo, c.f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(l.Total), "total")
+		})
 	}
 }
