@@ -101,8 +101,8 @@ func (h *Hub) Messages(ctx context.Context, p *Principal, product Product, f Mes
 // MessageList lists the organisation's berichtenlog of product, newest first. It never reads
 // the whole log: a referentienummer goes straight to its index entries; otherwise it walks a
 // time-ordered index backwards from f.To and stops at f.From: without a filter the log's
-// own, else the value index (idx/logv) of the filter's field value with the fewest entries,
-// matching the other fields against the summary its entries carry (logSummary). Only the
+// own, else the value index (idx/logv2) of the filter's field value with the fewest groups,
+// matching the other fields against the summaries its groups carry (berichtenlog_groep.go). Only the
 // messages of the page are read. The count stops at MessageCountCap (or the page's end)
 // unless f.Limit is 0 (all).
 func (h *Hub) MessageList(ctx context.Context, p *Principal, product Product, f MessageFilter) (MessageList, error) {
@@ -130,7 +130,8 @@ func (h *Hub) MessageList(ctx context.Context, p *Principal, product Product, f 
 	return l, nil
 }
 
-// messagesByTime pages through a time-ordered index of org's log of product.
+// messagesByTime pages through a time-ordered index of org's log of product: its groups
+// (see logBatch), newest first, and within each its members, highest id first.
 func messagesByTime(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	prefix := key(kLog, org, product, "")
 	start := func(prefix []byte) []byte {
@@ -139,9 +140,10 @@ func messagesByTime(ctx context.Context, t storage.Txn, org string, product Prod
 		}
 		return append(append(slices.Clip(prefix), timeKey(f.To)...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 	}
-	if vs := f.values(); len(vs) > 0 {
-		// Walk the index of the field value with the fewest entries in the date range:
-		// each is counted, keys only, up to probeLimit.
+	vs := f.values()
+	if len(vs) > 0 {
+		// Walk the index of the field value with the fewest groups in the date range: each
+		// is counted, keys only, up to probeLimit.
 		fewest := -1
 		for _, v := range vs {
 			vp := key(kLogV, org, product, v, "")
@@ -161,7 +163,7 @@ func messagesByTime(ctx context.Context, t storage.Txn, org string, product Prod
 			}
 		}
 	}
-	opts := storage.ScanOptions{Reverse: true, KeysOnly: !f.narrows(), Start: start(prefix)}
+	byValue := len(vs) > 0
 	counted := !f.narrows() && f.From.IsZero() && f.To.IsZero()
 	if counted {
 		v, err := t.Get(key(kLogCount, org, product))
@@ -177,56 +179,62 @@ func messagesByTime(ctx context.Context, t storage.Txn, org string, product Prod
 		enough = max(MessageCountCap, f.Offset+f.Limit)
 	}
 	n := 0
-	err := scanCtx(ctx, t, prefix, opts, func(k, v []byte) (bool, error) {
-		if len(k) < len(prefix)+16 {
+	err := scanCtx(ctx, t, prefix, storage.ScanOptions{Reverse: true, Start: start(prefix)}, func(k, v []byte) (bool, error) {
+		at, gid, ok := groupKeyParts(k, prefix)
+		if !ok {
 			return true, nil
 		}
-		if !f.From.IsZero() && int64(binary.BigEndian.Uint64(k[len(prefix):])) < f.From.UnixNano() {
+		if !f.From.IsZero() && at < f.From.UnixNano() {
 			return false, nil
 		}
-		in, stop := page(n, f.Offset, f.Limit)
-		if stop && (counted || n >= enough) {
-			l.AtLeast = !counted
-			return false, nil
-		}
-		if !in && !f.narrows() {
-			n++
-			return true, nil
-		}
-		id, err := idFromKey(k)
-		if err != nil {
-			return false, err
-		}
-		var m Message
-		have := false
-		if f.narrows() {
-			if len(v) == 0 {
-				// An entry without a summary: judge it by its message.
-				if err := getJSON(t, key(kMessage, id), &m); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return true, nil
-					}
-					return false, err
+		if byValue && len(vs) == 1 {
+			// The entry says how many members have the one value filtered on: a group wholly
+			// before the page or after it is counted without reading it.
+			c, w := binary.Uvarint(v)
+			if _, stop := page(n, f.Offset, f.Limit); w > 0 && c > 0 && (n+int(c) <= f.Offset || stop) {
+				if enough >= 0 && n+int(c) > enough {
+					n, l.AtLeast = enough, true
+					return false, nil
 				}
-				have = true
-				v = logSummary(m, org)
-			}
-			if !f.matchSummary(v) {
+				n += int(c)
 				return true, nil
 			}
 		}
-		if in {
-			if !have {
-				if err := getJSON(t, key(kMessage, id), &m); err != nil {
-					if errors.Is(err, storage.ErrNotFound) {
-						return true, nil
-					}
-					return false, err
+		if byValue {
+			var err error
+			if v, err = t.Get(key(kLog, org, product, time.Unix(0, at), gid)); errors.Is(err, storage.ErrNotFound) {
+				return true, nil // a stray value entry: harmless
+			} else if err != nil {
+				return false, err
+			}
+		}
+		ms, err := readGroup(t, org, gid, v)
+		if err != nil {
+			return false, err
+		}
+		for i := len(ms) - 1; i >= 0; i-- {
+			if f.narrows() && !f.matchSum(ms[i].sum) {
+				continue
+			}
+			in, stop := page(n, f.Offset, f.Limit)
+			if stop && (counted || n >= enough) {
+				l.AtLeast = !counted
+				return false, nil
+			}
+			if !in {
+				n++
+				continue
+			}
+			var m Message
+			if err := getJSON(t, key(kMessage, ms[i].id), &m); err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
 				}
+				return false, err
 			}
 			l.Messages = append(l.Messages, m)
+			n++
 		}
-		n++
 		return true, nil
 	})
 	if !counted {
@@ -289,49 +297,10 @@ func messagesByRef(ctx context.Context, t storage.Txn, org string, product Produ
 	return nil
 }
 
-// The summary of a message kept as the value of each of its value-index entries (idx/logv),
-// as seen from that organisation: version, then status, functie, direction and
-// counterpart, each a uvarint length and its bytes. A filter is matched against it without
-// reading the message; every status change rewrites it in the same transaction
-// (putLogEntries, updateLogEntries).
-const summaryV1 = 1
-
-func logSummary(m Message, org string) []byte {
-	dir, cp := m.Direction(org), m.Counterpart(org)
-	b := make([]byte, 0, 5+len(m.Status)+len(m.Functie)+len(dir)+len(cp))
-	b = append(b, summaryV1)
-	for _, s := range []string{string(m.Status), m.Functie, dir, cp} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	return b
-}
-
-// matchSummary tells whether the summary v of an index entry matches f (its referentienummer
-// aside); a summary it cannot read does not match.
-func (f MessageFilter) matchSummary(v []byte) bool {
-	if len(v) == 0 || v[0] != summaryV1 {
-		return false
-	}
-	v = v[1:]
-	for _, want := range [...]string{f.Status, f.Functie, f.Direction, f.Counterpart} {
-		// Every field is compared, also the one whose index the entry is in: cheap, and it
-		// makes a stray entry harmless.
-		n, w := binary.Uvarint(v)
-		if w <= 0 || uint64(len(v)-w) < n {
-			return false
-		}
-		if want != "" && string(v[w:w+int(n)]) != want {
-			return false
-		}
-		v = v[w+int(n):]
-	}
-	return true
-}
-
-// Value indexes: idx/logv/<org>/<product>/<field letter><value>/<time>/<id> -> summary, one
-// per filterable field of each berichtenlog entry. A filter walks the index of its rarest
-// value: each of its values' entries are counted up to probeLimit, and the fewest win.
+// Value indexes: idx/logv2/<org>/<product>/<field letter><value>/<time>/<group id> -> how many
+// members of the group have it, one per filterable field value in a berichtenlog group. A
+// filter walks the index of its rarest value: each of its values' entries are counted up to
+// probeLimit, and the fewest win.
 const probeLimit = 2000
 
 const (
@@ -352,11 +321,6 @@ func (f MessageFilter) values() []string {
 	return out
 }
 
-// logValues are the value-index names of m in org's log.
-func logValues(m Message, org string) [4]string {
-	return [...]string{vStatus + string(m.Status), vFunctie + m.Functie, vDirection + m.Direction(org), vPartij + m.Counterpart(org)}
-}
-
 // logOrgs lists the organisations whose berichtenlog has an entry for m: a refused message
 // only the uploader's.
 func (m Message) logOrgs() []string {
@@ -366,45 +330,19 @@ func (m Message) logOrgs() []string {
 	return m.orgs()
 }
 
-// putLogEntries adds m to the berichtenlog of each of orgs: its time index entry with the
-// summary, its referentienummer (and crossRefnummer) entries and the log's count.
+// putLogEntries adds m to the berichtenlog of each of orgs, as a group of its own.
 func putLogEntries(t storage.Txn, m Message, orgs []string) error {
-	c := logCounts{}
-	if err := c.putLogEntries(t, m, orgs); err != nil {
+	b := newLogBatch()
+	if err := b.putLogEntries(t, m, orgs); err != nil {
 		return err
 	}
-	return c.write(t)
+	return b.write(t)
 }
 
 // logCounts gathers the changes to berichtenlog counts (cnt/log/<org>/<product>) of one
 // transaction, so that a batch of a thousand messages reads and writes each count once
 // instead of once per message; write adds them before the transaction commits.
 type logCounts map[string]int64
-
-// putLogEntries is putLogEntries with the counts left in c.
-func (c logCounts) putLogEntries(t storage.Txn, m Message, orgs []string) error {
-	for _, org := range orgs {
-		if err := t.Set(key(kLog, org, m.Product, m.ReceivedAt, m.ID), nil); err != nil {
-			return err
-		}
-		sum := logSummary(m, org)
-		for _, v := range logValues(m, org) {
-			if err := t.Set(key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID), sum); err != nil {
-				return err
-			}
-		}
-		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
-			return err
-		}
-		if m.CrossRef != "" {
-			if err := t.Set(key(kLogXRef, org, m.Product, m.CrossRef, m.ID), nil); err != nil {
-				return err
-			}
-		}
-		c[string(key(kLogCount, org, m.Product))]++
-	}
-	return nil
-}
 
 // write adds the gathered counts to the stored ones.
 func (c logCounts) write(t storage.Txn) error {
@@ -431,21 +369,37 @@ func (c logCounts) write(t storage.Txn) error {
 	return nil
 }
 
-// updateLogEntries moves m's existing berichtenlog entries from the status of old (the
-// message before the change) to its own, with new summaries; it never adds an entry to a log.
-func updateLogEntries(t storage.Txn, old, m Message) error {
+// updateLogEntries gives m's member of each berichtenlog it is in the summary of m (its new
+// status), moving its group's value-index counts along; it never adds an entry to a log. The
+// groups are written by c.flush.
+func (c *logChanges) updateLogEntries(t storage.Txn, old, m Message) error {
 	for _, org := range old.logOrgs() {
-		if _, err := t.Get(key(kLog, org, m.Product, m.ReceivedAt, m.ID)); errors.Is(err, storage.ErrNotFound) {
-			continue
-		} else if err != nil {
+		if _, err := c.change(t, org, m, false); err != nil {
 			return err
 		}
-		if err := t.Delete(key(kLogV, org, m.Product, vStatus+string(old.Status), m.ReceivedAt, m.ID)); err != nil {
+	}
+	return nil
+}
+
+// deleteLogEntries removes m from every berichtenlog it is in, with its count; the groups are
+// written by c.flush.
+func (c *logChanges) deleteLogEntries(t storage.Txn, m Message) error {
+	for _, org := range m.logOrgs() {
+		had, err := c.change(t, org, m, true)
+		if err != nil {
 			return err
 		}
-		sum := logSummary(m, org)
-		for _, v := range logValues(m, org) {
-			if err := t.Set(key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID), sum); err != nil {
+		ks := [][]byte{key(kRecvRef, org, m.Product, m.Referentie, m.ID)}
+		if m.CrossRef != "" {
+			ks = append(ks, key(kLogXRef, org, m.Product, m.CrossRef, m.ID))
+		}
+		for _, k := range ks {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		if had {
+			if err := addCount(t, key(kLogCount, org, m.Product), -1); err != nil {
 				return err
 			}
 		}
@@ -455,24 +409,11 @@ func updateLogEntries(t storage.Txn, old, m Message) error {
 
 // deleteLogEntries removes m from every berichtenlog it is in, with its count.
 func deleteLogEntries(t storage.Txn, m Message) error {
-	for _, org := range m.logOrgs() {
-		ks := [][]byte{key(kLog, org, m.Product, m.ReceivedAt, m.ID), key(kRecvRef, org, m.Product, m.Referentie, m.ID)}
-		if m.CrossRef != "" {
-			ks = append(ks, key(kLogXRef, org, m.Product, m.CrossRef, m.ID))
-		}
-		for _, v := range logValues(m, org) {
-			ks = append(ks, key(kLogV, org, m.Product, v, m.ReceivedAt, m.ID))
-		}
-		for _, k := range ks {
-			if err := t.Delete(k); err != nil {
-				return err
-			}
-		}
-		if err := addCount(t, key(kLogCount, org, m.Product), -1); err != nil {
-			return err
-		}
+	var c logChanges
+	if err := c.deleteLogEntries(t, m); err != nil {
+		return err
 	}
-	return nil
+	return c.flush(t)
 }
 
 // Message returns one message of the caller's berichtenlog.

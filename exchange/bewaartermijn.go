@@ -175,6 +175,7 @@ func (h *Hub) purgeUpload(id uint64) error {
 			break
 		}
 		err = h.kv.Update(func(t storage.Txn) error {
+			var c logChanges
 			for _, m := range batch {
 				if m.DeliveryID != 0 {
 					deliveries[m.DeliveryID] = true
@@ -186,14 +187,14 @@ func (h *Hub) purgeUpload(id uint64) error {
 						}
 					}
 				}
-				if err := deleteLogEntries(t, m); err != nil {
+				if err := c.deleteLogEntries(t, m); err != nil {
 					return err
 				}
 				if err := t.Delete(key(kMessage, m.ID)); err != nil {
 					return err
 				}
 			}
-			return nil
+			return c.flush(t)
 		})
 		if err != nil {
 			return fmt.Errorf("aanlevering %d: berichten opruimen: %w", id, err)

@@ -83,6 +83,7 @@ func txMessage(t storage.Txn, id uint64) (m Message, found bool, err error) {
 // addHistory appends ev to each message's history and makes it the current status. When
 // onlyIf is set, only messages whose status is onlyIf change.
 func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatus) error {
+	var c logChanges
 	for _, id := range ids {
 		m, found, err := txMessage(t, id)
 		if err != nil {
@@ -100,11 +101,11 @@ func addHistory(t storage.Txn, ids []uint64, ev StatusEvent, onlyIf MessageStatu
 		if err := setJSON(t, key(kMessage, id), m); err != nil {
 			return err
 		}
-		if err := updateLogEntries(t, old, m); err != nil {
+		if err := c.updateLogEntries(t, old, m); err != nil {
 			return err
 		}
 	}
-	return nil
+	return c.flush(t)
 }
 
 // scanCtx is t.Scan for a read a door waits on: it stops when ctx ends (the session closed,

@@ -51,10 +51,14 @@ const (
 
 // The berichtenlog's indexes.
 const (
-	kLog      = "idx/log/"   // idx/log/<org>/<product>/<time>/<id>
+	kLog      = "idx/log2/"  // idx/log2/<org>/<product>/<time>/<group id> -> members and summaries (berichtenlog_groep.go)
 	kLogCount = "cnt/log/"   // cnt/log/<org>/<product>: entries in a berichtenlog, for its total
 	kLogXRef  = "idx/lxref/" // idx/lxref/<org>/<product>/<crossRefnummer>/<message id>: berichtenlog filter
-	kLogV     = "idx/logv/"  // idx/logv/<org>/<product>/<field><value>/<time>/<message id> -> summary: berichtenlog filter
+	kLogV     = "idx/logv2/" // idx/logv2/<org>/<product>/<field><value>/<time>/<group id> -> members with it: berichtenlog filter
+	// Store version 1 had an entry per message: idx/log/<org>/<product>/<time>/<id> and
+	// idx/logv/<org>/<product>/<field><value>/<time>/<id> -> summary (version_log2.go).
+	kLogV1  = "idx/log/"
+	kLogVV1 = "idx/logv/"
 )
 
 // Digikoppeling: CPAs, the inbound duplicate elimination and the outbound queue.

@@ -11,7 +11,7 @@ import (
 
 // StoreVersion is the format of the records this binary writes. A store without a version
 // key is version 0: everything written before versions existed.
-const StoreVersion = 1
+const StoreVersion = 2
 
 // ErrStoreTooNew is returned by Open for a store written by a newer knooppunt.
 var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie")
@@ -21,6 +21,16 @@ var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie"
 var migrations = []func(t storage.Txn) error{
 	// 0 → 1: the records are unchanged; from now on the store says what it is.
 	func(storage.Txn) error { return nil },
+	// 1 → 2: the berichtenlog keeps groups instead of an entry per message; bulk[1] did the
+	// work.
+	func(storage.Txn) error { return nil },
+}
+
+// bulk[v], when set, runs before migrations[v]: work too large for one transaction, done in
+// transactions of its own that may be redone (a crash before the version moves on runs it
+// again at the next start).
+var bulk = map[int]func(kv storage.KV) error{
+	1: migrateLog2,
 }
 
 func readVersion(t storage.Txn) (int, bool, error) {
@@ -38,9 +48,10 @@ func readVersion(t storage.Txn) (int, bool, error) {
 	return n, true, nil
 }
 
-// upgradeStore writes the version into a new store, migrates an older one (each step logged
-// once, because the step's transaction also moves the version on), and refuses a newer one.
+// upgradeStore writes the version into a new store, migrates an older one (logged once, when
+// it reaches this binary's version), and refuses a newer one.
 func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
+	first := -1 // the version a migration started from
 	for {
 		var (
 			from  int
@@ -67,11 +78,19 @@ func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
 				"met deze versie is gemaakt (knooppunt restore); de opslag is niet aangeraakt",
 				ErrStoreTooNew, dir, from, StoreVersion)
 		case from == StoreVersion:
+			if first >= 0 {
+				log.Info("opslag bijgewerkt", "van_versie", first, "naar_versie", from, "map", dir)
+			}
 			return nil
 		case !known && empty:
 			return kv.Update(func(t storage.Txn) error {
 				return t.Set([]byte(kVersion), []byte(strconv.Itoa(StoreVersion)))
 			})
+		}
+		if step := bulk[from]; step != nil {
+			if err := step(kv); err != nil {
+				return fmt.Errorf("opslag bijwerken van versie %d naar %d: %w", from, from+1, err)
+			}
 		}
 		err = kv.Update(func(t storage.Txn) error {
 			cur, _, err := readVersion(t)
@@ -89,6 +108,8 @@ func upgradeStore(kv storage.KV, dir string, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("opslag bijwerken van versie %d naar %d: %w", from, from+1, err)
 		}
-		log.Info("opslag bijgewerkt", "van_versie", from, "naar_versie", from+1, "map", dir)
+		if first < 0 {
+			first = from
+		}
 	}
 }

@@ -285,7 +285,7 @@ func (h *Hub) commitBatch(u *Upload, prog *progress, batch []verdict, last bool,
 		if err := h.holdClaim(t, u.ID); err != nil {
 			return err
 		}
-		counts := logCounts{}
+		counts := newLogBatch()
 		for _, v := range batch {
 			next.Counts.Aangeleverd++
 			rej := v.fout
@@ -442,16 +442,16 @@ func (h *Hub) checkRefs(t storage.Txn, v verdict, seen map[string]bool) (*codes.
 // putNewMessage writes an accepted message with its indexes into every organisation's
 // berichtenlog it concerns: zender, ontvanger, the mailbox that receives it and the uploader.
 func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string) error {
-	c := logCounts{}
+	c := newLogBatch()
 	if err := h.putNewMessageCounted(t, m, noRef, orgs, c); err != nil {
 		return err
 	}
 	return c.write(t)
 }
 
-// putNewMessageCounted is putNewMessage with the berichtenlog counts left in c, for the
-// caller to write once per transaction.
-func (h *Hub) putNewMessageCounted(t storage.Txn, m Message, noRef bool, orgs []string, c logCounts) error {
+// putNewMessageCounted is putNewMessage with the berichtenlog groups and counts left in c,
+// for the caller to write once per transaction.
+func (h *Hub) putNewMessageCounted(t storage.Txn, m Message, noRef bool, orgs []string, c *logBatch) error {
 	if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
 		return err
 	}
