@@ -130,10 +130,20 @@ type upload struct {
 	seen  []int64 // per entry: the most bytes any Open has produced, already charged
 }
 
+// inflater is the reusable state of a deflated entry's reading. An entry whose compressed
+// data fits in wholeLen is read into whole with one ReadAt and inflated from memory (klauspost's
+// decoder has a fast path for *bytes.Reader); a larger one streams through br. Pooled per
+// upload, so at most one of each per concurrent check.
 type inflater struct {
-	br  *bufio.Reader
-	dec io.ReadCloser
+	br    *bufio.Reader
+	whole []byte
+	rd    bytes.Reader
+	dec   io.ReadCloser
 }
+
+// wholeLen bounds the compressed data read at once: a typical envelope deflates to a few KB,
+// so one read replaces two or more, and a pooled inflater holds at most this much.
+const wholeLen = 64 << 10
 
 func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) error {
 	rec := &ioErrRecorder{r: r}
@@ -284,14 +294,26 @@ func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
 	if f.Method == zip.Deflate {
 		fl, _ := u.pool.Get().(*inflater)
 		if fl == nil {
-			br := bufio.NewReaderSize(src, 4096)
-			fl = &inflater{br: br, dec: flate.NewReader(br)}
-		} else {
-			fl.br.Reset(src)
-			// flate's Reset cannot fail without a dictionary.
-			_ = fl.dec.(flate.Resetter).Reset(fl.br, nil)
+			fl = &inflater{}
 		}
 		er.fl = fl
+		if comp := sp.end - sp.data; comp <= wholeLen {
+			// Read on the first Read, so an I/O error surfaces where it always did.
+			er.whole, er.fromWhole, er.wholeAt = true, true, sp.data
+			if cap(fl.whole) < int(comp) {
+				fl.whole = make([]byte, comp, wholeLen)
+			}
+			fl.whole = fl.whole[:comp]
+			fl.rd.Reset(nil)
+			fl.reset(&fl.rd)
+		} else {
+			if fl.br == nil {
+				fl.br = bufio.NewReaderSize(src, 4096)
+			} else {
+				fl.br.Reset(src)
+			}
+			fl.reset(fl.br)
+		}
 		er.dec = fl.dec
 	} else {
 		er.dec = src
@@ -299,23 +321,59 @@ func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
 	return er
 }
 
+// reset points the decoder at r; the decoder picks its fast path by r's type.
+func (fl *inflater) reset(r io.Reader) {
+	if fl.dec == nil {
+		fl.dec = flate.NewReader(r)
+		return
+	}
+	// flate's Reset cannot fail without a dictionary.
+	_ = fl.dec.(flate.Resetter).Reset(r, nil)
+}
+
+// fillWhole reads the whole compressed data of a small entry. A short read at the end of the
+// file is left to the decoder (a truncated entry, IB901, as when streaming); any other read
+// error is the reader's, returned as such.
+func (r *entryReader) fillWhole() error {
+	r.whole = false
+	fl := r.fl
+	n, err := r.u.r.ReadAt(fl.whole, r.wholeAt)
+	if err != nil && n < len(fl.whole) && err != io.EOF {
+		return err
+	}
+	fl.rd.Reset(fl.whole[:n])
+	return nil
+}
+
+// consumed is how many compressed bytes the decoder has taken so far, for the ratio check.
+func (r *entryReader) consumed() int64 {
+	if r.fromWhole {
+		return int64(len(r.fl.whole)) - int64(r.fl.rd.Len())
+	}
+	return r.src.n
+}
+
 // entryReader decompresses one entry, enforcing the limits on the bytes it actually produces
 // and checking size and CRC at the end. Its first bytes are held back until they show the
 // entry is not an archive renamed to .xml: the check costs no second decompression.
 type entryReader struct {
-	u       *upload
-	i       int
-	name    string
-	f       *zip.File
-	src     *countingReader
-	fl      *inflater
-	dec     io.Reader
-	n       int64
-	crc     uint32
-	err     error // sticky
-	sniffed bool
-	head    [sniffLen]byte
-	pending []byte // of head, not yet handed out
+	u    *upload
+	i    int
+	name string
+	f    *zip.File
+	src  *countingReader
+	fl   *inflater
+	// whole: the compressed data still has to be read into fl.whole, from wholeAt;
+	// fromWhole: the decoder reads from fl.whole, not from src.
+	whole, fromWhole bool
+	wholeAt          int64
+	dec              io.Reader
+	n                int64
+	crc              uint32
+	err              error // sticky
+	sniffed          bool
+	head             [sniffLen]byte
+	pending          []byte // of head, not yet handed out
 }
 
 var errReadAfterClose = errors.New("bestand is al gesloten")
@@ -345,6 +403,12 @@ func (r *entryReader) Read(p []byte) (int, error) {
 func (r *entryReader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
+	}
+	if r.whole {
+		if err := r.fillWhole(); err != nil {
+			r.err = fmt.Errorf("%s uitpakken: %w", r.name, err)
+			return 0, r.err
+		}
 	}
 	n, err := r.dec.Read(p)
 	r.n += int64(n)
@@ -377,7 +441,7 @@ func (r *entryReader) check() *codes.Rejection {
 	if r.n > lim.MaxEntry {
 		return &codes.Rejection{Code: codes.IB904, Detail: fmt.Sprintf("%s pakt uit tot meer dan %s", r.name, mib(lim.MaxEntry))}
 	}
-	if r.n > ratioFloor && r.n/max(r.src.n, 1) > lim.MaxRatio {
+	if r.n > ratioFloor && r.n/max(r.consumed(), 1) > lim.MaxRatio {
 		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("%s pakt uit tot meer dan %d keer zijn gecomprimeerde grootte", r.name, lim.MaxRatio)}
 	}
 	if !r.u.charge(r.i, r.n) {
