@@ -63,25 +63,40 @@ const (
 // the caller's: the verdict here is the schema's alone. On a rejection the Envelope holds the
 // fields read before it, which the caller may show but must not trust.
 func Parse(r io.Reader) (Envelope, *codes.Rejection) {
-	return new(envParser).parse(r)
+	p := new(envParser)
+	p.mem = new(parserMem)
+	return p.parse(r)
 }
 
-// Parser is Parse's state (about 10 KB) kept for reuse: a caller that parses
+// Parser is Parse's state (about 30 KB) kept for reuse: a caller that parses
 // many envelopes keeps a few of them (a sync.Pool) instead of allocating and collecting one per
 // envelope. The zero value is ready; one Parser parses one envelope at a time.
-type Parser struct{ p envParser }
+type Parser struct {
+	p   envParser
+	mem parserMem  // the buffers, which a parse overwrites before it reads them: not cleared
+	hr  headReader // BerichtHeader's decoder of the payload's start
+}
 
 // Parse is Parse on reused memory; the verdict is exactly Parse's.
 func (ep *Parser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
-	ep.p = envParser{} // the state of a fresh parser, without the allocation
+	ep.p = envParser{mem: &ep.mem} // the state of a fresh parser, without the allocation
 	env, rej := ep.p.parse(r)
 	ep.p.src, ep.p.rerr = nil, nil // keep no reader alive in a pool
 	return env, rej
 }
 
+// parserMem holds the parser's large buffers. Nothing is read from them that this parse did
+// not write first (the read buffer up to end, the payload's start up to len(head.raw)), so a
+// reused Parser skips clearing them.
+type parserMem struct {
+	read [readBufSize]byte
+	head [payloadHeadChars]byte
+}
+
 func (p *envParser) parse(r io.Reader) (Envelope, *codes.Rejection) {
 	p.src, p.line = r, 1
-	p.buf = p.bufArr[:]
+	p.buf = p.mem.read[:]
+	p.head.raw = p.mem.head[:0]
 	p.names = p.namesArr[:0]
 	p.abuf = p.abufArr[:0]
 	p.nsbuf = p.nsbufArr[:0]
@@ -128,9 +143,9 @@ type envParser struct {
 	valOver bool
 	cdata   bool // a CDATA section appeared in the current element
 	b64     b64State
-	head    payloadHead // the start of an xmlBestand payload, decoded, for the payload check
+	head    payloadHead // the start of an xmlBestand payload, for the payload check
 
-	bufArr   [readBufSize]byte
+	mem      *parserMem
 	namesArr [512]byte
 	abufArr  [512]byte
 	nsbufArr [512]byte

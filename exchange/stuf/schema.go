@@ -555,7 +555,6 @@ func (p *envParser) vEnd() {
 			return
 		}
 		p.env.Kind, p.env.PayloadSize = d.local, size
-		p.head.end()
 	}
 }
 
