@@ -124,6 +124,8 @@ type upload struct {
 	lim  Limits
 	pool sync.Pool // *inflater, reused across entries and opens
 
+	ahead readAhead
+
 	mu    sync.Mutex
 	total int64   // decompressed bytes the whole upload may produce
 	left  int64   // of which still unused
@@ -337,12 +339,49 @@ func (fl *inflater) reset(r io.Reader) {
 func (r *entryReader) fillWhole() error {
 	r.whole = false
 	fl := r.fl
-	n, err := r.u.r.ReadAt(fl.whole, r.wholeAt)
+	n, err := r.u.ahead.readAt(r.u.r, fl.whole, r.wholeAt)
 	if err != nil && n < len(fl.whole) && err != io.EOF {
 		return err
 	}
 	fl.rd.Reset(fl.whole[:n])
 	return nil
+}
+
+// readAhead serves the small entries' compressed data from one window of the upload: the
+// entries lie one after another, so one read of aheadLen bytes replaces dozens of small ones
+// (a system call each on disk, a request each on S3). The checks of one upload share it.
+type readAhead struct {
+	mu  sync.Mutex
+	buf []byte // allocated on first use, aheadLen
+	off int64  // upload offset of buf[0]
+	n   int    // valid bytes in buf
+}
+
+const aheadLen = 256 << 10
+
+// readAt is r.ReadAt(p, off) through the window. A window that ended short (the end of the
+// upload) serves what it has; a read error is the reader's, as from r itself.
+func (a *readAhead) readAt(r io.ReaderAt, p []byte, off int64) (int, error) {
+	if len(p) > aheadLen/4 {
+		return r.ReadAt(p, off)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if off < a.off || off+int64(len(p)) > a.off+int64(a.n) {
+		if a.buf == nil {
+			a.buf = make([]byte, aheadLen)
+		}
+		n, err := r.ReadAt(a.buf, off)
+		a.off, a.n = off, n
+		if n < len(p) {
+			a.n = 0 // keep no window that ended in an error
+			if err == nil {
+				err = io.EOF // the end of the upload, as io.ReaderAt reports it
+			}
+			return copy(p, a.buf[:n]), err
+		}
+	}
+	return copy(p, a.buf[off-a.off:a.n]), nil
 }
 
 // consumed is how many compressed bytes the decoder has taken so far, for the ratio check.
