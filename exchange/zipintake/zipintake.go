@@ -148,7 +148,12 @@ type inflater struct {
 const wholeLen = 64 << 10
 
 func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) error {
-	rec := &ioErrRecorder{r: r}
+	// dataSpans reads one local header of 30 bytes and a name per entry, one after another: a
+	// small read-ahead window serves a few at a time. It is only on while dataSpans runs, so
+	// that a bomb's few entries cost no extra reads.
+	hdr := &aheadReaderAt{r: r, a: &readAhead{size: headerAheadLen}}
+	defer hdr.a.release()
+	rec := &ioErrRecorder{r: hdr}
 	if rej := guardDirectory(rec, size, lim); rej != nil {
 		if rec.err != nil {
 			return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
@@ -184,7 +189,9 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 	u := &upload{r: r, lim: lim, seen: make([]int64, len(files))}
 	u.total = min(lim.MaxTotal, max(lim.MaxEntry, satMul(lim.MaxRatio, size)))
 	u.left = u.total
+	hdr.on = len(files) > 1
 	spans := dataSpans(size, files)
+	hdr.on = false
 	if rec.err != nil {
 		return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
 	}
@@ -351,25 +358,34 @@ func (r *entryReader) fillWhole() error {
 // entries lie one after another, so one read of aheadLen bytes replaces dozens of small ones
 // (a system call each on disk, a request each on S3). The checks of one upload share it.
 type readAhead struct {
+	size int // of the window; 0 means aheadLen
+
 	mu  sync.Mutex
-	buf []byte // allocated on first use, aheadLen
+	buf []byte // allocated on first use
 	off int64  // upload offset of buf[0]
 	n   int    // valid bytes in buf
 }
 
-const aheadLen = 256 << 10
+const (
+	aheadLen       = 256 << 10
+	headerAheadLen = 32 << 10
+)
 
 // readAt is r.ReadAt(p, off) through the window. A window that ended short (the end of the
 // upload) serves what it has; a read error is the reader's, as from r itself.
 func (a *readAhead) readAt(r io.ReaderAt, p []byte, off int64) (int, error) {
-	if len(p) > aheadLen/4 {
+	size := a.size
+	if size == 0 {
+		size = aheadLen
+	}
+	if len(p) > size/4 {
 		return r.ReadAt(p, off)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if off < a.off || off+int64(len(p)) > a.off+int64(a.n) {
 		if a.buf == nil {
-			a.buf = make([]byte, aheadLen)
+			a.buf = make([]byte, size)
 		}
 		n, err := r.ReadAt(a.buf, off)
 		a.off, a.n = off, n
@@ -382,6 +398,27 @@ func (a *readAhead) readAt(r io.ReaderAt, p []byte, off int64) (int, error) {
 		}
 	}
 	return copy(p, a.buf[off-a.off:a.n]), nil
+}
+
+// release drops the window's buffer; a later read allocates it again.
+func (a *readAhead) release() {
+	a.mu.Lock()
+	a.buf, a.n = nil, 0
+	a.mu.Unlock()
+}
+
+// aheadReaderAt is an io.ReaderAt through a readAhead window while on, straight otherwise.
+type aheadReaderAt struct {
+	r  io.ReaderAt
+	a  *readAhead
+	on bool
+}
+
+func (x *aheadReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if !x.on {
+		return x.r.ReadAt(p, off)
+	}
+	return x.a.readAt(x.r, p, off)
 }
 
 // consumed is how many compressed bytes the decoder has taken so far, for the ratio check.

@@ -1082,25 +1082,30 @@ func TestReadAheadServesWhatReadAtWould(t *testing.T) {
 	rng := rand.NewChaCha8([32]byte{9})
 	rng.Read(data)
 	src := bytes.NewReader(data)
-	var a readAhead
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 2000 {
-		n := r.IntN(aheadLen/4 + 100) // some longer than a window share: read directly
-		off := int64(r.IntN(len(data) + 10))
-		if i%3 == 0 && i > 0 { // mostly forward, as entries are read
-			off = min(off, int64(len(data)))
-		}
-		got := make([]byte, n)
-		want := make([]byte, n)
-		gn, gerr := a.readAt(src, got, off)
-		wn, werr := src.ReadAt(want, off)
-		if gn != wn || !bytes.Equal(got[:gn], want[:wn]) || (gerr == nil) != (werr == nil) {
-			t.Fatalf("read %d at %d: %d, %v; ReadAt: %d, %v", n, off, gn, gerr, wn, werr)
-		}
+	for _, size := range []int{0, headerAheadLen} {
+		readAheadMatches(t, &readAhead{size: size}, src, len(data))
 	}
 	fr := &failingReaderAt{r: src, ok: 0}
 	var b readAhead
 	if _, err := b.readAt(fr, make([]byte, 100), 0); !errors.Is(err, errDisk) {
 		t.Fatalf("failing reader: %v, want the disk error", err)
+	}
+}
+
+func readAheadMatches(t *testing.T, a *readAhead, src io.ReaderAt, size int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		n := r.IntN(aheadLen/4 + 100) // some longer than a window share: read directly
+		if i%2 == 0 {
+			n %= 1000
+		}
+		off := int64(r.IntN(size + 10))
+		got := make([]byte, n)
+		want := make([]byte, n)
+		gn, gerr := a.readAt(src, got, off)
+		wn, werr := src.ReadAt(want, off)
+		if gn != wn || !bytes.Equal(got[:gn], want[:wn]) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("window %d: read %d at %d: %d, %v; ReadAt: %d, %v", a.size, n, off, gn, gerr, wn, werr)
+		}
 	}
 }
