@@ -298,8 +298,11 @@ func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *codes.R
 }
 
 func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
-	src := &countingReader{r: io.NewSectionReader(u.r, sp.data, sp.end-sp.data)}
-	er := &entryReader{u: u, i: i, name: name, f: f, src: src}
+	// One allocation for the reader and its source.
+	er := &entryReader{u: u, i: i, name: name, f: f}
+	er.sec = *io.NewSectionReader(u.r, sp.data, sp.end-sp.data)
+	er.src.r = &er.sec
+	src := &er.src
 	if f.Method == zip.Deflate {
 		fl, _ := u.pool.Get().(*inflater)
 		if fl == nil {
@@ -437,7 +440,8 @@ type entryReader struct {
 	i    int
 	name string
 	f    *zip.File
-	src  *countingReader
+	sec  io.SectionReader
+	src  countingReader // over sec
 	fl   *inflater
 	// whole: the compressed data still has to be read into fl.whole, from wholeAt;
 	// fromWhole: the decoder reads from fl.whole, not from src.
@@ -498,6 +502,7 @@ func (r *entryReader) read(p []byte) (int, error) {
 		if rej := r.verify(); rej != nil {
 			err = rej
 		}
+	case err == nil:
 	case err == io.ErrUnexpectedEOF || isCorrupt(err):
 		err = &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s is beschadigd en kan niet worden uitgepakt", r.name)}
 	case err != nil:
