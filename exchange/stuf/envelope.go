@@ -72,14 +72,18 @@ func Parse(r io.Reader) (Envelope, *codes.Rejection) {
 // many envelopes keeps a few of them (a sync.Pool) instead of allocating and collecting one per
 // envelope. The zero value is ready; one Parser parses one envelope at a time.
 type Parser struct {
-	p   envParser
-	mem parserMem  // the buffers, which a parse overwrites before it reads them: not cleared
-	hr  headReader // BerichtHeader's decoder of the payload's start
+	p      envParser
+	mem    parserMem  // the buffers, which a parse overwrites before it reads them: not cleared
+	hr     headReader // BerichtHeader's decoder of the payload's start
+	intern map[string]string
 }
 
 // Parse is Parse on reused memory; the verdict is exactly Parse's.
 func (ep *Parser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
-	ep.p = envParser{mem: &ep.mem} // the state of a fresh parser, without the allocation
+	if ep.intern == nil {
+		ep.intern = make(map[string]string, maxInterned)
+	}
+	ep.p = envParser{mem: &ep.mem, intern: ep.intern} // the state of a fresh parser, without the allocation
 	env, rej := ep.p.parse(r)
 	ep.p.src, ep.p.rerr = nil, nil // keep no reader alive in a pool
 	return env, rej
@@ -146,6 +150,7 @@ type envParser struct {
 	head    payloadHead // the start of an xmlBestand payload, for the payload check
 
 	mem      *parserMem
+	intern   map[string]string // values seen in earlier envelopes; nil for a one-off Parse
 	namesArr [512]byte
 	abufArr  [512]byte
 	nsbufArr [512]byte
