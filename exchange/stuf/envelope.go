@@ -149,16 +149,18 @@ type envParser struct {
 	b64     b64State
 	head    payloadHead // the start of an xmlBestand payload, for the payload check
 
-	mem      *parserMem
-	intern   map[string]string // values seen in earlier envelopes; nil for a one-off Parse
-	namesArr [512]byte
-	abufArr  [512]byte
-	nsbufArr [512]byte
-	attrsArr [8]rawAttr
-	bindsArr [8]binding
-	openArr  [maxDepth]openElem
-	vArr     [maxDepth]vframe
-	valArr   [256]byte
+	mem    *parserMem
+	intern map[string]string // values seen in earlier envelopes; nil for a one-off Parse
+	// plainText turns base64Run off, for the tests that compare it with text's general loop.
+	plainText bool
+	namesArr  [512]byte
+	abufArr   [512]byte
+	nsbufArr  [512]byte
+	attrsArr  [8]rawAttr
+	bindsArr  [8]binding
+	openArr   [maxDepth]openElem
+	vArr      [maxDepth]vframe
+	valArr    [256]byte
 }
 
 type openElem struct {
@@ -1107,6 +1109,9 @@ func (p *envParser) content() *codes.Rejection {
 func (p *envParser) text() *codes.Rejection {
 	for {
 		buf := p.buf[:p.end]
+		if !p.plainText {
+			p.base64Run(buf)
+		}
 		i := p.pos
 	scan:
 		for i < len(buf) {
@@ -1166,6 +1171,44 @@ func (p *envParser) text() *codes.Rejection {
 			p.fill(utf8.UTFMax)
 		}
 	}
+}
+
+// base64Run takes, inside a base64 element that is valid so far and before any '=', the run
+// of alphabet characters, spaces, tabs and line feeds at pos in one pass: each of them is
+// valid XML text and valid base64 alike, so the character check, the base64 count and the
+// payload's kept start need not each look at every byte. It leaves everything else (markup,
+// '\r', '=', any other character) to text's general loop, which does exactly what it did.
+func (p *envParser) base64Run(buf []byte) {
+	if p.verr != nil || len(p.vstack) == 0 || p.b64.pad != 0 {
+		return
+	}
+	d := p.vstack[len(p.vstack)-1].d
+	if d.kind != kindBase64 {
+		return
+	}
+	i, n, last, lines := p.pos, int64(0), p.b64.last, 0
+	for i < len(buf) {
+		c := buf[i]
+		if v := b64Value[c]; v < 64 {
+			n++
+			last = v
+		} else if c == '\n' {
+			lines++
+		} else if c != ' ' && c != '\t' {
+			break
+		}
+		i++
+	}
+	if i == p.pos {
+		return
+	}
+	p.line += lines
+	p.b64.n += n
+	p.b64.last = last
+	if d.local == "xmlBestand" {
+		p.head.feed(buf[p.pos:i])
+	}
+	p.pos = i
 }
 
 var (
