@@ -51,6 +51,14 @@ func (h *payloadHead) feed(b []byte) {
 	}
 }
 
+// feedAlphabet is feed for text of alphabet characters only.
+func (h *payloadHead) feedAlphabet(b []byte) {
+	h.total += int64(len(b))
+	if room := cap(h.raw) - len(h.raw); room > 0 {
+		h.raw = append(h.raw, b[:min(len(b), room)]...)
+	}
+}
+
 // decodedLen is the length of what n base64 alphabet characters decode to (a valid count:
 // never 1 more than a multiple of 4).
 func decodedLen(n int64) int64 { return n/4*3 + max(n%4-1, 0) }

@@ -1206,7 +1206,11 @@ func (p *envParser) base64Run(buf []byte) {
 	p.b64.n += n
 	p.b64.last = last
 	if d.local == "xmlBestand" {
-		p.head.feed(buf[p.pos:i])
+		if run := buf[p.pos:i]; int(n) == len(run) {
+			p.head.feedAlphabet(run) // no whitespace to leave out
+		} else {
+			p.head.feed(run)
+		}
 	}
 	p.pos = i
 }
