@@ -73,8 +73,9 @@ func Parse(r io.Reader) (Envelope, *codes.Rejection) {
 // envelope. The zero value is ready; one Parser parses one envelope at a time.
 type Parser struct {
 	p      envParser
-	mem    parserMem  // the buffers, which a parse overwrites before it reads them: not cleared
-	hr     headReader // BerichtHeader's decoder of the payload's start
+	mem    parserMem               // the buffers, which a parse overwrites before it reads them: not cleared
+	hr     headReader              // BerichtHeader's decoder of the payload's start
+	scan   [scanChars / 4 * 3]byte // the start BerichtHeader's fast path reads
 	intern map[string]string
 }
 
