@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"knooppunt/exchange/stuf"
 	"knooppunt/exchange/zipintake"
 )
 
@@ -12,8 +13,24 @@ import (
 // same 3,000 WMO301 envelopes of about 4 KB to 50 aanbieders in a deflated ZIP in the store,
 // each entry inflated, parsed against the schema, its payload header read and the business
 // rules applied (checker.check), one after another on one goroutine. No commit, no delivery:
-// what issue 17 calls "parse + checks".
+// what issue 17 calls "parse + checks". "random" has BenchmarkThroughput's payloads (random
+// bytes, which the payload check leaves alone at once); "wmo301" has a real WMO301 message
+// as payload (stuf.BuildBericht, about 2 KB envelopes), whose Header the check reads.
 func BenchmarkCheckEnvelope(b *testing.B) {
+	b.Run("random", func(b *testing.B) {
+		benchCheck(b, func(zender, ontvanger string) []byte {
+			return sizedEnvelope("WMO301", zender, ontvanger, newRef(), 3600)
+		})
+	})
+	b.Run("wmo301", func(b *testing.B) {
+		benchCheck(b, func(zender, ontvanger string) []byte {
+			return stuf.Build(stuf.Envelope{ZenderOrg: zender, OntvangerOrg: ontvanger, Referentie: newRef(), Functie: "WMO301"},
+				stuf.BuildBericht("WMO301", "414", zender, ontvanger))
+		})
+	})
+}
+
+func benchCheck(b *testing.B, envelope func(zender, ontvanger string) []byte) {
 	e := newEngine(b, "")
 	var aanbieders []string
 	for i := range 50 {
@@ -26,7 +43,7 @@ func BenchmarkCheckEnvelope(b *testing.B) {
 	const n = 3000
 	files := make([]zipFile, n)
 	for i := range files {
-		files[i] = zipFile{name: fmt.Sprintf("b%04d.xml", i), data: sizedEnvelope("WMO301", "0363", aanbieders[i%50], newRef(), 3600)}
+		files[i] = zipFile{name: fmt.Sprintf("b%04d.xml", i), data: envelope("0363", aanbieders[i%50])}
 	}
 	data := buildZip(b, files...)
 	name, _ := storeUpload(b, e, "checkbench.zip", func(w *bufio.Writer) { w.Write(data) })
