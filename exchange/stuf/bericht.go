@@ -235,9 +235,19 @@ func (ep *Parser) BerichtHeader() (h BerichtHeader, ok bool, problem string) {
 	ph := &ep.p.head
 	// The fast path looks at the first scanChars characters decoded (a Header ends within
 	// about 1.3 KB); whatever it cannot decide there, encoding/xml reads from the start.
-	m, _ := base64.RawStdEncoding.Decode(ep.scan[:], ph.raw[:min(len(ph.raw), scanChars)])
-	if h, ok, done := scanBerichtHeader(ep.scan[:m]); done {
-		return h, ok, ""
+	// Its first 48 bytes come first: a payload that does not start with markup (after a BOM
+	// and whitespace) is never the fast path's, and is then not decoded twice.
+	raw := ph.raw[:min(len(ph.raw), scanChars)]
+	m, _ := base64.RawStdEncoding.Decode(ep.scan[:], raw[:min(len(raw), 64)])
+	start := bytes.TrimLeft(bytes.TrimPrefix(ep.scan[:m], bom), " \t\r\n")
+	if len(start) == 0 || start[0] == '<' {
+		if len(raw) > 64 {
+			n, _ := base64.RawStdEncoding.Decode(ep.scan[48:], raw[64:])
+			m = 48 + n
+		}
+		if h, ok, done := scanBerichtHeader(ep.scan[:m]); done {
+			return h, ok, ""
+		}
 	}
 	ep.hr.reset(ph)
 	h, ok, problem = readBerichtHeaderFrom(&ep.hr, ph.truncated())

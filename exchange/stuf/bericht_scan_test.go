@@ -2,6 +2,9 @@ package stuf
 
 import (
 	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -86,4 +89,51 @@ func FuzzScanBerichtHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, head []byte, truncated bool, cut int) {
 		sameAsXML(t, head, truncated, cut)
 	})
+}
+
+// TestScanBerichtHeaderOfTheReferenceExamples: the iWmo/iJw 3.2 examples in ../shared
+// (when present) are decided by the fast path, exactly as encoding/xml decides them.
+func TestScanBerichtHeaderOfTheReferenceExamples(t *testing.T) {
+	files, _ := filepath.Glob("../../../shared/reference/istandaarden/*/examples/*.xml")
+	if len(files) == 0 {
+		t.Skip("no reference examples in ../shared")
+	}
+	fast := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sameAsXML(t, b, false, 2046) {
+			fast++
+		}
+	}
+	t.Logf("%d of %d examples decided by the fast path", fast, len(files))
+	if fast == 0 {
+		t.Fatal("the fast path decided none of the reference examples")
+	}
+}
+
+// TestBerichtHeaderThroughTheParser: Parser.BerichtHeader (the kept characters, decoded in two
+// steps for the fast path, else lazily for encoding/xml) gives what encoding/xml gives on the
+// payload's first 16 KB, for every variant, with leading whitespace, padding after the Header
+// and random bytes.
+func TestBerichtHeaderThroughTheParser(t *testing.T) {
+	payloads := [][]byte{make([]byte, 5000), []byte("   \n\t  "), []byte("x<Bericht/>")}
+	rand.Read(payloads[0])
+	for _, v := range berichtVariants() {
+		payloads = append(payloads, v, append([]byte(strings.Repeat(" ", 47)), v...), append([]byte(strings.Repeat("\n", 60)), v...),
+			append(bytes.Clone(v), bytes.Repeat([]byte("<x>y</x>"), 3000)...))
+	}
+	for i, payload := range payloads {
+		var ep Parser
+		if _, rej := ep.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "0363", OntvangerOrg: "12345678"}, payload))); rej != nil {
+			t.Fatalf("%d: %v", i, rej)
+		}
+		h, ok, problem := ep.BerichtHeader()
+		wh, wok, wproblem := readBerichtHeaderFrom(bytes.NewReader(payload[:min(len(payload), payloadHeadLen)]), len(payload) > payloadHeadLen)
+		if h != wh || ok != wok || problem != wproblem {
+			t.Fatalf("%d (%.40q): %+v %v %q, encoding/xml: %+v %v %q", i, payload, h, ok, problem, wh, wok, wproblem)
+		}
+	}
 }
