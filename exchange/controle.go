@@ -28,12 +28,15 @@ type checker struct {
 	mu     sync.Mutex
 	known  map[string]bool
 	actors map[string]string
-	routes map[string]Route
+	routes map[routeKey]Route
 }
+
+// routeKey is a route's cache key; a struct, so a lookup builds no string.
+type routeKey struct{ org, exchange string }
 
 func (h *Hub) newChecker(u *Upload) *checker {
 	info, _ := h.cat.Product(u.Product)
-	return &checker{h: h, u: u, info: info, known: map[string]bool{}, actors: map[string]string{}, routes: map[string]Route{}}
+	return &checker{h: h, u: u, info: info, known: map[string]bool{}, actors: map[string]string{}, routes: map[routeKey]Route{}}
 }
 
 func (c *checker) isKnown(code string) bool {
@@ -66,7 +69,7 @@ func (c *checker) actor(code string) string {
 }
 
 func (c *checker) route(org, exchange string) (Route, error) {
-	k := org + "\x00" + exchange
+	k := routeKey{org, exchange}
 	c.mu.Lock()
 	r, ok := c.routes[k]
 	c.mu.Unlock()

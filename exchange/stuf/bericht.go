@@ -2,6 +2,7 @@ package stuf
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -12,61 +13,106 @@ import (
 
 // The payload check's format half: an iWmo/iJw 3.x message carries its own header
 // (BerichtCode, Afzender, Ontvanger). While Parser streams an xmlBestand's base64 by, it keeps
-// the first payloadHeadLen decoded bytes; BerichtHeader reads the Header from them, so the
-// payload is never decoded whole. Comparing the header with the envelope is a business rule and
-// stays with the engine (exchange/payloadcontrole.go).
+// the base64 characters of the payload's first payloadHeadLen decoded bytes; BerichtHeader
+// decodes them only as far as it reads the Header (about 1.3 KB), so the payload is never
+// decoded whole and its start only as far as needed. Comparing the header with the envelope
+// is a business rule and stays with the engine (exchange/payloadcontrole.go).
 
-// payloadHeadLen is how much of an xmlBestand payload is kept decoded for the check. The
-// header is the root's first child; in the 3.2 examples it ends within 1.3 KB.
+// payloadHeadLen is how much of an xmlBestand payload is kept for the check, in decoded
+// bytes. The header is the root's first child; in the 3.2 examples it ends within 1.3 KB.
 const payloadHeadLen = 16 << 10
 
-// payloadHead decodes the start of a base64 payload that the envelope parser has already
-// validated: it only needs to skip whitespace and padding.
+// payloadHeadChars is the base64 characters kept: enough for payloadHeadLen decoded bytes,
+// rounded up to a whole group of four.
+const payloadHeadChars = (payloadHeadLen + 2) / 3 * 4
+
+// payloadHead keeps the alphabet characters (no whitespace, no '=') of the start of a base64
+// payload that the envelope parser has already validated, and counts all of them.
 type payloadHead struct {
-	buf       [payloadHeadLen]byte
-	n         int
-	acc       uint32
-	nacc      int
-	truncated bool // the payload is longer than buf
+	raw   []byte // the parser's headArr, up to payloadHeadChars
+	total int64  // alphabet characters in the whole payload
 }
 
+// feed takes the next text of the payload; the parser has validated it as base64.
 func (h *payloadHead) feed(b []byte) {
-	for _, c := range b {
-		if h.truncated {
-			return
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b64Value[b[i]] < 64 {
+			i++
 		}
-		v := b64Value[c]
-		if v >= 64 {
-			continue // whitespace or '='
+		h.total += int64(i)
+		if room := cap(h.raw) - len(h.raw); room > 0 {
+			h.raw = append(h.raw, b[:min(i, room)]...)
 		}
-		h.acc = h.acc<<6 | uint32(v)
-		if h.nacc++; h.nacc == 4 {
-			h.put(byte(h.acc>>16), byte(h.acc>>8), byte(h.acc))
-			h.acc, h.nacc = 0, 0
+		for i < len(b) && b64Value[b[i]] >= 64 { // whitespace or '='
+			i++
 		}
+		b = b[i:]
 	}
 }
 
-func (h *payloadHead) put(bs ...byte) {
-	for _, b := range bs {
-		if h.n == len(h.buf) {
-			h.truncated = true
-			return
-		}
-		h.buf[h.n] = b
-		h.n++
+// feedAlphabet is feed for text of alphabet characters only.
+func (h *payloadHead) feedAlphabet(b []byte) {
+	h.total += int64(len(b))
+	if room := cap(h.raw) - len(h.raw); room > 0 {
+		h.raw = append(h.raw, b[:min(len(b), room)]...)
 	}
 }
 
-// end decodes the last, padded group.
-func (h *payloadHead) end() {
-	switch h.nacc {
-	case 2:
-		h.put(byte(h.acc >> 4))
-	case 3:
-		h.put(byte(h.acc>>10), byte(h.acc>>2))
+// scanChars is how much of the kept payload start the fast path of the header check decodes:
+// 2,046 bytes, a whole number of base64 groups.
+const scanChars = 2728
+
+// decodedLen is the length of what n base64 alphabet characters decode to (a valid count:
+// never 1 more than a multiple of 4).
+func decodedLen(n int64) int64 { return n/4*3 + max(n%4-1, 0) }
+
+// truncated reports whether the payload is longer than what is kept.
+func (h *payloadHead) truncated() bool { return decodedLen(h.total) > payloadHeadLen }
+
+// headReader decodes the kept characters as the header reader asks for bytes, a chunk at a
+// time, up to payloadHeadLen bytes.
+type headReader struct {
+	raw      []byte // characters not yet decoded
+	left     int    // decoded bytes still to hand out, the bound included
+	buf      [768]byte
+	pos, end int
+}
+
+func (r *headReader) reset(h *payloadHead) {
+	r.raw, r.left, r.pos, r.end = h.raw, int(min(decodedLen(h.total), payloadHeadLen)), 0, 0
+}
+
+func (r *headReader) more() bool {
+	if r.left == 0 || len(r.raw) == 0 {
+		return false
 	}
-	h.acc, h.nacc = 0, 0
+	n := min(len(r.raw), len(r.buf)/3*4)
+	// The characters were validated by the parser: Decode cannot fail on them.
+	m, _ := base64.RawStdEncoding.Decode(r.buf[:], r.raw[:n])
+	r.raw = r.raw[n:]
+	m = min(m, r.left)
+	r.left -= m
+	r.pos, r.end = 0, m
+	return m > 0
+}
+
+func (r *headReader) ReadByte() (byte, error) {
+	if r.pos == r.end && !r.more() {
+		return 0, io.EOF
+	}
+	c := r.buf[r.pos]
+	r.pos++
+	return c, nil
+}
+
+func (r *headReader) Read(p []byte) (int, error) {
+	if r.pos == r.end && !r.more() {
+		return 0, io.EOF
+	}
+	n := copy(p, r.buf[r.pos:r.end])
+	r.pos += n
+	return n, nil
 }
 
 // berichtNamespace is the namespace of an iWmo/iJw 3.x message's root, e.g.
@@ -84,7 +130,16 @@ type BerichtHeader struct {
 // before its root): that is left alone. problem says why the Header of an iWmo/iJw payload
 // cannot be read.
 func readBerichtHeader(head []byte, truncated bool) (h BerichtHeader, ok bool, problem string) {
-	d := xml.NewDecoder(bytes.NewReader(head))
+	if h, ok, done := scanBerichtHeader(head); done {
+		return h, ok, ""
+	}
+	return readBerichtHeaderFrom(bytes.NewReader(head), truncated)
+}
+
+// readBerichtHeaderFrom is readBerichtHeader reading the payload's start from r; an
+// io.ByteReader spares encoding/xml its own buffer.
+func readBerichtHeaderFrom(r io.Reader, truncated bool) (h BerichtHeader, ok bool, problem string) {
+	d := xml.NewDecoder(r)
 	d.Strict = true
 	// Codes and namespaces are ASCII: any declared encoding that keeps ASCII reads the same.
 	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
@@ -178,5 +233,24 @@ func readBerichtHeader(head []byte, truncated bool) (h BerichtHeader, ok bool, p
 // iWmo/iJw 3.x message; problem says why the Header of one cannot be read.
 func (ep *Parser) BerichtHeader() (h BerichtHeader, ok bool, problem string) {
 	ph := &ep.p.head
-	return readBerichtHeader(ph.buf[:ph.n], ph.truncated)
+	// The fast path looks at the first scanChars characters decoded (a Header ends within
+	// about 1.3 KB); whatever it cannot decide there, encoding/xml reads from the start.
+	// Its first 48 bytes come first: a payload that does not start with markup (after a BOM
+	// and whitespace) is never the fast path's, and is then not decoded twice.
+	raw := ph.raw[:min(len(ph.raw), scanChars)]
+	m, _ := base64.RawStdEncoding.Decode(ep.scan[:], raw[:min(len(raw), 64)])
+	start := bytes.TrimLeft(bytes.TrimPrefix(ep.scan[:m], bom), " \t\r\n")
+	if len(start) == 0 || start[0] == '<' {
+		if len(raw) > 64 {
+			n, _ := base64.RawStdEncoding.Decode(ep.scan[48:], raw[64:])
+			m = 48 + n
+		}
+		if h, ok, done := scanBerichtHeader(ep.scan[:m]); done {
+			return h, ok, ""
+		}
+	}
+	ep.hr.reset(ph)
+	h, ok, problem = readBerichtHeaderFrom(&ep.hr, ph.truncated())
+	ep.hr.raw = nil
+	return h, ok, problem
 }

@@ -3,8 +3,11 @@ package stuf
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // TestPayloadHeadDecodesTheStartOfThePayload: what the parser keeps is the payload's first
@@ -18,9 +21,11 @@ func TestPayloadHeadDecodesTheStartOfThePayload(t *testing.T) {
 			t.Fatalf("%d: %v", n, rej)
 		}
 		h := &ep.p.head
+		ep.hr.reset(h)
+		kept, err := io.ReadAll(&ep.hr)
 		want := payload[:min(n, payloadHeadLen)]
-		if !bytes.Equal(h.buf[:h.n], want) || h.truncated != (n > payloadHeadLen) {
-			t.Fatalf("%d bytes: kept %d (truncated %v), want the first %d", n, h.n, h.truncated, len(want))
+		if err != nil || !bytes.Equal(kept, want) || h.truncated() != (n > payloadHeadLen) {
+			t.Fatalf("%d bytes: kept %d (truncated %v), want the first %d", n, len(kept), h.truncated(), len(want))
 		}
 	}
 }
@@ -89,5 +94,71 @@ func FuzzReadBerichtHeader(f *testing.F) {
 		if ok && problem == "" && (h.BerichtCode == "" && h.Afzender == "" && h.Ontvanger == "") {
 			t.Fatalf("a header without fields: %+v", h)
 		}
+	})
+}
+
+// envelopeWithWrappedPayload is an envelope whose payload's base64 has sep after every width
+// characters (width 0: none).
+func envelopeWithWrappedPayload(payload []byte, width int, sep string) []byte {
+	b64 := base64.StdEncoding.EncodeToString(payload)
+	wrapped := b64
+	if width > 0 {
+		var sb strings.Builder
+		for i := 0; i < len(b64); i += width {
+			sb.WriteString(b64[i:min(i+width, len(b64))])
+			sb.WriteString(sep)
+		}
+		wrapped = sb.String()
+	}
+	env := Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
+	return bytes.Replace(env, []byte(">"+b64+"<"), []byte(">"+wrapped+"<"), 1)
+}
+
+// checkPayloadHead parses env and compares what BerichtHeader would read with the payload.
+func checkPayloadHead(t *testing.T, env, payload []byte, oneByte bool) {
+	t.Helper()
+	var r io.Reader = bytes.NewReader(env)
+	if oneByte {
+		r = iotest.OneByteReader(r)
+	}
+	var ep Parser
+	if _, rej := ep.Parse(r); rej != nil {
+		t.Fatalf("%d bytes: %v", len(payload), rej)
+	}
+	h := &ep.p.head
+	ep.hr.reset(h)
+	kept, err := io.ReadAll(iotest.OneByteReader(&ep.hr))
+	want := payload[:min(len(payload), payloadHeadLen)]
+	if err != nil || !bytes.Equal(kept, want) || h.truncated() != (len(payload) > payloadHeadLen) {
+		t.Fatalf("%d bytes: kept %d (truncated %v), want the first %d", len(payload), len(kept), h.truncated(), len(want))
+	}
+}
+
+// TestPayloadHeadWithWhitespace: base64 wrapped in lines (CRLF, LF, spaces, tabs), read one
+// byte at a time or whole, keeps exactly the payload's first bytes, around the bound too.
+func TestPayloadHeadWithWhitespace(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 57, 1000, payloadHeadLen - 2, payloadHeadLen - 1, payloadHeadLen, payloadHeadLen + 1, payloadHeadLen + 2, 40000} {
+		payload := make([]byte, n)
+		rand.Read(payload)
+		for _, w := range []struct {
+			width int
+			sep   string
+		}{{0, ""}, {76, "\r\n"}, {64, "\n"}, {3, " "}, {1, "\t \n"}} {
+			env := envelopeWithWrappedPayload(payload, w.width, w.sep)
+			checkPayloadHead(t, env, payload, false)
+			if n < 2000 {
+				checkPayloadHead(t, env, payload, true)
+			}
+		}
+	}
+}
+
+// FuzzPayloadHead: whatever the payload and however its base64 is wrapped, the payload check
+// reads the payload's first payloadHeadLen bytes, and knows whether there is more.
+func FuzzPayloadHead(f *testing.F) {
+	f.Add([]byte("Hier staat een iWmo-heenbericht."), uint8(76), false)
+	f.Add(bytes.Repeat([]byte{0xFF}, payloadHeadLen+1), uint8(3), true)
+	f.Fuzz(func(t *testing.T, payload []byte, width uint8, oneByte bool) {
+		checkPayloadHead(t, envelopeWithWrappedPayload(payload, int(width), "\r\n "), payload, oneByte)
 	})
 }

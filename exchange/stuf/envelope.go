@@ -63,25 +63,45 @@ const (
 // the caller's: the verdict here is the schema's alone. On a rejection the Envelope holds the
 // fields read before it, which the caller may show but must not trust.
 func Parse(r io.Reader) (Envelope, *codes.Rejection) {
-	return new(envParser).parse(r)
+	p := new(envParser)
+	p.mem = new(parserMem)
+	return p.parse(r)
 }
 
-// Parser is Parse's state (about 10 KB) kept for reuse: a caller that parses
+// Parser is Parse's state (about 30 KB) kept for reuse: a caller that parses
 // many envelopes keeps a few of them (a sync.Pool) instead of allocating and collecting one per
 // envelope. The zero value is ready; one Parser parses one envelope at a time.
-type Parser struct{ p envParser }
+type Parser struct {
+	p      envParser
+	mem    parserMem               // the buffers, which a parse overwrites before it reads them: not cleared
+	hr     headReader              // BerichtHeader's decoder of the payload's start
+	scan   [scanChars / 4 * 3]byte // the start BerichtHeader's fast path reads
+	intern map[string]string
+}
 
 // Parse is Parse on reused memory; the verdict is exactly Parse's.
 func (ep *Parser) Parse(r io.Reader) (Envelope, *codes.Rejection) {
-	ep.p = envParser{} // the state of a fresh parser, without the allocation
+	if ep.intern == nil {
+		ep.intern = make(map[string]string, maxInterned)
+	}
+	ep.p = envParser{mem: &ep.mem, intern: ep.intern} // the state of a fresh parser, without the allocation
 	env, rej := ep.p.parse(r)
 	ep.p.src, ep.p.rerr = nil, nil // keep no reader alive in a pool
 	return env, rej
 }
 
+// parserMem holds the parser's large buffers. Nothing is read from them that this parse did
+// not write first (the read buffer up to end, the payload's start up to len(head.raw)), so a
+// reused Parser skips clearing them.
+type parserMem struct {
+	read [readBufSize]byte
+	head [payloadHeadChars]byte
+}
+
 func (p *envParser) parse(r io.Reader) (Envelope, *codes.Rejection) {
 	p.src, p.line = r, 1
-	p.buf = p.bufArr[:]
+	p.buf = p.mem.read[:]
+	p.head.raw = p.mem.head[:0]
 	p.names = p.namesArr[:0]
 	p.abuf = p.abufArr[:0]
 	p.nsbuf = p.nsbufArr[:0]
@@ -128,17 +148,20 @@ type envParser struct {
 	valOver bool
 	cdata   bool // a CDATA section appeared in the current element
 	b64     b64State
-	head    payloadHead // the start of an xmlBestand payload, decoded, for the payload check
+	head    payloadHead // the start of an xmlBestand payload, for the payload check
 
-	bufArr   [readBufSize]byte
-	namesArr [512]byte
-	abufArr  [512]byte
-	nsbufArr [512]byte
-	attrsArr [8]rawAttr
-	bindsArr [8]binding
-	openArr  [maxDepth]openElem
-	vArr     [maxDepth]vframe
-	valArr   [256]byte
+	mem    *parserMem
+	intern map[string]string // values seen in earlier envelopes; nil for a one-off Parse
+	// plainText turns base64Run off, for the tests that compare it with text's general loop.
+	plainText bool
+	namesArr  [512]byte
+	abufArr   [512]byte
+	nsbufArr  [512]byte
+	attrsArr  [8]rawAttr
+	bindsArr  [8]binding
+	openArr   [maxDepth]openElem
+	vArr      [maxDepth]vframe
+	valArr    [256]byte
 }
 
 type openElem struct {
@@ -1087,6 +1110,9 @@ func (p *envParser) content() *codes.Rejection {
 func (p *envParser) text() *codes.Rejection {
 	for {
 		buf := p.buf[:p.end]
+		if !p.plainText {
+			p.base64Run(buf)
+		}
 		i := p.pos
 	scan:
 		for i < len(buf) {
@@ -1146,6 +1172,68 @@ func (p *envParser) text() *codes.Rejection {
 			p.fill(utf8.UTFMax)
 		}
 	}
+}
+
+// b64Other is 1 for every byte that is not a base64 alphabet character.
+var b64Other = func() (t [256]byte) {
+	for c := range t {
+		if b64Value[c] >= 64 {
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// base64Run takes, inside a base64 element that is valid so far and before any '=', the run
+// of alphabet characters, spaces, tabs and line feeds at pos in one pass: each of them is
+// valid XML text and valid base64 alike, so the character check, the base64 count and the
+// payload's kept start need not each look at every byte. It leaves everything else (markup,
+// '\r', '=', any other character) to text's general loop, which does exactly what it did.
+func (p *envParser) base64Run(buf []byte) {
+	if p.verr != nil || len(p.vstack) == 0 || p.b64.pad != 0 {
+		return
+	}
+	d := p.vstack[len(p.vstack)-1].d
+	if d.kind != kindBase64 {
+		return
+	}
+	i, n, last, lines := p.pos, int64(0), p.b64.last, 0
+	// Eight alphabet characters at a time: one branch for the eight, none per byte.
+	for ; i+8 <= len(buf); i += 8 {
+		w := buf[i : i+8 : i+8]
+		if b64Other[w[0]]|b64Other[w[1]]|b64Other[w[2]]|b64Other[w[3]]|
+			b64Other[w[4]]|b64Other[w[5]]|b64Other[w[6]]|b64Other[w[7]] != 0 {
+			break
+		}
+		n += 8
+		last = b64Value[w[7]]
+	}
+	for i < len(buf) {
+		c := buf[i]
+		if v := b64Value[c]; v < 64 {
+			n++
+			last = v
+		} else if c == '\n' {
+			lines++
+		} else if c != ' ' && c != '\t' {
+			break
+		}
+		i++
+	}
+	if i == p.pos {
+		return
+	}
+	p.line += lines
+	p.b64.n += n
+	p.b64.last = last
+	if d.local == "xmlBestand" {
+		if run := buf[p.pos:i]; int(n) == len(run) {
+			p.head.feedAlphabet(run) // no whitespace to leave out
+		} else {
+			p.head.feed(run)
+		}
+	}
+	p.pos = i
 }
 
 var (

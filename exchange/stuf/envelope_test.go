@@ -2,6 +2,7 @@ package stuf
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -752,6 +753,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		if e1 != e2 || (r1 == nil) != (r2 == nil) || r1 != nil && *r1 != *r2 {
 			t.Fatalf("chunking changes the result: %+v %v / %+v %v", e1, r1, e2, r2)
 		}
+		samePlain(t, doc)
 		if r1 != nil {
 			if r1.Code != codes.IB001 && r1.Code != codes.KP007 || r1.Detail == "" {
 				t.Fatalf("bad rejection %v", r1)
@@ -808,4 +810,62 @@ func BenchmarkEncodingXMLTokenize(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// parsePlain is Parse with text's general loop only (no base64Run), and what it kept of the
+// payload's start.
+func parsePlain(r io.Reader) (Envelope, *codes.Rejection, payloadHead) {
+	p := &envParser{mem: new(parserMem), plainText: true}
+	env, rej := p.parse(r)
+	return env, rej, p.head
+}
+
+// samePlain checks that base64Run changes nothing: the envelope, the verdict (line numbers
+// in details included) and the kept payload start are those of the general loop, whole and
+// read one byte at a time.
+func samePlain(t *testing.T, doc []byte) {
+	t.Helper()
+	for _, oneByte := range []bool{false, true} {
+		var r1, r2 io.Reader = bytes.NewReader(doc), bytes.NewReader(doc)
+		if oneByte {
+			r1, r2 = iotest.OneByteReader(r1), iotest.OneByteReader(r2)
+		}
+		p := &envParser{mem: new(parserMem)}
+		e1, rej1 := p.parse(r1)
+		e2, rej2, h2 := parsePlain(r2)
+		if e1 != e2 || (rej1 == nil) != (rej2 == nil) || rej1 != nil && *rej1 != *rej2 ||
+			p.head.total != h2.total || !bytes.Equal(p.head.raw, h2.raw) {
+			t.Fatalf("base64Run changes the result (one byte at a time: %v):\n%+v %v\n%+v %v", oneByte, e1, rej1, e2, rej2)
+		}
+	}
+}
+
+// TestBase64RunChangesNothing: on every mutant of the built envelope and on payloads wrapped
+// and broken in many ways, base64Run gives what text's general loop gives.
+func TestBase64RunChangesNothing(t *testing.T) {
+	doc := string(Build(heen(), []byte(strings.Repeat("<Bericht>héél gewoon</Bericht>", 40))))
+	n := 0
+	for _, m := range mutants("built", doc) {
+		samePlain(t, []byte(m.doc))
+		n++
+	}
+	b64 := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("<Bericht>x</Bericht>", 30)))
+	for _, bad := range []string{"\r\n", "\n", " \t ", "=", "==", "A=", "=A", "!", "é", "&#65;", "&amp;", "<!-- c -->", "<![CDATA[QUFB]]>", "\x01", "]]>", "]", "\r"} {
+		for _, at := range []int{0, 1, 2, 3, 76, len(b64) / 2, len(b64) - 1, len(b64)} {
+			payload := b64[:at] + bad + b64[at:]
+			d := strings.Replace(string(Build(heen(), []byte(strings.Repeat("<Bericht>x</Bericht>", 30)))), b64, payload, 1)
+			samePlain(t, []byte(d))
+			n++
+		}
+	}
+	// The unused bits before the padding are checked on the last alphabet character, which
+	// base64Run keeps track of.
+	for _, payload := range []string{"QR==", "QQ==", "QUF=", "QUE=", "QUFB\nQR==", "QUFB QUF=", "QUFBQR\r\n==", "QUFB\tQUE="} {
+		d := strings.Replace(string(Build(heen(), []byte("<Bericht>x</Bericht>"))), base64.StdEncoding.EncodeToString([]byte("<Bericht>x</Bericht>")), payload, 1)
+		samePlain(t, []byte(d))
+		n++
+	}
+	if n < 200 {
+		t.Fatalf("only %d documents", n)
+	}
 }

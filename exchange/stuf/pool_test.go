@@ -2,6 +2,7 @@ package stuf
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,4 +63,25 @@ func BenchmarkEnvelopeParserReuse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// TestEnvelopeParserReuseManyValues: a reused Parser keeps a bounded table of repeated values;
+// past its bound (distinct organisaties and applicaties in every envelope) every field is
+// still the envelope's own.
+func TestEnvelopeParserReuseManyValues(t *testing.T) {
+	var ep Parser
+	for i := range 3 * maxInterned {
+		e := heen()
+		e.ZenderOrg, e.ZenderApp = fmt.Sprintf("%08d", 10000000+i), fmt.Sprintf("App%d", i%(maxInterned+7))
+		e.OntvangerOrg = fmt.Sprintf("%08d", 20000000+i%5)
+		doc := Build(e, []byte("<Bericht/>"))
+		want, wantRej := Parse(bytes.NewReader(doc))
+		got, gotRej := ep.Parse(bytes.NewReader(doc))
+		if wantRej != nil || gotRej != nil || got != want || got.ZenderOrg != e.ZenderOrg || got.ZenderApp != e.ZenderApp || got.OntvangerOrg != e.OntvangerOrg {
+			t.Fatalf("%d: got %+v %v, want %+v %v", i, got, gotRej, want, wantRej)
+		}
+		if len(ep.intern) > maxInterned {
+			t.Fatalf("%d: %d interned values, bound %d", i, len(ep.intern), maxInterned)
+		}
+	}
 }

@@ -546,7 +546,7 @@ func (p *envParser) vEnd() {
 			return
 		}
 		if d.set != nil {
-			d.set(&p.env, string(p.val))
+			d.set(&p.env, p.str(d, p.val))
 		}
 	case kindBase64:
 		size, reason := p.b64.end()
@@ -555,8 +555,31 @@ func (p *envParser) vEnd() {
 			return
 		}
 		p.env.Kind, p.env.PayloadSize = d.local, size
-		p.head.end()
 	}
+}
+
+// Bounds of a reused Parser's table of repeated values.
+const (
+	maxInterned    = 64
+	maxInternedLen = 64
+)
+
+// str is v as a string. Values that repeat from envelope to envelope (organisaties,
+// applicaties, functie, versions) come from a reused Parser's small table, so a parse allocates
+// only for what is new each time: the referentienummers and the tijdstip.
+func (p *envParser) str(d *decl, v []byte) string {
+	if p.intern == nil || d.rule == ruleRefnummer || d.rule == ruleTijdstip || len(v) > maxInternedLen {
+		return string(v)
+	}
+	if s, ok := p.intern[string(v)]; ok {
+		return s
+	}
+	if len(p.intern) >= maxInterned {
+		clear(p.intern)
+	}
+	s := string(v)
+	p.intern[s] = s
+	return s
 }
 
 func checkRule(d *decl, xt *xsiType, v []byte, over bool) string {

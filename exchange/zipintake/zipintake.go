@@ -124,19 +124,36 @@ type upload struct {
 	lim  Limits
 	pool sync.Pool // *inflater, reused across entries and opens
 
+	ahead readAhead
+
 	mu    sync.Mutex
 	total int64   // decompressed bytes the whole upload may produce
 	left  int64   // of which still unused
 	seen  []int64 // per entry: the most bytes any Open has produced, already charged
 }
 
+// inflater is the reusable state of a deflated entry's reading. An entry whose compressed
+// data fits in wholeLen is read into whole with one ReadAt and inflated from memory (klauspost's
+// decoder has a fast path for *bytes.Reader); a larger one streams through br. Pooled per
+// upload, so at most one of each per concurrent check.
 type inflater struct {
-	br  *bufio.Reader
-	dec io.ReadCloser
+	br    *bufio.Reader
+	whole []byte
+	rd    bytes.Reader
+	dec   io.ReadCloser
 }
 
+// wholeLen bounds the compressed data read at once: a typical envelope deflates to a few KB,
+// so one read replaces two or more, and a pooled inflater holds at most this much.
+const wholeLen = 64 << 10
+
 func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) error {
-	rec := &ioErrRecorder{r: r}
+	// dataSpans reads one local header of 30 bytes and a name per entry, one after another: a
+	// small read-ahead window serves a few at a time. It is only on while dataSpans runs, so
+	// that a bomb's few entries cost no extra reads.
+	hdr := &aheadReaderAt{r: r, a: &readAhead{size: headerAheadLen}}
+	defer hdr.a.release()
+	rec := &ioErrRecorder{r: hdr}
 	if rej := guardDirectory(rec, size, lim); rej != nil {
 		if rec.err != nil {
 			return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
@@ -172,7 +189,9 @@ func readZip(r io.ReaderAt, size int64, lim Limits, fn func(e Entry) error) erro
 	u := &upload{r: r, lim: lim, seen: make([]int64, len(files))}
 	u.total = min(lim.MaxTotal, max(lim.MaxEntry, satMul(lim.MaxRatio, size)))
 	u.left = u.total
+	hdr.on = len(files) > 1
 	spans := dataSpans(size, files)
+	hdr.on = false
 	if rec.err != nil {
 		return fmt.Errorf("ZIP-bestand lezen: %w", rec.err)
 	}
@@ -279,19 +298,34 @@ func (u *upload) judge(name string, f *zip.File, sp span, overlap bool) *codes.R
 }
 
 func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
-	src := &countingReader{r: io.NewSectionReader(u.r, sp.data, sp.end-sp.data)}
-	er := &entryReader{u: u, i: i, name: name, f: f, src: src}
+	// One allocation for the reader and its source.
+	er := &entryReader{u: u, i: i, name: name, f: f}
+	er.sec = *io.NewSectionReader(u.r, sp.data, sp.end-sp.data)
+	er.src.r = &er.sec
+	src := &er.src
 	if f.Method == zip.Deflate {
 		fl, _ := u.pool.Get().(*inflater)
 		if fl == nil {
-			br := bufio.NewReaderSize(src, 4096)
-			fl = &inflater{br: br, dec: flate.NewReader(br)}
-		} else {
-			fl.br.Reset(src)
-			// flate's Reset cannot fail without a dictionary.
-			_ = fl.dec.(flate.Resetter).Reset(fl.br, nil)
+			fl = &inflater{}
 		}
 		er.fl = fl
+		if comp := sp.end - sp.data; comp <= wholeLen {
+			// Read on the first Read, so an I/O error surfaces where it always did.
+			er.whole, er.fromWhole, er.wholeAt = true, true, sp.data
+			if cap(fl.whole) < int(comp) {
+				fl.whole = make([]byte, comp, wholeLen)
+			}
+			fl.whole = fl.whole[:comp]
+			fl.rd.Reset(nil)
+			fl.reset(&fl.rd)
+		} else {
+			if fl.br == nil {
+				fl.br = bufio.NewReaderSize(src, 4096)
+			} else {
+				fl.br.Reset(src)
+			}
+			fl.reset(fl.br)
+		}
 		er.dec = fl.dec
 	} else {
 		er.dec = src
@@ -299,23 +333,127 @@ func (u *upload) open(i int, name string, f *zip.File, sp span) *entryReader {
 	return er
 }
 
+// reset points the decoder at r; the decoder picks its fast path by r's type.
+func (fl *inflater) reset(r io.Reader) {
+	if fl.dec == nil {
+		fl.dec = flate.NewReader(r)
+		return
+	}
+	// flate's Reset cannot fail without a dictionary.
+	_ = fl.dec.(flate.Resetter).Reset(r, nil)
+}
+
+// fillWhole reads the whole compressed data of a small entry. A short read at the end of the
+// file is left to the decoder (a truncated entry, IB901, as when streaming); any other read
+// error is the reader's, returned as such.
+func (r *entryReader) fillWhole() error {
+	r.whole = false
+	fl := r.fl
+	n, err := r.u.ahead.readAt(r.u.r, fl.whole, r.wholeAt)
+	if err != nil && n < len(fl.whole) && err != io.EOF {
+		return err
+	}
+	fl.rd.Reset(fl.whole[:n])
+	return nil
+}
+
+// readAhead serves the small entries' compressed data from one window of the upload: the
+// entries lie one after another, so one read of aheadLen bytes replaces dozens of small ones
+// (a system call each on disk, a request each on S3). The checks of one upload share it.
+type readAhead struct {
+	size int // of the window; 0 means aheadLen
+
+	mu  sync.Mutex
+	buf []byte // allocated on first use
+	off int64  // upload offset of buf[0]
+	n   int    // valid bytes in buf
+}
+
+const (
+	aheadLen       = 256 << 10
+	headerAheadLen = 32 << 10
+)
+
+// readAt is r.ReadAt(p, off) through the window. A window that ended short (the end of the
+// upload) serves what it has; a read error is the reader's, as from r itself.
+func (a *readAhead) readAt(r io.ReaderAt, p []byte, off int64) (int, error) {
+	size := a.size
+	if size == 0 {
+		size = aheadLen
+	}
+	if len(p) > size/4 {
+		return r.ReadAt(p, off)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if off < a.off || off+int64(len(p)) > a.off+int64(a.n) {
+		if a.buf == nil {
+			a.buf = make([]byte, size)
+		}
+		n, err := r.ReadAt(a.buf, off)
+		a.off, a.n = off, n
+		if n < len(p) {
+			a.n = 0 // keep no window that ended in an error
+			if err == nil {
+				err = io.EOF // the end of the upload, as io.ReaderAt reports it
+			}
+			return copy(p, a.buf[:n]), err
+		}
+	}
+	return copy(p, a.buf[off-a.off:a.n]), nil
+}
+
+// release drops the window's buffer; a later read allocates it again.
+func (a *readAhead) release() {
+	a.mu.Lock()
+	a.buf, a.n = nil, 0
+	a.mu.Unlock()
+}
+
+// aheadReaderAt is an io.ReaderAt through a readAhead window while on, straight otherwise.
+type aheadReaderAt struct {
+	r  io.ReaderAt
+	a  *readAhead
+	on bool
+}
+
+func (x *aheadReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if !x.on {
+		return x.r.ReadAt(p, off)
+	}
+	return x.a.readAt(x.r, p, off)
+}
+
+// consumed is how many compressed bytes the decoder has taken so far, for the ratio check.
+func (r *entryReader) consumed() int64 {
+	if r.fromWhole {
+		return int64(len(r.fl.whole)) - int64(r.fl.rd.Len())
+	}
+	return r.src.n
+}
+
 // entryReader decompresses one entry, enforcing the limits on the bytes it actually produces
 // and checking size and CRC at the end. Its first bytes are held back until they show the
 // entry is not an archive renamed to .xml: the check costs no second decompression.
 type entryReader struct {
-	u       *upload
-	i       int
-	name    string
-	f       *zip.File
-	src     *countingReader
-	fl      *inflater
-	dec     io.Reader
-	n       int64
-	crc     uint32
-	err     error // sticky
-	sniffed bool
-	head    [sniffLen]byte
-	pending []byte // of head, not yet handed out
+	u    *upload
+	i    int
+	name string
+	f    *zip.File
+	sec  io.SectionReader
+	src  countingReader // over sec
+	fl   *inflater
+	// whole: the compressed data still has to be read into fl.whole, from wholeAt;
+	// fromWhole: the decoder reads from fl.whole, not from src.
+	whole, fromWhole bool
+	wholeAt          int64
+	dec              io.Reader
+	n                int64
+	crc              uint32
+	err              error // sticky
+	sniffed          bool
+	head             [sniffLen]byte
+	pending          []byte // of head, not yet handed out
 }
 
 var errReadAfterClose = errors.New("bestand is al gesloten")
@@ -346,6 +484,12 @@ func (r *entryReader) read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	if r.whole {
+		if err := r.fillWhole(); err != nil {
+			r.err = fmt.Errorf("%s uitpakken: %w", r.name, err)
+			return 0, r.err
+		}
+	}
 	n, err := r.dec.Read(p)
 	r.n += int64(n)
 	r.crc = crc32.Update(r.crc, crc32.IEEETable, p[:n])
@@ -358,6 +502,7 @@ func (r *entryReader) read(p []byte) (int, error) {
 		if rej := r.verify(); rej != nil {
 			err = rej
 		}
+	case err == nil:
 	case err == io.ErrUnexpectedEOF || isCorrupt(err):
 		err = &codes.Rejection{Code: codes.IB901, Detail: fmt.Sprintf("%s is beschadigd en kan niet worden uitgepakt", r.name)}
 	case err != nil:
@@ -377,7 +522,7 @@ func (r *entryReader) check() *codes.Rejection {
 	if r.n > lim.MaxEntry {
 		return &codes.Rejection{Code: codes.IB904, Detail: fmt.Sprintf("%s pakt uit tot meer dan %s", r.name, mib(lim.MaxEntry))}
 	}
-	if r.n > ratioFloor && r.n/max(r.src.n, 1) > lim.MaxRatio {
+	if r.n > ratioFloor && r.n/max(r.consumed(), 1) > lim.MaxRatio {
 		return &codes.Rejection{Code: codes.KP004, Detail: fmt.Sprintf("%s pakt uit tot meer dan %d keer zijn gecomprimeerde grootte", r.name, lim.MaxRatio)}
 	}
 	if !r.u.charge(r.i, r.n) {

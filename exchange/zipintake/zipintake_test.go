@@ -1024,3 +1024,88 @@ func BenchmarkReadUpload(b *testing.B) {
 	}
 	b.ReportMetric(float64(3000*b.N)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// TestReadUploadSmallAndLargeDeflated: entries whose compressed data fits in one read
+// (wholeLen) and entries that stream read the same, in any order on the same pooled inflater,
+// and a damaged byte in either kind is IB901 while the others survive.
+func TestReadUploadSmallAndLargeDeflated(t *testing.T) {
+	big := make([]byte, 3*wholeLen) // random: deflates to more than wholeLen
+	rand.NewChaCha8([32]byte{7}).Read(big)
+	edge := make([]byte, wholeLen-200) // compressed just about wholeLen, stored blocks
+	rand.NewChaCha8([32]byte{8}).Read(edge)
+	files := []zipFile{{name: "a.xml", data: envelopeBytes(1)}, {name: "groot.xml", data: big},
+		{name: "b.xml", data: envelopeBytes(2)}, {name: "rand.xml", data: edge}, {name: "c.xml", data: envelopeBytes(3)}}
+	data := buildZip(t, files...)
+	zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	streams := 0
+	for _, f := range zr.File {
+		if f.CompressedSize64 > wholeLen {
+			streams++
+		}
+	}
+	if streams != 1 {
+		t.Fatalf("%d entries stream, want 1 (groot.xml)", streams)
+	}
+	gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "x.zip", Limits{})
+	if err != nil || len(gots) != len(files) {
+		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
+	}
+	for i, g := range gots {
+		if g.code() != "" || !bytes.Equal(g.data, files[i].data) {
+			t.Errorf("%s: %v, %d bytes, want %d", g.Name, g.readErr, len(g.data), len(files[i].data))
+		}
+	}
+	for _, damaged := range []int{1, 3} { // one that streams, one read whole
+		bad := bytes.Clone(data)
+		off, _ := zr.File[damaged].DataOffset()
+		bad[off+int64(zr.File[damaged].CompressedSize64)/2] ^= 0x55
+		gots, err := walk(t, bytes.NewReader(bad), int64(len(bad)), "x.zip", Limits{})
+		if err != nil || len(gots) != len(files) {
+			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
+		}
+		for i, g := range gots {
+			switch {
+			case i == damaged && g.code() != codes.IB901:
+				t.Errorf("damaged %s = %v/%v, want IB901", g.Name, g.Rejection, g.readErr)
+			case i != damaged && (g.code() != "" || !bytes.Equal(g.data, files[i].data)):
+				t.Errorf("%s lost beside the damaged %s: %v", g.Name, files[damaged].name, g.readErr)
+			}
+		}
+	}
+}
+
+// TestReadAheadServesWhatReadAtWould: any read through the window gives the bytes and the
+// end-of-file verdict the ReaderAt itself gives, across window boundaries and the end; a
+// failing reader's error comes back as it is.
+func TestReadAheadServesWhatReadAtWould(t *testing.T) {
+	data := make([]byte, 3*aheadLen+123)
+	rng := rand.NewChaCha8([32]byte{9})
+	rng.Read(data)
+	src := bytes.NewReader(data)
+	for _, size := range []int{0, headerAheadLen} {
+		readAheadMatches(t, &readAhead{size: size}, src, len(data))
+	}
+	fr := &failingReaderAt{r: src, ok: 0}
+	var b readAhead
+	if _, err := b.readAt(fr, make([]byte, 100), 0); !errors.Is(err, errDisk) {
+		t.Fatalf("failing reader: %v, want the disk error", err)
+	}
+}
+
+func readAheadMatches(t *testing.T, a *readAhead, src io.ReaderAt, size int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		n := r.IntN(aheadLen/4 + 100) // some longer than a window share: read directly
+		if i%2 == 0 {
+			n %= 1000
+		}
+		off := int64(r.IntN(size + 10))
+		got := make([]byte, n)
+		want := make([]byte, n)
+		gn, gerr := a.readAt(src, got, off)
+		wn, werr := src.ReadAt(want, off)
+		if gn != wn || !bytes.Equal(got[:gn], want[:wn]) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("window %d: read %d at %d: %d, %v; ReadAt: %d, %v", a.size, n, off, gn, gerr, wn, werr)
+		}
+	}
+}
