@@ -193,20 +193,17 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 }
 
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
-	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	if !durable {
+		// In BEGIN's round trip, not one of its own: a batch of an upload is a lazy commit.
+		opts.BeginQuery = `BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off`
+	}
+	tx, err := p.begin(ctx, opts)
 	if err != nil {
 		return false, dbErr(err)
 	}
 	defer p.rollback(tx)
 	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin}
-	if !durable {
-		sctx, cancel := t.bound()
-		_, err := tx.Exec(sctx, `SET LOCAL synchronous_commit = off`)
-		cancel()
-		if err != nil {
-			return false, t.fail(err)
-		}
-	}
 	err = fn(t)
 	if err == nil {
 		err = t.flush()

@@ -153,3 +153,32 @@ func TestPostgresStagedFlushes(t *testing.T) {
 		})
 	}
 }
+
+// UpdateLazy's transactions commit with synchronous_commit off and serializable (both set in
+// its BEGIN), Update's with it on; neither setting outlives its transaction.
+func TestPostgresLazyCommitSettings(t *testing.T) {
+	kv := postgresBackend(t)(t, "main").(*Postgres)
+	defer kv.Close()
+	settings := func(update func(func(Txn) error) error) (sync, iso string) {
+		t.Helper()
+		err := update(func(txn Txn) error {
+			tx := txn.(*pgTxn).tx
+			if err := tx.QueryRow(context.Background(), `SELECT current_setting('synchronous_commit'), current_setting('transaction_isolation')`).Scan(&sync, &iso); err != nil {
+				return err
+			}
+			return txn.Set([]byte("k"), []byte("v"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sync, iso
+	}
+	for range 3 { // the pool hands out the same connection again
+		if sync, iso := settings(kv.UpdateLazy); sync != "off" || iso != "serializable" {
+			t.Fatalf("UpdateLazy: synchronous_commit %s, isolation %s", sync, iso)
+		}
+		if sync, iso := settings(kv.Update); sync != "on" || iso != "serializable" {
+			t.Fatalf("Update: synchronous_commit %s, isolation %s", sync, iso)
+		}
+	}
+}
