@@ -29,7 +29,10 @@ func badgerBackend(t *testing.T) kvBackend {
 	}
 }
 
-func postgresBackend(t *testing.T) kvBackend {
+func postgresBackend(t *testing.T) kvBackend { return postgresBackendCopyMin(t, defaultCopyMin) }
+
+// postgresBackendCopyMin opens Postgres stores that send copyMin sets or more through COPY.
+func postgresBackendCopyMin(t *testing.T, copyMin int) kvBackend {
 	urls := map[string]string{}
 	return func(t *testing.T, name string) KV {
 		u, ok := urls[name]
@@ -41,6 +44,7 @@ func postgresBackend(t *testing.T) kvBackend {
 		if err != nil {
 			t.Fatal(err)
 		}
+		p.copyMin = copyMin
 		return p
 	}
 }
@@ -48,6 +52,15 @@ func postgresBackend(t *testing.T) kvBackend {
 // Every KV keeps the same contract: the engine does not change its rules for a backend.
 func TestKVContractBadger(t *testing.T)   { testKVContract(t, badgerBackend) }
 func TestKVContractPostgres(t *testing.T) { testKVContract(t, postgresBackend) }
+
+// The contract again with every set going through the COPY staging table (copyMin 1), and with
+// none (0): both paths keep it.
+func TestKVContractPostgresCopy(t *testing.T) {
+	testKVContract(t, func(t *testing.T) kvBackend { return postgresBackendCopyMin(t, 1) })
+}
+func TestKVContractPostgresArrays(t *testing.T) {
+	testKVContract(t, func(t *testing.T) kvBackend { return postgresBackendCopyMin(t, 0) })
+}
 
 func testKVContract(t *testing.T, backend func(*testing.T) kvBackend) {
 	for _, c := range []struct {

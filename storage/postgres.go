@@ -28,7 +28,15 @@ type Postgres struct {
 	timeout time.Duration
 	// prefix scopes Notifier channels to the store's schema (notify.go).
 	prefix string
+	// copyMin is the number of sets from which a flush sends them with COPY into a staging
+	// table instead of as arrays (pgTxn.copySets); 0: never.
+	copyMin int
 }
+
+// defaultCopyMin: below it the arrays' single statement is cheaper than COPY's three and the
+// staging table's truncation at commit (BenchmarkPostgresBatch: COPY costs ~40% more server
+// CPU per key at 610 keys, ~5% less at 4,250, ~10-15% less at 14,000).
+const defaultCopyMin = 4096
 
 // schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
 // another migrates waits for it, and then finds nothing left to do.
@@ -58,7 +66,7 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	p := &Postgres{pool: pool, log: log, timeout: DefaultCallTimeout}
+	p := &Postgres{pool: pool, log: log, timeout: DefaultCallTimeout, copyMin: defaultCopyMin}
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
@@ -187,20 +195,17 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 }
 
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
-	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	if !durable {
+		// In BEGIN's round trip, not one of its own: a batch of an upload is a lazy commit.
+		opts.BeginQuery = `BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off`
+	}
+	tx, err := p.begin(ctx, opts)
 	if err != nil {
 		return false, dbErr(err)
 	}
 	defer p.rollback(tx)
-	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout}
-	if !durable {
-		sctx, cancel := t.bound()
-		_, err := tx.Exec(sctx, `SET LOCAL synchronous_commit = off`)
-		cancel()
-		if err != nil {
-			return false, t.fail(err)
-		}
-	}
+	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin}
 	err = fn(t)
 	if err == nil {
 		err = t.flush()
@@ -250,6 +255,10 @@ type pgTxn struct {
 	tx       pgx.Tx
 	readOnly bool
 	conflict bool
+	copyMin  int
+	// copies counts the flushes that went through the staging table: each tags its rows
+	// with its number, as the rows of an earlier flush stay there until the commit.
+	copies int32
 	// What Badger would count against its batch, so that a transaction too big for Badger
 	// is too big here as well.
 	count, size int64
@@ -292,7 +301,11 @@ func (t *pgTxn) flush() error {
 			sets.valueBytes += len(w.value)
 		}
 	}
-	if sets.n > 0 {
+	if sets.n > 0 && t.copyMin > 0 && sets.n >= t.copyMin {
+		if err := t.copySets(keys, pending, sets); err != nil {
+			return err
+		}
+	} else if sets.n > 0 {
 		ks, vs := sets.buffer(sets.keyBytes), sets.buffer(sets.valueBytes)
 		for _, k := range keys {
 			if w := pending[k]; !w.del {
@@ -319,9 +332,59 @@ func (t *pgTxn) flush() error {
 	return nil
 }
 
+// stagingTable receives a big flush's sets by COPY, to be merged into kv in one statement. A
+// temporary table lives in the session (the pooled connection); created in the first
+// transaction that needs it and emptied at every commit of one that wrote to it. Its rows
+// have no WAL and no index, and COPY fills its pages a batch at a time.
+const stagingTable = `CREATE TEMPORARY TABLE IF NOT EXISTS kv_stage (flush integer NOT NULL, key bytea NOT NULL, value bytea NOT NULL) ON COMMIT DELETE ROWS`
+
+// copySets writes the pending sets (keys in order, every set among them) with binary COPY
+// into the staging table, then upserts them into kv with the same statement as the arrays.
+func (t *pgTxn) copySets(keys []string, pending map[string]pgWrite, sets byteaArray) error {
+	t.copies++
+	flush := t.copies
+	// Binary COPY: signature, flags, header extension length; per row the field count and
+	// each field's length and bytes; -1 at the end.
+	b := make([]byte, 0, 19+sets.n*(2+8+4+4)+sets.keyBytes+sets.valueBytes+2)
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	for _, k := range keys {
+		w := pending[k]
+		if w.del {
+			continue
+		}
+		b = binary.BigEndian.AppendUint16(b, 3)
+		b = binary.BigEndian.AppendUint32(b, 4)
+		b = binary.BigEndian.AppendUint32(b, uint32(flush))
+		b = appendElem(b, []byte(k))
+		b = appendElem(b, w.value)
+	}
+	b = binary.BigEndian.AppendUint16(b, 0xffff)
+
+	ctx, cancel := t.bound()
+	defer cancel()
+	conn := t.tx.Conn().PgConn()
+	if err := conn.Exec(ctx, stagingTable).Close(); err != nil {
+		return t.fail(err)
+	}
+	if _, err := conn.CopyFrom(ctx, bytes.NewReader(b), `COPY pg_temp.kv_stage (flush, key, value) FROM STDIN (FORMAT binary)`); err != nil {
+		return t.fail(err)
+	}
+	// In the order COPY wrote them: key order, as the arrays'.
+	res := conn.ExecParams(ctx, `INSERT INTO kv (key, value) SELECT key, value FROM pg_temp.kv_stage WHERE flush = $1
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		[][]byte{binary.BigEndian.AppendUint32(nil, uint32(flush))}, []uint32{int4OID}, []int16{1}, nil).Read()
+	if res.Err != nil {
+		return t.fail(res.Err)
+	}
+	return nil
+}
+
 // byteaOID and byteaArrayOID are PostgreSQL's type ids of bytea and bytea[].
 const (
 	byteaOID      = 17
+	int4OID       = 23
 	byteaArrayOID = 1001
 )
 

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -70,6 +72,113 @@ func TestPostgresReconnects(t *testing.T) {
 	for _, k := range []string{"before", "after"} {
 		if _, err := get(t, p, k); err != nil {
 			t.Fatalf("%s after reconnect: %v", k, err)
+		}
+	}
+}
+
+// A transaction that flushes through the staging table several times (each Scan flushes)
+// overwrites and deletes keys of an earlier flush: kv ends with the last write of each key,
+// and a rolled-back transaction's staged rows reach neither kv nor the next transaction.
+func TestPostgresStagedFlushes(t *testing.T) {
+	for _, copyMin := range []int{1, defaultCopyMin} {
+		t.Run(fmt.Sprint(copyMin), func(t *testing.T) {
+			kv := postgresBackendCopyMin(t, copyMin)(t, "main")
+			defer kv.Close()
+			want := map[string]string{}
+			err := kv.Update(func(txn Txn) error {
+				for round := range 3 {
+					for i := range 600 {
+						k, v := fmt.Sprintf("k/%04d", i), fmt.Sprintf("r%d-%d", round, i)
+						if round == 2 && i%3 == 0 {
+							if err := txn.Delete([]byte(k)); err != nil {
+								return err
+							}
+							delete(want, k)
+							continue
+						}
+						if err := txn.Set([]byte(k), []byte(v)); err != nil {
+							return err
+						}
+						want[k] = v
+					}
+					// Scan flushes the pending writes: the next round writes over them.
+					n := 0
+					if err := txn.Scan([]byte("k/"), ScanOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) { n++; return true, nil }); err != nil {
+						return err
+					}
+					if n != len(want) {
+						return fmt.Errorf("round %d: scan saw %d keys, want %d", round, n, len(want))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			errRollback := errors.New("rollback")
+			err = kv.Update(func(txn Txn) error {
+				for i := range 700 {
+					if err := txn.Set(fmt.Appendf(nil, "k/%04d", i), []byte("rolled back")); err != nil {
+						return err
+					}
+				}
+				if err := txn.Scan([]byte("k/"), ScanOptions{}, func(_, _ []byte) (bool, error) { return false, nil }); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatalf("rolled-back transaction: %v", err)
+			}
+			// A small write on the same store's connections, after the rollback.
+			set(t, kv, "k/0001", want["k/0001"])
+			got := map[string]string{}
+			err = kv.View(func(txn Txn) error {
+				return txn.Scan([]byte("k/"), ScanOptions{}, func(k, v []byte) (bool, error) {
+					got[string(k)] = string(v)
+					return true, nil
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d keys, want %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// UpdateLazy's transactions commit with synchronous_commit off and serializable (both set in
+// its BEGIN), Update's with it on; neither setting outlives its transaction.
+func TestPostgresLazyCommitSettings(t *testing.T) {
+	kv := postgresBackend(t)(t, "main").(*Postgres)
+	defer kv.Close()
+	settings := func(update func(func(Txn) error) error) (sync, iso string) {
+		t.Helper()
+		err := update(func(txn Txn) error {
+			tx := txn.(*pgTxn).tx
+			if err := tx.QueryRow(context.Background(), `SELECT current_setting('synchronous_commit'), current_setting('transaction_isolation')`).Scan(&sync, &iso); err != nil {
+				return err
+			}
+			return txn.Set([]byte("k"), []byte("v"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sync, iso
+	}
+	for range 3 { // the pool hands out the same connection again
+		if sync, iso := settings(kv.UpdateLazy); sync != "off" || iso != "serializable" {
+			t.Fatalf("UpdateLazy: synchronous_commit %s, isolation %s", sync, iso)
+		}
+		if sync, iso := settings(kv.Update); sync != "on" || iso != "serializable" {
+			t.Fatalf("Update: synchronous_commit %s, isolation %s", sync, iso)
 		}
 	}
 }

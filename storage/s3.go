@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,7 +38,11 @@ import (
 // Pins are per process: with several nodes on one bucket, a blob another node removes is not
 // kept for this node's backup (multi-node pins belong in the database).
 type S3 struct {
-	c      *minio.Client
+	c *minio.Client
+	// put sends single PUTs that carry the spool's SHA-256 as x-amz-checksum-sha256 (upload).
+	// minio-go lets a caller set that header only on a client with TrailingHeaders; nothing
+	// else uses this client, so no request of c changes.
+	put    *minio.Client
 	bucket string
 	prefix string
 	spool  string
@@ -72,11 +77,17 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	c, err := minio.New(u.Host, &minio.Options{
+	opts := minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: u.Scheme == "https",
 		Region: cfg.Region,
-	})
+	}
+	c, err := minio.New(u.Host, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("S3 %s: %w", cfg.Endpoint, err)
+	}
+	opts.TrailingHeaders = true
+	put, err := minio.New(u.Host, &opts)
 	if err != nil {
 		return nil, fmt.Errorf("S3 %s: %w", cfg.Endpoint, err)
 	}
@@ -93,7 +104,7 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spoolmap %s: %w", cfg.SpoolDir, err)
 	}
-	s := &S3{c: c, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir, timeout: DefaultCallTimeout}
+	s := &S3{c: c, put: put, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir, timeout: DefaultCallTimeout}
 	// Blobs parked for a backup that did not finish (a crash of this process): with one
 	// process per bucket, nothing points to them.
 	s.removeAll("attic/")
@@ -499,15 +510,33 @@ func (w *s3Writer) upload(key string) error {
 	}
 	ctx, cancel := w.s.transferTimeout(size)
 	defer cancel()
-	_, err = w.s.c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, minio.PutObjectOptions{
+	digest := sum.Sum(nil)
+	opts := minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
-		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(sum.Sum(nil)), metaSize: strconv.FormatInt(size, 10)},
-	})
+		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(digest), metaSize: strconv.FormatInt(size, 10)},
+	}
+	c := w.s.c
+	if size < singlePutMax {
+		// The server checks the bytes it receives against the SHA-256 taken while spooling
+		// and refuses the PUT when they differ: end to end, and without the client hashing
+		// the payload again, as minio-go's streaming signature over http does per 64 KB
+		// chunk (over https it sends the payload unsigned). A server that does not know the
+		// header stores the object as before; Open checks the metadata's checksum anyway.
+		c = w.s.put
+		opts.DisableContentSha256 = true
+		opts.DisableMultipart = true
+		opts.UserMetadata["x-amz-checksum-sha256"] = base64.StdEncoding.EncodeToString(digest)
+	}
+	_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, opts)
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", w.name, err)
 	}
 	return nil
 }
+
+// singlePutMax is where minio-go starts a multipart upload (its minPartSize): a whole object's
+// checksum header fits a single PUT only.
+const singlePutMax = 16 << 20
 
 // Commit uploads the blob under blobs/<name>; the PUT (or the multipart upload's completion)
 // is the one atomic step that publishes it with its checksum.
