@@ -218,41 +218,7 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 	}
 	uploaders := map[string]uint64{}
 	for _, id := range ids {
-		now := h.clock.Now()
-		queued := false
-		err := h.kv.Update(func(t storage.Txn) error {
-			queued = false
-			r, err := routeOf(t, org, product, exchange)
-			if err != nil || r.Via != Portaal || r.Status != Actief {
-				return err
-			}
-			var d Delivery
-			if err := getJSON(t, key(kDelivery, id), &d); err != nil {
-				return err
-			}
-			if err := t.Delete(key(kHold, org, product, exchange, id)); err != nil {
-				return err
-			}
-			d.Held = false
-			d.CreatedAt = now
-			if err := h.putDelivery(t, &d); err != nil {
-				return err
-			}
-			// The upload no longer waits for these: its list status and verslag say so.
-			var u Upload
-			switch err := getJSON(t, key(kUpload, d.UploadID), &u); {
-			case errors.Is(err, storage.ErrNotFound):
-			case err != nil:
-				return err
-			case u.released(d.Org, exchange, len(d.Messages)):
-				if err := setJSON(t, key(kUpload, u.ID), u); err != nil {
-					return err
-				}
-				uploaders[u.Org] = u.ID
-			}
-			queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, OnlyIf: MsgWachtRoute})
-			return err
-		})
+		queued, err := h.releaseHeldFile(org, product, exchange, id, uploaders)
 		if err != nil {
 			return fmt.Errorf("wachtend bestand %d afleveren: %w", id, err)
 		}
@@ -269,6 +235,58 @@ func (h *Hub) releaseHeld(org string, product Product, exchange string) error {
 		h.publish(Event{Org: uploader, Product: product, Kind: "upload", UploadID: id})
 	}
 	return nil
+}
+
+// releaseHeldFile delivers one held file, if it is still held and the route is Portaal and
+// actief, noting in uploaders the upload that no longer waits for it.
+func (h *Hub) releaseHeldFile(org string, product Product, exchange string, id uint64, uploaders map[string]uint64) (queued bool, err error) {
+	now := h.clock.Now()
+	err = h.kv.Update(func(t storage.Txn) error {
+		queued = false
+		r, err := routeOf(t, org, product, exchange)
+		if err != nil || r.Via != Portaal || r.Status != Actief {
+			return err
+		}
+		// Read again in this transaction: a route change and the sweep may both have
+		// listed this file, and the one that comes second must find it released, or the
+		// file would be delivered twice (the second time under a _2 name).
+		switch _, err := t.Get(key(kHold, org, product, exchange, id)); {
+		case errors.Is(err, storage.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		var d Delivery
+		if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+			return err
+		}
+		if !d.Held {
+			return t.Delete(key(kHold, org, product, exchange, id))
+		}
+		if err := t.Delete(key(kHold, org, product, exchange, id)); err != nil {
+			return err
+		}
+		d.Held = false
+		d.CreatedAt = now
+		if err := h.putDelivery(t, &d); err != nil {
+			return err
+		}
+		// The upload no longer waits for these: its list status and verslag say so.
+		var u Upload
+		switch err := getJSON(t, key(kUpload, d.UploadID), &u); {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return err
+		case u.released(d.Org, exchange, len(d.Messages)):
+			if err := setJSON(t, key(kUpload, u.ID), u); err != nil {
+				return err
+			}
+			uploaders[u.Org] = u.ID
+		}
+		queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: MsgAfgeleverd}, OnlyIf: MsgWachtRoute})
+		return err
+	})
+	return queued, err
 }
 
 // releaseAllHeld finds every held file whose route is Portaal again and delivers it.
