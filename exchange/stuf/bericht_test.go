@@ -3,6 +3,7 @@ package stuf
 import (
 	"bytes"
 	"crypto/rand"
+	"os"
 	"strings"
 	"testing"
 )
@@ -122,6 +123,20 @@ func TestRandomPayloadOpeningLikeADirectiveIsLeftAlone(t *testing.T) {
 		if _, ok, problem := ep.BerichtHeader(); ok || problem != "" {
 			t.Errorf("%q: checked (%q), want left alone", open, problem)
 		}
+	}
+	// The payload of wmo301-26948.xml, the envelope refused in a run of bench-rss-1gb.sh on
+	// 5 Dec (verslag: 39,999 correct, 1 incorrect, IB001 "het hoofdelement staat niet binnen
+	// de eerste 16 KB van de payload").
+	seen, err := os.ReadFile("testdata/bench-rss-afgekeurd.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp Parser
+	if _, rej := sp.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, seen))); rej != nil {
+		t.Fatal(rej)
+	}
+	if _, ok, problem := sp.BerichtHeader(); ok || problem != "" {
+		t.Errorf("the payload refused in the benchmark: checked (%q), want left alone", problem)
 	}
 	hidden := []byte("<?xml version=\"1.0\"?><!--" + strings.Repeat("x", 17<<10) + "-->" +
 		`<Bericht xmlns="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"/>`)
