@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -161,4 +162,60 @@ func FuzzPayloadHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte, width uint8, oneByte bool) {
 		checkPayloadHead(t, envelopeWithWrappedPayload(payload, int(width), "\r\n "), payload, oneByte)
 	})
+}
+
+// binaryOpeningLikeADirective is n bytes of random binary that opens with `<!D"`: encoding/xml
+// reads it as a <!...> directive with a quoted string that never ends, the shape that made
+// one run in 13 of scripts/bench-rss-1gb.sh end Afgekeurd.
+func binaryOpeningLikeADirective(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	for i, c := range b {
+		if c == '"' {
+			b[i] = 0x01
+		}
+	}
+	copy(b, `<!D"`)
+	return b
+}
+
+// TestRandomPayloadOpeningLikeADirectiveIsLeftAlone: a binary payload longer than the kept head
+// that happens to open with "<!" (or "<?") is no iWmo/iJw message and is left alone; before,
+// the check read it as a prologue hiding the root and refused it (IB001). A real XML prologue
+// of more than 16 KB is still refused.
+func TestRandomPayloadOpeningLikeADirectiveIsLeftAlone(t *testing.T) {
+	for _, open := range []string{`<!D"`, `<?a `, `<!--`} {
+		payload := binaryOpeningLikeADirective(17 << 10)
+		copy(payload, open)
+		var ep Parser
+		if _, rej := ep.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload))); rej != nil {
+			t.Fatalf("%q: %v", open, rej)
+		}
+		if _, ok, problem := ep.BerichtHeader(); ok || problem != "" {
+			t.Errorf("%q: checked (%q), want left alone", open, problem)
+		}
+	}
+	// The payload of wmo301-26948.xml, the envelope refused in a run of bench-rss-1gb.sh on
+	// 5 Dec (verslag: 39,999 correct, 1 incorrect, IB001 "het hoofdelement staat niet binnen
+	// de eerste 16 KB van de payload").
+	seen, err := os.ReadFile("testdata/bench-rss-afgekeurd.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp Parser
+	if _, rej := sp.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, seen))); rej != nil {
+		t.Fatal(rej)
+	}
+	if _, ok, problem := sp.BerichtHeader(); ok || problem != "" {
+		t.Errorf("the payload refused in the benchmark: checked (%q), want left alone", problem)
+	}
+	hidden := []byte("<?xml version=\"1.0\"?><!--" + strings.Repeat("x", 17<<10) + "-->" +
+		`<Bericht xmlns="http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"/>`)
+	var ep Parser
+	if _, rej := ep.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, hidden))); rej != nil {
+		t.Fatal(rej)
+	}
+	if _, ok, problem := ep.BerichtHeader(); !ok || !strings.Contains(problem, "16 KB") {
+		t.Errorf("a 17 KB comment before the root: ok %v, problem %q; want refused", ok, problem)
+	}
 }
