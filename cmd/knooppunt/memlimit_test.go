@@ -41,3 +41,27 @@ func TestMemoryLimitFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadroom: a quarter of a small live heap (one big upload's peak stays low), half of a
+// large one (many sessions' garbage does not make the collector run back to back), and never
+// less than a quarter or more than a half in between.
+func TestHeadroom(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct{ live, want int64 }{
+		{0, 0},
+		{40 * mib, 10 * mib},
+		{96 * mib, 24 * mib},
+		{112 * mib, 32 * mib},
+		{128 * mib, 64 * mib},
+		{300 * mib, 150 * mib},
+	} {
+		if got := headroom(c.live); got != c.want {
+			t.Errorf("headroom(%d MiB) = %d MiB, want %d MiB", c.live/mib, got/mib, c.want/mib)
+		}
+	}
+	for live := int64(0); live < 400*mib; live += mib {
+		if h := headroom(live); h < live/4 || h > live/2 {
+			t.Fatalf("headroom(%d MiB) = %d MiB, outside a quarter to a half", live/mib, h/mib)
+		}
+	}
+}
