@@ -48,9 +48,47 @@ func (o *openSpools) has(blob string) bool {
 	return o.blobs[blob] > 0
 }
 
+// LitterGrace is how long bytes in aanleveren/ that nothing points to are left before the
+// sweep removes them. Another node's upload writes its bytes to the shared file store first
+// and its record a moment later, and this node does not see that node's open spools: without
+// the wait, the sweep on this node threw away an upload another node had just accepted (the
+// two-node load test of 5 Dec: one upload of 2,000 Afgekeurd, "het aangeleverde bestand is niet
+// meer aanwezig"). It is far longer than the store's timeout, after which an unrecorded
+// upload has failed and its bytes are litter indeed.
+const LitterGrace = 15 * time.Minute
+
+// litterSeen remembers since when each unreferenced blob was seen by this node's sweep; a
+// node that takes the sweep over starts counting afresh, which only waits longer.
+type litterSeen struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+// ripe tells which of the unreferenced blobs have been unreferenced for LitterGrace, and
+// forgets the blobs that are no longer unreferenced.
+func (l *litterSeen) ripe(now time.Time, unreferenced []string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := make(map[string]time.Time, len(unreferenced))
+	var out []string
+	for _, name := range unreferenced {
+		first, ok := l.first[name]
+		if !ok {
+			first = now
+		}
+		if now.Sub(first) >= LitterGrace {
+			out = append(out, name)
+			continue
+		}
+		seen[name] = first
+	}
+	l.first = seen
+	return out
+}
+
 // sweepAanleveren throws away pending files older than PendingBewaartijd, and bytes in
-// aanleveren/ that nothing points to: left by a crash between writing a file and recording
-// it, or by a pending record that was dropped.
+// aanleveren/ that nothing has pointed to for LitterGrace: left by a crash between writing a
+// file and recording it, or by a pending record that was dropped.
 func (h *Hub) sweepAanleveren(now time.Time) error {
 	var expired []PendingFile
 	var expiredKeys, oldKeys [][]byte
@@ -138,10 +176,13 @@ func (h *Hub) sweepAanleveren(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("aanleveren/ nalopen: %w", err)
 	}
+	var unreferenced []string
 	for _, name := range candidates {
-		if referenced[name] {
-			continue
+		if !referenced[name] {
+			unreferenced = append(unreferenced, name)
 		}
+	}
+	for _, name := range h.litter.ripe(now, unreferenced) {
 		if err := h.files.Remove(name); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("los bestand %s opruimen: %w", name, err)
 		}

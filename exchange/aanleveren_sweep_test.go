@@ -67,6 +67,11 @@ func TestSweepRemovesLitterButNotOpenOrQueuedFiles(t *testing.T) {
 	acctMust(t, queued.Close())
 
 	acctMust(t, h.sweepAanleveren(h.Now()))
+	// Litter is only litter after LitterGrace (another node may be about to record it).
+	if _, err := h.files.Stat("aanleveren/9999/iwmo/dead01"); err != nil {
+		t.Fatalf("unreferenced bytes removed at once: %v", err)
+	}
+	acctMust(t, h.sweepAanleveren(h.Now().Add(LitterGrace)))
 
 	if _, err := h.files.Stat("aanleveren/9999/iwmo/dead01"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("committed litter kept: %v", err)
@@ -116,5 +121,59 @@ func TestSweepMovesPendingFilesUnderTheirAccount(t *testing.T) {
 	acctMust(t, err)
 	if len(left) != 1 || left[0].Name != "oud.zip.filepart" || left[0].Size != 300 {
 		t.Fatalf("pending after the sweep: %+v", left)
+	}
+}
+
+// TestSweepKeepsAnotherNodesJustCommittedUpload: on a shared file store an upload at node A
+// is written first and recorded a moment later, and node B's sweep does not see A's open
+// spools; B took the bytes for litter and A's accepted upload ended Afgekeurd, "het
+// aangeleverde bestand is niet meer aanwezig" (two-node load test, 5 Dec). Bytes nothing
+// points to are kept for LitterGrace, and kept for good once their record appears.
+func TestSweepKeepsAnotherNodesJustCommittedUpload(t *testing.T) {
+	h := acctWorld(t)
+	jan := acctAs(t, h, "jan")
+	// Node A's upload between its commit and its record: bytes in the store, no spool here.
+	const blob = "aanleveren/9999/iwmo/andere-node"
+	w, err := h.files.Create(blob)
+	acctMust(t, err)
+	_, err = w.Write(aanlData(512))
+	acctMust(t, err)
+	acctMust(t, w.Commit())
+
+	now := h.Now()
+	acctMust(t, h.sweepAanleveren(now))
+	acctMust(t, h.sweepAanleveren(now.Add(LitterGrace-time.Second)))
+	if _, err := h.files.Stat(blob); err != nil {
+		t.Fatalf("another node's upload removed within LitterGrace: %v", err)
+	}
+	// A records it: now it is referenced and stays, however late the next sweep comes.
+	u, err := h.accept(jan, IWmo, "andere-node.xml", blob, 512, "", nil)
+	acctMust(t, err)
+	acctMust(t, h.sweepAanleveren(now.Add(LitterGrace+time.Second)))
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := h.Upload(jan, u.ID)
+		acctMust(t, err)
+		if got.Status == Afgekeurd {
+			t.Fatalf("the other node's upload: %s %+v", got.Status, got.Fouten)
+		}
+		if got.Status.Final() {
+			break
+		}
+		if time.Now().After(deadline) {
+			if _, err := h.files.Stat(blob); err != nil {
+				t.Fatalf("the other node's recorded upload lost its bytes: %v", err)
+			}
+			break
+		}
+	}
+	// Bytes that stay unreferenced go after LitterGrace.
+	const dead = "aanleveren/9999/iwmo/nooit-vastgelegd"
+	w, err = h.files.Create(dead)
+	acctMust(t, err)
+	acctMust(t, w.Commit())
+	acctMust(t, h.sweepAanleveren(now.Add(2*LitterGrace)))
+	acctMust(t, h.sweepAanleveren(now.Add(3*LitterGrace)))
+	if _, err := h.files.Stat(dead); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("litter kept past LitterGrace: %v", err)
 	}
 }

@@ -96,6 +96,7 @@ type Hub struct {
 
 	parsers   sync.Pool // *stuf.Parser: the checks of every upload reuse them
 	spools    openSpools
+	litter    litterSeen
 	admission *admission
 
 	obs          Observer
