@@ -258,10 +258,7 @@ func BenchmarkBerichtenlogGrouped(b *testing.B) {
 	groupedFixture(b, e, org, 200_000)
 	b.Logf("200,000 entries in %s", time.Since(seedStart).Round(time.Second))
 	p := e.principal(org)
-	for _, c := range []struct {
-		name string
-		f    MessageFilter
-	}{
+	benchFilters(b, e, p, []namedFilter{
 		{"geen", MessageFilter{}},
 		{"functie_WMO302", MessageFilter{Functie: "WMO302"}},
 		{"functie_WMO301", MessageFilter{Functie: "WMO301"}},
@@ -272,17 +269,5 @@ func BenchmarkBerichtenlogGrouped(b *testing.B) {
 		{"richting_in", MessageFilter{Direction: "in"}},
 		{"samen", MessageFilter{Functie: "WMO301", Status: string(MsgGelezen), Direction: "uit"}},
 		{"pagina_50", MessageFilter{Status: string(MsgGelezen), Offset: 5000}},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			c.f.Limit = 100
-			var l MessageList
-			for b.Loop() {
-				var err error
-				if l, err = e.h.MessageList(context.Background(), p, IWmo, c.f); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(l.Total), "total")
-		})
-	}
+	})
 }

@@ -268,10 +268,7 @@ func BenchmarkBerichtenlogFiltered(b *testing.B) {
 	})
 	b.Logf("%d entries in %s", n, time.Since(seedStart).Round(time.Second))
 	end := e.clk.Now()
-	for _, c := range []struct {
-		name string
-		f    MessageFilter
-	}{
+	benchFilters(b, e, p, []namedFilter{
 		{"geen", MessageFilter{}},
 		{"functie_WMO302_200", MessageFilter{Functie: "WMO302"}},
 		{"functie_WMO305_0", MessageFilter{Functie: "WMO305"}},
@@ -284,7 +281,18 @@ func BenchmarkBerichtenlogFiltered(b *testing.B) {
 		{"datum_maand_status", MessageFilter{From: end.Add(-60 * 24 * time.Hour), To: end.Add(-30 * 24 * time.Hour), Status: string(MsgGelezen)}},
 		{"ref", MessageFilter{Referentie: all[len(all)/2].Referentie}},
 		{"crossref", MessageFilter{Referentie: "ref-0500000"}},
-	} {
+	})
+}
+
+type namedFilter struct {
+	name string
+	f    MessageFilter
+}
+
+// benchFilters times the first page of 100 of each filter on p's berichtenlog of iWmo and
+// reports how many entries match.
+func benchFilters(b *testing.B, e *testEngine, p *Principal, cases []namedFilter) {
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			c.f.Limit = 100
 			var l MessageList

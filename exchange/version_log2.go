@@ -27,20 +27,11 @@ func migrateLog2(kv storage.KV) error {
 	}
 	for more := true; more; {
 		err := kv.Update(func(t storage.Txn) error {
-			n := 0
-			more = false
-			var ks [][]byte
-			err := t.Scan([]byte(kLogVV1), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-				if n++; n > migrateChunk {
-					more = true
-					return false, nil
-				}
-				ks = append(ks, bytes.Clone(k))
-				return true, nil
-			})
+			ks, m, err := firstKeys(t, []byte(kLogVV1))
 			if err != nil {
 				return err
 			}
+			more = m
 			for _, k := range ks {
 				if err := t.Delete(k); err != nil {
 					return err
@@ -59,19 +50,11 @@ func migrateLog2(kv storage.KV) error {
 // in one transaction that also deletes them; more tells whether entries are left.
 func migrateLog2Step(kv storage.KV) (more bool, err error) {
 	err = kv.Update(func(t storage.Txn) error {
-		var ks [][]byte
-		more = false
-		err := t.Scan([]byte(kLogV1), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			if len(ks) == migrateChunk {
-				more = true
-				return false, nil
-			}
-			ks = append(ks, bytes.Clone(k))
-			return true, nil
-		})
+		ks, m, err := firstKeys(t, []byte(kLogV1))
 		if err != nil {
 			return err
 		}
+		more = m
 		b := newLogBatch()
 		for _, k := range ks {
 			if err := t.Delete(k); err != nil {
@@ -108,4 +91,17 @@ func v1LogOrg(k []byte) (string, bool) {
 		return "", false
 	}
 	return string(rest[:i]), true
+}
+
+// firstKeys returns up to migrateChunk keys under prefix, and whether there are more.
+func firstKeys(t storage.Txn, prefix []byte) (ks [][]byte, more bool, err error) {
+	err = t.Scan(prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		if len(ks) == migrateChunk {
+			more = true
+			return false, nil
+		}
+		ks = append(ks, bytes.Clone(k))
+		return true, nil
+	})
+	return ks, more, err
 }
