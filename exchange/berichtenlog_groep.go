@@ -144,10 +144,17 @@ func readGroup(t storage.Txn, org string, gid uint64, v []byte) ([]logMember, er
 // valueCounts counts the members with each value-index name.
 func valueCounts(ms []logMember) map[string]uint64 {
 	c := make(map[string]uint64, 8)
-	for _, m := range ms {
-		for _, v := range m.sum.values() {
-			c[v]++
+	// Members of a group mostly share their summary: building the four names once per run
+	// of equal summaries, not per member, saves four allocations a member in the hot path.
+	for i := 0; i < len(ms); {
+		j := i + 1
+		for j < len(ms) && ms[j].sum == ms[i].sum {
+			j++
 		}
+		for _, v := range ms[i].sum.values() {
+			c[v] += uint64(j - i)
+		}
+		i = j
 	}
 	return c
 }
@@ -217,12 +224,20 @@ type groupAt struct {
 // transaction commits.
 type logBatch struct {
 	counts logCounts
+	// byOrg gathers the counts by organisation and product; write folds them into
+	// counts. A struct key spares building a key per message (one allocation each).
+	byOrg  map[orgProduct]int64
 	groups map[groupAt][]logMember
 	order  []groupAt
 }
 
 func newLogBatch() *logBatch {
-	return &logBatch{counts: logCounts{}, groups: map[groupAt][]logMember{}}
+	return &logBatch{counts: logCounts{}, byOrg: map[orgProduct]int64{}, groups: map[groupAt][]logMember{}}
+}
+
+type orgProduct struct {
+	org     string
+	product Product
 }
 
 // add puts m into the group of org's log it belongs to in this transaction.
@@ -248,7 +263,7 @@ func (b *logBatch) putLogEntries(t storage.Txn, m Message, orgs []string) error 
 				return err
 			}
 		}
-		b.counts[string(key(kLogCount, org, m.Product))]++
+		b.byOrg[orgProduct{org, m.Product}]++
 	}
 	return nil
 }
@@ -287,6 +302,10 @@ func (b *logBatch) write(t storage.Txn) error {
 	if err := b.writeGroups(t); err != nil {
 		return err
 	}
+	for k, n := range b.byOrg {
+		b.counts[string(key(kLogCount, k.org, k.product))] += n
+	}
+	clear(b.byOrg)
 	return b.counts.write(t)
 }
 

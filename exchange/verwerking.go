@@ -177,6 +177,9 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 	}
 	jobs := make(chan job, 64)
 	order := make(chan chan verdict, 256)
+	// Each entry's verdict channel is reused once its verdict is taken: a channel a message
+	// was an allocation a message. No more than jobs, order and the workers hold are in use.
+	free := make(chan chan verdict, 64+256+par+1)
 	var wg sync.WaitGroup
 	for range par {
 		wg.Go(func() {
@@ -199,7 +202,12 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 			if e.Index >= wholeUpload {
 				return &codes.Rejection{Code: codes.IB902, Detail: fmt.Sprintf("meer dan %d bestanden", wholeUpload)}
 			}
-			out := make(chan verdict, 1)
+			var out chan verdict
+			select {
+			case out = <-free:
+			default:
+				out = make(chan verdict, 1)
+			}
 			select {
 			case jobs <- job{e, out}:
 			case <-ctx.Done():
@@ -229,6 +237,10 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 	var failed error
 	for out := range order {
 		v := <-out
+		select {
+		case free <- out: // empty again: the worker sent its one verdict
+		default:
+		}
 		if failed != nil {
 			continue // drain, so the reader can stop
 		}
@@ -239,7 +251,9 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 		batch = append(batch, v)
 		if len(batch) == batchSize {
 			batches <- batch
-			batch = nil
+			// An upload that filled one batch likely fills the next: full capacity at once,
+			// not a dozen copies growing it. A small upload's first batch stays small.
+			batch = make([]verdict, 0, batchSize)
 		}
 	}
 	close(batches)
