@@ -833,9 +833,14 @@ func samePlain(t *testing.T, doc []byte) {
 		p := &envParser{mem: new(parserMem)}
 		e1, rej1 := p.parse(r1)
 		e2, rej2, h2 := parsePlain(r2)
-		if e1 != e2 || (rej1 == nil) != (rej2 == nil) || rej1 != nil && *rej1 != *rej2 ||
-			p.head.total != h2.total || !bytes.Equal(p.head.raw, h2.raw) {
+		if e1 != e2 || (rej1 == nil) != (rej2 == nil) || rej1 != nil && *rej1 != *rej2 {
 			t.Fatalf("base64Run changes the result (one byte at a time: %v):\n%+v %v\n%+v %v", oneByte, e1, rej1, e2, rej2)
+		}
+		// The kept start of the payload is read only from an accepted envelope: after a
+		// refusal the two loops may stop at different places in it (found by the CI fuzz run
+		// of 5 Dec: a '!' inside the base64, testdata/fuzz/FuzzParseEnvelope/834e092014c0e4cc).
+		if rej1 == nil && (p.head.total != h2.total || !bytes.Equal(p.head.raw, h2.raw)) {
+			t.Fatalf("base64Run keeps another payload start (one byte at a time: %v): %d %q / %d %q", oneByte, p.head.total, p.head.raw, h2.total, h2.raw)
 		}
 	}
 }
