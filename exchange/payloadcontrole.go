@@ -50,6 +50,11 @@ func (c *checker) payloadRule(ph *payloadHeader, env stuf.Envelope) *codes.Rejec
 		return nil
 	}
 	h := ph.h
+	for _, fv := range [...][2]string{{"BerichtCode", h.BerichtCode}, {"Afzender", h.Afzender}, {"Ontvanger", h.Ontvanger}} {
+		if fv[1] == "" {
+			return fail("%s is leeg in de Header; vul de waarde in die bij de envelop hoort", fv[0])
+		}
+	}
 	if h.BerichtCode != fmt.Sprint(f.BerichtCode) {
 		return fail("BerichtCode is %s, maar functie %s in de envelop heeft BerichtCode %d", stuf.Clip(h.BerichtCode, 20), f.Code, f.BerichtCode)
 	}

@@ -110,6 +110,7 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 		"afzender.xml":  wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678"),
 		"ontvanger.xml": wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0060", "87654321"),
 		"code.xml":      wmo("WMO301", "0060", "12345678", uuid4(), "", "418", "0060", "12345678"),
+		"leeg.xml":      wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "", "12345678"),
 		"verstopt.xml":  stuf.Build(stuf.Envelope{Functie: "WMO301", ZenderOrg: "0060", OntvangerOrg: "12345678"}, hidden),
 		"goed.xml":      wmo("WMO301", "0060", "12345678", heen, "", "414", "0060", "12345678"),
 		"geen-iwmo.xml": env("WMO301", "0060", "12345678", uuid4(), ""),
@@ -118,6 +119,7 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 		"afzender.xml":  {"Afzender is 9999", "zender in de envelop is 0060"},
 		"ontvanger.xml": {"Ontvanger is 87654321", "ontvanger in de envelop is 12345678"},
 		"code.xml":      {"BerichtCode is 418", "WMO301", "414"},
+		"leeg.xml":      {"Afzender is leeg in de Header"},
 		"verstopt.xml":  {"16 KB"},
 	}
 	var entries []zEntry

@@ -92,8 +92,11 @@ func FuzzReadBerichtHeader(f *testing.F) {
 		if !ok && problem != "" {
 			t.Fatalf("left alone with a problem: %q", problem)
 		}
-		if ok && problem == "" && (h.BerichtCode == "" && h.Afzender == "" && h.Ontvanger == "") {
-			t.Fatalf("a header without fields: %+v", h)
+		// A Header whose three fields are there but empty reads as such (CI's fuzz run of 5
+		// Dec, testdata/fuzz/FuzzReadBerichtHeader/713905f386e49303); payloadRule refuses it.
+		// What must not happen is a header read where there is none.
+		if ok && problem == "" && !bytes.Contains(head, []byte("Header")) {
+			t.Fatalf("a header read from a payload without one: %+v", h)
 		}
 	})
 }
