@@ -2,6 +2,7 @@ package sshserver
 
 import (
 	"errors"
+	"knooppunt/exchange"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,6 +185,24 @@ func TestFailedLoginsBlockTheAddress(t *testing.T) {
 	for i := range 3 {
 		if err := login("gemeente", bad); err == nil {
 			t.Fatalf("wrong key %d logged in", i)
+		}
+	}
+	// A failure counts when the server sees its connection end, which can come a moment
+	// after the client's dial returned (CI, 5 Dec: the right key got in right after the
+	// third failure). Wait until the three are counted.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := 0
+		th.hub.AuditLog(0, func(e exchange.AuditEntry) bool {
+			if e.Account == "gemeente" && e.Action == "login" && e.Result != "ok" {
+				n++
+			}
+			return true
+		})
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d failed logins audited, want 3", n)
 		}
 	}
 	// Blocked now, even with the right key.
