@@ -43,7 +43,7 @@ func benchCheck(b *testing.B, envelope func(zender, ontvanger string) []byte) {
 	const n = 3000
 	files := make([]zipFile, n)
 	for i := range files {
-		files[i] = zipFile{name: fmt.Sprintf("b%04d.xml", i), data: envelope("0363", aanbieders[i%50])}
+		files[i] = zipFile{Name: fmt.Sprintf("b%04d.xml", i), Data: envelope("0363", aanbieders[i%50])}
 	}
 	data := buildZip(b, files...)
 	name, _ := storeUpload(b, e, "checkbench.zip", func(w *bufio.Writer) { w.Write(data) })

@@ -56,7 +56,7 @@ func benchThroughput(b *testing.B, withBackup bool) {
 		b.StopTimer()
 		files := make([]zipFile, n)
 		for i := range files {
-			files[i] = zipFile{name: fmt.Sprintf("b%04d.xml", i), data: sizedEnvelope("WMO301", "0363", aanbieders[i%50], newRef(), 3600)}
+			files[i] = zipFile{Name: fmt.Sprintf("b%04d.xml", i), Data: sizedEnvelope("WMO301", "0363", aanbieders[i%50], newRef(), 3600)}
 		}
 		data := buildZip(b, files...)
 		// The upload's bytes are in the store before its close, as the SFTP server writes

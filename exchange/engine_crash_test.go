@@ -121,10 +121,10 @@ func crashFixtures(t *testing.T, h *Hub) (good map[string]bool, bad int, ids []u
 			ref := newRef()
 			switch {
 			case i%97 == 5:
-				files = append(files, zipFile{name: fmt.Sprintf("fout%d.xml", i), data: envelope("WMO399", "0363", aanbieders[i%5], ref, "")})
+				files = append(files, zipFile{Name: fmt.Sprintf("fout%d.xml", i), Data: envelope("WMO399", "0363", aanbieders[i%5], ref, "")})
 				bad++
 			default:
-				files = append(files, zipFile{name: fmt.Sprintf("b%d.xml", i), data: envelope("WMO301", "0363", aanbieders[i%5], ref, "")})
+				files = append(files, zipFile{Name: fmt.Sprintf("b%d.xml", i), Data: envelope("WMO301", "0363", aanbieders[i%5], ref, "")})
 				good[ref] = true
 			}
 		}

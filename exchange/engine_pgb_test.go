@@ -17,20 +17,20 @@ func TestSeedBadZips(t *testing.T) {
 	gem := e.principal("0060")
 	var ones []zipFile
 	for i := range 1000 {
-		ones = append(ones, zipFile{name: fmt.Sprintf("%d", i), data: []byte{0}})
+		ones = append(ones, zipFile{Name: fmt.Sprintf("%d", i), Data: []byte{0}})
 	}
 	u := e.process(gem, IJw, "zero_files_1000_x_1.zip", buildZip(t, ones...))
 	if u.Status != Afgekeurd || u.Counts.Incorrect != 1000 || u.Fouten[0].Code != codes.KP002 {
 		t.Fatalf("zero_files_1000_x_1.zip: %s %+v %+v", u.Status, u.Counts, u.Fouten[0])
 	}
-	u = e.process(gem, IJw, "zero_files_1_x_10000000.zip", buildZip(t, zipFile{name: "0.xml", data: make([]byte, 10_000_000)}))
+	u = e.process(gem, IJw, "zero_files_1_x_10000000.zip", buildZip(t, zipFile{Name: "0.xml", Data: make([]byte, 10_000_000)}))
 	if u.Status != Afgekeurd || u.Fouten[0].Code != codes.KP004 {
 		t.Fatalf("zero_files_1_x_10000000.zip: %s %+v", u.Status, u.Fouten)
 	}
 	good := envelope("JW301", "0060", "12345678", newRef(), "")
 	u = e.process(gem, IJw, "evil.zip", buildZip(t,
-		zipFile{name: "../../../../tmp/evil.txt", data: []byte("x")},
-		zipFile{name: "../../evil.xml", data: good}))
+		zipFile{Name: "../../../../tmp/evil.txt", Data: []byte("x")},
+		zipFile{Name: "../../evil.xml", Data: good}))
 	if u.Status != Afgekeurd || foutCodes(u)["evil.txt"] != codes.KP002 || u.Counts.Correct != 1 {
 		t.Fatalf("evil.zip: %s %+v %+v", u.Status, u.Counts, u.Fouten)
 	}
@@ -57,7 +57,7 @@ func TestPGBWithoutEnvelope(t *testing.T) {
 	e := newEngine(t, "")
 	gem, svb := e.principal("0363"), e.principal("SVB")
 	tkb := []byte(`<?xml version="1.0"?><tkb><budget>100</budget></tkb>`)
-	u := e.process(gem, PGBWmo, "tkb.zip", buildZip(t, zipFile{name: "tkb_1.xml", data: tkb}))
+	u := e.process(gem, PGBWmo, "tkb.zip", buildZip(t, zipFile{Name: "tkb_1.xml", Data: tkb}))
 	if u.Status != Afgeleverd {
 		t.Fatalf("TKB: %+v", u.Fouten)
 	}
@@ -66,10 +66,10 @@ func TestPGBWithoutEnvelope(t *testing.T) {
 	}
 	bab := []byte(`<bab><einde>20260101</einde></bab>`)
 	u = e.process(svb, PGBWmo, "bab.zip", buildZip(t,
-		zipFile{name: "0363_BAB_20260128.xml", data: bab},
-		zipFile{name: "bab.xml", data: bab},
-		zipFile{name: "0001_BAB_20260128.xml", data: bab},
-		zipFile{name: "0363_BAB_20260129.xml", data: []byte(`<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`)}))
+		zipFile{Name: "0363_BAB_20260128.xml", Data: bab},
+		zipFile{Name: "bab.xml", Data: bab},
+		zipFile{Name: "0001_BAB_20260128.xml", Data: bab},
+		zipFile{Name: "0363_BAB_20260129.xml", Data: []byte(`<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>`)}))
 	want := map[string]codes.Code{"bab.xml": codes.KP008, "0001_BAB_20260128.xml": codes.IB005, "0363_BAB_20260129.xml": codes.KP007}
 	for name, code := range want {
 		if foutCodes(u)[name] != code {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"knooppunt/exchange/zipintake/ziptest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,72 +26,15 @@ import (
 	"knooppunt/exchange/codes"
 )
 
-// zipFile is one file to put in a test ZIP. raw files are written with CreateRaw exactly as
-// given, so a test can lie in the header.
-type zipFile struct {
-	name   string
-	data   []byte
-	method uint16
-	flags  uint16
-	raw    *zip.FileHeader
-}
+// The test ZIPs come from ziptest, which zipintake's own tests share.
+type zipFile = ziptest.File
 
-func buildZip(t testing.TB, files ...zipFile) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range files {
-		if f.raw != nil {
-			w, err := zw.CreateRaw(f.raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Write(f.data); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		method := f.method
-		if method == 0 && !strings.HasSuffix(f.name, "/") {
-			method = zip.Deflate
-		}
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: method, Flags: f.flags})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(f.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-func deflate(t testing.TB, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	fw, err := flate.NewWriter(&buf, flate.BestCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(data)
-	fw.Close()
-	return buf.Bytes()
-}
-
-// rawFile is a file whose header says exactly what the test wants, true or not.
-func rawFile(name string, method uint16, comp []byte, crc uint32, claimed uint64) zipFile {
-	return zipFile{data: comp, raw: &zip.FileHeader{
-		Name: name, Method: method, CRC32: crc,
-		CompressedSize64: uint64(len(comp)), UncompressedSize64: claimed,
-	}}
-}
-
-func envelopeBytes(i int) []byte {
-	return fmt.Appendf(nil, "<?xml version=\"1.0\"?>\n<envelop nr=\"%d\">%s</envelop>\n", i, strings.Repeat("QUJD", 50+i%7))
-}
+var (
+	buildZip      = ziptest.Build
+	deflate       = ziptest.Deflate
+	rawFile       = ziptest.RawFile
+	envelopeBytes = ziptest.EnvelopeBytes
+)
 
 // got is what the walk saw of one entry.
 type got struct {
@@ -211,7 +155,7 @@ func TestReadUploadNeitherXMLNorZip(t *testing.T) {
 }
 
 func TestReadUploadMixed(t *testing.T) {
-	inner := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(9)})
+	inner := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(9)})
 	var gz bytes.Buffer
 	gzw := gzip.NewWriter(&gz)
 	gzw.Write(envelopeBytes(8))
@@ -219,17 +163,17 @@ func TestReadUploadMixed(t *testing.T) {
 	good1, good2 := envelopeBytes(1), envelopeBytes(2)
 	wrongCRC := envelopeBytes(3)
 	data := buildZip(t,
-		zipFile{name: "goed1.xml", data: good1},
-		zipFile{name: "IMG_0463.PNG", data: []byte("\x89PNG\r\n\x1a\n")},
-		zipFile{name: "sub/"},
-		zipFile{name: "sub/dir/goed2.XML", data: good2, method: zip.Store},
-		zipFile{name: "binnen.zip", data: inner},
-		zipFile{name: "vermomd.xml", data: inner},
-		zipFile{name: "ingepakt.xml", data: gz.Bytes()},
-		zipFile{name: "geheim.xml", data: []byte("versleuteld"), flags: 0x1},
+		zipFile{Name: "goed1.xml", Data: good1},
+		zipFile{Name: "IMG_0463.PNG", Data: []byte("\x89PNG\r\n\x1a\n")},
+		zipFile{Name: "sub/"},
+		zipFile{Name: "sub/dir/goed2.XML", Data: good2, Method: zip.Store},
+		zipFile{Name: "binnen.zip", Data: inner},
+		zipFile{Name: "vermomd.xml", Data: inner},
+		zipFile{Name: "ingepakt.xml", Data: gz.Bytes()},
+		zipFile{Name: "geheim.xml", Data: []byte("versleuteld"), Flags: 0x1},
 		rawFile("lzma.xml", 14, []byte("niet te lezen"), 0, 13),
 		rawFile("crc.xml", zip.Store, wrongCRC, crc32.ChecksumIEEE(wrongCRC)+1, uint64(len(wrongCRC))),
-		zipFile{name: "goed1.xml", data: good1}, // the same base name again
+		zipFile{Name: "goed1.xml", Data: good1}, // the same base name again
 	)
 	gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "gemengd.zip", Limits{})
 	if err != nil {
@@ -281,7 +225,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 	t.Run("zero_files_1000_x_1.zip", func(t *testing.T) {
 		var files []zipFile
 		for i := range 1000 {
-			files = append(files, zipFile{name: fmt.Sprintf("%d", i), data: []byte{0}})
+			files = append(files, zipFile{Name: fmt.Sprintf("%d", i), Data: []byte{0}})
 		}
 		data := buildZip(t, files...)
 		gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "zero_files_1000_x_1.zip", Limits{})
@@ -296,7 +240,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 	})
 	zeros := make([]byte, 10_000_000)
 	t.Run("zero_files_1_x_10000000.zip", func(t *testing.T) {
-		data := buildZip(t, zipFile{name: "0", data: zeros})
+		data := buildZip(t, zipFile{Name: "0", Data: zeros})
 		gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "zero_files_1_x_10000000.zip", Limits{})
 		if err != nil || len(gots) != 1 || gots[0].code() != codes.KP002 {
 			t.Fatalf("ReadUpload = %v, %+v", err, gots)
@@ -305,7 +249,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 	t.Run("same with an .xml name", func(t *testing.T) {
 		// Under 25 MB, but 10 MB of zeros deflate about 1,000:1: a bomb by ratio, told from
 		// the header; with a header that hides it, told while reading.
-		data := buildZip(t, zipFile{name: "0.xml", data: zeros})
+		data := buildZip(t, zipFile{Name: "0.xml", Data: zeros})
 		gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "nul.zip", Limits{})
 		if err != nil || len(gots) != 1 {
 			t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
@@ -339,7 +283,7 @@ func TestReadUploadSeedZips(t *testing.T) {
 		}
 		var files []zipFile
 		for _, n := range names {
-			files = append(files, zipFile{name: n, data: envelopeBytes(1)})
+			files = append(files, zipFile{Name: n, Data: envelopeBytes(1)})
 		}
 		data := buildZip(t, files...)
 		gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "evil.zip", Limits{})
@@ -388,11 +332,11 @@ func TestBaseName(t *testing.T) {
 
 // A 42.zip-style upload: archives in archives. None is ever opened, let alone unpacked.
 func TestReadUploadNestedArchives(t *testing.T) {
-	layer := buildZip(t, zipFile{name: "0.dll", data: make([]byte, 1<<16)})
+	layer := buildZip(t, zipFile{Name: "0.dll", Data: make([]byte, 1<<16)})
 	for range 3 {
 		var files []zipFile
 		for i := range 16 {
-			files = append(files, zipFile{name: fmt.Sprintf("lib %x.zip", i), data: layer})
+			files = append(files, zipFile{Name: fmt.Sprintf("lib %x.zip", i), Data: layer})
 		}
 		layer = buildZip(t, files...)
 	}
@@ -461,7 +405,7 @@ func TestReadUploadOverlapBomb(t *testing.T) {
 		}
 	})
 	t.Run("one entry's data holds the next", func(t *testing.T) {
-		inner := buildZip(t, zipFile{name: "b.xml", data: envelopeBytes(2)})
+		inner := buildZip(t, zipFile{Name: "b.xml", Data: envelopeBytes(2)})
 		// The stored entry a.xml wraps b.xml's local header and data; the central directory of
 		// the outer archive points at both.
 		zr, err := zip.NewReader(bytes.NewReader(inner), int64(len(inner)))
@@ -695,9 +639,9 @@ func TestReadUploadTotalLimit(t *testing.T) {
 func TestReadUploadTooManyEntries(t *testing.T) {
 	var files []zipFile
 	for i := range 101 {
-		files = append(files, zipFile{name: fmt.Sprintf("%d.xml", i), data: envelopeBytes(i)})
+		files = append(files, zipFile{Name: fmt.Sprintf("%d.xml", i), Data: envelopeBytes(i)})
 	}
-	files = append(files, zipFile{name: "map/"})
+	files = append(files, zipFile{Name: "map/"})
 	data := buildZip(t, files...)
 	_, err := walk(t, bytes.NewReader(data), int64(len(data)), "veel.zip", Limits{MaxEntries: 100})
 	wantRejection(t, err, codes.IB902)
@@ -740,7 +684,7 @@ func TestReadUploadHiddenRecords(t *testing.T) {
 }
 
 func TestReadUploadEmptyAndBroken(t *testing.T) {
-	good := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)}, zipFile{name: "b.xml", data: envelopeBytes(2)})
+	good := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(1)}, zipFile{Name: "b.xml", Data: envelopeBytes(2)})
 	brokenDir := bytes.Clone(good)
 	p := bytes.LastIndex(brokenDir, []byte("PK\x01\x02"))
 	brokenDir[p+2] = 9
@@ -750,7 +694,7 @@ func TestReadUploadEmptyAndBroken(t *testing.T) {
 		code codes.Code
 	}{
 		{"empty", buildZip(t), codes.IB905},
-		{"only folders", buildZip(t, zipFile{name: "a/"}, zipFile{name: "a/b/"}), codes.IB905},
+		{"only folders", buildZip(t, zipFile{Name: "a/"}, zipFile{Name: "a/b/"}), codes.IB905},
 		{"zero bytes", nil, codes.IB901},
 		{"not a zip", []byte("<?xml version=\"1.0\"?><a/>"), codes.IB901},
 		{"truncated at the end", good[:len(good)-1], codes.IB901},
@@ -766,7 +710,7 @@ func TestReadUploadEmptyAndBroken(t *testing.T) {
 
 func TestReadUploadDamagedEntry(t *testing.T) {
 	payload := bytes.Repeat(envelopeBytes(1), 50)
-	data := buildZip(t, zipFile{name: "a.xml", data: payload}, zipFile{name: "b.xml", data: envelopeBytes(2)})
+	data := buildZip(t, zipFile{Name: "a.xml", Data: payload}, zipFile{Name: "b.xml", Data: envelopeBytes(2)})
 	zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	off, _ := zr.File[0].DataOffset()
 	for i := off + 20; i < off+60; i++ {
@@ -786,7 +730,7 @@ func TestReadUploadDamagedEntry(t *testing.T) {
 
 // Some ZIPs carry a prefix (a self-extracting stub); archive/zip reads them and so do we.
 func TestReadUploadPrefixedZip(t *testing.T) {
-	data := append([]byte("#!/bin/sh\nexit 0\n"), buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)})...)
+	data := append([]byte("#!/bin/sh\nexit 0\n"), buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(1)})...)
 	gots, err := walk(t, bytes.NewReader(data), int64(len(data)), "x.zip", Limits{})
 	if err != nil || len(gots) != 1 || gots[0].code() != "" || !bytes.Equal(gots[0].data, envelopeBytes(1)) {
 		t.Fatalf("ReadUpload = %v, %+v", err, gots)
@@ -794,7 +738,7 @@ func TestReadUploadPrefixedZip(t *testing.T) {
 }
 
 func TestReadUploadStopsOnCallbackError(t *testing.T) {
-	data := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)}, zipFile{name: "b.xml", data: envelopeBytes(2)})
+	data := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(1)}, zipFile{Name: "b.xml", Data: envelopeBytes(2)})
 	stop := errors.New("stop")
 	calls := 0
 	err := ReadUpload(bytes.NewReader(data), int64(len(data)), "x.zip", Limits{}, func(Entry) error {
@@ -826,7 +770,7 @@ func (f *failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // disk error comes back, never a rejection.
 func TestReadUploadDiskError(t *testing.T) {
 	payload := bytes.Repeat(envelopeBytes(1), 100)
-	data := buildZip(t, zipFile{name: "a.xml", data: payload}, zipFile{name: "b.xml", data: payload})
+	data := buildZip(t, zipFile{Name: "a.xml", Data: payload}, zipFile{Name: "b.xml", Data: payload})
 	for ok := int64(0); ; ok++ {
 		fr := &failingReaderAt{r: bytes.NewReader(data), ok: ok}
 		err := ReadUpload(fr, int64(len(data)), "x.zip", Limits{}, func(e Entry) error {
@@ -851,7 +795,7 @@ func TestReadUploadDiskError(t *testing.T) {
 func TestReadUploadConcurrentOpen(t *testing.T) {
 	var files []zipFile
 	for i := range 20 {
-		files = append(files, zipFile{name: fmt.Sprintf("%d.xml", i), data: envelopeBytes(i)})
+		files = append(files, zipFile{Name: fmt.Sprintf("%d.xml", i), Data: envelopeBytes(i)})
 	}
 	data := buildZip(t, files...)
 	var entries []Entry
@@ -884,7 +828,7 @@ func TestReadUploadConcurrentOpen(t *testing.T) {
 }
 
 func TestReadUploadReadAfterClose(t *testing.T) {
-	data := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)})
+	data := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(1)})
 	ReadUpload(bytes.NewReader(data), int64(len(data)), "x.zip", Limits{}, func(e Entry) error {
 		rc, err := e.Open()
 		if err != nil {
@@ -902,19 +846,19 @@ func TestReadUploadReadAfterClose(t *testing.T) {
 }
 
 func fuzzSeeds(t testing.TB) [][]byte {
-	inner := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(9)})
-	good := buildZip(t, zipFile{name: "a.xml", data: envelopeBytes(1)}, zipFile{name: "dir/", data: nil},
-		zipFile{name: "../b.XML", data: envelopeBytes(2), method: zip.Store})
+	inner := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(9)})
+	good := buildZip(t, zipFile{Name: "a.xml", Data: envelopeBytes(1)}, zipFile{Name: "dir/", Data: nil},
+		zipFile{Name: "../b.XML", Data: envelopeBytes(2), Method: zip.Store})
 	return [][]byte{
 		good,
 		good[:len(good)/2],
 		buildZip(t),
-		buildZip(t, zipFile{name: "IMG_0463.PNG", data: []byte("png")}, zipFile{name: "binnen.zip", data: inner},
-			zipFile{name: "x.xml", data: inner}),
-		buildZip(t, zipFile{name: "geheim.xml", data: []byte("x"), flags: 1}),
+		buildZip(t, zipFile{Name: "IMG_0463.PNG", Data: []byte("png")}, zipFile{Name: "binnen.zip", Data: inner},
+			zipFile{Name: "x.xml", Data: inner}),
+		buildZip(t, zipFile{Name: "geheim.xml", Data: []byte("x"), Flags: 1}),
 		buildZip(t, rawFile("lzma.xml", 14, []byte("abc"), 0, 3)),
 		buildZip(t, rawFile("lied.xml", zip.Store, []byte("abcdef"), 0, 2)),
-		buildZip(t, zipFile{name: "nul.xml", data: make([]byte, 3<<20)}),
+		buildZip(t, zipFile{Name: "nul.xml", Data: make([]byte, 3<<20)}),
 		overlapBomb(t, 3),
 		append([]byte("#!/bin/sh\nexit 0\n"), good...),
 		buildZip(t, rawFile("zip64.xml", zip.Store, []byte("abc"), crc32.ChecksumIEEE([]byte("abc")), 5<<30)),
@@ -998,7 +942,7 @@ func BenchmarkReadUpload(b *testing.B) {
 			"<GGK:bericht><GGK:xmlBestand>%s</GGK:xmlBestand></GGK:bericht><!-- %d --></GGK:envelopHeenbericht-ggk_Di01>\n",
 			base64.StdEncoding.EncodeToString(payload), i)
 		total += len(env)
-		files = append(files, zipFile{name: fmt.Sprintf("%04d_WMO301.xml", i), data: env})
+		files = append(files, zipFile{Name: fmt.Sprintf("%04d_WMO301.xml", i), Data: env})
 	}
 	data := buildZip(b, files...)
 	r := bytes.NewReader(data)
@@ -1033,8 +977,8 @@ func TestReadUploadSmallAndLargeDeflated(t *testing.T) {
 	rand.NewChaCha8([32]byte{7}).Read(big)
 	edge := make([]byte, wholeLen-200) // compressed just about wholeLen, stored blocks
 	rand.NewChaCha8([32]byte{8}).Read(edge)
-	files := []zipFile{{name: "a.xml", data: envelopeBytes(1)}, {name: "groot.xml", data: big},
-		{name: "b.xml", data: envelopeBytes(2)}, {name: "rand.xml", data: edge}, {name: "c.xml", data: envelopeBytes(3)}}
+	files := []zipFile{{Name: "a.xml", Data: envelopeBytes(1)}, {Name: "groot.xml", Data: big},
+		{Name: "b.xml", Data: envelopeBytes(2)}, {Name: "rand.xml", Data: edge}, {Name: "c.xml", Data: envelopeBytes(3)}}
 	data := buildZip(t, files...)
 	zr, _ := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	streams := 0
@@ -1051,8 +995,8 @@ func TestReadUploadSmallAndLargeDeflated(t *testing.T) {
 		t.Fatalf("ReadUpload = %v, %d entries", err, len(gots))
 	}
 	for i, g := range gots {
-		if g.code() != "" || !bytes.Equal(g.data, files[i].data) {
-			t.Errorf("%s: %v, %d bytes, want %d", g.Name, g.readErr, len(g.data), len(files[i].data))
+		if g.code() != "" || !bytes.Equal(g.data, files[i].Data) {
+			t.Errorf("%s: %v, %d bytes, want %d", g.Name, g.readErr, len(g.data), len(files[i].Data))
 		}
 	}
 	for _, damaged := range []int{1, 3} { // one that streams, one read whole
@@ -1067,8 +1011,8 @@ func TestReadUploadSmallAndLargeDeflated(t *testing.T) {
 			switch {
 			case i == damaged && g.code() != codes.IB901:
 				t.Errorf("damaged %s = %v/%v, want IB901", g.Name, g.Rejection, g.readErr)
-			case i != damaged && (g.code() != "" || !bytes.Equal(g.data, files[i].data)):
-				t.Errorf("%s lost beside the damaged %s: %v", g.Name, files[damaged].name, g.readErr)
+			case i != damaged && (g.code() != "" || !bytes.Equal(g.data, files[i].Data)):
+				t.Errorf("%s lost beside the damaged %s: %v", g.Name, files[damaged].Name, g.readErr)
 			}
 		}
 	}
