@@ -112,7 +112,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	if !fresh {
 		decided = nil
 	}
-	return h.deliver(&u, &prog, sources, decided, fresh)
+	return h.deliver(&u, &prog, blob, sources, decided, fresh)
 }
 
 func (h *Hub) limits() zipintake.Limits { return zipintake.Limits{MaxEntries: h.cfg.MaxZipEntries} }
@@ -152,7 +152,7 @@ func (h *Hub) finishLost(u Upload) error {
 	if err := h.commitBatch(&u, &prog, nil, true, lost, nil); err != nil {
 		return err
 	}
-	return h.deliver(&u, &prog, nil, nil, true)
+	return h.deliver(&u, &prog, nil, nil, nil, true)
 }
 
 // verdict is what the checks say about one entry.

@@ -54,6 +54,10 @@ type Entry struct {
 	Size      int64            // the size the ZIP claims (untrusted); the file size for a plain .xml
 	Rejection *codes.Rejection // set when the entry is refused without being opened; Open's reader may still refuse it (archive content, size, ratio, CRC)
 	Raw       *zip.File        // nil for a plain .xml: lets delivery copy the compressed bytes
+	// RawAt is where Raw's compressed bytes (Raw.CompressedSize64 of them) start in the
+	// upload, as its local header says, for an entry without Rejection: delivery reads them
+	// from there, many entries in one read, without reading the local header again.
+	RawAt int64
 }
 
 const (
@@ -259,7 +263,7 @@ func overlapping(spans []span) []bool {
 }
 
 func (u *upload) entry(i int, f *zip.File, sp span, overlap bool) Entry {
-	e := Entry{Index: i, Name: baseName(f.Name), Size: int64(min(f.UncompressedSize64, 1<<63-1)), Raw: f}
+	e := Entry{Index: i, Name: baseName(f.Name), Size: int64(min(f.UncompressedSize64, 1<<63-1)), Raw: f, RawAt: sp.data}
 	if rej := u.judge(e.Name, f, sp, overlap); rej != nil {
 		e.Rejection = rej
 		e.Open = func() (io.ReadCloser, error) { return nil, rej }
