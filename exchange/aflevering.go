@@ -96,11 +96,13 @@ const (
 	// sweepGap is the most bytes of other entries a read takes along between two wanted
 	// ones: reading them is cheaper than another read below this.
 	sweepGap = 16 << 10
-	// sweepFiles is how many files one sweep has open, each with a fileBuffer of buffer.
-	sweepFiles = 32
-	fileBuffer = 32 << 10
+	// sweepFiles is the most files one sweep has open, each with a fileBuffer of buffer. A
+	// sweep's files are committed while the next sweep runs, so their fsyncs overlap with
+	// copying: a sweep of all files at once left the CPU idle while they were committed.
+	sweepFiles = 8
+	fileBuffer = 64 << 10
 	// maxSweeps bounds the sweeps that run at once (one per CPU up to this), and with
-	// sweepFiles the memory delivery holds: 4 × (32 × 32 KB + 256 KB) at most.
+	// sweepFiles the memory delivery holds: 4 × (8 × 64 KB + 256 KB) at most.
 	maxSweeps = 4
 	// fileCommitters is how many finished files are committed (fsynced) at once: commits
 	// mostly wait for the disk, and waiting together they overlap.
@@ -123,8 +125,9 @@ type openFile struct {
 }
 
 // writeDeliveries writes the delivery file of every non-empty group and returns their sizes.
-// Groups are dealt round robin to up to maxSweeps sweeps, each taking sweepFiles at a time;
-// a finished file goes to the committers.
+// The groups are split in up to maxSweeps runs of neighbours (a group's envelopes tend to lie
+// near those of the groups that first appeared next to it), each run written by one goroutine
+// in sweeps of at most sweepFiles files; a finished file goes to the committers at once.
 func (h *Hub) writeDeliveries(u *Upload, groups [][]member, sources map[int]zipintake.Entry, blob io.ReaderAt) ([]int64, error) {
 	sizes := make([]int64, len(groups))
 	errs := make([]error, len(groups))
@@ -148,27 +151,25 @@ func (h *Hub) writeDeliveries(u *Upload, groups [][]member, sources map[int]zipi
 			}
 		})
 	}
-	sweeps := min(maxSweeps, runtime.GOMAXPROCS(0), len(todo))
+	runs := min(maxSweeps, runtime.GOMAXPROCS(0), len(todo))
 	var sweepErrs []error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for s := range sweeps {
+	for r := range runs {
+		mine := todo[r*len(todo)/runs : (r+1)*len(todo)/runs]
 		wg.Go(func() {
 			win := windows.Get().(*[]byte)
 			defer windows.Put(win)
-			var mine []int
-			for k := s; k < len(todo); k += sweeps {
-				mine = append(mine, todo[k])
-			}
-			for len(mine) > 0 {
-				n := min(sweepFiles, len(mine))
-				if err := h.writeSweep(u, groups, mine[:n], sources, blob, *win, done); err != nil {
+			// Sweeps of equal size: the last one's commits are what nothing overlaps.
+			n := (len(mine) + sweepFiles - 1) / sweepFiles
+			for k := range n {
+				err := h.writeSweep(u, groups, mine[k*len(mine)/n:(k+1)*len(mine)/n], sources, blob, *win, done)
+				if err != nil {
 					mu.Lock()
 					sweepErrs = append(sweepErrs, err)
 					mu.Unlock()
 					return
 				}
-				mine = mine[n:]
 			}
 		})
 	}
@@ -181,13 +182,17 @@ func (h *Hub) writeDeliveries(u *Upload, groups [][]member, sources map[int]zipi
 	return sizes, nil
 }
 
-// writeSweep writes the delivery files of the groups ords and hands each, complete, to done. On
-// failure every file it has not handed on is aborted.
+// writeSweep writes the delivery files of the groups ords and hands each to done as soon as
+// its last envelope is in. On failure every file it has not handed on is aborted.
 func (h *Hub) writeSweep(u *Upload, groups [][]member, ords []int, sources map[int]zipintake.Entry, blob io.ReaderAt, win []byte, done chan<- openFile) (err error) {
 	files := make([]openFile, 0, len(ords))
+	handed := make([]bool, len(ords))
 	defer func() {
 		if err != nil {
-			for _, f := range files {
+			for i, f := range files {
+				if handed[i] {
+					continue
+				}
 				err = errors.Join(err, f.w.Abort())
 				f.bw.Reset(nil)
 				fileBufs.Put(f.bw)
@@ -196,7 +201,7 @@ func (h *Hub) writeSweep(u *Upload, groups [][]member, ords []int, sources map[i
 		}
 	}()
 	var copies []deliveryCopy
-	for _, ord := range ords {
+	for i, ord := range ords {
 		w, err := h.files.Create(dlvBlob(u.ID, ord))
 		if err != nil {
 			return err
@@ -215,21 +220,18 @@ func (h *Hub) writeSweep(u *Upload, groups [][]member, ords []int, sources map[i
 			if src.Raw != nil {
 				key = max(key, src.RawAt)
 			}
-			copies = append(copies, deliveryCopy{zw: f.zw, name: uniqueName(names, m.File), src: src, key: key})
+			copies = append(copies, deliveryCopy{file: i, zw: f.zw, name: uniqueName(names, m.File), src: src, key: key})
 		}
 	}
-	if err := copyEnvelopes(blob, copies, u.ReceivedAt, win); err != nil {
-		return err
-	}
-	for len(files) > 0 {
-		done <- files[0]
-		files = files[1:]
-	}
-	return nil
+	return copyEnvelopes(blob, copies, u.ReceivedAt, win, func(file int) {
+		handed[file] = true
+		done <- files[file]
+	})
 }
 
 // deliveryCopy is one envelope going into a delivery ZIP.
 type deliveryCopy struct {
+	file int         // its file's number, for finished
 	zw   *zip.Writer // of its file
 	name string      // in its file, the one the hub validated and made unique
 	src  zipintake.Entry
@@ -239,61 +241,67 @@ type deliveryCopy struct {
 }
 
 // copyEnvelopes adds every copy's envelope to its ZIP, in the order of key (stable), each
-// file's envelopes in the order given. Compressed bytes are read into win, the neighbouring
-// wanted entries of the same read with them.
-func copyEnvelopes(blob io.ReaderAt, copies []deliveryCopy, received time.Time, win []byte) error {
+// file's envelopes in the order given, and calls finished (if not nil) with a file's number
+// once its last envelope is in. Compressed bytes are read into win, the neighbouring wanted
+// entries of the same read with them.
+func copyEnvelopes(blob io.ReaderAt, copies []deliveryCopy, received time.Time, win []byte, finished func(file int)) error {
 	slices.SortStableFunc(copies, func(a, b deliveryCopy) int { return cmp.Compare(a.key, b.key) })
+	last := map[int]int{} // file -> index of its last copy
+	for i, c := range copies {
+		last[c.file] = i
+	}
 	var have []byte // win's valid bytes, from upload offset at
 	var at int64
 	for i, c := range copies {
-		f := c.src.Raw
-		if f == nil {
-			if err := addDeliveryEntry(c.zw, c.name, c.src, received, win); err != nil {
-				return err
-			}
-			have = nil // win was the copy buffer
-			continue
-		}
-		off, n := c.src.RawAt, int64(f.CompressedSize64)
-		if n > int64(len(win)/2) {
-			if err := addDeliveryEntry(c.zw, c.name, c.src, received, win); err != nil {
-				return err
-			}
-			have = nil
-			continue
-		}
-		if off < at || off+n > at+int64(len(have)) {
-			// Take along the next wanted entries while they follow closely and fit.
-			end := off + n
-			for _, next := range copies[i+1:] {
-				nf := next.src.Raw
-				if nf == nil {
-					break
-				}
-				nOff, nEnd := next.src.RawAt, next.src.RawAt+int64(nf.CompressedSize64)
-				if nOff < end || nOff-end > sweepGap || nEnd-off > int64(len(win)) {
-					break
-				}
-				end = nEnd
-			}
-			got, err := blob.ReadAt(win[:end-off], off)
-			if int64(got) < n {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return fmt.Errorf("%s: gecomprimeerde gegevens lezen: %w", c.name, err)
-			}
-			have, at = win[:got], off
-		}
-		dst, err := c.zw.CreateRaw(rawHeader(c.name, f, received))
-		if err != nil {
+		if err := copyEnvelope(blob, copies, i, received, win, &have, &at); err != nil {
 			return err
 		}
-		if _, err := dst.Write(have[off-at : off-at+n]); err != nil {
-			return err
+		if finished != nil && last[c.file] == i {
+			finished(c.file)
 		}
 	}
 	return nil
+}
+
+// copyEnvelope adds copies[i]'s envelope to its ZIP, through the window (*have, from upload
+// offset *at) when small, refilling it when the envelope is not in it.
+func copyEnvelope(blob io.ReaderAt, copies []deliveryCopy, i int, received time.Time, win []byte, have *[]byte, at *int64) error {
+	c := copies[i]
+	f := c.src.Raw
+	if f == nil || int64(f.CompressedSize64) > int64(len(win)/2) {
+		*have = nil // win is the copy buffer
+		return addDeliveryEntry(c.zw, c.name, c.src, received, win)
+	}
+	off, n := c.src.RawAt, int64(f.CompressedSize64)
+	if off < *at || off+n > *at+int64(len(*have)) {
+		// Take along the next wanted entries while they follow closely and fit.
+		end := off + n
+		for _, next := range copies[i+1:] {
+			nf := next.src.Raw
+			if nf == nil {
+				break
+			}
+			nOff, nEnd := next.src.RawAt, next.src.RawAt+int64(nf.CompressedSize64)
+			if nOff < end || nOff-end > sweepGap || nEnd-off > int64(len(win)) {
+				break
+			}
+			end = nEnd
+		}
+		got, err := blob.ReadAt(win[:end-off], off)
+		if int64(got) < n {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("%s: gecomprimeerde gegevens lezen: %w", c.name, err)
+		}
+		*have, *at = win[:got], off
+	}
+	dst, err := c.zw.CreateRaw(rawHeader(c.name, f, received))
+	if err != nil {
+		return err
+	}
+	_, err = dst.Write((*have)[off-*at : off-*at+n])
+	return err
 }
 
 // commitZip ends a delivery ZIP: its central directory, flush (nil: none), then the

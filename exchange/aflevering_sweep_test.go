@@ -100,20 +100,27 @@ func TestCopyEnvelopesAsFileByFile(t *testing.T) {
 						t.Fatal(err)
 					}
 					key = max(key, e.RawAt)
-					copies = append(copies, deliveryCopy{zw: zw, name: uniqueName(names, e.Name), src: e, key: key})
+					copies = append(copies, deliveryCopy{file: k, zw: zw, name: uniqueName(names, e.Name), src: e, key: key})
 				}
 				if err := old.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}
 			r := &countingReaderAt{r: bytes.NewReader(data)}
-			if err := copyEnvelopes(r, copies, received, make([]byte, window)); err != nil {
-				t.Fatal(err)
-			}
-			for _, zw := range zws {
-				if err := zw.Close(); err != nil {
+			// A file is closed as soon as it is reported finished, as the committers do: an
+			// envelope added after that fails the copy.
+			finished := map[int]int{}
+			err := copyEnvelopes(r, copies, received, make([]byte, window), func(file int) {
+				finished[file]++
+				if err := zws[file].Close(); err != nil {
 					t.Fatal(err)
 				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(finished) != 3 || finished[0] != 1 || finished[1] != 1 || finished[2] != 1 {
+				t.Fatalf("finished %v, want each of 3 files once", finished)
 			}
 			for k := range want {
 				if !bytes.Equal(got[k].Bytes(), want[k].Bytes()) {
@@ -165,7 +172,7 @@ func TestCopyEnvelopesReadError(t *testing.T) {
 				}
 				copies = append(copies, deliveryCopy{zw: zw, name: e.Name, src: e, key: e.RawAt})
 			}
-			err := copyEnvelopes(tc.r, copies, time.Now(), make([]byte, 4<<10))
+			err := copyEnvelopes(tc.r, copies, time.Now(), make([]byte, 4<<10), func(int) { t.Error("a file finished with its envelopes unread") })
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "gecomprimeerde gegevens lezen") {
 				t.Fatalf("err %v, want one saying %q", err, tc.want)
 			}
