@@ -65,15 +65,6 @@ type sharedSlots struct {
 
 	mu    sync.Mutex
 	freed chan struct{} // closed (and replaced) when a slot may have come free
-
-	// takeMu lets one take at a time of this node into the store. Every take reads the whole
-	// slot/ range in a serializable transaction and writes into it: on PostgreSQL each take
-	// running alongside another is a read/write dependency, and with dozens of waiting
-	// clients polling at once the takes were the most retried transactions of the two-node
-	// load test (issue 14), their predicate locks on slot/ also making the accepts and
-	// finishes that move and remove slot records conflict. One take at a time per node costs
-	// a client a few milliseconds of waiting; the nodes still race each other, correctly.
-	takeMu sync.Mutex
 }
 
 func newSharedSlots(kv storage.KV, n *node, clock Clock, capacity int, log *slog.Logger) *sharedSlots {
@@ -141,8 +132,6 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 // tryTake writes a slot record for org when the store holds fewer live ones than the
 // capacity and org fewer than its share; it removes the records of dead instances on the way.
 func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
-	ss.takeMu.Lock()
-	defer ss.takeMu.Unlock()
 	// First a look in a snapshot, which locks nothing: when the live slots are all taken
 	// there, a client that waits (most of them, under load) need not take part in the
 	// serializable count, which would only conflict with the takes and releases that are
