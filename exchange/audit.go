@@ -69,45 +69,26 @@ func (h *Hub) AuditConn(user, remote, action, path, result string) {
 }
 
 func (h *Hub) appendAudit(e AuditEntry) {
-	// The entry joins the waiting ones; whoever holds auditMu next appends every waiting
-	// entry in one transaction. Sessions that audit at the same moment then cost one
-	// transaction, not one each: the tip is one record that every node's appends read and
-	// write, and on PostgreSQL each append of one node running alongside one of another
-	// conflicted and was retried (5,000 of the two-node load test's failures, issue 14).
-	h.auditPendMu.Lock()
-	e.At = h.clock.Now().UTC() // under the lock: the chain is in time order within a node
-	h.auditPend = append(h.auditPend, e)
-	h.auditPendMu.Unlock()
-
 	h.auditMu.Lock()
 	defer h.auditMu.Unlock()
-	h.auditPendMu.Lock()
-	batch := h.auditPend
-	h.auditPend = nil
-	h.auditPendMu.Unlock()
-	if len(batch) == 0 {
-		return // appended by the holder before (each holder waits for its own append)
-	}
-	// Lazy: the entries are durable with the next durable write (the upload's acceptance, a
+	e.At = h.clock.Now().UTC()
+	// Lazy: the entry is durable with the next durable write (the upload's acceptance, a
 	// delivery) or within a fraction of a second; waiting for the disk here, under auditMu,
 	// would serialise every session's logins and transfers behind one fsync each.
-	// Nodes appending at the same moment conflict, and the store's retries (then these) put
-	// them one after the other.
+	// The tip is one record that every node's appends read and write: nodes appending at the
+	// same moment conflict, and the store's retries (then these) put them one after the other.
 	var err error
 	for range 5 {
-		if err = h.appendAuditOnce(batch); !errors.Is(err, storage.ErrConflict) {
+		if err = h.appendAuditOnce(e); !errors.Is(err, storage.ErrConflict) {
 			break
 		}
 	}
 	if err != nil {
-		for _, e := range batch {
-			h.log.Error("auditlog schrijven mislukt", "account", e.Account, "actie", e.Action, "pad", e.Path, "resultaat", e.Result, "err", err)
-		}
+		h.log.Error("auditlog schrijven mislukt", "account", e.Account, "actie", e.Action, "pad", e.Path, "resultaat", e.Result, "err", err)
 	}
 }
 
-// appendAuditOnce appends the entries, in order, to the chain in one transaction.
-func (h *Hub) appendAuditOnce(es []AuditEntry) error {
+func (h *Hub) appendAuditOnce(e AuditEntry) error {
 	return h.kv.UpdateLazy(func(t storage.Txn) error {
 		var tip auditTip
 		v, err := t.Get([]byte(kAuditTip))
@@ -120,23 +101,20 @@ func (h *Hub) appendAuditOnce(es []AuditEntry) error {
 				return fmt.Errorf("kop van het auditlog lezen: %w", err)
 			}
 		}
-		for _, e := range es {
-			entry := e
-			entry.Seq = tip.Seq + 1
-			entry.Prev = tip.Hash
-			if entry.Hash, err = auditHash(entry); err != nil {
-				return err
-			}
-			val, err := json.Marshal(entry)
-			if err != nil {
-				return err
-			}
-			if err := t.Set(key(kAudit, entry.Seq), val); err != nil {
-				return err
-			}
-			tip = auditTip{Seq: entry.Seq, Hash: entry.Hash}
+		entry := e
+		entry.Seq = tip.Seq + 1
+		entry.Prev = tip.Hash
+		if entry.Hash, err = auditHash(entry); err != nil {
+			return err
 		}
-		head, err := json.Marshal(tip)
+		val, err := json.Marshal(entry)
+		if err != nil {
+			return err
+		}
+		if err := t.Set(key(kAudit, entry.Seq), val); err != nil {
+			return err
+		}
+		head, err := json.Marshal(auditTip{Seq: entry.Seq, Hash: entry.Hash})
 		if err != nil {
 			return err
 		}

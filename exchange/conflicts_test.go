@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,85 +151,5 @@ func TestWaitingClientDoesNotCountSlotsSerializably(t *testing.T) {
 	finish(t, sb, admissionZip(t, "9999"))
 	if u := b.wait(gemB, uploadNamed(t, b.h, gemB, "drie.zip").ID); u.Status != Afgeleverd {
 		t.Fatalf("drie.zip: %s %+v", u.Status, u.Fouten)
-	}
-}
-
-// updatesKV counts the read-write transactions that write key k (a retry counts again).
-type updatesKV struct {
-	storage.KV
-	k string
-	n atomic.Int32
-}
-
-type updatesTxn struct {
-	storage.Txn
-	kv *updatesKV
-}
-
-func (u *updatesKV) wrap(fn func(storage.Txn) error) func(storage.Txn) error {
-	return func(t storage.Txn) error { return fn(updatesTxn{t, u}) }
-}
-func (u *updatesKV) Update(fn func(storage.Txn) error) error { return u.KV.Update(u.wrap(fn)) }
-func (u *updatesKV) UpdateLazy(fn func(storage.Txn) error) error {
-	return u.KV.UpdateLazy(u.wrap(fn))
-}
-func (t updatesTxn) Set(k, v []byte) error {
-	if string(k) == t.kv.k {
-		t.kv.n.Add(1)
-	}
-	return t.Txn.Set(k, v)
-}
-func (t updatesTxn) Prefetch(keys [][]byte) error { return storage.Prefetch(t.Txn, keys) }
-
-// Sessions that audit while an append is being written are appended together, in one
-// transaction: the audit tip is one record every node's appends write, and one transaction
-// per entry made the two nodes' appends conflict thousands of times under load (issue 14).
-// The chain stays whole and in order.
-func TestAuditEntriesWaitingAreAppendedInOneTransaction(t *testing.T) {
-	dir := t.TempDir()
-	kv, files := testStores(t, dir, envBackend())
-	if kv == nil {
-		var err error
-		if kv, err = storage.OpenBadger(dir+"/db", slog.New(slog.DiscardHandler)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ukv := &updatesKV{KV: kv, k: kAuditTip}
-	e := newEngineWith(t, dir, Config{KV: ukv, Files: files})
-	const n = 20
-	// An append in progress: the entries that come meanwhile wait.
-	e.h.auditMu.Lock()
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { e.h.Audit(System, "samen", fmt.Sprintf("p%02d", i), "ok") })
-	}
-	pollUntil(t, "alle regels wachten", func() bool {
-		e.h.auditPendMu.Lock()
-		defer e.h.auditPendMu.Unlock()
-		return len(e.h.auditPend) == n
-	})
-	before := ukv.n.Load()
-	e.h.auditMu.Unlock()
-	wg.Wait()
-	if got := ukv.n.Load() - before; got != 1 {
-		t.Errorf("%d transactions wrote the audit tip for %d waiting entries, want 1", got, n)
-	}
-	if broken, err := e.h.VerifyAudit(); err != nil || broken != 0 {
-		t.Fatalf("audit verify: broken at %d, %v", broken, err)
-	}
-	seen := map[string]bool{}
-	var last time.Time
-	err := e.h.AuditLog(1, func(a AuditEntry) bool {
-		if a.Action == "samen" {
-			seen[a.Path] = true
-			if a.At.Before(last) {
-				t.Errorf("%s at %v before the entry above it (%v)", a.Path, a.At, last)
-			}
-			last = a.At
-		}
-		return true
-	})
-	if err != nil || len(seen) != n {
-		t.Fatalf("%d of %d entries in the chain (%v)", len(seen), n, err)
 	}
 }

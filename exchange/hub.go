@@ -94,11 +94,6 @@ type Hub struct {
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
-	// auditPend holds entries waiting for auditMu: whoever gets it appends them all in one
-	// transaction (audit.go).
-	auditPendMu sync.Mutex
-	auditPend   []AuditEntry
-
 	parsers   sync.Pool // *stuf.Parser: the checks of every upload reuse them
 	spools    openSpools
 	litter    litterSeen
