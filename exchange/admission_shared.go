@@ -132,12 +132,25 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 // tryTake writes a slot record for org when the store holds fewer live ones than the
 // capacity and org fewer than its share; it removes the records of dead instances on the way.
 func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
+	// First a look in a snapshot, which locks nothing: when the live slots are all taken
+	// there, a client that waits (most of them, under load) need not take part in the
+	// serializable count, which would only conflict with the takes and releases that are
+	// happening. A slot freed after the snapshot is seen at the next look (nudge or poll).
+	full := false
+	err = ss.kv.View(func(t storage.Txn) error {
+		total, mine, err := ss.count(t, org, false)
+		full = total >= ss.capacity || mine >= ss.perOrg
+		return err
+	})
+	if err != nil || full {
+		return nil, false, err
+	}
 	n := ss.node
 	k = key(kSlot, "t", n.rec.Instance, ss.seq.Add(1))
 	rec := slotRecord{holder: n.self(ss.clock.Now().UTC()), Org: org}
 	err = ss.kv.UpdateLazy(func(t storage.Txn) error {
 		ok = false
-		total, mine, err := ss.count(t, org)
+		total, mine, err := ss.count(t, org, true)
 		if err != nil || total >= ss.capacity || mine >= ss.perOrg {
 			return err
 		}
@@ -147,9 +160,9 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
 	return k, ok, err
 }
 
-// count returns the live slot records in t, in all and of org, and deletes those of dead
-// instances (kill -9, a node that stopped beating).
-func (ss *sharedSlots) count(t storage.Txn, org string) (total, mine int, err error) {
+// count returns the live slot records in t, in all and of org, and with purge deletes those
+// of dead instances (kill -9, a node that stopped beating).
+func (ss *sharedSlots) count(t storage.Txn, org string, purge bool) (total, mine int, err error) {
 	n := ss.node
 	live := map[string]bool{}
 	var gone [][]byte
@@ -180,8 +193,8 @@ func (ss *sharedSlots) count(t storage.Txn, org string) (total, mine int, err er
 		}
 		return true, nil
 	})
-	if err != nil {
-		return 0, 0, err
+	if err != nil || !purge {
+		return total, mine, err
 	}
 	for _, k := range gone {
 		if err := t.Delete(k); err != nil {

@@ -43,10 +43,12 @@ const wholeUpload = 1<<entryBits - 1
 func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 	var u Upload
 	var prog progress
+	var took time.Duration // expected processing time, for startUpload
 	err := h.kv.View(func(t storage.Txn) error {
 		if err := getJSON(t, key(kUpload, id), &u); err != nil {
 			return err
 		}
+		took = h.estimate(t, u.Size)
 		var err error
 		prog, err = loadProgress(t, id)
 		return err
@@ -69,7 +71,7 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 		return h.kv.Update(unqueue)
 	}
 	if u.Status == Ontvangen {
-		if err := h.startUpload(&u); err != nil {
+		if err := h.startUpload(&u, took); err != nil {
 			return err
 		}
 	}
@@ -117,8 +119,13 @@ func (h *Hub) process(ctx context.Context, id uint64, par int) error {
 
 func (h *Hub) limits() zipintake.Limits { return zipintake.Limits{MaxEntries: h.cfg.MaxZipEntries} }
 
-// startUpload moves an upload to Bezig with an expected end time.
-func (h *Hub) startUpload(u *Upload) error {
+// startUpload moves an upload to Bezig with an expected end time, took from now.
+//
+// took is read in a snapshot before (process), not in the transaction below: eta/ is written
+// by every finished upload, and a read of it in a serializable transaction on PostgreSQL
+// locks its index page (shared with the newest delivery records), which made starts conflict
+// with other uploads' finishes (issue 14). An estimate a moment old is as good.
+func (h *Hub) startUpload(u *Upload, took time.Duration) error {
 	now := h.clock.Now()
 	// Lazy: Bezig only shows progress. Lost in a power cut, the upload is Ontvangen again and
 	// the redo starts it anew; the upload's next durable write syncs it along.
@@ -132,7 +139,7 @@ func (h *Hub) startUpload(u *Upload) error {
 		}
 		cur.Status = Bezig
 		cur.StartedAt = now
-		cur.ExpectedAt = now.Add(h.estimate(t, cur.Size))
+		cur.ExpectedAt = now.Add(took)
 		*u = cur
 		return setJSON(t, key(kUpload, u.ID), cur)
 	})
@@ -547,11 +554,18 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		final.FinishedAt = now
 		final.ExpectedAt = time.Time{}
 		final.Wachtend = wachtend(prog, groups)
-		fouten, err := firstFouten(t, u.ID, 100)
-		if err != nil {
-			return err
+		// Every fout is written with the count of incorrect files in the same transaction
+		// (commitBatch): none counted, none to read. The scan of an empty range on
+		// PostgreSQL locks the index page next to the newest delivery records, which every
+		// other finishing upload writes into (issue 14).
+		final.Fouten = nil
+		if prog.Counts.Incorrect > 0 {
+			fouten, err := firstFouten(t, u.ID, 100)
+			if err != nil {
+				return err
+			}
+			final.Fouten = fouten
 		}
-		final.Fouten = fouten
 		if err := setJSON(t, key(kUpload, u.ID), final); err != nil {
 			return err
 		}

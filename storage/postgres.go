@@ -28,6 +28,8 @@ type Postgres struct {
 	timeout time.Duration
 	// prefix scopes Notifier channels to the store's schema (notify.go).
 	prefix string
+	// conflicts counts serialization failures per caller, for the log (postgres_conflicts.go).
+	conflicts conflictCounts
 	// copyMin is the number of sets from which a flush sends them with COPY into a staging
 	// table instead of as arrays (pgTxn.copySets); 0: never.
 	copyMin int
@@ -173,6 +175,7 @@ func (p *Postgres) Sync() error {
 func (p *Postgres) Sequence(name string) (uint64, error) { return p.seqs.next(name, p.Update) }
 
 func (p *Postgres) Close() error {
+	p.logConflicts()
 	p.pool.Close()
 	return nil
 }
@@ -184,17 +187,19 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 	ctx := context.Background()
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
-		var conflict bool
+		var conflict error
 		conflict, err = p.try(ctx, fn, durable)
-		if !conflict {
+		if conflict == nil {
 			return err
 		}
+		p.conflicts.add(conflict)
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
 	return fmt.Errorf("transaction kept conflicting: %w: %w", ErrConflict, err)
 }
 
-func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict bool, err error) {
+// try runs fn once; conflict is the server's error when the transaction lost to another.
+func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict, err error) {
 	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
 	if !durable {
 		// In BEGIN's round trip, not one of its own: a batch of an upload is a lazy commit.
@@ -202,7 +207,7 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	}
 	tx, err := p.begin(ctx, opts)
 	if err != nil {
-		return false, dbErr(err)
+		return nil, dbErr(err)
 	}
 	defer p.rollback(tx)
 	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin}
@@ -210,19 +215,22 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	if err == nil {
 		err = t.flush()
 	}
-	if t.conflict {
+	if t.conflict != nil {
 		// fn may have wrapped or dropped the error; the transaction is lost either way.
-		return true, err
+		return t.conflict, err
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	cctx, cancel := t.bound()
 	defer cancel()
 	if err := tx.Commit(cctx); err != nil {
-		return isConflict(err), dbErr(err)
+		if isConflict(err) {
+			return err, dbErr(err)
+		}
+		return nil, dbErr(err)
 	}
-	return false, nil
+	return nil, nil
 }
 
 // begin starts a transaction. A BEGIN that fails did nothing, so it is tried again a few
@@ -254,7 +262,7 @@ type pgTxn struct {
 	timeout  time.Duration // bounds each statement
 	tx       pgx.Tx
 	readOnly bool
-	conflict bool
+	conflict error // the serialization failure that broke the transaction, if one did
 	copyMin  int
 	// copies counts the flushes that went through the staging table: each tags its rows
 	// with its number, as the rows of an earlier flush stay there until the commit.
@@ -485,7 +493,7 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 
 func (t *pgTxn) fail(err error) error {
 	if isConflict(err) {
-		t.conflict = true
+		t.conflict = err
 	}
 	return dbErr(err)
 }

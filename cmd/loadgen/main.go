@@ -72,6 +72,8 @@ type server struct {
 	addr string
 	pid  int
 	stop func() error
+	// log is what a server run as a process logged (nil in process).
+	log func() string
 }
 
 func startServer(o options) (*server, error) {
@@ -87,7 +89,7 @@ func startServer(o options) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &server{addr: s.Addr, pid: s.Pid(), stop: s.Stop}, nil
+		return &server{addr: s.Addr, pid: s.Pid(), stop: s.Stop, log: s.Log}, nil
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	hub, err := exchange.Open(exchange.Config{DataDir: o.data, Log: log, Workers: o.workers, MaxUploads: o.maxUploads})
@@ -320,10 +322,11 @@ func run(o options) error {
 	<-samplerStopped
 	after := usage()
 	loadAfter := loadgen.LoadAverage()
-	for _, n := range nodes {
+	for i, n := range nodes {
 		if err := n.stop(); err != nil {
 			errs.add("server stoppen: %v", err)
 		}
+		printConflicts(i, n)
 	}
 
 	lat, statuses, err := latencies(o.shared, o.data, setup)
@@ -442,3 +445,16 @@ func writeHeap(name string) {
 
 // source is session i's own loopback address: organisations connect from their own hosts.
 func source(i int) net.IP { return net.IPv4(127, 1, byte(i/200), byte(i%200+1)) }
+
+// printConflicts shows the serialization failures a node on PostgreSQL counted per caller
+// (logged when it stops): where concurrent uploads collide.
+func printConflicts(i int, n *server) {
+	if n.log == nil {
+		return
+	}
+	for _, line := range strings.Split(n.log(), "\n") {
+		if strings.Contains(line, "transactieconflict") {
+			fmt.Printf("  knooppunt %d: %s\n", i+1, line)
+		}
+	}
+}

@@ -67,7 +67,7 @@ func (s shared) startNodes(o options) ([]*server, error) {
 			}
 			return nil, err
 		}
-		out = append(out, &server{addr: srv.Addr, pid: srv.Pid(), stop: srv.Stop})
+		out = append(out, &server{addr: srv.Addr, pid: srv.Pid(), stop: srv.Stop, log: srv.Log})
 	}
 	return out, nil
 }
