@@ -10,6 +10,10 @@
 # start prints only export lines on stdout (progress goes to stderr) and writes the same lines
 # to $KNOOPPUNT_TEST_SERVICES_DIR/env, for another shell to source. Tests that need a server
 # skip when its variable is absent, unless CI is set: then they fail.
+#
+# KNOOPPUNT_TEST_PG_OPTS adds server options for a profile, e.g.
+#   KNOOPPUNT_TEST_PG_OPTS='-c shared_preload_libraries=pg_stat_statements -c track_io_timing=on'
+# (then CREATE EXTENSION pg_stat_statements in the database to read it).
 set -euo pipefail
 
 vgw_version=v1.8.0
@@ -73,7 +77,7 @@ start() {
 	"${run[@]}" "$bin/initdb" -D "$pgdir/data" -U knooppunt --auth=trust -E UTF8 --locale=C.UTF-8 >"$pgdir/initdb.log" 2>&1 ||
 		{ cat "$pgdir/initdb.log" >&2; exit 1; }
 	"${run[@]}" "$bin/pg_ctl" -D "$pgdir/data" -l "$pgdir/postgres.log" -w -t 60 \
-		-o "-c listen_addresses=127.0.0.1 -p $pgport -k $pgdir -c max_connections=200" start >&2 ||
+		-o "-c listen_addresses=127.0.0.1 -p $pgport -k $pgdir -c max_connections=200 ${KNOOPPUNT_TEST_PG_OPTS:-}" start >&2 ||
 		{ cat "$pgdir/postgres.log" >&2; exit 1; }
 	"${run[@]}" "$bin/createdb" -h 127.0.0.1 -p "$pgport" -U knooppunt knooppunt_test >&2
 
