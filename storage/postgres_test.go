@@ -182,3 +182,147 @@ func TestPostgresLazyCommitSettings(t *testing.T) {
 		}
 	}
 }
+
+// Writes sent ahead while the transaction goes on (aheadMin) keep the transaction's meaning:
+// Get reads the transaction's own writes whether sent or not, later writes of a key (a set
+// over a sent set, a delete of a sent key) win at commit, and a transaction that fails with
+// flushes sent ahead (one possibly still in flight) leaves nothing behind.
+func TestPostgresWritesSentAhead(t *testing.T) {
+	for _, copyMin := range []int{0, 1, defaultCopyMin} {
+		t.Run(fmt.Sprint(copyMin), func(t *testing.T) {
+			kv := postgresBackendWith(t, copyMin, 64)(t, "main")
+			defer kv.Close()
+			const n = 3000
+			want := map[string]string{}
+			write := func(txn Txn, wantToo bool) error {
+				sentAhead := false
+				for i := range n {
+					k, v := fmt.Sprintf("k/%05d", i), fmt.Sprintf("v%d", i)
+					if err := txn.Set([]byte(k), []byte(v)); err != nil {
+						return err
+					}
+					if wantToo {
+						want[k] = v
+					}
+					if i%100 == 99 {
+						// Keys written long ago (sent by now) and just now (pending).
+						for _, j := range []int{i - 99, i - 50, i} {
+							k := fmt.Sprintf("k/%05d", j)
+							got, err := txn.Get([]byte(k))
+							if wantToo && (err != nil || string(got) != want[k]) {
+								return fmt.Errorf("Get %s in the transaction: %q %v, want %q", k, got, err, want[k])
+							}
+						}
+						sentAhead = sentAhead || len(txn.(*pgTxn).sent) > 0
+					}
+					if i >= 500 && i%7 == 0 {
+						// Over a write sent ahead: a set, or a delete.
+						old := fmt.Sprintf("k/%05d", i-500)
+						if i%2 == 0 {
+							if err := txn.Delete([]byte(old)); err != nil {
+								return err
+							}
+							if wantToo {
+								delete(want, old)
+							}
+						} else {
+							if err := txn.Set([]byte(old), []byte("over")); err != nil {
+								return err
+							}
+							if wantToo {
+								want[old] = "over"
+							}
+						}
+					}
+				}
+				if !sentAhead {
+					return errors.New("nothing was sent ahead")
+				}
+				return nil
+			}
+			errRollback := errors.New("rollback")
+			err := kv.UpdateLazy(func(txn Txn) error {
+				if err := write(txn, false); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatalf("failed transaction: %v", err)
+			}
+			if got := scanAll(t, kv, "k/"); len(got) != 0 {
+				t.Fatalf("a failed transaction left %d keys", len(got))
+			}
+			if err := kv.Update(func(txn Txn) error { return write(txn, true) }); err != nil {
+				t.Fatal(err)
+			}
+			got := scanAll(t, kv, "k/")
+			if len(got) != len(want) {
+				t.Fatalf("%d keys, want %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Fatalf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// A serialization failure that a flush sent ahead runs into is the transaction's conflict,
+// retried as any other: the second attempt commits, and the concurrent update is not lost.
+func TestPostgresConflictInFlushSentAhead(t *testing.T) {
+	kv := postgresBackendWith(t, defaultCopyMin, 16)(t, "main")
+	defer kv.Close()
+	set(t, kv, "n", "0")
+	attempts := 0
+	err := kv.Update(func(txn Txn) error {
+		attempts++
+		v, err := txn.Get([]byte("n"))
+		if err != nil {
+			return err
+		}
+		if attempts == 1 {
+			// Another transaction changes n and commits after this one read it.
+			if err := kv.Update(func(other Txn) error { return other.Set([]byte("n"), []byte("10")) }); err != nil {
+				return err
+			}
+		}
+		// n goes out with the first flush sent ahead, which the server refuses.
+		if err := txn.Set([]byte("n"), append(v, '+')); err != nil {
+			return err
+		}
+		for i := range 200 {
+			if err := txn.Set(fmt.Appendf(nil, "x/%03d", i), []byte("x")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 2 {
+		t.Fatalf("%d attempts, want 2 (the conflict retried once)", attempts)
+	}
+	if v, _ := get(t, kv, "n"); v != "10+" {
+		t.Fatalf("n = %q, want 10+ (the other transaction's update kept)", v)
+	}
+	if got := scanAll(t, kv, "x/"); len(got) != 200 {
+		t.Fatalf("%d x/ keys, want 200", len(got))
+	}
+}
+
+func scanAll(t *testing.T, kv KV, prefix string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	if err := kv.View(func(txn Txn) error {
+		return txn.Scan([]byte(prefix), ScanOptions{}, func(k, v []byte) (bool, error) {
+			got[string(k)] = string(v)
+			return true, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
