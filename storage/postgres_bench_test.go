@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -90,68 +89,4 @@ func processCPU(b *testing.B, pid uint32) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// BenchmarkPostgresAhead is one batch of an upload as the engine writes it (1,000 messages,
-// ~4,300 keys: the message, its reference, two reverse references, a quarter of a log
-// entry), with the engine's Go work between the writes (JSON encoding, ~25 µs a message),
-// with its writes sent ahead (aheadMin 1,024) and only at commit (0). The wall time per batch
-// is what the upload waits for; the database's CPU the same either way.
-func BenchmarkPostgresAhead(b *testing.B) {
-	for _, ahead := range []int{0, defaultAheadMin} {
-		b.Run(fmt.Sprintf("ahead-%d", ahead), func(b *testing.B) {
-			p, err := OpenPostgres(context.Background(), storagetest.DatabaseURL(b), slog.New(slog.DiscardHandler))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			p.aheadMin = ahead
-			type msg struct {
-				ID, Ref, From, To, Functie, File string
-				History                          []string
-			}
-			n := 0
-			var serverCPU time.Duration
-			for b.Loop() {
-				var pid uint32
-				var cpu0 time.Duration
-				err := p.UpdateLazy(func(t Txn) error {
-					pid = t.(*pgTxn).tx.Conn().PgConn().PID()
-					cpu0 = processCPU(b, pid)
-					for range 1000 {
-						n++
-						m := msg{ID: fmt.Sprint(n), Ref: fmt.Sprintf("9c0f7b90-5c69-41e5-a837-%012x", n), From: "0363", To: "20000001",
-							Functie: "WMO301", File: fmt.Sprintf("b%04d.xml", n%3000), History: []string{"Ontvangen", "Afgeleverd"}}
-						var v []byte
-						for range 6 { // the engine's work per message, roughly
-							v, _ = json.Marshal(m)
-						}
-						if err := t.Set(fmt.Appendf(nil, "msg/%012d", n), v); err != nil {
-							return err
-						}
-						if err := t.Set(fmt.Appendf(nil, "idx/ref/0363/%s", m.Ref), []byte("12345678")); err != nil {
-							return err
-						}
-						for _, o := range []string{m.From, m.To} {
-							if err := t.Set(fmt.Appendf(nil, "idx/rref/%s/iwmo/%s/%012d", o, m.Ref, n), nil); err != nil {
-								return err
-							}
-						}
-						if n%4 == 0 {
-							if err := t.Set(fmt.Appendf(nil, "idx/logv2/0363/iwmo/%012d", n), []byte{1}); err != nil {
-								return err
-							}
-						}
-					}
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				serverCPU += processCPU(b, pid) - cpu0
-			}
-			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/batch")
-			b.ReportMetric(float64(serverCPU.Milliseconds())/float64(b.N), "ms-server-CPU/batch")
-		})
-	}
 }
