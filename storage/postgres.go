@@ -212,12 +212,8 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 	if err != nil {
 		return false, dbErr(err)
 	}
+	defer p.rollback(tx)
 	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin, aheadMin: p.aheadMin}
-	defer func() {
-		// Even when fn panics: a flush sent ahead owns the connection until it ends.
-		t.settle()
-		p.rollback(tx)
-	}()
 	err = fn(t)
 	if err == nil {
 		err = t.flush()
