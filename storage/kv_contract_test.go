@@ -33,11 +33,6 @@ func postgresBackend(t *testing.T) kvBackend { return postgresBackendCopyMin(t, 
 
 // postgresBackendCopyMin opens Postgres stores that send copyMin sets or more through COPY.
 func postgresBackendCopyMin(t *testing.T, copyMin int) kvBackend {
-	return postgresBackendWith(t, copyMin, defaultAheadMin)
-}
-
-// postgresBackendWith opens Postgres stores with the given copyMin and aheadMin.
-func postgresBackendWith(t *testing.T, copyMin, aheadMin int) kvBackend {
 	urls := map[string]string{}
 	return func(t *testing.T, name string) KV {
 		u, ok := urls[name]
@@ -50,7 +45,6 @@ func postgresBackendWith(t *testing.T, copyMin, aheadMin int) kvBackend {
 			t.Fatal(err)
 		}
 		p.copyMin = copyMin
-		p.aheadMin = aheadMin
 		return p
 	}
 }
@@ -66,15 +60,6 @@ func TestKVContractPostgresCopy(t *testing.T) {
 }
 func TestKVContractPostgresArrays(t *testing.T) {
 	testKVContract(t, func(t *testing.T) kvBackend { return postgresBackendCopyMin(t, 0) })
-}
-
-// And with the writes sent ahead from the second pending one (every other Set or Delete
-// starts a flush while the transaction goes on), through arrays and through COPY.
-func TestKVContractPostgresAhead(t *testing.T) {
-	testKVContract(t, func(t *testing.T) kvBackend { return postgresBackendWith(t, 0, 2) })
-}
-func TestKVContractPostgresAheadCopy(t *testing.T) {
-	testKVContract(t, func(t *testing.T) kvBackend { return postgresBackendWith(t, 1, 2) })
 }
 
 func testKVContract(t *testing.T, backend func(*testing.T) kvBackend) {

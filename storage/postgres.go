@@ -31,20 +31,12 @@ type Postgres struct {
 	// copyMin is the number of sets from which a flush sends them with COPY into a staging
 	// table instead of as arrays (pgTxn.copySets); 0: never.
 	copyMin int
-	// aheadMin is the number of pending writes from which a read-write transaction sends them
-	// while its function goes on (pgTxn.sendAhead); 0: only before a Scan and at commit.
-	aheadMin int
 }
 
 // defaultCopyMin: below it the arrays' single statement is cheaper than COPY's three and the
 // staging table's truncation at commit (BenchmarkPostgresBatch: COPY costs ~40% more server
 // CPU per key at 610 keys, ~5% less at 4,250, ~10-15% less at 14,000).
 const defaultCopyMin = 4096
-
-// defaultAheadMin: a batch of an upload writes ~4,300 keys; sent 1,024 at a time while the
-// engine builds the rest, the database's inserts run on one core while the hub's Go runs on
-// the other, instead of one after the other at commit.
-const defaultAheadMin = 1024
 
 // schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
 // another migrates waits for it, and then finds nothing left to do.
@@ -74,7 +66,7 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	p := &Postgres{pool: pool, log: log, timeout: DefaultCallTimeout, copyMin: defaultCopyMin, aheadMin: defaultAheadMin}
+	p := &Postgres{pool: pool, log: log, timeout: DefaultCallTimeout, copyMin: defaultCopyMin}
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
@@ -213,14 +205,10 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (c
 		return false, dbErr(err)
 	}
 	defer p.rollback(tx)
-	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin, aheadMin: p.aheadMin}
+	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin}
 	err = fn(t)
 	if err == nil {
 		err = t.flush()
-	} else {
-		// A flush sent ahead ends before the transaction is judged or rolled back: it may
-		// have found the conflict, and the connection is in use until it ends.
-		t.settle()
 	}
 	if t.conflict {
 		// fn may have wrapped or dropped the error; the transaction is lost either way.
@@ -268,7 +256,6 @@ type pgTxn struct {
 	readOnly bool
 	conflict bool
 	copyMin  int
-	aheadMin int
 	// copies counts the flushes that went through the staging table: each tags its rows
 	// with its number, as the rows of an earlier flush stay there until the commit.
 	copies int32
@@ -276,21 +263,9 @@ type pgTxn struct {
 	// is too big here as well.
 	count, size int64
 	// Writes not sent yet, the last one per key: sent in two statements before the next
-	// Scan, at commit, and ahead while fn goes on once aheadMin of them wait, instead of a
-	// round trip each (a delivery writes thousands of keys). Get reads them first.
+	// Scan and at commit, instead of a round trip each (a delivery writes thousands of
+	// keys). Get reads them first.
 	pending map[string]pgWrite
-	// The writes sent so far in this transaction, the last one per key: Get reads them
-	// without waiting for a flush sent ahead.
-	sent map[string]pgWrite
-	// ahead delivers the result of the flush sent while fn goes on (nil: none in flight).
-	// Until it has, that flush owns the connection: every other use of it settles first.
-	ahead chan error
-	// err is the failure of a flush sent ahead: the transaction is lost, and every later
-	// call returns it (t.conflict says whether to retry).
-	err error
-	// scanning counts the Scans under way: their later batches must not see writes made
-	// during the scan (as Badger's iterator does not), so nothing is sent ahead meanwhile.
-	scanning int
 	// Values read ahead by Prefetch (nil: not found); a write of the key drops it.
 	cache map[string][]byte
 }
@@ -300,71 +275,16 @@ type pgWrite struct {
 	del   bool
 }
 
-// flush sends the pending writes and waits until they, and any sent ahead, are done.
+// flush sends the pending writes: one INSERT … ON CONFLICT of every set, one DELETE of every
+// delete. The arrays go in PostgreSQL's binary format, built here in one buffer each: a batch
+// of an upload is some 14,000 keys and 1.5 MB, and pgx's generic encoding of [][]byte grew its
+// buffer and copied it several times, on the goroutine every commit waits for.
 func (t *pgTxn) flush() error {
-	if err := t.settle(); err != nil {
-		return err
-	}
 	if len(t.pending) == 0 {
 		return nil
 	}
-	return t.send(t.take())
-}
-
-// take moves the pending writes to sent and returns them, to be sent.
-func (t *pgTxn) take() map[string]pgWrite {
 	pending := t.pending
 	t.pending = nil
-	if t.sent == nil {
-		t.sent = make(map[string]pgWrite, len(pending))
-	}
-	for k, w := range pending {
-		t.sent[k] = w
-	}
-	return pending
-}
-
-// settle waits for the flush sent ahead, if any, and returns the transaction's failure.
-func (t *pgTxn) settle() error {
-	if t.ahead != nil {
-		if err := <-t.ahead; err != nil && t.err == nil {
-			t.err = err
-		}
-		t.ahead = nil
-	}
-	return t.err
-}
-
-// sendAhead sends the pending writes on another goroutine while fn goes on, one flush at a
-// time: the database inserts a batch's first keys while the engine builds the rest, which
-// would otherwise wait for the commit. The statements are the same, in the same order, in
-// the same transaction; only their moment changes.
-func (t *pgTxn) sendAhead() {
-	if t.ahead != nil {
-		select {
-		case err := <-t.ahead:
-			t.ahead = nil
-			if err != nil && t.err == nil {
-				t.err = err
-			}
-		default:
-			return // the next goes when this one is done
-		}
-	}
-	if t.err != nil {
-		return
-	}
-	pending := t.take()
-	done := make(chan error, 1)
-	t.ahead = done
-	go func() { done <- t.send(pending) }()
-}
-
-// send writes pending: one INSERT … ON CONFLICT of every set, one DELETE of every delete.
-// The arrays go in PostgreSQL's binary format, built here in one buffer each: a batch of an
-// upload is some 14,000 keys and 1.5 MB, and pgx's generic encoding of [][]byte grew its
-// buffer and copied it several times, on the goroutine every commit waits for.
-func (t *pgTxn) send(pending map[string]pgWrite) error {
 	// In key order: the index's pages are then touched once each, in order (a delivery's
 	// keys cluster under a few prefixes).
 	keys := make([]string, 0, len(pending))
@@ -519,9 +439,6 @@ func (t *pgTxn) write(key []byte, w pgWrite) {
 	}
 	t.pending[string(key)] = w
 	delete(t.cache, string(key))
-	if t.aheadMin > 0 && len(t.pending) >= t.aheadMin && t.scanning == 0 {
-		t.sendAhead()
-	}
 }
 
 // Prefetch reads the keys not read ahead yet in one query, for the Gets that follow.
@@ -534,9 +451,6 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 		if _, ok := t.pending[string(k)]; ok {
 			continue
 		}
-		if _, ok := t.sent[string(k)]; ok {
-			continue
-		}
 		if _, ok := t.cache[string(k)]; ok {
 			continue
 		}
@@ -545,9 +459,6 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 	}
 	if len(want) == 0 {
 		return nil
-	}
-	if err := t.settle(); err != nil {
-		return err
 	}
 	ctx, cancel := t.bound()
 	defer cancel()
@@ -580,11 +491,7 @@ func (t *pgTxn) fail(err error) error {
 }
 
 func (t *pgTxn) Get(key []byte) ([]byte, error) {
-	w, ok := t.pending[string(key)]
-	if !ok {
-		w, ok = t.sent[string(key)]
-	}
-	if ok {
+	if w, ok := t.pending[string(key)]; ok {
 		if w.del {
 			return nil, ErrNotFound
 		}
@@ -595,9 +502,6 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 			return nil, ErrNotFound
 		}
 		return bytes.Clone(v), nil
-	}
-	if err := t.settle(); err != nil {
-		return nil, err
 	}
 	var v []byte
 	ctx, cancel := t.bound()
@@ -645,9 +549,6 @@ func (t *pgTxn) Set(key, value []byte) error {
 	if t.readOnly {
 		return errors.New("schrijven in een alleen-lezen transactie")
 	}
-	if t.err != nil {
-		return t.err // a flush sent ahead failed: the transaction is lost
-	}
 	if err := t.budget(key, value); err != nil {
 		return err
 	}
@@ -659,9 +560,6 @@ func (t *pgTxn) Set(key, value []byte) error {
 func (t *pgTxn) Delete(key []byte) error {
 	if t.readOnly {
 		return errors.New("schrijven in een alleen-lezen transactie")
-	}
-	if t.err != nil {
-		return t.err
 	}
 	if err := t.budget(key, nil); err != nil {
 		return err
@@ -695,8 +593,6 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 	if err := t.flush(); err != nil {
 		return err
 	}
-	t.scanning++
-	defer func() { t.scanning-- }()
 	if prefix == nil {
 		prefix = []byte{} // a nil []byte is NULL to pgx, and nothing compares to NULL
 	}
