@@ -355,6 +355,8 @@ type spool struct {
 	// before runs ahead of every write with its length (the disk store's free-space
 	// check); nil: nothing.
 	before func(n int) error
+	// crc, when set, is a CRC-32C of the same bytes as sum (the S3 store's PUT carries it).
+	crc hash.Hash32
 }
 
 func (w *spool) writeAt(p []byte, off int64) (int, error) {
@@ -384,6 +386,9 @@ func (w *spool) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	if !w.mixed {
 		w.sum.Write(p[:n])
+		if w.crc != nil {
+			w.crc.Write(p[:n])
+		}
 	}
 	w.mu.Unlock()
 	w.off += int64(n)
@@ -400,7 +405,12 @@ func (w *spool) content() (int64, hash.Hash, error) {
 		return size, w.sum, nil
 	}
 	sum := sha256.New()
-	if _, err := io.CopyBuffer(sum, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
+	var dst io.Writer = sum
+	if w.crc != nil {
+		w.crc.Reset()
+		dst = io.MultiWriter(sum, w.crc)
+	}
+	if _, err := io.CopyBuffer(dst, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
 		return 0, nil, err
 	}
 	return size, sum, nil
