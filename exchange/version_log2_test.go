@@ -124,6 +124,13 @@ func countPrefix(t *testing.T, kv storage.KV, prefix []byte) (n int) {
 // short after its first transaction.
 func TestStoreV1BerichtenlogMigrates(t *testing.T) {
 	dir := t.TempDir()
+	// On PostgreSQL and S3 the database schema and bucket prefix of dir belong to the test
+	// that first opens them and go with it: claim them here, so that the engine reopened
+	// after the subtest finds the store the subtest left (it failed with "no schema has
+	// been selected").
+	if kv, _ := testStores(t, dir, envBackend()); kv != nil {
+		kv.Close()
+	}
 	const org = "0363"
 	ctx := context.Background()
 	filters := map[string]MessageFilter{
