@@ -40,6 +40,17 @@ func (p *Postgres) scopeChannels(ctx context.Context) error {
 	return nil
 }
 
+// notifyPatience is how long Notify tries to hand events to the database before it drops
+// them: long enough to drain a pool's broken connections and to ride out a short restart,
+// short enough that a sender does not fall minutes behind.
+const notifyPatience = 15 * time.Second
+
+// notifyTry bounds one try (below the store's call time-out): a NOTIFY is one tiny statement,
+// and a try that hangs on a connection caught in the restart must not use up the patience.
+// A try that timed out may still have been delivered: the receivers then hear an event
+// twice, which is harmless (events are hints to look again).
+const notifyTry = 5 * time.Second
+
 func (p *Postgres) Notify(ctx context.Context, channel string, payloads ...string) error {
 	if len(payloads) == 0 {
 		return nil
@@ -52,17 +63,25 @@ func (p *Postgres) Notify(ctx context.Context, channel string, payloads ...strin
 	ch := p.prefix + channel
 	var err error
 	// After a restart of the database the pool still holds connections that broke; the first
-	// statement on one fails and the pool drops it. A few more tries on fresh connections keep
+	// statement on each fails and the pool drops that one. More tries on fresh connections keep
 	// the events of that moment from being lost (a CI run lost every event of an upload so).
-	for try, wait := 0, 50*time.Millisecond; try < 4; try, wait = try+1, 2*wait {
+	// The tries go on for notifyPatience, not a fixed number: a busy node's pool holds many
+	// broken connections after a restart, and four tries drained only four of them (CI, under
+	// load: a node's events were lost for two minutes after PostgreSQL came back).
+	giveUp := time.Now().Add(notifyPatience)
+	for try, wait := 0, 20*time.Millisecond; ; try++ {
 		if try > 0 {
+			if time.Now().After(giveUp) {
+				break
+			}
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("database: melding op %s: %w", channel, errors.Join(err, ctx.Err()))
 			case <-time.After(wait):
 			}
+			wait = min(2*wait, time.Second)
 		}
-		bctx, cancel := p.bound(ctx)
+		bctx, cancel := context.WithTimeout(ctx, min(p.timeout, notifyTry))
 		// One statement, one transaction: the payloads arrive in order, together.
 		_, err = p.pool.Exec(bctx, `SELECT pg_notify($1, pl) FROM unnest($2::text[]) WITH ORDINALITY AS u(pl, i) ORDER BY i`, ch, payloads)
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +133,50 @@ func TestPostgresCallTimesOut(t *testing.T) {
 		t.Fatalf("after the lock: %q %v", v, err)
 	}
 	set(t, p, "k", "w")
+}
+
+// Events sent while PostgreSQL restarts reach the other node once it is back, when that is
+// within notifyPatience: the sender keeps trying on fresh connections. Found in CI, where
+// under load a node's events after a restart were lost (four quick tries, all on broken
+// connections or before the database accepted again).
+func TestPostgresNotifyRidesOutARestart(t *testing.T) {
+	pg := storagetest.OwnPostgres(t)
+	open := func() *Postgres {
+		p, err := OpenPostgres(context.Background(), pg.URL, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := open(), open()
+	// a's pool holds several connections, as a busy node's does; all break at the restart.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { a.pool.Exec(context.Background(), `SELECT pg_sleep(0.05)`) })
+	}
+	wg.Wait()
+	heard := listen(t, b, "events")
+	if pl := next(t, heard); pl != nil {
+		t.Fatalf("first call %q, want nil (connected)", *pl)
+	}
+
+	pg.Stop()
+	sent := make(chan error, 1)
+	go func() { sent <- a.Notify(context.Background(), "events", "tijdens de herstart") }()
+	time.Sleep(time.Second) // the database stays away longer than a few quick tries
+	pg.Start()
+	if err := <-sent; err != nil {
+		t.Fatalf("Notify across a restart of about a second: %v", err)
+	}
+	for {
+		pl := next(t, heard)
+		if pl == nil {
+			continue // b's listener reconnected
+		}
+		if *pl != "tijdens de herstart" {
+			t.Fatalf("heard %q", *pl)
+		}
+		break
+	}
 }
