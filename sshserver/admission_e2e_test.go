@@ -13,6 +13,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
+	"knooppunt/exchange/zipintake/ziptest"
 )
 
 func withHub(f func(*exchange.Config)) hubOption { return func(s *hubSetup) { f(&s.hub) } }
@@ -35,7 +36,7 @@ func (w waitSignal) Handle(_ context.Context, r slog.Record) error {
 
 // wmo301From is a valid upload of one WMO301 from org to the demo aanbieder.
 func wmo301From(t testing.TB, org string) []byte {
-	return buildTestZip(t, zEntry{name: "b.xml", data: env("WMO301", org, "12345678", uuid4(), "")})
+	return ziptest.Build(t, ziptest.File{Name: "b.xml", Data: env("WMO301", org, "12345678", uuid4(), "")})
 }
 
 // handIn writes a WMO301 of org into the open upload f of account, closes it, and checks

@@ -26,46 +26,8 @@ import (
 	"knooppunt/exchange"
 	"knooppunt/exchange/codes"
 	"knooppunt/exchange/stuf"
+	"knooppunt/exchange/zipintake/ziptest"
 )
-
-// zEntry is one entry of a ZIP a test builds: written raw (with the header as given) when raw
-// is set, else compressed with method (Deflate when 0) and flags as given.
-type zEntry struct {
-	name   string
-	data   []byte
-	method uint16
-	flags  uint16
-	raw    *zip.FileHeader
-}
-
-func buildTestZip(t testing.TB, entries ...zEntry) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for _, e := range entries {
-		var w io.Writer
-		var err error
-		if e.raw != nil {
-			w, err = zw.CreateRaw(e.raw)
-		} else {
-			m := e.method
-			if m == 0 {
-				m = zip.Deflate
-			}
-			w, err = zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: m, Flags: e.flags})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write(e.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 func uuid4() string { return uuid.NewString() }
 
@@ -266,25 +228,25 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 	// can tell it is too large, as its header claims 4 KB.
 	huge := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, make([]byte, 20<<20))
 	bad := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678", Tijdstip: "gisteren"}, []byte("<x/>"))
-	entries := []zEntry{
-		{name: "goed1.xml", data: good["goed1.xml"]},
-		{name: "map/goed2.xml", data: good["goed2.xml"], method: zip.Store}, // folders are dropped from the name
-		{name: "IMG_0463.PNG", data: []byte("\x89PNG\r\n")},
-		{name: "genest.zip", data: buildTestZip(t, zEntry{name: "a.xml", data: good["goed1.xml"]})},
-		{name: "versleuteld.xml", data: good["goed1.xml"], flags: 0x1},
-		{raw: &zip.FileHeader{Name: "te-groot.xml", Method: zip.Store, CompressedSize64: uint64(len(huge)), UncompressedSize64: 4096}, data: huge},
-		{name: "bom.xml", data: make([]byte, 10<<20)},
-		{name: "ib001.xml", data: bad},
-		{name: "ib002.xml", data: env("WMO301", "0060", "12345678", uuid4(), "")},
-		{name: "ib004.xml", data: env("WMO399", "9999", "12345678", uuid4(), "")},
-		{name: "ib005.xml", data: env("WMO301", "9999", "0001", uuid4(), "")},
-		{name: "ib007.xml", data: env("WMO305", "9999", "12345678", uuid4(), "")},
-		{name: "dubbel1.xml", data: good["dubbel1.xml"]},
-		{name: "ib016.xml", data: env("WMO301", "9999", "12345678", dup, "")},
-		{name: "ib023.xml", data: env("WMO301", "9999", "87654321", uuid4(), "")},
-		{name: "kp001.xml", data: env("WMO301", "9999", "11112222", uuid4(), "")},
-		{name: "kp006.xml", data: env("JW301", "9999", "12345678", uuid4(), "")},
-		{name: "malformed.xml", data: []byte("<a><b></a>")},
+	entries := []ziptest.File{
+		{Name: "goed1.xml", Data: good["goed1.xml"]},
+		{Name: "map/goed2.xml", Data: good["goed2.xml"], Method: zip.Store}, // folders are dropped from the name
+		{Name: "IMG_0463.PNG", Data: []byte("\x89PNG\r\n")},
+		{Name: "genest.zip", Data: ziptest.Build(t, ziptest.File{Name: "a.xml", Data: good["goed1.xml"]})},
+		{Name: "versleuteld.xml", Data: good["goed1.xml"], Flags: 0x1},
+		{Raw: &zip.FileHeader{Name: "te-groot.xml", Method: zip.Store, CompressedSize64: uint64(len(huge)), UncompressedSize64: 4096}, Data: huge},
+		{Name: "bom.xml", Data: make([]byte, 10<<20)},
+		{Name: "ib001.xml", Data: bad},
+		{Name: "ib002.xml", Data: env("WMO301", "0060", "12345678", uuid4(), "")},
+		{Name: "ib004.xml", Data: env("WMO399", "9999", "12345678", uuid4(), "")},
+		{Name: "ib005.xml", Data: env("WMO301", "9999", "0001", uuid4(), "")},
+		{Name: "ib007.xml", Data: env("WMO305", "9999", "12345678", uuid4(), "")},
+		{Name: "dubbel1.xml", Data: good["dubbel1.xml"]},
+		{Name: "ib016.xml", Data: env("WMO301", "9999", "12345678", dup, "")},
+		{Name: "ib023.xml", Data: env("WMO301", "9999", "87654321", uuid4(), "")},
+		{Name: "kp001.xml", Data: env("WMO301", "9999", "11112222", uuid4(), "")},
+		{Name: "kp006.xml", Data: env("JW301", "9999", "12345678", uuid4(), "")},
+		{Name: "malformed.xml", Data: []byte("<a><b></a>")},
 	}
 	want := map[string]codes.Code{
 		"IMG_0463.PNG": codes.KP002, "genest.zip": codes.KP003, "versleuteld.xml": codes.IB903, "te-groot.xml": codes.IB904,
@@ -294,7 +256,7 @@ func TestEngineRulesOverSFTP(t *testing.T) {
 	}
 
 	gem := goClient(t, th, "gemeente")
-	putGo(t, gem, "/iwmo/aanleveren/gemengd.zip", buildTestZip(t, entries...))
+	putGo(t, gem, "/iwmo/aanleveren/gemengd.zip", ziptest.Build(t, entries...))
 	if u := th.final(t, "gemeente", exchange.IWmo, "gemengd.zip"); u.Status != exchange.Afgekeurd {
 		t.Fatalf("gemengd.zip: %s %+v", u.Status, u.Counts)
 	}
@@ -384,13 +346,13 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 	needOpenSSH(t)
 	th := startHub(t, withEngine)
 
-	many := make([]zEntry, 100_001)
+	many := make([]ziptest.File, 100_001)
 	for i := range many {
-		many[i] = zEntry{name: fmt.Sprintf("%d.xml", i), method: zip.Store}
+		many[i] = ziptest.File{Name: fmt.Sprintf("%d.xml", i), Method: zip.Store}
 	}
-	ones := make([]zEntry, 1000)
+	ones := make([]ziptest.File, 1000)
 	for i := range ones {
-		ones[i] = zEntry{name: fmt.Sprintf("%d", i), data: []byte{0}}
+		ones[i] = ziptest.File{Name: fmt.Sprintf("%d", i), Data: []byte{0}}
 	}
 	evil := env("WMO301", "9999", "12345678", uuid4(), "")
 	uploads := []struct {
@@ -399,12 +361,12 @@ func TestEngineWholeUploadRefusalsOverOpenSSH(t *testing.T) {
 		code codes.Code
 	}{
 		{"kapot.zip", []byte("dit is geen zip"), codes.IB901},
-		{"afgekapt.zip", buildTestZip(t, zEntry{name: "a.xml", data: evil})[:200], codes.IB901},
-		{"leeg.zip", buildTestZip(t), codes.IB905},
-		{"teveel.zip", buildTestZip(t, many...), codes.IB902},
-		{"zero_files_1000_x_1.zip", buildTestZip(t, ones...), codes.KP002},
-		{"zero_files_1_x_10000000.zip", buildTestZip(t, zEntry{name: "0.xml", data: make([]byte, 10_000_000)}), codes.KP004},
-		{"evil.zip", buildTestZip(t, zEntry{name: "../../../../tmp/evil.txt", data: []byte("x")}, zEntry{name: "../../evil.xml", data: evil}), codes.KP002},
+		{"afgekapt.zip", ziptest.Build(t, ziptest.File{Name: "a.xml", Data: evil})[:200], codes.IB901},
+		{"leeg.zip", ziptest.Build(t), codes.IB905},
+		{"teveel.zip", ziptest.Build(t, many...), codes.IB902},
+		{"zero_files_1000_x_1.zip", ziptest.Build(t, ones...), codes.KP002},
+		{"zero_files_1_x_10000000.zip", ziptest.Build(t, ziptest.File{Name: "0.xml", Data: make([]byte, 10_000_000)}), codes.KP004},
+		{"evil.zip", ziptest.Build(t, ziptest.File{Name: "../../../../tmp/evil.txt", Data: []byte("x")}, ziptest.File{Name: "../../evil.xml", Data: evil}), codes.KP002},
 	}
 	dir := t.TempDir()
 	var batch strings.Builder
@@ -478,8 +440,8 @@ func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 	}
 	gem := goClient(t, th, "gemeente")
 	h1, h2 := uuid4(), uuid4()
-	heen := buildTestZip(t, zEntry{name: "eigen.xml", data: env("WMO301", "9999", "12345678", h1, "")},
-		zEntry{name: "namens-ameland.xml", data: env("WMO301", "0060", "12345678", h2, "")})
+	heen := ziptest.Build(t, ziptest.File{Name: "eigen.xml", Data: env("WMO301", "9999", "12345678", h1, "")},
+		ziptest.File{Name: "namens-ameland.xml", Data: env("WMO301", "0060", "12345678", h2, "")})
 	putGo(t, gem, "/iwmo/aanleveren/heen.zip", heen)
 	if u := th.final(t, "gemeente", exchange.IWmo, "heen.zip"); u.Status != exchange.Afgeleverd || u.Counts.Correct != 2 {
 		t.Fatalf("heen.zip: %s %+v %+v", u.Status, u.Counts, u.Fouten)
@@ -489,11 +451,11 @@ func TestEngineRetourAndSamenwerkingOverSFTP(t *testing.T) {
 		"r1.xml": env("WMO302", "12345678", "9999", uuid4(), h1),
 		"r2.xml": env("WMO302", "12345678", "0060", uuid4(), h2),
 	}
-	local := writeFile(t, "retour.zip", buildTestZip(t,
-		zEntry{name: "r1.xml", data: retours["r1.xml"]},
-		zEntry{name: "r2.xml", data: retours["r2.xml"]},
-		zEntry{name: "onbekend.xml", data: env("WMO302", "12345678", "9999", uuid4(), uuid4())},
-		zEntry{name: "verkeerd.xml", data: env("WMO302", "12345678", "0060", uuid4(), h1)}))
+	local := writeFile(t, "retour.zip", ziptest.Build(t,
+		ziptest.File{Name: "r1.xml", Data: retours["r1.xml"]},
+		ziptest.File{Name: "r2.xml", Data: retours["r2.xml"]},
+		ziptest.File{Name: "onbekend.xml", Data: env("WMO302", "12345678", "9999", uuid4(), uuid4())},
+		ziptest.File{Name: "verkeerd.xml", Data: env("WMO302", "12345678", "0060", uuid4(), h1)}))
 	if _, err := th.sftp(t, "aanbieder", "put "+local+" /iwmo/aanleveren/retour.zip\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/stuf"
+	"knooppunt/exchange/zipintake/ziptest"
 )
 
 // unicodePathExtra is an Info-ZIP Unicode Path extra field (0x7075) that tells unzip to use
@@ -45,7 +46,7 @@ func TestDeliveryZipCarriesSendersUnicodePathAndSymlinkMode(t *testing.T) {
 		Extra: unicodePathExtra("bericht.xml", "gekaapt.xml")}
 	hdr.SetMode(os.ModeSymlink | os.ModeSetuid | 0o777)
 	gem := goClient(t, th, "gemeente")
-	putGo(t, gem, "/iwmo/aanleveren/link.zip", buildTestZip(t, zEntry{raw: hdr, data: data}))
+	putGo(t, gem, "/iwmo/aanleveren/link.zip", ziptest.Build(t, ziptest.File{Raw: hdr, Data: data}))
 	if u := th.final(t, "gemeente", exchange.IWmo, "link.zip"); u.Status != exchange.Afgeleverd {
 		t.Fatalf("link.zip: %s %+v", u.Status, u.Fouten)
 	}
@@ -122,12 +123,12 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 		"leeg.xml":      {"Afzender is leeg in de Header"},
 		"verstopt.xml":  {"16 KB"},
 	}
-	var entries []zEntry
+	var entries []ziptest.File
 	for name, data := range files {
-		entries = append(entries, zEntry{name: name, data: data})
+		entries = append(entries, ziptest.File{Name: name, Data: data})
 	}
 	am := goClient(t, th, "ameland")
-	putGo(t, am, "/iwmo/aanleveren/koppen.zip", buildTestZip(t, entries...))
+	putGo(t, am, "/iwmo/aanleveren/koppen.zip", ziptest.Build(t, entries...))
 	th.final(t, "ameland", exchange.IWmo, "koppen.zip")
 	_, v := verslagen(t, am, "/iwmo/verslagen", "koppen.zip")
 	codes, details := codesOf(v)
@@ -147,9 +148,9 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 
 	// A retour keeps the header of the message it answers: Afzender is the gemeente.
 	aan := goClient(t, th, "aanbieder")
-	putGo(t, aan, "/iwmo/aanleveren/retour.zip", buildTestZip(t,
-		zEntry{name: "r-goed.xml", data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "0060", "12345678")},
-		zEntry{name: "r-om.xml", data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "12345678", "0060")}))
+	putGo(t, aan, "/iwmo/aanleveren/retour.zip", ziptest.Build(t,
+		ziptest.File{Name: "r-goed.xml", Data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "0060", "12345678")},
+		ziptest.File{Name: "r-om.xml", Data: wmo("WMO302", "12345678", "0060", uuid4(), heen, "415", "12345678", "0060")}))
 	th.final(t, "aanbieder", exchange.IWmo, "retour.zip")
 	_, v = verslagen(t, aan, "/iwmo/verslagen", "retour.zip")
 	codes, details = codesOf(v)
@@ -169,10 +170,10 @@ func TestPayloadHeaderNamesAnotherAfzender(t *testing.T) {
 		t.Fatal(err)
 	}
 	gem := goClient(t, th, "gemeente")
-	putGo(t, gem, "/iwmo/aanleveren/namens.zip", buildTestZip(t,
-		zEntry{name: "header-lid.xml", data: wmo("WMO301", "9999", "12345678", uuid4(), "", "414", "0060", "12345678")},
-		zEntry{name: "header-uitvoerder.xml", data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678")},
-		zEntry{name: "header-buur.xml", data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0061", "12345678")}))
+	putGo(t, gem, "/iwmo/aanleveren/namens.zip", ziptest.Build(t,
+		ziptest.File{Name: "header-lid.xml", Data: wmo("WMO301", "9999", "12345678", uuid4(), "", "414", "0060", "12345678")},
+		ziptest.File{Name: "header-uitvoerder.xml", Data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "9999", "12345678")},
+		ziptest.File{Name: "header-buur.xml", Data: wmo("WMO301", "0060", "12345678", uuid4(), "", "414", "0061", "12345678")}))
 	th.final(t, "gemeente", exchange.IWmo, "namens.zip")
 	_, v = verslagen(t, gem, "/iwmo/verslagen", "namens.zip")
 	codes, details = codesOf(v)
@@ -200,7 +201,7 @@ func TestRandomPayloadOpeningLikeADirectiveIsDelivered(t *testing.T) {
 	copy(payload, `<!D"`)
 	data := stuf.Build(stuf.Envelope{ZenderOrg: "9999", OntvangerOrg: "12345678"}, payload)
 	gem := goClient(t, th, "gemeente")
-	putGo(t, gem, "/iwmo/aanleveren/binair.zip", buildTestZip(t, zEntry{name: "binair.xml", data: data}))
+	putGo(t, gem, "/iwmo/aanleveren/binair.zip", ziptest.Build(t, ziptest.File{Name: "binair.xml", Data: data}))
 	if u := th.final(t, "gemeente", exchange.IWmo, "binair.zip"); u.Status != exchange.Afgeleverd {
 		t.Fatalf("binair.zip: %s %+v", u.Status, u.Fouten)
 	}
@@ -346,7 +347,7 @@ func TestC1AndBidiControlsReachTheTerminal(t *testing.T) {
 
 	// Envelope fields: a functie with a CSI and a bidi override, in the verslag.
 	bad := env("WMO\u009b31m\u202e", "9999", "12345678", uuid4(), "")
-	putGo(t, gem, "/iwmo/aanleveren/functie.zip", buildTestZip(t, zEntry{name: "f\u202eg.xml", data: bad}))
+	putGo(t, gem, "/iwmo/aanleveren/functie.zip", ziptest.Build(t, ziptest.File{Name: "f\u202eg.xml", Data: bad}))
 	th.final(t, "gemeente", exchange.IWmo, "functie.zip")
 	txt, v := verslagen(t, gem, "/iwmo/verslagen", "functie.zip")
 	if len(v.Fouten) != 1 || v.Fouten[0].Code != "IB004" {
@@ -399,9 +400,9 @@ func TestLookAlikeNamesInOneFolder(t *testing.T) {
 	assertAudited(t, th.hub, "gemeente", "aanleveren", "aanleveren/"+nfc, "er hetzelfde uitziet")
 
 	// In a delivery ZIP the second look-alike gets a name of its own.
-	putGo(t, gem, "/iwmo/aanleveren/namen.zip", buildTestZip(t,
-		zEntry{name: nfc + ".xml", data: env("WMO301", "9999", "12345678", uuid4(), "")},
-		zEntry{name: nfd + ".xml", data: env("WMO301", "9999", "12345678", uuid4(), "")}))
+	putGo(t, gem, "/iwmo/aanleveren/namen.zip", ziptest.Build(t,
+		ziptest.File{Name: nfc + ".xml", Data: env("WMO301", "9999", "12345678", uuid4(), "")},
+		ziptest.File{Name: nfd + ".xml", Data: env("WMO301", "9999", "12345678", uuid4(), "")}))
 	if u := th.final(t, "gemeente", exchange.IWmo, "namen.zip"); u.Status != exchange.Afgeleverd {
 		t.Fatalf("namen.zip: %s %+v", u.Status, u.Fouten)
 	}
