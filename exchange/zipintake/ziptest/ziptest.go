@@ -9,7 +9,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -86,4 +88,36 @@ func RawFile(name string, method uint16, comp []byte, crc uint32, claimed uint64
 // EnvelopeBytes is the i-th small envelope-like XML file, of a length that varies with i.
 func EnvelopeBytes(i int) []byte {
 	return fmt.Appendf(nil, "<?xml version=\"1.0\"?>\n<envelop nr=\"%d\">%s</envelop>\n", i, strings.Repeat("QUJD", 50+i%7))
+}
+
+// OverlapBomb builds the overlapping-files bomb by hand: every central directory record points
+// at one local header and its highly compressed kernel.
+func OverlapBomb(t testing.TB, entries int) []byte {
+	kernelData := make([]byte, 1<<20)
+	kernel := Deflate(t, kernelData)
+	crc := crc32.ChecksumIEEE(kernelData)
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	w := func(v ...any) {
+		for _, x := range v {
+			binary.Write(&b, le, x)
+		}
+	}
+	name := "0.xml"
+	w(uint32(0x04034b50), uint16(20), uint16(0), uint16(zip.Deflate), uint16(0), uint16(0x21),
+		crc, uint32(len(kernel)), uint32(len(kernelData)), uint16(len(name)), uint16(0))
+	b.WriteString(name)
+	b.Write(kernel)
+	dirStart := b.Len()
+	for i := range entries {
+		n := fmt.Sprintf("%d.xml", i)
+		w(uint32(0x02014b50), uint16(20), uint16(20), uint16(0), uint16(zip.Deflate), uint16(0), uint16(0x21),
+			crc, uint32(len(kernel)), uint32(len(kernelData)), uint16(len(n)), uint16(0), uint16(0),
+			uint16(0), uint16(0), uint32(0), uint32(0))
+		b.WriteString(n)
+	}
+	dirLen := b.Len() - dirStart
+	w(uint32(0x06054b50), uint16(0), uint16(0), uint16(entries), uint16(entries),
+		uint32(dirLen), uint32(dirStart), uint16(0))
+	return b.Bytes()
 }
