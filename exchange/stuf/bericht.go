@@ -247,6 +247,20 @@ func readBerichtHeaderFrom(r io.Reader, truncated bool) (h BerichtHeader, ok boo
 // such a byte is always that character, never part of another.
 func isControl(c byte) bool { return c < 0x20 && c != '\t' && c != '\n' && c != '\r' }
 
+// controlBeforeMarkup tells whether b has a control character XML forbids before its first
+// '<': a payload start that encoding/xml reads as text it refuses.
+func controlBeforeMarkup(b []byte) bool {
+	for _, c := range b {
+		if c == '<' {
+			return false
+		}
+		if isControl(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // controlWatch passes the payload's start to encoding/xml and notes whether a control
 // character went by: at the end of a truncated head that tells binary from a long prologue.
 type controlWatch struct {
@@ -290,6 +304,14 @@ func (ep *Parser) BerichtHeader() (h BerichtHeader, ok bool, problem string) {
 	raw := ph.raw[:min(len(ph.raw), scanChars)]
 	m, _ := base64.RawStdEncoding.Decode(ep.scan[:], raw[:min(len(raw), 64)])
 	start := bytes.TrimLeft(bytes.TrimPrefix(ep.scan[:m], bom), " \t\r\n")
+	if controlBeforeMarkup(start) {
+		// encoding/xml reads all before the first '<' as text and refuses the control
+		// character in it, after it has passed: the verdict below would be "left alone" for
+		// any length (binary payloads, as most non-XML payloads are, nearly always show one
+		// in their first 48 bytes). Deciding it here spares the Decoder and its tokens,
+		// about 3 µs per message.
+		return h, false, ""
+	}
 	if len(start) == 0 || start[0] == '<' {
 		if len(raw) > 64 {
 			n, _ := base64.RawStdEncoding.Decode(ep.scan[48:], raw[64:])

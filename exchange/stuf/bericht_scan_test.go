@@ -121,6 +121,19 @@ func TestScanBerichtHeaderOfTheReferenceExamples(t *testing.T) {
 func TestBerichtHeaderThroughTheParser(t *testing.T) {
 	payloads := [][]byte{make([]byte, 5000), []byte("   \n\t  "), []byte("x<Bericht/>")}
 	rand.Read(payloads[0])
+	// Text before the root with a control character in it, and random binary of every kind
+	// of length: left alone without encoding/xml (controlBeforeMarkup), as encoding/xml would.
+	wmo := BuildBericht("WMO301", "414", "0363", "12345678")
+	for _, pre := range []string{"x\x01", "\x00", "\xef\xbb\xbf \x1f", "  \t\x02", "ab\x7f\x03", "\xff\xfe\x01", "&amp;\x01", "]]>\x01"} {
+		payloads = append(payloads, append([]byte(pre), wmo...), append([]byte(pre+"abc"), bytes.Repeat([]byte("y"), 17<<10)...))
+	}
+	for _, n := range []int{1, 2, 47, 48, 49, 100, 4000, payloadHeadLen, payloadHeadLen + 1, 20000} {
+		for range 20 {
+			b := make([]byte, n)
+			rand.Read(b)
+			payloads = append(payloads, b, append([]byte("<"), b...), append([]byte("x"), b...))
+		}
+	}
 	for _, v := range berichtVariants() {
 		payloads = append(payloads, v, append([]byte(strings.Repeat(" ", 47)), v...), append([]byte(strings.Repeat("\n", 60)), v...),
 			append(bytes.Clone(v), bytes.Repeat([]byte("<x>y</x>"), 3000)...))
@@ -135,5 +148,31 @@ func TestBerichtHeaderThroughTheParser(t *testing.T) {
 		if h != wh || ok != wok || problem != wproblem {
 			t.Fatalf("%d (%.40q): %+v %v %q, encoding/xml: %+v %v %q", i, payload, h, ok, problem, wh, wok, wproblem)
 		}
+	}
+}
+
+// TestBinaryPayloadLeftAloneWithoutEncodingXML: a binary payload (a control character before
+// any '<' in its first bytes) is left alone without building an encoding/xml Decoder, which
+// allocates: the check then costs no allocation at all.
+func TestBinaryPayloadLeftAloneWithoutEncodingXML(t *testing.T) {
+	payload := make([]byte, 4000)
+	rand.Read(payload)
+	payload[5] = 0x01
+	for i := range 5 {
+		if payload[i] == '<' || (payload[i] < 0x20 && payload[i] != '\t' && payload[i] != '\n' && payload[i] != '\r') {
+			payload[i] = 'x'
+		}
+	}
+	var ep Parser
+	if _, rej := ep.Parse(bytes.NewReader(Build(Envelope{ZenderOrg: "0363", OntvangerOrg: "12345678"}, payload))); rej != nil {
+		t.Fatal(rej)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, ok, problem := ep.BerichtHeader(); ok || problem != "" {
+			t.Fatalf("checked (%q), want left alone", problem)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per check of a binary payload, want 0 (encoding/xml was asked)", allocs)
 	}
 }
