@@ -473,7 +473,11 @@ func (h *Hub) putNewMessage(t storage.Txn, m Message, noRef bool, orgs []string)
 // putNewMessageCounted is putNewMessage with the berichtenlog groups and counts left in c,
 // for the caller to write once per transaction.
 func (h *Hub) putNewMessageCounted(t storage.Txn, m Message, noRef bool, orgs []string, c *logBatch) error {
-	if err := setJSON(t, key(kMessage, m.ID), m); err != nil {
+	rec, err := messageJSON(&m)
+	if err != nil {
+		return fmt.Errorf("bericht %d vastleggen: %w", m.ID, err)
+	}
+	if err := t.Set(key(kMessage, m.ID), rec); err != nil {
 		return err
 	}
 	if !noRef {
