@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,11 @@ func benchThroughput(b *testing.B, withBackup bool) {
 		// The upload's bytes are in the store before its close, as the SFTP server writes
 		// them while they arrive; the clock starts at the close, which accepts the upload.
 		blob, size := storeUpload(b, e, fmt.Sprintf("bench%d.zip", blobSeq.Add(1)), func(w *bufio.Writer) { w.Write(data) })
+		// Building the fixture leaves ~96 MB of garbage per upload, three times what the
+		// engine allocates; collected inside the timed region it was charged to the engine
+		// (GC marking and the preemption of its goroutines). Collect it here, untimed.
+		files, data = nil, nil
+		runtime.GC()
 		b.StartTimer()
 		start, cpu0 := time.Now(), cpuTime()
 		u, err := e.h.accept(gem, IWmo, "bench.zip", blob, size, "", nil)
