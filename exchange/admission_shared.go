@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,41 +65,83 @@ type sharedSlots struct {
 	waiting  atomic.Int32  // clients that hold a slot here and wait for one in the store
 
 	mu    sync.Mutex
-	freed chan struct{} // closed (and replaced) when a slot may have come free
+	queue []*slotWaiter // the clients taking a slot in the store, in arrival order
 }
+
+// slotWaiter is a client taking a slot in the store; wake holds at most one signal that a
+// slot may have come free.
+type slotWaiter struct{ wake chan struct{} }
 
 func newSharedSlots(kv storage.KV, n *node, clock Clock, capacity int, log *slog.Logger) *sharedSlots {
-	return &sharedSlots{kv: kv, node: n, clock: clock, log: log, capacity: capacity, perOrg: max(1, capacity/2),
-		freed: make(chan struct{})}
+	return &sharedSlots{kv: kv, node: n, clock: clock, log: log, capacity: capacity, perOrg: max(1, capacity/2)}
 }
 
-// nudge wakes the clients waiting for a slot in the store, to look again.
+// nudge says a slot may have come free: the first waiting client without a signal yet looks
+// again. One client per freed slot, not all of them: every look is a read of the store, and
+// waking the whole line at each of the other node's events made the waiting clients most of
+// the database's transactions in the two-node load test (issue 14). A client that finds the
+// slot gone to another node waits again; one that is held back only by its organisation's
+// share passes the signal on; the rest look again on their own after at most sharedPollMax.
 func (ss *sharedSlots) nudge() {
 	if ss == nil || ss.waiting.Load() == 0 {
 		return
 	}
-	ss.mu.Lock()
-	close(ss.freed)
-	ss.freed = make(chan struct{})
-	ss.mu.Unlock()
+	ss.wakeAfter(nil)
 }
 
-func (ss *sharedSlots) wakeup() <-chan struct{} {
+// wakeAfter signals the first client after w (nil: from the start) that has no signal pending.
+func (ss *sharedSlots) wakeAfter(w *slotWaiter) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.freed
+	q := ss.queue
+	if w != nil {
+		if i := slices.Index(q, w); i >= 0 {
+			q = q[i+1:]
+		}
+	}
+	for _, o := range q {
+		select {
+		case o.wake <- struct{}{}:
+			return
+		default: // signalled already: it will look; the next one may take another slot
+		}
+	}
+}
+
+func (ss *sharedSlots) join() *slotWaiter {
+	w := &slotWaiter{wake: make(chan struct{}, 1)}
+	ss.mu.Lock()
+	ss.queue = append(ss.queue, w)
+	ss.mu.Unlock()
+	return w
+}
+
+// leave takes w out of the line; a signal it did not use goes to the next client.
+func (ss *sharedSlots) leave(w *slotWaiter) {
+	ss.mu.Lock()
+	if i := slices.Index(ss.queue, w); i >= 0 {
+		ss.queue = slices.Delete(ss.queue, i, i+1)
+	}
+	ss.mu.Unlock()
+	select {
+	case <-w.wake:
+		ss.wakeAfter(nil)
+	default:
+	}
 }
 
 // take waits until s (a slot of this node's gate, for org) also has its record in the store,
 // at most until deadline (ErrBusy) or until ctx ends. waited tells whether it had to wait.
 func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline time.Time) (waited bool, err error) {
 	delay := 10 * time.Millisecond
+	// In the line before the first look, so that a slot freed meanwhile is not missed.
+	w := ss.join()
+	defer ss.leave(w)
 	for {
-		wake := ss.wakeup() // before looking, so that a slot freed meanwhile is not missed
-		k, ok, err := ss.tryTake(org)
+		k, ok, room, err := ss.tryTake(org)
 		if errors.Is(err, storage.ErrConflict) {
 			// Many nodes taking at once, every retry lost: the slots are busy; wait and look again.
-			ok, err = false, nil
+			ok, room, err = false, false, nil
 		}
 		if err != nil {
 			return waited, fmt.Errorf("plaats voor een aanlevering vastleggen: %w", err)
@@ -106,6 +149,9 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 		if ok {
 			s.rec = k
 			return waited, nil
+		}
+		if room {
+			ss.wakeAfter(w) // full for org only: another organisation's client may take it
 		}
 		if !waited {
 			waited = true
@@ -121,7 +167,7 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 		case <-ctx.Done():
 			timer.Stop()
 			return waited, ctx.Err()
-		case <-wake:
+		case <-w.wake:
 		case <-timer.C:
 			delay = min(2*delay, sharedPollMax)
 		}
@@ -131,7 +177,9 @@ func (ss *sharedSlots) take(ctx context.Context, s *slot, org string, deadline t
 
 // tryTake writes a slot record for org when the store holds fewer live ones than the
 // capacity and org fewer than its share; it removes the records of dead instances on the way.
-func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
+//
+// room tells, when no slot was taken, whether the store had room for another organisation.
+func (ss *sharedSlots) tryTake(org string) (k []byte, ok, room bool, err error) {
 	// First a look in a snapshot, which locks nothing: when the live slots are all taken
 	// there, a client that waits (most of them, under load) need not take part in the
 	// serializable count, which would only conflict with the takes and releases that are
@@ -140,10 +188,11 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
 	err = ss.kv.View(func(t storage.Txn) error {
 		total, mine, err := ss.count(t, org, false)
 		full = total >= ss.capacity || mine >= ss.perOrg
+		room = total < ss.capacity
 		return err
 	})
 	if err != nil || full {
-		return nil, false, err
+		return nil, false, room, err
 	}
 	n := ss.node
 	k = key(kSlot, "t", n.rec.Instance, ss.seq.Add(1))
@@ -151,13 +200,14 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok bool, err error) {
 	err = ss.kv.UpdateLazy(func(t storage.Txn) error {
 		ok = false
 		total, mine, err := ss.count(t, org, true)
+		room = total < ss.capacity
 		if err != nil || total >= ss.capacity || mine >= ss.perOrg {
 			return err
 		}
 		ok = true
 		return setJSON(t, k, rec)
 	})
-	return k, ok, err
+	return k, ok, room, err
 }
 
 // count returns the live slot records in t, in all and of org, and with purge deletes those
@@ -286,17 +336,30 @@ func (a *admission) finishedElsewhere(id uint64, blob string) {
 // uploadSettledElsewhere is called for another node's event about upload id: when the upload
 // is final, the slot this node took for it (if any) is given back. A client here waiting for a
 // slot in the store looks again: the final transaction removed that upload's record.
+//
+// Only a final status frees a slot, and another node sends several events per upload
+// (received, started, finished): the others wake nobody.
 func (h *Hub) uploadSettledElsewhere(id uint64) {
-	h.admission.shared.nudge()
-	if id == 0 || !h.admission.holds() {
+	ss := h.admission.shared
+	if id == 0 {
+		ss.nudge() // a reconnect: events may have been missed
+		return
+	}
+	holds := h.admission.holds()
+	if !holds && (ss == nil || ss.waiting.Load() == 0) {
 		return
 	}
 	var u Upload
 	err := h.kv.View(func(t storage.Txn) error { return getJSON(t, key(kUpload, id), &u) })
 	if err != nil {
-		return // gone or unreadable: nothing this node can give back for it
+		ss.nudge() // gone or unreadable: nothing this node can give back for it; look anyway
+		return
 	}
-	if u.Status.Final() {
+	if !u.Status.Final() {
+		return
+	}
+	ss.nudge()
+	if holds {
 		h.admission.finishedElsewhere(id, u.Blob)
 	}
 }

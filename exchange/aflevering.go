@@ -453,6 +453,17 @@ const bigDelivery = 20 * batchSize
 // putDeliveries records the delivery files of an upload: in ophalen/, or held for a
 // Digikoppeling route.
 func (h *Hub) putDeliveries(t storage.Txn, u *Upload, prog *progress, groups [][]member, sizes []int64) error {
+	// Each file's name is first tried as is (freeName): on PostgreSQL those reads go in one
+	// query, not a round trip per file inside the upload's final transaction.
+	var names [][]byte
+	for i, msgs := range groups {
+		if g := prog.Groups[i]; len(msgs) > 0 && !g.Hold {
+			names = append(names, key(kDlvName, g.Mailbox, u.Product, deliveryName(prog.At, g.Mailbox, g.Functie)))
+		}
+	}
+	if err := storage.Prefetch(t, names); err != nil {
+		return err
+	}
 	for i, msgs := range groups {
 		if len(msgs) == 0 {
 			continue

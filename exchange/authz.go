@@ -93,6 +93,9 @@ func fresh(t storage.Txn, p *Principal) (*Principal, error) {
 	if p.system {
 		return p, nil
 	}
+	if err := storage.Prefetch(t, principalKeys(p)); err != nil {
+		return nil, err
+	}
 	if p.partner {
 		o, err := txOrg(t, p.Org.Code)
 		if errors.Is(err, ErrNotFound) {
@@ -125,6 +128,28 @@ func fresh(t storage.Txn, p *Principal) (*Principal, error) {
 		np.Org = o
 	}
 	return np, nil
+}
+
+// principalKeys are the records fresh reads for p, with more (keys the caller reads next in
+// the same transaction): on PostgreSQL one query reads them all ahead instead of a round trip
+// each, and every SFTP request of a session authorises anew (the account, then its
+// organisation, then the file's name and record were four round trips, on a busy database
+// most of a download's time). The organisation is the one p had at login; when the account
+// moved since, fresh's read of the new one is simply not served from the read-ahead.
+func principalKeys(p *Principal, more ...[]byte) [][]byte {
+	if p == nil || p.system {
+		return more
+	}
+	keys := make([][]byte, 0, 2+len(more))
+	if p.partner {
+		keys = append(keys, key(kOrg, p.Org.Code))
+	} else {
+		keys = append(keys, key(kAccount, p.Account.Name))
+		if p.Org.Code != "" {
+			keys = append(keys, key(kOrg, p.Org.Code))
+		}
+	}
+	return append(keys, more...)
 }
 
 // authorize decides whether p may do action with product (ignored for actions outside a

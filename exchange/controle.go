@@ -26,9 +26,15 @@ type checker struct {
 	info ProductInfo
 
 	mu     sync.Mutex
-	known  map[string]bool
-	actors map[string]string
+	orgs   map[string]orgFacts
 	routes map[routeKey]Route
+}
+
+// orgFacts is what the checks need of one organisation: whether the hub knows it, and who runs
+// the upload's product for it (itself, or its samenwerking partner).
+type orgFacts struct {
+	known bool
+	actor string
 }
 
 // routeKey is a route's cache key; a struct, so a lookup builds no string.
@@ -36,36 +42,83 @@ type routeKey struct{ org, exchange string }
 
 func (h *Hub) newChecker(u *Upload) *checker {
 	info, _ := h.cat.Product(u.Product)
-	return &checker{h: h, u: u, info: info, known: map[string]bool{}, actors: map[string]string{}, routes: map[routeKey]Route{}}
+	return &checker{h: h, u: u, info: info, orgs: map[string]orgFacts{}, routes: map[routeKey]Route{}}
 }
 
-func (c *checker) isKnown(code string) bool {
+func (c *checker) isKnown(code string) bool { return c.org(code).known }
+
+func (c *checker) actor(code string) string { return c.org(code).actor }
+
+// org is code's facts from the cache, looked up when missing; a failed lookup counts as
+// unknown and is not kept (lookup, called first by the rules, reports it as a retry).
+func (c *checker) org(code string) orgFacts {
 	c.mu.Lock()
-	k, ok := c.known[code]
+	f, ok := c.orgs[code]
 	c.mu.Unlock()
-	if ok {
-		return k
+	if !ok {
+		if err := c.lookup(code, ""); err != nil {
+			return orgFacts{actor: code}
+		}
+		c.mu.Lock()
+		f = c.orgs[code]
+		c.mu.Unlock()
 	}
-	_, err := c.h.Org(code)
-	k = err == nil
-	c.mu.Lock()
-	c.known[code] = k
-	c.mu.Unlock()
-	return k
+	return f
 }
 
-func (c *checker) actor(code string) string {
+// lookup reads, once per upload, the organisation code and (with an exchange) the route of
+// its mailbox, in one transaction: on PostgreSQL the organisation and the route of its own
+// mailbox (no samenwerking, the common case) in one query. The organisation, whether it runs
+// the product itself and the route were three transactions of a round trip or more each per
+// new code; on a busy database these were most of a small upload's processing (issue 14).
+func (c *checker) lookup(code, exchange string) error {
 	c.mu.Lock()
-	a, ok := c.actors[code]
-	c.mu.Unlock()
-	if ok {
-		return a
+	f, haveOrg := c.orgs[code]
+	haveRoute := true
+	if exchange != "" && haveOrg {
+		_, haveRoute = c.routes[routeKey{f.actor, exchange}]
+	} else if exchange != "" {
+		haveRoute = false
 	}
-	a = c.h.ActorFor(code, c.u.Product)
-	c.mu.Lock()
-	c.actors[code] = a
 	c.mu.Unlock()
-	return a
+	if haveOrg && haveRoute {
+		return nil
+	}
+	var r Route
+	err := c.h.kv.View(func(t storage.Txn) error {
+		keys := [][]byte{key(kOrg, code)}
+		if exchange != "" {
+			keys = append(keys, key(kRoute, code, c.u.Product, exchange))
+		}
+		if err := storage.Prefetch(t, keys); err != nil {
+			return err
+		}
+		f = orgFacts{actor: code}
+		o, err := txOrg(t, code)
+		switch {
+		case err == nil:
+			f.known = true
+			if a := o.Samenwerking[c.u.Product]; a != "" {
+				f.actor = a
+			}
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		if exchange != "" {
+			r, err = routeOf(t, f.actor, c.u.Product, exchange)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.orgs[code] = f
+	if exchange != "" {
+		c.routes[routeKey{f.actor, exchange}] = r
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 func (c *checker) route(org, exchange string) (Route, error) {
@@ -191,6 +244,10 @@ func (c *checker) rules(v *verdict, env stuf.Envelope) *codes.Rejection {
 		return &codes.Rejection{Code: codes.IB007, Detail: fmt.Sprintf("functie %s is %s, maar staat in een %s-envelop", f.Code, want, env.Root)}
 	}
 	zender, ontvanger := env.ZenderOrg, env.OntvangerOrg
+	if err := c.lookup(zender, ""); err != nil {
+		v.err = fmt.Errorf("organisatie %s lezen: %w", Printable(zender), err)
+		return nil
+	}
 	if c.actor(zender) != c.u.Org {
 		return &codes.Rejection{Code: codes.IB002, Detail: "Organisatie is niet geautoriseerd. Organisatie " + c.u.Org}
 	}
@@ -206,6 +263,10 @@ func (c *checker) rules(v *verdict, env stuf.Envelope) *codes.Rejection {
 
 // recipient checks the ontvanger and its route and sets where the message goes.
 func (c *checker) recipient(v *verdict, f Functie, ontvanger, answers string) *codes.Rejection {
+	if err := c.lookup(ontvanger, f.Exchange); err != nil {
+		v.err = fmt.Errorf("organisatie %s lezen: %w", Printable(ontvanger), err)
+		return nil
+	}
 	if !c.isKnown(ontvanger) {
 		return unknownOrg(ontvanger, "ontvanger")
 	}

@@ -16,6 +16,9 @@ type InboxOptions struct {
 	Referenties   bool // fill each file's Referenties
 }
 
+// inboxChunk is how many delivery records Inbox reads ahead at once.
+const inboxChunk = 256
+
 // Inbox lists the files waiting in the organisation's ophalen/ of product, newest first,
 // with the total number of files that match.
 func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts InboxOptions) ([]Delivery, int, error) {
@@ -27,35 +30,62 @@ func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts Inb
 		if fp, err = authorize(t, p, ActionFetch, product); err != nil {
 			return err
 		}
-		return scanCtx(ctx, t, key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
+		// The ids first, then the records a chunk at a time, each chunk's read in one query on
+		// PostgreSQL: a record per round trip made listing an ophalen/ of a few hundred files
+		// (which every polling client does every few seconds) hundreds of round trips.
+		var ids []uint64
+		err = scanCtx(ctx, t, key(kInbox, p.Org.Code, product, ""), storage.ScanOptions{Reverse: true, KeysOnly: true}, func(k, _ []byte) (bool, error) {
 			id, err := idFromKey(k)
 			if err != nil {
 				return false, err
 			}
-			var d Delivery
-			needBody := opts.OnlyNew
-			if in, _ := page(total, opts.Offset, opts.Limit); in {
-				needBody = true
-			}
-			if needBody {
-				if err := getJSON(t, key(kDelivery, id), &d); err != nil {
-					return false, fmt.Errorf("aflevering %d lezen: %w", id, err)
-				}
-				if opts.OnlyNew && !d.GelezenAt.IsZero() {
-					return true, nil
-				}
-			}
-			if in, _ := page(total, opts.Offset, opts.Limit); in {
-				if opts.Referenties {
-					if d.Referenties, err = referenties(t, d.Messages); err != nil {
-						return false, err
-					}
-				}
-				out = append(out, d)
-			}
-			total++
+			ids = append(ids, id)
 			return true, nil
 		})
+		if err != nil {
+			return err
+		}
+		for start := 0; start < len(ids); start += inboxChunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			part := ids[start:min(start+inboxChunk, len(ids))]
+			var want [][]byte
+			for i, id := range part {
+				// Without OnlyNew every file counts, so the page is known by position.
+				if in, _ := page(start+i, opts.Offset, opts.Limit); in || opts.OnlyNew {
+					want = append(want, key(kDelivery, id))
+				}
+			}
+			if err := storage.Prefetch(t, want); err != nil {
+				return err
+			}
+			for _, id := range part {
+				var d Delivery
+				needBody := opts.OnlyNew
+				if in, _ := page(total, opts.Offset, opts.Limit); in {
+					needBody = true
+				}
+				if needBody {
+					if err := getJSON(t, key(kDelivery, id), &d); err != nil {
+						return fmt.Errorf("aflevering %d lezen: %w", id, err)
+					}
+					if opts.OnlyNew && !d.GelezenAt.IsZero() {
+						continue
+					}
+				}
+				if in, _ := page(total, opts.Offset, opts.Limit); in {
+					if opts.Referenties {
+						if d.Referenties, err = referenties(t, d.Messages); err != nil {
+							return err
+						}
+					}
+					out = append(out, d)
+				}
+				total++
+			}
+		}
+		return nil
 	})
 	if fp == nil {
 		return nil, 0, err // refused, as authorize said it
@@ -128,6 +158,11 @@ func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) 
 func (h *Hub) Delivery(p *Principal, product Product, name string) (Delivery, error) {
 	var d Delivery
 	err := h.kv.View(func(t storage.Txn) error {
+		if p != nil {
+			if err := storage.Prefetch(t, principalKeys(p, key(kDlvName, p.Org.Code, product, name))); err != nil {
+				return err
+			}
+		}
 		if _, err := authorize(t, p, ActionFetch, product); err != nil {
 			return err
 		}
@@ -163,6 +198,11 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 		// kept longer); the next durable write or the store's periodic sync makes it durable.
 		err := h.kv.UpdateLazy(func(t storage.Txn) error {
 			changed, queued = false, false
+			if p != nil {
+				if err := storage.Prefetch(t, principalKeys(p, key(kDlvName, p.Org.Code, product, name))); err != nil {
+					return err
+				}
+			}
 			var err error
 			if fp, err = authorize(t, p, ActionMark, product); err != nil {
 				return err

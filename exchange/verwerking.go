@@ -130,6 +130,10 @@ func (h *Hub) startUpload(u *Upload, took time.Duration) error {
 	// Lazy: Bezig only shows progress. Lost in a power cut, the upload is Ontvangen again and
 	// the redo starts it anew; the upload's next durable write syncs it along.
 	err := h.kv.UpdateLazy(func(t storage.Txn) error {
+		// The claim and the upload in one query on PostgreSQL, not a round trip each.
+		if err := storage.Prefetch(t, [][]byte{key(kClaim, u.ID), key(kUpload, u.ID)}); err != nil {
+			return err
+		}
 		if err := h.holdClaim(t, u.ID); err != nil {
 			return err
 		}
@@ -539,6 +543,9 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	now := h.clock.Now()
 	var final Upload
 	err := h.kv.Update(func(t storage.Txn) error {
+		if err := storage.Prefetch(t, [][]byte{key(kClaim, u.ID), key(kUpload, u.ID)}); err != nil {
+			return err
+		}
 		if err := h.dropClaim(t, u.ID); err != nil {
 			return err
 		}

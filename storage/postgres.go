@@ -137,20 +137,18 @@ func (p *Postgres) migrate(ctx context.Context) error {
 }
 
 func (p *Postgres) View(fn func(Txn) error) error {
-	ctx := context.Background()
-	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return dbErr(err)
-	}
-	defer p.rollback(tx)
-	return fn(&pgTxn{ctx: ctx, tx: tx, readOnly: true, timeout: p.timeout})
-}
-
-// rollback ends a transaction that did not commit; bounded, as every call.
-func (p *Postgres) rollback(tx pgx.Tx) {
-	ctx, cancel := p.bound(context.Background())
-	defer cancel()
-	tx.Rollback(ctx)
+	return retryReconnect(func() error {
+		t, err := p.acquire(context.Background(), true, []string{"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"})
+		if err != nil {
+			return dbErr(err)
+		}
+		defer t.release()
+		err = fn(t)
+		if t.reconnect != nil {
+			return t.reconnect
+		}
+		return err
+	})
 }
 
 func (p *Postgres) Update(fn func(Txn) error) error { return p.commit(fn, true) }
@@ -188,7 +186,11 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
 		var conflict error
-		conflict, err = p.try(ctx, fn, durable)
+		err = retryReconnect(func() error {
+			var err error
+			conflict, err = p.try(ctx, fn, durable)
+			return err
+		})
 		if conflict == nil {
 			return err
 		}
@@ -198,58 +200,54 @@ func (p *Postgres) commit(fn func(Txn) error, durable bool) error {
 	return fmt.Errorf("transaction kept conflicting: %w: %w", ErrConflict, err)
 }
 
-// try runs fn once; conflict is the server's error when the transaction lost to another.
+// serializable and lazy begin a read-write transaction; lazy commits with synchronous_commit
+// off (a batch of an upload).
+var (
+	serializable = []string{"BEGIN ISOLATION LEVEL SERIALIZABLE"}
+	lazy         = []string{"BEGIN ISOLATION LEVEL SERIALIZABLE", "SET LOCAL synchronous_commit = off"}
+)
+
+// try runs fn once; conflict is the server's error when the transaction lost to another. An
+// error wrapping errReconnect: nothing happened, run it again on another connection.
 func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable bool) (conflict, err error) {
-	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	begin := serializable
 	if !durable {
-		// In BEGIN's round trip, not one of its own: a batch of an upload is a lazy commit.
-		opts.BeginQuery = `BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off`
+		begin = lazy
 	}
-	tx, err := p.begin(ctx, opts)
+	t, err := p.acquire(ctx, false, begin)
 	if err != nil {
 		return nil, dbErr(err)
 	}
-	defer p.rollback(tx)
-	t := &pgTxn{ctx: ctx, tx: tx, timeout: p.timeout, copyMin: p.copyMin}
+	defer t.release()
 	err = fn(t)
 	if err == nil {
-		err = t.flush()
+		err = t.commit()
+	}
+	if t.reconnect != nil {
+		return nil, t.reconnect
 	}
 	if t.conflict != nil {
 		// fn may have wrapped or dropped the error; the transaction is lost either way.
 		return t.conflict, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	cctx, cancel := t.bound()
-	defer cancel()
-	if err := tx.Commit(cctx); err != nil {
-		if isConflict(err) {
-			return err, dbErr(err)
-		}
-		return nil, dbErr(err)
-	}
-	return nil, nil
+	return nil, err
 }
 
-// begin starts a transaction. A BEGIN that fails did nothing, so it is tried again a few
-// times: after a restart or failover of PostgreSQL the pool still holds connections the server
-// dropped, and each fails once before the pool replaces it. A transaction that breaks after its
-// BEGIN fails with its error (its commit may or may not have happened, so it is not redone).
-func (p *Postgres) begin(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	var err error
-	for attempt := range 8 {
-		var tx pgx.Tx
-		bctx, cancel := p.bound(ctx)
-		tx, err = p.pool.BeginTx(bctx, opts)
-		cancel() // the transaction's connection does not keep BEGIN's context
-		if err == nil || ctx.Err() != nil {
-			return tx, err
-		}
-		time.Sleep(time.Duration(attempt*25) * time.Millisecond)
+// commit sends the pending writes and COMMIT in one round trip (with BEGIN when nothing was
+// sent before). A transaction that read and wrote nothing sends nothing.
+func (t *pgTxn) commit() error {
+	stmts, err := t.flushStmts()
+	if err != nil {
+		return err
 	}
-	return nil, err
+	if t.begin != nil && len(stmts) == 0 {
+		t.begin = nil // never begun: nothing to commit
+		return nil
+	}
+	if _, err := t.exec(append(stmts, pgStmt{sql: "COMMIT"})...); err != nil {
+		return err
+	}
+	return nil
 }
 
 func isConflict(err error) bool {
@@ -258,12 +256,16 @@ func isConflict(err error) bool {
 }
 
 type pgTxn struct {
-	ctx      context.Context
-	timeout  time.Duration // bounds each statement
-	tx       pgx.Tx
-	readOnly bool
-	conflict error // the serialization failure that broke the transaction, if one did
-	copyMin  int
+	ctx     context.Context
+	timeout time.Duration // bounds each statement
+	conn    *pgxpool.Conn
+	// begin is the transaction's BEGIN (and SET LOCAL), not sent yet: it goes with the first
+	// statement (postgres_pipeline.go). nil once sent.
+	begin     []string
+	reconnect error // the first round trip found the connection dead: run again (errReconnect)
+	readOnly  bool
+	conflict  error // the serialization failure that broke the transaction, if one did
+	copyMin   int
 	// copies counts the flushes that went through the staging table: each tags its rows
 	// with its number, as the rows of an earlier flush stay there until the commit.
 	copies int32
@@ -287,9 +289,9 @@ type pgWrite struct {
 // delete. The arrays go in PostgreSQL's binary format, built here in one buffer each: a batch
 // of an upload is some 14,000 keys and 1.5 MB, and pgx's generic encoding of [][]byte grew its
 // buffer and copied it several times, on the goroutine every commit waits for.
-func (t *pgTxn) flush() error {
+func (t *pgTxn) flushStmts() ([]pgStmt, error) {
 	if len(t.pending) == 0 {
-		return nil
+		return nil, nil
 	}
 	pending := t.pending
 	t.pending = nil
@@ -309,10 +311,13 @@ func (t *pgTxn) flush() error {
 			sets.valueBytes += len(w.value)
 		}
 	}
+	var stmts []pgStmt
 	if sets.n > 0 && t.copyMin > 0 && sets.n >= t.copyMin {
-		if err := t.copySets(keys, pending, sets); err != nil {
-			return err
+		s, err := t.copySets(keys, pending, sets)
+		if err != nil {
+			return nil, err
 		}
+		stmts = append(stmts, s)
 	} else if sets.n > 0 {
 		ks, vs := sets.buffer(sets.keyBytes), sets.buffer(sets.valueBytes)
 		for _, k := range keys {
@@ -321,10 +326,8 @@ func (t *pgTxn) flush() error {
 				vs = appendElem(vs, w.value)
 			}
 		}
-		if err := t.execArrays(`INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, ks, vs); err != nil {
-			return err
-		}
+		stmts = append(stmts, pgStmt{sql: `INSERT INTO kv (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, params: [][]byte{ks, vs}})
 	}
 	if dels.n > 0 {
 		ks := dels.buffer(dels.keyBytes)
@@ -333,11 +336,9 @@ func (t *pgTxn) flush() error {
 				ks = appendElem(ks, []byte(k))
 			}
 		}
-		if err := t.execArrays(`DELETE FROM kv WHERE key = ANY($1::bytea[])`, ks); err != nil {
-			return err
-		}
+		stmts = append(stmts, pgStmt{sql: `DELETE FROM kv WHERE key = ANY($1::bytea[])`, params: [][]byte{ks}})
 	}
-	return nil
+	return stmts, nil
 }
 
 // stagingTable receives a big flush's sets by COPY, to be merged into kv in one statement. A
@@ -347,8 +348,9 @@ func (t *pgTxn) flush() error {
 const stagingTable = `CREATE TEMPORARY TABLE IF NOT EXISTS kv_stage (flush integer NOT NULL, key bytea NOT NULL, value bytea NOT NULL) ON COMMIT DELETE ROWS`
 
 // copySets writes the pending sets (keys in order, every set among them) with binary COPY
-// into the staging table, then upserts them into kv with the same statement as the arrays.
-func (t *pgTxn) copySets(keys []string, pending map[string]pgWrite, sets byteaArray) error {
+// into the staging table and returns the statement that upserts them into kv, as the arrays'
+// statement does.
+func (t *pgTxn) copySets(keys []string, pending map[string]pgWrite, sets byteaArray) (pgStmt, error) {
 	t.copies++
 	flush := t.copies
 	// Binary COPY: signature, flags, header extension length; per row the field count and
@@ -370,23 +372,23 @@ func (t *pgTxn) copySets(keys []string, pending map[string]pgWrite, sets byteaAr
 	}
 	b = binary.BigEndian.AppendUint16(b, 0xffff)
 
+	if t.begin != nil {
+		if _, err := t.exec(); err != nil { // COPY needs the transaction begun
+			return pgStmt{}, err
+		}
+	}
 	ctx, cancel := t.bound()
 	defer cancel()
-	conn := t.tx.Conn().PgConn()
+	conn := t.conn.Conn().PgConn()
 	if err := conn.Exec(ctx, stagingTable).Close(); err != nil {
-		return t.fail(err)
+		return pgStmt{}, t.fail(err)
 	}
 	if _, err := conn.CopyFrom(ctx, bytes.NewReader(b), `COPY pg_temp.kv_stage (flush, key, value) FROM STDIN (FORMAT binary)`); err != nil {
-		return t.fail(err)
+		return pgStmt{}, t.fail(err)
 	}
 	// In the order COPY wrote them: key order, as the arrays'.
-	res := conn.ExecParams(ctx, `INSERT INTO kv (key, value) SELECT key, value FROM pg_temp.kv_stage WHERE flush = $1
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		[][]byte{binary.BigEndian.AppendUint32(nil, uint32(flush))}, []uint32{int4OID}, []int16{1}, nil).Read()
-	if res.Err != nil {
-		return t.fail(res.Err)
-	}
-	return nil
+	return pgStmt{sql: `INSERT INTO kv (key, value) SELECT key, value FROM pg_temp.kv_stage WHERE flush = $1::integer
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, params: [][]byte{binary.BigEndian.AppendUint32(nil, uint32(flush))}}, nil
 }
 
 // byteaOID and byteaArrayOID are PostgreSQL's type ids of bytea and bytea[].
@@ -424,23 +426,6 @@ func appendElem(b, elem []byte) []byte {
 	return append(b, elem...)
 }
 
-// execArrays runs sql with the given binary bytea[] arguments, on the transaction's
-// connection, bounded like every call.
-func (t *pgTxn) execArrays(sql string, arrays ...[]byte) error {
-	oids := make([]uint32, len(arrays))
-	formats := make([]int16, len(arrays))
-	for i := range arrays {
-		oids[i], formats[i] = byteaArrayOID, 1
-	}
-	ctx, cancel := t.bound()
-	defer cancel()
-	res := t.tx.Conn().PgConn().ExecParams(ctx, sql, arrays, oids, formats, nil).Read()
-	if res.Err != nil {
-		return t.fail(res.Err)
-	}
-	return nil
-}
-
 func (t *pgTxn) write(key []byte, w pgWrite) {
 	if t.pending == nil {
 		t.pending = map[string]pgWrite{}
@@ -468,25 +453,24 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 	if len(want) == 0 {
 		return nil
 	}
-	ctx, cancel := t.bound()
-	defer cancel()
-	rows, err := t.tx.Query(ctx, `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, want)
-	if err != nil {
-		return t.fail(err)
+	arr := byteaArray{}
+	for _, k := range want {
+		arr.add(len(k))
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k, v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			return t.fail(err)
-		}
+	ks := arr.buffer(arr.keyBytes)
+	for _, k := range want {
+		ks = appendElem(ks, k)
+	}
+	rows, err := t.query(false, pgStmt{sql: `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, params: [][]byte{ks}})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		v := r[1]
 		if v == nil {
 			v = []byte{}
 		}
-		t.cache[string(k)] = v
-	}
-	if err := rows.Err(); err != nil {
-		return t.fail(err)
+		t.cache[string(r[0])] = v
 	}
 	return nil
 }
@@ -511,17 +495,17 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(v), nil
 	}
-	var v []byte
-	ctx, cancel := t.bound()
-	defer cancel()
-	err := t.tx.QueryRow(ctx, `SELECT value FROM kv WHERE key = $1`, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
+	rows, err := t.query(false, pgStmt{sql: `SELECT value FROM kv WHERE key = $1`, params: [][]byte{key}})
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
 		return nil, ErrNotFound
 	}
-	if err != nil {
-		return nil, t.fail(err)
+	if rows[0][0] == nil {
+		return []byte{}, nil
 	}
-	return v, nil
+	return rows[0][0], nil
 }
 
 // maxTxnCount is Badger's cap on a batch's entries: MaxTxnBytes over the size of a skiplist
@@ -598,9 +582,6 @@ func prefixEnd(prefix []byte) []byte {
 //     bytes right after the prefix is not seen, as in Badger), descending, while keys have
 //     the prefix.
 func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) (bool, error)) error {
-	if err := t.flush(); err != nil {
-		return err
-	}
 	if prefix == nil {
 		prefix = []byte{} // a nil []byte is NULL to pgx, and nothing compares to NULL
 	}
@@ -619,13 +600,13 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 	}
 	// $1 is the key to continue from, $2 the limit, $3 the other end of the range.
 	var q string
-	bound := []any{prefix}
+	bound := [][]byte{prefix}
 	switch end := prefixEnd(prefix); {
 	case opts.Reverse:
 		q = `SELECT ` + cols + ` FROM kv WHERE key <= $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
 	case end != nil:
 		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2`
-		bound = []any{end}
+		bound = [][]byte{end}
 	default:
 		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 ORDER BY key LIMIT $2`
 		bound = nil
@@ -642,26 +623,14 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 				q = strings.Replace(q, "key >= $1", "key > $1", 1)
 			}
 		}
-		ctx, cancel := t.bound()
-		rows, err := t.tx.Query(ctx, q, append([]any{start, limit}, bound...)...)
+		// Writes made so far (also by fn between pages) go with the query.
+		rows, err := t.query(true, pgStmt{sql: q, params: append([][]byte{start, int8Param(limit)}, bound...)})
 		if err != nil {
-			cancel()
-			return t.fail(err)
+			return err
 		}
-		var batch []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.k, &r.v); err != nil {
-				rows.Close()
-				cancel()
-				return t.fail(err)
-			}
-			batch = append(batch, r)
-		}
-		rows.Close()
-		cancel()
-		if err := rows.Err(); err != nil {
-			return t.fail(err)
+		batch := make([]row, 0, len(rows))
+		for _, r := range rows {
+			batch = append(batch, row{k: r[0], v: r[1]})
 		}
 		for _, r := range batch {
 			if !bytes.HasPrefix(r.k, prefix) {

@@ -43,7 +43,7 @@ func BenchmarkPostgresBatch(b *testing.B) {
 				var pid uint32
 				var cpu0 time.Duration
 				err := p.UpdateLazy(func(t Txn) error {
-					pid = t.(*pgTxn).tx.Conn().PgConn().PID()
+					pid = t.(*pgTxn).conn.Conn().PgConn().PID()
 					cpu0 = processCPU(b, pid)
 					for range bc.msgs {
 						n++

@@ -18,11 +18,11 @@ var ErrNotEmpty = errors.New("de database bevat al records")
 // any error nothing is copied. Load is not bounded by the call time-out: it takes as long as
 // the records take.
 func (p *Postgres) Load(ctx context.Context, next func() (key, value []byte, err error)) (int64, error) {
-	tx, err := p.begin(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return 0, fmt.Errorf("database: %w", err)
 	}
-	defer p.rollback(tx)
+	defer tx.Rollback(context.Background()) // after Commit: does nothing
 	var exists bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM kv)`).Scan(&exists); err != nil {
 		return 0, fmt.Errorf("database: %w", err)

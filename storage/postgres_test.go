@@ -162,10 +162,11 @@ func TestPostgresLazyCommitSettings(t *testing.T) {
 	settings := func(update func(func(Txn) error) error) (sync, iso string) {
 		t.Helper()
 		err := update(func(txn Txn) error {
-			tx := txn.(*pgTxn).tx
-			if err := tx.QueryRow(context.Background(), `SELECT current_setting('synchronous_commit'), current_setting('transaction_isolation')`).Scan(&sync, &iso); err != nil {
+			rows, err := txn.(*pgTxn).query(false, pgStmt{sql: `SELECT current_setting('synchronous_commit'), current_setting('transaction_isolation')`})
+			if err != nil {
 				return err
 			}
+			sync, iso = string(rows[0][0]), string(rows[0][1])
 			return txn.Set([]byte("k"), []byte("v"))
 		})
 		if err != nil {

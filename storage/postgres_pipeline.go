@@ -1,0 +1,166 @@
+package storage
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A transaction's statements go to the server in as few round trips as its reads allow. Its
+// BEGIN is not sent on its own but with the first statement; its pending writes go with the
+// statement that needs them (a Scan) or with COMMIT. A read-only View that reads one key is
+// two round trips (BEGIN with the SELECT, ROLLBACK) instead of three, an upload's batch with
+// its reads ahead and its writes three instead of five. On a busy machine every round trip
+// waits for the database's process and then for the hub's to be scheduled: the two-node load
+// test spent most of an upload's processing time in them (issue 14).
+//
+// Statements are prepared once per connection (pgx keeps them by name) and run with binary
+// parameters and results: every column the store reads is a bytea.
+
+// pgStmt is one statement of a batch: its SQL and its parameters in binary format.
+type pgStmt struct {
+	sql    string
+	params [][]byte
+}
+
+// errReconnect marks a failure of a transaction's first round trip on a connection that
+// turned out to be dead (the database restarted or failed over since the pool last used it):
+// nothing of the transaction happened, so it is run again on another connection.
+var errReconnect = errors.New("verbinding met de database verbroken voor de transactie begon")
+
+// maxReconnects bounds the transactions run again after errReconnect.
+const maxReconnects = 8
+
+// acquire takes a connection from the pool for a transaction that begins with begin.
+func (p *Postgres) acquire(ctx context.Context, readOnly bool, begin []string) (*pgTxn, error) {
+	actx, cancel := p.bound(ctx)
+	conn, err := p.pool.Acquire(actx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	return &pgTxn{ctx: ctx, conn: conn, begin: begin, readOnly: readOnly, timeout: p.timeout, copyMin: p.copyMin}, nil
+}
+
+// release ends the transaction if it is still open and gives the connection back; a
+// connection that cannot be brought back to idle is closed, not pooled (pgxpool destroys a
+// connection released in a transaction or closed).
+func (t *pgTxn) release() {
+	if t.conn == nil {
+		return
+	}
+	pc := t.conn.Conn().PgConn()
+	if t.begin == nil && !pc.IsClosed() && pc.TxStatus() != 'I' {
+		ctx, cancel := t.bound()
+		if err := pc.Exec(ctx, "ROLLBACK").Close(); err != nil {
+			pc.Close(ctx)
+		}
+		cancel()
+	}
+	t.conn.Release()
+	t.conn = nil
+}
+
+// stmtName names a prepared statement after its SQL.
+func stmtName(sql string) string {
+	h := fnv.New64a()
+	h.Write([]byte(sql))
+	return fmt.Sprintf("kp_%016x", h.Sum64())
+}
+
+// exec sends stmts in one round trip, preceded by the transaction's BEGIN when it has not been
+// sent, and returns each statement's result. A serialization failure is kept in t.conflict.
+func (t *pgTxn) exec(stmts ...pgStmt) ([]*pgconn.Result, error) {
+	ctx, cancel := t.bound()
+	defer cancel()
+	conn := t.conn.Conn()
+	var b pgconn.Batch
+	for _, sql := range t.begin {
+		b.ExecParams(sql, nil, nil, nil, nil)
+	}
+	commits := false
+	for _, s := range stmts {
+		if s.sql == "COMMIT" {
+			b.ExecParams(s.sql, nil, nil, nil, nil)
+			commits = true
+			continue
+		}
+		sd, err := conn.Prepare(ctx, stmtName(s.sql), s.sql)
+		if err != nil {
+			return nil, t.failFirst(err, len(t.begin) > 0, false)
+		}
+		formats := make([]int16, len(s.params))
+		for i := range formats {
+			formats[i] = 1
+		}
+		b.ExecStatement(sd, s.params, formats, []int16{1})
+	}
+	first := len(t.begin) > 0
+	nBegin := len(t.begin)
+	t.begin = nil
+	results, err := conn.PgConn().ExecBatch(ctx, &b).ReadAll()
+	if err != nil {
+		ran := len(results) > 0 && results[0].Err == nil
+		return nil, t.failFirst(err, first && !ran, commits)
+	}
+	return results[nBegin:], nil
+}
+
+// failFirst is fail for an error of exec. unbegun: the round trip carried the transaction's
+// BEGIN and not even that ran. Then, if the connection is what failed, the transaction never
+// began and is marked to be run again on another connection: the server said so (it ended the
+// connection before the batch: a restart, a failover, an administrator), or the round trip did
+// not carry COMMIT (nothing can have been committed), or nothing of it reached the server.
+func (t *pgTxn) failFirst(err error, unbegun, commits bool) error {
+	var pe *pgconn.PgError
+	connGone := false
+	if errors.As(err, &pe) {
+		connGone = strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	} else if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		// A time-out is a slow server (a lock, a full machine), not a dead connection.
+		connGone = !commits || pgconn.SafeToRetry(err)
+	}
+	if unbegun && connGone && t.ctx.Err() == nil {
+		t.reconnect = fmt.Errorf("%w: %w", errReconnect, err)
+		t.conn.Conn().PgConn().Close(context.Background())
+		return t.reconnect
+	}
+	return t.fail(err)
+}
+
+// query runs one statement (after the pending writes, when flushFirst) and returns its rows.
+func (t *pgTxn) query(flushFirst bool, s pgStmt) ([][][]byte, error) {
+	var stmts []pgStmt
+	if flushFirst {
+		var err error
+		if stmts, err = t.flushStmts(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := t.exec(append(stmts, s)...)
+	if err != nil {
+		return nil, err
+	}
+	return res[len(res)-1].Rows, nil
+}
+
+// int8Param is n as a binary bigint parameter.
+func int8Param(n int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+// retryReconnect runs attempt again, with a short pause, while it fails with errReconnect.
+func retryReconnect(attempt func() error) error {
+	var err error
+	for i := range maxReconnects {
+		if err = attempt(); !errors.Is(err, errReconnect) {
+			return err
+		}
+		time.Sleep(time.Duration(i*25) * time.Millisecond)
+	}
+	return dbErr(err)
+}
