@@ -64,6 +64,12 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 	}
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "knooppunt"
+	// Every statement is prepared once per connection (postgres_pipeline.go). After five runs
+	// PostgreSQL may plan a statement for its parameters each time, and for a Prefetch of a
+	// few thousand keys (a batch's referentienummers) it then chose a sequential scan, which a
+	// SERIALIZABLE transaction locks as the whole table: a conflict with every other writer.
+	// The generic plans of the store's statements are index scans (TestPostgresPlansUseIndex).
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -180,6 +181,74 @@ func TestPostgresLazyCommitSettings(t *testing.T) {
 		}
 		if sync, iso := settings(kv.Update); sync != "on" || iso != "serializable" {
 			t.Fatalf("Update: synchronous_commit %s, isolation %s", sync, iso)
+		}
+	}
+}
+
+// The store's statements run with their generic plans, and those read kv through its index:
+// a sequential scan in a SERIALIZABLE transaction is a predicate lock on the whole table, a
+// conflict with every writer. PostgreSQL planned one for a Prefetch of 3,000 keys in a table
+// of 200,000 when it chose a custom plan.
+func TestPostgresPlansUseIndex(t *testing.T) {
+	p := postgresBackend(t)(t, "main").(*Postgres)
+	defer p.Close()
+	// Enough rows for the planner to have a choice.
+	err := p.Update(func(txn Txn) error {
+		for i := range 5000 {
+			if err := txn.Set(fmt.Appendf(nil, "k/%06d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var mode string
+	if err := conn.QueryRow(context.Background(), `SHOW plan_cache_mode`).Scan(&mode); err != nil || mode != "force_generic_plan" {
+		t.Fatalf("plan_cache_mode %q (%v), want force_generic_plan", mode, err)
+	}
+	if _, err := conn.Exec(context.Background(), `ANALYZE kv`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`PREPARE plan_get(bytea) AS SELECT value FROM kv WHERE key = $1`,
+		`PREPARE plan_any(bytea[]) AS SELECT key, value FROM kv WHERE key = ANY($1)`,
+		`PREPARE plan_scan(bytea, bigint, bytea) AS SELECT key, value FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2`,
+	} {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys []string
+	for i := range 3000 {
+		keys = append(keys, fmt.Sprintf(`'k/%06d'::bytea`, i))
+	}
+	for _, q := range []string{
+		`EXPLAIN EXECUTE plan_get('k/000001')`,
+		`EXPLAIN EXECUTE plan_any(ARRAY[` + strings.Join(keys, ",") + `])`,
+		`EXPLAIN EXECUTE plan_scan('k/', 100000, 'k0')`,
+	} {
+		rows, err := conn.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "\n"); !strings.Contains(p, "Index") || strings.Contains(p, "Seq Scan") {
+			t.Errorf("%s:\n%s\nwant an index scan", q[:40], p)
 		}
 	}
 }
