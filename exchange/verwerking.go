@@ -201,13 +201,15 @@ func (h *Hub) decide(ctx context.Context, u *Upload, prog *progress, blob storag
 	}
 	var whole *codes.Rejection
 	var readErr error
+	// Read once: the commits move prog.Next while the reader runs.
+	start := prog.Next
 	go func() {
 		defer close(order)
 		defer wg.Wait()
 		defer close(jobs)
 		readErr = zipintake.ReadUpload(blob, blob.Size(), u.Name, h.limits(), func(e zipintake.Entry) error {
 			sources[e.Index] = e
-			if e.Index < prog.Next {
+			if e.Index < start {
 				return nil
 			}
 			if e.Index >= wholeUpload {
