@@ -537,11 +537,31 @@ func (w *s3Writer) upload(key string) error {
 		opts.DisableMultipart = true
 		opts.UserMetadata["x-amz-checksum-crc32c"] = base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, w.crc.Sum32()))
 	}
-	_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, opts)
+	for attempt := 1; ; attempt++ {
+		_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, opts)
+		if err == nil || attempt == putAttempts || !transientPutError(err) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 25 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", w.name, err)
 	}
 	return nil
+}
+
+// putAttempts bounds the PUTs of one upload that transientPutError lets try again.
+const putAttempts = 3
+
+// transientPutError: versitygw's posix backend, a gateway people also run in production,
+// answers a PUT with 409 ExistingObjectIsDirectory when creating or linking into the
+// object's directory fails, also when a DELETE of that directory's last object (it removes
+// empty directories) runs at the same moment. CI saw it on a new upload in aanleveren/<org>/
+// while the previous upload of that organisation was removed after delivery. The PUT of the
+// same bytes under the same key is safe to send again; a real directory in the way still
+// fails after putAttempts.
+func transientPutError(err error) bool {
+	return minio.ToErrorResponse(err).Code == "ExistingObjectIsDirectory"
 }
 
 // singlePutMax is where minio-go starts a multipart upload (its minPartSize): a whole object's
