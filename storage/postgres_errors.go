@@ -27,13 +27,18 @@ func dbErr(err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w (%w)", ErrNoAnswer, err)
 	case errors.As(err, &pe):
-		// 08: connection exception; 57P01-57P03: shut down by an administrator, a crash,
-		// or not accepting connections yet.
-		if strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03" {
+		if connectionLost(pe) {
 			return fmt.Errorf("%w (%w)", ErrUnavailable, err)
 		}
 		return fmt.Errorf("database: %w", err)
 	}
 	// Not an answer of the server: the connection (refused, reset, closed).
 	return fmt.Errorf("%w (%w)", ErrUnavailable, err)
+}
+
+// connectionLost tells whether the server ended the connection rather than refused a
+// statement. 08: connection exception; 57P01-57P03: shut down by an administrator, a crash,
+// or not accepting connections yet.
+func connectionLost(pe *pgconn.PgError) bool {
+	return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -121,14 +120,16 @@ func (t *pgTxn) failFirst(err error, unbegun, commits bool) error {
 	var pe *pgconn.PgError
 	connGone := false
 	if errors.As(err, &pe) {
-		connGone = strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+		connGone = connectionLost(pe)
 	} else if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		// A time-out is a slow server (a lock, a full machine), not a dead connection.
 		connGone = !commits || pgconn.SafeToRetry(err)
 	}
 	if unbegun && connGone && t.ctx.Err() == nil {
 		t.reconnect = fmt.Errorf("%w: %w", errReconnect, err)
-		t.conn.Conn().PgConn().Close(context.Background())
+		ctx, cancel := t.bound()
+		t.conn.Conn().PgConn().Close(ctx) // bounded: the connection is already broken
+		cancel()
 		return t.reconnect
 	}
 	return t.fail(err)
