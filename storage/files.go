@@ -32,6 +32,8 @@ type Disk struct {
 	pinMu    sync.RWMutex // Remove reads pinned; Pin and its release change it
 	pinned   int          // backups holding a Pin
 	atticGen uint64
+
+	dirs dirSyncs // commits into one directory share its fsyncs
 }
 
 // checkEvery is how many bytes a writer writes between looks at the free space.
@@ -464,7 +466,7 @@ func (w *diskWriter) Commit() error {
 	if err := os.Rename(w.d.temp(w.rel), dst); err != nil {
 		return fmt.Errorf("commit %s: %w", w.rel, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return w.d.dirs.syncAfter(filepath.Dir(dst))
 }
 
 func (w *diskWriter) Keep() error {
