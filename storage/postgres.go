@@ -43,15 +43,6 @@ type Postgres struct {
 // never creates the staging table for it (~7 ms of server CPU per new connection here).
 const defaultCopyMin = 8192
 
-// defaultMinConns connections stay open while the hub is idle (pgxpool opens them in the
-// background at start and again after a restart or failover of the database, and closes idle
-// connections after 30 minutes only down to this number). A new connection costs the server a
-// process: on the test machine ~35-40 ms of CPU (fork, InitPostgres, the first touch of shared
-// memory, the exit), paid by the first upload after a start or after a quiet half hour, on the
-// cores that process it. Four: what one node's processing of an upload holds at once
-// (BenchmarkThroughputBackends: 5 connections, one of them for the start's own queries).
-const defaultMinConns = 4
-
 // schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
 // another migrates waits for it, and then finds nothing left to do.
 const schemaLock = 0x6b6e6f6f70756e74 // "knoopunt"
@@ -73,9 +64,6 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 		// The engine's workers (4 per CPU), the SFTP sessions and the sweeps each hold one
 		// connection for a transaction at a time.
 		cfg.MaxConns = 32
-	}
-	if !strings.Contains(url, "pool_min_conns") {
-		cfg.MinConns = defaultMinConns
 	}
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "knooppunt"

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"knooppunt/storage/storagetest"
 )
@@ -58,9 +57,6 @@ func TestPostgresReconnects(t *testing.T) {
 	}
 	defer p.Close()
 	set(t, p, "before", "1")
-	// Every connection the pool keeps open is there before they are all ended, so that none
-	// is made after (the pool opens them in the background).
-	waitConns(t, p, defaultMinConns)
 	admin, err := OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -78,45 +74,6 @@ func TestPostgresReconnects(t *testing.T) {
 		if _, err := get(t, p, k); err != nil {
 			t.Fatalf("%s after reconnect: %v", k, err)
 		}
-	}
-}
-
-// waitConns waits until p's pool holds at least n connections, for at most a minute.
-func waitConns(t *testing.T, p *Postgres, n int32) {
-	t.Helper()
-	for range 6000 {
-		if p.pool.Stat().TotalConns() >= n {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("the pool holds %d connections, want %d", p.pool.Stat().TotalConns(), n)
-}
-
-// The pool keeps defaultMinConns connections open from the start (a new one costs the server
-// a process, paid by the first upload otherwise); pool_min_conns in the address overrides it.
-func TestPostgresKeepsConnections(t *testing.T) {
-	url := storagetest.DatabaseURL(t)
-	p, err := OpenPostgres(context.Background(), url, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	waitConns(t, p, defaultMinConns)
-	if got := p.pool.Config().MinConns; got != defaultMinConns {
-		t.Errorf("MinConns %d, want %d", got, defaultMinConns)
-	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	q, err := OpenPostgres(context.Background(), url+sep+"pool_min_conns=1", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	if got := q.pool.Config().MinConns; got != 1 {
-		t.Errorf("MinConns with pool_min_conns=1: %d", got)
 	}
 }
 
