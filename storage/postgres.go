@@ -36,9 +36,12 @@ type Postgres struct {
 }
 
 // defaultCopyMin: below it the arrays' single statement is cheaper than COPY's three and the
-// staging table's truncation at commit (BenchmarkPostgresBatch: COPY costs ~40% more server
-// CPU per key at 610 keys, ~5% less at 4,250, ~10-15% less at 14,000).
-const defaultCopyMin = 4096
+// staging table's truncation at commit. BenchmarkPostgresBatch, server CPU per key (6 Dec,
+// load 31-34, two runs): 4,250 keys arrays 6.4-6.6 µs, COPY 7.5-8.2; 8,450 keys 7.2-7.4 both;
+// 14,000 keys COPY 5-10% less. A batch of the 3,000-message ZIP is ~4,360 keys (4.36 per
+// message since the berichtenlog went into groups), so it goes as arrays, and a connection
+// never creates the staging table for it (~7 ms of server CPU per new connection here).
+const defaultCopyMin = 8192
 
 // schemaLock is the pg_advisory_lock key under which migrations run: a hub that starts while
 // another migrates waits for it, and then finds nothing left to do.

@@ -15,8 +15,8 @@ import (
 
 // BenchmarkPostgresBatch commits what one batch of an upload writes (BENCHMARKS.md: 1,000
 // messages, 14,000 keys, most of them index entries with short values), with the sets sent
-// as arrays and through COPY (whatever defaultCopyMin says); -300 and -40: batches of 300 and
-// 40 messages (4,250 and 610 keys), where defaultCopyMin was chosen.
+// as arrays and through COPY (whatever defaultCopyMin says); -600, -300 and -40: batches of
+// 600, 300 and 40 messages (8,450, 4,250 and 610 keys), where defaultCopyMin was chosen.
 func BenchmarkPostgresBatch(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
@@ -24,6 +24,7 @@ func BenchmarkPostgresBatch(b *testing.B) {
 		msgs    int
 	}{
 		{"arrays", 0, 1000}, {"copy", 1, 1000},
+		{"arrays-600", 0, 600}, {"copy-600", 1, 600},
 		{"arrays-300", 0, 300}, {"copy-300", 1, 300},
 		{"arrays-40", 0, 40}, {"copy-40", 1, 40},
 	} {
