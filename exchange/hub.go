@@ -91,6 +91,7 @@ type Hub struct {
 	wake          chan struct{} // nudges the processor when an upload is queued
 
 	auditMu sync.Mutex // this process's appends one at a time; across nodes the tip's transaction orders them
+	audit   auditQueue // entries waiting for the next append (audit.go)
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
