@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +200,40 @@ func TestMarkOfAnIdWhoseFileWasDeletedSince(t *testing.T) {
 		return err
 	}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the id under another organisation: %v, want ErrNotFound", err)
+	}
+}
+
+// SetGelezen's read-write transaction does not read idx/dname/: on PostgreSQL that read
+// locked the index pages where every upload to the organisation inserts its new files' names,
+// and marks conflicted with them. The name is resolved in a snapshot; the mark still happens.
+func TestMarkTransactionLeavesNamesUnread(t *testing.T) {
+	dir := t.TempDir()
+	kv, files := testStores(t, dir, envBackend())
+	if kv == nil {
+		var err error
+		if kv, err = storage.OpenBadger(dir+"/db", slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rkv := &readsKV{KV: kv}
+	e := newEngineWith(t, dir, Config{KV: rkv, Files: files})
+	gem, zorg := e.principal("0363"), e.principal("12345678")
+	e.process(gem, IWmo, "een.xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
+	ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
+	rkv.take()
+	if err := e.h.SetGelezen(zorg, IWmo, []string{ds[0].Name}, true); err != nil {
+		t.Fatal(err)
+	}
+	reads := rkv.take()
+	for _, r := range reads {
+		if strings.HasPrefix(r, "get "+kDlvName) || strings.HasPrefix(r, "scan "+kDlvName) {
+			t.Errorf("the mark's read-write transaction read %q", r)
+		}
+	}
+	if !slices.Contains(reads, "get "+string(key(kDelivery, ds[0].ID))) {
+		t.Errorf("the mark's transaction did not read the delivery's record: %q", reads)
+	}
+	if s := readGelezenState(t, e, ds[0].ID, string(IWmo)+"/ophalen/"+ds[0].Name); s.d.GelezenAt.IsZero() || s.gelezen != len(s.d.Messages) {
+		t.Fatalf("not marked: %+v", s)
 	}
 }

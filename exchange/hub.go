@@ -92,6 +92,7 @@ type Hub struct {
 
 	auditMu sync.Mutex // this process's appends one at a time; across nodes the tip's transaction orders them
 	audit   auditQueue // entries waiting for the next append (audit.go)
+	markMu  sync.Mutex // this process's gelezen marks one at a time (SetGelezen)
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 

@@ -252,7 +252,12 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 		if err == nil {
 			// Lazy: a gelezen mark lost in a power cut leaves the file unread (downloadable
 			// again, kept longer); the next durable write or the store's periodic sync makes
-			// it durable.
+			// it durable. One mark at a time per node: the marks of files from one upload,
+			// made by its recipients' sessions at the same moment, rewrite the same berichtenlog
+			// group of the sender and messages on the same index pages, and side by side they
+			// conflicted with each other (15,900 failures in a two-node load test once the
+			// audit log no longer held the download sessions back).
+			h.markMu.Lock()
 			err = h.kv.UpdateLazy(func(t storage.Txn) error {
 				changed, queued = false, false
 				if p != nil {
@@ -294,6 +299,7 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 				queued, err = deliveryHistory(t, &d, queuedEvent{Event: StatusEvent{At: now, Status: status, By: p.Account.Name}})
 				return err
 			})
+			h.markMu.Unlock()
 		}
 		if fp == nil {
 			return err // refused
