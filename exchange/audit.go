@@ -109,54 +109,40 @@ func (h *Hub) appendAudit(e AuditEntry) {
 	h.auditMu.Lock()
 	defer h.auditMu.Unlock()
 	for !r.done {
-		h.appendAuditGroup()
+		q.mu.Lock()
+		group := slices.Clone(q.pending[:min(len(q.pending), auditGroupMax)])
+		q.pending = slices.Delete(q.pending, 0, len(group))
+		q.mu.Unlock()
+		h.appendAuditGroup(group)
 	}
 	if r.err != nil {
 		h.log.Error("auditlog schrijven mislukt", "account", r.e.Account, "actie", r.e.Action, "pad", r.e.Path, "resultaat", r.e.Result, "err", r.err)
 	}
 }
 
-// appendAuditGroup writes the entries at the front of the queue to the chain in one
-// transaction, takes them off the queue and marks each done with the outcome. The caller holds
-// auditMu. Lazy: the entries are durable with the next durable write (the upload's
+// appendAuditGroup writes group to the chain in one transaction and marks each entry done with
+// the outcome. Lazy: the entries are durable with the next durable write (the upload's
 // acceptance, a delivery) or within a fraction of a second; waiting for the disk here, under
 // auditMu, would serialise every session's logins and transfers behind one fsync each.
 // Nodes appending at the same moment still conflict on the tip; the store's retries (then
-// these) put them one after the other, and each retry takes what queued meanwhile too.
-func (h *Hub) appendAuditGroup() {
-	q := &h.audit
-	n := 0 // entries in the last attempt's transaction
+// these) put them one after the other.
+func (h *Hub) appendAuditGroup(group []*auditReq) {
 	var err error
 	for range 5 {
-		if err = h.appendAuditOnce(&n); !errors.Is(err, storage.ErrConflict) {
+		if err = h.appendAuditOnce(group); !errors.Is(err, storage.ErrConflict) {
 			break
 		}
 	}
-	q.mu.Lock()
-	if n == 0 {
-		n = min(len(q.pending), auditGroupMax) // failed before a transaction ran: report them
-	}
-	group := slices.Clone(q.pending[:n])
-	q.pending = slices.Delete(q.pending, 0, n)
-	q.mu.Unlock()
 	if err == nil {
-		q.groups.Add(1)
+		h.audit.groups.Add(1)
 	}
 	for _, r := range group {
 		r.done, r.err = true, err
 	}
 }
 
-// appendAuditOnce appends the front of the queue (at most auditGroupMax entries) in one
-// transaction and sets *n to how many it took. It only reads the queue: the holder of auditMu
-// alone takes entries off it, and others only add at the end, so the front stays put.
-func (h *Hub) appendAuditOnce(n *int) error {
+func (h *Hub) appendAuditOnce(group []*auditReq) error {
 	return h.kv.UpdateLazy(func(t storage.Txn) error {
-		q := &h.audit
-		q.mu.Lock()
-		group := slices.Clone(q.pending[:min(len(q.pending), auditGroupMax)])
-		q.mu.Unlock()
-		*n = len(group)
 		var tip auditTip
 		v, err := t.Get([]byte(kAuditTip))
 		switch {
