@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"knooppunt/storage"
 )
@@ -68,27 +71,77 @@ func (h *Hub) AuditConn(user, remote, action, path, result string) {
 	h.appendAudit(AuditEntry{Account: auditField(user), Remote: auditField(remote), Action: action, Path: auditField(path), Result: auditField(result)})
 }
 
+// auditGroupMax bounds the entries one append transaction takes from the queue: a transaction
+// stays small (a few hundred records) however many sessions wait.
+const auditGroupMax = 256
+
+// auditQueue holds the entries waiting for this node's next append transaction, in the order
+// of their timestamps.
+type auditQueue struct {
+	mu      sync.Mutex
+	pending []*auditReq
+	groups  atomic.Int64 // append transactions committed: how many entries each took shows in tests
+}
+
+// auditReq is one entry on its way into the chain. done and err are written and read under
+// Hub.auditMu only.
+type auditReq struct {
+	e    AuditEntry
+	done bool
+	err  error
+}
+
+// appendAudit adds e to the chain and returns once the transaction holding it committed. The
+// appends of this node are one at a time (auditMu); whoever holds it writes every entry queued
+// meanwhile in one transaction: one read and one write of the tip for the whole group instead
+// of one each. The tip is one record that every node's appends read and write, so a
+// transaction per entry made the nodes' appends conflict thousands of times in a load test.
 func (h *Hub) appendAudit(e AuditEntry) {
+	r := &auditReq{e: e}
+	q := &h.audit
+	q.mu.Lock()
+	// Stamped when queued, under the queue's lock: the chain's order is the queue's order, so
+	// the times in the chain never go back.
+	r.e.At = h.clock.Now().UTC()
+	q.pending = append(q.pending, r)
+	q.mu.Unlock()
+
 	h.auditMu.Lock()
 	defer h.auditMu.Unlock()
-	e.At = h.clock.Now().UTC()
-	// Lazy: the entry is durable with the next durable write (the upload's acceptance, a
-	// delivery) or within a fraction of a second; waiting for the disk here, under auditMu,
-	// would serialise every session's logins and transfers behind one fsync each.
-	// The tip is one record that every node's appends read and write: nodes appending at the
-	// same moment conflict, and the store's retries (then these) put them one after the other.
-	var err error
-	for range 5 {
-		if err = h.appendAuditOnce(e); !errors.Is(err, storage.ErrConflict) {
-			break
-		}
+	for !r.done {
+		q.mu.Lock()
+		group := slices.Clone(q.pending[:min(len(q.pending), auditGroupMax)])
+		q.pending = slices.Delete(q.pending, 0, len(group))
+		q.mu.Unlock()
+		h.appendAuditGroup(group)
 	}
-	if err != nil {
-		h.log.Error("auditlog schrijven mislukt", "account", e.Account, "actie", e.Action, "pad", e.Path, "resultaat", e.Result, "err", err)
+	if r.err != nil {
+		h.log.Error("auditlog schrijven mislukt", "account", r.e.Account, "actie", r.e.Action, "pad", r.e.Path, "resultaat", r.e.Result, "err", r.err)
 	}
 }
 
-func (h *Hub) appendAuditOnce(e AuditEntry) error {
+// appendAuditGroup writes group to the chain in one transaction and marks each entry done with
+// the outcome. Lazy: the entries are durable with the next durable write (the upload's
+// acceptance, a delivery) or within a fraction of a second; waiting for the disk here, under
+// auditMu, would serialise every session's logins and transfers behind one fsync each.
+// Nodes appending at the same moment still conflict on the tip; the store's retries (then
+// these) put them one after the other.
+func (h *Hub) appendAuditGroup(group []*auditReq) {
+	var err error
+	for range 5 {
+		if err = h.appendAuditOnce(group); !errors.Is(err, storage.ErrConflict) {
+			break
+		}
+	}
+	if err == nil {
+		h.audit.groups.Add(1)
+	}
+	for _, r := range group {
+		r.done, r.err = true, err
+	}
+}
+
+func (h *Hub) appendAuditOnce(group []*auditReq) error {
 	return h.kv.UpdateLazy(func(t storage.Txn) error {
 		var tip auditTip
 		v, err := t.Get([]byte(kAuditTip))
@@ -101,20 +154,23 @@ func (h *Hub) appendAuditOnce(e AuditEntry) error {
 				return fmt.Errorf("kop van het auditlog lezen: %w", err)
 			}
 		}
-		entry := e
-		entry.Seq = tip.Seq + 1
-		entry.Prev = tip.Hash
-		if entry.Hash, err = auditHash(entry); err != nil {
-			return err
+		for _, r := range group {
+			entry := r.e
+			entry.Seq = tip.Seq + 1
+			entry.Prev = tip.Hash
+			if entry.Hash, err = auditHash(entry); err != nil {
+				return err
+			}
+			val, err := json.Marshal(entry)
+			if err != nil {
+				return err
+			}
+			if err := t.Set(key(kAudit, entry.Seq), val); err != nil {
+				return err
+			}
+			tip = auditTip{Seq: entry.Seq, Hash: entry.Hash}
 		}
-		val, err := json.Marshal(entry)
-		if err != nil {
-			return err
-		}
-		if err := t.Set(key(kAudit, entry.Seq), val); err != nil {
-			return err
-		}
-		head, err := json.Marshal(auditTip{Seq: entry.Seq, Hash: entry.Hash})
+		head, err := json.Marshal(tip)
 		if err != nil {
 			return err
 		}

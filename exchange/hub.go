@@ -90,7 +90,9 @@ type Hub struct {
 	authFailCount atomic.Int64  // failed logins counted in the store, to prune now and then
 	wake          chan struct{} // nudges the processor when an upload is queued
 
-	auditMu sync.Mutex // this process's appends one at a time; across nodes the tip's transaction orders them
+	auditMu sync.Mutex    // this process's appends one at a time; across nodes the tip's transaction orders them
+	audit   auditQueue    // entries waiting for the next append (audit.go)
+	marks   chan struct{} // slots for this process's gelezen marks at once (SetGelezen, maxMarks)
 	quota   *quotaTracker
 	gcKV    func(context.Context, time.Duration)
 
@@ -164,6 +166,7 @@ func Open(cfg Config) (*Hub, error) {
 		cat:    NewCatalogue(),
 		events: newBroker(),
 		wake:   make(chan struct{}, 1),
+		marks:  make(chan struct{}, maxMarks),
 		gcKV:   func(context.Context, time.Duration) {},
 		quota:  newQuotaTracker(cfg.UploadQuota, db),
 
