@@ -13,6 +13,7 @@
 //	PostgreSQL, the second record store       postgres.go     Postgres, OpenPostgres
 //	counters (numbers handed out in leases)   sequence.go     (Sequence of Badger and Postgres)
 //	files on disk in the data directory       files.go        Disk, OpenDisk
+//	directory fsyncs shared by commits        dirsync.go      (dirSyncs).syncAfter
 //	a file kept readable for a backup         pin.go          (*Disk).Pin, (*Disk).OpenPinned
 //	unfinished writes (reput, the sweep)      uncommitted.go  (*Disk).WalkUncommitted
 //	files in S3-compatible storage            s3.go           S3, S3Config, OpenS3
