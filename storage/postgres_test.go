@@ -252,3 +252,41 @@ func TestPostgresPlansUseIndex(t *testing.T) {
 		}
 	}
 }
+
+// A serving node opens its pool_min_conns connections before OpenPostgres returns (they cost
+// PostgreSQL tens of milliseconds each, which the first clients paid before), and keeps them;
+// without pool_min_conns nothing is opened ahead.
+func TestPostgresOpensItsMinimumPoolAtStart(t *testing.T) {
+	url := storagetest.DatabaseURL(t)
+	for _, c := range []struct {
+		url  string
+		want int32
+	}{
+		{url, 1}, // the connection the schema check used
+		{WithPoolMin(url, 5), 5},
+	} {
+		p, err := OpenPostgres(context.Background(), c.url, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := p.pool.Stat()
+		p.Close()
+		if c.want == 1 && st.TotalConns() != 1 || c.want > 1 && st.TotalConns() < c.want {
+			t.Errorf("%s: %d connections open after OpenPostgres, want %d", redactURL(c.url), st.TotalConns(), c.want)
+		}
+	}
+}
+
+func TestWithPoolMin(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u@h:5432/db":               "postgres://u@h:5432/db?pool_min_conns=16",
+		"postgres://u@h/db?sslmode=disable":    "postgres://u@h/db?sslmode=disable&pool_min_conns=16",
+		"postgresql://u@h/db?pool_min_conns=2": "postgresql://u@h/db?pool_min_conns=2",
+		"host=h dbname=db":                     "host=h dbname=db pool_min_conns=16",
+		"host=h dbname=db pool_min_conns=0":    "host=h dbname=db pool_min_conns=0",
+	} {
+		if got := WithPoolMin(in, 16); got != want {
+			t.Errorf("WithPoolMin(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
