@@ -86,58 +86,7 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*Postgres,
 		pool.Close()
 		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
 	}
-	if cfg.MinConns > 0 {
-		p.warm(ctx, cfg.MinConns)
-	}
 	return p, nil
-}
-
-// warm opens n connections (the pool's pool_min_conns, which it keeps) before the node serves
-// anyone; serve asks for them (ServePoolMin). A new connection costs PostgreSQL
-// tens of milliseconds of CPU (a process, and its first touches of the shared memory), and a
-// node that opened its pool as its first clients came made those clients wait: in the
-// two-node load test 21 of the 28 uploads slower than 2 s were in its first ten seconds. The
-// pool keeps them (MinConns). A failure here is not fatal: the pool opens connections as
-// they are needed, as before.
-func (p *Postgres) warm(ctx context.Context, n int32) {
-	n = min(n, p.pool.Config().MaxConns)
-	ctx, cancel := p.bound(ctx)
-	defer cancel()
-	conns := make([]*pgxpool.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Release()
-		}
-	}()
-	for range n {
-		c, err := p.pool.Acquire(ctx)
-		if err != nil {
-			p.log.Warn("databaseverbindingen vooraf openen", "geopend", len(conns), "err", err)
-			return
-		}
-		conns = append(conns, c)
-	}
-}
-
-// ServePoolMin is how many connections a serving node opens at start and keeps (warm), unless
-// the database address says pool_min_conns itself. Half the default pool: what a busy node
-// used within seconds in the two-node load test.
-const ServePoolMin = 16
-
-// WithPoolMin returns the database address url with pool_min_conns=n added, unless it names
-// pool_min_conns already.
-func WithPoolMin(url string, n int) string {
-	if strings.Contains(url, "pool_min_conns") {
-		return url
-	}
-	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		return fmt.Sprintf("%s%spool_min_conns=%d", url, sep, n)
-	}
-	return fmt.Sprintf("%s pool_min_conns=%d", url, n) // keyword/value form
 }
 
 // redactURL leaves the password out of a database address for messages.

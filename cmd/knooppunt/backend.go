@@ -119,18 +119,12 @@ func s3Credentials(file string) (access, secret string, err error) {
 	return access, secret, nil
 }
 
-// apply opens the chosen stores into cfg (nil leaves exchange's default in DataDir). poolMin
-// database connections are opened at once and kept (storage.ServePoolMin for serve, 0 for a
-// one-off command).
-func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog.Logger, poolMin int) error {
+// apply opens the chosen stores into cfg (nil leaves exchange's default in DataDir).
+func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if b.database != "" {
-		dbURL := b.database
-		if poolMin > 0 {
-			dbURL = storage.WithPoolMin(dbURL, poolMin)
-		}
-		db, err := storage.OpenPostgres(ctx, dbURL, log)
+		db, err := storage.OpenPostgres(ctx, b.database, log)
 		if err != nil {
 			return err
 		}

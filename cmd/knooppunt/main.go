@@ -300,7 +300,7 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	cfg := exchange.Config{DataDir: f.data, Log: log, UploadQuota: f.quota, Workers: f.workers, MaxUploads: f.maxUploads,
 		Observer: mon.engine(), SkipPayloadCheck: !f.payloadCheck,
 		OIN: f.ebms.oin, Digikoppeling: f.ebms.config(f.ebms.listen), Node: f.node}
-	if err := f.backend.apply(ctx, &cfg, log, storage.ServePoolMin); err != nil {
+	if err := f.backend.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
 	hub, err := openHub(cfg, f.listen)

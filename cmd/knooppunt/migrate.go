@@ -84,7 +84,7 @@ func migrate(ctx context.Context, data string, b backendFlags, out io.Writer) er
 	}
 	var cfg exchange.Config
 	cfg.DataDir = data
-	if err := b.apply(ctx, &cfg, log, 0); err != nil {
+	if err := b.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
 	dst := cfg.KV.(*storage.Postgres)
