@@ -68,11 +68,10 @@ func (t readsTxn) Prefetch(keys [][]byte) error {
 	return storage.Prefetch(t.Txn, keys)
 }
 
-// TestUploadTransactionsLeaveHotKeysUnread: processing a correct upload reads neither the
-// processing-speed model (eta/, written by every finished upload) nor the fouten range
-// (fout/<upload>/, empty) in its read-write transactions; an upload with a rejected file still
-// gets its fouten on its record.
-func TestUploadTransactionsLeaveHotKeysUnread(t *testing.T) {
+// newReadsEngine is an engine on the test's backend whose store records what read-write
+// transactions read.
+func newReadsEngine(t *testing.T) (*testEngine, *readsKV) {
+	t.Helper()
 	dir := t.TempDir()
 	kv, files := testStores(t, dir, envBackend())
 	if kv == nil {
@@ -82,7 +81,15 @@ func TestUploadTransactionsLeaveHotKeysUnread(t *testing.T) {
 		}
 	}
 	rkv := &readsKV{KV: kv}
-	e := newEngineWith(t, dir, Config{KV: rkv, Files: files})
+	return newEngineWith(t, dir, Config{KV: rkv, Files: files}), rkv
+}
+
+// TestUploadTransactionsLeaveHotKeysUnread: processing a correct upload reads neither the
+// processing-speed model (eta/, written by every finished upload) nor the fouten range
+// (fout/<upload>/, empty) in its read-write transactions; an upload with a rejected file still
+// gets its fouten on its record.
+func TestUploadTransactionsLeaveHotKeysUnread(t *testing.T) {
+	e, rkv := newReadsEngine(t)
 	gem := e.principal("0363")
 	// Twice: the second start has an eta/ record to read.
 	for i := range 2 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -207,16 +206,7 @@ func TestMarkOfAnIdWhoseFileWasDeletedSince(t *testing.T) {
 // locked the index pages where every upload to the organisation inserts its new files' names,
 // and marks conflicted with them. The name is resolved in a snapshot; the mark still happens.
 func TestMarkTransactionLeavesNamesUnread(t *testing.T) {
-	dir := t.TempDir()
-	kv, files := testStores(t, dir, envBackend())
-	if kv == nil {
-		var err error
-		if kv, err = storage.OpenBadger(dir+"/db", slog.New(slog.DiscardHandler)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rkv := &readsKV{KV: kv}
-	e := newEngineWith(t, dir, Config{KV: rkv, Files: files})
+	e, rkv := newReadsEngine(t)
 	gem, zorg := e.principal("0363"), e.principal("12345678")
 	e.process(gem, IWmo, "een.xml", envelope("WMO301", "0363", "12345678", newRef(), ""))
 	ds, _, _ := e.h.Inbox(context.Background(), zorg, IWmo, InboxOptions{})
