@@ -62,11 +62,8 @@ func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts Inb
 			}
 			for _, id := range part {
 				var d Delivery
-				needBody := opts.OnlyNew
-				if in, _ := page(total, opts.Offset, opts.Limit); in {
-					needBody = true
-				}
-				if needBody {
+				in, _ := page(total, opts.Offset, opts.Limit)
+				if in || opts.OnlyNew {
 					if err := getJSON(t, key(kDelivery, id), &d); err != nil {
 						return fmt.Errorf("aflevering %d lezen: %w", id, err)
 					}
@@ -74,7 +71,7 @@ func (h *Hub) Inbox(ctx context.Context, p *Principal, product Product, opts Inb
 						continue
 					}
 				}
-				if in, _ := page(total, opts.Offset, opts.Limit); in {
+				if in {
 					if opts.Referenties {
 						if d.Referenties, err = referenties(t, d.Messages); err != nil {
 							return err
@@ -133,16 +130,26 @@ func (h *Hub) Referenties(p *Principal, product Product, names []string) (map[st
 	return out, err
 }
 
-// delivery finds a visible file in org's ophalen/ by name.
-func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) (Delivery, error) {
+// notInOphalen is the error for a name that is not (or no longer) a file in ophalen/.
+func notInOphalen(name string) error {
+	return fmt.Errorf("%w: %s staat niet in ophalen/; vernieuw de lijst", ErrNotFound, name)
+}
+
+// deliveryIDByName reads the id of the visible file name in org's ophalen/ of product.
+func deliveryIDByName(t storage.Txn, org string, product Product, name string) (uint64, error) {
 	v, err := t.Get(key(kDlvName, org, product, name))
 	if errors.Is(err, storage.ErrNotFound) {
-		return Delivery{}, fmt.Errorf("%w: %s staat niet in ophalen/; vernieuw de lijst", ErrNotFound, name)
+		return 0, notInOphalen(name)
 	}
 	if err != nil {
-		return Delivery{}, err
+		return 0, err
 	}
-	id, err := idFromKey(v)
+	return idFromKey(v)
+}
+
+// delivery finds a visible file in org's ophalen/ by name.
+func (h *Hub) delivery(t storage.Txn, org string, product Product, name string) (Delivery, error) {
+	id, err := deliveryIDByName(t, org, product, name)
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -167,14 +174,7 @@ func (h *Hub) deliveryID(p *Principal, product Product, name string) (fp *Princi
 		if fp, err = authorize(t, p, ActionMark, product); err != nil {
 			return err
 		}
-		v, err := t.Get(key(kDlvName, p.Org.Code, product, name))
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("%w: %s staat niet in ophalen/; vernieuw de lijst", ErrNotFound, name)
-		}
-		if err != nil {
-			return err
-		}
-		id, err = idFromKey(v)
+		id, err = deliveryIDByName(t, p.Org.Code, product, name)
 		return err
 	})
 	return fp, id, err
@@ -192,7 +192,7 @@ func visibleDelivery(t storage.Txn, id uint64, org string, product Product, name
 		err = storage.ErrNotFound
 	}
 	if errors.Is(err, storage.ErrNotFound) {
-		return Delivery{}, fmt.Errorf("%w: %s staat niet in ophalen/; vernieuw de lijst", ErrNotFound, name)
+		return Delivery{}, notInOphalen(name)
 	}
 	if err != nil {
 		return Delivery{}, fmt.Errorf("aflevering %s lezen: %w", name, err)
@@ -264,10 +264,8 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 			h.marks <- struct{}{}
 			err = h.kv.UpdateLazy(func(t storage.Txn) error {
 				changed, queued = false, false
-				if p != nil {
-					if err := storage.Prefetch(t, principalKeys(p, key(kDelivery, id), key(kHistQ, id))); err != nil {
-						return err
-					}
+				if err := storage.Prefetch(t, principalKeys(p, key(kDelivery, id), key(kHistQ, id))); err != nil {
+					return err
 				}
 				var err error
 				if fp, err = authorize(t, p, ActionMark, product); err != nil {
@@ -277,9 +275,12 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 				if err != nil {
 					return err
 				}
+				if gelezen == !d.GelezenAt.IsZero() {
+					return nil
+				}
 				// The messages' records in one query, not a round trip each in applyHistory:
 				// the transaction is shorter, and so is the time it holds a mark slot.
-				if gelezen != !d.GelezenAt.IsZero() && len(d.Messages) <= histChunk {
+				if len(d.Messages) <= histChunk {
 					ks := make([][]byte, len(d.Messages))
 					for i, mid := range d.Messages {
 						ks[i] = key(kMessage, mid)
@@ -287,9 +288,6 @@ func (h *Hub) SetGelezen(p *Principal, product Product, names []string, gelezen 
 					if err := storage.Prefetch(t, ks); err != nil {
 						return err
 					}
-				}
-				if gelezen == !d.GelezenAt.IsZero() {
-					return nil
 				}
 				changed = true
 				status := MsgGelezen
