@@ -59,6 +59,18 @@ func OpenDisk(dir string) (*Disk, error) {
 			return nil, fmt.Errorf("create file store %s: %w", d, err)
 		}
 	}
+	// The directories that hold the per-upload ones (blobs/dlv, tmp/dlv, …) spread their
+	// children; a store made before spread existed gets the flag here.
+	for _, d := range []string{filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
+		spread(d)
+		if es, err := os.ReadDir(d); err == nil {
+			for _, e := range es {
+				if e.IsDir() {
+					spread(filepath.Join(d, e.Name()))
+				}
+			}
+		}
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return nil, fmt.Errorf("statfs %s: %w", dir, err)
@@ -112,7 +124,7 @@ func (d *Disk) Create(name string) (Writer, error) {
 		return nil, err
 	}
 	p := d.temp(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := mkdirSpread(filepath.Dir(p)); err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -500,7 +512,29 @@ func mkdirSynced(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
+	spread(dir)
 	return syncDir(parent)
+}
+
+// mkdirSpread is os.MkdirAll for the spool side (tmp/), where a blob's file is made and so
+// its inode placed: each directory it creates is spread, so the next level's directories
+// (an upload's) land apart from it. Nothing is synced: an uncommitted blob need not survive
+// a power cut.
+func mkdirSpread(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirSpread(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	spread(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
