@@ -71,10 +71,6 @@ type Config struct {
 	// plaintext. Off by default, so that the clients people already have connect: curl and PHP
 	// on Debian 12 (libssh2 1.10) know no etm MAC, AES-GCM or ChaCha20-Poly1305.
 	StrictCrypto bool
-	// MaxStartups caps the connections in their handshake and login at once; the next one
-	// waits in the accept queue until one of them has logged in or gone (startups.go). 0
-	// means DefaultMaxStartups, negative means no cap.
-	MaxStartups int
 	// Observer hears of connections, sessions, failed logins and SFTP bytes, for
 	// monitoring; nil hears nothing.
 	Observer Observer
@@ -170,9 +166,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 5 * time.Second
 	}
-	if cfg.MaxStartups == 0 {
-		cfg.MaxStartups = DefaultMaxStartups
-	}
 	s := &Server{
 		cfg:       cfg,
 		hub:       cfg.Hub,
@@ -215,7 +208,6 @@ func New(cfg Config) (*Server, error) {
 // the caller may close the store.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
-	ln = newStartupListener(ln, s.cfg.MaxStartups)
 	go func() { errc <- s.srv.Serve(ln) }()
 	var err error
 	select {
@@ -263,9 +255,6 @@ func hostOf(addr net.Addr) string {
 }
 
 func (s *Server) connOpened(ctx ssh.Context, conn net.Conn) net.Conn {
-	if sc, ok := conn.(*startupConn); ok {
-		ctx.SetValue(startupKey{}, sc)
-	}
 	if s.limiter.blocked(hostOf(conn.RemoteAddr())) {
 		s.log.Debug("verbinding geweigerd: te veel mislukte aanmeldingen", "adres", conn.RemoteAddr().String())
 		s.obs.ConnRefused("adres_geblokkeerd")
@@ -292,9 +281,6 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		MaxAuthTries:            6,
 		AuthLogCallback: func(md gossh.ConnMetadata, method string, err error) {
 			s.attempted(st, md, method, err)
-			if sc, _ := ctx.Value(startupKey{}).(*startupConn); sc != nil && err == nil && method != "none" {
-				sc.done() // logged in: the next connection may start its handshake
-			}
 			if g, _ := ctx.Value(guardKey{}).(*guard); g != nil && err == nil && method != "none" {
 				s.live.add(md.User(), g) // logged in: closed when the account is disabled
 			}
