@@ -278,6 +278,66 @@ func TestAdmissionSlotOfDeadNodeComesFree(t *testing.T) {
 	}
 }
 
+// A node holds at most its share of the hub's slots while another node lives (K over the live
+// nodes, at least its workers): a client at A waits although the store has room, so that B's
+// client is admitted at once and B's idle workers get the upload, instead of A's uploads
+// queueing behind A's busy workers (the cold start of the two-node load test, issue 14). When
+// B dies, A alone has every slot, and its waiting client goes in.
+func TestAdmissionNodeHoldsItsShare(t *testing.T) {
+	const k = 4 // two nodes: a share of 2 each, as the test engines have 2 workers
+	p := newSharedPlace(t)
+	bKV, _ := p.open(t, t.TempDir())
+	fk := &freezingKV{KV: bKV, gate: make(chan struct{})}
+	a := newAdmissionNode(t, p, "a", nil, k)
+	b := newAdmissionNode(t, p, "b", fk, k)
+	t.Cleanup(fk.thaw) // before B's engine stops (cleanups run last first)
+	if w := a.h.cfg.Workers; w != 2 {
+		t.Fatalf("test engines have %d workers; this test needs a share (2) that only the nodes limit", w)
+	}
+	orgs := []string{"0363", "0060", "9999"}
+	var open []*Spool
+	for i, org := range orgs[:2] {
+		open = append(open, mustStart(t, a.h, a.principal(org), fmt.Sprintf("a%d.zip", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	atA := startAsync(ctx, a.h, a.principal(orgs[2]), "a2.zip")
+	pollUntil(t, "de derde aanlevering op A wacht of is toegelaten", func() bool { return waitingAt(a.h) == 1 || len(atA) == 1 })
+	select {
+	case r := <-atA:
+		t.Fatalf("A admitted a third upload past its share of %d with %d slots for the hub: %v", k/2, k, r.err)
+	default:
+	}
+	if n, by := storeSlots(t, a.h.kv); n != 2 || by[a.h.node.rec.Instance] != 2 {
+		t.Fatalf("slots while A waits: %v, want A's 2", by)
+	}
+
+	// B has room of its own: its client does not wait behind A's.
+	sb := mustStart(t, b.h, b.principal(orgs[2]), "b.zip")
+	t.Cleanup(func() { fk.thaw(); cutOff(sb) })
+	if w := waitingAt(b.h); w != 0 {
+		t.Fatalf("%d waiting at B", w)
+	}
+	if len(atA) != 0 {
+		t.Fatal("A's third upload admitted while B lives and A holds its share")
+	}
+
+	fk.frozen.Store(true) // B stops beating: A alone has every slot
+	open = append(open, admitted(t, atA))
+	if _, by := storeSlots(t, a.h.kv); by[a.h.node.rec.Instance] != 3 {
+		t.Fatalf("slots after B was judged dead: %v, want A's 3", by)
+	}
+	for i, s := range open {
+		finish(t, s, admissionZip(t, orgs[i]))
+	}
+	for i, org := range orgs {
+		pr := a.principal(org)
+		if u := a.wait(pr, uploadNamed(t, a.h, pr, fmt.Sprintf("a%d.zip", i)).ID); u.Status != Afgeleverd {
+			t.Fatalf("a%d.zip: %s %+v", i, u.Status, u.Fouten)
+		}
+	}
+}
+
 // A client at node B whose wait ends while node A holds the hub's only slot is refused as on
 // one machine: ErrBusy with what to do, audited, recorded as Afgekeurd with KP012; the
 // upload at A goes through, and B admits again once it is final.
@@ -406,7 +466,7 @@ func BenchmarkAdmissionSlotTake(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ss := newSharedSlots(kv, n, SystemClock{}, 16, log)
+			ss := newSharedSlots(kv, n, SystemClock{}, 16, 8, log)
 			for i := range 7 {
 				if _, ok, _, err := ss.tryTake(admissionOrgs[i%len(admissionOrgs)]); !ok || err != nil {
 					b.Fatal(ok, err)

@@ -61,6 +61,7 @@ type sharedSlots struct {
 	log      *slog.Logger
 	capacity int
 	perOrg   int
+	workers  int           // uploads this node processes at once (Config.Workers)
 	seq      atomic.Uint64 // numbers this instance's slot records
 	waiting  atomic.Int32  // clients that hold a slot here and wait for one in the store
 
@@ -72,8 +73,42 @@ type sharedSlots struct {
 // slot may have come free.
 type slotWaiter struct{ wake chan struct{} }
 
-func newSharedSlots(kv storage.KV, n *node, clock Clock, capacity int, log *slog.Logger) *sharedSlots {
-	return &sharedSlots{kv: kv, node: n, clock: clock, log: log, capacity: capacity, perOrg: max(1, capacity/2)}
+func newSharedSlots(kv storage.KV, n *node, clock Clock, capacity, workers int, log *slog.Logger) *sharedSlots {
+	return &sharedSlots{kv: kv, node: n, clock: clock, log: log, capacity: capacity, perOrg: max(1, capacity/2), workers: workers}
+}
+
+// A node holds at most its share of the hub's slots: the capacity divided over the live
+// nodes (rounded up), and never fewer than its own workers. An upload is processed by the node
+// that took it in (claims.go), so slots piled up at one node are uploads queued behind its
+// busy workers while another node's workers have nothing to do. That is what happened at the
+// start of the two-node load test (issue 14): the clients of the node whose logins finished
+// first took all 16 slots within 0.2 s, the other node got its first upload 0.8 s later,
+// and half of the first uploads waited a whole round of the busy node's workers (up to 2.4 s
+// from close to Bezig). The share is policy, not a guarantee: it is judged from the node
+// records read in a snapshot, so for a moment after a node starts or dies a node may hold a
+// slot more or fewer; the hub-wide limits are counted in the serializable transaction as
+// before. A node alone (the others dead or stopped) has all the slots.
+func (ss *sharedSlots) nodeShare(t storage.Txn) (int, error) {
+	recs, err := readNodes(t)
+	if err != nil {
+		return 0, err
+	}
+	n := ss.node
+	live := 1 // this node, also before its first heartbeat is in the store
+	for _, r := range recs {
+		if r.Instance == n.rec.Instance {
+			continue
+		}
+		// A record not judged yet counts as alive, as it does for claims (takeable).
+		dead, err := n.takeable(t, r.Instance)
+		if err != nil {
+			return 0, err
+		}
+		if !dead {
+			live++
+		}
+	}
+	return max((ss.capacity+live-1)/live, ss.workers), nil
 }
 
 // nudge says a slot may have come free: the first waiting client without a signal yet looks
@@ -184,11 +219,18 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok, room bool, err error) 
 	// there, a client that waits (most of them, under load) need not take part in the
 	// serializable count, which would only conflict with the takes and releases that are
 	// happening. A slot freed after the snapshot is seen at the next look (nudge or poll).
+	// The node's share is judged here too, outside the serializable transaction: the node
+	// records change at every heartbeat, and reading them there would conflict with each beat.
 	full := false
+	share := 0
 	err = ss.kv.View(func(t storage.Txn) error {
-		total, mine, err := ss.count(t, org, false)
-		full = total >= ss.capacity || mine >= ss.perOrg
-		room = total < ss.capacity
+		var err error
+		if share, err = ss.nodeShare(t); err != nil {
+			return err
+		}
+		c, err := ss.count(t, org, false)
+		full = c.total >= ss.capacity || c.org >= ss.perOrg || c.node >= share
+		room = c.total < ss.capacity && c.node < share
 		return err
 	})
 	if err != nil || full {
@@ -199,9 +241,9 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok, room bool, err error) 
 	rec := slotRecord{holder: n.self(ss.clock.Now().UTC()), Org: org}
 	err = ss.kv.UpdateLazy(func(t storage.Txn) error {
 		ok = false
-		total, mine, err := ss.count(t, org, true)
-		room = total < ss.capacity
-		if err != nil || total >= ss.capacity || mine >= ss.perOrg {
+		c, err := ss.count(t, org, true)
+		room = c.total < ss.capacity && c.node < share
+		if err != nil || c.total >= ss.capacity || c.org >= ss.perOrg || c.node >= share {
 			return err
 		}
 		ok = true
@@ -210,9 +252,13 @@ func (ss *sharedSlots) tryTake(org string) (k []byte, ok, room bool, err error) 
 	return k, ok, room, err
 }
 
-// count returns the live slot records in t, in all and of org, and with purge deletes those
-// of dead instances (kill -9, a node that stopped beating).
-func (ss *sharedSlots) count(t storage.Txn, org string, purge bool) (total, mine int, err error) {
+// slotCount is what count found: live slot records in all, of one organisation, and held by
+// this node.
+type slotCount struct{ total, org, node int }
+
+// count returns the live slot records in t, in all, of org and of this node, and with purge
+// deletes those of dead instances (kill -9, a node that stopped beating).
+func (ss *sharedSlots) count(t storage.Txn, org string, purge bool) (c slotCount, err error) {
 	n := ss.node
 	live := map[string]bool{}
 	var gone [][]byte
@@ -237,21 +283,24 @@ func (ss *sharedSlots) count(t storage.Txn, org string, purge bool) (total, mine
 			gone = append(gone, append([]byte(nil), k...))
 			return true, nil
 		}
-		total++
+		c.total++
 		if r.Org == org {
-			mine++
+			c.org++
+		}
+		if r.Instance == n.rec.Instance {
+			c.node++
 		}
 		return true, nil
 	})
 	if err != nil || !purge {
-		return total, mine, err
+		return c, err
 	}
 	for _, k := range gone {
 		if err := t.Delete(k); err != nil {
-			return 0, 0, err
+			return slotCount{}, err
 		}
 	}
-	return total, mine, nil
+	return c, nil
 }
 
 // drop removes the record of a slot given back without becoming an upload.

@@ -190,7 +190,7 @@ func Open(cfg Config) (*Hub, error) {
 	h.admission.observe = cfg.Observer.AdmissionWaited
 	if !exclusive {
 		// Several nodes may share the store: the limit is counted there (admission_shared.go).
-		h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Log)
+		h.admission.shared = newSharedSlots(db, self, cfg.Clock, cfg.MaxUploads, cfg.Workers, cfg.Log)
 	}
 	h.remote = startRemoteEvents(db, h.events, h.wake, h.uploadSettledElsewhere, cfg.Log)
 	h.dkObs = nopObserver{}

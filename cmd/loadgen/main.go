@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -225,9 +226,13 @@ func run(o options) error {
 	var uploadsDone atomic.Int64
 	var uploadEnd atomic.Int64
 	puts := make([][]loadgen.PutTiming, len(setup.Gemeenten)) // each session writes its own
+	// Every session logs in at once: how long that took says what the cold start costs.
+	logins := make([]time.Duration, len(setup.Gemeenten)+len(setup.Aanbieders))
 	for gi, g := range setup.Gemeenten {
 		wg.Go(func() {
+			t := time.Now()
 			c, err := loadgen.DialFrom(addr(gi), o.data, g, source(gi))
+			logins[gi] = time.Since(t)
 			if err != nil {
 				errs.add("inloggen %s: %v", g.Name, err)
 				return
@@ -251,7 +256,9 @@ func run(o options) error {
 	var downloaded, dlBytes atomic.Int64
 	for ai, a := range setup.Aanbieders {
 		wg.Go(func() {
+			t := time.Now()
 			c, err := loadgen.DialFrom(addr(ai+1), o.data, a, source(len(setup.Gemeenten)+ai))
+			logins[len(setup.Gemeenten)+ai] = time.Since(t)
 			if err != nil {
 				errs.add("inloggen %s: %v", a.Name, err)
 				return
@@ -326,7 +333,7 @@ func run(o options) error {
 		if err := n.stop(); err != nil {
 			errs.add("server stoppen: %v", err)
 		}
-		printConflicts(i, n)
+		printConflicts(i, n, o.data)
 	}
 
 	lat, statuses, err := latencies(o.shared, o.data, setup)
@@ -352,6 +359,10 @@ func run(o options) error {
 	if len(putTotal) > 0 {
 		fmt.Printf("  client put (openen tot close beantwoord): p50 %v, p99 %v, max %v; waarvan openen (wachten op toelating): p50 %v, p99 %v\n",
 			pct(putTotal, 50), pct(putTotal, 99), putTotal[len(putTotal)-1].Round(time.Millisecond), pct(putOpen, 50), pct(putOpen, 99))
+	}
+	slices.Sort(logins)
+	if len(logins) > 0 {
+		fmt.Printf("  inloggen (alle sessies tegelijk bij de start): p50 %v, p99 %v, max %v\n", pct(logins, 50), pct(logins, 99), logins[len(logins)-1].Round(time.Millisecond))
 	}
 	if len(nodes) > 1 {
 		fmt.Printf("  %d knooppunten; RSS en CPU hieronder opgeteld\n", len(nodes))
@@ -448,9 +459,14 @@ func source(i int) net.IP { return net.IPv4(127, 1, byte(i/200), byte(i%200+1)) 
 
 // printConflicts shows the serialization failures a node on PostgreSQL counted per caller
 // (logged when it stops): where concurrent uploads collide.
-func printConflicts(i int, n *server) {
+func printConflicts(i int, n *server, dir string) {
 	if n.log == nil {
 		return
+	}
+	// The whole log next to the run's data, to read what a slow upload waited for.
+	name := filepath.Join(dir, fmt.Sprintf("knooppunt-%d.log", i+1))
+	if err := os.WriteFile(name, []byte(n.log()), 0o600); err != nil {
+		fmt.Printf("  knooppunt %d: log bewaren: %v\n", i+1, err)
 	}
 	for _, line := range strings.Split(n.log(), "\n") {
 		if strings.Contains(line, "transactieconflict") {
