@@ -214,6 +214,12 @@ func DialKeys(addr string, keys []hostkeys.Key, a Account, from net.IP) (*Client
 			}
 			return nil
 		},
+		// OpenSSH's order (ssh_config HostKeyAlgorithms, without certificates), as PuTTY's and
+		// paramiko's: ed25519 first. The sessions stand for those clients; Go's default
+		// order puts RSA first, which cost the nodes an RSA signature per login, 14 % of
+		// their CPU in the first ten seconds of the load test (BENCHMARKS.md, "Branch cold").
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384,
+			ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256},
 		Timeout: 30 * time.Second,
 	}
 	d := net.Dialer{Timeout: cfg.Timeout}
