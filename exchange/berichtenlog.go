@@ -255,7 +255,7 @@ const maxRefMatches = MessageCountCap
 // messages, read whole and matched against the rest of f.
 func messagesByRef(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	var ids []uint64
-	cut, err := scanRefs(ctx, t, key(kRecvRef, product, f.Referentie), org, maxRefEntries, func(id uint64) (bool, error) {
+	err := scanRefs(ctx, t, key(kRecvRef, product, f.Referentie), org, func(id uint64) (bool, error) {
 		ids = append(ids, id)
 		return len(ids) < maxRefMatches, nil
 	})
@@ -299,7 +299,6 @@ func messagesByRef(ctx context.Context, t storage.Txn, org string, product Produ
 		hi = min(lo+f.Limit, hi)
 	}
 	l.Messages = all[lo:hi]
-	l.AtLeast = cut
 	return nil
 }
 
@@ -474,11 +473,10 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 	org := p.Org.Code
 	var ids []uint64
 	err = h.kv.View(func(t storage.Txn) error {
-		_, err := scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), org, 0, func(id uint64) (bool, error) {
+		return scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), org, func(id uint64) (bool, error) {
 			ids = append(ids, id)
 			return true, nil
 		})
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("berichtenlog lezen: %w", err)

@@ -3,7 +3,6 @@ package exchange
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -135,50 +134,4 @@ func BenchmarkRefSearchAmongOthers(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
-}
-
-// TestRefScanIsBounded: a search by a referentienummer prefix reads the entries of every
-// organisation under it, so it stops after a bound and says the result may be incomplete; a
-// scan below the bound is not cut. Herstel and opnieuw versturen look up a whole number and
-// scan without a bound.
-func TestRefScanIsBounded(t *testing.T) {
-	e := newEngine(t, "")
-	err := e.h.kv.Update(func(t storage.Txn) error {
-		for i := range 6 {
-			org := "0060"
-			if i%3 == 2 {
-				org = "0363"
-			}
-			m := Message{ID: msgID(uint64(100+i), 0), Product: IWmo, Referentie: fmt.Sprintf("2026-%03d", i)}
-			if err := t.Set(refKey(m), refOrgs([]string{org, "12345678"})); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scan := func(limit int) (ids []uint64, cut bool) {
-		err := e.h.kv.View(func(t storage.Txn) error {
-			var err error
-			cut, err = scanRefs(context.Background(), t, key(kRecvRef, IWmo, "2026-"), "0363", limit, func(id uint64) (bool, error) {
-				ids = append(ids, id)
-				return true, nil
-			})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids, cut
-	}
-	if ids, cut := scan(4); !cut || len(ids) != 1 || ids[0] != msgID(102, 0) {
-		t.Fatalf("limit 4 of 6 entries: ids %v, cut %v; want only the first of 0363's and cut", ids, cut)
-	}
-	for _, limit := range []int{6, 0} {
-		if ids, cut := scan(limit); cut || len(ids) != 2 {
-			t.Fatalf("limit %d of 6 entries: ids %v, cut %v; want both of 0363's, not cut", limit, ids, cut)
-		}
-	}
 }

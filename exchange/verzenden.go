@@ -669,7 +669,7 @@ func (h *Hub) Resend(p *Principal, product Product, referentie string) (err erro
 		}
 		var sid uint64
 		found := false
-		_, err := scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), p.Org.Code, 0, func(mid uint64) (bool, error) {
+		err := scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), p.Org.Code, func(mid uint64) (bool, error) {
 			v, err := t.Get(key(kSendMsg, mid))
 			if errors.Is(err, storage.ErrNotFound) {
 				return true, nil
