@@ -16,40 +16,24 @@ import (
 // nothing, so a crash halfway only means the rest is done at the next start. The version
 // moves on after the last. Nothing reads the index meanwhile: Open has not returned.
 func migrateRref(kv storage.KV) error {
-	var from []byte
 	for more := true; more; {
 		var err error
-		if from, more, err = migrateRrefStep(kv, from); err != nil {
+		if more, err = migrateRrefStep(kv); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// migrateRrefStep converts up to migrateChunk version-2 keys from key from on (nil: the
-// first) in one transaction; it returns where the next step starts, and whether keys are
-// left. Each step starts after the keys the ones before deleted: a scan from the start of
-// the prefix would step over all their deletions again (Badger keeps them until compaction),
-// which made a store of 100,000 keys take 138 µs a key instead of a few.
-func migrateRrefStep(kv storage.KV, from []byte) (next []byte, more bool, err error) {
+// migrateRrefStep converts up to migrateChunk version-2 keys in one transaction; more tells
+// whether keys are left.
+func migrateRrefStep(kv storage.KV) (more bool, err error) {
 	err = kv.Update(func(t storage.Txn) error {
-		var ks [][]byte
-		more = false
-		err := t.Scan([]byte(kRecvRefV2), storage.ScanOptions{KeysOnly: true, Start: from}, func(k, _ []byte) (bool, error) {
-			if len(ks) == migrateChunk {
-				more = true
-				return false, nil
-			}
-			ks = append(ks, bytes.Clone(k))
-			return true, nil
-		})
+		ks, m, err := firstKeys(t, []byte(kRecvRefV2))
 		if err != nil {
 			return err
 		}
-		next = from
-		if len(ks) > 0 {
-			next = ks[len(ks)-1]
-		}
+		more = m
 		// The new keys and the organisations they gain, in the order first met.
 		var order []string
 		add := map[string][]string{}
@@ -89,7 +73,7 @@ func migrateRrefStep(kv storage.KV, from []byte) (next []byte, more bool, err er
 		}
 		return nil
 	})
-	return next, more, err
+	return more, err
 }
 
 // rrefV2ToV3 reads a version-2 key idx/rref/<org>/<rest> into its organisation and the

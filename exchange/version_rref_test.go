@@ -5,9 +5,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
-	"syscall"
 	"testing"
-	"time"
 
 	"knooppunt/storage"
 )
@@ -15,7 +13,7 @@ import (
 // downgradeRref rewrites a store's referentienummer index into the layout of store version
 // 2, as a knooppunt before version 3 left it: a key without a value per message and
 // organisation, idx/rref/<org>/<product>/<referentienummer>/<id>; meta/version 2.
-func downgradeRref(t testing.TB, kv storage.KV) {
+func downgradeRref(t *testing.T, kv storage.KV) {
 	t.Helper()
 	type entry struct {
 		k    []byte
@@ -137,7 +135,7 @@ func TestStoreV2RrefMigrates(t *testing.T) {
 		// A migration cut short (a kill after its first transaction): the next start goes on
 		// from there, and some messages have one organisation in the new entry and the other
 		// still in an old key.
-		if _, more, err := migrateRrefStep(e.h.kv, nil); err != nil || !more {
+		if more, err := migrateRrefStep(e.h.kv); err != nil || !more {
 			t.Fatalf("first migration step: more %v, %v", more, err)
 		}
 		if left := countPrefix(t, e.h.kv, []byte(kRecvRefV2)); left != n-migrateChunk {
@@ -167,35 +165,4 @@ func TestStoreV2RrefMigrates(t *testing.T) {
 	if got := len(e.inbox(zorg, IWmo)); got != 1 {
 		t.Fatalf("after herstel %d files in ophalen, want 1", got)
 	}
-}
-
-// BenchmarkMigrateRref: how long Open spends converting a version-2 referentienummer index,
-// per old key (100,000 of them, one per message here).
-func BenchmarkMigrateRref(b *testing.B) {
-	e := newEngine(b, "")
-	const n = 100_000
-	logFixture(b, e, "0363", n, func(int, *Message) {})
-	var cpu time.Duration
-	for b.Loop() {
-		b.StopTimer()
-		downgradeRref(b, e.h.kv)
-		c0 := processCPU(b)
-		b.StartTimer()
-		if err := migrateRref(e.h.kv); err != nil {
-			b.Fatal(err)
-		}
-		cpu += processCPU(b) - c0
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "ns-CPU/key")
-}
-
-// processCPU is the CPU time this process used so far: on a shared machine the wall time of
-// a benchmark says more about the other processes.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
