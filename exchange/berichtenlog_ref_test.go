@@ -115,23 +115,3 @@ func refEntries(t *testing.T, kv storage.KV) map[string][]string {
 	}
 	return out
 }
-
-// BenchmarkRefSearchAmongOthers: the worst case of one entry per message for all logs. A
-// search walks the entries of every organisation under its prefix; here 0060 searches
-// "ref-", the prefix of all 200,000 messages of 0363's log and of none of its own, and
-// reads every entry to find nothing (with an entry per organisation it read none).
-func BenchmarkRefSearchAmongOthers(b *testing.B) {
-	e := newEngine(b, "")
-	const n = 200_000
-	logFixture(b, e, "0363", n, func(int, *Message) {})
-	p := e.principal("0060")
-	ctx := context.Background()
-	b.ResetTimer()
-	for b.Loop() {
-		l, err := e.h.MessageList(ctx, p, IWmo, MessageFilter{Referentie: "ref-", Limit: 100})
-		if err != nil || l.Total != 0 {
-			b.Fatalf("%+v %v", l.Total, err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
-}
