@@ -26,7 +26,6 @@ func v1Summary(s logSum) []byte {
 // value and four value-index entries with its summary; no groups; meta/version 1.
 func downgradeToV1(t *testing.T, kv storage.KV) {
 	t.Helper()
-	downgradeRref(t, kv) // version 1 had the referentienummer index of version 2
 	type group struct {
 		org     string
 		product Product
