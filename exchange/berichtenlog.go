@@ -255,20 +255,15 @@ const maxRefMatches = MessageCountCap
 // messages, read whole and matched against the rest of f.
 func messagesByRef(ctx context.Context, t storage.Txn, org string, product Product, f MessageFilter, l *MessageList) error {
 	var ids []uint64
-	err := scanRefs(ctx, t, key(kRecvRef, product, f.Referentie), org, func(id uint64) (bool, error) {
-		ids = append(ids, id)
-		return len(ids) < maxRefMatches, nil
-	})
-	if err != nil {
-		return err
-	}
-	err = scanCtx(ctx, t, key(kLogXRef, org, product, f.Referentie), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-		id, err := idFromKey(k)
-		ids = append(ids, id)
-		return err == nil && len(ids) < maxRefMatches, err
-	})
-	if err != nil {
-		return err
+	for _, prefix := range [][]byte{key(kRecvRef, org, product, f.Referentie), key(kLogXRef, org, product, f.Referentie)} {
+		err := scanCtx(ctx, t, prefix, storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
+			ids = append(ids, id)
+			return err == nil && len(ids) < maxRefMatches, err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	var all []Message
 	for _, id := range ids {
@@ -389,17 +384,17 @@ func (c *logChanges) updateLogEntries(t storage.Txn, old, m Message) error {
 // deleteLogEntries removes m from every berichtenlog it is in, with its count; the groups are
 // written by c.flush.
 func (c *logChanges) deleteLogEntries(t storage.Txn, m Message) error {
-	// The referentienummer entry is one for every log: it goes whatever logs m is in now.
-	if err := t.Delete(refKey(m)); err != nil {
-		return err
-	}
 	for _, org := range m.logOrgs() {
 		had, err := c.change(t, org, m, true)
 		if err != nil {
 			return err
 		}
+		ks := [][]byte{key(kRecvRef, org, m.Product, m.Referentie, m.ID)}
 		if m.CrossRef != "" {
-			if err := t.Delete(key(kLogXRef, org, m.Product, m.CrossRef, m.ID)); err != nil {
+			ks = append(ks, key(kLogXRef, org, m.Product, m.CrossRef, m.ID))
+		}
+		for _, k := range ks {
+			if err := t.Delete(k); err != nil {
 				return err
 			}
 		}
@@ -473,9 +468,10 @@ func (h *Hub) Restore(p *Principal, product Product, referentie string) (err err
 	org := p.Org.Code
 	var ids []uint64
 	err = h.kv.View(func(t storage.Txn) error {
-		return scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), org, func(id uint64) (bool, error) {
+		return t.Scan(key(kRecvRef, org, product, referentie, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			id, err := idFromKey(k)
 			ids = append(ids, id)
-			return true, nil
+			return err == nil, err
 		})
 	})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // idx/log2/<org>/<product>/<time>/<group id> holds every member's id and summary (logGroup);
 // its value-index entries idx/logv2/<org>/<product>/<field><value>/<time>/<group id> say which
 // values its members have, and how many of them. A message itself keeps only its record, its
-// IB016 entry and its referentienummer entries (idx/rref2, idx/lxref), which Restore, Resend
+// IB016 entry and its referentienummer entries (idx/rref, idx/lxref), which Restore, Resend
 // and the referentienummer filter need per message. Status changes (gelezen, verwijderd,
 // verlopen, hersteld) rewrite the member's summary in its group, in the transaction that
 // changes the message.
@@ -251,15 +251,13 @@ func (b *logBatch) add(org string, m Message) {
 }
 
 // putLogEntries adds m to the berichtenlog of each of orgs: a member of its group with its
-// summary, its crossRefnummer entries and the log's count; and its referentienummer entry,
-// one for all of orgs (berichtenlog_ref.go). orgs are all the logs m is in: a second call
-// for m replaces the entry's organisations.
+// summary, its referentienummer (and crossRefnummer) entries and the log's count.
 func (b *logBatch) putLogEntries(t storage.Txn, m Message, orgs []string) error {
-	if err := t.Set(refKey(m), refOrgs(orgs)); err != nil {
-		return err
-	}
 	for _, org := range orgs {
 		b.add(org, m)
+		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
+			return err
+		}
 		if m.CrossRef != "" {
 			if err := t.Set(key(kLogXRef, org, m.Product, m.CrossRef, m.ID), nil); err != nil {
 				return err

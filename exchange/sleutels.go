@@ -30,29 +30,23 @@ const (
 	// colleague of the same organisation neither sees it nor appends to, renames or deletes
 	// it (issue 16; TestColleagueCanTakeOverAStagedFile). Before that the key had no account.
 	kPending  = "pend/"
-	kUpload   = "upload/"  // upload/<id>
-	kQueue    = "queue/"   // queue/<id>: uploads not yet final
-	kUploads  = "idx/upl/" // idx/upl/<org>/<product>/<time>/<id>
-	kProgress = "prog/"    // prog/<upload>: how far an unfinished upload got, for an exact redo
-	kFout     = "fout/"    // fout/<upload>/<entry>: one rejected file of an upload, for its report
-	kMessage  = "msg/"     // msg/<id>
-	kRef      = "idx/ref/" // idx/ref/<zender>/<referentienummer> -> message id (IB016)
-	// kRecvRef: idx/rref2/<product>/<referentienummer>/<message id> -> the organisations whose
-	// berichtenlog has the message (refOrgs): one key per message for Restore, Resend and the
-	// referentienummer filter, which keep only the entries of the asking organisation. Store
-	// version 2 had a key per organisation, idx/rref/<org>/<product>/<referentienummer>/<id>
-	// (kRecvRefV2, version_rref.go).
-	kRecvRef   = "idx/rref2/"
-	kRecvRefV2 = "idx/rref/"
-	kRoute     = "route/"     // route/<org>/<product>/<exchange>
-	kHold      = "idx/hold/"  // idx/hold/<mailbox>/<product>/<exchange>/<delivery id>: waiting for a Portaal route
-	kDelivery  = "dlv/"       // dlv/<id>
-	kInbox     = "idx/inbox/" // idx/inbox/<org>/<product>/<time>/<id>
-	kDlvName   = "idx/dname/" // idx/dname/<org>/<product>/<name> -> delivery id
-	kGelezen   = "idx/gel/"   // idx/gel/<gelezen time>/<delivery id>: files that leave ophalen/ 168 h later
-	kHistQ     = "histq/"     // histq/<delivery id> -> pendingHistory
-	kExpire    = "idx/exp/"   // idx/exp/<received>/<upload>: purge 60 days after arrival
-	kETA       = "eta/"       // eta/<size class>: bytes per second of recent uploads
+	kUpload   = "upload/"    // upload/<id>
+	kQueue    = "queue/"     // queue/<id>: uploads not yet final
+	kUploads  = "idx/upl/"   // idx/upl/<org>/<product>/<time>/<id>
+	kProgress = "prog/"      // prog/<upload>: how far an unfinished upload got, for an exact redo
+	kFout     = "fout/"      // fout/<upload>/<entry>: one rejected file of an upload, for its report
+	kMessage  = "msg/"       // msg/<id>
+	kRef      = "idx/ref/"   // idx/ref/<zender>/<referentienummer> -> message id (IB016)
+	kRecvRef  = "idx/rref/"  // idx/rref/<org>/<product>/<referentienummer>/<message id>: Restore
+	kRoute    = "route/"     // route/<org>/<product>/<exchange>
+	kHold     = "idx/hold/"  // idx/hold/<mailbox>/<product>/<exchange>/<delivery id>: waiting for a Portaal route
+	kDelivery = "dlv/"       // dlv/<id>
+	kInbox    = "idx/inbox/" // idx/inbox/<org>/<product>/<time>/<id>
+	kDlvName  = "idx/dname/" // idx/dname/<org>/<product>/<name> -> delivery id
+	kGelezen  = "idx/gel/"   // idx/gel/<gelezen time>/<delivery id>: files that leave ophalen/ 168 h later
+	kHistQ    = "histq/"     // histq/<delivery id> -> pendingHistory
+	kExpire   = "idx/exp/"   // idx/exp/<received>/<upload>: purge 60 days after arrival
+	kETA      = "eta/"       // eta/<size class>: bytes per second of recent uploads
 )
 
 // The berichtenlog's indexes.

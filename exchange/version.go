@@ -11,7 +11,7 @@ import (
 
 // StoreVersion is the format of the records this binary writes. A store without a version
 // key is version 0: everything written before versions existed.
-const StoreVersion = 3
+const StoreVersion = 2
 
 // ErrStoreTooNew is returned by Open for a store written by a newer knooppunt.
 var ErrStoreTooNew = errors.New("de opslag is van een nieuwere knooppunt-versie")
@@ -24,9 +24,6 @@ var migrations = []func(t storage.Txn) error{
 	// 1 → 2: the berichtenlog keeps groups instead of an entry per message; bulk[1] did the
 	// work.
 	func(storage.Txn) error { return nil },
-	// 2 → 3: one referentienummer entry per message instead of one per organisation;
-	// bulk[2] did the work.
-	func(storage.Txn) error { return nil },
 }
 
 // bulk[v], when set, runs before migrations[v]: work too large for one transaction, done in
@@ -34,7 +31,6 @@ var migrations = []func(t storage.Txn) error{
 // again at the next start).
 var bulk = map[int]func(kv storage.KV) error{
 	1: migrateLog2,
-	2: migrateRref,
 }
 
 func readVersion(t storage.Txn) (int, bool, error) {

@@ -669,7 +669,11 @@ func (h *Hub) Resend(p *Principal, product Product, referentie string) (err erro
 		}
 		var sid uint64
 		found := false
-		err := scanRefs(context.Background(), t, key(kRecvRef, product, referentie, ""), p.Org.Code, func(mid uint64) (bool, error) {
+		err := t.Scan(key(kRecvRef, p.Org.Code, product, referentie, ""), storage.ScanOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			mid, err := idFromKey(k)
+			if err != nil {
+				return false, err
+			}
 			v, err := t.Get(key(kSendMsg, mid))
 			if errors.Is(err, storage.ErrNotFound) {
 				return true, nil
