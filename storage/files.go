@@ -499,34 +499,21 @@ func (w *diskWriter) Abort() error {
 
 // mkdirSynced creates dir and its missing parents, syncing each parent that gained an entry,
 // so the blob renamed into dir is still reachable after a power cut.
-func mkdirSynced(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirSynced(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	spread(dir)
-	return syncDir(parent)
-}
+func mkdirSynced(dir string) error { return mkdirs(dir, true) }
 
 // mkdirSpread is os.MkdirAll for the spool side (tmp/), where a blob's file is made and so
-// its inode placed: each directory it creates is spread, so the next level's directories
-// (an upload's) land apart from it. Nothing is synced: an uncommitted blob need not survive
-// a power cut.
-func mkdirSpread(dir string) error {
+// its inode placed. Nothing is synced: an uncommitted blob need not survive a power cut.
+func mkdirSpread(dir string) error { return mkdirs(dir, false) }
+
+// mkdirs creates dir and its missing parents, each spread (so the next level's directories,
+// an upload's, land apart from it), with synced, syncing each parent that gained an entry.
+func mkdirs(dir string, synced bool) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := mkdirSpread(parent); err != nil {
+		if err := mkdirs(parent, synced); err != nil {
 			return err
 		}
 	}
@@ -534,6 +521,9 @@ func mkdirSpread(dir string) error {
 		return err
 	}
 	spread(dir)
+	if synced {
+		return syncDir(parent)
+	}
 	return nil
 }
 
