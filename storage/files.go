@@ -505,8 +505,9 @@ func mkdirSynced(dir string) error { return mkdirs(dir, true) }
 // its inode placed. Nothing is synced: an uncommitted blob need not survive a power cut.
 func mkdirSpread(dir string) error { return mkdirs(dir, false) }
 
-// mkdirs creates dir and its missing parents, each spread (so the next level's directories,
-// an upload's, land apart from it), with synced, syncing each parent that gained an entry.
+// mkdirs creates dir and its missing parents, spreading each it creates (so the next level's
+// directories, an upload's, land apart from it); with synced it also syncs each parent that
+// gained an entry.
 func mkdirs(dir string, synced bool) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil

@@ -333,7 +333,8 @@ func run(o options) error {
 		if err := n.stop(); err != nil {
 			errs.add("server stoppen: %v", err)
 		}
-		printConflicts(i, n, o.data)
+		keepLog(i, n, o.data)
+		printConflicts(i, n)
 	}
 
 	lat, statuses, err := latencies(o.shared, o.data, setup)
@@ -457,16 +458,23 @@ func writeHeap(name string) {
 // source is session i's own loopback address: organisations connect from their own hosts.
 func source(i int) net.IP { return net.IPv4(127, 1, byte(i/200), byte(i%200+1)) }
 
-// printConflicts shows the serialization failures a node on PostgreSQL counted per caller
-// (logged when it stops): where concurrent uploads collide.
-func printConflicts(i int, n *server, dir string) {
+// keepLog writes node i's whole log next to the run's data, to read what a slow upload
+// waited for.
+func keepLog(i int, n *server, dir string) {
 	if n.log == nil {
 		return
 	}
-	// The whole log next to the run's data, to read what a slow upload waited for.
 	name := filepath.Join(dir, fmt.Sprintf("knooppunt-%d.log", i+1))
 	if err := os.WriteFile(name, []byte(n.log()), 0o600); err != nil {
 		fmt.Printf("  knooppunt %d: log bewaren: %v\n", i+1, err)
+	}
+}
+
+// printConflicts shows the serialization failures a node on PostgreSQL counted per caller
+// (logged when it stops): where concurrent uploads collide.
+func printConflicts(i int, n *server) {
+	if n.log == nil {
+		return
 	}
 	for _, line := range strings.Split(n.log(), "\n") {
 		if strings.Contains(line, "transactieconflict") {
