@@ -255,11 +255,12 @@ func (b *logBatch) add(org string, m Message) {
 func (b *logBatch) putLogEntries(t storage.Txn, m Message, orgs []string) error {
 	for _, org := range orgs {
 		b.add(org, m)
-		if err := t.Set(key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
+		// Keyed by the message's id: new with it (storage.SetNew).
+		if err := storage.SetNew(t, key(kRecvRef, org, m.Product, m.Referentie, m.ID), nil); err != nil {
 			return err
 		}
 		if m.CrossRef != "" {
-			if err := t.Set(key(kLogXRef, org, m.Product, m.CrossRef, m.ID), nil); err != nil {
+			if err := storage.SetNew(t, key(kLogXRef, org, m.Product, m.CrossRef, m.ID), nil); err != nil {
 				return err
 			}
 		}

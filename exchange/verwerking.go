@@ -483,11 +483,13 @@ func (h *Hub) putNewMessageCounted(t storage.Txn, m Message, noRef bool, orgs []
 	if err != nil {
 		return fmt.Errorf("bericht %d vastleggen: %w", m.ID, err)
 	}
-	if err := t.Set(key(kMessage, m.ID), rec); err != nil {
+	// New keys (the message's id is new, its referentienummer unused: checkRefs): SetNew
+	// spares PostgreSQL an upsert. A redo finds them written and runs as Set.
+	if err := storage.SetNew(t, key(kMessage, m.ID), rec); err != nil {
 		return err
 	}
 	if !noRef {
-		if err := t.Set(key(kRef, m.Zender, m.Referentie), be64(m.ID)); err != nil {
+		if err := storage.SetNew(t, key(kRef, m.Zender, m.Referentie), be64(m.ID)); err != nil {
 			return err
 		}
 	}

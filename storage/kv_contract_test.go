@@ -78,6 +78,7 @@ func testKVContract(t *testing.T, backend func(*testing.T) kvBackend) {
 		{"TxnTooBig", kvTxnTooBig},
 		{"LazyThenSync", kvLazyThenSync},
 		{"Prefetch", kvPrefetch},
+		{"SetNew", kvSetNew},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			open := backend(t)
@@ -540,5 +541,63 @@ func kvPrefetch(t *testing.T, open kvBackend) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SetNew ends as Set whatever the key's state: new keys, keys that exist (a redo), keys the
+// transaction read or deleted first, keys a scan sent before, in lazy and durable commits.
+func kvSetNew(t *testing.T, open kvBackend) {
+	kv := mustOpen(t, open)
+	set(t, kv, "old/1", "a", "old/2", "b", "old/3", "c")
+	runs := 0
+	if err := kv.UpdateLazy(func(tx Txn) error {
+		runs++
+		for _, k := range []string{"new/1", "new/2"} {
+			if err := SetNew(tx, []byte(k), []byte("n")); err != nil {
+				return err
+			}
+		}
+		// Read first and found: an upsert from the start.
+		if _, err := tx.Get([]byte("old/2")); err != nil {
+			return err
+		}
+		if err := SetNew(tx, []byte("old/2"), []byte("B")); err != nil {
+			return err
+		}
+		// Deleted first, then written anew.
+		if err := tx.Delete([]byte("old/3")); err != nil {
+			return err
+		}
+		if err := SetNew(tx, []byte("old/3"), []byte("C")); err != nil {
+			return err
+		}
+		// Sent by a scan, then written again in the same transaction.
+		if err := SetNew(tx, []byte("new/3"), []byte("first")); err != nil {
+			return err
+		}
+		if err := tx.Scan([]byte("new/"), ScanOptions{}, func(_, _ []byte) (bool, error) { return true, nil }); err != nil {
+			return err
+		}
+		return SetNew(tx, []byte("new/3"), []byte("second"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Exists, never read: the write ends as Set's all the same (PostgreSQL runs the
+	// transaction a second time, with upserts).
+	if err := kv.Update(func(tx Txn) error {
+		if err := SetNew(tx, []byte("new/4"), []byte("4")); err != nil {
+			return err
+		}
+		return SetNew(tx, []byte("old/1"), []byte("A"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"new/1": "n", "new/2": "n", "new/3": "second", "new/4": "4", "old/1": "A", "old/2": "B", "old/3": "C"} {
+		if v, err := get(t, kv, k); err != nil || v != want {
+			t.Errorf("%s = %q, %v; want %q", k, v, err, want)
+		}
+	}
+	if runs != 1 {
+		t.Errorf("the first transaction ran %d times; its SetNews of found, deleted and sent keys must not need a second run", runs)
 	}
 }

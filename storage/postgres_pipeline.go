@@ -139,6 +139,12 @@ func (t *pgTxn) failFirst(err error, unbegun, commits bool) error {
 func (t *pgTxn) query(flushFirst bool, s pgStmt) ([][][]byte, error) {
 	var stmts []pgStmt
 	if flushFirst {
+		// Keys sent before the commit exist from now on: a SetNew of one is an upsert.
+		for k, w := range t.pending {
+			if !w.del {
+				t.known(k)
+			}
+		}
 		var err error
 		if stmts, err = t.flushStmts(); err != nil {
 			return nil, err

@@ -252,3 +252,50 @@ func TestPostgresPlansUseIndex(t *testing.T) {
 		}
 	}
 }
+
+// SetNew's keys go to PostgreSQL as a plain INSERT (no upsert): a key that exists after all
+// fails it with a unique violation, and the transaction runs once more with upserts. A
+// regression that sent them as upserts would run it once; one that let the violation through
+// would fail the Update.
+func TestPostgresSetNewInsertsPlainly(t *testing.T) {
+	p, err := OpenPostgres(context.Background(), storagetest.DatabaseURL(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Update(func(tx Txn) error { return tx.Set([]byte("msg/1"), []byte("old")) }); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	var noFresh []bool
+	err = p.UpdateLazy(func(tx Txn) error {
+		runs++
+		noFresh = append(noFresh, tx.(*pgTxn).noFresh)
+		for i := range 3 {
+			if err := SetNew(tx, fmt.Appendf(nil, "msg/%d", i), fmt.Appendf(nil, "new %d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("SetNew of an existing key: %v", err)
+	}
+	if runs != 2 || noFresh[0] || !noFresh[1] {
+		t.Fatalf("the transaction ran %d times (noFresh %v), want twice: plainly, then with upserts", runs, noFresh)
+	}
+	for i := range 3 {
+		var v []byte
+		if err := p.View(func(tx Txn) error { v, err = tx.Get(fmt.Appendf(nil, "msg/%d", i)); return err }); err != nil || string(v) != fmt.Sprintf("new %d", i) {
+			t.Errorf("msg/%d = %q, %v", i, v, err)
+		}
+	}
+	// Keys that are new: one run, and no serialization failures or retries counted.
+	runs = 0
+	if err := p.Update(func(tx Txn) error {
+		runs++
+		return SetNew(tx, []byte("msg/9"), []byte("9"))
+	}); err != nil || runs != 1 {
+		t.Fatalf("SetNew of a new key: %d runs, %v", runs, err)
+	}
+}
