@@ -79,6 +79,7 @@ func testKVContract(t *testing.T, backend func(*testing.T) kvBackend) {
 		{"LazyThenSync", kvLazyThenSync},
 		{"Prefetch", kvPrefetch},
 		{"SetNew", kvSetNew},
+		{"ManyWrites", kvManyWrites},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			open := backend(t)
@@ -599,5 +600,88 @@ func kvSetNew(t *testing.T, open kvBackend) {
 	}
 	if runs != 1 {
 		t.Errorf("the first transaction ran %d times; its SetNews of found, deleted and sent keys must not need a second run", runs)
+	}
+}
+
+// A transaction of thousands of writes (PostgreSQL sends them ahead while the transaction goes
+// on: sendAhead) reads its own writes, deletes and rewrites what it sent, scans them, and
+// commits all or, when its function fails, nothing; the store is usable after either.
+func kvManyWrites(t *testing.T, open kvBackend) {
+	kv := mustOpen(t, open)
+	set(t, kv, "many/00001", "old")
+	const n = 5000
+	k := func(i int) []byte { return fmt.Appendf(nil, "many/%05d", i) }
+	for _, failing := range []bool{true, false} {
+		err := kv.UpdateLazy(func(tx Txn) error {
+			for i := range n {
+				w := tx.Set
+				if i%2 == 0 {
+					w = func(key, value []byte) error { return SetNew(tx, key, value) }
+				}
+				if err := w(k(i), fmt.Appendf(nil, "v%d", i)); err != nil {
+					return err
+				}
+				if i == 3000 {
+					for _, j := range []int{1, 10, 2999} {
+						if v, err := tx.Get(k(j)); err != nil || string(v) != fmt.Sprintf("v%d", j) {
+							return fmt.Errorf("own write %d: %q %v", j, v, err)
+						}
+					}
+					if err := tx.Delete(k(10)); err != nil {
+						return err
+					}
+					if err := SetNew(tx, k(20), []byte("again")); err != nil {
+						return err
+					}
+					seen := 0
+					if err := tx.Scan([]byte("many/"), ScanOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) { seen++; return true, nil }); err != nil {
+						return err
+					}
+					if seen != 3000 { // 0..3000, less the deleted 10
+						return fmt.Errorf("scan in the transaction saw %d keys, want 3000", seen)
+					}
+				}
+			}
+			if failing {
+				return errors.New("afgebroken")
+			}
+			return nil
+		})
+		if failing {
+			if err == nil || err.Error() != "afgebroken" {
+				t.Fatalf("failing transaction: %v", err)
+			}
+			if v, err := get(t, kv, "many/00001"); err != nil || v != "old" {
+				t.Fatalf("after the failed transaction: %q %v, want the old value", v, err)
+			}
+			if _, err := get(t, kv, "many/04999"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a write of the failed transaction is there: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := 0
+	if err := kv.View(func(tx Txn) error {
+		return tx.Scan([]byte("many/"), ScanOptions{}, func(key, v []byte) (bool, error) {
+			count++
+			var i int
+			fmt.Sscanf(string(key), "many/%05d", &i)
+			want := fmt.Sprintf("v%d", i)
+			if i == 20 {
+				want = "again"
+			}
+			if string(v) != want {
+				return false, fmt.Errorf("%s = %q, want %q", key, v, want)
+			}
+			return true, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if count != n-1 {
+		t.Fatalf("%d keys after the commit, want %d", count, n-1)
 	}
 }

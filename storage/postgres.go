@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,8 @@ type Postgres struct {
 	// copyMin is the number of sets from which a flush sends them with COPY into a staging
 	// table instead of as arrays (pgTxn.copySets); 0: never.
 	copyMin int
+	// aheads counts the round trips of writes sent ahead (sendAhead).
+	aheads atomic.Int64
 }
 
 // defaultCopyMin: below it the arrays' single statement is cheaper than COPY's three and the
@@ -241,6 +244,11 @@ func (p *Postgres) try(ctx context.Context, fn func(Txn) error, durable, noFresh
 	if err == nil {
 		err = t.commit()
 	}
+	// What fn left in flight settles before the outcome is read: its failure is the
+	// transaction's too.
+	if serr := t.settle(); err == nil {
+		err = serr
+	}
 	if t.reconnect != nil {
 		return nil, false, t.reconnect
 	}
@@ -299,8 +307,12 @@ type pgTxn struct {
 	// noFresh: SetNew is Set. The transaction runs again so after a plain INSERT of SetNew
 	// found its key taken (unique violation): the key existed after all (a redo).
 	noFresh bool
-	// inserted: a plain INSERT was sent; dup: one of them found its key taken.
-	inserted, dup bool
+	// dup: a plain INSERT of SetNew found its key taken.
+	dup bool
+	// inflight: the writes sent ahead (sendAhead), until settled; aheadErr: their error.
+	inflight chan error
+	aheadErr error
+	aheads   *atomic.Int64 // the store's count
 	// exists: keys this transaction found with Get or wrote before a Scan (which sends the
 	// pending writes): a SetNew of one is an upsert.
 	exists map[string]bool
@@ -366,7 +378,6 @@ func (t *pgTxn) flushStmts() ([]pgStmt, error) {
 	}
 	var stmts []pgStmt
 	if fresh.n > 0 {
-		t.inserted = true
 		ks, vs := arrays(fresh, func(w pgWrite) bool { return w.fresh && !w.del })
 		stmts = append(stmts, pgStmt{sql: `INSERT INTO kv (key, value) SELECT unnest($1::bytea[]), unnest($2::bytea[])`, params: [][]byte{ks, vs}})
 	}
@@ -424,8 +435,12 @@ func (t *pgTxn) copySets(keys []string, pending map[string]pgWrite, sets byteaAr
 	}
 	b = binary.BigEndian.AppendUint16(b, 0xffff)
 
+	// COPY needs the connection to itself, and the transaction begun.
+	if err := t.settle(); err != nil {
+		return pgStmt{}, err
+	}
 	if t.begin != nil {
-		if _, err := t.exec(); err != nil { // COPY needs the transaction begun
+		if _, err := t.exec(); err != nil {
 			return pgStmt{}, err
 		}
 	}
@@ -484,6 +499,9 @@ func (t *pgTxn) write(key []byte, w pgWrite) {
 	}
 	t.pending[string(key)] = w
 	delete(t.cache, string(key))
+	if !w.del {
+		t.sendAhead()
+	}
 }
 
 // Prefetch reads the keys not read ahead yet in one query, for the Gets that follow.
@@ -531,8 +549,9 @@ func (t *pgTxn) fail(err error) error {
 	if isConflict(err) {
 		t.conflict = err
 	}
+	// Only SetNew's writes are plain INSERTs into kv; every other write there is an upsert.
 	var pe *pgconn.PgError
-	if t.inserted && errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "kv" {
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "kv" {
 		t.dup = true
 	}
 	return dbErr(err)
@@ -594,7 +613,9 @@ func (t *pgTxn) budget(key, value []byte) error {
 	return nil
 }
 
-func (t *pgTxn) Set(key, value []byte) error {
+func (t *pgTxn) Set(key, value []byte) error { return t.set(key, value, false) }
+
+func (t *pgTxn) set(key, value []byte, fresh bool) error {
 	if t.readOnly {
 		return errors.New("schrijven in een alleen-lezen transactie")
 	}
@@ -602,7 +623,7 @@ func (t *pgTxn) Set(key, value []byte) error {
 		return err
 	}
 	// A copy, NOT NULL: Badger stores an empty value for nil.
-	t.write(key, pgWrite{value: append(make([]byte, 0, len(value)), value...)})
+	t.write(key, pgWrite{value: append(make([]byte, 0, len(value)), value...), fresh: fresh})
 	return nil
 }
 
@@ -612,16 +633,8 @@ func (t *pgTxn) Set(key, value []byte) error {
 func (t *pgTxn) SetNew(key, value []byte) error {
 	prev, wrote := t.pending[string(key)]
 	v, read := t.cache[string(key)]
-	if err := t.Set(key, value); err != nil {
-		return err
-	}
-	if t.noFresh || (read && v != nil) || (wrote && prev.del) || t.exists[string(key)] {
-		return nil
-	}
-	w := t.pending[string(key)]
-	w.fresh = true
-	t.pending[string(key)] = w
-	return nil
+	fresh := !t.noFresh && !(read && v != nil) && !(wrote && prev.del) && !t.exists[string(key)]
+	return t.set(key, value, fresh)
 }
 
 func (t *pgTxn) Delete(key []byte) error {

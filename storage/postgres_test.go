@@ -299,3 +299,38 @@ func TestPostgresSetNewInsertsPlainly(t *testing.T) {
 		t.Fatalf("SetNew of a new key: %d runs, %v", runs, err)
 	}
 }
+
+// A transaction of thousands of writes sends them ahead in round trips of sendAheadKeys while
+// it goes on (the contract test ManyWrites checks what it reads and commits); one of fewer
+// writes sends them with its COMMIT only.
+func TestPostgresSendsWritesAhead(t *testing.T) {
+	p, err := OpenPostgres(context.Background(), storagetest.DatabaseURL(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	write := func(n int) {
+		t.Helper()
+		if err := p.UpdateLazy(func(tx Txn) error {
+			if _, err := tx.Get([]byte("begin")); !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			for i := range n {
+				if err := SetNew(tx, fmt.Appendf(nil, "ahead/%d/%05d", n, i), []byte("v")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(sendAheadKeys - 1)
+	if got := p.aheads.Load(); got != 0 {
+		t.Fatalf("%d writes sent ahead for a transaction of %d", got, sendAheadKeys-1)
+	}
+	write(4 * sendAheadKeys)
+	if got := p.aheads.Load(); got < 1 || got > 4 {
+		t.Fatalf("a transaction of %d writes sent %d round trips ahead, want 1 to 4", 4*sendAheadKeys, got)
+	}
+}
