@@ -69,6 +69,16 @@ func TestObserverHearsUploadsRejectionsAndRetention(t *testing.T) {
 		t.Fatalf("upload %+v", u)
 	}
 	e.process(gem, IJw, "los.xml", envelope("JW301", "0363", "12345678", newRef(), ""))
+	// The first retention run starts with the hub; on PostgreSQL only once this node holds the
+	// task's lease, which on a busy machine came after the uploads (a CI-like run under load).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		rec.mu.Lock()
+		ran := rec.retention > 0
+		rec.mu.Unlock()
+		if ran {
+			break
+		}
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if strings.Join(rec.received, ",") != "iwmo,ijw" {
