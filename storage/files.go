@@ -371,6 +371,14 @@ type spool struct {
 	before func(n int) error
 	// crc, when set, is a CRC-32C of the same bytes as sum (the S3 store's PUT carries it).
 	crc hash.Hash32
+	// A spool with spill set starts in memory (f nil, the bytes in mem) and moves to the file
+	// spill creates once it would grow past memMax: the S3 store's small blobs (an upload's
+	// delivery files) then cost no file. Creating a spool file cost 0.3-0.4 ms of kernel CPU
+	// on this machine's ext4 (without a journal it walks past every recently freed inode),
+	// 50 of them per 3,000-message upload.
+	mem    []byte
+	memMax int64
+	spill  func() (*os.File, error)
 }
 
 func (w *spool) writeAt(p []byte, off int64) (int, error) {
@@ -379,13 +387,70 @@ func (w *spool) writeAt(p []byte, off int64) (int, error) {
 			return 0, err
 		}
 	}
-	n, err := w.f.WriteAt(p, off)
+	w.mu.Lock()
+	f := w.f
+	if f == nil {
+		end := off + int64(len(p))
+		if end <= w.memMax {
+			if end > int64(len(w.mem)) {
+				w.mem = append(w.mem, make([]byte, int(end)-len(w.mem))...)
+			}
+			copy(w.mem[off:], p)
+			w.size = max(w.size, end)
+			w.mu.Unlock()
+			return len(p), nil
+		}
+		var err error
+		if f, err = w.toFile(); err != nil {
+			w.mu.Unlock()
+			return 0, err
+		}
+	}
+	w.mu.Unlock()
+	n, err := f.WriteAt(p, off)
 	w.mu.Lock()
 	if end := off + int64(n); end > w.size {
 		w.size = end
 	}
 	w.mu.Unlock()
 	return n, err
+}
+
+// toFile moves an in-memory spool into its file (w.mu held).
+func (w *spool) toFile() (*os.File, error) {
+	f, err := w.spill()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteAt(w.mem[:w.size], 0); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	w.f, w.mem = f, nil
+	return f, nil
+}
+
+// readerAt reads the spool's bytes, from memory or from its file.
+func (w *spool) readerAt() io.ReaderAt {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return bytes.NewReader(w.mem[:w.size])
+	}
+	return w.f
+}
+
+// close closes and removes the spool's file, if it has one.
+func (w *spool) close() {
+	w.mu.Lock()
+	f := w.f
+	w.mem = nil
+	w.mu.Unlock()
+	if f != nil {
+		f.Close()
+		os.Remove(f.Name())
+	}
 }
 
 func (w *spool) WriteAt(p []byte, off int64) (int, error) {
@@ -424,7 +489,7 @@ func (w *spool) content() (int64, hash.Hash, error) {
 		w.crc.Reset()
 		dst = io.MultiWriter(sum, w.crc)
 	}
-	if _, err := io.CopyBuffer(dst, io.NewSectionReader(w.f, 0, size), make([]byte, 256<<10)); err != nil {
+	if _, err := io.CopyBuffer(dst, io.NewSectionReader(w.readerAt(), 0, size), make([]byte, 256<<10)); err != nil {
 		return 0, nil, err
 	}
 	return size, sum, nil

@@ -134,12 +134,20 @@ func (s *S3) Create(name string) (Writer, error) {
 	if _, err := checkName(name); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(s.spool, "blob-*")
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", name, err)
+	spill := func() (*os.File, error) {
+		f, err := os.CreateTemp(s.spool, "blob-*")
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", name, err)
+		}
+		return f, nil
 	}
-	return &s3Writer{s: s, name: name, spool: spool{f: f, sum: sha256.New(), crc: newCRC32C()}}, nil
+	return &s3Writer{s: s, name: name, spool: spool{memMax: memSpool, spill: spill, sum: sha256.New(), crc: newCRC32C()}}, nil
 }
+
+// memSpool is the most of a blob being written the S3 store keeps in memory before it spools
+// it to a file (spool.mem): an upload's delivery files fit, as do the uploads of the load test
+// (100 messages); the memory it may take is that times the blobs being written at once.
+const memSpool = 256 << 10
 
 func (s *S3) Append(name string) (Writer, error) {
 	if _, err := checkName(name); err != nil {
@@ -505,8 +513,7 @@ type s3Writer struct {
 }
 
 func (w *s3Writer) discard() {
-	w.f.Close()
-	os.Remove(w.f.Name())
+	w.close()
 }
 
 // upload puts the spool file under key with its checksum in the metadata.
@@ -538,7 +545,7 @@ func (w *s3Writer) upload(key string) error {
 		opts.UserMetadata["x-amz-checksum-crc32c"] = base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, w.crc.Sum32()))
 	}
 	for attempt := 1; ; attempt++ {
-		_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.f, 0, size), size, opts)
+		_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.readerAt(), 0, size), size, opts)
 		if err == nil || attempt == putAttempts || !transientPutError(err) {
 			break
 		}

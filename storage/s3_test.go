@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -35,22 +36,32 @@ func TestS3MultipartCommit(t *testing.T) {
 func TestS3PutChecksumCheckedByServer(t *testing.T) {
 	f := s3Backend.open(t)
 	data := randomBytes(200 << 10) // a delivery ZIP's size
-	w, err := f.Create("m/changed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.(*s3Writer).f.WriteAt([]byte{data[1000] ^ 0xff}, 1000); err != nil {
-		t.Fatal(err)
-	}
-	err = w.Commit()
-	if err == nil || !strings.Contains(err.Error(), "upload m/changed") {
-		t.Fatalf("Commit of a changed spool: %v, want an upload error", err)
-	}
-	if _, err := f.Open("m/changed"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Open after the refused PUT: %v, want ErrNotFound", err)
+	// Spooled in memory (a delivery ZIP) and in a file (past memSpool).
+	for _, size := range []int{len(data), memSpool + 1000} {
+		big := randomBytes(size)
+		w, err := f.Create("m/changed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(big); err != nil {
+			t.Fatal(err)
+		}
+		sw := w.(*s3Writer)
+		if inMemory := sw.f == nil; inMemory != (size <= memSpool) {
+			t.Fatalf("a blob of %d bytes spooled in memory: %v", size, inMemory)
+		}
+		if sw.f == nil {
+			sw.mem[1000] ^= 0xff
+		} else if _, err := sw.f.WriteAt([]byte{big[1000] ^ 0xff}, 1000); err != nil {
+			t.Fatal(err)
+		}
+		err = w.Commit()
+		if err == nil || !strings.Contains(err.Error(), "upload m/changed") {
+			t.Fatalf("Commit of a changed spool of %d bytes: %v, want an upload error", size, err)
+		}
+		if _, err := f.Open("m/changed"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Open after the refused PUT: %v, want ErrNotFound", err)
+		}
 	}
 	putBlob(t, f, "m/good", data, false)
 	if got := readBlob(t, f, "m/good"); !bytes.Equal(got, data) {
@@ -117,4 +128,49 @@ func processCPUSelf() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A blob being written stays in memory up to memSpool and costs no spool file; past it, written
+// out of order by concurrent writers (pkg/sftp) across that boundary, it moves to a file whole.
+// Both read back as written, and neither leaves a file behind.
+func TestS3SpoolsSmallBlobsInMemory(t *testing.T) {
+	f := s3Backend.open(t)
+	spool := f.(*S3).spool
+	files := func() int {
+		t.Helper()
+		es, err := os.ReadDir(spool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range es {
+			if !e.IsDir() {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		size      int
+		wantFiles int
+	}{{memSpool - 10, 0}, {memSpool + 40_000, 1}, {3 * memSpool, 1}} {
+		data := randomBytes(c.size)
+		w, err := f.Create("m/spooled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeData(t, w, data, true, 16<<10)
+		if n := files(); n != c.wantFiles {
+			t.Errorf("a blob of %d bytes being written has %d spool files, want %d", c.size, n, c.wantFiles)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readBlob(t, f, "m/spooled"); !bytes.Equal(got, data) {
+			t.Fatalf("a blob of %d bytes written out of order reads back different", c.size)
+		}
+		if n := files(); n != 0 {
+			t.Errorf("%d spool files left after the commit", n)
+		}
+	}
 }
