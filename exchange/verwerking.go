@@ -602,12 +602,6 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 	h.learn(final)
 	h.obs.UploadFinished(string(u.Product), strings.ToLower(string(u.Status)), final.Verwerkingsduur(),
 		final.FinishedAt.Sub(final.ReceivedAt), final.Counts.Correct)
-	if u.Blob != "" {
-		// Every accepted envelope now lives in a delivery file; the upload's bytes are done.
-		if err := h.files.Remove(u.Blob); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.log.Warn("aanleverbestand opruimen", "upload", u.ID, "err", err)
-		}
-	}
 	h.publish(Event{Org: u.Org, Product: u.Product, Kind: "upload", UploadID: u.ID})
 	if u.Door != "" || prog.hasHold() {
 		h.kickSender()
@@ -617,6 +611,15 @@ func (h *Hub) finishUpload(u *Upload, prog *progress, groups [][]member, deliver
 		if len(msgs) > 0 && !notified[prog.Groups[i].Mailbox] {
 			notified[prog.Groups[i].Mailbox] = true
 			h.publish(Event{Org: prog.Groups[i].Mailbox, Product: u.Product, Kind: "delivery", UploadID: u.ID})
+		}
+	}
+	// After the events: the sender and the recipients hear of the upload at once, not after
+	// the removal (on S3 four requests: the copies under blobs/, tmp/ and damaged/ are looked
+	// for, and the object deleted).
+	if u.Blob != "" {
+		// Every accepted envelope now lives in a delivery file; the upload's bytes are done.
+		if err := h.files.Remove(u.Blob); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.Warn("aanleverbestand opruimen", "upload", u.ID, "err", err)
 		}
 	}
 	return nil
