@@ -100,9 +100,11 @@ func TestS3RecentServesOwnCommit(t *testing.T) {
 	b := storagetest.S3Bucket(t)
 	s := openCountingS3(t, b, S3Config{})
 	small, big := randomBytes(200<<10), randomBytes(3<<20) // in memory, through a file when GET
+	multi := bytes.Repeat(small, 90)                       // 18 MB: a multipart upload, its own ETag
 	putBlob(t, s, "r/small", small, false)
 	putBlob(t, s, "r/big", big, true)
-	for name, want := range map[string][]byte{"r/small": small, "r/big": big} {
+	putBlob(t, s, "r/multi", multi, false)
+	for name, want := range map[string][]byte{"r/small": small, "r/big": big, "r/multi": multi} {
 		got, gets := s.readCounted(t, name)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s: read %d bytes that differ from the %d written", name, len(got), len(want))
@@ -111,8 +113,8 @@ func TestS3RecentServesOwnCommit(t *testing.T) {
 			t.Fatalf("%s: %d GETs, want 0 (served from the local copy)", name, gets)
 		}
 	}
-	if h := s.recent.hits.Load(); h != 2 {
-		t.Fatalf("%d hits, want 2", h)
+	if h := s.recent.hits.Load(); h != 3 {
+		t.Fatalf("%d hits, want 3", h)
 	}
 	before := s.gets.Load()
 	if err := s.Verify("r/small"); err != nil {
@@ -121,9 +123,9 @@ func TestS3RecentServesOwnCommit(t *testing.T) {
 	if s.gets.Load() == before {
 		t.Fatal("Verify read the local copy, want the object")
 	}
-	// The spool dir holds the two copies, nothing else.
-	if es, _ := os.ReadDir(filepath.Join(s.spool, recentDir)); len(es) != 2 {
-		t.Fatalf("%d files in the cache, want 2", len(es))
+	// The spool dir holds the three copies, nothing else.
+	if es, _ := os.ReadDir(filepath.Join(s.spool, recentDir)); len(es) != 3 {
+		t.Fatalf("%d files in the cache, want 3", len(es))
 	}
 
 	off := openCountingS3(t, b, S3Config{RecentCache: -1})
