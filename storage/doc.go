@@ -17,6 +17,8 @@
 //	a file kept readable for a backup         pin.go          (*Disk).Pin, (*Disk).OpenPinned
 //	unfinished writes (reput, the sweep)      uncommitted.go  (*Disk).WalkUncommitted
 //	files in S3-compatible storage            s3.go           S3, S3Config, OpenS3
+//	blobs an S3 store just committed, kept    s3_recent.go    S3Config.RecentCache, DefaultRecentCache
+//	locally for its own next Open
 //	a small file written whole or not at all  writefile.go    WriteFile
 //
 // The tests of both backends run one contract per interface (kv_contract_test.go,

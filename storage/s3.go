@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ import (
 //     WalkUncommitted finds it. A blob being written lives only in the local spool, which
 //     OpenS3 empties: after a crash nothing of it exists, as after a crash of Disk's sweep.
 //   - Pin parks removed blobs under attic/ (a server-side copy) until the last release.
+//   - A blob this process commits stays in the spool dir for a while (s3_recent.go): its
+//     own next Open reads it there once a HEAD shows the object is still that version.
 //
 // Pins are per process: with several nodes on one bucket, a blob another node removes is not
 // kept for this node's backup (multi-node pins belong in the database).
@@ -49,11 +52,16 @@ type S3 struct {
 	bucket string
 	prefix string
 	spool  string
+	// memSpool: a blob being written stays in memory up to this size (spool.mem).
+	memSpool int64
 	// timeout bounds each call to the server (timeout.go).
 	timeout time.Duration
 
 	pinMu  sync.RWMutex
 	pinned int
+
+	// recent holds blobs this process committed, for its own reads (nil: off).
+	recent *recentBlobs
 }
 
 // S3Config says where an S3 store keeps its blobs.
@@ -66,6 +74,12 @@ type S3Config struct {
 	Region    string
 	// SpoolDir holds blobs being written until their Commit or Keep; one process per dir.
 	SpoolDir string
+	// RecentCache is how many bytes of blobs this process committed it keeps in SpoolDir
+	// for its own next reads (each at most 64 MB, for 2 minutes): 0 means
+	// DefaultRecentCache, less than 0 none.
+	RecentCache int64
+	// Clock tells the recent cache's entries' age; nil: time.Now.
+	Clock func() time.Time
 }
 
 // OpenS3 connects to the bucket (which must exist) and empties the spool directory.
@@ -107,7 +121,11 @@ func OpenS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spoolmap %s: %w", cfg.SpoolDir, err)
 	}
-	s := &S3{c: c, put: put, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir, timeout: DefaultCallTimeout}
+	recent, err := newRecentBlobs(filepath.Join(cfg.SpoolDir, recentDir), cfg.RecentCache, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	s := &S3{c: c, put: put, bucket: cfg.Bucket, prefix: cfg.Prefix, spool: cfg.SpoolDir, timeout: DefaultCallTimeout, recent: recent, memSpool: memSpool}
 	// Blobs parked for a backup that did not finish (a crash of this process): with one
 	// process per bucket, nothing points to them.
 	s.removeAll("attic/")
@@ -141,13 +159,13 @@ func (s *S3) Create(name string) (Writer, error) {
 		}
 		return f, nil
 	}
-	return &s3Writer{s: s, name: name, spool: spool{memMax: memSpool, spill: spill, sum: sha256.New(), crc: newCRC32C()}}, nil
+	return &s3Writer{s: s, name: name, spool: spool{memMax: s.memSpool, spill: spill, sum: sha256.New(), crc: newCRC32C()}}, nil
 }
 
 // memSpool is the most of a blob being written the S3 store keeps in memory before it spools
 // it to a file (spool.mem): an upload's delivery files fit, as do the uploads of the load test
 // (100 messages); the memory it may take is that times the blobs being written at once.
-const memSpool = 256 << 10
+const memSpool = 256 << 10 // S3.memSpool's default
 
 func (s *S3) Append(name string) (Writer, error) {
 	if _, err := checkName(name); err != nil {
@@ -188,14 +206,20 @@ func (s *S3) Append(name string) (Writer, error) {
 // head returns an object's size and the checksum and length recorded at Commit, or why it
 // does not carry them.
 func (s *S3) head(key string) (size int64, sum []byte, reason string, err error) {
+	size, sum, _, reason, err = s.headTag(key)
+	return size, sum, reason, err
+}
+
+// headTag is head with the object's ETag, which tells this version from another PUT.
+func (s *S3) headTag(key string) (size int64, sum []byte, etag, reason string, err error) {
 	ctx, cancel := s.bound()
 	defer cancel()
 	info, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		if isNoSuchKey(err) {
-			return 0, nil, "", ErrNotFound
+			return 0, nil, "", "", ErrNotFound
 		}
-		return 0, nil, "", err
+		return 0, nil, "", "", err
 	}
 	var hexSum, sz string
 	for k, v := range info.UserMetadata {
@@ -210,11 +234,11 @@ func (s *S3) head(key string) (size int64, sum []byte, reason string, err error)
 	recorded, serr := strconv.ParseInt(sz, 10, 64)
 	switch {
 	case herr != nil || len(sum) != sha256.Size || serr != nil:
-		return info.Size, nil, "geen geldig controlegetal in de metadata", nil
+		return info.Size, nil, info.ETag, "geen geldig controlegetal in de metadata", nil
 	case recorded != info.Size:
-		return info.Size, nil, fmt.Sprintf("lengte %d bytes, vastgelegd was %d", info.Size, recorded), nil
+		return info.Size, nil, info.ETag, fmt.Sprintf("lengte %d bytes, vastgelegd was %d", info.Size, recorded), nil
 	}
-	return info.Size, sum, "", nil
+	return info.Size, sum, info.ETag, "", nil
 }
 
 // smallRead is the largest blob Open keeps in memory after checking it; larger checked
@@ -222,14 +246,57 @@ func (s *S3) head(key string) (size int64, sum []byte, reason string, err error)
 const smallRead = 1 << 20
 
 // openChecked checks a committed blob (length always; with full or up to VerifyOnOpen its
-// checksum too) and returns a reader on what it checked.
+// checksum too) and returns a reader on what it checked. Without full, a local copy this
+// process committed serves when the object is still that version; with full (Verify, the
+// integrity check) the object itself is read: it is what outlives this process.
 func (s *S3) openChecked(name string, full bool) (Reader, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := s.openOnce(name, full)
+		if changedSinceHead(err) {
+			if attempt < openAttempts {
+				continue
+			}
+			err = fmt.Errorf("%s werd %d keer vervangen terwijl het gelezen werd; probeer het opnieuw: %w", name, attempt, err)
+		}
+		return r, err
+	}
+}
+
+// openAttempts bounds the HEADs and GETs of one Open that changedSinceHead lets try again.
+const openAttempts = 3
+
+// changedSinceHead: the GET carries the ETag of the HEAD before it (If-Match), so a Commit
+// of the same name in between (here or on another node) fails it, instead of its new bytes
+// failing the old checksum and a good blob going to damaged/. The next HEAD sees the new
+// version.
+func changedSinceHead(err error) bool {
+	var er minio.ErrorResponse
+	return errors.Is(err, errReplaced) || errors.As(err, &er) && (er.Code == "PreconditionFailed" || er.StatusCode == 412)
+}
+
+// errReplaced: bytes that fail the checksum came from an object no longer the one the HEAD
+// saw. A server need not check If-Match and open the object as one step (versitygw's posix
+// backend does not), so a failed checksum is only taken for damage once a second HEAD shows
+// the same version.
+var errReplaced = errors.New("het object is vervangen tijdens het lezen")
+
+// getOptions asks for the version a HEAD saw.
+func getOptions(etag string) minio.GetObjectOptions {
+	var o minio.GetObjectOptions
+	if etag != "" {
+		o.SetMatchETag(etag)
+	}
+	return o
+}
+
+func (s *S3) openOnce(name string, full bool) (Reader, error) {
 	if _, err := checkName(name); err != nil {
 		return nil, err
 	}
 	k := s.key("blobs", name)
-	size, want, reason, err := s.head(k)
+	size, want, etag, reason, err := s.headTag(k)
 	if errors.Is(err, ErrNotFound) {
+		s.recent.drop(name)
 		if _, _, _, derr := s.head(s.key("damaged", name)); derr == nil {
 			return nil, fmt.Errorf("%w (%s: eerder beschadigd gevonden en apart gezet)", ErrDamaged, name)
 		}
@@ -241,10 +308,15 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 	if reason != "" {
 		return nil, s.quarantine(name, reason)
 	}
+	if !full {
+		if r := s.recent.open(name, size, want, etag); r != nil {
+			return r, nil
+		}
+	}
 	if !full && size > VerifyOnOpen {
 		// The caller reads at its own pace (an SFTP client's download): no deadline on the
 		// whole; each request to the server is still bounded by the transport's time-outs.
-		obj, err := s.c.GetObject(context.Background(), s.bucket, k, minio.GetObjectOptions{})
+		obj, err := s.c.GetObject(context.Background(), s.bucket, k, getOptions(etag))
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", name, err)
 		}
@@ -253,7 +325,7 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 	}
 	ctx, cancel := s.transferTimeout(size)
 	defer cancel()
-	obj, err := s.c.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
+	obj, err := s.c.GetObject(ctx, s.bucket, k, getOptions(etag))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
@@ -291,6 +363,9 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 		if file != nil {
 			file.Close()
 		}
+		if _, again, etag2, _, err := s.headTag(k); err != nil || etag2 != etag || !bytes.Equal(again, want) {
+			return nil, fmt.Errorf("open %s: %w", name, errReplaced)
+		}
 		return nil, s.quarantine(name, "SHA-256 klopt niet met het controlegetal")
 	}
 	if file != nil {
@@ -303,6 +378,7 @@ func (s *S3) openChecked(name string, full bool) (Reader, error) {
 // quarantine moves a damaged blob out of blobs/ so it is never served, keeping it for
 // inspection under damaged/.
 func (s *S3) quarantine(name, reason string) error {
+	s.recent.drop(name)
 	ctx, cancel := s.bound()
 	defer cancel()
 	_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.bucket, Object: s.key("damaged", name)},
@@ -347,6 +423,7 @@ func (s *S3) Remove(name string) error {
 	if _, err := checkName(name); err != nil {
 		return err
 	}
+	s.recent.drop(name)
 	ctx, cancel := s.bound()
 	defer cancel()
 	// S3 deletes a missing key without a word, so a copy is looked at first: that tells
@@ -516,15 +593,16 @@ func (w *s3Writer) discard() {
 	w.close()
 }
 
-// upload puts the spool file under key with its checksum in the metadata.
-func (w *s3Writer) upload(key string) error {
+// upload puts the spool file under key with its checksum in the metadata, and returns what
+// it put: the length, the SHA-256 and the ETag the server gave the object.
+func (w *s3Writer) upload(key string) (size int64, digest []byte, etag string, err error) {
 	size, sum, err := w.content()
 	if err != nil {
-		return fmt.Errorf("checksum %s: %w", w.name, err)
+		return 0, nil, "", fmt.Errorf("checksum %s: %w", w.name, err)
 	}
 	ctx, cancel := w.s.transferTimeout(size)
 	defer cancel()
-	digest := sum.Sum(nil)
+	digest = sum.Sum(nil)
 	opts := minio.PutObjectOptions{
 		ContentType:  "application/octet-stream",
 		UserMetadata: map[string]string{metaSHA: hex.EncodeToString(digest), metaSize: strconv.FormatInt(size, 10)},
@@ -544,17 +622,18 @@ func (w *s3Writer) upload(key string) error {
 		opts.DisableMultipart = true
 		opts.UserMetadata["x-amz-checksum-crc32c"] = base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, w.crc.Sum32()))
 	}
+	var info minio.UploadInfo
 	for attempt := 1; ; attempt++ {
-		_, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.readerAt(), 0, size), size, opts)
+		info, err = c.PutObject(ctx, w.s.bucket, key, io.NewSectionReader(w.readerAt(), 0, size), size, opts)
 		if err == nil || attempt == putAttempts || !transientPutError(err) {
 			break
 		}
 		time.Sleep(time.Duration(attempt) * 25 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("upload %s: %w", w.name, err)
+		return 0, nil, "", fmt.Errorf("upload %s: %w", w.name, err)
 	}
-	return nil
+	return size, digest, info.ETag, nil
 }
 
 // putAttempts bounds the PUTs of one upload that transientPutError lets try again.
@@ -578,9 +657,20 @@ const singlePutMax = 16 << 20
 // Commit uploads the blob under blobs/<name>; the PUT (or the multipart upload's completion)
 // is the one atomic step that publishes it with its checksum.
 func (w *s3Writer) Commit() error {
-	defer w.discard()
-	if err := w.upload(w.s.key("blobs", w.name)); err != nil {
+	// The old version's local copy goes now: from here on, blobs/<name> may be either.
+	w.s.recent.drop(w.name)
+	size, digest, etag, err := w.upload(w.s.key("blobs", w.name))
+	if err != nil {
+		w.discard()
 		return err
+	}
+	// The spool file is what the PUT carried: the recent cache keeps it (or removes it). A
+	// blob spooled in memory (memSpool) is not kept: small, it is read from the server in
+	// about the time its SHA-256 check takes, and keeping it would cost the file it saved.
+	if w.f != nil {
+		w.s.recent.put(w.name, w.f, size, digest, etag)
+	} else {
+		w.discard()
 	}
 	if w.staged {
 		// Published; what remains under tmp/ is litter the sweep would also remove.
@@ -596,7 +686,8 @@ func (w *s3Writer) Commit() error {
 // Keep uploads what was written as tmp/<name>, for Append on this node or another.
 func (w *s3Writer) Keep() error {
 	defer w.discard()
-	return w.upload(w.s.key("tmp", w.name))
+	_, _, _, err := w.upload(w.s.key("tmp", w.name))
+	return err
 }
 
 func (w *s3Writer) Abort() error {

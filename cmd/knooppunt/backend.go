@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,8 @@ type backendFlags struct {
 	credentials string // file with AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=…
 	// timeout bounds one call to PostgreSQL or S3 (storage.DefaultCallTimeout when 0).
 	timeout time.Duration
+	// s3Cache is storage.S3Config.RecentCache: 0 its default, less than 0 none.
+	s3Cache int64
 }
 
 func addBackendFlags(fs *flag.FlagSet) func() (backendFlags, error) {
@@ -42,7 +45,19 @@ func addBackendFlags(fs *flag.FlagSet) func() (backendFlags, error) {
 		"bestand met AWS_ACCESS_KEY_ID=… en AWS_SECRET_ACCESS_KEY=… (KNOOPPUNT_S3_CREDENTIALS); anders uit de omgeving")
 	timeout := fs.String("storage-timeout", envOr("KNOOPPUNT_STORAGE_TIMEOUT", storage.DefaultCallTimeout.String()),
 		"hoe lang één aanroep naar PostgreSQL of S3 mag duren (KNOOPPUNT_STORAGE_TIMEOUT)")
+	s3Cache := fs.String("s3-cache", os.Getenv("KNOOPPUNT_S3_CACHE"), fmt.Sprintf(
+		"MB aan net geschreven bestanden die een knooppunt in DIR/s3-spool bewaart om ze zelf terug te lezen (KNOOPPUNT_S3_CACHE); standaard %d, 0: geen", storage.DefaultRecentCache>>20))
 	return func() (backendFlags, error) {
+		if *s3Cache != "" {
+			mb, err := strconv.ParseInt(*s3Cache, 10, 64)
+			if err != nil || mb < 0 || mb > 1<<20 {
+				return b, fmt.Errorf("--s3-cache %q is geen aantal MB; schrijf bijvoorbeeld 256, of 0 voor geen", *s3Cache)
+			}
+			b.s3Cache = mb << 20
+			if mb == 0 {
+				b.s3Cache = -1
+			}
+		}
 		d, err := time.ParseDuration(*timeout)
 		if err != nil || d <= 0 {
 			return b, fmt.Errorf("--storage-timeout %q is geen duur; schrijf bijvoorbeeld 30s of 1m", *timeout)
@@ -138,7 +153,7 @@ func (b backendFlags) apply(ctx context.Context, cfg *exchange.Config, log *slog
 		if err == nil {
 			cfg.Files, err = storage.OpenS3(ctx, storage.S3Config{Endpoint: b.s3Endpoint, Bucket: bucket, Prefix: prefix,
 				AccessKey: access, SecretKey: secret, Region: os.Getenv("AWS_REGION"),
-				SpoolDir: filepath.Join(cfg.DataDir, "s3-spool")})
+				SpoolDir: filepath.Join(cfg.DataDir, "s3-spool"), RecentCache: b.s3Cache})
 		}
 		if err == nil {
 			cfg.Files.(*storage.S3).SetTimeout(b.timeout)

@@ -15,7 +15,7 @@ import (
 )
 
 func TestBackendFlags(t *testing.T) {
-	for _, k := range []string{"KNOOPPUNT_DATABASE_URL", "KNOOPPUNT_FILES", "KNOOPPUNT_S3_ENDPOINT", "KNOOPPUNT_S3_CREDENTIALS", "KNOOPPUNT_STORAGE_TIMEOUT"} {
+	for _, k := range []string{"KNOOPPUNT_DATABASE_URL", "KNOOPPUNT_FILES", "KNOOPPUNT_S3_ENDPOINT", "KNOOPPUNT_S3_CREDENTIALS", "KNOOPPUNT_STORAGE_TIMEOUT", "KNOOPPUNT_S3_CACHE"} {
 		t.Setenv(k, "")
 	}
 	f, err := parseServe(nil, io.Discard)
@@ -37,7 +37,14 @@ func TestBackendFlags(t *testing.T) {
 	if f, err := parseServe([]string{"--storage-timeout", "5s"}, io.Discard); err != nil || f.backend.timeout != 5*time.Second {
 		t.Fatalf("--storage-timeout 5s: %v %v", f.backend.timeout, err)
 	}
+	for arg, want := range map[string]int64{"64": 64 << 20, "0": -1} {
+		if f, err := parseServe([]string{"--s3-cache", arg}, io.Discard); err != nil || f.backend.s3Cache != want {
+			t.Fatalf("--s3-cache %s: %d %v, want %d", arg, f.backend.s3Cache, err, want)
+		}
+	}
 	for _, bad := range [][]string{
+		{"--s3-cache", "-1"},
+		{"--s3-cache", "256MB"},
 		{"--storage-timeout", "0"},
 		{"--storage-timeout", "lang"},
 		{"--database", "mysql://kp:geheim@db/kp"},

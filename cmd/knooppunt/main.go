@@ -77,7 +77,7 @@ Gebruik:
            [--quota GROOTTE] [--max-conns N] [--idle-timeout DUUR] [--max-session DUUR]
            [--upload-stall DUUR] [--memory-limit GROOTTE] [--workers N] [--max-uploads N]
            [--metrics-listen ADRES] [--min-free-disk GROOTTE] [--shutdown-grace DUUR]
-           [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND]]
+           [--database postgres://…] [--files s3://BUCKET[/PREFIX] --s3-endpoint URL [--s3-credentials BESTAND] [--s3-cache MB]]
            [--oin OIN] [--ebms-listen ADRES --ebms-cert PEM --ebms-key PEM --ebms-ca PEM [--ebms-crl CRL]]
            [--node NAAM] [--storage-timeout DUUR]
   knooppunt status [--metrics ADRES] [--env BESTAND] [--json] [--timeout DUUR]
@@ -139,6 +139,9 @@ Gebruik:
                AWS_SECRET_ACCESS_KEY of uit --s3-credentials (KNOOPPUNT_S3_CREDENTIALS);
                met --database staan ook de hostsleutels in de database, zodat elk
                knooppunt dezelfde vingerafdruk toont
+  --s3-cache   MB aan bestanden die het knooppunt net naar S3 schreef en 2 minuten in
+               DIR/s3-spool houdt om ze zelf van schijf terug te lezen (KNOOPPUNT_S3_CACHE,
+               standaard 256; 0: geen)
   --storage-timeout
                hoe lang één aanroep naar PostgreSQL of S3 mag duren voordat hij mislukt
                (KNOOPPUNT_STORAGE_TIMEOUT, standaard 30s); een bestandsoverdracht krijgt een

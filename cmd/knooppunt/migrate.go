@@ -84,6 +84,9 @@ func migrate(ctx context.Context, data string, b backendFlags, out io.Writer) er
 	}
 	var cfg exchange.Config
 	cfg.DataDir = data
+	// migrate writes every blob once and reads none back through Open: copies kept for
+	// reads would only fill the old hub's DIR/s3-spool.
+	b.s3Cache = -1
 	if err := b.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
