@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -379,7 +380,7 @@ func (t *pgTxn) flushStmts() ([]pgStmt, error) {
 	var stmts []pgStmt
 	if fresh.n > 0 {
 		ks, vs := arrays(fresh, func(w pgWrite) bool { return w.fresh && !w.del })
-		stmts = append(stmts, pgStmt{sql: `INSERT INTO kv (key, value) SELECT unnest($1::bytea[]), unnest($2::bytea[])`, params: [][]byte{ks, vs}})
+		stmts = append(stmts, pgStmt{sql: sqlInsert, params: [][]byte{ks, vs}})
 	}
 	if sets.n > 0 && t.copyMin > 0 && sets.n >= t.copyMin {
 		s, err := t.copySets(keys, pending, sets)
@@ -389,8 +390,7 @@ func (t *pgTxn) flushStmts() ([]pgStmt, error) {
 		stmts = append(stmts, s)
 	} else if sets.n > 0 {
 		ks, vs := arrays(sets, func(w pgWrite) bool { return !w.fresh && !w.del })
-		stmts = append(stmts, pgStmt{sql: `INSERT INTO kv (key, value) SELECT unnest($1::bytea[]), unnest($2::bytea[])
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, params: [][]byte{ks, vs}})
+		stmts = append(stmts, pgStmt{sql: sqlUpsert, params: [][]byte{ks, vs}})
 	}
 	if dels.n > 0 {
 		ks := dels.buffer(dels.keyBytes)
@@ -399,7 +399,7 @@ func (t *pgTxn) flushStmts() ([]pgStmt, error) {
 				ks = appendElem(ks, []byte(k))
 			}
 		}
-		stmts = append(stmts, pgStmt{sql: `DELETE FROM kv WHERE key = ANY($1::bytea[])`, params: [][]byte{ks}})
+		stmts = append(stmts, pgStmt{sql: sqlDelete, params: [][]byte{ks}})
 	}
 	return stmts, nil
 }
@@ -531,7 +531,7 @@ func (t *pgTxn) Prefetch(keys [][]byte) error {
 	for _, k := range want {
 		ks = appendElem(ks, k)
 	}
-	rows, err := t.query(false, pgStmt{sql: `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`, params: [][]byte{ks}})
+	rows, err := t.query(false, pgStmt{sql: sqlPrefetch, params: [][]byte{ks}})
 	if err != nil {
 		return err
 	}
@@ -570,7 +570,7 @@ func (t *pgTxn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(v), nil
 	}
-	rows, err := t.query(false, pgStmt{sql: `SELECT value FROM kv WHERE key = $1`, params: [][]byte{key}})
+	rows, err := t.query(false, pgStmt{sql: sqlGet, params: [][]byte{key}})
 	if err != nil {
 		return nil, err
 	}
@@ -661,6 +661,35 @@ func prefixEnd(prefix []byte) []byte {
 	return nil
 }
 
+// scanSQL is Scan's statement: descending (reverse) or ascending from $1 (the key itself when
+// inclusive), with at most $2 rows, up to $3 (the prefix's end when bounded; the prefix itself
+// in reverse); keysOnly leaves the values out.
+func scanSQL(reverse, bounded, keysOnly, inclusive bool) string {
+	cols := "key, value"
+	if keysOnly {
+		cols = "key, NULL::bytea"
+	}
+	from := map[bool]string{true: ">=", false: ">"}[inclusive]
+	switch {
+	case reverse:
+		return `SELECT ` + cols + ` FROM kv WHERE key ` + map[bool]string{true: "<=", false: "<"}[inclusive] + ` $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
+	case bounded:
+		return `SELECT ` + cols + ` FROM kv WHERE key ` + from + ` $1 AND key < $3 ORDER BY key LIMIT $2`
+	default:
+		return `SELECT ` + cols + ` FROM kv WHERE key ` + from + ` $1 ORDER BY key LIMIT $2`
+	}
+}
+
+// The store's statements on kv (Scan's are scanSQL's).
+const (
+	sqlGet      = `SELECT value FROM kv WHERE key = $1`
+	sqlPrefetch = `SELECT key, value FROM kv WHERE key = ANY($1::bytea[])`
+	sqlInsert   = `INSERT INTO kv (key, value) SELECT unnest($1::bytea[]), unnest($2::bytea[])`
+	sqlUpsert   = `INSERT INTO kv (key, value) SELECT unnest($1::bytea[]), unnest($2::bytea[])
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	sqlDelete = `DELETE FROM kv WHERE key = ANY($1::bytea[])`
+)
+
 // Scan mirrors badgerTxn.Scan exactly, as range queries fetched a batch at a time (fn may call
 // Get or Set between rows, which one connection cannot do while a query streams):
 //   - forward: from Start (default: prefix), ascending, while keys have the prefix. A Start
@@ -682,21 +711,14 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 	} else if len(start) == 0 {
 		start = prefix // Badger's Seek of an empty key seeks the prefix
 	}
-	cols := "key, value"
-	if opts.KeysOnly {
-		cols = "key, NULL::bytea"
-	}
 	// $1 is the key to continue from, $2 the limit, $3 the other end of the range.
-	var q string
+	end := prefixEnd(prefix)
 	bound := [][]byte{prefix}
-	switch end := prefixEnd(prefix); {
+	switch {
 	case opts.Reverse:
-		q = `SELECT ` + cols + ` FROM kv WHERE key <= $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
 	case end != nil:
-		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 AND key < $3 ORDER BY key LIMIT $2`
 		bound = [][]byte{end}
 	default:
-		q = `SELECT ` + cols + ` FROM kv WHERE key >= $1 ORDER BY key LIMIT $2`
 		bound = nil
 	}
 	type row struct{ k, v []byte }
@@ -704,13 +726,7 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 	limit := 16
 	inclusive := true
 	for {
-		if !inclusive {
-			if opts.Reverse {
-				q = strings.Replace(q, "key <= $1", "key < $1", 1)
-			} else {
-				q = strings.Replace(q, "key >= $1", "key > $1", 1)
-			}
-		}
+		q := scanSQL(opts.Reverse, end != nil, opts.KeysOnly, inclusive)
 		// Writes made so far (also by fn between pages) go with the query.
 		rows, err := t.query(true, pgStmt{sql: q, params: append([][]byte{start, int8Param(limit)}, bound...)})
 		if err != nil {
@@ -746,4 +762,66 @@ func (t *pgTxn) Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte)
 			limit = 256
 		}
 	}
+}
+
+// Warm opens n of the pool's connections at once (at most its size) and prepares the store's
+// statements on each, before a node takes work. A new PostgreSQL connection costs the server
+// 30-40 ms of CPU (a process, its catalog caches, each statement parsed and planned the
+// first time): a node that opened its 32 while 250 SSH sessions logged in at the start of the
+// two-node load test left PostgreSQL with half the machine's CPU in the first six seconds
+// (perf), and the first uploads' transactions waiting for it (issue 14). The connections
+// stay in the pool, idle, until they have been idle for its MaxConnIdleTime.
+func (p *Postgres) Warm(ctx context.Context, n int) (int, error) {
+	n = min(n, int(p.pool.Config().MaxConns))
+	var stmts []string
+	stmts = append(stmts, sqlGet, sqlPrefetch, sqlInsert, sqlUpsert, sqlDelete)
+	for _, reverse := range []bool{false, true} {
+		for _, bounded := range []bool{false, true} {
+			for _, keysOnly := range []bool{false, true} {
+				for _, inclusive := range []bool{false, true} {
+					if reverse && !bounded {
+						continue // a reverse scan always has its lower end
+					}
+					stmts = append(stmts, scanSQL(reverse, bounded, keysOnly, inclusive))
+				}
+			}
+		}
+	}
+	var (
+		mu    sync.Mutex
+		held  []*pgxpool.Conn
+		first error
+		wg    sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			ctx, cancel := p.bound(ctx)
+			defer cancel()
+			c, err := p.pool.Acquire(ctx)
+			if err == nil {
+				for _, sql := range stmts {
+					if _, err = c.Conn().Prepare(ctx, stmtName(sql), sql); err != nil {
+						break
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if c != nil {
+				// Held until all are open: released at once, one would be acquired again.
+				held = append(held, c)
+			}
+			if err != nil && first == nil {
+				first = err
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range held {
+		c.Release()
+	}
+	if first != nil {
+		return len(held), fmt.Errorf("database: verbindingen openen: %w", dbErr(first))
+	}
+	return len(held), nil
 }

@@ -340,3 +340,37 @@ func TestPostgresSendsWritesAhead(t *testing.T) {
 		t.Fatalf("a transaction of %d writes sent %d round trips ahead, want 1 to 4", 4*sendAheadKeys, got)
 	}
 }
+
+// Warm leaves n connections open in the pool with the store's statements prepared on each
+// (what a new connection would otherwise do in the first transactions that use it), and a
+// transaction after it runs on one of them.
+func TestPostgresWarm(t *testing.T) {
+	p, err := OpenPostgres(context.Background(), storagetest.DatabaseURL(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	n, err := p.Warm(context.Background(), 6)
+	if err != nil || n != 6 {
+		t.Fatalf("Warm: %d connections, %v", n, err)
+	}
+	if idle := p.pool.Stat().IdleConns(); idle < 6 {
+		t.Fatalf("%d idle connections after Warm(6)", idle)
+	}
+	want := 5 + 12 // the kv statements and scanSQL's variants
+	for _, c := range p.pool.AcquireAllIdle(context.Background()) {
+		var prepared int
+		err := c.Conn().QueryRow(context.Background(), `SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'kp\_%'`).Scan(&prepared)
+		c.Release()
+		if err != nil || prepared < want {
+			t.Fatalf("a warmed connection has %d statements prepared (%v), want %d", prepared, err, want)
+		}
+	}
+	set(t, p, "after", "warm")
+	if v, err := get(t, p, "after"); err != nil || v != "warm" {
+		t.Fatalf("after Warm: %q %v", v, err)
+	}
+	if n, err := p.Warm(context.Background(), 1000); err != nil || n != int(p.pool.Config().MaxConns) {
+		t.Fatalf("Warm beyond the pool's size: %d, %v; want %d", n, err, p.pool.Config().MaxConns)
+	}
+}

@@ -306,6 +306,18 @@ func runServer(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Lo
 	if err := f.backend.apply(ctx, &cfg, log); err != nil {
 		return err
 	}
+	if db, ok := cfg.KV.(*storage.Postgres); ok {
+		// Every connection the node will use, opened before it takes an SSH session: opened
+		// in a burst of logins, they cost PostgreSQL its CPU when the first uploads need it.
+		// A failure is not fatal: the pool opens what it can later, as it did before.
+		began := time.Now()
+		if n, err := db.Warm(ctx, 1<<10); err != nil {
+			log.Warn("niet alle databaseverbindingen geopend; staat max_connections van PostgreSQL ruim genoeg voor alle knooppunten (32 per knooppunt, of pool_max_conns in --database)?",
+				"geopend", n, "err", err)
+		} else {
+			log.Info("databaseverbindingen geopend", "aantal", n, "duur", time.Since(began).Round(time.Millisecond))
+		}
+	}
 	hub, err := openHub(cfg, f.listen)
 	if err != nil {
 		return err
