@@ -11,12 +11,17 @@
 //	Badger, the default record store          badger.go       Badger, OpenBadger
 //	restore into a new Badger                 badger_load.go  LoadBadger
 //	PostgreSQL, the second record store       postgres.go     Postgres, OpenPostgres
+//	keys expected new (a plain INSERT)        storage.go      Inserter, SetNew; (*pgTxn).SetNew
+//	writes sent ahead in a big transaction    postgres_       (*pgTxn).sendAhead, settle
+//	                                          pipeline.go
+//	connections opened before the node works  postgres.go     (*Postgres).Warm
 //	counters (numbers handed out in leases)   sequence.go     (Sequence of Badger and Postgres)
 //	files on disk in the data directory       files.go        Disk, OpenDisk
 //	directory fsyncs shared by commits        dirsync.go      (dirSyncs).syncAfter
 //	a file kept readable for a backup         pin.go          (*Disk).Pin, (*Disk).OpenPinned
 //	unfinished writes (reput, the sweep)      uncommitted.go  (*Disk).WalkUncommitted
 //	files in S3-compatible storage            s3.go           S3, S3Config, OpenS3
+//	a small blob spooled in memory            files.go, s3.go spool.mem, memSpool
 //	blobs an S3 store just committed, kept    s3_recent.go    S3Config.RecentCache, DefaultRecentCache
 //	locally for its own next Open
 //	a small file written whole or not at all  writefile.go    WriteFile
