@@ -22,6 +22,7 @@ import (
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
 	"knooppunt/exchange/stuf"
+	"knooppunt/storage/storagetest"
 )
 
 // Test OINs: the hub, a gemeente and a zorgaanbieder.
@@ -30,23 +31,6 @@ const (
 	gemOIN  = "00000099000000009999"
 	zorgOIN = "00000099000012345678"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // partner is an organisation's MSH: a client with its certificate, and an HTTPS endpoint that
 // records what the hub sends it and answers as told.
@@ -69,7 +53,7 @@ type partner struct {
 type env struct {
 	t     *testing.T
 	h     *exchange.Hub
-	clk   *clock
+	clk   *storagetest.Clock
 	pki   *TestPKI
 	addr  string
 	gem   *partner
@@ -110,7 +94,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, clk: &clock{t: time.Now()}, pki: pki, dir: dir, hubTL: hubTLS}
+	e := &env{t: t, clk: storagetest.NewClock(time.Now()), pki: pki, dir: dir, hubTL: hubTLS}
 	e.pool = x509.NewCertPool()
 	e.pool.AddCert(pki.CA)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

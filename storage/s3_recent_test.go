@@ -79,23 +79,6 @@ func (s *countingS3) cached(name string) *recentBlob {
 	return s.recent.entries[name]
 }
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // A blob this process committed is read back from its spool file, not GET from the server
 // (still HEADed); with the cache off, the same Open GETs it. Verify, the integrity check,
 // always reads the object.
@@ -267,7 +250,7 @@ func TestS3RecentDroppedWithTheBlob(t *testing.T) {
 // The budget evicts the oldest copies first, a blob above it is not kept, copies expire after
 // recentTTL, and a reader handed out keeps reading when its copy goes meanwhile.
 func TestS3RecentBudgetAndAge(t *testing.T) {
-	clock := &testClock{now: time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC)}
+	clock := storagetest.NewClock(time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC))
 	s := openCountingS3(t, storagetest.S3Bucket(t), S3Config{RecentCache: 250_000, Clock: clock.Now})
 	blobs := map[string][]byte{}
 	for _, name := range []string{"b/1", "b/2", "b/3"} {

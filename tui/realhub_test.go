@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +13,15 @@ import (
 
 	"knooppunt/exchange"
 	"knooppunt/exchange/ebms"
+	"knooppunt/storage/storagetest"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // world is a real hub on a temp dir with the demo organisations and accounts, its engine
 // running, and a few uploads processed into reports, ophalen files and the berichtenlog.
 type world struct {
 	t    *testing.T
 	h    *exchange.Hub
-	clk  *testClock
+	clk  *storagetest.Clock
 	dir  string
 	demo []exchange.DemoAccount
 }
@@ -46,7 +29,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
-	clk := &testClock{t: time.Date(2026, 3, 12, 14, 30, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 3, 12, 14, 30, 0, 0, time.UTC))
 	h, err := exchange.Open(exchange.Config{DataDir: dir, Clock: clk, Workers: 1, OIN: exchange.DemoHubOIN})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +94,7 @@ func (w *world) upload(p *exchange.Principal, product exchange.Product, name str
 			w.t.Fatal(err)
 		}
 		if u.Status.Final() {
-			w.clk.add(time.Minute)
+			w.clk.Add(time.Minute)
 			return u
 		}
 		select {
