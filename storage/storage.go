@@ -86,7 +86,7 @@ func Prefetch(t Txn, keys [][]byte) error {
 
 // Inserter is a Txn that writes a key its caller expects to be new more cheaply than Set:
 // PostgreSQL then inserts it without an upsert's extra index search and speculative
-// insertion, a fifth of its CPU per key (BENCHMARKS.md, "6 Dec 2026, 11:22–12:28 UTC"). The outcome
+// insertion, a fifth of its CPU per key (BENCHMARKS.md, "6 Dec 2026, 11:22–12:46 UTC"). The outcome
 // is Set's whatever the key's state: a key that turns out to exist is overwritten all the
 // same, at the price of running the transaction again (the caller's function runs twice).
 // Use it for keys made of a new id (a new message's record and index entries), never for a
