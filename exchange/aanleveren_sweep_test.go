@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"knooppunt/storage"
+	"knooppunt/storage/storagetest"
 )
 
 func TestSweepDropsPendingFilesAfterTheirWait(t *testing.T) {
 	h := acctWorld(t)
-	clk := &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	h.clock = clk
 	jan := acctAs(t, h, "jan")
 

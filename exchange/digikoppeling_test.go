@@ -13,6 +13,7 @@ import (
 
 	"knooppunt/exchange/ebms"
 	"knooppunt/storage"
+	"knooppunt/storage/storagetest"
 )
 
 const testHubOIN = "00000099000000000000"
@@ -137,7 +138,7 @@ func TestImportReferenceCPAs(t *testing.T) {
 			t.Logf("%s: niet te lezen of zonder twee OIN's: %v", filepath.Base(f), err)
 			continue
 		}
-		clk := &fakeClock{t: pc.Start.Add(time.Hour)}
+		clk := storagetest.NewClock(pc.Start.Add(time.Hour))
 		h, err := Open(Config{DataDir: t.TempDir(), Clock: clk, OIN: pc.Parties[0].OIN()})
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +194,7 @@ func TestHeldMessagesSentWhenRouteGetsCPA(t *testing.T) {
 		return PostResult{Status: 200, ContentType: ack.ContentType, Body: ack.Body}, nil
 	}
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
+	clk := storagetest.NewClock(time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam))
 	h, err := Open(Config{DataDir: dir, Clock: clk, Workers: 2, OIN: testHubOIN, Digikoppeling: &DigikoppelingConfig{Post: post, Host: "test"}})
 	if err != nil {
 		t.Fatal(err)

@@ -8,36 +8,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"knooppunt/exchange/codes"
 	"knooppunt/storage"
+	"knooppunt/storage/storagetest"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type testEngine struct {
 	t   testing.TB
 	h   *Hub
-	clk *fakeClock
+	clk *storagetest.Clock
 	dir string
 }
 
@@ -59,7 +42,7 @@ func newEngineWith(t testing.TB, dir string, cfg Config) *testEngine {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	clk := &fakeClock{t: time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam)}
+	clk := storagetest.NewClock(time.Date(2026, 1, 28, 17, 44, 11, 0, amsterdam))
 	cfg.DataDir, cfg.Clock, cfg.Workers = dir, clk, 2
 	if cfg.KV == nil && cfg.Files == nil {
 		cfg.KV, cfg.Files = testStores(t, dir, envBackend())

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"knooppunt/storage"
+	"knooppunt/storage/storagetest"
 )
 
 // quotaNodes is quotaWorld on n nodes sharing one database and bucket.
-func quotaNodes(t *testing.T, n int, limit int64, clk *fakeClock) []*Hub {
+func quotaNodes(t *testing.T, n int, limit int64, clk *storagetest.Clock) []*Hub {
 	t.Helper()
 	kvs, files := sharedStores(t, n)
 	var hubs []*Hub
@@ -46,7 +47,7 @@ func quotaWorldOn(t *testing.T, h *Hub) {
 // A counts at node B, which refuses the write that would pass the quota; finished files of
 // both count at both, and the organisation's next file, at either node, is refused.
 func TestQuotaHoldsAcrossNodes(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 14, 11, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 1, 14, 11, 0, 0, 0, time.UTC))
 	hubs := quotaNodes(t, 2, 1<<20, clk)
 	a, b := hubs[0], hubs[1]
 	jan, kees := acctAs(t, a, "jan"), acctAs(t, b, "kees")

@@ -8,11 +8,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"knooppunt/storage/storagetest"
 )
 
 // quotaWorld is a hub with a daily quota of limit bytes and a clock the test moves: jan and
 // kees of 9999, piet of 0060.
-func quotaWorld(t testing.TB, dir string, limit int64, clk *fakeClock) *Hub {
+func quotaWorld(t testing.TB, dir string, limit int64, clk *storagetest.Clock) *Hub {
 	t.Helper()
 	h, err := Open(Config{DataDir: dir, Log: slog.New(slog.DiscardHandler), Clock: clk, UploadQuota: limit})
 	acctMust(t, err)
@@ -61,7 +63,7 @@ func quotaUsed(t testing.TB, h *Hub, org string) int64 {
 
 func TestQuotaRefusesTheWriteThatPassesItAndResetsAtMidnight(t *testing.T) {
 	// 23:00 in Amsterdam (winter time): the quota resets an hour later.
-	clk := &fakeClock{t: time.Date(2026, 1, 14, 22, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 1, 14, 22, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	h := quotaWorld(t, dir, 1<<20, clk)
 	jan, kees, piet := acctAs(t, h, "jan"), acctAs(t, h, "kees"), acctAs(t, h, "piet")
@@ -108,7 +110,7 @@ func auditHas(t testing.TB, h *Hub, account, action, resultPrefix string) bool {
 }
 
 func TestQuotaHoldsForConcurrentUploads(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
 	h := quotaWorld(t, t.TempDir(), 1<<20, clk)
 	jan := acctAs(t, h, "jan")
 	var wg sync.WaitGroup
@@ -137,7 +139,7 @@ func TestQuotaHoldsForConcurrentUploads(t *testing.T) {
 }
 
 func TestQuotaCountsResumedAndRenamedFilesOnce(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
 	h := quotaWorld(t, t.TempDir(), 10<<20, clk)
 	jan := acctAs(t, h, "jan")
 	data := aanlData(1 << 20)
@@ -172,7 +174,7 @@ func TestQuotaCountsResumedAndRenamedFilesOnce(t *testing.T) {
 }
 
 func TestNoQuota(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
 	h := quotaWorld(t, t.TempDir(), -1, clk)
 	acctMust(t, quotaPut(h, acctAs(t, h, "jan"), IWmo, "a.xml", 2<<20))
 	if limit, used, err := h.UploadQuota("9999"); limit != 0 || used != 0 || err != nil {

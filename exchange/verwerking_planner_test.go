@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"knooppunt/storage"
+	"knooppunt/storage/storagetest"
 )
 
 // flakyFiles fails every Open of an uploaded file while fail is set, the way a disk that
@@ -112,7 +113,7 @@ func TestSchedulerBackOffUsesTheHubClock(t *testing.T) {
 // organisations, without running its engine: the test drives what it needs itself.
 func idleEngine(t *testing.T, dir string, files storage.Files) *testEngine {
 	t.Helper()
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, amsterdam)}
+	clk := storagetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, amsterdam))
 	h, err := Open(Config{DataDir: dir, Files: files, Clock: clk, Log: slog.New(slog.DiscardHandler), OIN: testHubOIN})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"knooppunt/exchange/codes"
+	"knooppunt/storage/storagetest"
 )
 
 // TestRefusalRecordsAreBounded: a client that keeps being refused cannot fill the store. The
@@ -18,7 +19,7 @@ import (
 // refusalsPerWindow records per account per hour, beyond that only the log and the audit log;
 // another account and the next hour are not affected.
 func TestRefusalRecordsAreBounded(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := storagetest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	h := quotaWorld(t, t.TempDir(), 0, clk)
 	jan, kees := acctAs(t, h, "jan"), acctAs(t, h, "kees")
 	refuse := func(p *Principal, name string) *Refused {
@@ -56,9 +57,7 @@ func TestRefusalRecordsAreBounded(t *testing.T) {
 		t.Fatal("another account's refusal not recorded")
 	}
 	// An hour later jan's refusals are recorded again.
-	clk.mu.Lock()
-	clk.t = clk.t.Add(refusalWindow)
-	clk.mu.Unlock()
+	clk.Add(refusalWindow)
 	if r := refuse(jan, "notes.txt"); r.UploadID == 0 || r.UploadID == first.UploadID {
 		t.Fatalf("after the window: %+v", r)
 	}

@@ -669,10 +669,13 @@ func scanSQL(reverse, bounded, keysOnly, inclusive bool) string {
 	if keysOnly {
 		cols = "key, NULL::bytea"
 	}
-	from := map[bool]string{true: ">=", false: ">"}[inclusive]
+	from, to := ">", "<"
+	if inclusive {
+		from, to = ">=", "<="
+	}
 	switch {
 	case reverse:
-		return `SELECT ` + cols + ` FROM kv WHERE key ` + map[bool]string{true: "<=", false: "<"}[inclusive] + ` $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
+		return `SELECT ` + cols + ` FROM kv WHERE key ` + to + ` $1 AND key >= $3 ORDER BY key DESC LIMIT $2`
 	case bounded:
 		return `SELECT ` + cols + ` FROM kv WHERE key ` + from + ` $1 AND key < $3 ORDER BY key LIMIT $2`
 	default:

@@ -113,12 +113,7 @@ func (t *pgTxn) sendAhead() {
 	if t.aheadErr != nil {
 		return // the transaction is lost; the next statement reports why
 	}
-	for k, w := range t.pending {
-		if !w.del {
-			t.known(k)
-		}
-	}
-	stmts, err := t.flushStmts()
+	stmts, err := t.flushBeforeCommit()
 	if err != nil {
 		t.aheadErr = err
 		return
@@ -130,6 +125,18 @@ func (t *pgTxn) sendAhead() {
 		_, err := t.execNow(stmts...)
 		done <- err
 	}()
+}
+
+// flushBeforeCommit is flushStmts for writes sent before the commit (ahead, or with a Scan):
+// their keys exist from then on, so a SetNew of one later in the transaction is an upsert.
+// The commit's own flush needs no such record.
+func (t *pgTxn) flushBeforeCommit() ([]pgStmt, error) {
+	for k, w := range t.pending {
+		if !w.del {
+			t.known(k)
+		}
+	}
+	return t.flushStmts()
 }
 
 // settle waits for the writes in flight and returns their error, or an earlier one.
@@ -210,14 +217,8 @@ func (t *pgTxn) failFirst(err error, unbegun, commits bool) error {
 func (t *pgTxn) query(flushFirst bool, s pgStmt) ([][][]byte, error) {
 	var stmts []pgStmt
 	if flushFirst {
-		// Keys sent before the commit exist from now on: a SetNew of one is an upsert.
-		for k, w := range t.pending {
-			if !w.del {
-				t.known(k)
-			}
-		}
 		var err error
-		if stmts, err = t.flushStmts(); err != nil {
+		if stmts, err = t.flushBeforeCommit(); err != nil {
 			return nil, err
 		}
 	}

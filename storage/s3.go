@@ -589,10 +589,6 @@ type s3Writer struct {
 	staged bool // continues tmp/<name>: Commit and Abort remove it
 }
 
-func (w *s3Writer) discard() {
-	w.close()
-}
-
 // upload puts the spool file under key with its checksum in the metadata, and returns what
 // it put: the length, the SHA-256 and the ETag the server gave the object.
 func (w *s3Writer) upload(key string) (size int64, digest []byte, etag string, err error) {
@@ -661,7 +657,7 @@ func (w *s3Writer) Commit() error {
 	w.s.recent.drop(w.name)
 	size, digest, etag, err := w.upload(w.s.key("blobs", w.name))
 	if err != nil {
-		w.discard()
+		w.close()
 		return err
 	}
 	// The spool file is what the PUT carried: the recent cache keeps it (or removes it). A
@@ -670,7 +666,7 @@ func (w *s3Writer) Commit() error {
 	if w.f != nil {
 		w.s.recent.put(w.name, w.f, size, digest, etag)
 	} else {
-		w.discard()
+		w.close()
 	}
 	if w.staged {
 		// Published; what remains under tmp/ is litter the sweep would also remove.
@@ -685,13 +681,13 @@ func (w *s3Writer) Commit() error {
 
 // Keep uploads what was written as tmp/<name>, for Append on this node or another.
 func (w *s3Writer) Keep() error {
-	defer w.discard()
+	defer w.close()
 	_, _, _, err := w.upload(w.s.key("tmp", w.name))
 	return err
 }
 
 func (w *s3Writer) Abort() error {
-	w.discard()
+	w.close()
 	if w.staged {
 		ctx, cancel := w.s.bound()
 		defer cancel()
