@@ -166,12 +166,11 @@ func messagesByTime(ctx context.Context, t storage.Txn, org string, product Prod
 	byValue := len(vs) > 0
 	counted := !f.narrows() && f.From.IsZero() && f.To.IsZero()
 	if counted {
-		v, err := t.Get(key(kLogCount, org, product))
-		if err == nil {
-			l.Total = int(binary.BigEndian.Uint64(v))
-		} else if !errors.Is(err, storage.ErrNotFound) {
+		n, err := logTotal(ctx, t, org, product)
+		if err != nil {
 			return err
 		}
+		l.Total = n
 	}
 	// Count up to enough to know whether there is a next page, and at least to the cap.
 	enough := -1
@@ -339,36 +338,6 @@ func putLogEntries(t storage.Txn, m Message, orgs []string) error {
 	return b.write(t)
 }
 
-// logCounts gathers the changes to berichtenlog counts (cnt/log/<org>/<product>) of one
-// transaction, so that a batch of a thousand messages reads and writes each count once
-// instead of once per message; write adds them before the transaction commits.
-type logCounts map[string]int64
-
-// write adds the gathered counts to the stored ones.
-func (c logCounts) write(t storage.Txn) error {
-	// One round trip for every counter instead of one each: a batch of an upload to many
-	// aanbieders touches a counter per aanbieder (PostgreSQL; a no-op on Badger).
-	keys := make([][]byte, 0, len(c))
-	for k, n := range c {
-		if n != 0 {
-			keys = append(keys, []byte(k))
-		}
-	}
-	if err := storage.Prefetch(t, keys); err != nil {
-		return err
-	}
-	for k, n := range c {
-		if n == 0 {
-			continue
-		}
-		if err := addCount(t, []byte(k), n); err != nil {
-			return err
-		}
-	}
-	clear(c)
-	return nil
-}
-
 // updateLogEntries gives m's member of each berichtenlog it is in the summary of m (its new
 // status), moving its group's value-index counts along; it never adds an entry to a log. The
 // groups are written by c.flush.
@@ -399,9 +368,10 @@ func (c *logChanges) deleteLogEntries(t storage.Txn, m Message) error {
 			}
 		}
 		if had {
-			if err := addCount(t, key(kLogCount, org, m.Product), -1); err != nil {
-				return err
+			if c.counts == nil {
+				c.counts = logCounts{}
 			}
+			c.counts[orgProduct{org, m.Product}]--
 		}
 	}
 	return nil

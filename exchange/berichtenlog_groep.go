@@ -219,20 +219,18 @@ type groupAt struct {
 }
 
 // logBatch gathers the berichtenlog writes of one transaction: the groups its messages form
-// and the changes to the logs' counts (cnt/log/<org>/<product>), so that a batch of a
-// thousand messages writes each group and each count once; write stores them before the
-// transaction commits.
+// and the changes to the logs' counts, so that a batch of a thousand messages writes each
+// group and each count's change once; write stores them before the transaction commits.
 type logBatch struct {
+	// counts gathers the changes by organisation and product. A struct key spares
+	// building a key per message (one allocation each).
 	counts logCounts
-	// byOrg gathers the counts by organisation and product; write folds them into
-	// counts. A struct key spares building a key per message (one allocation each).
-	byOrg  map[orgProduct]int64
 	groups map[groupAt][]logMember
 	order  []groupAt
 }
 
 func newLogBatch() *logBatch {
-	return &logBatch{counts: logCounts{}, byOrg: map[orgProduct]int64{}, groups: map[groupAt][]logMember{}}
+	return &logBatch{counts: logCounts{}, groups: map[groupAt][]logMember{}}
 }
 
 type orgProduct struct {
@@ -264,7 +262,7 @@ func (b *logBatch) putLogEntries(t storage.Txn, m Message, orgs []string) error 
 				return err
 			}
 		}
-		b.byOrg[orgProduct{org, m.Product}]++
+		b.counts[orgProduct{org, m.Product}]++
 	}
 	return nil
 }
@@ -298,15 +296,11 @@ func (b *logBatch) writeGroups(t storage.Txn) error {
 	return nil
 }
 
-// write stores the groups and adds the gathered counts to the stored ones.
+// write stores the groups and the changes to the counts.
 func (b *logBatch) write(t storage.Txn) error {
 	if err := b.writeGroups(t); err != nil {
 		return err
 	}
-	for k, n := range b.byOrg {
-		b.counts[string(key(kLogCount, k.org, k.product))] += n
-	}
-	clear(b.byOrg)
 	return b.counts.write(t)
 }
 
@@ -316,6 +310,7 @@ func (b *logBatch) write(t storage.Txn) error {
 // group per message. flush writes them before the transaction commits.
 type logChanges struct {
 	groups []*changedGroup
+	counts logCounts // the logs' counts' changes, of removed members
 }
 
 type changedGroup struct {
@@ -380,7 +375,7 @@ func (c *logChanges) flush(t storage.Txn) error {
 		}
 	}
 	c.groups = c.groups[:0]
-	return nil
+	return c.counts.write(t)
 }
 
 // groupKeyParts reads the time and group id of a time- or value-index key under prefix.

@@ -47,8 +47,9 @@
 //	controle            controle.go, payloadcontrole.go      Fout; codes.Code, codes.Rejection
 //	aflevering          aflevering.go                        Delivery
 //	ophalen             ophalen.go                           Delivery, InboxOptions
-//	berichtenlog        berichtenlog.go, historie.go         Message, MessageFilter, MessageList,
-//	                                                         StatusEvent, MessageStatus
+//	berichtenlog        berichtenlog.go, historie.go,        Message, MessageFilter, MessageList,
+//	                    berichtenlog_groep.go                StatusEvent, MessageStatus
+//	telling (totaal)    berichtenlog_telling.go              logCounts (changes, folded periodically)
 //	verslag             verslag.go, weigering.go, eta.go     Verslag, ReportFile, ListOptions, Refused
 //	routeren            routeren.go                          Route, RouteView, Via, RouteStatus
 //	bewaartermijn       bewaartermijn.go                     (Bewaartijd: 60 days; gelezen 168 h)

@@ -53,6 +53,8 @@ const (
 const (
 	kLog      = "idx/log2/"  // idx/log2/<org>/<product>/<time>/<group id> -> members and summaries (berichtenlog_groep.go)
 	kLogCount = "cnt/log/"   // cnt/log/<org>/<product>: entries in a berichtenlog, for its total
+	kLogDelta = "cnt/logd/"  // cnt/logd/<org>/<product>/<random>: a change to that count, not yet folded in (berichtenlog_telling.go)
+	kLogFold  = "cnt/fold"   // the folds of those changes so far: a fold that sees it raised reads again
 	kLogXRef  = "idx/lxref/" // idx/lxref/<org>/<product>/<crossRefnummer>/<message id>: berichtenlog filter
 	kLogV     = "idx/logv2/" // idx/logv2/<org>/<product>/<field><value>/<time>/<group id> -> members with it: berichtenlog filter
 	// Store version 1 had an entry per message: idx/log/<org>/<product>/<time>/<id> and

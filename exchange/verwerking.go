@@ -514,19 +514,6 @@ func (m Message) orgs() []string {
 	return out
 }
 
-func addCount(t storage.Txn, k []byte, n int64) error {
-	var cur uint64
-	v, err := t.Get(k)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		cur, _ = idFromKey(v) // a counter is 8 bytes; anything shorter counts from 0
-	}
-	return t.Set(k, be64(uint64(max(int64(cur)+n, 0))))
-}
-
 // member is what delivery needs of an accepted message: small, because a 1 GB upload holds
 // up to 100,000 of them.
 type member struct {

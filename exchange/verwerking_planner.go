@@ -14,8 +14,8 @@ import (
 
 // Run processes queued uploads until ctx ends: first it recovers from an earlier stop (every
 // upload that is not final is redone from its last committed step, and delivery files no
-// record points to are removed), then it runs the worker pool, retention and the store's
-// garbage collection. Every goroutine it starts has ended when it returns.
+// record points to are removed), then it runs the worker pool, retention, the berichtenlog
+// counts' fold and the store's garbage collection. Every goroutine it starts has ended when it returns.
 func (h *Hub) Run(ctx context.Context) error {
 	h.admission.start()
 	defer h.admission.stop()
@@ -42,6 +42,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	})
 	wg.Go(func() { h.gcKV(ctx, 10*time.Minute) })
 	wg.Go(func() { h.retentionLoop(ctx, time.Minute) })
+	wg.Go(func() { h.foldLogCountsLoop(ctx, logCountFoldEvery) })
 	wg.Go(func() { h.countFilesLoop(ctx, 15*time.Minute) })
 	wg.Go(func() { h.sendLoop(ctx, sendPoll) })
 	err := newScheduler(h, h.cfg.Workers).run(ctx)
