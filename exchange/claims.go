@@ -12,11 +12,18 @@ import (
 // The scheduler takes the claim before it starts the upload; the claim lives as long as the
 // holder's heartbeat (knooppunten.go) and goes with the upload's final transaction. Every
 // transaction that commits part of the processing (Bezig, a batch of verdicts, the delivery
-// records, the final status) first checks the claim and rewrites it: a node that takes the
-// claim over writes it too, so of the two transactions one fails its serializable commit, and
-// the loser, when it is the old holder, finds the claim gone on its retry and stops. The new
-// holder redoes the upload from the progress record (prog/) the old one committed last, which
-// is how a restart after kill -9 already redoes it exactly once.
+// records, the final status) first reads the claim, and stops when it names another node. A
+// node that takes the claim over writes it, and then reads the progress record (prog/) that
+// every such transaction writes: serializable transactions make the old holder's commit
+// either come before the takeover, and the new holder sees it, or fail, and on its retry the
+// old holder finds the claim gone and stops. The new holder redoes the upload from the
+// progress record the old one committed last, which is how a restart after kill -9 already
+// redoes it exactly once.
+//
+// The claim is only read, not rewritten: the claims of the uploads in progress share an
+// index page, and on PostgreSQL a rewrite by one upload's batch conflicted with every other
+// batch that had read its own claim there. In the two-node load test nearly all the batches'
+// serialization conflicts were that (BENCHMARKS.md, issue 14).
 //
 // On a store of one process (Badger) there is no one to share with: claims are not written.
 
@@ -55,6 +62,12 @@ func (h *Hub) claimUpload(id uint64) (bool, error) {
 			}
 		}
 		took = true
+		// The progress record the new holder redoes from, read here: an old holder's batch
+		// still running writes it after this read, having read the claim before this write,
+		// and one of the two transactions fails (see the top of this file).
+		if _, err := t.Get(key(kProgress, id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
 		if from.Instance != "" {
 			// Taken over from a dead node: the upload's admission slot is this node's now.
 			if err := h.rebindSlot(t, id); err != nil {
@@ -87,8 +100,9 @@ func (h *Hub) claimAccepted(t storage.Txn, id uint64, blob string) error {
 }
 
 // holdClaim checks, inside the transaction t that commits part of upload id's processing,
-// that this node still holds its claim, and rewrites the claim so that a takeover running at
-// the same time conflicts with t. errClaimLost when another node holds it.
+// that this node still holds its claim: a takeover committed before t began is seen here, one
+// committed meanwhile makes t's commit fail (it wrote what t read). errClaimLost when another
+// node holds it.
 func (h *Hub) holdClaim(t storage.Txn, id uint64) error {
 	if h.node.exclusive {
 		return nil
@@ -108,7 +122,7 @@ func (h *Hub) holdClaim(t storage.Txn, id uint64) error {
 	if c.Instance != h.node.rec.Instance {
 		return errClaimLost
 	}
-	return t.Set(k, v)
+	return nil
 }
 
 // dropClaim is holdClaim for the upload's final transaction: the claim goes with it, and so
