@@ -132,14 +132,18 @@ func TestTwoNodesUploadAtAFetchAtB(t *testing.T) {
 }
 
 // freezingKV is a node's store that stops answering, as a process does when it is paused (a
-// long GC, a stopped VM, a network partition): after the first commit that writes an
-// upload's progress, every call blocks until thaw.
+// long GC, a stopped VM, a network partition): once armed, after the first commit that writes
+// an upload's progress, every call blocks until thaw. With inside, it stops in the middle of
+// the next transaction that writes progress instead (its claim read, its messages written,
+// not committed), and every later call with it.
 type freezingKV struct {
 	storage.KV
-	armed  atomic.Bool
-	frozen atomic.Bool
-	gate   chan struct{}
-	once   sync.Once
+	inside    bool
+	armed     atomic.Bool
+	committed atomic.Bool
+	frozen    atomic.Bool
+	gate      chan struct{}
+	once      sync.Once
 }
 
 func (k *freezingKV) wait() {
@@ -164,25 +168,33 @@ func (k *freezingKV) commit(update func(func(storage.Txn) error) error, fn func(
 	k.wait()
 	var progress bool
 	err := update(func(t storage.Txn) error {
-		s := &spyTxn{Txn: t}
+		s := &spyTxn{Txn: t, kv: k}
 		err := fn(s)
 		progress = s.progress
 		return err
 	})
 	if err == nil && progress && k.armed.Load() {
-		k.frozen.Store(true)
+		if k.inside {
+			k.committed.Store(true)
+		} else {
+			k.frozen.Store(true)
+		}
 	}
 	return err
 }
 
 type spyTxn struct {
 	storage.Txn
+	kv       *freezingKV
 	progress bool
 }
 
 func (s *spyTxn) Set(k, v []byte) error {
 	if bytes.HasPrefix(k, []byte(kProgress)) {
 		s.progress = true
+		if s.kv.inside && s.kv.committed.Load() && s.kv.frozen.CompareAndSwap(false, true) {
+			<-s.kv.gate
+		}
 	}
 	return s.Txn.Set(k, v)
 }
@@ -400,69 +412,6 @@ func TestOneNodeOnBadger(t *testing.T) {
 	}
 }
 
-// midBatchKV is node A's store in TestNodePausedMidBatchLosesItsUpload: once a batch has
-// committed its progress, the next transaction that writes progress stops right there,
-// inside the transaction (its claim read, its messages written, not committed), and so does
-// every later call of the node (its heartbeat too) until thaw.
-type midBatchKV struct {
-	storage.KV
-	committed atomic.Bool
-	frozen    atomic.Bool
-	gate      chan struct{}
-	once      sync.Once
-}
-
-func (k *midBatchKV) wait() {
-	if k.frozen.Load() {
-		<-k.gate
-	}
-}
-
-func (k *midBatchKV) thaw() { k.once.Do(func() { close(k.gate) }) }
-
-func (k *midBatchKV) View(fn func(storage.Txn) error) error { k.wait(); return k.KV.View(fn) }
-func (k *midBatchKV) Update(fn func(storage.Txn) error) error {
-	return k.run(k.KV.Update, fn)
-}
-func (k *midBatchKV) UpdateLazy(fn func(storage.Txn) error) error {
-	return k.run(k.KV.UpdateLazy, fn)
-}
-func (k *midBatchKV) Sync() error                          { k.wait(); return k.KV.Sync() }
-func (k *midBatchKV) Sequence(name string) (uint64, error) { k.wait(); return k.KV.Sequence(name) }
-
-func (k *midBatchKV) run(update func(func(storage.Txn) error) error, fn func(storage.Txn) error) error {
-	k.wait()
-	var progress bool
-	err := update(func(t storage.Txn) error {
-		s := &midBatchTxn{Txn: t, kv: k}
-		err := fn(s)
-		progress = s.progress
-		return err
-	})
-	if err == nil && progress {
-		k.committed.Store(true)
-	}
-	return err
-}
-
-type midBatchTxn struct {
-	storage.Txn
-	kv       *midBatchKV
-	progress bool
-}
-
-func (s *midBatchTxn) Set(k, v []byte) error {
-	if bytes.HasPrefix(k, []byte(kProgress)) {
-		s.progress = true
-		if s.kv.committed.Load() && s.kv.frozen.CompareAndSwap(false, true) {
-			<-s.kv.gate
-		}
-	}
-	return s.Txn.Set(k, v)
-}
-
-func (s *midBatchTxn) Prefetch(keys [][]byte) error { return storage.Prefetch(s.Txn, keys) }
-
 // heldKV is node B's store in TestNodePausedMidBatchLosesItsUpload: once armed, a batch's
 // transaction (the one that reads referentienummers) waits before its first read until
 // release; everything else (the heartbeat) goes on.
@@ -502,7 +451,7 @@ func (t heldTxn) Prefetch(keys [][]byte) error {
 func TestNodePausedMidBatchLosesItsUpload(t *testing.T) {
 	p := newSharedPlace(t)
 	aKV, _ := p.open(t, t.TempDir())
-	ak := &midBatchKV{KV: aKV, gate: make(chan struct{})}
+	ak := &freezingKV{KV: aKV, gate: make(chan struct{}), inside: true}
 	var aLog logLines
 	a := newNodeEngine(t, p, "a", ak, slog.New(slog.NewTextHandler(&aLog, nil)))
 	t.Cleanup(ak.thaw)
@@ -521,6 +470,7 @@ func TestNodePausedMidBatchLosesItsUpload(t *testing.T) {
 		files[i] = file{ref + ".xml", envelope("WMO301", "0363", to[i%2], ref, "")}
 	}
 	gem := a.principal("0363")
+	ak.armed.Store(true)
 	u := a.put(gem, IWmo, "groot.zip", zipOf(t, files...))
 	pollUntil(t, "A staat stil midden in een batch", ak.frozen.Load)
 	bk.armed.Store(true) // A's heartbeat stops now: B takes over after NodeStale
