@@ -24,22 +24,6 @@ func (e *testEngine) total(p *Principal) int {
 	return l.Total
 }
 
-// countKeys returns the number of keys under prefix.
-func (e *testEngine) countKeys(prefix string) int {
-	e.t.Helper()
-	n := 0
-	err := e.h.kv.View(func(t storage.Txn) error {
-		return t.Scan([]byte(prefix), storage.ScanOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) {
-			n++
-			return true, nil
-		})
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
-
 // A berichtenlog's total is its count plus the changes not yet folded in: right before the
 // fold, after it (in chunks of one), and after a purge removed the messages again.
 func TestBerichtenlogTotalCountsChangesAndFolds(t *testing.T) {
@@ -56,17 +40,17 @@ func TestBerichtenlogTotalCountsChangesAndFolds(t *testing.T) {
 			t.Fatalf("%s: totals gemeente %d, 12345678 %d, 87654321 %d; want 4, 3, 1", when, g, z, o)
 		}
 	}
-	if e.countKeys(kLogDelta) == 0 {
+	if countPrefix(t, e.h.kv, []byte(kLogDelta)) == 0 {
 		t.Fatal("no changes written: the batches read and wrote the counts")
 	}
 	check("before the fold")
 	if err := e.h.foldLogCounts(context.Background(), 1); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.countKeys(kLogDelta); n != 0 {
+	if n := countPrefix(t, e.h.kv, []byte(kLogDelta)); n != 0 {
 		t.Fatalf("%d changes left after the fold", n)
 	}
-	if n := e.countKeys(kLogCount); n != 3 {
+	if n := countPrefix(t, e.h.kv, []byte(kLogCount)); n != 3 {
 		t.Fatalf("%d counts after the fold, want 3", n)
 	}
 	check("after the fold")
@@ -164,7 +148,7 @@ func TestBerichtenlogCountsWhileFolding(t *testing.T) {
 	if err := e.h.foldLogCounts(context.Background(), logCountFoldChunk); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.countKeys(kLogDelta); n != 0 {
+	if n := countPrefix(t, e.h.kv, []byte(kLogDelta)); n != 0 {
 		t.Fatalf("%d changes left", n)
 	}
 	if g, z := e.total(gem), e.total(zorg); g != uploads*each || z != uploads*each {

@@ -144,7 +144,7 @@ func (c *recentBlobs) open(name string, size int64, sum []byte, etag string) Rea
 	if reason, err := checkSum(f, size, sum); err != nil || reason != "" {
 		f.Close()
 		c.damaged.Add(1)
-		c.dropEntry(e)
+		c.forget(e.name, e)
 		return nil
 	}
 	c.hits.Add(1)
@@ -153,23 +153,16 @@ func (c *recentBlobs) open(name string, size int64, sum []byte, etag string) Rea
 
 // drop forgets the local copy of name (a Remove, a new Commit, a quarantine).
 func (c *recentBlobs) drop(name string) {
-	if c == nil {
-		return
+	if c != nil {
+		c.forget(name, nil)
 	}
-	c.mu.Lock()
-	var gone []string
-	if e := c.entries[name]; e != nil {
-		gone = append(gone, c.removeLocked(e))
-	}
-	c.mu.Unlock()
-	removeFiles(gone)
 }
 
-// dropEntry forgets e if it is still the copy of its name.
-func (c *recentBlobs) dropEntry(e *recentBlob) {
+// forget removes name's copy: whichever it is (only nil), or only while it is still only.
+func (c *recentBlobs) forget(name string, only *recentBlob) {
 	c.mu.Lock()
 	var gone []string
-	if c.entries[e.name] == e {
+	if e := c.entries[name]; e != nil && (only == nil || e == only) {
 		gone = append(gone, c.removeLocked(e))
 	}
 	c.mu.Unlock()
